@@ -1,0 +1,33 @@
+# The kiosk's commands. Everything installs itself into .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup_system.sh
+	bash scripts/setup_system.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The mfrc522 package is only a test peer; its RPi.GPIO/spidev deps do not run off a Pi.
+	$(BIN)/python -m pip install -q --no-deps 'mfrc522>=0.0.7'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python -m firmware.launch
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache bench/results.json

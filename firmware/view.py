@@ -1,0 +1,122 @@
+"""What the screen shows, and what a touch means: the contract between core and UI.
+
+The core renders its state into a `KioskView` (immutable, plain data); the Kivy UI
+draws it and turns touches into `Press` / `PinEntered` intents. No business logic on
+the UI side: every word on screen is either a message-catalogue key (`notice`,
+`ItemLine.status`, ...) or a bilingual `Text` that came from the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCREENS = (
+    "attract",
+    "pin",
+    "borrow",
+    "returns",
+    "summary",
+    "help",
+    "out_of_service",
+    "technician",
+)
+
+ACTIONS = (
+    "borrow",
+    "return",
+    "finish",
+    "renew",
+    "help",
+    "lang",
+    "cancel",
+    # technician screen
+    "selftest",
+    "maintenance_on",
+    "maintenance_off",
+)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message in both languages, as the hub sends refusal reasons and titles."""
+
+    zh: str
+    en: str
+
+    def in_language(self, language: str) -> str:
+        return self.zh if language == "zh" else self.en
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    """One book on the borrow, renew or return list."""
+
+    barcode: str
+    title: str
+    status: str  # "checking" | "loaned" | "refused" | "renewed" | "returned" | "offline_loaned"
+    due: str | None = None  # ISO date
+    reason_code: str | None = None
+    message: Text | None = None
+    route: str | None = None  # "shelve" | "transfer" | "hold"
+    route_library: str | None = None  # member id, e.g. "xicheng"
+    route_library_name: Text | None = None
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    """Technician view of one device."""
+
+    device: str
+    ok: bool
+    code: str
+    hint: str
+    detail: str = ""  # live values: "entry=clear exit=clear", "port=/dev/ttyUSB0"
+
+
+@dataclass(frozen=True)
+class TechnicianView:
+    devices: tuple[DeviceLine, ...] = ()
+    journal_pending: int = 0
+    journal_oldest_pending_s: float | None = None
+    hub_link: str = "offline"  # "online" | "offline" | "connecting"
+    recent_faults: tuple[str, ...] = ()
+    maintenance: bool = False
+    selftest_running: bool = False
+
+
+@dataclass(frozen=True)
+class KioskView:
+    screen: str = "attract"
+    language: str = "zh"
+    online: bool = False
+    busy: bool = False  # a request is in flight: input is held
+    reader_name: str | None = None  # already masked by the hub, e.g. "王*明"
+    reader_loans: int = 0
+    items_left: int | None = None
+    items: tuple[ItemLine, ...] = ()
+    pin_length: int = 0  # digits typed so far (never the digits)
+    pin_attempts_left: int | None = None
+    notice: str | None = None  # message-catalogue key, e.g. "notice.one_card_at_a_time"
+    notice_args: tuple[tuple[str, str], ...] = ()
+    hub_message: Text | None = None  # refusal reason from the hub, both languages
+    countdown_s: int | None = None  # inactivity warning countdown
+    out_of_service_code: str | None = None  # fault code shown to technicians
+    receipt_lines: tuple[str, ...] = ()
+    library_id: str = ""
+    kiosk_id: str = ""
+    technician: TechnicianView | None = None
+    extras: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Press:
+    """A touch on a button: one of ACTIONS."""
+
+    action: str
+
+
+@dataclass(frozen=True)
+class PinEntered:
+    """The PIN pad's OK: the digits typed."""
+
+    digits: str

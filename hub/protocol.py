@@ -1,0 +1,258 @@
+"""The kiosk <-> hub MQTT contract (DESIGN.md): topics and validated payloads.
+
+Both sides import this module and nothing else of each other. Every inbound payload is
+parsed here with pydantic, so a hostile or malformed message becomes a `ProtocolError`
+with a reason that is safe to log (it never contains a card number).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+PREFIX = "alliance/v1"
+VERSION = 1
+
+KioskId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+LibraryId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Barcode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,20}$")]
+CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,24}$")]
+SchemeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+TxnId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{10,64}$")]
+MAX_PAYLOAD_BYTES = 16 * 1024
+
+
+class ProtocolError(ValueError):
+    """A payload that does not follow the contract; `reason` is safe to log and to send."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def topic(kiosk_id: str, leaf: str) -> str:
+    """`alliance/v1/kiosk/{kiosk_id}/{leaf}`; leaf is state, txn, ack, req, resp, telemetry,
+    cmd or cmd/result."""
+    return f"{PREFIX}/kiosk/{kiosk_id}/{leaf}"
+
+
+def kiosk_id_from_topic(name: str) -> str | None:
+    parts = name.split("/")
+    if len(parts) >= 4 and parts[0] == "alliance" and parts[1] == "v1" and parts[2] == "kiosk":
+        return parts[3]
+    return None
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=512)
+    v: Literal[1] = 1
+
+
+class Bilingual(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=512)
+    zh: str
+    en: str
+
+
+class CardRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scheme: SchemeId
+    number: CardNumber
+
+
+# ---- transactions (kiosk -> hub, .../txn) and their acks (hub -> kiosk, .../ack) ----
+
+
+class Txn(_Msg):
+    """A journal row. `at` is when the reader was told (ISO 8601 with offset)."""
+
+    txn_id: TxnId
+    kiosk_id: KioskId
+    library_id: LibraryId
+    kind: Literal["loan", "return", "renew"]
+    card: CardRef | None = None  # a return may come without a card
+    item: Barcode
+    at: datetime
+    mode: Literal["online", "offline"]
+    due: datetime | None = None  # loans and renewals: what the reader was shown
+    route: Literal["shelve", "transfer", "hold"] | None = None  # returns
+
+
+class Ack(_Msg):
+    txn_id: TxnId
+    result: Literal["committed", "duplicate", "rejected"]
+    reason: str | None = None
+    exception: str | None = None  # committed, but held for staff (offline conflict)
+    due: datetime | None = None  # the hub's due date for a loan
+
+
+# ---- requests (kiosk -> hub, .../req, MQTT 5 ResponseTopic + CorrelationData) ----
+
+
+class ReaderLookup(_Msg):
+    op: Literal["reader_lookup"]
+    card: CardRef
+    library_id: LibraryId
+
+
+class PinCheck(_Msg):
+    op: Literal["pin_check"]
+    card: CardRef
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")]
+
+
+class CheckoutAuth(_Msg):
+    op: Literal["checkout_auth"]
+    card: CardRef
+    item: Barcode
+    library_id: LibraryId
+
+
+class RenewAuth(_Msg):
+    op: Literal["renew_auth"]
+    card: CardRef
+    item: Barcode
+    library_id: LibraryId
+
+
+class ReturnRoute(_Msg):
+    op: Literal["return_route"]
+    item: Barcode
+    library_id: LibraryId
+
+
+class Blocklist(_Msg):
+    op: Literal["blocklist"]
+
+
+class LedgerQuery(_Msg):
+    """How many ledger rows hold these txn ids (scenario `expect committed`)."""
+
+    op: Literal["ledger_query"]
+    txn_ids: Annotated[list[TxnId], Field(max_length=100)]
+
+
+Request = Annotated[
+    ReaderLookup | PinCheck | CheckoutAuth | RenewAuth | ReturnRoute | Blocklist | LedgerQuery,
+    Field(discriminator="op"),
+]
+
+
+class LoanLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    item: Barcode
+    title: str
+    due: datetime
+    renewals_left: int = 0
+
+
+class Response(_Msg):
+    """Answer to any request. `ok` false with `error` means the request itself failed;
+    `allowed` false with `reason_code`/`message` is a refusal the reader is shown."""
+
+    ok: bool = True
+    error: str | None = None
+    # reader_lookup
+    scheme: SchemeId | None = None
+    state: Literal["valid", "expired", "blocked", "unknown"] | None = None
+    masked_name: str | None = None
+    pin_required: bool | None = None
+    loans: list[LoanLine] | None = None
+    items_left: int | None = None
+    # pin_check
+    pin_ok: bool | None = None
+    attempts_left: int | None = None
+    locked_until: datetime | None = None
+    # checkout_auth / renew_auth / return_route
+    allowed: bool | None = None
+    reason_code: str | None = None
+    message: Bilingual | None = None
+    title: str | None = None
+    due: datetime | None = None
+    home_library: LibraryId | None = None
+    route: Literal["shelve", "transfer", "hold"] | None = None
+    route_library: LibraryId | None = None
+    route_library_name: Bilingual | None = None
+    # blocklist: hashed card refs (sha256 of "scheme:number"), never numbers
+    blocked_hashes: list[str] | None = None
+    offline_max_items: int | None = None
+    # ledger_query: txn_id -> rows in the ledger
+    rows: dict[str, int] | None = None
+
+
+# ---- state, telemetry, commands ----
+
+
+class KioskState(_Msg):
+    state: Literal["online", "offline", "maintenance"]
+    firmware: str = ""
+    library_id: LibraryId | None = None
+    at: datetime | None = None
+
+
+class Telemetry(_Msg):
+    at: datetime
+    journal_pending: int
+    journal_oldest_pending_s: float | None = None
+    backlog_draining: bool = False
+    screen: str = ""
+    devices: dict[str, str] = Field(default_factory=dict)  # device -> "ok" or fault code
+    faults: list[str] = Field(default_factory=list)
+    uptime_s: float = 0.0
+
+
+class Command(_Msg):
+    cmd: Literal["selftest", "maintenance_on", "maintenance_off", "reload_config"]
+    cmd_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+
+
+class CommandResult(_Msg):
+    cmd_id: str
+    ok: bool
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def _decode_json(raw: bytes) -> Any:
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload too large ({len(raw)} bytes)")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON UTF-8: {type(exc).__name__}") from None
+
+
+def _summarise(exc: ValidationError) -> str:
+    """Field paths and error kinds only: never echo the input (it may hold a card number)."""
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['type']}" for e in exc.errors()]
+    return "invalid payload: " + "; ".join(parts[:5])
+
+
+def parse(model: type[BaseModel], raw: bytes) -> Any:
+    """Parse and validate `raw` as `model`, or raise ProtocolError with a loggable reason."""
+    data = _decode_json(raw)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(_summarise(exc)) from None
+
+
+@functools.cache
+def _request_adapter() -> TypeAdapter:
+    return TypeAdapter(Request)
+
+
+def parse_request(raw: bytes) -> Any:
+    """Parse any request by its `op`, or raise ProtocolError."""
+    data = _decode_json(raw)
+    try:
+        return _request_adapter().validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(_summarise(exc)) from None
+
+
+def encode(msg: BaseModel) -> bytes:
+    return msg.model_dump_json(exclude_none=True).encode("utf-8")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the kiosk, its simulator and its tests need, when missing.
+# Safe to run again: it asks apt-get only for what dpkg does not already have.
+set -u
+want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0)
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup: installing Debian packages: ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo_cmd=(sudo -n)
+if ! command -v apt-get >/dev/null; then
+  echo "setup: apt-get not found; install these by hand: ${missing[*]}" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq || true
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  || echo "setup: could not install ${missing[*]}; tests that need them will say so" >&2
+# The Debian package starts a broker on 1883 on some systems; ours start their own.
+exit 0
