@@ -1,0 +1,46 @@
+"""Self-test results and the fault codes technicians see (DESIGN.md, `firmware diag`).
+
+Every device driver offers `diagnose() -> list[DiagResult]`; the firmware's `diag`
+command and the technician screen only collect and show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# Stable fault codes -> plain-language hint for the technician. Codes are a contract:
+# the hub's fleet view, the technician screen and `diag --json` all show them.
+FAULT_HINTS: dict[str, str] = {
+    "ok": "",
+    "reader-silent": "The card reader does not answer. Check the reader's SPI cable and its 3.3 V supply, then run the self-test again.",
+    "reader-antenna": "The card reader answers but its antenna is off or weak. Check the antenna cable; re-seat the reader board.",
+    "reader-card-read-failed": "The reader sees the test card but cannot read it. Try another test card; if it persists, replace the reader.",
+    "scanner-unplugged": "The barcode scanner is not connected. Check its USB/serial cable and that it is powered.",
+    "scanner-no-readback": "The scanner's port opens but the test scan did not come back. Check the scanner's baud rate and line ending settings.",
+    "beam-stuck": "A return-chute light beam stays blocked. Look for a book or dirt in the chute and clean the beam's lenses.",
+    "beam-dead": "A return-chute light beam never changes. Check the sensor's cable and power.",
+    "chute-jammed": "A book is stuck in the return chute. Open the chute, remove it, and press 'clear'.",
+    "output-fault": "An output (flap, light or buzzer) did not respond. Check its cable and driver board.",
+}
+
+
+@dataclass(frozen=True)
+class DiagResult:
+    """One line of the self-test; the JSON shape of `firmware diag --json` devices."""
+
+    device: str
+    ok: bool
+    code: str = "ok"
+    hint: str = ""
+    detail: str = ""
+
+    @classmethod
+    def fault(cls, device: str, code: str, detail: str = "") -> DiagResult:
+        return cls(device=device, ok=False, code=code, hint=FAULT_HINTS.get(code, ""), detail=detail)
+
+    @classmethod
+    def passed(cls, device: str, detail: str = "") -> DiagResult:
+        return cls(device=device, ok=True, code="ok", hint="", detail=detail)
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
