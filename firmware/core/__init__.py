@@ -1,0 +1,1 @@
+"""The kiosk's pure core: a state machine `(state, event) -> (state, effects)`."""

@@ -1,0 +1,102 @@
+"""Events the core consumes besides device events (drivers.events) and UI intents
+(firmware.view.Press / PinEntered): answers from the hub link, timers, the journal.
+
+The shell, the hub link and the UI all post into one queue; the core takes them one at
+a time. Times are monotonic seconds (`now`) so the core never reads a clock itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drivers.diagnostics import DiagResult
+from hub.protocol import Ack, Response
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The shell's heartbeat (every ~0.25 s): drives inactivity and request timeouts."""
+
+    now: float
+
+
+@dataclass(frozen=True)
+class HubAnswered:
+    """The answer to the request the core sent with this correlation id."""
+
+    corr_id: str
+    response: Response
+
+
+@dataclass(frozen=True)
+class HubTimedOut:
+    """No answer within the request timeout (or the link is down): go offline for it."""
+
+    corr_id: str
+
+
+@dataclass(frozen=True)
+class LinkChanged:
+    online: bool
+
+
+@dataclass(frozen=True)
+class TxnAcked:
+    """The hub committed (or rejected) a journal row; the journal is already updated."""
+
+    txn_id: str
+    ack: Ack
+
+
+@dataclass(frozen=True)
+class JournalFailed:
+    """The journal cannot write (disk full) or is corrupt: out of service, lose nothing."""
+
+    code: str  # "journal-disk-full" | "journal-corrupt" | "journal-io"
+    detail: str
+
+
+@dataclass(frozen=True)
+class CommandReceived:
+    """A hub command (selftest, maintenance_on/off, reload_config)."""
+
+    cmd: str
+    cmd_id: str
+
+
+@dataclass(frozen=True)
+class SelfTestDone:
+    results: tuple[DiagResult, ...]
+    cmd_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BlocklistUpdated:
+    """The hub's blocklist (card hashes) cached for offline decisions."""
+
+    blocked_hashes: frozenset[str]
+    offline_max_items: int | None = None
+
+
+@dataclass(frozen=True)
+class JournalDepth:
+    """How many rows wait for the hub's ack (technician screen, telemetry)."""
+
+    pending: int
+    oldest_pending_s: float | None = None
+
+
+CoreEvent = (
+    Tick
+    | HubAnswered
+    | HubTimedOut
+    | LinkChanged
+    | TxnAcked
+    | JournalFailed
+    | CommandReceived
+    | SelfTestDone
+    | BlocklistUpdated
+    | JournalDepth
+)
+
+
