@@ -1,0 +1,314 @@
+"""Serial barcode scanner (RS-232 or USB in CDC mode) over pyserial.
+
+The scanner sends each barcode as printable ASCII followed by a suffix (CR, LF or
+CR/LF). The driver turns that byte stream into `BarcodeRead` events, reports what is
+not a barcode as `BarcodeRejected`, and survives the cable being pulled: it posts one
+`DeviceFault("scanner-unplugged")`, reopens the port with exponential backoff and
+posts `DeviceRecovered` when the scanner is back.
+
+Framing is a pure class (`LineFramer`) so it can be tested without a port. It accepts
+CR, LF and CR/LF whatever `suffix` is configured: a scanner reset to its factory
+ending must not silently stop working, and an empty line between CR and LF is
+ignored anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from drivers.diagnostics import FAULT_HINTS, DiagResult
+from drivers.events import BarcodeRead, BarcodeRejected, DeviceFault, DeviceRecovered, Post
+
+if TYPE_CHECKING:
+    import serial
+
+Suffix = Literal["CR", "LF", "CRLF"]
+SUFFIX_BYTES: dict[str, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
+_TERMINATORS = frozenset(b"\r\n")
+_PRINTABLE = range(0x20, 0x7F)
+
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One line out of the byte stream: a barcode (`reason is None`) or a rejected line."""
+
+    text: str
+    length: int
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+class LineFramer:
+    """Reassembles lines split across reads and rejects what is not a barcode.
+
+    Lines with a byte outside printable ASCII are rejected as "non-printable"; lines
+    longer than `max_length` as "overlong" (their bytes are counted, not kept, and
+    framing resynchronises at the next line ending). Empty lines are ignored.
+    Leading/trailing spaces are stripped from barcodes.
+    """
+
+    def __init__(self, suffix: Suffix = "CR", max_length: int = 48) -> None:
+        if suffix not in SUFFIX_BYTES:
+            raise ValueError(f"suffix must be CR, LF or CRLF, got {suffix!r}")
+        if max_length < 1:
+            raise ValueError("max_length must be at least 1")
+        self.suffix = suffix
+        self.max_length = max_length
+        self._buffer = bytearray()
+        self._length = 0
+        self._overlong = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line held (or counted, when overlong)."""
+        return self._length
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        for byte in data:
+            if byte in _TERMINATORS:
+                frame = self._end_line()
+                if frame is not None:
+                    frames.append(frame)
+                continue
+            self._length += 1
+            if self._overlong:
+                continue
+            if self._length > self.max_length:
+                self._overlong = True
+                self._buffer.clear()
+                continue
+            self._buffer.append(byte)
+        return frames
+
+    def flush(self) -> list[Frame]:
+        """End an unfinished line (the scanner went quiet mid-line): it is garbage,
+        not a barcode, because every barcode ends with the suffix."""
+        if not self._length:
+            return []
+        length, overlong = self._length, self._overlong
+        self._reset()
+        return [Frame("", length, "overlong" if overlong else "non-printable")]
+
+    def _end_line(self) -> Frame | None:
+        length, overlong, raw = self._length, self._overlong, bytes(self._buffer)
+        self._reset()
+        if overlong:
+            return Frame("", length, "overlong")
+        if any(b not in _PRINTABLE for b in raw):
+            return Frame("", length, "non-printable")
+        text = raw.decode("ascii").strip()
+        if not text:
+            return None
+        return Frame(text, length)
+
+    def _reset(self) -> None:
+        self._buffer.clear()
+        self._length = 0
+        self._overlong = False
+
+
+class BarcodeScanner:
+    """A serial barcode scanner posting `BarcodeRead`/`BarcodeRejected` from a thread.
+
+    `source` is "desk" (borrowing) or "chute" (the return chute's in-line scanner);
+    faults name the device "scanner" or "chute_scanner" accordingly. `start()` opens
+    the port in the reader thread; `wait_connected()` tells a caller when bytes
+    written by the device will arrive (opening a port flushes its input).
+    """
+
+    def __init__(
+        self,
+        port: str,
+        post: Post,
+        *,
+        baudrate: int = 9600,
+        suffix: Suffix = "CR",
+        source: str = "desk",
+        max_length: int = 48,
+        reconnect_initial_s: float = 0.2,
+        reconnect_max_s: float = 5.0,
+        partial_line_timeout_s: float = 0.5,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.suffix: Suffix = suffix
+        self.source = source
+        self.device = "scanner" if source == "desk" else f"{source}_scanner"
+        self.max_length = max_length
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.partial_line_timeout_s = partial_line_timeout_s
+        self._post = post
+        self._framer = LineFramer(suffix, max_length)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._diag_lines: queue.Queue[Frame] | None = None
+        self._closed = False
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self) -> BarcodeScanner:
+        """Start reading; a missing scanner is reported as a fault, not raised."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("scanner is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"{self.device}-reader", daemon=True
+                )
+                self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader thread and close the port. Safe to call twice."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def __enter__(self) -> BarcodeScanner:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """True once the port is open and flushed: from now on scans are not lost."""
+        return self._connected.wait(timeout)
+
+    # -- the reader thread --------------------------------------------------------
+
+    def _open(self) -> serial.Serial:
+        import serial  # the backend is chosen when the device opens (STYLE.md)
+
+        # A short timeout lets the thread notice close() and quiet partial lines.
+        return serial.Serial(self.port, self.baudrate, timeout=0.05)
+
+    def _run(self) -> None:
+        delay = self.reconnect_initial_s
+        faulted = False
+        while not self._stop.is_set():
+            try:
+                port = self._open()
+            except (OSError, ValueError):  # SerialException is an OSError
+                if not faulted:
+                    faulted = True
+                    self._post(self._unplugged())
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.reconnect_max_s)
+                continue
+            delay = self.reconnect_initial_s
+            if faulted:
+                faulted = False
+                self._post(DeviceRecovered(self.device))
+            self._connected.set()
+            try:
+                self._read_until_gone(port)
+            except OSError:  # EIO: the cable was pulled, or the USB device went away
+                faulted = True
+                self._post(self._unplugged())
+            finally:
+                self._connected.clear()
+                with contextlib.suppress(OSError):
+                    port.close()
+                self._deliver(self._framer.flush())
+
+    def _unplugged(self) -> DeviceFault:
+        return DeviceFault(self.device, "scanner-unplugged", FAULT_HINTS["scanner-unplugged"])
+
+    def _read_until_gone(self, port: serial.Serial) -> None:
+        last_byte_at = time.monotonic()
+        while not self._stop.is_set():
+            data = port.read(port.in_waiting or 1)
+            now = time.monotonic()
+            if data:
+                last_byte_at = now
+                self._deliver(self._framer.feed(data))
+            elif self._framer.pending and now - last_byte_at >= self.partial_line_timeout_s:
+                self._deliver(self._framer.flush())
+
+    def _deliver(self, frames: list[Frame]) -> None:
+        diag = self._diag_lines
+        for frame in frames:
+            if diag is not None:
+                diag.put(frame)
+            elif frame.ok:
+                self._post(BarcodeRead(frame.text, self.source))
+            else:
+                self._post(BarcodeRejected(frame.reason or "", frame.length, self.source))
+
+    # -- self-test ------------------------------------------------------------------
+
+    def diagnose(
+        self,
+        readback: Callable[[str], object] | None = None,
+        *,
+        readback_timeout_s: float = 2.0,
+    ) -> list[DiagResult]:
+        """Self-test: the port opens and, given `readback` (a callable that makes the
+        scanner emit the test code it is given, e.g. the simulator's `scan`), the test
+        scan comes back. While the test runs, lines go to the test, not to the core, so
+        the test code can never become a loan."""
+        running = self._thread is not None and not self._closed
+        if running and not self.wait_connected(readback_timeout_s):
+            return [DiagResult.fault(self.device, "scanner-unplugged", f"cannot open {self.port}")]
+        port: serial.Serial | None = None
+        if not running:
+            try:
+                port = self._open()
+            except (OSError, ValueError) as exc:
+                return [DiagResult.fault(self.device, "scanner-unplugged", str(exc))]
+        try:
+            if readback is None:
+                return [DiagResult.passed(self.device, f"{self.port} opens")]
+            return [self._readback_test(readback, readback_timeout_s, port)]
+        finally:
+            if port is not None:
+                port.close()
+
+    def _readback_test(
+        self,
+        readback: Callable[[str], object],
+        timeout_s: float,
+        port: serial.Serial | None,
+    ) -> DiagResult:
+        code = f"DIAG{uuid.uuid4().hex[:8].upper()}"
+        lines: queue.Queue[Frame] = queue.Queue()
+        self._diag_lines = lines
+        try:
+            readback(code)
+            deadline = time.monotonic() + timeout_s
+            framer = LineFramer(self.suffix, self.max_length)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if port is not None:
+                    for frame in framer.feed(port.read(port.in_waiting or 1)):
+                        lines.put(frame)
+                try:
+                    frame = lines.get(timeout=remaining if port is None else 0)
+                except queue.Empty:
+                    continue
+                if frame.text == code:
+                    return DiagResult.passed(self.device, f"test scan read back on {self.port}")
+            return DiagResult.fault(self.device, "scanner-no-readback", f"expected {code}")
+        finally:
+            self._diag_lines = None
