@@ -1,0 +1,342 @@
+"""The kiosk's transaction journal: an SQLite outbox that makes the reader's receipt true.
+
+DESIGN.md: a loan or return is committed here (WAL, ``synchronous=FULL``, so fsync'd)
+before the reader is told it happened; the hub link publishes rows and a row is done only
+when the hub's ack for its ``txn_id`` arrives. Rejected and exception rows stay for staff.
+
+Failures are typed (`JournalError.code`): ``journal-disk-full``, ``journal-corrupt`` and
+``journal-io``. A corrupt file is never deleted, moved or rewritten: the journal refuses
+to open it, so a technician can copy it off the kiosk for recovery.
+
+One connection serves all threads (the shell records, the hub link's pump sends and
+acks), guarded by a lock: SQLite serialises writers anyway, and one connection keeps
+every write on the same fsync'd path.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.protocol import Ack, Txn, encode
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "sent", "acked", "rejected", "exception")
+DEFAULT_RESEND_AFTER_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    txn_id TEXT NOT NULL UNIQUE,
+    item TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'sent', 'acked', 'rejected', 'exception')),
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    acked_at REAL,
+    ack TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS rows_status_seq ON rows (status, seq);
+CREATE INDEX IF NOT EXISTS rows_item ON rows (item);
+"""
+
+_SQLITE_FULL = getattr(sqlite3, "SQLITE_FULL", 13)
+_SQLITE_CORRUPT = getattr(sqlite3, "SQLITE_CORRUPT", 11)
+_SQLITE_NOTADB = getattr(sqlite3, "SQLITE_NOTADB", 26)
+
+
+class JournalError(Exception):
+    """The journal cannot do its job; `code` and `hint` are what a technician needs."""
+
+    def __init__(self, code: str, hint: str) -> None:
+        super().__init__(f"{code}: {hint}")
+        self.code = code
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One row as staff see it (technician screen, `rows_for_item`)."""
+
+    seq: int
+    txn: Txn
+    status: str
+    created_at: float
+    sent_at: float | None
+    acked_at: float | None
+    ack: Ack | None
+    attempts: int
+
+
+def _classify(exc: BaseException, path: Path) -> JournalError:
+    """Map sqlite3/OS errors to the three journal fault codes."""
+    if isinstance(exc, JournalError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return JournalError("journal-disk-full", f"no space left for {path}: free disk space")
+    if code is not None and (code & 0xFF) == _SQLITE_FULL or "database or disk is full" in text:
+        return JournalError("journal-disk-full", f"{path} is full: free disk space")
+    if (code is not None and (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)) or (
+        "not a database" in text or "malformed" in text
+    ):
+        return JournalError(
+            "journal-corrupt",
+            f"{path} is damaged ({exc}); it was left untouched: copy it off for recovery",
+        )
+    return JournalError("journal-io", f"{path}: {exc}")
+
+
+class Journal:
+    """The outbox. Every write commits (fsync'd) before the method returns."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._lock = threading.RLock()
+        self._broken: JournalError | None = None
+
+    # ---- opening and closing ----
+
+    @classmethod
+    def open(cls, path: Path | str, *, max_page_count: int | None = None) -> Journal:
+        """Open (or create) the journal at `path`, check its integrity, and requeue rows
+        that were in flight when the last process stopped (they are sent again; the hub
+        acks a repeat as a duplicate). `max_page_count` caps the file's size: tests use
+        it to make the database "full"; a deployment may use it to bound the journal."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise _classify(exc, path) from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if [tuple(r) for r in check] != [("ok",)]:
+                detail = "; ".join(str(r[0]) for r in check[:3])
+                raise JournalError(
+                    "journal-corrupt",
+                    f"{path} failed its integrity check ({detail}); it was left untouched: "
+                    "copy it off for recovery",
+                )
+            conn.executescript(_SCHEMA)
+            if max_page_count is not None:
+                conn.execute(f"PRAGMA max_page_count={int(max_page_count)}").fetchone()
+            journal = cls(conn, path)
+            journal.requeue_sent()
+            return journal
+        except (sqlite3.Error, OSError, JournalError) as exc:
+            conn.close()
+            raise _classify(exc, path) from exc
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # ---- plumbing ----
+
+    @contextmanager
+    def _guard(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """Run under the lock, map errors; after a corrupt error refuse every later write."""
+        with self._lock:
+            if write and self._broken is not None:
+                raise self._broken
+            try:
+                yield self._conn
+            except (sqlite3.Error, OSError) as exc:
+                err = _classify(exc, self._path)
+                if err.code == "journal-corrupt":
+                    self._broken = err
+                raise err from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # ---- writing ----
+
+    def record(self, txn: Txn, *, now: float | None = None) -> None:
+        """Append `txn` as pending; on return it is on disk (fsync'd). A repeated
+        `txn_id` is a caller bug and raises JournalError("journal-io")."""
+        created = time.time() if now is None else now
+        payload = encode(txn).decode("utf-8")
+        with self._guard(write=True) as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO rows (txn_id, item, payload, status, created_at) "
+                    "VALUES (?, ?, ?, 'pending', ?)",
+                    (txn.txn_id, txn.item, payload, created),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise JournalError("journal-io", f"txn_id {txn.txn_id} already recorded") from exc
+
+    def mark_sent(self, txn_ids: Iterable[str], *, now: float | None = None) -> None:
+        """Rows published to the broker (not yet acked by the hub)."""
+        ids = list(txn_ids)
+        if not ids:
+            return
+        sent = time.time() if now is None else now
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE rows SET status='sent', sent_at=?, attempts=attempts+1 "
+                "WHERE txn_id=? AND status IN ('pending', 'sent')",
+                [(sent, i) for i in ids],
+            )
+
+    def mark_acked(self, ack: Ack, *, now: float | None = None) -> bool:
+        """Apply the hub's ack; True when it changed a row (False: unknown or repeat)."""
+        return bool(self.mark_acked_many([ack], now=now))
+
+    def mark_acked_many(self, acks: Iterable[Ack], *, now: float | None = None) -> list[Ack]:
+        """Apply many acks in one commit; returns the acks that changed a row.
+        committed/duplicate -> acked (or exception when the hub holds it for staff),
+        rejected -> rejected; both of the latter are kept for staff."""
+        acked_at = time.time() if now is None else now
+        changed: list[Ack] = []
+        with self._transaction() as conn:
+            for ack in acks:
+                if ack.result == "rejected":
+                    status = "rejected"
+                elif ack.exception:
+                    status = "exception"
+                else:
+                    status = "acked"
+                cur = conn.execute(
+                    "UPDATE rows SET status=?, acked_at=?, ack=? "
+                    "WHERE txn_id=? AND status IN ('pending', 'sent')",
+                    (status, acked_at, encode(ack).decode("utf-8"), ack.txn_id),
+                )
+                if cur.rowcount:
+                    changed.append(ack)
+        return changed
+
+    def requeue_sent(self) -> int:
+        """Rows marked sent go back to pending (after a restart or a reconnect nothing
+        is in flight any more); returns how many."""
+        with self._guard(write=True) as conn:
+            return conn.execute("UPDATE rows SET status='pending' WHERE status='sent'").rowcount
+
+    def prune_acked(self, older_than_s: float, *, now: float | None = None) -> int:
+        """Delete acked rows acked more than `older_than_s` ago (rejected and exception
+        rows stay for staff); returns how many were deleted. The newest row always stays,
+        so `last_txn_id` survives and ids are never reissued after a clock step back."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._guard(write=True) as conn:
+            return conn.execute(
+                "DELETE FROM rows WHERE status='acked' AND acked_at < ? "
+                "AND seq < (SELECT max(seq) FROM rows)",
+                (cutoff,),
+            ).rowcount
+
+    # ---- reading ----
+
+    def next_to_send(
+        self,
+        limit: int = 100,
+        *,
+        now: float | None = None,
+        resend_after_s: float = DEFAULT_RESEND_AFTER_S,
+    ) -> list[Txn]:
+        """Rows to publish, oldest first: pending ones, and sent ones the hub has not
+        acked within `resend_after_s` (lost on the way, or the hub was down)."""
+        cutoff = (time.time() if now is None else now) - resend_after_s
+        with self._guard(write=False) as conn:
+            rows = conn.execute(
+                "SELECT payload FROM rows WHERE status='pending' "
+                "OR (status='sent' AND sent_at < ?) ORDER BY seq LIMIT ?",
+                (cutoff, int(limit)),
+            ).fetchall()
+        return [Txn.model_validate_json(r[0]) for r in rows]
+
+    def depth(self) -> int:
+        """Rows waiting for the hub's ack."""
+        with self._guard(write=False) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM rows WHERE status IN ('pending', 'sent')"
+            ).fetchone()[0]
+
+    def oldest_pending_age_s(self, now: float | None = None) -> float | None:
+        """Seconds since the oldest unacked row was recorded, None when there is none."""
+        with self._guard(write=False) as conn:
+            oldest = conn.execute(
+                "SELECT min(created_at) FROM rows WHERE status IN ('pending', 'sent')"
+            ).fetchone()[0]
+        if oldest is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - oldest)
+
+    def last_txn_id(self) -> str | None:
+        """The id of the last row ever recorded (pruning keeps it); seeds `TxnIdFactory`."""
+        with self._guard(write=False) as conn:
+            row = conn.execute("SELECT txn_id FROM rows ORDER BY seq DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def rows_for_item(self, barcode: str) -> list[JournalRow]:
+        """Every row about this item, oldest first (staff and `expect` checks)."""
+        with self._guard(write=False) as conn:
+            rows = conn.execute(
+                "SELECT seq, payload, status, created_at, sent_at, acked_at, ack, attempts "
+                "FROM rows WHERE item=? ORDER BY seq",
+                (barcode,),
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status (technician screen, tests)."""
+        with self._guard(write=False) as conn:
+            rows = conn.execute("SELECT status, count(*) FROM rows GROUP BY status").fetchall()
+        out = dict.fromkeys(STATUSES, 0)
+        out.update({s: n for s, n in rows})
+        return out
+
+    @staticmethod
+    def _row(r: Any) -> JournalRow:
+        return JournalRow(
+            seq=r[0],
+            txn=Txn.model_validate_json(r[1]),
+            status=r[2],
+            created_at=r[3],
+            sent_at=r[4],
+            acked_at=r[5],
+            ack=Ack.model_validate(json.loads(r[6])) if r[6] else None,
+            attempts=r[7],
+        )

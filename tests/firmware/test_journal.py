@@ -1,0 +1,195 @@
+"""The journal keeps the reader's receipt: on disk before return, in order, never lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from firmware.journal import Journal, JournalError
+from firmware.txn_ids import TxnIdFactory, parse_time_part
+from hub.protocol import Ack, CardRef, Txn
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_txn(txn_id: str, item: str = "30101000000017", kind: str = "loan") -> Txn:
+    return Txn(
+        txn_id=txn_id,
+        kiosk_id="k1",
+        library_id="dongcheng",
+        kind=kind,
+        card=CardRef(scheme="joint", number="0110000012345"),
+        item=item,
+        at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        mode="offline",
+    )
+
+
+def ids(n: int) -> list[str]:
+    factory = TxnIdFactory("k1", None)
+    return [factory.next_id() for _ in range(n)]
+
+
+def test_recorded_row_survives_a_process_killed_right_after_record(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.firmware.test_journal import make_txn
+        from firmware.journal import Journal
+        j = Journal.open({str(db)!r})
+        j.record(make_txn("01HXCRASH0000-k1"))
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with Journal.open(db) as j:
+        assert [t.txn_id for t in j.next_to_send(10)] == ["01HXCRASH0000-k1"]
+        assert j.depth() == 1
+
+
+def test_order_is_kept_across_reopen_and_rows_in_flight_are_sent_again(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    txn_ids = ids(20)
+    with Journal.open(db) as j:
+        for t in txn_ids:
+            j.record(make_txn(t))
+        first = [t.txn_id for t in j.next_to_send(5)]
+        j.mark_sent(first)
+        assert [t.txn_id for t in j.next_to_send(100)] == txn_ids[5:]
+    with Journal.open(db) as j:  # a power cut while 5 were in flight
+        assert [t.txn_id for t in j.next_to_send(100)] == txn_ids
+
+
+def test_sent_rows_without_an_ack_are_resent_after_the_resend_interval(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        (a,) = ids(1)
+        j.record(make_txn(a), now=1000.0)
+        j.mark_sent([a], now=1000.0)
+        assert j.next_to_send(10, now=1010.0, resend_after_s=30) == []
+        assert [t.txn_id for t in j.next_to_send(10, now=1031.0, resend_after_s=30)] == [a]
+
+
+def test_a_row_is_done_only_on_the_hubs_ack_and_rejects_are_kept_for_staff(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        a, b, c = ids(3)
+        for t, item in zip((a, b, c), ("30101000000017", "30101000000025", "30101000000033")):
+            j.record(make_txn(t, item=item), now=100.0)
+        j.mark_sent([a, b, c])
+        assert j.depth() == 3
+        assert j.mark_acked(Ack(txn_id=a, result="committed"))
+        assert not j.mark_acked(Ack(txn_id=a, result="duplicate"))  # a repeat changes nothing
+        assert j.mark_acked(Ack(txn_id=b, result="rejected", reason="item-on-loan"))
+        assert j.mark_acked(Ack(txn_id=c, result="committed", exception="reader-blocked"))
+        assert not j.mark_acked(Ack(txn_id="unknown-id-0000", result="committed"))
+        assert j.depth() == 0
+        assert j.counts() == {"pending": 0, "sent": 0, "acked": 1, "rejected": 1, "exception": 1}
+        (row,) = j.rows_for_item("30101000000025")
+        assert row.status == "rejected" and row.ack is not None and row.ack.reason == "item-on-loan"
+        assert row.attempts == 1
+
+
+def test_depth_and_oldest_pending_age(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        assert j.oldest_pending_age_s(now=50.0) is None
+        a, b = ids(2)
+        j.record(make_txn(a), now=100.0)
+        j.record(make_txn(b), now=110.0)
+        assert j.depth() == 2
+        assert j.oldest_pending_age_s(now=130.0) == pytest.approx(30.0)
+        j.mark_acked(Ack(txn_id=a, result="committed"))
+        assert j.oldest_pending_age_s(now=130.0) == pytest.approx(20.0)
+
+
+def test_prune_deletes_old_acked_rows_only_and_keeps_the_last_id(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        a, b, c = ids(3)
+        for t in (a, b, c):
+            j.record(make_txn(t))
+        j.mark_acked_many(
+            [Ack(txn_id=a, result="committed"), Ack(txn_id=b, result="rejected"),
+             Ack(txn_id=c, result="committed")],
+            now=1000.0,
+        )
+        assert j.prune_acked(3600, now=1000.0 + 7200) == 1  # a; b is a reject, c the newest
+        assert j.counts()["acked"] == 1
+        assert j.last_txn_id() == c
+
+
+def test_ids_stay_unique_and_ordered_across_restarts_and_a_clock_step_back(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    clock = [1_700_000_000_000]
+    seen: list[str] = []
+    for _restart in range(3):
+        with Journal.open(db) as j:
+            factory = TxnIdFactory("k1", j.last_txn_id(), clock_ms=lambda: clock[0])
+            for _ in range(50):
+                t = factory.next_id()
+                j.record(make_txn(t))
+                seen.append(t)
+        clock[0] -= 60_000  # the wall clock is stepped back a minute between restarts
+    assert len(set(seen)) == len(seen)
+    assert seen == sorted(seen)
+    with Journal.open(db) as j:
+        assert [t.txn_id for t in j.next_to_send(1000)] == seen
+
+
+def test_long_kiosk_ids_still_give_protocol_valid_ids() -> None:
+    kiosk = "k" + "x" * 63
+    t = TxnIdFactory(kiosk, None).next_id()
+    assert len(t) <= 64
+    make_txn(t)  # validates against hub.protocol.TxnId
+    assert TxnIdFactory(kiosk, None).next_id().split("-", 1)[1] == t.split("-", 1)[1]
+    assert parse_time_part(t) is not None
+
+
+def test_disk_full_raises_journal_disk_full_and_loses_nothing_written(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    with Journal.open(db) as j:
+        pages = j._conn.execute("PRAGMA page_count").fetchone()[0]
+    kept: list[str] = []
+    with Journal.open(db, max_page_count=pages + 2) as j:
+        with pytest.raises(JournalError) as info:
+            for t in ids(10_000):
+                j.record(make_txn(t))
+                kept.append(t)
+        assert info.value.code == "journal-disk-full"
+        assert kept, "some rows fit before the disk was full"
+    with Journal.open(db) as j:
+        assert [t.txn_id for t in j.next_to_send(100_000)] == kept
+
+
+def test_a_corrupt_file_is_refused_at_open_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    garbage = os.urandom(8192)
+    db.write_bytes(garbage)
+    with pytest.raises(JournalError) as info:
+        Journal.open(db)
+    assert info.value.code == "journal-corrupt"
+    assert "left untouched" in info.value.hint
+    assert db.read_bytes() == garbage
+
+
+def test_a_damaged_page_fails_the_integrity_check(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    with Journal.open(db) as j:
+        for t in ids(300):
+            j.record(make_txn(t))
+        j._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for offset in range(page * 2, len(data), page):  # scribble over every page but the first
+        data[offset : offset + 64] = b"\xff" * 64
+    db.write_bytes(bytes(data))
+    with pytest.raises(JournalError) as info:
+        Journal.open(db)
+    assert info.value.code == "journal-corrupt"
