@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ def _classify(exc: BaseException, path: Path) -> JournalError:
     text = str(exc).lower()
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return JournalError("journal-disk-full", f"no space left for {path}: free disk space")
-    if code is not None and (code & 0xFF) == _SQLITE_FULL or "database or disk is full" in text:
+    if (code is not None and (code & 0xFF) == _SQLITE_FULL) or "database or disk is full" in text:
         return JournalError("journal-disk-full", f"{path} is full: free disk space")
     if (code is not None and (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)) or (
         "not a database" in text or "malformed" in text
@@ -148,11 +148,8 @@ class Journal:
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        with self._lock:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
 
     def __enter__(self) -> Journal:
         return self

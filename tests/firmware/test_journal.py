@@ -82,7 +82,9 @@ def test_sent_rows_without_an_ack_are_resent_after_the_resend_interval(tmp_path:
 def test_a_row_is_done_only_on_the_hubs_ack_and_rejects_are_kept_for_staff(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.sqlite3") as j:
         a, b, c = ids(3)
-        for t, item in zip((a, b, c), ("30101000000017", "30101000000025", "30101000000033")):
+        for t, item in zip(
+            (a, b, c), ("30101000000017", "30101000000025", "30101000000033"), strict=True
+        ):
             j.record(make_txn(t, item=item), now=100.0)
         j.mark_sent([a, b, c])
         assert j.depth() == 3
@@ -116,8 +118,11 @@ def test_prune_deletes_old_acked_rows_only_and_keeps_the_last_id(tmp_path: Path)
         for t in (a, b, c):
             j.record(make_txn(t))
         j.mark_acked_many(
-            [Ack(txn_id=a, result="committed"), Ack(txn_id=b, result="rejected"),
-             Ack(txn_id=c, result="committed")],
+            [
+                Ack(txn_id=a, result="committed"),
+                Ack(txn_id=b, result="rejected"),
+                Ack(txn_id=c, result="committed"),
+            ],
             now=1000.0,
         )
         assert j.prune_acked(3600, now=1000.0 + 7200) == 1  # a; b is a reject, c the newest
