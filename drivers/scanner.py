@@ -35,7 +35,6 @@ _TERMINATORS = frozenset(b"\r\n")
 _PRINTABLE = range(0x20, 0x7F)
 
 
-
 @dataclass(frozen=True)
 class Frame:
     """One line out of the byte stream: a barcode (`reason is None`) or a rejected line."""

@@ -128,7 +128,9 @@ def test_isbn_is_recognised() -> None:
     assert not classify("4006381333931").is_isbn
 
 
-@pytest.mark.parametrize(("institution", "serial"), [("101", 1), ("01a1", 1), ("0101", -1), ("0101", 10**8)])
+@pytest.mark.parametrize(
+    ("institution", "serial"), [("101", 1), ("01a1", 1), ("0101", -1), ("0101", 10**8)]
+)
 def test_make_item_barcode_refuses_what_does_not_fit(institution: str, serial: int) -> None:
     with pytest.raises(ValueError):
         make_item_barcode(institution, serial)

@@ -42,11 +42,21 @@ class Events:
 
 
 @contextmanager
-def _connected(suffix: Suffix = "CR", source: str = "desk") -> Iterator[tuple[SimulatedScanner, BarcodeScanner, Events]]:
+def _connected(
+    suffix: Suffix = "CR", source: str = "desk"
+) -> Iterator[tuple[SimulatedScanner, BarcodeScanner, Events]]:
     events = Events()
     with (
         SimulatedScanner(suffix) as sim,
-        BarcodeScanner(sim.port, events.post, suffix=suffix, source=source, max_length=20, reconnect_initial_s=0.02, reconnect_max_s=0.2) as scanner,
+        BarcodeScanner(
+            sim.port,
+            events.post,
+            suffix=suffix,
+            source=source,
+            max_length=20,
+            reconnect_initial_s=0.02,
+            reconnect_max_s=0.2,
+        ) as scanner,
     ):
         assert sim.wait_opened(3)
         assert scanner.wait_connected(3)
@@ -177,7 +187,9 @@ def test_self_test_works_on_a_scanner_that_is_not_running() -> None:
 
 # -- LineFramer, pure ------------------------------------------------------------------
 
-barcode_texts = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=48)
+barcode_texts = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=48
+)
 
 
 @given(
