@@ -284,6 +284,24 @@ class Journal:
             ).fetchall()
         return [Txn.model_validate_json(r[0]) for r in rows]
 
+    def next_to_send_raw(
+        self,
+        limit: int = 100,
+        *,
+        now: float | None = None,
+        resend_after_s: float = DEFAULT_RESEND_AFTER_S,
+    ) -> list[tuple[str, bytes]]:
+        """As `next_to_send`, as (txn_id, encoded payload) pairs: the hub link publishes
+        the stored bytes without parsing them again (a 10,000-row backlog drains faster)."""
+        cutoff = (time.time() if now is None else now) - resend_after_s
+        with self._guard(write=False) as conn:
+            rows = conn.execute(
+                "SELECT txn_id, payload FROM rows WHERE status='pending' "
+                "OR (status='sent' AND sent_at < ?) ORDER BY seq LIMIT ?",
+                (cutoff, int(limit)),
+            ).fetchall()
+        return [(r[0], r[1].encode("utf-8")) for r in rows]
+
     def depth(self) -> int:
         """Rows waiting for the hub's ack."""
         with self._guard(write=False) as conn:

@@ -1,0 +1,529 @@
+"""The hub link against a real Mosquitto, with a tiny paho "hub" written here.
+
+The real hub is built elsewhere; these tests need only its wire behaviour: answer a
+request on its response topic with its correlation data, ack each txn by id.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware.core.events import (
+    BlocklistUpdated,
+    CommandReceived,
+    HubAnswered,
+    HubTimedOut,
+    JournalDepth,
+    LinkChanged,
+    TxnAcked,
+)
+from firmware.hub_link import HubLink, parse_broker_url
+from firmware.journal import Journal
+from firmware.txn_ids import TxnIdFactory
+from hub import protocol
+from hub.protocol import Ack, CardRef, CommandResult, KioskState, ReaderLookup, Response, Txn
+
+REPO = Path(__file__).resolve().parents[2]
+CARD = "0110000012345"
+_counter = iter(range(1_000_000))
+
+
+def new_kiosk_id() -> str:
+    return f"t{os.getpid()}-{next(_counter)}"
+
+
+def host_port(url: str) -> tuple[str, int]:
+    addr = parse_broker_url(url)
+    return addr.host, addr.port
+
+
+def nodelay(_c: mqtt.Client, _u: object, sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Events:
+    """Collects what the link posts; `wait` returns the first event matching."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[object] = queue.Queue()
+        self.seen: list[object] = []
+
+    def post(self, event: object) -> None:
+        self.q.put(event)
+
+    def wait(self, match: Callable[[object], bool], timeout: float = 5.0) -> object:
+        for event in self.seen:
+            if match(event):
+                self.seen.remove(event)
+                return event
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching event in {timeout}s; seen {self.seen[-10:]}")
+            try:
+                event = self.q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if match(event):
+                return event
+            self.seen.append(event)
+
+    def drain(self, wait_s: float = 0.0) -> list[object]:
+        time.sleep(wait_s)
+        while True:
+            try:
+                self.seen.append(self.q.get_nowait())
+            except queue.Empty:
+                return self.seen
+
+
+class FakeHub:
+    """A paho client that answers requests and acks txns like the hub would."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        answer_delay_s: float = 0.0,
+        answer: bool = True,
+        ack: bool = True,
+        persistent: bool = False,
+    ) -> None:
+        self.answer_delay_s = answer_delay_s
+        self.answer = answer
+        self.ack_enabled = threading.Event()
+        if ack:
+            self.ack_enabled.set()
+        self.held: list[str] = []
+        self.txn_ids: list[str] = []
+        self.requests: list[bytes] = []
+        self.topics: list[str] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"fakehub-{os.getpid()}-{next(_counter)}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_socket_open = nodelay
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.reconnect_delay_set(0.2, 1)
+        host, port = host_port(url)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600 if persistent else 0
+        self.client.connect(host, port, clean_start=not persistent, properties=props)
+        self.client.loop_start()
+        assert self.subscribed.wait(5), "fake hub could not subscribe"
+
+    def _on_connect(self, client: mqtt.Client, *_: object) -> None:
+        client.subscribe([("alliance/#", 1)])
+
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.topics.append(msg.topic)
+        if msg.topic.endswith("/req") and self.answer:
+            self.requests.append(msg.payload)
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = msg.properties.CorrelationData
+            req = protocol.parse_request(msg.payload)
+            if req.op == "blocklist":
+                resp = Response(blocked_hashes=["ab" * 32], offline_max_items=3)
+            else:
+                resp = Response(state="valid", masked_name="Z*", pin_required=True)
+
+            def send() -> None:
+                client.publish(
+                    msg.properties.ResponseTopic, protocol.encode(resp), qos=1, properties=props
+                )
+
+            if self.answer_delay_s:
+                threading.Timer(self.answer_delay_s, send).start()
+            else:
+                send()
+        elif msg.topic.endswith("/txn"):
+            txn = protocol.parse(Txn, msg.payload)
+            with self.lock:
+                self.txn_ids.append(txn.txn_id)
+                if not self.ack_enabled.is_set():
+                    self.held.append(txn.txn_id)
+                    return
+            self.send_ack(txn.kiosk_id, txn.txn_id)
+
+    def send_ack(self, kiosk_id: str, txn_id: str) -> None:
+        self.client.publish(
+            protocol.topic(kiosk_id, "ack"),
+            protocol.encode(Ack(txn_id=txn_id, result="committed")),
+            qos=1,
+        )
+
+    def release(self, kiosk_id: str) -> None:
+        with self.lock:
+            self.ack_enabled.set()
+            held, self.held = self.held, []
+        for txn_id in held:
+            self.send_ack(kiosk_id, txn_id)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+@pytest.fixture
+def links() -> Iterator[list[HubLink]]:
+    made: list[HubLink] = []
+    yield made
+    for link in made:
+        link.stop()
+
+
+def make_link(
+    url: str, events: Events, links: list[HubLink], kiosk_id: str, **kwargs: object
+) -> HubLink:
+    kwargs.setdefault("fetch_blocklist", False)
+    link = HubLink(url, kiosk_id, "dongcheng", events.post, firmware_version="test", **kwargs)  # type: ignore[arg-type]
+    links.append(link)
+    link.start()
+    events.wait(lambda e: e == LinkChanged(True))
+    return link
+
+
+def txn(txn_id: str, kiosk_id: str, n: int = 0) -> Txn:
+    return Txn(
+        txn_id=txn_id,
+        kiosk_id=kiosk_id,
+        library_id="dongcheng",
+        kind="loan",
+        card=CardRef(scheme="joint", number=CARD),
+        item=f"3010100{n:07d}",
+        at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        mode="offline",
+    )
+
+
+def fill(journal: Journal, kiosk_id: str, n: int) -> list[str]:
+    factory = TxnIdFactory(kiosk_id, journal.last_txn_id())
+    ids = []
+    for i in range(n):
+        t = factory.next_id()
+        journal.record(txn(t, kiosk_id, i))
+        ids.append(t)
+    return ids
+
+
+def read_retained(url: str, topic: str, timeout: float = 3.0) -> bytes | None:
+    """The retained message on `topic` (or one published live while we subscribe)."""
+    got: queue.Queue[bytes] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda c, *a: c.subscribe(topic, 1)
+    client.on_message = lambda _c, _u, m: got.put(m.payload)
+    host, port = host_port(url)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        return got.get(timeout=timeout)
+    except queue.Empty:
+        return None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+# ---- requests ----
+
+
+def test_request_gets_the_hubs_answer_by_correlation_id(broker, events, links) -> None:
+    hub = FakeHub(broker.url)
+    try:
+        link = make_link(broker.url, events, links, new_kiosk_id())
+        link.request(
+            "c1",
+            ReaderLookup(
+                op="reader_lookup",
+                card=CardRef(scheme="joint", number=CARD),
+                library_id="dongcheng",
+            ),
+        )
+        answer = events.wait(lambda e: isinstance(e, HubAnswered))
+        assert answer == HubAnswered(
+            "c1", Response(state="valid", masked_name="Z*", pin_required=True)
+        )
+    finally:
+        hub.close()
+
+
+def test_request_times_out_when_nobody_answers_and_a_late_answer_is_dropped(
+    broker, events, links
+) -> None:
+    hub = FakeHub(broker.url, answer_delay_s=0.6)
+    try:
+        link = make_link(broker.url, events, links, new_kiosk_id(), request_timeout_s=0.3)
+        started = time.monotonic()
+        link.request(
+            "slow",
+            ReaderLookup(
+                op="reader_lookup",
+                card=CardRef(scheme="joint", number=CARD),
+                library_id="dongcheng",
+            ),
+        )
+        assert events.wait(lambda e: isinstance(e, HubTimedOut | HubAnswered)) == HubTimedOut(
+            "slow"
+        )
+        assert 0.25 <= time.monotonic() - started < 1.0
+        later = events.drain(wait_s=0.8)
+        assert not [e for e in later if isinstance(e, HubAnswered)]
+    finally:
+        hub.close()
+
+
+def test_request_times_out_at_once_when_the_link_is_down(events) -> None:
+    link = HubLink("mqtt://127.0.0.1:9", "k-down", "dongcheng", events.post, firmware_version="t")
+    started = time.monotonic()
+    link.request(
+        "c",
+        ReaderLookup(
+            op="reader_lookup", card=CardRef(scheme="joint", number=CARD), library_id="dongcheng"
+        ),
+    )
+    assert events.wait(lambda e: isinstance(e, HubTimedOut), timeout=0.1) == HubTimedOut("c")
+    assert time.monotonic() - started < 0.1
+    link.stop()
+    link.stop()  # idempotent, also when never started
+
+
+def test_blocklist_is_fetched_on_connect(broker, events, links) -> None:
+    hub = FakeHub(broker.url)
+    try:
+        make_link(broker.url, events, links, new_kiosk_id(), fetch_blocklist=True)
+        update = events.wait(lambda e: isinstance(e, BlocklistUpdated))
+        assert update == BlocklistUpdated(frozenset({"ab" * 32}), 3)
+    finally:
+        hub.close()
+
+
+# ---- state, commands, telemetry ----
+
+
+def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker) -> None:
+    kiosk_id = new_kiosk_id()
+    script = textwrap.dedent(
+        f"""
+        import sys, queue, time
+        sys.path.insert(0, {str(REPO)!r})
+        from firmware.hub_link import HubLink
+        from firmware.core.events import LinkChanged
+        q = queue.Queue()
+        link = HubLink({broker.url!r}, {kiosk_id!r}, "dongcheng", q.put,
+                       firmware_version="9.9", fetch_blocklist=False)
+        link.start()
+        while q.get(timeout=10) != LinkChanged(True):
+            pass
+        print("up", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
+        topic = protocol.topic(kiosk_id, "state")
+        online = read_retained(broker.url, topic)
+        assert online is not None
+        assert protocol.parse(KioskState, online).state == "online"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        deadline = time.monotonic() + 5
+        state = None
+        while time.monotonic() < deadline:
+            raw = read_retained(broker.url, topic)
+            state = protocol.parse(KioskState, raw) if raw else None
+            if state is not None and state.state == "offline":
+                break
+            time.sleep(0.1)
+        assert state is not None and state.state == "offline"
+        assert state.firmware == "9.9"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stop_says_offline_and_maintenance_is_retained(broker, events, links) -> None:
+    kiosk_id = new_kiosk_id()
+    link = make_link(broker.url, events, links, kiosk_id)
+    link.publish_state("maintenance")
+    topic = protocol.topic(kiosk_id, "state")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        raw = read_retained(broker.url, topic)
+        if raw and protocol.parse(KioskState, raw).state == "maintenance":
+            break
+    else:
+        raise AssertionError("maintenance state not retained")
+    link.stop()
+    raw = read_retained(broker.url, topic)
+    assert raw is not None and protocol.parse(KioskState, raw).state == "offline"
+
+
+def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, links, caplog) -> None:
+    kiosk_id = new_kiosk_id()
+    hub = FakeHub(broker.url)
+    try:
+        link = make_link(broker.url, events, links, kiosk_id)
+        cmd_topic = protocol.topic(kiosk_id, "cmd")
+        hub.client.publish(cmd_topic, b"not json", qos=1)
+        hub.client.publish(cmd_topic, b'{"v":1,"cmd":"self_destruct","cmd_id":"x"}', qos=1)
+        hub.client.publish(cmd_topic, b'{"v":1,"cmd":"selftest","cmd_id":"c-42"}', qos=1)
+        assert events.wait(lambda e: isinstance(e, CommandReceived)) == CommandReceived(
+            "selftest", "c-42"
+        )
+        assert "ignored a message" in caplog.text
+        link.publish_command_result(CommandResult(cmd_id="c-42", ok=True))
+        deadline = time.monotonic() + 3
+        while protocol.topic(kiosk_id, "cmd/result") not in hub.topics:
+            assert time.monotonic() < deadline, "no command result published"
+            time.sleep(0.02)
+    finally:
+        hub.close()
+
+
+def test_telemetry_carries_the_journal_depth(broker, events, links, tmp_path) -> None:
+    kiosk_id = new_kiosk_id()
+    got: queue.Queue[bytes] = queue.Queue()
+    spy = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    spy.on_message = lambda _c, _u, m: got.put(m.payload)
+    host, port = host_port(broker.url)
+    spy.connect(host, port)
+    spy.subscribe(protocol.topic(kiosk_id, "telemetry"), 0)
+    spy.loop_start()
+    try:
+        with Journal.open(tmp_path / "j.sqlite3") as journal:
+            fill(journal, kiosk_id, 3)  # nobody acks: they stay pending
+            make_link(
+                broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.2
+            )
+            tele = protocol.parse(protocol.Telemetry, got.get(timeout=3))
+            assert tele.journal_pending == 3
+            assert events.wait(lambda e: isinstance(e, JournalDepth)).pending == 3
+            links[-1].stop()
+    finally:
+        spy.disconnect()
+        spy.loop_stop()
+
+
+# ---- the outbox ----
+
+
+def test_rows_are_published_in_order_and_acked_only_on_the_hubs_ack(
+    broker, events, links, tmp_path
+) -> None:
+    kiosk_id = new_kiosk_id()
+    hub = FakeHub(broker.url, ack=False)
+    try:
+        with Journal.open(tmp_path / "j.sqlite3") as journal:
+            ids = fill(journal, kiosk_id, 250)
+            link = make_link(broker.url, events, links, kiosk_id, journal=journal, window=100)
+            deadline = time.monotonic() + 5
+            while len(hub.txn_ids) < 100:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            time.sleep(0.2)
+            # the window holds: 100 published, PUBACKed by the broker, none acked by the hub
+            assert hub.txn_ids == ids[:100]
+            assert journal.counts()["sent"] == 100 and journal.depth() == 250
+            hub.release(kiosk_id)
+            acked = [events.wait(lambda e: isinstance(e, TxnAcked)).txn_id for _ in range(250)]
+            assert sorted(acked) == ids
+            assert hub.txn_ids == ids
+            assert journal.depth() == 0
+            # new rows are sent promptly after notify_new_txn
+            more = fill(journal, kiosk_id, 1)
+            link.notify_new_txn()
+            assert events.wait(lambda e: isinstance(e, TxnAcked), timeout=2).txn_id == more[0]
+            link.stop()
+    finally:
+        hub.close()
+
+
+def test_broker_restart_mid_backlog_ends_with_every_row_acked_once(
+    own_broker, events, links, tmp_path
+) -> None:
+    kiosk_id = new_kiosk_id()
+    n = 3000
+    hub = FakeHub(own_broker.url, persistent=True)
+    try:
+        with Journal.open(tmp_path / "j.sqlite3") as journal:
+            ids = fill(journal, kiosk_id, n)
+            make_link(own_broker.url, events, links, kiosk_id, journal=journal, resend_after_s=2.0)
+            acked: list[str] = []
+            while len(acked) < 200:
+                acked.append(events.wait(lambda e: isinstance(e, TxnAcked)).txn_id)
+            own_broker.stop()
+            events.wait(lambda e: e == LinkChanged(False))
+            assert journal.depth() > 0, "the broker stopped mid-backlog"
+            time.sleep(0.3)
+            own_broker.start()
+            deadline = time.monotonic() + 30
+            while journal.depth():
+                assert time.monotonic() < deadline, f"{journal.depth()} rows still unacked"
+                time.sleep(0.05)
+            acked += [e.txn_id for e in events.drain(0.3) if isinstance(e, TxnAcked)]
+            assert len(acked) == len(set(acked)) == n
+            assert sorted(acked) == ids
+            assert journal.counts()["acked"] == n
+            links[-1].stop()
+    finally:
+        hub.close()
+
+
+def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) -> None:
+    kiosk_id = new_kiosk_id()
+    hub = FakeHub(broker.url)
+    try:
+        with Journal.open(tmp_path / "j.sqlite3") as journal:
+            fill(journal, kiosk_id, 5)
+            link = make_link(
+                broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.1
+            )
+            link.request(
+                "c",
+                ReaderLookup(
+                    op="reader_lookup",
+                    card=CardRef(scheme="joint", number=CARD),
+                    library_id="dongcheng",
+                ),
+            )
+            events.wait(lambda e: isinstance(e, HubAnswered))
+            for _ in range(5):
+                events.wait(lambda e: isinstance(e, TxnAcked))
+            time.sleep(0.3)
+            link.stop()
+        topics = set(hub.topics)
+        assert protocol.topic(kiosk_id, "txn") in topics
+        assert protocol.topic(kiosk_id, "req") in topics
+        assert not [t for t in topics if CARD in t]
+    finally:
+        hub.close()
