@@ -47,6 +47,7 @@ class SimulatedScanner:
         self._lock = threading.Lock()
         self._master: int | None = None
         self._slave: int | None = None
+        self._opened = False
         self.plug()
 
     # -- the cable ---------------------------------------------------------------------
@@ -63,12 +64,14 @@ class SimulatedScanner:
             master, slave = os.openpty()
             tty.setraw(slave)  # no echo, no line editing: bytes pass as the scanner sent them
             fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            os.set_blocking(master, False)
             link = f"{self.port}.new"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)
             os.symlink(os.ttyname(slave), link)
             os.replace(link, self.port)
             self._master, self._slave = master, slave
+            self._opened = False
 
     def unplug(self) -> None:
         """Pull the cable: the driver's next read fails with EIO; the port path vanishes."""
@@ -80,23 +83,31 @@ class SimulatedScanner:
                     os.close(fd)
             self._master = self._slave = None
 
+    @property
+    def opened(self) -> bool:
+        """A driver has opened this pty (as far as `wait_opened` has seen)."""
+        return self._opened
+
     def wait_opened(self, timeout: float = 2.0) -> bool:
-        """Wait until a driver has opened (and flushed) the port; True if it did."""
+        """Wait until a driver has opened (and flushed) the current pty; True if it
+        did. Any number of callers may ask: once seen, it stays seen until `plug()`."""
         deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
+        while not self._opened and (remaining := deadline - time.monotonic()) > 0:
             master = self._master
             if master is None:
                 return False
             try:
-                readable, _, _ = select.select([master], [], [], remaining)
+                readable, _, _ = select.select([master], [], [], min(remaining, 0.05))
                 if not readable:
-                    return False
+                    continue
                 packet = os.read(master, 4096)
+            except BlockingIOError:
+                continue  # another caller took the status byte
             except OSError:
                 return False  # unplugged meanwhile
             if packet and packet[0] & _TIOCPKT_FLUSHREAD:
-                return True
-        return False
+                self._opened = True
+        return self._opened
 
     # -- what the scanner sends ----------------------------------------------------------
 

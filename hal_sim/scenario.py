@@ -1,0 +1,473 @@
+"""Scenario scripts (DESIGN.md): parse them into steps, and play the device steps.
+
+A script is plain text, one step a line, `#` starts a comment. `parse_scenario`
+turns it into frozen step dataclasses, each knowing its `.line`, or raises
+`ScenarioError("line 7: unknown verb 'scna' (did you mean 'scan'?)")` — the first
+mistake, with its line number, so a technician can fix a script without reading code.
+
+`DeviceStepRunner` plays the steps that happen to devices (tap, remove, scan, drop,
+jam, clear, wait) against simulator handles it is given, and hands every other step
+(pin, press, hub, power, expect) to `other`, which the kiosk core provides; with no
+`other` those steps raise `UnhandledStep`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol, TypeVar
+
+SCREENS = (
+    "attract",
+    "pin",
+    "borrow",
+    "returns",
+    "summary",
+    "help",
+    "out_of_service",
+    "technician",
+)
+ACTIONS = ("borrow", "return", "finish", "renew", "help", "lang", "cancel")
+ROUTES = ("shelve", "transfer", "hold")
+BEAMS = ("entry", "exit")
+UID_LENGTHS = (4, 7, 10)  # ISO 14443A single, double and triple size UIDs
+
+
+class ScenarioError(ValueError):
+    """A script mistake or a step that could not be played, named by its line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+class UnhandledStep(ScenarioError):
+    """A step the device runner does not play and no handler was given for."""
+
+
+# -- steps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    line: int
+    verb: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class Tap(Step):
+    card: str
+    uid: bytes | None = None
+    verb: ClassVar[str] = "tap"
+
+
+@dataclass(frozen=True)
+class Remove(Step):
+    verb: ClassVar[str] = "remove"
+
+
+@dataclass(frozen=True)
+class Pin(Step):
+    digits: str
+    verb: ClassVar[str] = "pin"
+
+
+@dataclass(frozen=True)
+class Scan(Step):
+    barcode: str
+    verb: ClassVar[str] = "scan"
+
+
+@dataclass(frozen=True)
+class Drop(Step):
+    barcode: str
+    verb: ClassVar[str] = "drop"
+
+
+@dataclass(frozen=True)
+class Jam(Step):
+    beam: Literal["entry", "exit"] = "entry"
+    verb: ClassVar[str] = "jam"
+
+
+@dataclass(frozen=True)
+class Clear(Step):
+    verb: ClassVar[str] = "clear"
+
+
+@dataclass(frozen=True)
+class Press(Step):
+    action: str
+    verb: ClassVar[str] = "press"
+
+
+@dataclass(frozen=True)
+class Wait(Step):
+    seconds: float
+    verb: ClassVar[str] = "wait"
+
+
+@dataclass(frozen=True)
+class HubDown(Step):
+    verb: ClassVar[str] = "hub down"
+
+
+@dataclass(frozen=True)
+class HubUp(Step):
+    verb: ClassVar[str] = "hub up"
+
+
+@dataclass(frozen=True)
+class PowerCut(Step):
+    verb: ClassVar[str] = "power cut"
+
+
+@dataclass(frozen=True)
+class ExpectScreen(Step):
+    screen: str
+    verb: ClassVar[str] = "expect screen"
+
+
+@dataclass(frozen=True)
+class ExpectLoan(Step):
+    barcode: str
+    verb: ClassVar[str] = "expect loan"
+
+
+@dataclass(frozen=True)
+class ExpectRefused(Step):
+    barcode: str
+    reason: str | None = None
+    verb: ClassVar[str] = "expect refused"
+
+
+@dataclass(frozen=True)
+class ExpectReturn(Step):
+    barcode: str
+    verb: ClassVar[str] = "expect return"
+
+
+@dataclass(frozen=True)
+class ExpectRoute(Step):
+    barcode: str
+    route: str
+    library: str | None = None
+    verb: ClassVar[str] = "expect route"
+
+
+@dataclass(frozen=True)
+class ExpectOffline(Step):
+    verb: ClassVar[str] = "expect offline"
+
+
+@dataclass(frozen=True)
+class ExpectOnline(Step):
+    verb: ClassVar[str] = "expect online"
+
+
+@dataclass(frozen=True)
+class ExpectCommitted(Step):
+    barcode: str
+    verb: ClassVar[str] = "expect committed"
+
+
+DEVICE_STEPS = (Tap, Remove, Scan, Drop, Jam, Clear, Wait)
+EXPECT_STEPS = (
+    ExpectScreen,
+    ExpectLoan,
+    ExpectRefused,
+    ExpectReturn,
+    ExpectRoute,
+    ExpectOffline,
+    ExpectOnline,
+    ExpectCommitted,
+)
+
+# -- parsing --------------------------------------------------------------------------
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _one_of(line: int, what: str, word: str, choices: tuple[str, ...]) -> str:
+    if word not in choices:
+        raise ScenarioError(
+            line, f"unknown {what} '{word}'{_suggest(word, choices)}; one of: {', '.join(choices)}"
+        )
+    return word
+
+
+def _arity(line: int, verb: str, args: list[str], usage: str, low: int, high: int) -> None:
+    if not low <= len(args) <= high:
+        if low == high:
+            wanted = f"{low} argument{'s' if low != 1 else ''}"
+        else:
+            wanted = f"{low} to {high} arguments"
+        raise ScenarioError(
+            line, f"'{verb}' takes {wanted} ({usage}), got {' '.join(args) or 'none'}"
+        )
+
+
+def _uid(line: int, text: str) -> bytes:
+    if not text.startswith("uid="):
+        raise ScenarioError(line, f"'tap' expects uid=HEX after the card number, got '{text}'")
+    hex_text = text[4:].replace(":", "")
+    try:
+        uid = bytes.fromhex(hex_text)
+    except ValueError:
+        raise ScenarioError(line, f"uid must be hexadecimal, got '{text[4:]}'") from None
+    if len(uid) not in UID_LENGTHS:
+        raise ScenarioError(line, f"uid must be 4, 7 or 10 bytes, got {len(uid)}")
+    return uid
+
+
+def _seconds(line: int, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ScenarioError(line, f"'wait' needs a number of seconds, got '{text}'") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ScenarioError(line, f"'wait' needs a number of seconds >= 0, got '{text}'")
+    return seconds
+
+
+def _digits(line: int, verb: str, text: str) -> str:
+    if not (text.isascii() and text.isdigit()):
+        raise ScenarioError(line, f"'{verb}' needs digits, got '{text}'")
+    return text
+
+
+def _parse_expect(line: int, args: list[str]) -> Step:
+    if not args:
+        raise ScenarioError(line, "'expect' needs what to expect: " + ", ".join(_EXPECT_FORMS))
+    form, rest = args[0].lower(), args[1:]
+    if form not in _EXPECT_FORMS:
+        raise ScenarioError(line, f"unknown expectation '{form}'{_suggest(form, _EXPECT_FORMS)}")
+    usage, low, high = _EXPECT_FORMS[form]
+    _arity(line, f"expect {form}", rest, usage, low, high)
+    if form == "screen":
+        return ExpectScreen(line, _one_of(line, "screen", rest[0].lower(), SCREENS))
+    if form == "loan":
+        return ExpectLoan(line, rest[0])
+    if form == "refused":
+        return ExpectRefused(line, rest[0], rest[1] if len(rest) > 1 else None)
+    if form == "return":
+        return ExpectReturn(line, rest[0])
+    if form == "route":
+        route = _one_of(line, "route", rest[1].lower(), ROUTES)
+        return ExpectRoute(line, rest[0], route, rest[2] if len(rest) > 2 else None)
+    if form == "offline":
+        return ExpectOffline(line)
+    if form == "online":
+        return ExpectOnline(line)
+    return ExpectCommitted(line, rest[0])
+
+
+_EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
+    "screen": ("NAME", 1, 1),
+    "loan": ("BARCODE", 1, 1),
+    "refused": ("BARCODE [REASON]", 1, 2),
+    "return": ("BARCODE", 1, 1),
+    "route": ("BARCODE shelve|transfer|hold [LIBRARY_ID]", 2, 3),
+    "offline": ("no arguments", 0, 0),
+    "online": ("no arguments", 0, 0),
+    "committed": ("BARCODE", 1, 1),
+}
+
+_USAGE: dict[str, tuple[str, int, int]] = {
+    "tap": ("CARD_NUMBER [uid=HEX]", 1, 2),
+    "remove": ("no arguments", 0, 0),
+    "pin": ("DIGITS", 1, 1),
+    "scan": ("BARCODE", 1, 1),
+    "drop": ("BARCODE", 1, 1),
+    "jam": ("[entry|exit]", 0, 1),
+    "clear": ("no arguments", 0, 0),
+    "press": ("ACTION", 1, 1),
+    "wait": ("SECONDS", 1, 1),
+    "hub": ("down|up", 1, 1),
+    "power": ("cut", 1, 1),
+    "expect": ("WHAT ...", 1, 4),
+}
+VERBS = tuple(_USAGE)
+
+
+def _parse_step(line: int, verb: str, args: list[str]) -> Step:
+    if verb not in _USAGE:
+        raise ScenarioError(line, f"unknown verb '{verb}'{_suggest(verb, VERBS)}")
+    if verb == "expect":
+        return _parse_expect(line, args)
+    usage, low, high = _USAGE[verb]
+    _arity(line, verb, args, usage, low, high)
+    match verb:
+        case "tap":
+            card = args[0]
+            if not card.isascii() or not card.isalnum():
+                raise ScenarioError(line, f"card number must be letters and digits, got '{card}'")
+            return Tap(line, card, _uid(line, args[1]) if len(args) > 1 else None)
+        case "remove":
+            return Remove(line)
+        case "pin":
+            return Pin(line, _digits(line, "pin", args[0]))
+        case "scan":
+            return Scan(line, args[0])
+        case "drop":
+            return Drop(line, args[0])
+        case "jam":
+            beam = _one_of(line, "beam", args[0].lower(), BEAMS) if args else "entry"
+            return Jam(line, beam)  # type: ignore[arg-type]
+        case "clear":
+            return Clear(line)
+        case "press":
+            return Press(line, _one_of(line, "action", args[0].lower(), ACTIONS))
+        case "wait":
+            return Wait(line, _seconds(line, args[0]))
+        case "hub":
+            state = _one_of(line, "hub state", args[0].lower(), ("down", "up"))
+            return HubDown(line) if state == "down" else HubUp(line)
+        case _:  # power
+            _one_of(line, "power event", args[0].lower(), ("cut",))
+            return PowerCut(line)
+
+
+def parse_scenario(text: str) -> list[Step]:
+    """Parse a script into steps; raises `ScenarioError` naming the first bad line."""
+    steps: list[Step] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if words:
+            steps.append(_parse_step(number, words[0].lower(), words[1:]))
+    return steps
+
+
+def load_scenario(path: str) -> list[Step]:
+    """Parse a script file (UTF-8)."""
+    with open(path, encoding="utf-8") as handle:
+        return parse_scenario(handle.read())
+
+
+# -- playing the device steps ---------------------------------------------------------
+
+
+class CardField(Protocol):
+    def present(self, card: object) -> object: ...
+    def remove(self, card: object) -> object: ...
+
+
+class ScannerHandle(Protocol):
+    def scan(self, barcode: str) -> object: ...
+
+
+class ChuteHandle(Protocol):
+    def drop(self) -> object: ...
+    def jam(self, beam: Literal["entry", "exit"] = "entry") -> object: ...
+    def clear(self) -> object: ...
+
+
+_Handle = TypeVar("_Handle")
+LibraryCardFactory = Callable[[str, bytes | None], object]
+
+
+class DeviceStepRunner:
+    """Plays device steps against simulator handles.
+
+    - `tap`/`remove`: `library_card(number, uid)` makes a virtual card and
+      `card_field.present(card)` / `.remove(card)` moves it (e.g. the emulated
+      MFRC522's field). `remove` takes away every card present.
+    - `scan`: the desk scanner reads the barcode (`desk_scanner.scan`).
+    - `drop`: the chute's in-line scanner reads the barcode, then the book falls
+      through the beams (`chute_scanner.scan`, then `chute.drop()`).
+    - `jam`/`clear`: `chute.jam(beam)` / `chute.clear()`.
+    - `wait`: sleeps (`sleep` is injectable).
+    Everything else goes to `other(step)`; without it, `UnhandledStep`. A scanner
+    handle with `wait_opened` (the pty simulator) is waited for once before its
+    first scan, since a scan written before the driver opened the port is lost.
+    """
+
+    def __init__(
+        self,
+        *,
+        card_field: CardField | None = None,
+        library_card: LibraryCardFactory | None = None,
+        desk_scanner: ScannerHandle | None = None,
+        chute_scanner: ScannerHandle | None = None,
+        chute: ChuteHandle | None = None,
+        other: Callable[[Step], object] | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        scanner_open_timeout_s: float = 5.0,
+    ) -> None:
+        self.card_field = card_field
+        self.library_card = library_card
+        self.desk_scanner = desk_scanner
+        self.chute_scanner = chute_scanner
+        self.chute = chute
+        self.other = other
+        self.sleep = sleep
+        self.scanner_open_timeout_s = scanner_open_timeout_s
+        self.cards_present: list[object] = []
+
+    def run(self, steps: Iterable[Step]) -> None:
+        for step in steps:
+            self.run_step(step)
+
+    def run_step(self, step: Step) -> None:
+        match step:
+            case Tap(card=number, uid=uid):
+                field, make_card = (
+                    self._need(step, self.card_field),
+                    self._need(step, self.library_card),
+                )
+                card = make_card(number, uid)
+                field.present(card)
+                self.cards_present.append(card)
+            case Remove():
+                field = self._need(step, self.card_field)
+                if not self.cards_present:
+                    raise ScenarioError(step.line, "'remove' but no card is in the field")
+                while self.cards_present:
+                    field.remove(self.cards_present.pop())
+            case Scan(barcode=barcode):
+                self._scan(step, self.desk_scanner, barcode)
+            case Drop(barcode=barcode):
+                chute = self._need(step, self.chute)
+                self._scan(step, self.chute_scanner, barcode)
+                chute.drop()
+            case Jam(beam=beam):
+                self._need(step, self.chute).jam(beam)
+            case Clear():
+                self._need(step, self.chute).clear()
+            case Wait(seconds=seconds):
+                self.sleep(seconds)
+            case _:
+                self.handle_other(step)
+
+    def handle_other(self, step: Step) -> None:
+        """Steps for the kiosk core (pin, press, hub, power, expect); override or pass
+        `other`."""
+        if self.other is None:
+            raise UnhandledStep(
+                step.line,
+                f"'{step.verb}' needs the kiosk core; this runner plays device steps only",
+            )
+        self.other(step)
+
+    def _scan(self, step: Step, scanner: ScannerHandle | None, barcode: str) -> None:
+        handle = self._need(step, scanner)
+        wait_opened = getattr(handle, "wait_opened", None)
+        if wait_opened is not None and not wait_opened(self.scanner_open_timeout_s):
+            raise ScenarioError(step.line, f"'{step.verb}': no driver has opened the scanner port")
+        if handle.scan(barcode) is False:
+            raise ScenarioError(step.line, f"'{step.verb}': the scanner is unplugged")
+
+    @staticmethod
+    def _need(step: Step, handle: _Handle | None) -> _Handle:
+        if handle is None:
+            raise ScenarioError(
+                step.line, f"'{step.verb}' needs a simulated device this runner was not given"
+            )
+        return handle

@@ -1,0 +1,317 @@
+"""Scenario scripts: every verb parses, every mistake names its line; device steps play
+against the real simulators and drivers."""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+from collections.abc import Iterator
+
+import pytest
+
+from drivers.chute import Chute
+from drivers.events import BarcodeRead, BookEntered, BookPassed, ChuteCleared, ChuteJammed
+from drivers.scanner import BarcodeScanner
+from hal_sim.chute_sim import SimPinFactory, SimulatedChute
+from hal_sim.scanner_pty import SimulatedScanner
+from hal_sim.scenario import (
+    Clear,
+    DeviceStepRunner,
+    Drop,
+    ExpectCommitted,
+    ExpectLoan,
+    ExpectOffline,
+    ExpectOnline,
+    ExpectRefused,
+    ExpectReturn,
+    ExpectRoute,
+    ExpectScreen,
+    HubDown,
+    HubUp,
+    Jam,
+    Pin,
+    PowerCut,
+    Press,
+    Remove,
+    Scan,
+    ScenarioError,
+    Step,
+    Tap,
+    UnhandledStep,
+    Wait,
+    parse_scenario,
+)
+
+DESIGN_EXAMPLE = """\
+# a joint-card reader borrows one book, then a book of another member is returned
+tap 0110000012345
+expect screen pin
+pin 123456
+expect screen borrow
+scan 30101000000017
+expect loan 30101000000017
+press finish
+expect screen summary
+remove
+expect screen attract
+drop 30234000001233
+expect return 30234000001233
+expect route 30234000001233 transfer xicheng
+expect committed 30234000001233
+"""
+
+
+def test_the_design_example_parses_with_line_numbers() -> None:
+    steps = parse_scenario(DESIGN_EXAMPLE)
+    assert steps[0] == Tap(2, "0110000012345")
+    assert steps[4] == Scan(6, "30101000000017")
+    assert steps[-1] == ExpectCommitted(15, "30234000001233")
+    assert [s.line for s in steps] == list(range(2, 16))
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [
+        ("tap 0110000012345", Tap(1, "0110000012345")),
+        ("tap 0110000012345 uid=04A1B2C3", Tap(1, "0110000012345", bytes.fromhex("04a1b2c3"))),
+        ("tap A12 uid=04:a1:b2:c3:d4:e5:f6", Tap(1, "A12", bytes.fromhex("04a1b2c3d4e5f6"))),
+        ("remove", Remove(1)),
+        ("pin 123456", Pin(1, "123456")),
+        ("scan 9780306406157", Scan(1, "9780306406157")),
+        ("drop 30234000001233", Drop(1, "30234000001233")),
+        ("jam", Jam(1, "entry")),
+        ("jam exit", Jam(1, "exit")),
+        ("clear", Clear(1)),
+        *[
+            (f"press {a}", Press(1, a))
+            for a in ("borrow", "return", "finish", "renew", "help", "lang", "cancel")
+        ],
+        ("wait 2", Wait(1, 2.0)),
+        ("wait 0.25", Wait(1, 0.25)),
+        ("hub down", HubDown(1)),
+        ("hub up", HubUp(1)),
+        ("power cut", PowerCut(1)),
+        *[
+            (f"expect screen {s}", ExpectScreen(1, s))
+            for s in (
+                "attract",
+                "pin",
+                "borrow",
+                "returns",
+                "summary",
+                "help",
+                "out_of_service",
+                "technician",
+            )
+        ],
+        ("expect loan 30101000000017", ExpectLoan(1, "30101000000017")),
+        ("expect refused 30101000000017", ExpectRefused(1, "30101000000017")),
+        ("expect refused 30101000000017 on-loan", ExpectRefused(1, "30101000000017", "on-loan")),
+        ("expect return 30101000000017", ExpectReturn(1, "30101000000017")),
+        ("expect route 3010 shelve", ExpectRoute(1, "3010", "shelve")),
+        ("expect route 3010 transfer xicheng", ExpectRoute(1, "3010", "transfer", "xicheng")),
+        ("expect route 3010 hold", ExpectRoute(1, "3010", "hold")),
+        ("expect offline", ExpectOffline(1)),
+        ("expect online", ExpectOnline(1)),
+        ("expect committed 3010", ExpectCommitted(1, "3010")),
+        ("  SCAN 3010   # verbs are case-insensitive, comments end a line", Scan(1, "3010")),
+    ],
+)
+def test_every_verb_parses(text: str, step: Step) -> None:
+    assert parse_scenario(text) == [step]
+
+
+def test_comments_and_blank_lines_are_skipped_but_counted() -> None:
+    assert parse_scenario("# header\n\n   \n\t# indented comment\nremove\n") == [Remove(5)]
+
+
+def test_steps_are_frozen() -> None:
+    step = parse_scenario("scan 3010")[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.barcode = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("scna 3010", "unknown verb 'scna' (did you mean 'scan'?)"),
+        ("frobnicate", "unknown verb 'frobnicate'"),
+        ("tap", "'tap' takes 1 to 2 arguments"),
+        ("tap 1 uid=04A1B2C3 extra", "'tap' takes 1 to 2 arguments"),
+        ("tap 1 04A1B2C3", "expects uid=HEX"),
+        ("tap 1 uid=zz", "uid must be hexadecimal"),
+        ("tap 1 uid=0102", "uid must be 4, 7 or 10 bytes"),
+        ("tap 12-34", "card number must be letters and digits"),
+        ("remove now", "'remove' takes 0 arguments"),
+        ("pin", "'pin' takes 1 argument"),
+        ("pin 12a4", "'pin' needs digits"),
+        ("scan", "'scan' takes 1 argument"),
+        ("scan 1 2", "'scan' takes 1 argument"),
+        ("drop", "'drop' takes 1 argument"),
+        ("jam sideways", "unknown beam 'sideways'"),
+        ("clear all", "'clear' takes 0 arguments"),
+        ("press fnish", "unknown action 'fnish' (did you mean 'finish'?)"),
+        ("press", "'press' takes 1 argument"),
+        ("wait", "'wait' takes 1 argument"),
+        ("wait soon", "'wait' needs a number of seconds, got 'soon'"),
+        ("wait -1", "'wait' needs a number of seconds >= 0"),
+        ("wait nan", "'wait' needs a number of seconds >= 0"),
+        ("wait inf", "'wait' needs a number of seconds >= 0"),
+        ("hub", "'hub' takes 1 argument"),
+        ("hub sideways", "unknown hub state 'sideways'"),
+        ("power", "'power' takes 1 argument"),
+        ("power on", "unknown power event 'on'"),
+        ("expect", "'expect' needs what to expect"),
+        ("expect scren pin", "unknown expectation 'scren' (did you mean 'screen'?)"),
+        ("expect screen borow", "unknown screen 'borow' (did you mean 'borrow'?)"),
+        ("expect screen", "'expect screen' takes 1 argument"),
+        ("expect loan", "'expect loan' takes 1 argument"),
+        ("expect refused", "'expect refused' takes 1 to 2 arguments"),
+        ("expect return", "'expect return' takes 1 argument"),
+        ("expect route 3010", "'expect route' takes 2 to 3 arguments"),
+        ("expect route 3010 shelf", "unknown route 'shelf' (did you mean 'shelve'?)"),
+        ("expect offline now", "'expect offline' takes 0 arguments"),
+        ("expect online now", "'expect online' takes 0 arguments"),
+        ("expect committed", "'expect committed' takes 1 argument"),
+    ],
+)
+def test_every_mistake_names_its_line(bad: str, message: str) -> None:
+    script = "# a script with a mistake on line 7\nremove\n\nscan 3010\n# comment\nwait 1\n" + bad
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(script)
+    assert caught.value.line == 7
+    assert str(caught.value).startswith("line 7: ")
+    assert message in str(caught.value)
+
+
+def test_the_first_mistake_is_the_one_reported() -> None:
+    with pytest.raises(ScenarioError, match=r"^line 2: unknown verb 'scna'"):
+        parse_scenario("remove\nscna 1\npress fnish\n")
+
+
+# -- the device runner -----------------------------------------------------------------
+
+
+class RecordingField:
+    """Stands in for the emulated reader's RF field: records what comes and goes."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, object]] = []
+
+    def present(self, card: object) -> None:
+        self.log.append(("present", card))
+
+    def remove(self, card: object) -> None:
+        self.log.append(("remove", card))
+
+
+def make_card(number: str, uid: bytes | None) -> tuple[str, bytes | None]:
+    return (number, uid)
+
+
+class Kiosk:
+    """The simulated devices with the real drivers reading them, all posting to one queue."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[object] = queue.Queue()
+        self.factory = SimPinFactory()
+        self.desk_sim = SimulatedScanner()
+        self.chute_sim_scanner = SimulatedScanner(name="chute_scanner")
+        self.chute_world = SimulatedChute(self.factory, 17, 27)
+        self.desk = BarcodeScanner(self.desk_sim.port, self.events.put).start()
+        self.chute_scanner = BarcodeScanner(
+            self.chute_sim_scanner.port, self.events.put, source="chute"
+        ).start()
+        self.chute = Chute(
+            self.events.put,
+            entry_pin=17,
+            exit_pin=27,
+            pin_factory=self.factory,
+            jam_after_s=0.2,
+            min_gap_s=0.01,
+        )
+
+    def next(self) -> object:
+        return self.events.get(timeout=3)
+
+    def close(self) -> None:
+        for device in (
+            self.chute,
+            self.desk,
+            self.chute_scanner,
+            self.desk_sim,
+            self.chute_sim_scanner,
+        ):
+            device.close()
+
+
+@pytest.fixture
+def kiosk() -> Iterator[Kiosk]:
+    kiosk = Kiosk()
+    yield kiosk
+    kiosk.close()
+
+
+def test_device_steps_play_against_the_simulators(kiosk: Kiosk) -> None:
+    field = RecordingField()
+    slept: list[float] = []
+    runner = DeviceStepRunner(
+        card_field=field,
+        library_card=make_card,
+        desk_scanner=kiosk.desk_sim,
+        chute_scanner=kiosk.chute_sim_scanner,
+        chute=kiosk.chute_world,
+        sleep=slept.append,
+    )
+    runner.run(
+        parse_scenario("tap 0110000012345 uid=04A1B2C3\nscan 30101000000018\nwait 1.5\nremove")
+    )
+    assert kiosk.next() == BarcodeRead("30101000000018", "desk")
+    assert field.log == [
+        ("present", ("0110000012345", bytes.fromhex("04A1B2C3"))),
+        ("remove", ("0110000012345", bytes.fromhex("04A1B2C3"))),
+    ]
+    assert slept == [1.5]
+
+    runner.run(parse_scenario("drop 30234000001233"))
+    seen = {kiosk.next(), kiosk.next(), kiosk.next()}
+    assert BarcodeRead("30234000001233", "chute") in seen
+    assert {type(e) for e in seen} == {BarcodeRead, BookEntered, BookPassed}
+
+    runner.run(parse_scenario("jam\nwait 0"))
+    assert isinstance(kiosk.next(), BookEntered)
+    assert isinstance(kiosk.next(), ChuteJammed)
+    runner.run(parse_scenario("clear"))
+    assert kiosk.next() == ChuteCleared()
+
+
+def test_core_steps_go_to_the_handler_given() -> None:
+    handled: list[Step] = []
+    runner = DeviceStepRunner(other=handled.append)
+    steps = parse_scenario("pin 1234\npress finish\nhub down\nhub up\npower cut\nexpect online")
+    runner.run(steps)
+    assert handled == steps
+
+
+def test_core_steps_without_a_handler_are_a_clear_error() -> None:
+    with pytest.raises(UnhandledStep, match=r"^line 2: 'expect screen' needs the kiosk core"):
+        DeviceStepRunner().run(parse_scenario("wait 0\nexpect screen pin"))
+
+
+def test_a_device_step_without_its_simulator_is_a_clear_error() -> None:
+    with pytest.raises(ScenarioError, match=r"^line 1: 'drop' needs a simulated device"):
+        DeviceStepRunner().run(parse_scenario("drop 3010"))
+
+
+def test_remove_without_a_card_is_an_error() -> None:
+    runner = DeviceStepRunner(card_field=RecordingField(), library_card=make_card)
+    with pytest.raises(ScenarioError, match="no card is in the field"):
+        runner.run(parse_scenario("remove"))
+
+
+def test_scanning_on_an_unplugged_scanner_is_an_error() -> None:
+    with SimulatedScanner() as sim:
+        sim.unplug()
+        runner = DeviceStepRunner(desk_scanner=sim, scanner_open_timeout_s=0.1)
+        with pytest.raises(ScenarioError, match=r"^line 1: 'scan'"):
+            runner.run(parse_scenario("scan 3010"))
