@@ -15,7 +15,7 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -188,7 +188,7 @@ class Ledger:
         report = progress or (lambda stage, done, total: None)
         items = list(catalogue.generate_items(registry, per_member=per_member, seed=seed))
         readers = catalogue.generate_readers(registry, seed=seed)
-        holds = list(_demo_holds(catalogue, registry, items, readers, seed))
+        holds = _demo_holds(catalogue, registry)
         batch = 5_000
         with self.db.write():
             if self.db.scalar("SELECT COUNT(*) FROM items"):
@@ -736,15 +736,11 @@ def _date_text(value: date | datetime | str | None) -> str | None:
     return str(value)
 
 
-def _demo_holds(
-    catalogue: Any, registry: Any, items: list[Any], readers: list[Any], seed: int
-) -> Iterable[tuple[str, str, str, str, str]]:
-    """Rows for the holds table from catalogue.demo_holds, whatever shape it yields."""
-    maker = getattr(catalogue, "demo_holds", None)
-    if maker is None:
-        return []
-    placed = ts(datetime(2024, 1, 1, tzinfo=UTC))
-    rows = []
-    for hold in maker(registry, items, readers, seed=seed):
-        rows.append((hold.item, hold.card_hash, hold.pickup_library, getattr(hold, "state", "waiting"), placed))
-    return rows
+def _demo_holds(catalogue: Any, registry: Any) -> list[tuple[str, str, str, str, str]]:
+    """Rows for the holds table: an item already on the hold shelf is "ready", one still
+    on loan is "waiting" (its return routes to the pickup library)."""
+    placed = ts(datetime(2025, 1, 1, tzinfo=UTC))
+    return [
+        (h.barcode, h.reader_hash, h.pickup_library, "ready" if h.item_state == "on_hold" else "waiting", placed)
+        for h in catalogue.demo_holds(registry)
+    ]

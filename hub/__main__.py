@@ -1,0 +1,239 @@
+"""`python -m hub`: run a hub worker, show fleet status, list demo readers and items.
+
+Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read), 2 a bad setting
+(--db / --broker URL, config file, registry files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.config import ConfigError, HubConfig, load_config, parse_broker_url
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SETTING = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="F", help="TOML file with hub settings")
+    common.add_argument("--db", metavar="URL", help="sqlite:///path or postgresql://user@host/db")
+    # Subcommands repeat the common options; SUPPRESS keeps a value given before the
+    # subcommand from being reset by the subparser's default.
+    sub_common = argparse.ArgumentParser(add_help=False)
+    sub_common.add_argument("--config", metavar="F", default=argparse.SUPPRESS)
+    sub_common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS)
+    sub_common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hub",
+        parents=[common],
+        description="The alliance hub: commits kiosk transactions, answers kiosk requests.",
+    )
+    parser.add_argument("--broker", metavar="URL", help="mqtt://host:port (default mqtt://127.0.0.1:1883)")
+    parser.add_argument("--worker", metavar="NAME", help="this worker's name (several may share a ledger)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    subs = parser.add_subparsers(dest="command", metavar="{status,demo}")
+    subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
+    subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config).with_overrides(
+            db=args.db, broker=getattr(args, "broker", None), worker=getattr(args, "worker", None)
+        )
+        if args.command == "status":
+            return cmd_status(config, args.json)
+        if args.command == "demo":
+            return cmd_demo(config, args.json)
+        return cmd_run(config, verbose=args.verbose)
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+
+
+def _open_ledger(url: str) -> Any:
+    from hub.ledger import Ledger, LedgerUrlError
+
+    try:
+        return Ledger.open(url)
+    except LedgerUrlError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _sqlite_missing(url: str) -> Path | None:
+    """The path of a sqlite ledger that does not exist yet (read-only commands must not
+    create one), else None."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if str(path) != ":memory:" and not path.exists():
+            return path
+    return None
+
+
+def _registry() -> Any:
+    from hub.registry import RegistryError, load_registry
+
+    try:
+        return load_registry()
+    except RegistryError as exc:
+        raise ConfigError(f"member registry: {exc}") from None
+
+
+def cmd_run(config: HubConfig, verbose: bool = False) -> int:
+    """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger."""
+    from hub.service import HubService
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("hub.service.paho").setLevel(logging.WARNING)
+    parse_broker_url(config.broker)
+    registry = _registry()
+    ledger = _open_ledger(config.db)
+    try:
+        if ledger.is_empty():
+            _seed(ledger, registry, config.seed_per_member)
+    finally:
+        ledger.close()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service = HubService(config.broker, config.db, registry, config.worker, config=config)
+    service.start(wait=None)
+    warned = not service.wait_subscribed(10.0)
+    if warned:
+        print(f"hub: waiting for the broker at {config.broker} ...", file=sys.stderr, flush=True)
+    print(f"hub worker {config.worker}: broker {config.broker}, ledger {_redact(config.db)}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            if not service.connected and not warned:
+                print(f"hub: waiting for the broker at {config.broker} ...", file=sys.stderr, flush=True)
+                warned = True
+            elif service.connected:
+                warned = False
+    finally:
+        service.stop()
+    print(f"hub worker {config.worker} stopped", flush=True)
+    return EXIT_OK
+
+
+def _seed(ledger: Any, registry: Any, per_member: int) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
+        print(f"\rseeding the demo catalogue: {stage} {done}/{total}   ", end="", file=sys.stderr, flush=True)
+
+    counts = ledger.seed_demo(registry, progress=progress, per_member=per_member)
+    print(
+        f"\rseeded the demo catalogue: {counts.items} items, {counts.readers} readers, {counts.holds} holds",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _redact(url: str) -> str:
+    """A database URL for display: no password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+def cmd_status(config: HubConfig, as_json: bool) -> int:
+    from hub.fleet import fleet_json, fleet_table
+
+    missing = _sqlite_missing(config.db)
+    if missing is not None:
+        print(f"hub: no ledger at {missing} (start the hub first, or pass --db)", file=sys.stderr)
+        return EXIT_FAILED
+    ledger = _open_ledger(config.db)
+    try:
+        rows = ledger.fleet()
+    finally:
+        ledger.close()
+    now = datetime.now(UTC)
+    if as_json:
+        print(json.dumps({"kiosks": fleet_json(rows, now)}, ensure_ascii=False, indent=2))
+    else:
+        print(fleet_table(rows, now))
+    return EXIT_OK
+
+
+def cmd_demo(config: HubConfig, as_json: bool) -> int:
+    """Demo readers come from the generator (it is deterministic and the only place their
+    PINs exist in clear); their state and the items' states come from the ledger when
+    there is one, so a demo after some loans shows what is really on loan."""
+    from hub import catalogue
+
+    registry = _registry()
+    readers = catalogue.generate_readers(registry, seed=2012)
+    ledger = None
+    if _sqlite_missing(config.db) is None:
+        ledger = _open_ledger(config.db)
+        if ledger.is_empty():
+            ledger.close()
+            ledger = None
+    states = ("on_shelf", "on_loan", "in_transit", "on_hold")
+    try:
+        reader_rows = []
+        for r in readers:
+            state = r.state
+            if ledger is not None:
+                stored = ledger.reader(r.scheme, r.number)
+                state = stored.state if stored is not None else state
+            reader_rows.append(
+                {"scheme": r.scheme, "number": r.number, "pin": r.pin, "state": state, "name": r.name}
+            )
+        items: list[Any] = []
+        if ledger is not None:
+            for state in states:
+                items.extend(ledger.items_by_state(state, limit=5))
+        else:
+            wanted = dict.fromkeys(states, 5)
+            for item in catalogue.generate_items(registry, per_member=config.seed_per_member, seed=2012):
+                if wanted.get(item.state, 0) > 0:
+                    wanted[item.state] -= 1
+                    items.append(item)
+                if not any(wanted.values()):
+                    break
+        item_rows = [
+            {"barcode": i.barcode, "title": i.title, "home_library": i.home_library, "state": i.state}
+            for i in items
+        ]
+    finally:
+        if ledger is not None:
+            ledger.close()
+    source = "ledger" if ledger is not None else "generator"
+    if as_json:
+        print(json.dumps({"source": source, "readers": reader_rows, "items": item_rows}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"Demo readers ({source}):")
+    print(_columns(reader_rows, ("scheme", "number", "pin", "state", "name")))
+    print()
+    print("Demo items:")
+    print(_columns(item_rows, ("barcode", "title", "home_library", "state")))
+    return EXIT_OK
+
+
+def _columns(rows: list[dict[str, Any]], keys: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    table = [[k.upper() for k in keys]] + [[str(r.get(k) if r.get(k) is not None else "-") for k in keys] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
