@@ -16,6 +16,7 @@ from hub.schemes import (
     NUMBER_FORMATS,
     identify_scheme,
     item_barcode_is_valid,
+    luhn_check_digit,
     luhn_valid,
     make_card_number,
     make_item_barcode,
@@ -179,6 +180,11 @@ def test_the_number_formats_in_code_agree_with_schemes_toml() -> None:
     for s in doc["scheme"]:
         assert identify_scheme(s["example"]) == s["id"]
         assert number_is_valid(s["id"], s["example"])
+
+
+def test_luhn_matches_the_textbook_example() -> None:
+    assert luhn_check_digit("7992739871") == "3"
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710")
 
 
 def test_examples_from_the_brief_are_identified() -> None:
