@@ -8,6 +8,7 @@ a time. Times are monotonic seconds (`now`) so the core never reads a clock itse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from drivers.diagnostics import DiagResult
 from hub.protocol import Ack, Response
@@ -15,9 +16,14 @@ from hub.protocol import Ack, Response
 
 @dataclass(frozen=True)
 class Tick:
-    """The shell's heartbeat (every ~0.25 s): drives inactivity and request timeouts."""
+    """The shell's heartbeat (every ~0.25 s): drives inactivity and request timeouts.
+
+    `wall` (optional, timezone-aware) is the wall-clock time, used only for the due
+    date of offline loans; without it an offline loan's due date is left to the hub.
+    """
 
     now: float
+    wall: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,192 @@
+"""Borrowing and renewing: desk scans, one request at a time, answers, offline loans.
+
+Why a queue: scans can come faster than the hub answers; each book waits its turn
+as a "queued" line and only one checkout/renew request is in flight. A barcode already
+on the list is never sent again, so a double scan can never make two loans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from drivers.events import BarcodeRead, BarcodeRejected
+from firmware.core.config import CoreConfig
+from firmware.core.core_types import Step
+from firmware.core.effects import Beep, Effect, Log, RecordTxn
+from firmware.core.messages import local_message
+from firmware.core.render import offline_limit
+from firmware.core.requests import link_down, send, waiting_for
+from firmware.core.state import Line, State, line_by_n, next_id, put_line, with_notice
+from firmware.view import Text
+from hub.protocol import CheckoutAuth, RenewAuth, Response
+
+_ACTIVE = frozenset({"queued", "checking", "loaned", "offline_loaned"})
+_MAX_SHOWN = 20
+
+
+def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
+    reader = state.reader
+    if reader is None or state.screen in ("attract", "returns", "summary"):
+        return with_notice(state, "notice.tap_card_first"), (Beep("warn"),)
+    if not reader.verified:
+        return with_notice(state, "notice.enter_pin_first"), (Beep("warn"),)
+    if state.screen != "borrow":
+        return state, ()
+    info = config.classify_barcode(event.text)
+    code = (info.text or event.text.strip())[:_MAX_SHOWN]
+    existing = _loan_line(state, code)
+    if existing is not None and existing.status in _ACTIVE:
+        return with_notice(state, "notice.already_scanned"), (Beep("warn"),)
+    if not info.valid or info.kind != "item":
+        reason = "bad_barcode" if not info.valid else "not_an_item"
+        return _refuse_scan(state, existing, code, reason)
+    if existing is not None:  # refused before: check it again
+        state = put_line(state, replace(existing, status="queued", reason_code=None, message=None))
+    else:
+        state, n = next_id(state)
+        state = put_line(state, Line(n, "loan", code, "queued"))
+    return advance_queue(state, config)
+
+
+def _loan_line(state: State, barcode: str) -> Line | None:
+    return next((x for x in state.lines if x.kind == "loan" and x.barcode == barcode), None)
+
+
+def _refuse_scan(state: State, existing: Line | None, code: str, reason: str) -> Step:
+    if existing is None:
+        state, n = next_id(state)
+    else:
+        n = existing.n
+    line = Line(n, "loan", code, "refused", reason_code=reason, message=local_message(reason))
+    return put_line(state, line), (Beep("error"), Log("info", "borrow.bad_barcode", {"reason": reason}))
+
+
+def desk_rejected(state: State, event: BarcodeRejected, config: CoreConfig) -> Step:
+    return with_notice(state, "notice.barcode_unreadable"), (Beep("warn"),)
+
+
+def start_renewals(state: State, config: CoreConfig) -> Step:
+    """Queue a renewal for each of the reader's loans not on the list yet."""
+    reader = state.reader
+    if reader is None or not reader.verified:
+        return state, ()
+    if reader.offline or link_down(state):
+        return with_notice(state, "notice.renew_needs_hub"), (Beep("warn"),)
+    listed = {x.barcode for x in state.lines if x.kind == "renew"}
+    todo = [loan for loan in reader.loans if loan.item not in listed]
+    if not todo:
+        return with_notice(state, "notice.nothing_to_renew"), ()
+    for loan in todo:
+        state, n = next_id(state)
+        state = put_line(state, Line(n, "renew", loan.item, "queued", title=loan.title, due=loan.due))
+    return advance_queue(state, config)
+
+
+def advance_queue(state: State, config: CoreConfig) -> Step:
+    """Send the next queued book's request, unless one is in flight. With the link
+    known down, decide each queued book offline at once instead of waiting."""
+    effects: list[Effect] = []
+    while not waiting_for(state, "checkout", "renew"):
+        line = next((x for x in state.lines if x.status == "queued"), None)
+        if line is None or state.reader is None:
+            break
+        if link_down(state):
+            state, more = _unanswered(state, line, config)
+            effects.extend(more)
+            continue
+        card, lib = state.reader.card, config.library_id
+        if line.kind == "loan":
+            request = CheckoutAuth(op="checkout_auth", card=card, item=line.barcode, library_id=lib)
+            state, effect = send(state, "checkout", request, line.barcode, line.n)
+        else:
+            request = RenewAuth(op="renew_auth", card=card, item=line.barcode, library_id=lib)
+            state, effect = send(state, "renew", request, line.barcode, line.n)
+        state = put_line(state, replace(line, status="checking"))
+        effects.append(effect)
+    return state, tuple(effects)
+
+
+def item_answered(state: State, line_n: int, response: Response | None, config: CoreConfig) -> Step:
+    """A checkout/renew answer (None: timed out) for the line `line_n`."""
+    line = line_by_n(state, line_n)
+    if line is None or state.reader is None:
+        return advance_queue(state, config)
+    if response is None:
+        state, effects = _unanswered(state, line, config)
+    elif not response.ok:
+        state, effects = _refuse(state, line, "hub_error", None)
+    elif not response.allowed:
+        state, effects = _refuse(state, line, response.reason_code or "refused", _text(response))
+    else:
+        state, effects = _allowed(state, line, response)
+    state, more = advance_queue(state, config)
+    return state, effects + more
+
+
+def _text(response: Response) -> Text | None:
+    return Text(response.message.zh, response.message.en) if response.message else None
+
+
+def _refuse(state: State, line: Line, reason: str, message: Text | None) -> Step:
+    message = message or local_message(reason)
+    line = replace(line, status="refused", reason_code=reason, message=message)
+    return put_line(state, line), (Beep("error"), Log("info", f"{line.kind}.refused", {"reason": reason}))
+
+
+def _allowed(state: State, line: Line, response: Response) -> Step:
+    if state.service.journal_failed:
+        return _refuse(state, line, "out_of_service", None)
+    assert state.reader is not None
+    kind = "loan" if line.kind == "loan" else "renew"
+    record = RecordTxn(kind, line.barcode, state.reader.card, response.due, None, "online")
+    status = "loaned" if kind == "loan" else "renewed"
+    title = response.title or line.title
+    state = put_line(state, replace(line, status=status, due=response.due, title=title, mode="online"))
+    if kind == "loan":
+        left = response.items_left
+        if left is None and state.reader.items_left is not None:
+            left = state.reader.items_left - 1
+        state = replace(state, reader=replace(state.reader, items_left=left))
+    return state, (record, Beep("ok"))
+
+
+def _unanswered(state: State, line: Line, config: CoreConfig) -> Step:
+    """No answer from the hub: renewals fail, loans follow the offline policy."""
+    state = replace(state, online=False)
+    if line.kind == "renew":
+        return _refuse(state, line, "hub_unreachable", None)
+    return lend_offline(state, line, config)
+
+
+def lend_offline(state: State, line: Line, config: CoreConfig) -> Step:
+    """Offline loan: allowed by config, card not on the cached blocklist, within the
+    per-session offline limit (and the reader's own limit when the hub told us)."""
+    reader = state.reader
+    assert reader is not None
+    if not config.offline_loans_allowed or reader.card_hash in state.blocked_hashes or reader.staff:
+        return _refuse(state, line, "offline_not_allowed", None)
+    if reader.items_left is not None and reader.items_left <= 0:
+        return _refuse(state, line, "limit_reached", None)
+    if state.offline_loans >= offline_limit(state, config):
+        return _refuse(state, line, "limit_reached_offline", None)
+    if state.service.journal_failed:
+        return _refuse(state, line, "out_of_service", None)
+    due = _offline_due(state, config)
+    record = RecordTxn("loan", line.barcode, reader.card, due, None, "offline")
+    left = reader.items_left - 1 if reader.items_left is not None else None
+    state = replace(
+        state,
+        offline_loans=state.offline_loans + 1,
+        reader=replace(reader, items_left=left),
+    )
+    state = put_line(state, replace(line, status="offline_loaned", due=due, mode="offline"))
+    return state, (record, Beep("ok"), Log("info", "loan.offline", {"item": line.barcode}))
+
+
+def _offline_due(state: State, config: CoreConfig) -> datetime | None:
+    """Due date for an offline loan: wall-clock time + offline_loan_days (None when the
+    shell never told us the time; the hub then sets the due date on commit)."""
+    if state.wall is None:
+        return None
+    return state.wall + timedelta(days=config.offline_loan_days)

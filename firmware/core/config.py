@@ -1,0 +1,51 @@
+"""The core's configuration: plain values plus the few pure lookups it needs injected.
+
+Why lookups are injected: the scheme table (hub.schemes) and barcode rules
+(drivers.barcodes) belong to other modules; the core takes them as callables so tests
+can pass simple stand-ins, and the defaults call the real functions (imported lazily,
+with a local fallback so the core still works without them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from firmware.core import identify
+
+
+def _no_members() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """What the state machine needs to know about this kiosk.
+
+    `institution_members` maps a 4-digit institution code (from item barcodes) to the
+    member id of the book's home library; it is used to route returns while offline.
+    """
+
+    kiosk_id: str = "kiosk-1"
+    library_id: str = "capital"
+    default_language: str = "zh"
+    request_timeout_s: float = 3.0
+    inactivity_warn_s: float = 45.0
+    inactivity_logout_s: float = 60.0
+    summary_s: float = 10.0
+    card_left_warn_s: float = 20.0
+    notice_s: float = 10.0
+    offline_loans_allowed: bool = True
+    offline_max_items: int = 3
+    offline_loan_days: int = 42
+    institution_members: Mapping[str, str] = field(default_factory=_no_members)
+    staff_scheme: str = "staff"
+    recent_faults_kept: int = 10
+    identify_scheme: Callable[[str], str | None] = field(
+        default_factory=lambda: identify.identify_scheme
+    )
+    classify_barcode: Callable[[str], identify.BarcodeInfo] = field(
+        default_factory=lambda: identify.classify_barcode
+    )
+    card_hash: Callable[[str, str], str] = field(default_factory=lambda: identify.card_hash)

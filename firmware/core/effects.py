@@ -1,0 +1,120 @@
+"""What the core asks the shell to do. Plain frozen records; the shell runs them in order.
+
+Ordering the shell relies on: effects come in the order they must run; a RecordTxn is
+written (fsync'd) before the view of the same step is shown, and before any SetDiverter
+or Beep that follows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from hub.protocol import CardRef, CheckoutAuth, PinCheck, ReaderLookup, RenewAuth, ReturnRoute
+
+HubRequest = ReaderLookup | PinCheck | CheckoutAuth | RenewAuth | ReturnRoute
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """Publish `request` on .../req with `corr_id` as correlation data; answer with
+    HubAnswered(corr_id) or HubTimedOut(corr_id)."""
+
+    corr_id: str
+    request: HubRequest
+
+
+@dataclass(frozen=True)
+class RecordTxn:
+    """Write a journal row (then publish it). The shell adds txn_id and `at`; on a failed
+    write it posts JournalFailed instead of showing the view."""
+
+    kind: Literal["loan", "return", "renew"]
+    item: str
+    card: CardRef | None
+    due: datetime | None
+    route: Literal["shelve", "transfer", "hold"] | None
+    mode: Literal["online", "offline"]
+
+
+@dataclass(frozen=True)
+class SetDiverter:
+    """Move the chute's flap so the book lands in the bin for its route."""
+
+    route: Literal["shelve", "transfer", "hold"]
+
+
+@dataclass(frozen=True)
+class Led:
+    pattern: Literal["idle", "busy", "ok", "fault", "offline"]
+
+
+@dataclass(frozen=True)
+class Beep:
+    pattern: Literal["ok", "error", "warn"]
+
+
+@dataclass(frozen=True)
+class RunSelfTest:
+    """Run every device's diagnose(); answer with SelfTestDone(results, cmd_id)."""
+
+    cmd_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Publish on .../cmd/result (hub.protocol.CommandResult)."""
+
+    cmd_id: str
+    ok: bool
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishState:
+    """Publish the retained kiosk state (hub.protocol.KioskState)."""
+
+    state: Literal["online", "maintenance"]
+
+
+@dataclass(frozen=True)
+class PrintReceipt:
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Log:
+    """A structured log line. Fields never hold a whole card number or a name."""
+
+    level: Literal["debug", "info", "warning", "error"]
+    event: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefreshBlocklist:
+    """Fetch the hub's blocklist; answer with BlocklistUpdated."""
+
+
+@dataclass(frozen=True)
+class CallStaff:
+    """Tell staff (telemetry / fleet view) that someone needs help at this kiosk."""
+
+    reason: str
+
+
+Effect = (
+    SendRequest
+    | RecordTxn
+    | SetDiverter
+    | Led
+    | Beep
+    | RunSelfTest
+    | CommandResult
+    | PublishState
+    | PrintReceipt
+    | Log
+    | RefreshBlocklist
+    | CallStaff
+)

@@ -1,0 +1,85 @@
+"""Every message-catalogue key the core puts in a view, with an English gloss.
+
+The UI engineer translates these; a test checks that the core uses no key missing
+here. Words that come from the hub (refusal messages, titles) arrive bilingual and are
+not listed.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from firmware.view import Text
+
+NOTICE_KEYS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "notice.card_unreadable": "This card could not be read. Hold it flat on the reader.",
+        "notice.card_not_library": "This is not a library card the alliance recognises.",
+        "notice.one_card_at_a_time": "Please put only one card on the reader.",
+        "notice.card_refused": "This card cannot be used here (see the message).",
+        "notice.try_again": "Something went wrong. Please try again.",
+        "notice.pin_wrong": "Wrong PIN. {attempts_left} attempts left.",
+        "notice.pin_locked": "Too many wrong PINs: the card is locked for a while.",
+        "notice.pin_format": "A PIN has 4 to 8 digits.",
+        "notice.staff_needs_hub": "Staff cards need the library network; it is not reachable.",
+        "notice.offline_reader": "The library network is down: you may borrow up to {max_items} books.",
+        "notice.offline_no_loans": "The library network is down: borrowing is paused, returns are accepted.",
+        "notice.finish_first": "Please finish the current session first.",
+        "notice.tap_card_first": "Please tap your library card first.",
+        "notice.enter_pin_first": "Please enter your PIN first.",
+        "notice.already_scanned": "This book is already on your list.",
+        "notice.barcode_unreadable": "The barcode could not be read. Try again.",
+        "notice.please_wait": "Still checking a book: please wait a moment.",
+        "notice.renew_needs_hub": "Renewing needs the library network; it is not reachable.",
+        "notice.nothing_to_renew": "You have no loans to renew.",
+        "notice.returns_instructions": "Put books into the return slot one at a time, spine first.",
+        "notice.book_taken_back": "The book was taken back out of the slot.",
+        "notice.book_unidentified": "A book could not be identified: staff will check it.",
+        "notice.one_book_at_a_time": "One book at a time, please.",
+        "notice.returns_paused": "Returns are paused at the moment.",
+        "notice.take_your_card": "Please take your card with you.",
+        "notice.staff_called": "A member of staff has been called.",
+        "notice.logged_out": "You were logged out after a period of inactivity.",
+        "notice.card_reader_down_returns_only": "The card reader is out of order: returns still work.",
+        "notice.scanner_down": "The barcode scanner is out of order: borrowing is paused.",
+        "notice.selftest_running": "Self-test running.",
+    }
+)
+
+# ItemLine.status values the core produces.
+ITEM_STATUSES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "checking": "Being checked (or waiting its turn).",
+        "loaned": "Borrowed; due date shown.",
+        "offline_loaned": "Borrowed while the network was down; due date shown.",
+        "renewed": "Renewed; new due date shown.",
+        "returned": "Returned; route shown (shelve here, transfer, hold).",
+        "refused": "Not done; reason shown.",
+    }
+)
+
+# reason_code values the core itself sets (the hub's own codes pass through unchanged),
+# with the bilingual message shown when the hub did not send one.
+LOCAL_REASONS: MappingProxyType[str, Text] = MappingProxyType(
+    {
+        "bad_barcode": Text("条码无法识别，请重新扫描图书条码。", "This barcode is not valid. Scan the book's library barcode."),
+        "not_an_item": Text("这不是图书条码，请扫描馆藏条码。", "This is not a book barcode. Scan the library barcode on the book."),
+        "offline_not_allowed": Text("网络中断，暂不能借书。", "The network is down: borrowing is not possible now."),
+        "limit_reached_offline": Text("网络中断时最多可借的册数已满。", "You have reached the limit for borrowing while the network is down."),
+        "limit_reached": Text("已达到可借册数上限。", "You have reached your borrowing limit."),
+        "hub_unreachable": Text("无法连接图书馆系统，请稍后再试。", "The library system cannot be reached. Please try later."),
+        "hub_error": Text("图书馆系统出错，请稍后再试。", "The library system reported an error. Please try later."),
+        "out_of_service": Text("本机暂停服务，未办理。", "This kiosk is out of service: not done."),
+        "card_expired": Text("读者证已过期。", "This card has expired."),
+        "card_blocked": Text("读者证已被停用。", "This card is blocked."),
+        "card_unknown": Text("未找到该读者证。", "This card is not known."),
+    }
+)
+
+CARD_STATE_REASONS: MappingProxyType[str, str] = MappingProxyType(
+    {"expired": "card_expired", "blocked": "card_blocked", "unknown": "card_unknown"}
+)
+
+
+def local_message(reason_code: str) -> Text | None:
+    return LOCAL_REASONS.get(reason_code)

@@ -1,0 +1,293 @@
+"""A reader's session: card tap, lookup, PIN, greeting, finish/summary, logout, help.
+
+Policies worth knowing:
+- A card identifies, the hub's PIN check authenticates. While the hub cannot be
+  reached no PIN can be checked: the offline policy admits a reader card by card alone
+  (not on the cached blocklist, limited items, loans marked offline and reconciled by
+  the hub later). Staff cards are never admitted offline.
+- Lifting the card off the reader does not end a borrow session (people put the card
+  down to handle books); finish, cancel or inactivity does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from drivers.events import CardPresented, CardRemoved, MultipleCards
+from firmware.core.availability import shows_out_of_service
+from firmware.core.config import CoreConfig
+from firmware.core.core_types import Step
+from firmware.core.effects import Beep, CallStaff, Effect, Log, PrintReceipt
+from firmware.core.identify import card_number_from_data, mask
+from firmware.core.messages import CARD_STATE_REASONS, local_message
+from firmware.core.render import offline_limit
+from firmware.core.requests import drop_session_requests, link_down, send, waiting_for
+from firmware.core.state import Reader, State, clear_notice, go, with_notice
+from firmware.view import PinEntered, Text
+from hub.protocol import CardRef, PinCheck, ReaderLookup, Response
+
+_PIN_DIGITS = frozenset("0123456789")
+
+
+# ---- card tap and lookup ----
+
+
+def card_presented(state: State, event: CardPresented, config: CoreConfig) -> Step:
+    state = replace(state, card_uid=event.uid, card_left_since=None, card_left_warned=False)
+    if waiting_for(state, "lookup", "pin"):
+        return state, ()
+    number = card_number_from_data(event.data)
+    if number is None:
+        return _refuse_tap(state, "notice.card_unreadable", "card.unreadable", {})
+    scheme = config.identify_scheme(number)
+    if scheme is None:
+        return _refuse_tap(state, "notice.card_not_library", "card.not_library", {})
+    reader = state.reader
+    if reader is not None and state.screen != "summary":
+        if reader.card.number == number:
+            return state, ()  # the same card again: the session simply goes on
+        return with_notice(state, "notice.finish_first"), (Beep("warn"),)
+    return start_lookup(state, CardRef(scheme=scheme, number=number), config)
+
+
+def _refuse_tap(state: State, key: str, event: str, fields: dict[str, object]) -> Step:
+    return with_notice(state, key), (Beep("error"), Log("info", event, fields))
+
+
+def start_lookup(state: State, card: CardRef, config: CoreConfig) -> Step:
+    """A new session: forget the last one, ask the hub who this is."""
+    state = replace(end_session(state, config), card_left_since=None)
+    reader = Reader(
+        card=card,
+        card_hash=config.card_hash(card.scheme, card.number),
+        staff=card.scheme == config.staff_scheme,
+    )
+    state = replace(state, reader=reader, session=state.session + 1)
+    log = Log("info", "card.tap", {"scheme": card.scheme, "card": mask(card.number)})
+    if link_down(state):
+        state, effects = lookup_unanswered(state, config)
+        return state, (log, *effects)
+    request = ReaderLookup(op="reader_lookup", card=card, library_id=config.library_id)
+    state, send_effect = send(state, "lookup", request)
+    return state, (log, send_effect)
+
+
+def lookup_answered(state: State, response: Response, config: CoreConfig) -> Step:
+    reader = state.reader
+    if reader is None:
+        return state, ()
+    if not response.ok:
+        state = end_session(state, config)
+        return _refuse_tap(state, "notice.try_again", "card.lookup_error", {"error": response.error})
+    if response.state != "valid":
+        return refuse_card(state, response, config)
+    if shows_out_of_service(state) and not reader.staff:
+        return end_session(state, config), ()
+    reader = replace(
+        reader,
+        card=CardRef(scheme=response.scheme or reader.card.scheme, number=reader.card.number),
+        masked_name=response.masked_name,
+        loans=tuple(response.loans or ()),
+        items_left=response.items_left,
+        pin_required=bool(response.pin_required) or reader.staff,
+    )
+    state = replace(state, reader=reader)
+    if reader.pin_required:
+        return go(state, "pin"), ()
+    return greet(state, config)
+
+
+def refuse_card(state: State, response: Response, config: CoreConfig) -> Step:
+    card_state = response.state or "unknown"
+    reason = CARD_STATE_REASONS.get(card_state, "card_unknown")
+    message = _text(response) or local_message(reason)
+    state = end_session(state, config)
+    state = with_notice(state, "notice.card_refused", (("state", card_state),), message)
+    return state, (Beep("error"), Log("info", "card.refused", {"state": card_state}))
+
+
+def _text(response: Response) -> Text | None:
+    return Text(response.message.zh, response.message.en) if response.message else None
+
+
+def greet(state: State, config: CoreConfig) -> Step:
+    """The reader is in: borrow list (or the technician screen for staff)."""
+    assert state.reader is not None
+    reader = replace(state.reader, verified=True)
+    state = replace(state, reader=reader, pin_attempts_left=None)
+    state = go(state, "technician" if reader.staff else "borrow")
+    fields = {"scheme": reader.card.scheme, "card": mask(reader.card.number), "offline": reader.offline}
+    return state, (Beep("ok"), Log("info", "session.start", fields))
+
+
+def lookup_unanswered(state: State, config: CoreConfig) -> Step:
+    """The hub did not answer the lookup or the PIN check: apply the offline policy."""
+    reader = state.reader
+    if reader is None:
+        return state, ()
+    if reader.staff:
+        state = end_session(state, config)
+        return _refuse_tap(state, "notice.staff_needs_hub", "card.staff_offline", {})
+    if not config.offline_loans_allowed or reader.card_hash in state.blocked_hashes:
+        state = end_session(state, config)
+        return _refuse_tap(state, "notice.offline_no_loans", "card.offline_refused", {})
+    if shows_out_of_service(state):
+        return end_session(state, config), ()
+    state = replace(state, reader=replace(reader, offline=True, masked_name=None, loans=()))
+    state, effects = greet(state, config)
+    limit = str(offline_limit(state, config))
+    return with_notice(state, "notice.offline_reader", (("max_items", limit),)), effects
+
+
+# ---- PIN ----
+
+
+def pin_entered(state: State, event: PinEntered, config: CoreConfig) -> Step:
+    reader = state.reader
+    if state.screen != "pin" or reader is None or waiting_for(state, "pin"):
+        return state, ()
+    digits = event.digits
+    if not 4 <= len(digits) <= 8 or not set(digits) <= _PIN_DIGITS:
+        return with_notice(state, "notice.pin_format"), (Beep("error"),)
+    if link_down(state):
+        return lookup_unanswered(state, config)
+    request = PinCheck(op="pin_check", card=reader.card, pin=digits)
+    state, effect = send(state, "pin", request)
+    return state, (effect,)
+
+
+def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
+    if state.reader is None:
+        return state, ()
+    if not response.ok:
+        return with_notice(state, "notice.try_again"), (Beep("error"),)
+    if response.pin_ok:
+        return greet(state, config)
+    locked = response.locked_until is not None or response.attempts_left == 0
+    if locked:
+        state = end_session(state, config)
+        state = with_notice(state, "notice.pin_locked")
+        return state, (Beep("error"), Log("info", "pin.locked", {}))
+    left = response.attempts_left
+    args = (("attempts_left", str(left)),) if left is not None else ()
+    state = replace(state, pin_attempts_left=left)
+    return with_notice(state, "notice.pin_wrong", args), (Beep("error"),)
+
+
+# ---- card removed, multiple cards ----
+
+
+def card_removed(state: State, event: CardRemoved, config: CoreConfig) -> Step:
+    state = replace(state, card_uid=None, card_left_since=None, card_left_warned=False)
+    if state.notice == "notice.take_your_card":
+        state = clear_notice(state)
+    if state.screen == "summary":
+        return end_session(state, config), ()
+    return state, ()
+
+
+def multiple_cards(state: State, event: MultipleCards, config: CoreConfig) -> Step:
+    return with_notice(state, "notice.one_card_at_a_time"), (Beep("warn"),)
+
+
+# ---- finish, summary, logout ----
+
+
+def finish(state: State, config: CoreConfig) -> Step:
+    """The reader is done: summary with receipt (printed when anything happened)."""
+    reader = state.reader
+    if reader is None:
+        return end_session(state, config), ()
+    if waiting_for(state, "checkout", "renew") or any(
+        line.status == "queued" for line in state.lines
+    ):
+        return with_notice(state, "notice.please_wait"), ()
+    lines = receipt_lines(state, config)
+    state = replace(state, receipt=lines)
+    state = _card_may_be_left(go(clear_notice(state), "summary"))
+    done = sum(1 for line in state.lines if line.status != "refused")
+    effects: list[Effect] = [Log("info", "session.finish", {"items": done})]
+    if done:
+        effects.append(PrintReceipt(lines))
+    return state, tuple(effects)
+
+
+def _card_may_be_left(state: State) -> State:
+    if state.card_uid is not None and state.card_left_since is None:
+        return replace(state, card_left_since=state.now, card_left_warned=False)
+    return state
+
+
+def end_session(state: State, config: CoreConfig) -> State:
+    """Back to attract: forget the reader, the list and the session's requests.
+    Books still in the chute stay tracked: they are recorded when they arrive."""
+    state = _card_may_be_left(state) if state.reader is not None else state
+    state = drop_session_requests(state)
+    keep = {book.line_n for book in state.chute}
+    state = replace(
+        state,
+        reader=None,
+        lines=tuple(line for line in state.lines if line.n in keep),
+        offline_loans=0,
+        pin_attempts_left=None,
+        receipt=(),
+        help_return_to=None,
+        language=config.default_language if state.reader is not None else state.language,
+    )
+    return go(state, "attract")
+
+
+def auto_logout(state: State, config: CoreConfig) -> Step:
+    had_reader = state.reader is not None
+    state = end_session(state, config)
+    if had_reader:
+        state = with_notice(state, "notice.logged_out")
+    return state, (Log("info", "session.auto_logout", {"reader": had_reader}),)
+
+
+def receipt_lines(state: State, config: CoreConfig) -> tuple[str, ...]:
+    """Plain receipt text in the session's language (masked card, one line a book)."""
+    zh = state.language == "zh"
+    reader = state.reader
+    assert reader is not None
+    head = (
+        "首都图书馆联盟 Capital Library Alliance",
+        f"{'馆' if zh else 'Library'}: {config.library_id}  {'机' if zh else 'Kiosk'}: {config.kiosk_id}",
+        f"{'读者证' if zh else 'Card'}: {mask(reader.card.number)}",
+    )
+    words = {
+        "loaned": ("借出 应还", "loaned, due"),
+        "offline_loaned": ("离线借出 应还", "loaned offline, due"),
+        "renewed": ("续借 应还", "renewed, due"),
+        "returned": ("已还", "returned"),
+        "refused": ("未办理", "not done"),
+    }
+    body = []
+    for line in state.lines:
+        if line.status not in words:
+            continue
+        word = words[line.status][0 if zh else 1]
+        due = f" {line.due.date().isoformat()}" if line.due is not None else ""
+        title = f" {line.title}" if line.title else ""
+        body.append(f"{line.barcode}{title}: {word}{due}")
+    return head + tuple(body)
+
+
+# ---- help, language ----
+
+
+def open_help(state: State) -> Step:
+    if state.screen in ("help", "technician"):
+        return state, ()
+    state = replace(state, help_return_to=state.screen)
+    state = with_notice(go(state, "help"), "notice.staff_called")
+    return state, (CallStaff("help"), Log("info", "help.requested", {"screen": state.help_return_to}))
+
+
+def close_help(state: State) -> Step:
+    back = state.help_return_to or "attract"
+    return replace(go(state, back), help_return_to=None), ()
+
+
+def toggle_language(state: State) -> Step:
+    return replace(state, language="en" if state.language == "zh" else "zh"), ()

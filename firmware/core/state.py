@@ -1,0 +1,192 @@
+"""The core's state: frozen dataclasses and tuples, changed only with dataclasses.replace.
+
+The view is derived from this state (render.py); nothing here is drawn directly.
+`now` is the shell's monotonic time from the last Tick, `wall` its wall-clock time when
+the shell gives one (for offline due dates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from drivers.diagnostics import DiagResult
+from firmware.view import Text
+from hub.protocol import CardRef, LoanLine
+
+Purpose = Literal["lookup", "pin", "checkout", "renew", "route"]
+LineKind = Literal["loan", "renew", "return"]
+# Internal line statuses; render maps "queued" to the view's "checking".
+LineStatus = Literal[
+    "queued", "checking", "loaned", "offline_loaned", "renewed", "returned", "refused"
+]
+DONE_STATUSES: frozenset[str] = frozenset({"loaned", "offline_loaned", "renewed", "returned"})
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The person at the kiosk. `verified` once the lookup (and PIN, when required)
+    passed, or the offline policy admitted the card."""
+
+    card: CardRef
+    card_hash: str
+    staff: bool = False
+    masked_name: str | None = None
+    loans: tuple[LoanLine, ...] = ()
+    items_left: int | None = None
+    pin_required: bool = False
+    verified: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Line:
+    """One book on the session's list (borrow, renew or return)."""
+
+    n: int
+    kind: LineKind
+    barcode: str
+    status: LineStatus
+    title: str = ""
+    due: datetime | None = None
+    reason_code: str | None = None
+    message: Text | None = None
+    route: str | None = None
+    route_library: str | None = None
+    route_library_name: Text | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request sent to the hub and not answered yet."""
+
+    corr_id: str
+    purpose: Purpose
+    subject: str  # item barcode for checkout/renew/route; "" for lookup/pin
+    sent_at: float
+    line_n: int = 0
+
+
+@dataclass(frozen=True)
+class ChuteBook:
+    """A book read at the chute: recorded once its route is known AND it passed the
+    exit beam (it is inside the machine)."""
+
+    line_n: int
+    barcode: str
+    passed: bool = False
+    route_known: bool = False
+    refused: bool = False
+    route: str | None = None
+    route_library: str | None = None
+    route_library_name: Text | None = None
+    title: str = ""
+    mode: str = "online"
+    reason_code: str | None = None
+    message: Text | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """Device health, maintenance and journal state: what the technician sees."""
+
+    faults: tuple[tuple[str, str], ...] = ()  # (device, code) currently failing
+    fault_hints: tuple[tuple[str, str], ...] = ()  # (device, hint)
+    recent_faults: tuple[str, ...] = ()  # "device:code", newest last
+    selftest: tuple[DiagResult, ...] = ()
+    selftest_running: bool = False
+    journal_pending: int = 0
+    journal_oldest_pending_s: float | None = None
+    journal_failed: str | None = None
+    maintenance: bool = False
+    chute_jammed: bool = False
+
+    def fault_of(self, device: str) -> str | None:
+        return next((code for dev, code in self.faults if dev == device), None)
+
+
+@dataclass(frozen=True)
+class State:
+    screen: str = "attract"  # the flow's screen; render may show out_of_service instead
+    language: str = "zh"
+    now: float = 0.0
+    clock_started: bool = False  # the first Tick arrived
+    wall: datetime | None = None
+    link: Literal["unknown", "up", "down"] = "unknown"
+    online: bool = False
+    next_n: int = 1  # counter for correlation ids and line ids
+    session: int = 0  # bumped at every card tap; groups a reader's transactions
+    reader: Reader | None = None
+    pending: tuple[Pending, ...] = ()
+    lines: tuple[Line, ...] = ()
+    chute: tuple[ChuteBook, ...] = ()
+    offline_loans: int = 0
+    notice: str | None = None
+    notice_args: tuple[tuple[str, str], ...] = ()
+    hub_message: Text | None = None
+    notice_at: float = 0.0
+    pin_attempts_left: int | None = None
+    last_input_at: float = 0.0
+    screen_since: float = 0.0
+    help_return_to: str | None = None
+    card_uid: bytes | None = None  # a card is in the reader's field
+    card_left_since: float | None = None
+    card_left_warned: bool = False
+    receipt: tuple[str, ...] = ()
+    blocked_hashes: frozenset[str] = frozenset()
+    blocklist_max_items: int | None = None
+    service: Service = field(default_factory=Service)
+    led: str = ""
+
+
+def with_notice(
+    state: State,
+    key: str | None,
+    args: tuple[tuple[str, str], ...] = (),
+    hub_message: Text | None = None,
+) -> State:
+    return replace(
+        state, notice=key, notice_args=args, hub_message=hub_message, notice_at=state.now
+    )
+
+
+def clear_notice(state: State) -> State:
+    return with_notice(state, None)
+
+
+def go(state: State, screen: str) -> State:
+    """Change screen (and remember when, for the summary timer)."""
+    if screen == state.screen:
+        return state
+    return replace(state, screen=screen, screen_since=state.now)
+
+
+def next_id(state: State) -> tuple[State, int]:
+    return replace(state, next_n=state.next_n + 1), state.next_n
+
+
+def line_by_n(state: State, n: int) -> Line | None:
+    return next((line for line in state.lines if line.n == n), None)
+
+
+def put_line(state: State, line: Line) -> State:
+    """Replace the line with the same `n`, or append it."""
+    if line_by_n(state, line.n) is None:
+        return replace(state, lines=(*state.lines, line))
+    return replace(state, lines=tuple(line if old.n == line.n else old for old in state.lines))
+
+
+def drop_line(state: State, n: int) -> State:
+    return replace(state, lines=tuple(line for line in state.lines if line.n != n))
+
+
+def work_in_progress(state: State) -> bool:
+    """Something the reader is waiting for: a request, a queued book, a book in the chute.
+    Auto-logout and finishing wait for it."""
+    return (
+        any(p.purpose != "route" for p in state.pending)
+        or any(line.status in ("queued", "checking") and line.kind != "return" for line in state.lines)
+        or bool(state.chute)
+    )
