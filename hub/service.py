@@ -87,6 +87,13 @@ def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _paho_log(client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+    if level == mqtt.MQTT_LOG_ERR:
+        log.error("paho: %s", buf[:200])
+    elif level == mqtt.MQTT_LOG_WARNING:
+        log.warning("paho: %s", buf[:200])
+
+
 def safe_kiosk(kiosk_id: str | None) -> str:
     """The kiosk id for a log line, or a placeholder when the topic held anything else
     (a hostile topic could carry a card number)."""
@@ -158,7 +165,9 @@ class HubService:
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.enable_logger(logging.getLogger("hub.service.paho"))
+        # Not enable_logger(): paho's debug lines echo topics, and a hostile topic may
+        # carry a card number. Only its warnings and errors are passed on.
+        client.on_log = _paho_log
         self._client = client
         client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
         client.loop_start()

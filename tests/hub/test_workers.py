@@ -1,0 +1,118 @@
+"""Two hub workers on one ledger and one broker share the load and still commit every
+txn exactly once, however often and to whichever worker it is delivered."""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub import catalogue, protocol
+from hub.broker_process import MosquittoProcess
+from hub.ledger import Ledger
+from hub.registry import Registry, load_registry
+from hub.service import HubService
+
+N = 120
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any, registry: Registry) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/shared.sqlite"
+    else:
+        base = request.getfixturevalue("postgres_url")
+        schema = f"t_{secrets.token_hex(6)}"
+        url = f"{base}?schema={schema}"
+    with Ledger.open(url) as led:
+        led.seed_demo(registry, per_member=5)
+    yield url
+    if request.param == "postgresql":
+        import psycopg
+
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def kiosk_client(broker_url: str, kiosk_id: str, acks: queue.Queue[protocol.Ack]) -> mqtt.Client:
+    ready = threading.Event()
+    host, port = broker_url.removeprefix("mqtt://").split(":")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{kiosk_id}-{secrets.token_hex(3)}",
+                    protocol=mqtt.MQTTv5)
+    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(protocol.topic(kiosk_id, "ack"), 1)
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_message = lambda cl, ud, msg: acks.put(protocol.Ack.model_validate_json(msg.payload))
+    c.max_inflight_messages_set(100)
+    c.connect(host, int(port))
+    c.loop_start()
+    assert ready.wait(5)
+    return c
+
+
+def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
+    broker: MosquittoProcess, db_url: str, registry: Registry
+) -> None:
+    workers = [HubService(broker.url, db_url, registry, f"w{i}").start() for i in (1, 2)]
+    kiosk_id = f"k-{secrets.token_hex(4)}"
+    acks: queue.Queue[protocol.Ack] = queue.Queue()
+    client = kiosk_client(broker.url, kiosk_id, acks)
+    try:
+        items = [i.barcode for i in catalogue.generate_items(registry, per_member=5)][:N]
+        libraries = ["capital", "xicheng", "dongcheng", "chaoyang"]
+        txns = [
+            protocol.Txn(txn_id=f"{kiosk_id}-{n:06d}", kiosk_id=kiosk_id, library_id=libraries[n % 4],
+                         kind="return", item=item, at=datetime.now(UTC), mode="offline")
+            for n, item in enumerate(items)
+        ]
+        direct: list[protocol.Ack] = []
+        threads = []
+        for n, t in enumerate(txns):
+            raw = protocol.encode(t)
+            topic = protocol.topic(kiosk_id, "txn")
+            client.publish(topic, raw, qos=1)
+            client.publish(topic, raw, qos=1)
+            if n % 10 == 0:  # and straight into both workers at once, racing the broker's copies
+                for w in workers:
+                    th = threading.Thread(target=lambda w=w, raw=raw: direct.append(w.handle_txn(kiosk_id, raw)))
+                    th.start()
+                    threads.append(th)
+        for th in threads:
+            th.join(10)
+        got: dict[str, list[str]] = defaultdict(list)
+        deadline = time.monotonic() + 30
+        while sum(len(v) for v in got.values()) < 2 * N and time.monotonic() < deadline:
+            ack = acks.get(timeout=max(0.1, deadline - time.monotonic()))
+            got[ack.txn_id].append(ack.result)
+        for ack in direct:
+            got[ack.txn_id].append(ack.result)
+        assert len(got) == N
+        for txn_id, results in got.items():
+            assert Counter(results)["committed"] == 1, (txn_id, results)
+            assert set(results) <= {"committed", "duplicate"}
+        with Ledger.open(db_url) as led:
+            assert led.txn_rows() == N
+            per_item = Counter(r[0] for r in led.db.query("SELECT item FROM transfers"))
+            assert max(per_item.values(), default=1) == 1
+        assert all(w.stats.txns > 0 for w in workers), "the shared subscription should use both workers"
+        assert sum(w.stats.errors for w in workers) == 0
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        for w in workers:
+            w.stop()
