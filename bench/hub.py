@@ -1,0 +1,158 @@
+"""Hub commits per second under a QoS 1 flood, next to the broker's bare QoS 1 rate.
+
+The ratio is the figure: the hub cannot commit faster than the broker delivers, so
+`commits_per_s / bare_qos1_per_s` says how much of the broker's capacity one worker's
+ledger (SQLite WAL with synchronous=FULL, or PostgreSQL) turns into durable commits.
+Both are measured in the same run, on the same broker.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub import catalogue, protocol
+from hub.config import parse_broker_url
+from hub.ledger import Ledger
+from hub.registry import load_registry
+from hub.service import HubService
+
+
+def _client(broker_url: str, name: str) -> mqtt.Client:
+    host, port = parse_broker_url(broker_url)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{secrets.token_hex(3)}", protocol=mqtt.MQTTv5)
+    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.max_inflight_messages_set(100)
+    c.max_queued_messages_set(0)
+    c.connect(host, port)
+    c.loop_start()
+    return c
+
+
+def _subscribe(client: mqtt.Client, topic_name: str, timeout: float = 5.0) -> None:
+    done = threading.Event()
+    client.on_subscribe = lambda *a: done.set()
+    client.subscribe(topic_name, 1)
+    if not done.wait(timeout):
+        raise TimeoutError(f"no SUBACK for {topic_name}")
+
+
+def bare_qos1(broker_url: str, n: int) -> float:
+    """Messages/s: publish n QoS 1 messages, a subscriber counts them all."""
+    topic_name = f"bench/bare/{secrets.token_hex(4)}"
+    received = 0
+    all_in = threading.Event()
+
+    def on_message(*_: Any) -> None:
+        nonlocal received
+        received += 1
+        if received >= n:
+            all_in.set()
+
+    sub = _client(broker_url, "bench-sub")
+    sub.on_message = on_message
+    _subscribe(sub, topic_name)
+    pub = _client(broker_url, "bench-pub")
+    payload = b"x" * 300  # about a txn's size
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            pub.publish(topic_name, payload, qos=1)
+        if not all_in.wait(120):
+            raise TimeoutError(f"only {received}/{n} bare messages arrived")
+        return n / (time.perf_counter() - t0)
+    finally:
+        for c in (pub, sub):
+            c.disconnect()
+            c.loop_stop()
+
+
+def hub_commits(broker_url: str, db_url: str, n: int) -> float:
+    """Commits/s: n return txns published as fast as paho goes, until all n acks are in."""
+    registry = load_registry()
+    with Ledger.open(db_url) as led:
+        if led.is_empty():
+            led.seed_demo(registry, per_member=max(1, n // len(registry.members) + 1))
+    items = [i.barcode for i in catalogue.generate_items(registry, per_member=max(1, n // len(registry.members) + 1))]
+    kiosk_id = f"bench-{secrets.token_hex(3)}"
+    service = HubService(broker_url, db_url, registry, "bench").start()
+    acked = 0
+    all_in = threading.Event()
+
+    def on_ack(*_: Any) -> None:
+        nonlocal acked
+        acked += 1
+        if acked >= n:
+            all_in.set()
+
+    kiosk = _client(broker_url, kiosk_id)
+    kiosk.on_message = on_ack
+    _subscribe(kiosk, protocol.topic(kiosk_id, "ack"))
+    now = datetime.now(UTC).isoformat()
+    payloads = [
+        protocol.encode(
+            protocol.Txn.model_validate(
+                {"txn_id": f"{kiosk_id}-{k:08d}", "kiosk_id": kiosk_id, "library_id": "capital", "kind": "return",
+                 "item": items[k % len(items)], "at": now, "mode": "offline"}
+            )
+        )
+        for k in range(n)
+    ]
+    try:
+        t0 = time.perf_counter()
+        for raw in payloads:
+            kiosk.publish(protocol.topic(kiosk_id, "txn"), raw, qos=1)
+        if not all_in.wait(300):
+            raise TimeoutError(f"only {acked}/{n} acks arrived")
+        return n / (time.perf_counter() - t0)
+    finally:
+        kiosk.disconnect()
+        kiosk.loop_stop()
+        service.stop()
+
+
+def measure(broker_url: str, db_url: str, n: int = 2000) -> dict[str, float]:
+    """{"bare_qos1_per_s", "commits_per_s", "ratio"} for one ledger, same broker, same run."""
+    bare = bare_qos1(broker_url, n)
+    commits = hub_commits(broker_url, db_url, n)
+    return {"bare_qos1_per_s": round(bare, 1), "commits_per_s": round(commits, 1), "ratio": round(commits / bare, 3)}
+
+
+def run_all(n: int = 2000, postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test") -> dict[str, Any]:
+    """Both ledgers on a private broker; PostgreSQL is reported as skipped when absent."""
+    import tempfile
+
+    from hub.broker_process import MosquittoProcess, port_answers
+
+    results: dict[str, Any] = {}
+    with MosquittoProcess() as broker, tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = measure(broker.url, f"sqlite:///{tmp}/bench.sqlite", n)
+        host_port = postgres_url.split("@")[-1].split("/")[0]
+        host, _, port = host_port.partition(":")
+        if port_answers(host, int(port or 5432)):
+            schema = f"bench_{secrets.token_hex(4)}"
+            try:
+                results["postgresql"] = measure(broker.url, f"{postgres_url}?schema={schema}", n)
+            finally:
+                import psycopg
+
+                with psycopg.connect(postgres_url, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        else:
+            results["postgresql"] = {"skipped": "no PostgreSQL server answers"}
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    print(json.dumps(run_all(count), indent=2))
