@@ -130,7 +130,7 @@ class CardReader:
     def poll_once(self) -> None:
         """One poll: (re)initialise if needed, look at the field, post what changed."""
         with self._lock:
-            if not self._ready and not self._initialise():
+            if not self._ready and self._initialise() is not None:
                 return
             try:
                 seen = self._scan()
@@ -149,21 +149,24 @@ class CardReader:
             self._failures = 0
             self._update(seen)
 
-    def _initialise(self) -> bool:
+    def _initialise(self) -> MFRC522Error | None:
+        """Reset and set up the chip; post the fault or the recovery it amounts to.
+        Returns the error when the chip did not come up."""
         try:
             self.chip.init()
         except MFRC522Error as exc:
+            self._ready = False
             if not self._faulted:
                 self._faulted = True
                 log.error("card reader fault: %s", exc)
                 self.post(DeviceFault(DEVICE, "reader-silent", FAULT_HINTS["reader-silent"]))
-            return False
+            return exc
         self._ready = True
         self._failures = 0
         if self._faulted:
             self._faulted = False
             self.post(DeviceRecovered(DEVICE))
-        return True
+        return None
 
     def _scan(self) -> _Seen:
         try:
@@ -303,13 +306,14 @@ class CardReader:
     def _diagnose(self) -> list[DiagResult]:
         results: list[DiagResult] = []
         try:
+            version = self.chip.version() if self._ready else 0x00
+        except MFRC522Error:
+            version = 0x00
+        if version in (0x00, 0xFF):
+            error = self._initialise()
+            if error is not None:
+                return [DiagResult.fault(DEVICE, "reader-silent", detail=str(error))]
             version = self.chip.version()
-            if version in (0x00, 0xFF):
-                version = self.chip.init()
-                self._ready = True
-        except MFRC522Error as exc:
-            self._ready = False
-            return [DiagResult.fault(DEVICE, "reader-silent", detail=str(exc))]
         results.append(DiagResult.passed(DEVICE, detail=f"version register 0x{version:02X}"))
         try:
             if not self.chip.antenna_is_on():
