@@ -47,31 +47,64 @@ def card(scheme: str, serial: int) -> protocol.CardRef:
     return protocol.CardRef(scheme=scheme, number=schemes.make_card_number(scheme, serial))
 
 
-def add_reader(led: Ledger, ref: protocol.CardRef, state: str = "valid", block_reason: str | None = None,
-               pin: str | None = "123456") -> str:
+def add_reader(
+    led: Ledger,
+    ref: protocol.CardRef,
+    state: str = "valid",
+    block_reason: str | None = None,
+    pin: str | None = "123456",
+) -> str:
     reader = rules.ReaderRecord(
-        scheme=ref.scheme, number=ref.number, name="王小明", state=state, block_reason=block_reason,
-        expires=date(2030, 1, 1), home_library="capital",
+        scheme=ref.scheme,
+        number=ref.number,
+        name="王小明",
+        state=state,
+        block_reason=block_reason,
+        expires=date(2030, 1, 1),
+        home_library="capital",
     )
     return led.add_reader(reader, pin=pin)
 
 
-def add_item(led: Ledger, registry: Registry, library: str, serial: int, state: str = "on_shelf",
-             hold_for: str | None = None) -> str:
+def add_item(
+    led: Ledger,
+    registry: Registry,
+    library: str,
+    serial: int,
+    state: str = "on_shelf",
+    hold_for: str | None = None,
+) -> str:
     barcode = schemes.make_item_barcode(registry.member(library).institution_code, serial)
     led.add_item(rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
     return barcode
 
 
-def txn(kind: str, item: str, ref: protocol.CardRef | None, library: str = "capital", mode: str = "online",
-        txn_id: str | None = None, at: datetime = NOW, due: datetime | None = None) -> protocol.Txn:
+def txn(
+    kind: str,
+    item: str,
+    ref: protocol.CardRef | None,
+    library: str = "capital",
+    mode: str = "online",
+    txn_id: str | None = None,
+    at: datetime = NOW,
+    due: datetime | None = None,
+) -> protocol.Txn:
     return protocol.Txn(
-        txn_id=txn_id or f"k1-{secrets.token_hex(8)}", kiosk_id="k1", library_id=library, kind=kind,
-        card=ref, item=item, at=at, mode=mode, due=due,
+        txn_id=txn_id or f"k1-{secrets.token_hex(8)}",
+        kiosk_id="k1",
+        library_id=library,
+        kind=kind,
+        card=ref,
+        item=item,
+        at=at,
+        mode=mode,
+        due=due,
     )
 
 
-def test_a_repeated_txn_leaves_one_row_and_gets_the_same_ack(ledger: Ledger, registry: Registry) -> None:
+def test_a_repeated_txn_leaves_one_row_and_gets_the_same_ack(
+    ledger: Ledger, registry: Registry
+) -> None:
     ref = card("bj-joint", 1)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 1)
@@ -83,10 +116,15 @@ def test_a_repeated_txn_leaves_one_row_and_gets_the_same_ack(ledger: Ledger, reg
     assert again.model_copy(update={"result": "committed"}) == first
     assert ledger.txn_rows(t.txn_id) == 1
     assert ledger.count("loans") == 1
-    assert ledger.ledger_counts([t.txn_id, "never-sent-0001"]) == {t.txn_id: 1, "never-sent-0001": 0}
+    assert ledger.ledger_counts([t.txn_id, "never-sent-0001"]) == {
+        t.txn_id: 1,
+        "never-sent-0001": 0,
+    }
 
 
-def test_online_loans_get_the_hubs_due_date_not_the_kiosks(ledger: Ledger, registry: Registry) -> None:
+def test_online_loans_get_the_hubs_due_date_not_the_kiosks(
+    ledger: Ledger, registry: Registry
+) -> None:
     ref = card("bj-joint", 2)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 2)
@@ -98,7 +136,9 @@ def test_online_loans_get_the_hubs_due_date_not_the_kiosks(ledger: Ledger, regis
     assert ledger.item(book).state == "on_loan"
 
 
-def test_a_double_scan_under_a_new_txn_id_makes_no_second_loan(ledger: Ledger, registry: Registry) -> None:
+def test_a_double_scan_under_a_new_txn_id_makes_no_second_loan(
+    ledger: Ledger, registry: Registry
+) -> None:
     ref = card("bj-joint", 3)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 3)
@@ -123,7 +163,9 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     [row] = ledger.exceptions()
     assert (row.txn_id, row.reason) == (offline.txn_id, "item_on_loan")
     assert bob.number not in row.summary and alice.number not in row.summary
-    assert ledger.active_loan_for_item(book).card_hash == rules.card_hash(alice.scheme, alice.number)
+    assert ledger.active_loan_for_item(book).card_hash == rules.card_hash(
+        alice.scheme, alice.number
+    )
     assert ledger.commit_txn(offline, registry, NOW).result == "duplicate"
     assert len(ledger.exceptions()) == 1
 
@@ -151,7 +193,9 @@ def test_an_offline_loan_of_an_unknown_book_is_an_exception_not_a_loss(
     assert ledger.count("loans") == 0 and ledger.txn_rows() == 1
 
 
-def test_cross_scheme_borrowing_follows_each_members_recognition(ledger: Ledger, registry: Registry) -> None:
+def test_cross_scheme_borrowing_follows_each_members_recognition(
+    ledger: Ledger, registry: Registry
+) -> None:
     nlc_card = card("nlc", 20)
     add_reader(ledger, nlc_card)
     at_capital = add_item(ledger, registry, "capital", 20)
@@ -179,12 +223,16 @@ def test_lending_suspended_at_the_national_library_refuses_online_loans(
     assert (ack.result, ack.reason) == ("rejected", "service_suspended")
 
 
-def test_a_returned_book_of_another_member_is_routed_home(ledger: Ledger, registry: Registry) -> None:
+def test_a_returned_book_of_another_member_is_routed_home(
+    ledger: Ledger, registry: Registry
+) -> None:
     ref = card("bj-joint", 30)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "dongcheng", 30)
     ledger.commit_txn(txn("loan", book, ref, library="dongcheng"), registry, NOW)
-    ack = ledger.commit_txn(txn("return", book, None, library="capital"), registry, NOW + timedelta(days=3))
+    ack = ledger.commit_txn(
+        txn("return", book, None, library="capital"), registry, NOW + timedelta(days=3)
+    )
     assert ack.result == "committed" and ack.exception is None
     assert ledger.active_loan_for_item(book) is None
     assert ledger.item(book).state == "in_transit"
@@ -198,14 +246,18 @@ def test_a_book_returned_at_home_is_shelved(ledger: Ledger, registry: Registry) 
     assert ledger.transfers(book) == []
 
 
-def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(ledger: Ledger, registry: Registry) -> None:
+def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(
+    ledger: Ledger, registry: Registry
+) -> None:
     lender, waiter = card("bj-joint", 40), card("bj-joint", 41)
     add_reader(ledger, lender)
     waiter_hash = add_reader(ledger, waiter)
     book = add_item(ledger, registry, "dongcheng", 40)
     ledger.commit_txn(txn("loan", book, lender, library="dongcheng"), registry, NOW)
     ledger.place_hold(book, waiter_hash, "capital", NOW)
-    ledger.commit_txn(txn("return", book, lender, library="capital"), registry, NOW + timedelta(days=1))
+    ledger.commit_txn(
+        txn("return", book, lender, library="capital"), registry, NOW + timedelta(days=1)
+    )
     item = ledger.item(book)
     assert (item.state, item.hold_for) == ("on_hold", waiter_hash)
     assert ledger.transfers(book) == []
@@ -237,7 +289,9 @@ def test_renewal_extends_the_loan_and_counts(ledger: Ledger, registry: Registry)
     assert (refused.result, refused.reason) == ("rejected", "not_on_loan")
 
 
-def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(db_url: str, registry: Registry) -> None:
+def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
+    db_url: str, registry: Registry
+) -> None:
     ledgers = [Ledger.open(db_url) for _ in range(4)]
     try:
         books = [add_item(ledgers[0], registry, "capital", 600 + i) for i in range(10)]
@@ -254,12 +308,16 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(db_url: str, 
                 barrier.wait()
                 acks.append(led.commit_txn(t, registry, NOW))
 
-            threads = [threading.Thread(target=commit, args=(led, t, barrier, acks)) for led in ledgers]
+            threads = [
+                threading.Thread(target=commit, args=(led, t, barrier, acks)) for led in ledgers
+            ]
             for th in threads:
                 th.start()
             for th in threads:
                 th.join(10)
-            assert sorted(a.result for a in acks) == ["committed"] + ["duplicate"] * (len(ledgers) - 1)
+            assert sorted(a.result for a in acks) == ["committed"] + ["duplicate"] * (
+                len(ledgers) - 1
+            )
             assert len({a.model_copy(update={"result": "x"}) for a in acks}) == 1
             assert ledgers[0].txn_rows(t.txn_id) == 1
         assert ledgers[0].count("loans") == len(books)
@@ -268,18 +326,25 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(db_url: str, 
             led.close()
 
 
-def test_five_wrong_pins_lock_the_card_with_a_growing_backoff(ledger: Ledger, registry: Registry) -> None:
+def test_five_wrong_pins_lock_the_card_with_a_growing_backoff(
+    ledger: Ledger, registry: Registry
+) -> None:
     ref = card("bj-joint", 70)
     add_reader(ledger, ref, pin="246810")
     scheme = registry.scheme("bj-joint")
-    lefts = [ledger.check_pin(ref.scheme, ref.number, "000000", NOW, scheme).attempts_left for _ in range(4)]
+    lefts = [
+        ledger.check_pin(ref.scheme, ref.number, "000000", NOW, scheme).attempts_left
+        for _ in range(4)
+    ]
     assert lefts == [4, 3, 2, 1]
     locked = ledger.check_pin(ref.scheme, ref.number, "000000", NOW, scheme)
     assert not locked.ok and locked.attempts_left == 0
     first_lock = locked.locked_until - NOW
     assert first_lock == timedelta(minutes=scheme.lockout_minutes(1))
     # Even the right PIN is refused while locked.
-    assert not ledger.check_pin(ref.scheme, ref.number, "246810", NOW + timedelta(minutes=1), scheme).ok
+    assert not ledger.check_pin(
+        ref.scheme, ref.number, "246810", NOW + timedelta(minutes=1), scheme
+    ).ok
     after = locked.locked_until + timedelta(seconds=1)
     for _ in range(4):
         ledger.check_pin(ref.scheme, ref.number, "000000", after, scheme)
@@ -307,14 +372,23 @@ def test_the_blocklist_holds_hashes_of_blocked_and_expired_cards(ledger: Ledger)
 
 
 def test_fleet_rows_follow_state_and_telemetry(ledger: Ledger) -> None:
-    ledger.record_state("k1", protocol.KioskState(state="online", firmware="1.2", library_id="capital"), NOW)
+    ledger.record_state(
+        "k1", protocol.KioskState(state="online", firmware="1.2", library_id="capital"), NOW
+    )
     ledger.record_telemetry(
         "k1",
-        protocol.Telemetry(at=NOW, journal_pending=7, devices={"card_reader": "ok", "chute": "beam-stuck"}),
+        protocol.Telemetry(
+            at=NOW, journal_pending=7, devices={"card_reader": "ok", "chute": "beam-stuck"}
+        ),
         NOW,
     )
     [row] = ledger.fleet()
-    assert (row.kiosk_id, row.state, row.library_id, row.firmware) == ("k1", "online", "capital", "1.2")
+    assert (row.kiosk_id, row.state, row.library_id, row.firmware) == (
+        "k1",
+        "online",
+        "capital",
+        "1.2",
+    )
     assert row.journal_pending == 7 and row.faults == ["chute:beam-stuck"]
     ledger.record_state("k1", protocol.KioskState(state="offline"), NOW)
     assert ledger.fleet()[0].state == "offline" and ledger.fleet()[0].library_id == "capital"
