@@ -17,7 +17,7 @@ from firmware.core.effects import Beep, Effect, Log, RecordTxn
 from firmware.core.messages import local_message
 from firmware.core.render import offline_limit
 from firmware.core.requests import link_down, send, waiting_for
-from firmware.core.state import Line, State, line_by_n, next_id, put_line, with_notice
+from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
 from hub.protocol import CheckoutAuth, RenewAuth, Response
 
@@ -27,10 +27,12 @@ _MAX_SHOWN = 20
 
 def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     reader = state.reader
-    if reader is None or state.screen in ("attract", "returns", "summary"):
+    if reader is None or state.screen in ("attract", "summary"):
         return with_notice(state, "notice.tap_card_first"), (Beep("warn"),)
     if not reader.verified:
         return with_notice(state, "notice.enter_pin_first"), (Beep("warn"),)
+    if state.screen == "returns" and not reader.staff:
+        state = go(state, "borrow")  # a logged-in reader scanning a book wants to borrow it
     if state.screen != "borrow":
         return state, ()
     info = config.classify_barcode(event.text)

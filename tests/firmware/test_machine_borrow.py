@@ -231,3 +231,10 @@ def test_return_button_on_borrow_keeps_reader_logged_in() -> None:
     assert k.view.reader_name == "王*明"
     k.feed(Press("borrow"))
     assert k.view.screen == "borrow"
+
+
+def test_desk_scan_on_returns_screen_brings_a_reader_back_to_borrowing() -> None:
+    k = greeted()
+    k.feed(Press("return"), BarcodeRead(BOOK))
+    assert k.view.screen == "borrow"
+    assert k.view.items[0].status == "checking"
