@@ -8,6 +8,7 @@ a Pi; the package spins about 2,000 of them per empty poll.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -26,9 +27,12 @@ def _package_on(chip: EmulatedMFRC522) -> Iterator[ModuleType]:
     for name in saved:
         sys.modules.pop(name, None)
     sys.modules.update(doubles)
+    package_logger = logging.getLogger("mfrc522Logger")  # the package adds handlers to it
+    handlers = list(package_logger.handlers)
     try:
         yield importlib.import_module("mfrc522")
     finally:
+        package_logger.handlers[:] = handlers
         for name in [*doubles, *(n for n in sys.modules if n == "mfrc522" or n.startswith("mfrc522."))]:
             sys.modules.pop(name, None)
         for name, module in saved.items():

@@ -333,7 +333,8 @@ class MFRC522:
     def _wait(self, wait_irq: int) -> _Status:
         """Poll ComIrqReg until `wait_irq`, an error or the chip's timer; sleeps grow
         from 0.2 ms; a wall-clock limit catches a chip whose timer never fires."""
-        deadline = self._clock() + self.safety_s
+        timer_s = (self._reload + 1) * _TICK_S if self._reload is not None else 0.0
+        deadline = self._clock() + max(self.safety_s, 2 * timer_s)
         delay = 0.0002
         while True:
             status = self._status()

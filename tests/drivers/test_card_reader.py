@@ -111,6 +111,12 @@ def test_three_cards_are_counted(h: Harness) -> None:
     assert h.polls() == [MultipleCards(3)]
 
 
+def test_a_four_and_a_seven_byte_card_together_post_multiple_cards(h: Harness) -> None:
+    h.chip.field.present(library_card("1"))
+    h.chip.field.present(library_card("2", uid=bytes.fromhex("04A1B2C3D4E5F6")))
+    assert h.polls(3) == [MultipleCards(2)]
+
+
 def test_taking_one_of_two_cards_away_presents_the_other(h: Harness) -> None:
     a = h.chip.field.present(library_card("1"))
     b = h.chip.field.present(library_card("2"))
