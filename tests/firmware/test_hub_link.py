@@ -31,6 +31,7 @@ from firmware.core.events import (
     HubAnswered,
     HubTimedOut,
     JournalDepth,
+    JournalFailed,
     LinkChanged,
     TxnAcked,
 )
@@ -527,3 +528,15 @@ def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) ->
         assert not [t for t in topics if CARD in t]
     finally:
         hub.close()
+
+
+def test_a_failing_journal_is_reported_once_and_the_link_keeps_running(
+    broker, events, links, tmp_path
+) -> None:
+    journal = Journal.open(tmp_path / "j.sqlite3")
+    journal.close()  # every later call fails like an I/O error would
+    link = make_link(broker.url, events, links, new_kiosk_id(), journal=journal)
+    failed = events.wait(lambda e: isinstance(e, JournalFailed))
+    assert failed.code == "journal-io"
+    assert not [e for e in events.drain(0.3) if isinstance(e, JournalFailed)]
+    assert link.connected
