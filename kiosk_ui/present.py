@@ -1,0 +1,87 @@
+"""View data -> the words a reader sees. Pure presentation: no decisions about loans.
+
+Kept free of Kivy so the wording rules (which key, which language, date format) are
+tested without a window and shared by the screens and the receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from firmware.view import ItemLine, KioskView
+
+from .i18n import Catalogue
+
+BABEL_LOCALES = {"zh": "zh_Hans_CN", "en": "en_GB"}
+
+
+def format_due(iso: str | None, language: str) -> str:
+    """An ISO date as readers write it: 2025年3月1日 / 1 March 2025 (the raw text if unparsable)."""
+    if not iso:
+        return ""
+    try:
+        day = date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    from babel.dates import format_date
+
+    return format_date(day, format="long", locale=BABEL_LOCALES.get(language, "en_GB"))
+
+
+def status_key(item: ItemLine) -> str:
+    return f"status.{item.status}"
+
+
+def reason_text(item: ItemLine, language: str, cat: Catalogue) -> str:
+    """The hub's own words win; else our catalogue's words for the code; else a generic line."""
+    if item.message is not None:
+        return item.message.in_language(language)
+    if item.reason_code:
+        key = f"reason.{item.reason_code}"
+        if cat.has(key, language):
+            return cat.text(language, key)
+    return cat.text(language, "reason.other")
+
+
+def route_text(item: ItemLine, language: str, cat: Catalogue) -> str:
+    if item.route == "transfer":
+        if item.route_library_name is not None:
+            library = item.route_library_name.in_language(language)
+        else:
+            library = item.route_library or ""
+        return cat.text(language, "route.transfer", library=library)
+    if item.route in ("shelve", "hold"):
+        return cat.text(language, f"route.{item.route}")
+    return ""
+
+
+def item_detail(item: ItemLine, language: str, cat: Catalogue) -> str:
+    """The second line of a book row: due date, refusal reason, or where it goes."""
+    if item.status == "refused":
+        return reason_text(item, language, cat)
+    if item.status == "checking":
+        return cat.text(language, "busy.checking")
+    if item.status == "returned":
+        return route_text(item, language, cat)
+    due = format_due(item.due, language)
+    text = cat.text(language, "borrow.due", date=due) if due else ""
+    if item.status == "offline_loaned":
+        note = cat.text(language, "status.offline_note")
+        text = f"{text} · {note}" if text else note
+    return text
+
+
+def greeting(view: KioskView, cat: Catalogue) -> str:
+    if view.reader_name:
+        return cat.text(view.language, "borrow.greeting", name=view.reader_name)
+    return cat.text(view.language, "borrow.greeting_anonymous")
+
+
+def notice_text(view: KioskView, cat: Catalogue) -> str:
+    """The notice (a catalogue key with args) and/or the hub's bilingual message."""
+    parts: list[str] = []
+    if view.notice:
+        parts.append(cat.text(view.language, view.notice, **dict(view.notice_args)))
+    if view.hub_message is not None:
+        parts.append(view.hub_message.in_language(view.language))
+    return " ".join(parts)

@@ -1,0 +1,116 @@
+"""What every screen shares: the catalogue, the way to post a Press, a header with the
+language button, and helpers for big buttons and book lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kivy.factory import Factory
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
+
+from firmware.view import ItemLine, KioskView
+
+from ..i18n import Catalogue
+from ..present import item_detail, status_key
+from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
+
+
+@dataclass(frozen=True)
+class UiContext:
+    """What a screen may use: words, and one way to say "the reader pressed X"."""
+
+    catalogue: Catalogue
+    press: Callable[[str], None]
+    post: Callable[[object], None]
+
+
+class KioskScreen(Screen):
+    """Base screen: `build_ui` once, `update(view)` on every new view."""
+
+    screen_name = ""
+
+    def __init__(self, ctx: UiContext, **kwargs: object) -> None:
+        super().__init__(name=self.screen_name, **kwargs)
+        self.ctx = ctx
+        self.body: BoxLayout = Factory.Body()
+        self.add_widget(self.body)
+        self.build_ui()
+
+    def build_ui(self) -> None:
+        """Create the widgets; texts with a msg_key are filled by the app."""
+
+    def update(self, view: KioskView) -> None:
+        """Show the parts of `view` this screen is about."""
+
+    def text(self, view: KioskView, key: str, **args: object) -> str:
+        return self.ctx.catalogue.text(view.language, key, **args)
+
+    def button(self, key: str, action: str, primary: bool = False) -> KioskButton:
+        btn = KioskButton(msg_key=key, action=action, primary=primary)
+        btn.handler = self.ctx.press
+        return btn
+
+    def header(self, title_key: str = "", subtitle_key: str = "") -> tuple[Heading, KioskLabel]:
+        """Title (and subtitle) on the left, the 中文/English button on the right."""
+        row = Factory.Header()
+        titles = BoxLayout(orientation="vertical", size_hint_y=None)
+        heading = Heading(msg_key=title_key)
+        subtitle = KioskLabel(msg_key=subtitle_key, base_size=22)
+        titles.add_widget(heading)
+        titles.add_widget(subtitle)
+        titles.bind(minimum_height=titles.setter("height"))
+        anchor = Factory.AnchorLayout(anchor_y="center")
+        anchor.add_widget(titles)
+        row.add_widget(anchor)
+        lang = self.button("button.lang", "lang")
+        lang.size_hint_x = None
+        lang.bind(height=lambda w, h: setattr(w, "width", h * 2.1))
+        lang.width = lang.height * 2.1
+        row.add_widget(lang)
+
+        def fit(*_: object) -> None:
+            row.height = max(lang.height, titles.height)
+
+        titles.bind(height=fit)
+        lang.bind(height=fit)
+        fit()
+        self.body.add_widget(row)
+        return heading, subtitle
+
+    def item_list(self) -> tuple[ScrollView, Widget]:
+        scroll = ScrollView(do_scroll_x=False, bar_width=10, scroll_type=["bars", "content"])
+        grid = Factory.ItemList()
+
+        def fill_height(*_: object) -> None:
+            # A short list sits at the top of its box, a long one scrolls.
+            grid.height = max(grid.minimum_height, scroll.height)
+
+        grid.bind(minimum_height=fill_height)
+        scroll.bind(height=fill_height)
+        scroll.add_widget(grid)
+        self.body.add_widget(scroll)
+        return scroll, grid
+
+    def fill_items(self, scroll: ScrollView, grid: Widget, view: KioskView) -> None:
+        """Rebuild the rows (lists are short); keep the newest row in sight."""
+        grid.clear_widgets()
+        for item in view.items:
+            grid.add_widget(self.item_row(item, view))
+        scroll.scroll_y = 0
+
+    def item_row(self, item: ItemLine, view: KioskView) -> ItemRow:
+        cat = self.ctx.catalogue
+        colour = STATUS_COLOURS.get(item.status, STATUS_COLOURS["checking"])
+        if item.status == "returned" and item.route in ROUTE_COLOURS:
+            colour = ROUTE_COLOURS[item.route]
+        return ItemRow(
+            title=f"《{item.title}》" if view.language == "zh" else item.title,
+            detail=item_detail(item, view.language, cat),
+            badge_text=cat.text(view.language, status_key(item)),
+            badge_colour=colour,
+            barcode=item.barcode,
+        )

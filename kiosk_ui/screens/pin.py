@@ -1,0 +1,104 @@
+"""The PIN pad. Digits stay in this widget until OK; the screen only ever shows dots.
+
+The core sees the PIN once, as `PinEntered(digits)`, so a half-typed PIN never travels
+through the event queue or the logs.
+"""
+
+from __future__ import annotations
+
+from kivy.factory import Factory
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+
+from firmware.view import KioskView, PinEntered
+
+from ..widgets import Heading, KioskButton, KioskLabel
+from .base import KioskScreen
+
+MAX_PIN_DIGITS = 12  # longer than any scheme's PIN; stops a stuck finger filling memory
+PAD_LAYOUT = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "delete", "0", "ok")
+
+
+class PinScreen(KioskScreen):
+    screen_name = "pin"
+
+    def build_ui(self) -> None:
+        self.digits = ""
+        self.language = "zh"
+        self.body.orientation = "horizontal"
+        left = BoxLayout(orientation="vertical", size_hint_x=0.44)
+        left.spacing = self.body.spacing
+        self.title = Heading(msg_key="pin.title")
+        self.dots = KioskLabel(base_size=44, halign="center")
+        self.attempts = KioskLabel(base_size=22)
+        self.privacy = KioskLabel(msg_key="pin.privacy", base_size=20)
+        for widget in (self.title, self.dots, self.attempts, self.privacy):
+            left.add_widget(widget)
+        left.add_widget(Factory.Widget())
+        lang = self.button("button.lang", "lang")
+        cancel = self.button("button.cancel", "cancel")
+        cancel.handler = self.cancel
+        left.add_widget(lang)
+        left.add_widget(cancel)
+        self.body.add_widget(left)
+
+        pad = GridLayout(cols=3, size_hint_x=0.56)
+        self.body.bind(spacing=pad.setter("spacing"))
+        pad.spacing = self.body.spacing
+        self.keys: dict[str, KioskButton] = {}
+        for key in PAD_LAYOUT:
+            if key == "delete":
+                btn = KioskButton(msg_key="button.delete", base_size=26)
+                btn.handler = lambda _a: self.delete()
+            elif key == "ok":
+                btn = KioskButton(msg_key="button.ok", primary=True, base_size=30)
+                btn.handler = lambda _a: self.submit()
+            else:
+                btn = KioskButton(text=key, base_size=40)
+                btn.handler = lambda _a, d=key: self.type_digit(d)
+            btn.action = f"pin:{key}"
+            btn.size_hint_y = 1
+            self.keys[key] = btn
+            pad.add_widget(btn)
+        self.body.add_widget(pad)
+        self.show_dots()
+
+    def type_digit(self, digit: str) -> None:
+        if len(self.digits) < MAX_PIN_DIGITS:
+            self.digits += digit
+        self.show_dots()
+
+    def delete(self) -> None:
+        self.digits = self.digits[:-1]
+        self.show_dots()
+
+    def submit(self) -> None:
+        if not self.digits:
+            return
+        digits, self.digits = self.digits, ""
+        self.show_dots()
+        self.ctx.post(PinEntered(digits))
+
+    def cancel(self, action: str = "cancel") -> None:
+        self.digits = ""
+        self.show_dots()
+        self.ctx.press(action)
+
+    def show_dots(self) -> None:
+        # Placeholders show how long a PIN may be without revealing anything typed.
+        shown = " ".join("●" * len(self.digits))
+        self.dots.text = shown if shown else "○ ○ ○ ○"
+        self.keys["ok"].disabled = not self.digits
+
+    def on_leave(self, *args: object) -> None:
+        self.digits = ""
+        self.show_dots()
+
+    def update(self, view: KioskView) -> None:
+        self.language = view.language
+        if view.pin_attempts_left is not None:
+            self.attempts.text = self.text(view, "pin.attempts_left", n=view.pin_attempts_left)
+        else:
+            self.attempts.text = ""
+        for btn in self.keys.values():
+            btn.disabled = view.busy or (btn is self.keys["ok"] and not self.digits)

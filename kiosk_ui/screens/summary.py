@@ -1,0 +1,52 @@
+"""The end of a visit: the receipt, a QR code of it to keep, and "take your card"."""
+
+from __future__ import annotations
+
+from kivy.factory import Factory
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.image import Image
+from kivy.uix.scrollview import ScrollView
+
+from firmware.view import KioskView
+
+from ..receipt import receipt_qr_texture
+from ..widgets import Card, KioskLabel
+from .base import KioskScreen
+
+
+class SummaryScreen(KioskScreen):
+    screen_name = "summary"
+
+    def build_ui(self) -> None:
+        self.header("summary.title", "summary.take_card")
+        middle = BoxLayout(spacing=self.body.spacing)
+        card = Card(padding=10)
+        scroll = ScrollView(do_scroll_x=False, bar_width=10)
+        self.lines = KioskLabel(base_size=20)
+        scroll.add_widget(self.lines)
+        card.add_widget(scroll)
+        middle.add_widget(card)
+        qr_box = BoxLayout(orientation="vertical", size_hint_x=0.36)
+        self.qr = Image(fit_mode="contain")
+        self.qr_hint = KioskLabel(msg_key="summary.qr_hint", base_size=20, halign="center")
+        qr_box.add_widget(self.qr)
+        qr_box.add_widget(self.qr_hint)
+        middle.add_widget(qr_box)
+        self.body.add_widget(middle)
+        self.shown_lines: tuple[str, ...] | None = None
+        row = Factory.ButtonRow()
+        row.add_widget(self.button("button.help", "help"))
+        row.add_widget(self.button("button.finish", "finish", primary=True))
+        self.body.add_widget(row)
+
+    def update(self, view: KioskView) -> None:
+        self.lines.text = "\n".join(view.receipt_lines)
+        if view.receipt_lines != self.shown_lines:
+            # Encoding the QR code takes milliseconds: only redo it for a new receipt.
+            self.shown_lines = view.receipt_lines
+            if view.receipt_lines:
+                self.qr.texture = receipt_qr_texture(view.receipt_lines)
+                self.qr.opacity = 1
+            else:
+                self.qr.opacity = 0
+        self.qr_hint.opacity = 1 if view.receipt_lines else 0

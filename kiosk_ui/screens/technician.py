@@ -1,0 +1,86 @@
+"""The technician screen: each device's state, fault code, hint and live values, the
+journal backlog and the hub link, with self-test and maintenance buttons."""
+
+from __future__ import annotations
+
+from kivy.factory import Factory
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.scrollview import ScrollView
+
+from firmware.view import DeviceLine, KioskView, TechnicianView
+
+from ..widgets import PALETTE, Badge, Card, KioskLabel
+from .base import KioskScreen
+
+
+class TechnicianScreen(KioskScreen):
+    screen_name = "technician"
+
+    def build_ui(self) -> None:
+        self.title, self.status = self.header("tech.title")
+        self.status.base_size = 20
+        scroll = ScrollView(do_scroll_x=False, bar_width=10)
+        self.table = GridLayout(cols=1, size_hint_y=None, spacing=4)
+        self.table.bind(minimum_height=self.table.setter("height"))
+        scroll.add_widget(self.table)
+        self.body.add_widget(scroll)
+        self.faults = KioskLabel(base_size=18)
+        self.body.add_widget(self.faults)
+        row = Factory.ButtonRow()
+        self.selftest = self.button("button.selftest", "selftest", primary=True)
+        self.maintenance = self.button("button.maintenance_on", "maintenance_on")
+        self.exit = self.button("button.exit", "cancel")
+        for btn in (self.selftest, self.maintenance, self.exit):
+            row.add_widget(btn)
+        self.body.add_widget(row)
+
+    def device_row(self, line: DeviceLine, view: KioskView) -> Card:
+        row = Card(size_hint_y=None, padding=8, spacing=10)
+        badge = Badge(
+            text=self.text(view, "tech.ok" if line.ok else "tech.fault"),
+            bg=PALETTE.good if line.ok else PALETTE.bad,
+        )
+        row.add_widget(badge)
+        texts = BoxLayout(orientation="vertical", size_hint_y=None)
+        name_key = f"device.{line.device}"
+        name = self.text(view, name_key) if self.ctx.catalogue.has(name_key) else line.device
+        head = KioskLabel(text=f"{name}  [{line.code}]", base_size=20, bold_text=True)
+        texts.add_widget(head)
+        for extra in (line.hint, line.detail):
+            if extra:
+                texts.add_widget(KioskLabel(text=extra, base_size=16, color=PALETTE.muted_ink))
+        texts.bind(minimum_height=texts.setter("height"))
+        row.add_widget(texts)
+
+        def fit(*_: object) -> None:
+            row.height = max(badge.height, texts.height) + 16
+
+        texts.bind(height=fit)
+        badge.bind(height=fit)
+        fit()
+        return row
+
+    def update(self, view: KioskView) -> None:
+        tech = view.technician or TechnicianView()
+        parts = [
+            self.text(view, "tech.hub", state=self.text(view, f"hub_link.{tech.hub_link}")),
+            self.text(view, "tech.journal", n=tech.journal_pending),
+        ]
+        if tech.journal_oldest_pending_s is not None:
+            parts.append(self.text(view, "tech.journal_oldest", s=int(tech.journal_oldest_pending_s)))
+        onoff = self.text(view, "tech.on" if tech.maintenance else "tech.off")
+        parts.append(self.text(view, "tech.maintenance", state=onoff))
+        if tech.selftest_running:
+            parts.append(self.text(view, "tech.selftest_running"))
+        self.status.text = " · ".join(parts)
+        faults = ", ".join(tech.recent_faults) or self.text(view, "tech.no_faults")
+        self.faults.text = self.text(view, "tech.recent_faults", faults=faults)
+        self.table.clear_widgets()
+        for line in tech.devices:
+            self.table.add_widget(self.device_row(line, view))
+        key = "maintenance_off" if tech.maintenance else "maintenance_on"
+        self.maintenance.action = key
+        self.maintenance.msg_key = f"button.{key}"
+        self.maintenance.text = self.text(view, f"button.{key}")
+        self.selftest.disabled = tech.selftest_running
