@@ -29,6 +29,9 @@ def _kiosk_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sim", action="store_true", help="simulated hardware")
     parser.add_argument("--headless", action="store_true", help="no touchscreen window")
     parser.add_argument("--script", metavar="FILE", help="play a scenario script and exit")
+    # Used by the scenario runner for its child kiosk process.
+    parser.add_argument("--control-stdio", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--journal", metavar="FILE", help=argparse.SUPPRESS)
     return parser
 
 

@@ -1,0 +1,106 @@
+"""Builds a kiosk from its config: journal, devices (a Pi's or the simulator's), hub
+link and the shell, in the order they must start and stop."""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware.config import KioskConfig
+from firmware.core.config import CoreConfig
+from firmware.hub_link import HubLink, TlsFiles
+from firmware.journal import Journal
+from firmware.runtime import KioskRuntime
+
+FIRMWARE_VERSION = "0.1.0"
+
+
+def core_config_from(config: KioskConfig) -> CoreConfig:
+    """The core's view of the config, plus the institution → member map for routing
+    returns while offline (the alliance's member list ships with the firmware)."""
+    from hub.registry import load_registry
+
+    registry = load_registry()
+    institutions = {m.institution_code: m.id for m in registry.members.values()}
+    t = config.timeouts
+    return CoreConfig(
+        kiosk_id=config.kiosk.id,
+        library_id=config.kiosk.library_id,
+        default_language=config.kiosk.default_language,
+        request_timeout_s=config.hub.request_timeout_s,
+        inactivity_warn_s=t.inactivity_warn_s,
+        inactivity_logout_s=t.inactivity_logout_s,
+        summary_s=t.summary_s,
+        card_left_warn_s=t.card_left_warn_s,
+        offline_loans_allowed=config.offline.loans_allowed,
+        offline_max_items=config.offline.max_items,
+        offline_loan_days=config.offline.loan_days,
+        institution_members=institutions,
+    )
+
+
+@dataclass
+class Kiosk:
+    """A running kiosk: `start()` brings it up, `stop()` takes it down cleanly."""
+
+    runtime: KioskRuntime
+    link: HubLink
+    journal: Journal
+    rig: object | None = None  # hal_sim.rig.SimRig when simulated
+
+    def start(self, ready_timeout_s: float = 5.0) -> Kiosk:
+        self.runtime.start()
+        self.runtime.devices.start()
+        self.runtime.devices.wait_ready(ready_timeout_s)
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.runtime.stop()
+        self.runtime.devices.close()
+        self.journal.close()
+
+
+def build_kiosk(config: KioskConfig, *, sim: bool, journal_path: Path | None = None) -> Kiosk:
+    """Everything of one kiosk, not yet started."""
+    events: queue.Queue[object] = queue.Queue()
+    path = journal_path or config.journal.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal.open(path)
+    rig = None
+    if sim:
+        from hal_sim.rig import SimRig, SimTiming
+
+        rig = SimRig(
+            events.put,
+            timing=SimTiming(
+                poll_interval_s=config.devices.card_reader.poll_interval_s,
+                jam_after_s=config.devices.chute.jam_after_s,
+                bounce_s=config.devices.chute.bounce_ms / 1000,
+            ),
+        )
+        devices = rig.devices
+    else:
+        from firmware.hardware import build_hardware_devices
+
+        devices = build_hardware_devices(config, events.put)
+    runtime = KioskRuntime(core_config_from(config), devices, journal, events=events)
+    tls = config.hub.tls
+    link = HubLink(
+        config.hub.broker,
+        config.kiosk.id,
+        config.kiosk.library_id,
+        runtime.post,
+        firmware_version=FIRMWARE_VERSION,
+        username=config.hub.username,
+        password=config.hub_password(),
+        tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
+        request_timeout_s=config.hub.request_timeout_s,
+        telemetry_interval_s=config.hub.telemetry_interval_s,
+        telemetry=runtime.telemetry,
+        journal=journal,
+    )
+    runtime.link = link
+    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig)

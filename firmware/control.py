@@ -1,0 +1,102 @@
+"""The kiosk's control channel for scenario runs: JSON lines on stdin/stdout.
+
+A scenario runner plays a script against a kiosk in a child process, so that it can
+kill it hard (`power cut`) and restart it on the same journal. The child plays the
+steps that happen at the kiosk (cards, books, touches) on its simulated hardware and
+reports what the reader is shown; the runner judges the `expect`s.
+
+runner → kiosk: {"n": 1, "op": "step", "line": "scan 3010..."} | {"n": 2, "op": "rows",
+"item": "3010..."} | {"op": "quit"}; kiosk → runner: {"type": "ready"}, {"type": "view",
+"view": {...}}, {"type": "done"|"error", "n": ...}, {"type": "rows", "n": ..., "rows": [...]}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+from typing import Any, TextIO
+
+from firmware.assembly import Kiosk
+from firmware.journal import JournalRow
+from firmware.view import KioskView, PinEntered, Press
+from hal_sim.cards import library_card
+from hal_sim.scenario import DeviceStepRunner, Pin, ScenarioError, Step, parse_scenario
+from hal_sim.scenario import Press as PressStep
+
+
+def view_to_json(view: KioskView) -> dict[str, Any]:
+    return dataclasses.asdict(view)
+
+
+class StdioControl:
+    """Serves one kiosk over a pair of text streams until `quit` or end of input."""
+
+    def __init__(self, kiosk: Kiosk, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+        rig = kiosk.rig
+        if rig is None:
+            raise ValueError("the control channel drives simulated hardware only")
+        self.kiosk = kiosk
+        self._in = stdin
+        self._out = stdout
+        self._lock = threading.Lock()
+        self._steps = DeviceStepRunner(
+            card_field=rig.chip.field,  # type: ignore[attr-defined]
+            library_card=library_card,
+            desk_scanner=rig.desk,  # type: ignore[attr-defined]
+            chute_scanner=rig.chute_scanner,  # type: ignore[attr-defined]
+            chute=rig.chute,  # type: ignore[attr-defined]
+            other=self._kiosk_step,
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._out.write(json.dumps(message, ensure_ascii=False, default=str) + "\n")
+            self._out.flush()
+
+    def serve(self) -> None:
+        self.kiosk.runtime.on_view(lambda view: self.send({"type": "view", "view": view_to_json(view)}))
+        self.send({"type": "view", "view": view_to_json(self.kiosk.runtime.view)})
+        self.send({"type": "ready"})
+        for raw in self._in:
+            try:
+                message = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            op = message.get("op")
+            if op == "quit":
+                return
+            n = message.get("n")
+            try:
+                if op == "step":
+                    for step in parse_scenario(message["line"]):
+                        self._steps.run_step(step)
+                    self.send({"type": "done", "n": n})
+                elif op == "rows":
+                    rows = self.kiosk.journal.rows_for_item(message["item"])
+                    self.send({"type": "rows", "n": n, "rows": [_row_json(r) for r in rows]})
+                else:
+                    self.send({"type": "error", "n": n, "message": f"unknown op {op!r}"})
+            except (ScenarioError, KeyError, OSError, ValueError) as exc:
+                self.send({"type": "error", "n": n, "message": str(exc)})
+
+    def _kiosk_step(self, step: Step) -> None:
+        match step:
+            case Pin(digits=digits):
+                self.kiosk.runtime.post(PinEntered(digits))
+            case PressStep(action=action):
+                self.kiosk.runtime.post(Press(action))
+            case _:
+                raise ScenarioError(step.line, f"'{step.verb}' is the runner's, not the kiosk's")
+
+
+def _row_json(row: JournalRow) -> dict[str, Any]:
+    """What a runner needs of a journal row; never the card."""
+    return {
+        "seq": row.seq,
+        "txn_id": row.txn.txn_id,
+        "kind": row.txn.kind,
+        "mode": row.txn.mode,
+        "status": row.status,
+    }

@@ -1,0 +1,242 @@
+"""The imperative shell around the pure core: one event queue in, effects out.
+
+Devices, the hub link, the UI and a heartbeat post events into one queue; a single
+thread takes them one at a time, steps the core, runs its effects in order and then
+publishes the rendered view. The order is the durability promise: a RecordTxn is in
+the fsync'd journal before the view that tells the reader is shown; if the write
+fails, the core hears JournalFailed in the same step and the view says out of service.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from firmware.core.config import CoreConfig
+from firmware.core.effects import (
+    Beep,
+    CallStaff,
+    CommandResult,
+    Effect,
+    Led,
+    Log,
+    PrintReceipt,
+    PublishState,
+    RecordTxn,
+    RefreshBlocklist,
+    RunSelfTest,
+    SendRequest,
+    SetDiverter,
+)
+from firmware.core.events import JournalFailed, SelfTestDone, Tick
+from firmware.core.machine import initial_state, render, step
+from firmware.devices import DeviceSet, summarise
+from firmware.journal import Journal, JournalError
+from firmware.txn_ids import TxnIdFactory
+from firmware.view import KioskView
+from hub import protocol
+
+log = logging.getLogger("firmware.runtime")
+BEIJING = timezone(timedelta(hours=8))
+TICK_S = 0.25
+_LED_STATUS = {"idle": "ok", "ok": "ok", "busy": "busy", "fault": "fault", "offline": "busy"}
+_BEEP = {"ok": "ok", "error": "error", "warn": "attention"}
+
+
+class Link(Protocol):
+    """What the shell needs of the hub link (firmware.hub_link.HubLink)."""
+
+    def request(self, corr_id: str, request_model: object) -> None: ...
+    def notify_new_txn(self) -> None: ...
+    def publish_state(self, state: str) -> None: ...
+    def publish_command_result(self, result: protocol.CommandResult) -> None: ...
+
+
+@dataclass
+class Recorded:
+    """A journal row just written: what the reader is about to be told."""
+
+    txn: protocol.Txn
+
+
+@dataclass
+class KioskRuntime:
+    core_config: CoreConfig
+    devices: DeviceSet
+    journal: Journal
+    link: Link | None = None
+    receipt_printer: Callable[[tuple[str, ...]], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(BEIJING))
+    events: queue.Queue[object] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        self.state = initial_state(self.core_config)
+        self.view: KioskView = render(self.state, self.core_config)
+        self.txn_ids = TxnIdFactory(self.core_config.kiosk_id, self.journal.last_txn_id())
+        self._view_listeners: list[Callable[[KioskView], None]] = []
+        self._record_listeners: list[Callable[[Recorded], None]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._journal_broken = False
+        self.started_at = self.clock()
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def post(self, event: object) -> None:
+        """Thread-safe: any device, the link or the UI may call it."""
+        self.events.put(event)
+
+    def on_view(self, listener: Callable[[KioskView], None]) -> None:
+        self._view_listeners.append(listener)
+
+    def on_record(self, listener: Callable[[Recorded], None]) -> None:
+        self._record_listeners.append(listener)
+
+    def telemetry(self) -> protocol.Telemetry:
+        """What the hub's fleet view shows of this kiosk (no reader data)."""
+        service = self.state.service
+        return protocol.Telemetry(
+            at=self.wall(),
+            journal_pending=service.journal_pending,
+            journal_oldest_pending_s=service.journal_oldest_pending_s,
+            backlog_draining=service.journal_pending > 0 and self.view.online,
+            screen=self.view.screen,
+            devices={device: code for device, code in service.faults},
+            faults=list(service.recent_faults),
+            uptime_s=self.clock() - self.started_at,
+        )
+
+    # -- running ------------------------------------------------------------------------
+
+    def start(self) -> KioskRuntime:
+        """Start the heartbeat and the core thread; devices and link are started by the
+        caller (so tests can order things)."""
+        for name, target in (("kiosk-core", self._run), ("kiosk-tick", self._tick)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.events.put(None)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._threads.clear()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.post(Tick(self.clock(), self.wall()))
+
+    def _run(self) -> None:
+        self.post(Tick(self.clock(), self.wall()))
+        while not self._stop.is_set():
+            event = self.events.get()
+            if event is None:
+                continue
+            try:
+                self.handle(event)
+            except Exception:  # the kiosk must keep serving; the fault is logged
+                log.exception("event %s could not be handled", type(event).__name__)
+
+    def handle(self, event: object) -> None:
+        """Step the core with one event, run its effects, publish the view."""
+        self.state, effects = step(self.state, event, self.core_config)
+        self._run_effects(effects)
+        view = render(self.state, self.core_config)
+        if view != self.view:
+            self.view = view
+            for listener in self._view_listeners:
+                listener(view)
+
+    def _run_effects(self, effects: tuple[Effect, ...]) -> None:
+        for effect in effects:
+            try:
+                self._run_effect(effect)
+            except JournalError as exc:
+                self._journal_broken = True
+                log.error("journal failure %s: %s", exc.code, exc)
+                self.state, more = step(
+                    self.state, JournalFailed(exc.code, str(exc)), self.core_config
+                )
+                self._run_effects(tuple(e for e in more if not isinstance(e, RecordTxn)))
+                return
+
+    def _run_effect(self, effect: Effect) -> None:
+        match effect:
+            case RecordTxn():
+                self._record(effect)
+            case SendRequest(corr_id=corr_id, request=request):
+                if self.link is None:
+                    from firmware.core.events import HubTimedOut
+
+                    self.post(HubTimedOut(corr_id))
+                else:
+                    self.link.request(corr_id, request)
+            case SetDiverter(route=route):
+                self.devices.outputs.set_route(route)
+            case Led(pattern=pattern):
+                self.devices.outputs.show_status(_LED_STATUS[pattern])  # type: ignore[arg-type]
+            case Beep(pattern=pattern):
+                self.devices.outputs.beep(_BEEP[pattern])  # type: ignore[arg-type]
+            case RunSelfTest(cmd_id=cmd_id):
+                threading.Thread(
+                    target=self._self_test, args=(cmd_id,), name="self-test", daemon=True
+                ).start()
+            case CommandResult(cmd_id=cmd_id, ok=ok, detail=detail):
+                if self.link is not None:
+                    self.link.publish_command_result(
+                        protocol.CommandResult(cmd_id=cmd_id, ok=ok, detail=dict(detail))
+                    )
+            case PublishState(state=state):
+                if self.link is not None:
+                    self.link.publish_state(state)
+            case PrintReceipt(lines=lines):
+                if self.receipt_printer is not None:
+                    self.receipt_printer(lines)
+            case Log(level=level, event=name, fields=fields):
+                log.log(logging.getLevelName(level.upper()), name, extra={"fields": fields})
+            case CallStaff(reason=reason):
+                log.warning("a reader asked for staff: %s", reason)
+            case RefreshBlocklist():
+                pass  # the link fetches the blocklist on every (re)connect
+            case _:
+                log.warning("unknown effect %r", effect)
+
+    def _record(self, effect: RecordTxn) -> None:
+        if self._journal_broken:
+            raise JournalError("journal-io", "the journal failed earlier; nothing more is recorded")
+        txn = protocol.Txn(
+            txn_id=self.txn_ids.next_id(),
+            kiosk_id=self.core_config.kiosk_id,
+            library_id=self.core_config.library_id,
+            kind=effect.kind,
+            card=effect.card,
+            item=effect.item,
+            at=self.wall(),
+            mode=effect.mode,
+            due=effect.due,
+            route=effect.route,
+        )
+        self.journal.record(txn)
+        for listener in self._record_listeners:
+            listener(Recorded(txn))
+        if self.link is not None:
+            self.link.notify_new_txn()
+
+    def _self_test(self, cmd_id: str | None) -> None:
+        try:
+            results = summarise(self.devices.self_test())
+        except Exception as exc:  # a self-test must always answer
+            log.exception("self-test crashed")
+            from drivers.diagnostics import DiagResult
+
+            results = [DiagResult.fault("kiosk", "selftest-crashed", str(exc))]
+        self.post(SelfTestDone(tuple(results), cmd_id))

@@ -1,0 +1,404 @@
+"""`python -m firmware --sim --headless --script FILE`: play a scenario end to end.
+
+The runner owns what a scenario does to the world around the kiosk: it starts the
+kiosk as a child process on simulated hardware (so `power cut` can SIGKILL it and
+start it again on the same journal), puts a cuttable TCP proxy between kiosk and
+broker (`hub down` / `hub up`, with any broker), and judges every `expect` against
+what the kiosk showed and what the hub's ledger holds. It exits non-zero at the first
+failed `expect`, naming the line and what was seen instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from hal_sim.scenario import (
+    ExpectCommitted,
+    ExpectLoan,
+    ExpectOffline,
+    ExpectOnline,
+    ExpectRefused,
+    ExpectReturn,
+    ExpectRoute,
+    ExpectScreen,
+    HubDown,
+    HubUp,
+    PowerCut,
+    ScenarioError,
+    Step,
+    Tap,
+    Wait,
+)
+from hal_sim.tcp_proxy import CuttableProxy
+
+LOANED = ("loaned", "offline_loaned")
+SETTLED = ("acked", "rejected", "exception")
+
+
+class ExpectationFailed(ScenarioError):
+    """An `expect` did not hold within its time."""
+
+
+@dataclass
+class Shown:
+    """Everything the kiosk showed during the run, as the runner saw it."""
+
+    view: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, view: dict[str, Any]) -> None:
+        self.view = view
+        for line in view.get("items", ()):
+            seen = self.lines.setdefault(line["barcode"], [])
+            if not seen or seen[-1] != line:
+                seen.append(line)
+
+
+class KioskChild:
+    """The kiosk process and its JSON-lines control channel (firmware.control)."""
+
+    def __init__(self, argv: list[str], log: TextIO | None) -> None:
+        self.argv = argv
+        self._log = log
+        self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._cond = threading.Condition()
+        self.shown = Shown()
+        self._n = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log or subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("the kiosk did not start (see its log)")
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            try:
+                message = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            kind = message.get("type")
+            if kind == "view":
+                with self._cond:
+                    self.shown.add(message["view"])
+                    self._cond.notify_all()
+            elif kind == "ready":
+                self._ready.set()
+            else:
+                self._replies.put(message)
+
+    def call(self, op: str, timeout_s: float = 30.0, **fields: Any) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self._n += 1
+        n = self._n
+        self.proc.stdin.write(json.dumps({"op": op, "n": n, **fields}, ensure_ascii=False) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                reply = self._replies.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"the kiosk did not answer {op!r}") from None
+            if reply.get("n") == n:
+                return reply
+
+    def wait_for(self, check: Callable[[Shown], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not check(self.shown):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.2))
+        return True
+
+    def kill(self) -> None:
+        """A power cut: SIGKILL, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def quit(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write('{"op": "quit"}\n')
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            self.proc.kill()
+            self.proc.wait()
+
+
+class LedgerProbe:
+    """Asks the hub (over MQTT, like any kiosk) how many ledger rows hold txn ids."""
+
+    def __init__(self, broker_url: str, kiosk_id: str) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from firmware.hub_link import parse_broker_url
+
+        address = parse_broker_url(broker_url)
+        self._name = f"{kiosk_id}-probe"[:64]
+        self._answers: queue.Queue[bytes] = queue.Queue()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = lambda _c, _u, msg: self._answers.put(msg.payload)
+        self._client.connect(address.host, address.port)
+        self._client.loop_start()
+        from hub import protocol
+
+        self._resp = protocol.topic(self._name, "resp")
+        self._client.subscribe(self._resp, qos=1)
+        time.sleep(0.2)
+
+    def rows(self, txn_ids: list[str], timeout_s: float = 5.0) -> dict[str, int]:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        from hub import protocol
+
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self._resp
+        props.CorrelationData = uuid.uuid4().hex.encode()
+        request = protocol.LedgerQuery(op="ledger_query", txn_ids=txn_ids)
+        self._client.publish(
+            protocol.topic(self._name, "req"), protocol.encode(request), qos=1, properties=props
+        )
+        raw = self._answers.get(timeout=timeout_s)
+        response = protocol.parse(protocol.Response, raw)
+        return dict(response.rows or {})
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@dataclass
+class ScriptRunner:
+    steps: list[Step]
+    broker_url: str
+    kiosk_argv: list[str]  # `python -m firmware ...` for the child, without --broker
+    kiosk_id: str
+    out: TextIO = sys.stdout
+    expect_timeout_s: float = 10.0
+    commit_timeout_s: float = 30.0
+    kiosk_log: TextIO | None = None
+
+    def run(self) -> int:
+        from firmware.hub_link import parse_broker_url
+
+        address = parse_broker_url(self.broker_url)
+        proxy = CuttableProxy(address.host, address.port)
+        child = KioskChild(
+            [*self.kiosk_argv, "--broker", f"mqtt://127.0.0.1:{proxy.port}"], self.kiosk_log
+        )
+        probe: LedgerProbe | None = None
+        try:
+            child.start()
+            for step in self.steps:
+                self._say(step)
+                if isinstance(step, ExpectCommitted) and probe is None:
+                    probe = LedgerProbe(self.broker_url, self.kiosk_id)
+                self._play(step, child, proxy, probe)
+            self.out.write(f"PASS: all {len(self.steps)} steps held\n")
+            return 0
+        except ScenarioError as exc:
+            self.out.write(f"FAIL: {exc}\n")
+            return 1
+        finally:
+            child.quit()
+            proxy.close()
+            if probe is not None:
+                probe.close()
+
+    def _say(self, step: Step) -> None:
+        if isinstance(step, Tap):
+            text = f"tap {step.card[:4]}…{step.card[-3:]}"  # card numbers are never printed whole
+        else:
+            fields = [str(v) for k, v in vars(step).items() if k != "line" and v is not None]
+            text = " ".join([step.verb, *fields])
+        self.out.write(f"line {step.line}: {text}\n")
+        self.out.flush()
+
+    def _play(self, step: Step, child: KioskChild, proxy: CuttableProxy, probe: Any) -> None:
+        match step:
+            case Wait(seconds=seconds):
+                time.sleep(seconds)
+            case HubDown():
+                proxy.cut()
+            case HubUp():
+                proxy.restore()
+            case PowerCut():
+                child.kill()
+                child.shown.view = {}
+                child.start()
+            case ExpectScreen(screen=screen):
+                self._expect(step, child, lambda s: s.view.get("screen") == screen,
+                             lambda s: f"screen {s.view.get('screen')!r}")
+            case ExpectOnline() | ExpectOffline():
+                want = isinstance(step, ExpectOnline)
+                self._expect(step, child, lambda s: s.view.get("online") is want,
+                             lambda s: "online" if s.view.get("online") else "offline")
+            case ExpectLoan(barcode=barcode):
+                self._expect_line(step, child, barcode, lambda line: line["status"] in LOANED)
+            case ExpectRefused(barcode=barcode, reason=reason):
+                self._expect_line(
+                    step, child, barcode,
+                    lambda line: line["status"] == "refused"
+                    and (reason is None or line.get("reason_code") == reason),
+                )
+            case ExpectReturn(barcode=barcode):
+                self._expect_line(step, child, barcode, lambda line: line["status"] == "returned")
+            case ExpectRoute(barcode=barcode, route=route, library=library):
+                self._expect_line(
+                    step, child, barcode,
+                    lambda line: line.get("route") == route
+                    and (library is None or line.get("route_library") == library),
+                )
+            case ExpectCommitted(barcode=barcode):
+                self._expect_committed(step, child, probe, barcode)
+            case _:
+                reply = child.call("step", line=_step_text(step))
+                if reply.get("type") == "error":
+                    raise ScenarioError(step.line, reply.get("message", "the kiosk refused the step"))
+
+    def _expect(
+        self,
+        step: Step,
+        child: KioskChild,
+        check: Callable[[Shown], bool],
+        describe: Callable[[Shown], str],
+    ) -> None:
+        if not child.wait_for(check, self.expect_timeout_s):
+            raise ExpectationFailed(
+                step.line, f"'{step.verb}' did not hold; saw {describe(child.shown)}"
+            )
+
+    def _expect_line(
+        self, step: Step, child: KioskChild, barcode: str, check: Callable[[dict], bool]
+    ) -> None:
+        def holds(shown: Shown) -> bool:
+            return any(check(line) for line in shown.lines.get(barcode, ()))
+
+        def seen(shown: Shown) -> str:
+            lines = shown.lines.get(barcode)
+            if not lines:
+                return f"no line for {barcode} (screen {shown.view.get('screen')!r})"
+            last = lines[-1]
+            keys = ("status", "reason_code", "route", "route_library")
+            return ", ".join(f"{k}={last.get(k)}" for k in keys if last.get(k) is not None)
+
+        self._expect(step, child, holds, seen)
+
+    def _expect_committed(self, step: Step, child: KioskChild, probe: Any, barcode: str) -> None:
+        deadline = time.monotonic() + self.commit_timeout_s
+        rows: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            rows = child.call("rows", item=barcode)["rows"]
+            if rows and all(r["status"] in SETTLED for r in rows):
+                break
+            time.sleep(0.1)
+        if not rows:
+            raise ExpectationFailed(step.line, f"the kiosk's journal has no row for {barcode}")
+        unsettled = [r for r in rows if r["status"] not in SETTLED]
+        if unsettled:
+            raise ExpectationFailed(
+                step.line, f"{len(unsettled)} row(s) for {barcode} still wait for the hub's ack"
+            )
+        rejected = [r for r in rows if r["status"] == "rejected"]
+        if rejected:
+            raise ExpectationFailed(step.line, f"the hub rejected {barcode} ({rejected[0]['kind']})")
+        kinds = [r["kind"] for r in rows]
+        doubled = [a for a, b in itertools.pairwise(kinds) if a == b == "loan"]
+        if doubled:
+            raise ExpectationFailed(step.line, f"{barcode} was lent twice in a row: {kinds}")
+        counts = probe.rows([r["txn_id"] for r in rows])
+        wrong = {t: counts.get(t, 0) for t in (r["txn_id"] for r in rows) if counts.get(t, 0) != 1}
+        if wrong:
+            raise ExpectationFailed(step.line, f"ledger rows per txn for {barcode}: {wrong}")
+
+
+def _step_text(step: Step) -> str:
+    """The step back as script text, for the kiosk's own parser."""
+    from hal_sim.scenario import Clear, Drop, Jam, Pin, Press, Remove, Scan
+
+    match step:
+        case Tap(card=card, uid=uid):
+            return f"tap {card}" + (f" uid={uid.hex()}" if uid else "")
+        case Remove():
+            return "remove"
+        case Pin(digits=digits):
+            return f"pin {digits}"
+        case Scan(barcode=barcode):
+            return f"scan {barcode}"
+        case Drop(barcode=barcode):
+            return f"drop {barcode}"
+        case Jam(beam=beam):
+            return f"jam {beam}" if beam != "entry" else "jam"
+        case Clear():
+            return "clear"
+        case Press(action=action):
+            return f"press {action}"
+    raise ScenarioError(step.line, f"'{step.verb}' cannot be sent to the kiosk")
+
+
+def run_script(
+    script: Path,
+    *,
+    broker_url: str,
+    kiosk_id: str,
+    library_id: str,
+    config_path: str | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Parse `script` (line-numbered errors exit 2) and play it against a fresh journal."""
+    from hal_sim.scenario import load_scenario
+
+    try:
+        steps = load_scenario(str(script))
+    except ScenarioError as exc:
+        out.write(f"{script}: {exc}\n")
+        return 2
+    except OSError as exc:
+        out.write(f"{script}: cannot read the script: {exc.strerror}\n")
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="kiosk-script-"))
+    argv = [
+        sys.executable, "-m", "firmware", "--sim", "--headless", "--control-stdio",
+        "--journal", str(workdir / "journal.sqlite3"),
+        "--kiosk-id", kiosk_id, "--library", library_id,
+    ]
+    if config_path:
+        argv += ["--config", config_path]
+    log_path = workdir / "kiosk.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        runner = ScriptRunner(steps, broker_url, argv, kiosk_id, out=out, kiosk_log=log)
+        status = runner.run()
+    if status != 0:
+        out.write(f"kiosk log: {log_path}\n")
+    return status
