@@ -4,8 +4,10 @@ link and the shell, in the order they must start and stop."""
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from firmware.config import KioskConfig
 from firmware.core.config import CoreConfig
@@ -47,7 +49,12 @@ class Kiosk:
     runtime: KioskRuntime
     link: HubLink
     journal: Journal
-    rig: object | None = None  # hal_sim.rig.SimRig when simulated
+    rig: Any = None  # hal_sim.rig.SimRig when simulated
+    make_link: Callable[[], HubLink] | None = None
+
+    def _make_link(self) -> HubLink:
+        assert self.make_link is not None
+        return self.make_link()
 
     def start(self, ready_timeout_s: float = 5.0) -> Kiosk:
         self.runtime.start()
@@ -55,6 +62,16 @@ class Kiosk:
         self.runtime.devices.wait_ready(ready_timeout_s)
         self.link.start()
         return self
+
+    def cut_link(self) -> None:
+        """Demos: the hub becomes unreachable (the journal keeps everything)."""
+        self.link.stop()
+
+    def restore_link(self) -> None:
+        """Demos: the hub is reachable again; a fresh link drains the journal."""
+        self.link = self._make_link()
+        self.runtime.link = self.link
+        self.link.start()
 
     def stop(self) -> None:
         self.link.stop()
@@ -88,19 +105,23 @@ def build_kiosk(config: KioskConfig, *, sim: bool, journal_path: Path | None = N
         devices = build_hardware_devices(config, events.put)
     runtime = KioskRuntime(core_config_from(config), devices, journal, events=events)
     tls = config.hub.tls
-    link = HubLink(
-        config.hub.broker,
-        config.kiosk.id,
-        config.kiosk.library_id,
-        runtime.post,
-        firmware_version=FIRMWARE_VERSION,
-        username=config.hub.username,
-        password=config.hub_password(),
-        tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
-        request_timeout_s=config.hub.request_timeout_s,
-        telemetry_interval_s=config.hub.telemetry_interval_s,
-        telemetry=runtime.telemetry,
-        journal=journal,
-    )
+
+    def make_link() -> HubLink:
+        return HubLink(
+            config.hub.broker,
+            config.kiosk.id,
+            config.kiosk.library_id,
+            runtime.post,
+            firmware_version=FIRMWARE_VERSION,
+            username=config.hub.username,
+            password=config.hub_password(),
+            tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
+            request_timeout_s=config.hub.request_timeout_s,
+            telemetry_interval_s=config.hub.telemetry_interval_s,
+            telemetry=runtime.telemetry,
+            journal=journal,
+        )
+
+    link = make_link()
     runtime.link = link
-    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig)
+    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig, make_link=make_link)

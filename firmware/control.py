@@ -70,9 +70,8 @@ class StdioControl:
             n = message.get("n")
             try:
                 if op == "step":
-                    for step in parse_scenario(message["line"]):
-                        self._steps.run_step(step)
-                    self.send({"type": "done", "n": n})
+                    error = self.play_line(message["line"])
+                    self.send({"type": "error", "n": n, "message": error} if error else {"type": "done", "n": n})
                 elif op == "rows":
                     rows = self.kiosk.journal.rows_for_item(message["item"])
                     self.send({"type": "rows", "n": n, "rows": [_row_json(r) for r in rows]})
@@ -80,6 +79,15 @@ class StdioControl:
                     self.send({"type": "error", "n": n, "message": f"unknown op {op!r}"})
             except (ScenarioError, KeyError, OSError, ValueError) as exc:
                 self.send({"type": "error", "n": n, "message": str(exc)})
+
+    def play_line(self, line: str) -> str | None:
+        """Play one step of script text; the error in words, or None."""
+        try:
+            for step in parse_scenario(line):
+                self._steps.run_step(step)
+        except ScenarioError as exc:
+            return str(exc)
+        return None
 
     def _kiosk_step(self, step: Step) -> None:
         match step:

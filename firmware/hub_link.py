@@ -162,6 +162,7 @@ class HubLink:
         self._started = False
         self._stopped = False
         self._pump: threading.Thread | None = None
+        self._subscribe_mid: int | None = None
         self._client = self._make_client(username, password, tls)
 
     # ---- setup ----
@@ -196,6 +197,7 @@ class HubLink:
         client.on_socket_open = _nodelay
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -295,9 +297,20 @@ class HubLink:
             log.warning("hub broker refused the connection: %s", reason)
             self._announce(False)
             return
-        client.subscribe(
+        _rc, mid = client.subscribe(
             [(self._topics["ack"], 1), (self._topics["resp"], 1), (self._topics["cmd"], 1)]
         )
+        self._subscribe_mid = mid  # online once the broker confirms: see _on_subscribe
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
+    ) -> None:
+        """Announce the link only now, so nothing the hub sends from then on is missed."""
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.error("the broker refused the kiosk's subscriptions: %s", ", ".join(refused))
         self._publish_state_msg(self._state)
         with self._lock:
             self._connected = True

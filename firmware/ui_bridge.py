@@ -1,0 +1,36 @@
+"""Connects a running kiosk to the Kivy touchscreen: views out, touches in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from firmware.assembly import Kiosk
+from firmware.view import KioskView
+
+
+class RuntimeViews:
+    """`view_source` for kiosk_ui: the current view now, every new one as it comes."""
+
+    def __init__(self, kiosk: Kiosk) -> None:
+        self._kiosk = kiosk
+
+    def __call__(self) -> KioskView:
+        return self._kiosk.runtime.view
+
+    def subscribe(self, callback: Callable[[KioskView], None]) -> None:
+        self._kiosk.runtime.on_view(callback)
+        callback(self._kiosk.runtime.view)
+
+
+def run_touchscreen(kiosk: Kiosk, size: tuple[int, int] | None = None) -> None:
+    """Block in the Kivy app until its window closes."""
+    import kiosk_ui
+
+    controls = None
+    if kiosk.rig is not None:
+        from firmware.sim_controls import KioskSimControls
+
+        controls = KioskSimControls(kiosk)
+    kiosk_ui.run_app(
+        kiosk.runtime.post, RuntimeViews(kiosk), sim_controls=controls, size=size or (1280, 800)
+    )
