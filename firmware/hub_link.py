@@ -7,6 +7,8 @@ What a caller may rely on:
 - The outbox pump publishes journal rows in journal order, QoS 1, up to `window` rows
   waiting for the hub's ack at a time. A row is done only on the hub's ack on `.../ack`
   (never on a broker PUBACK); then the journal is updated and `TxnAcked` posted.
+- `LinkChanged(True)` is posted once the broker has confirmed the kiosk's subscriptions
+  (ack, resp, cmd), so nothing the hub sends from then on is missed.
 - `post` is called from the link's own threads (paho's network thread and the pump);
   it must be thread-safe (e.g. `queue.Queue.put`).
 
