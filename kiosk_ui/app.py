@@ -122,8 +122,6 @@ class KioskApp(App):
             return KioskView()
         if hasattr(source, "subscribe"):
             source.subscribe(self.show)
-            current = getattr(source, "current", None)
-            return current() if callable(current) else KioskView()
         return source() if callable(source) else KioskView()
 
     def _rescale(self, _widget: object, size: tuple[float, float]) -> None:

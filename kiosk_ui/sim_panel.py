@@ -14,7 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class SimControls(Protocol):
-    """What the panel can do to the simulated world."""
+    """What the panel can do to the simulated world. Optionally it may also offer
+    `demo_cards()` / `demo_books()` returning (label, number-or-barcode) pairs."""
 
     def tap(self, number: str) -> None: ...
     def remove(self) -> None: ...
@@ -90,6 +91,13 @@ def SimPanel(
     from kivy.uix.label import Label
     from kivy.uix.scrollview import ScrollView
 
+    # A simulator may offer its own demo catalogue: (label, value) pairs.
+    offered_cards = getattr(controls, "demo_cards", None)
+    offered_books = getattr(controls, "demo_books", None)
+    if callable(offered_cards):
+        cards = [DemoThing(str(label), str(value)) for label, value in offered_cards()]
+    if callable(offered_books):
+        books = [DemoThing(str(label), str(value)) for label, value in offered_books()]
     outer = ScrollView(do_scroll_x=False, **kwargs)
     panel = BoxLayout(orientation="vertical", size_hint_y=None, padding=6, spacing=4)
     panel.bind(minimum_height=panel.setter("height"))
