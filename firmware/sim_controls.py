@@ -44,3 +44,33 @@ class KioskSimControls:
 
     def hub_up(self) -> None:
         self.kiosk.restore_link()
+
+    def demo_cards(self) -> list[tuple[str, str]]:
+        """A few of the hub's demo readers, one of each kind of trouble, PIN in the label."""
+        from hub.catalogue import generate_readers
+        from hub.registry import load_registry
+        from hub.rules import mask_name
+
+        wanted: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for reader in generate_readers(load_registry()):
+            kind = (reader.scheme, reader.state)
+            if kind in seen:
+                continue
+            seen.add(kind)
+            pin = f" PIN {reader.pin}" if reader.state == "valid" else f" ({reader.state})"
+            wanted.append((f"{reader.scheme} {mask_name(reader.name)}{pin}", reader.number))
+        return wanted
+
+    def demo_books(self) -> list[tuple[str, str]]:
+        """Books of several members: a loan here, a transfer home after a return."""
+        from hub.catalogue import item_barcode
+        from hub.registry import load_registry
+
+        registry = load_registry()
+        books = []
+        for member_id in ("capital", "xicheng", "dongcheng", "chaoyang", "haidian", "nlc"):
+            member = registry.member(member_id)
+            for serial in (1, 2):
+                books.append((f"{member.name_zh} #{serial}", item_barcode(registry, member_id, serial)))
+        return books
