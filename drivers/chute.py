@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from drivers.diagnostics import DiagResult
@@ -61,9 +62,10 @@ class _Book:
 @dataclass
 class _BeamState:
     raw: bool  # True = broken, as last reported by the pin (may be bouncing)
-    raw_changed_at: float
-    stable: bool  # the debounced level
+    stable: bool  # the debounced level the book logic has seen
     stable_since: float
+    decided: bool  # the debounced level as far as edges have been judged
+    edges: deque[tuple[float, bool]] = field(default_factory=deque)  # not yet judged
     jam_reported: bool = False
     toggles: int = 0  # raw edges seen, for the self-test
 
@@ -101,6 +103,7 @@ class Chute:
         self._muted = False
         self._books: list[_Book] = []
         self._last_entry_at: float | None = None
+        self._ready: list[tuple[float, Beam, bool]] = []  # debounced, not yet applied
         self._jammed = False
         self._devices: dict[Beam, DigitalInputDevice] = {}
         try:
@@ -116,7 +119,7 @@ class Chute:
         self._beams: dict[Beam, _BeamState] = {}
         for beam, device in self._devices.items():
             level = bool(device.value)
-            self._beams[beam] = _BeamState(level, now, level, now)
+            self._beams[beam] = _BeamState(raw=level, stable=level, stable_since=now, decided=level)
             device.when_activated = self._edge_handler(beam, True)
             device.when_deactivated = self._edge_handler(beam, False)
         self._thread = threading.Thread(target=self._monitor, name="chute-beams", daemon=True)
@@ -141,7 +144,7 @@ class Chute:
             with self._cond:
                 state = self._beams[beam]
                 state.raw = broken
-                state.raw_changed_at = time.monotonic()
+                state.edges.append((time.monotonic(), broken))
                 state.toggles += 1
                 self._cond.notify()
 
@@ -165,18 +168,34 @@ class Chute:
                 self._post(event)
 
     def _settle(self, now: float) -> list[DeviceEvent]:
+        """Judge recorded edges by their timestamps: a level counts when the next edge
+        came at least `bounce_s` later (or none has, by now). Judging by timestamps, not
+        by when this thread wakes, means a late wake-up delays events but never loses
+        or reorders a book. Transitions are applied in time order across both beams,
+        and only up to the earliest edge still being judged."""
+        horizon = float("inf")
+        for beam, state in self._beams.items():
+            edges = state.edges
+            while edges:
+                at, level = edges[0]
+                lasted_until = edges[1][0] if len(edges) > 1 else now
+                if lasted_until - at < self.bounce_s:
+                    if len(edges) == 1:
+                        horizon = min(horizon, at)
+                        break
+                    edges.popleft()  # bounce: the level did not last
+                    continue
+                edges.popleft()
+                if level != state.decided:
+                    state.decided = level
+                    self._ready.append((at, beam, level))
+        self._ready.sort()
         events: list[DeviceEvent] = []
-        # Edges are handled in the order they settled, so a fast book whose exit beam
-        # settles in the same wake-up as its entry beam is still seen entry-first.
-        settled = sorted(
-            (state.raw_changed_at, beam)
-            for beam, state in self._beams.items()
-            if state.raw != state.stable and now - state.raw_changed_at >= self.bounce_s
-        )
-        for at, beam in settled:
+        while self._ready and self._ready[0][0] < horizon:
+            at, beam, level = self._ready.pop(0)
             state = self._beams[beam]
-            state.stable, state.stable_since, state.jam_reported = state.raw, at, False
-            events += self._on_level(beam, state.stable, at)
+            state.stable, state.stable_since, state.jam_reported = level, at, False
+            events += self._on_level(beam, level, at)
         return events
 
     def _on_level(self, beam: Beam, broken: bool, at: float) -> list[DeviceEvent]:
@@ -231,9 +250,7 @@ class Chute:
 
     def _next_deadline(self) -> float | None:
         deadlines = [
-            state.raw_changed_at + self.bounce_s
-            for state in self._beams.values()
-            if state.raw != state.stable
+            state.edges[-1][0] + self.bounce_s for state in self._beams.values() if state.edges
         ]
         deadlines += [
             state.stable_since + self.jam_after_s

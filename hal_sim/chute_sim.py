@@ -107,6 +107,14 @@ class SimulatedChute:
         timeline += self._book_timeline(gap_ms / 1000, ms, fall_ms)
         self._play(timeline, bounce=True)
 
+    def feed(self, books: int, interval_ms: float, ms: float = 40, fall_ms: float = 30) -> None:
+        """A stack of `books` fed one after another, a book every `interval_ms`. Books
+        closer than `ms` touch: the entry beam never clears between them."""
+        timeline: list[tuple[float, Beam, bool]] = []
+        for book in range(books):
+            timeline += self._book_timeline(book * interval_ms / 1000, ms, fall_ms)
+        self._play(timeline, bounce=True)
+
     def exercise(self) -> None:
         """A technician's hand through each beam in turn (for the chute self-test)."""
         for beam in ("entry", "exit"):
@@ -160,12 +168,15 @@ class SimulatedChute:
         ]
 
     def _play(self, timeline: list[tuple[float, Beam, bool]], bounce: bool) -> None:
+        # Each edge waits its gap after the previous one actually happened: a late
+        # wake-up shifts the rest of the timeline instead of compressing it, so a busy
+        # machine never makes two books touch that were apart in the script.
         with self._lock:
-            start = time.perf_counter()
+            previous = 0.0
             for at, beam, broken in sorted(timeline, key=lambda step: step[0]):
-                delay = start + at - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
+                if at > previous:
+                    time.sleep(at - previous)
+                    previous = at
                 self._set(beam, broken, bounce)
 
     def _set(self, beam: Beam, broken: bool, bounce: bool) -> None:
