@@ -20,16 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, TypeVar
 
-SCREENS = (
-    "attract",
-    "pin",
-    "borrow",
-    "returns",
-    "summary",
-    "help",
-    "out_of_service",
-    "technician",
-)
+from firmware.view import SCREENS  # the screens a scenario can expect are the UI's
+
 ACTIONS = ("borrow", "return", "finish", "renew", "help", "lang", "cancel")
 ROUTES = ("shelve", "transfer", "hold")
 BEAMS = ("entry", "exit")

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from drivers.barcodes import luhn_check_digit, luhn_ok
+
 SERVICES: frozenset[str] = frozenset({"borrow", "return", "read"})
 
 
@@ -99,24 +101,9 @@ class Scheme:
         return min(minutes, self.lockout_max_minutes)
 
 
-def luhn_check_digit(payload: str) -> str:
-    """The Luhn (mod 10) check digit to append to the ASCII digits `payload`."""
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = ord(ch) - 48
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
 def luhn_valid(number: str) -> bool:
     """True when `number` is ASCII digits whose last digit is their Luhn check digit."""
-    if not isinstance(number, str) or len(number) < 2 or not _is_ascii_digits(number):
-        return False
-    return luhn_check_digit(number[:-1]) == number[-1]
+    return isinstance(number, str) and luhn_ok(number)
 
 
 def _is_ascii_digits(text: str) -> bool:

@@ -1,13 +1,13 @@
 """Pure look-ups the core needs: card numbers from card data, card schemes, barcode
 kinds, card hashes, masking for logs, offline return routes.
 
-The real rules live in hub.schemes and drivers.barcodes; the defaults here call them
-lazily and fall back to a local minimum so the core never fails to import.
+The real rules live in hub.schemes, hub.rules and drivers.barcodes (pure modules
+that ship with the firmware); they are imported where used, so importing the core
+stays cheap.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Protocol
@@ -40,27 +40,11 @@ def card_number_from_data(data: bytes) -> str | None:
 
 
 def identify_scheme(number: str) -> str | None:
-    """hub.schemes.identify_scheme, or a shape-only fallback when it cannot be imported."""
-    try:
-        from hub.schemes import identify_scheme as real
-    except ImportError:
-        return _fallback_scheme(number)
-    return real(number)
+    """hub.schemes.identify_scheme: the alliance's card-number formats ship with the
+    firmware, so a kiosk recognises every scheme even while offline."""
+    from hub.schemes import identify_scheme as identify
 
-
-_FALLBACK_SHAPES = (
-    ("nlc", re.compile(r"20001[0-9]{9}")),
-    ("bj-joint", re.compile(r"01[0-9]{11}")),
-    ("univ-public", re.compile(r"9[0-9]{11}")),
-    ("staff", re.compile(r"88[0-9]{9}")),
-)
-
-
-def _fallback_scheme(number: str) -> str | None:
-    for scheme, shape in _FALLBACK_SHAPES:
-        if shape.fullmatch(number):
-            return scheme
-    return None
+    return identify(number)
 
 
 def classify_barcode(text: str) -> BarcodeInfo:
@@ -71,15 +55,17 @@ def classify_barcode(text: str) -> BarcodeInfo:
 
 
 def card_hash(scheme: str, number: str) -> str:
-    """sha256 hex of "scheme:number": how the hub's blocklist names cards (hub.rules)."""
-    return hashlib.sha256(f"{scheme}:{number}".encode()).hexdigest()
+    """hub.rules.card_hash: how the hub's blocklist names cards."""
+    from hub.rules import card_hash as hash_card
+
+    return hash_card(scheme, number)
 
 
 def mask(number: str) -> str:
-    """A card number safe for logs: first 4 and last 3 characters, stars between."""
-    if len(number) <= 7:
-        return "*" * max(len(number) - 3, 0) + number[-3:]
-    return number[:4] + "*" * (len(number) - 7) + number[-3:]
+    """hub.rules.mask_card: first 4 and last 3 characters, for logs."""
+    from hub.rules import mask_card
+
+    return mask_card(number)
 
 
 def home_library(barcode: str, institution_members: Mapping[str, str]) -> str | None:
