@@ -46,6 +46,9 @@ from hal_sim.tcp_proxy import CuttableProxy
 
 LOANED = ("loaned", "offline_loaned")
 SETTLED = ("acked", "rejected", "exception")
+# A refused card shows notice.card_refused with the card's state; `expect refused CARD
+# REASON` names the reason as the core's reason codes do (firmware.core.messages).
+CARD_REFUSED_NOTICE = "notice.card_refused"
 
 
 class ExpectationFailed(ScenarioError):
@@ -58,13 +61,30 @@ class Shown:
 
     view: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tapped: str | None = None  # the card last tapped, for card refusals
+    cards: set[str] = field(default_factory=set)  # every card tapped in this run
+
+    def tap(self, card: str) -> None:
+        self.tapped = card
+        self.cards.add(card)
 
     def add(self, view: dict[str, Any]) -> None:
-        self.view = view
+        previous, self.view = self.view, view
         for line in view.get("items", ()):
-            seen = self.lines.setdefault(line["barcode"], [])
-            if not seen or seen[-1] != line:
-                seen.append(line)
+            self._note(line["barcode"], line)
+        refused_now = view.get("notice") == CARD_REFUSED_NOTICE
+        if refused_now and previous.get("notice") != CARD_REFUSED_NOTICE and self.tapped:
+            # The card just tapped was refused: keep it as a refused "line" under its number.
+            from firmware.core.messages import CARD_STATE_REASONS
+
+            state = dict(view.get("notice_args") or ()).get("state", "unknown")
+            line = {"status": "refused", "reason_code": CARD_STATE_REASONS.get(state, "card_unknown")}
+            self.lines.setdefault(self.tapped, []).append(line)
+
+    def _note(self, key: str, line: dict[str, Any]) -> None:
+        seen = self.lines.setdefault(key, [])
+        if not seen or seen[-1] != line:
+            seen.append(line)
 
 
 class KioskChild:
@@ -238,7 +258,9 @@ class ScriptRunner:
 
     def _say(self, step: Step) -> None:
         if isinstance(step, Tap):
-            text = f"tap {step.card[:4]}…{step.card[-3:]}"  # card numbers are never printed whole
+            text = f"tap {_masked(step.card)}"  # card numbers are never printed whole
+        elif isinstance(step, ExpectRefused) and step.barcode[:1] != "3":
+            text = " ".join(["expect refused", _masked(step.barcode), *filter(None, [step.reason])])
         else:
             fields = [str(v) for k, v in vars(step).items() if k != "line" and v is not None]
             text = " ".join([step.verb, *fields])
@@ -253,6 +275,10 @@ class ScriptRunner:
                 proxy.cut()
             case HubUp():
                 proxy.restore()
+            case Tap(card=card):
+                with child._cond:
+                    child.shown.tap(card)
+                self._send(step, child)
             case PowerCut():
                 child.kill()
                 child.shown.view = {}
@@ -283,9 +309,13 @@ class ScriptRunner:
             case ExpectCommitted(barcode=barcode):
                 self._expect_committed(step, child, probe, barcode)
             case _:
-                reply = child.call("step", line=_step_text(step))
-                if reply.get("type") == "error":
-                    raise ScenarioError(step.line, reply.get("message", "the kiosk refused the step"))
+                self._send(step, child)
+
+    @staticmethod
+    def _send(step: Step, child: KioskChild) -> None:
+        reply = child.call("step", line=_step_text(step))
+        if reply.get("type") == "error":
+            raise ScenarioError(step.line, reply.get("message", "the kiosk refused the step"))
 
     def _expect(
         self,
@@ -308,7 +338,8 @@ class ScriptRunner:
         def seen(shown: Shown) -> str:
             lines = shown.lines.get(barcode)
             if not lines:
-                return f"no line for {barcode} (screen {shown.view.get('screen')!r})"
+                what = _masked(barcode) if barcode in shown.cards else barcode
+                return f"no line for {what} (screen {shown.view.get('screen')!r})"
             last = lines[-1]
             keys = ("status", "reason_code", "route", "route_library")
             return ", ".join(f"{k}={last.get(k)}" for k in keys if last.get(k) is not None)
@@ -341,6 +372,10 @@ class ScriptRunner:
         wrong = {t: counts.get(t, 0) for t in (r["txn_id"] for r in rows) if counts.get(t, 0) != 1}
         if wrong:
             raise ExpectationFailed(step.line, f"ledger rows per txn for {barcode}: {wrong}")
+
+
+def _masked(card: str) -> str:
+    return f"{card[:4]}…{card[-3:]}"
 
 
 def _step_text(step: Step) -> str:

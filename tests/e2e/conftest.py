@@ -1,0 +1,236 @@
+"""End-to-end fixtures: a private Mosquitto, a real hub worker process, and the kiosk
+simulator driven by scenario scripts (`python -m firmware --sim --headless --script`).
+
+`alliance` (one per session) is shared by every test that leaves broker and hub alone;
+`make_alliance` gives a test its own broker and hub, to stop, freeze and restart.
+Nothing here sleeps to synchronise: the hub is ready when it prints its worker line
+(after its subscriptions were granted), and conditions are polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hub.broker_process import BrokerUnavailable, MosquittoProcess
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+HUB_READY = re.compile(r"^hub worker \S+: broker ")
+# A scenario that needs another member than the default says so in its header.
+LIBRARY_HEADER = re.compile(r"^#.*RUN WITH:.*--library\s+([a-z0-9_-]+)", re.IGNORECASE)
+
+
+def wait_until(
+    check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.05
+) -> object:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(every_s)
+
+
+class HubProcess:
+    """`python -m hub --broker URL --db sqlite:///PATH` as a child process."""
+
+    def __init__(self, broker_url: str, db_path: Path, log_path: Path) -> None:
+        self.broker_url = broker_url
+        self.db_path = db_path
+        self.db_url = f"sqlite:///{db_path}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+
+    def start(self, timeout_s: float = 60.0) -> HubProcess:
+        ready = threading.Event()
+        log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "--broker", self.broker_url, "--db", self.db_url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            bufsize=1,
+        )
+        log.close()
+        proc = self.proc
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.lines.append(line)
+                if HUB_READY.match(line):
+                    ready.set()
+
+        threading.Thread(target=read, name="hub-stdout", daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while not ready.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the hub did not become ready; its log: {self.log_path}")
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the hub holds its subscriptions but handles nothing."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen hub cannot handle SIGTERM
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@dataclass
+class Alliance:
+    """A private broker and a hub worker on a fresh ledger, plus a scenario runner."""
+
+    workdir: Path
+    broker: MosquittoProcess
+    hub: HubProcess
+    runs: list[Path] = field(default_factory=list)
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker.url
+
+    @property
+    def db_url(self) -> str:
+        return self.hub.db_url
+
+    def run_script(
+        self,
+        script: Path | str,
+        *extra: str,
+        kiosk_id: str | None = None,
+        timeout_s: float = 90.0,
+    ) -> tuple[int, str]:
+        """Play a scenario through `python -m firmware --sim --headless --script` and
+        return (exit code, stdout + stderr). `--library` comes from a `RUN WITH:` header
+        line unless given in `extra`; every run gets its own kiosk id."""
+        script = Path(script)
+        argv = [
+            sys.executable,
+            "-m",
+            "firmware",
+            "--sim",
+            "--headless",
+            "--script",
+            str(script),
+            "--broker",
+            self.broker_url,
+            "--kiosk-id",
+            kiosk_id or f"e2e-{script.stem[:24]}-{uuid.uuid4().hex[:6]}",
+        ]
+        if "--library" not in extra:
+            argv += scenario_library_args(script)
+        argv += list(extra)
+        self.runs.append(script)
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (
+                (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            )
+            pytest.fail(f"{script.name} did not finish within {timeout_s}s; output so far:\n{out}")
+        return done.returncode, done.stdout + done.stderr
+
+    def close(self) -> None:
+        self.hub.stop()
+        self.broker.close()
+
+
+def scenario_library_args(script: Path) -> list[str]:
+    """["--library", ID] when the script's header asks for a library, else []."""
+    for line in script.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        match = LIBRARY_HEADER.match(line)
+        if match:
+            return ["--library", match.group(1)]
+    return []
+
+
+def start_alliance(workdir: Path) -> Alliance:
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        broker = MosquittoProcess().start()
+    except BrokerUnavailable as exc:
+        pytest.fail(f"end-to-end tests need Mosquitto: {exc}")
+    hub = HubProcess(broker.url, workdir / "hub.sqlite", workdir / "hub.log")
+    try:
+        hub.start()
+    except BaseException:
+        broker.close()
+        raise
+    return Alliance(workdir, broker, hub)
+
+
+@pytest.fixture(scope="session")
+def alliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alliance]:
+    """Broker + hub shared by the session's scenario runs; never stop them here."""
+    world = start_alliance(tmp_path_factory.mktemp("alliance"))
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def make_alliance(tmp_path: Path) -> Iterator[Callable[[], Alliance]]:
+    """Broker + hub of this test alone (to stop, freeze or restart); all closed after."""
+    made: list[Alliance] = []
+
+    def make() -> Alliance:
+        world = start_alliance(tmp_path / f"alliance{len(made)}")
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.close()
+
+
+@pytest.fixture
+def poll() -> Callable[..., object]:
+    """`poll(check, timeout_s, what)`: wait for a condition, fail naming it."""
+    return wait_until
