@@ -15,6 +15,15 @@ from .i18n import Catalogue
 BABEL_LOCALES = {"zh": "zh_Hans_CN", "en": "en_GB"}
 
 
+def book_title(title: str, language: str) -> str:
+    """Chinese title marks go round the title only: the hub's titles read
+    "平凡的世界 / 路遥 著" (title / author), which shows as 《平凡的世界》 路遥 著."""
+    if language != "zh" or not title:
+        return title
+    name, _, author = title.partition(" / ")
+    return f"《{name}》 {author}".rstrip()
+
+
 def format_due(iso: str | None, language: str) -> str:
     """An ISO date as readers write it: 2025年3月1日 / 1 March 2025 (the raw text if unparsable)."""
     if not iso:

@@ -15,7 +15,7 @@ from kivy.uix.widget import Widget
 from firmware.view import ItemLine, KioskView
 
 from ..i18n import Catalogue
-from ..present import item_detail, status_key
+from ..present import book_title, item_detail, status_key
 from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
 
 
@@ -108,7 +108,7 @@ class KioskScreen(Screen):
         if item.status == "returned" and item.route in ROUTE_COLOURS:
             colour = ROUTE_COLOURS[item.route]
         return ItemRow(
-            title=f"《{item.title}》" if view.language == "zh" else item.title,
+            title=book_title(item.title, view.language),
             detail=item_detail(item, view.language, cat),
             badge_text=cat.text(view.language, status_key(item)),
             badge_colour=colour,

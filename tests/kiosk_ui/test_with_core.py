@@ -1,0 +1,103 @@
+"""The touchscreen driven by the real kiosk core: device events go into the core, its
+rendered views onto a real Kivy window, and touches on that window back into the core.
+Only the hub's answers are written by the test (the hub has its own end-to-end tests)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from drivers.events import BarcodeRead, BookPassed, CardPresented
+from firmware.core.config import CoreConfig
+from firmware.core.harness import CoreHarness
+from firmware.view import PinEntered, Press
+from hal_sim.cards import library_card
+from hub.protocol import Bilingual
+
+pytestmark = pytest.mark.ui
+
+READER = "0110000012341"
+BEIJING = timezone(timedelta(hours=8))
+
+
+def card_data(number: str) -> bytes:
+    card = library_card(number)
+    return b"".join(card.block(block) for block in (8, 9, 10))
+
+
+def relay(ui: Any, core: CoreHarness) -> None:
+    """Feed what the reader touched into the core and show what it renders."""
+    while ui.posted:
+        core.feed(ui.posted.pop(0))
+    ui.show(core.view)
+
+
+def test_a_reader_borrows_a_book_through_the_touchscreen(ui: Any) -> None:
+    core = CoreHarness(CoreConfig(library_id="capital"))
+    core.feed(CardPresented(uid=b"\x01\x02\x03\x04", data=card_data(READER)))
+    core.answer(scheme="bj-joint", state="valid", masked_name="王*明", pin_required=True,
+                loans=[], items_left=10)
+    ui.show(core.view)
+    assert ui.screen.name == "pin"
+
+    for digit in "123456":
+        ui.tap(ui.button(action=f"pin:{digit}"))
+    ui.tap(ui.button(action="pin:ok"))
+    assert ui.posted == [PinEntered("123456")]
+    relay(ui, core)
+    core.answer(pin_ok=True, attempts_left=5)
+    ui.show(core.view)
+    assert ui.screen.name == "borrow"
+    assert any("王*明" in text for text in ui.texts())
+
+    due = datetime(2027, 1, 10, 23, 59, tzinfo=BEIJING)
+    core.feed(BarcodeRead("30002000000018", "desk"))
+    core.answer(allowed=True, title="平凡的世界 / 路遥 著", due=due)
+    ui.show(core.view)
+    shown = "\n".join(ui.texts())
+    assert "平凡的世界" in shown and "2027" in shown
+    ui.screenshot("core_borrow_zh")
+
+    ui.tap(ui.button(action="lang"))
+    relay(ui, core)
+    assert core.view.language == "en"
+    ui.tap(ui.button(action="finish"))
+    relay(ui, core)
+    assert ui.screen.name == "summary"
+    ui.screenshot("core_summary_en")
+    assert [r.kind for r in core.records()] == ["loan"]
+
+
+def test_a_refusal_from_the_hub_is_shown_in_the_readers_words(ui: Any) -> None:
+    core = CoreHarness(CoreConfig(library_id="dongcheng"))
+    core.feed(CardPresented(uid=b"\x05\x06\x07\x08", data=card_data("20001000000012")))
+    core.answer(scheme="nlc", state="valid", masked_name="李*", pin_required=False, loans=[],
+                items_left=3)
+    core.feed(BarcodeRead("30101000000018", "desk"))
+    message = Bilingual(zh="您的读者卡在本馆不能借书，可以还书。", en="Your card cannot borrow here.")
+    core.answer(allowed=False, reason_code="scheme_not_accepted", message=message,
+                title="活着 / 余华 著")
+    ui.show(core.view)
+    shown = "\n".join(ui.texts())
+    assert "您的读者卡在本馆不能借书" in shown
+    ui.screenshot("core_refusal_zh")
+
+
+def test_a_dropped_book_shows_where_it_goes(ui: Any) -> None:
+    core = CoreHarness(CoreConfig(library_id="capital"))
+    core.feed(BarcodeRead("30102000000016", "chute"))
+    core.answer(allowed=True, route="transfer", route_library="xicheng", title="围城 / 钱锺书 著",
+                route_library_name=Bilingual(zh="西城区图书馆", en="Xicheng District Library"))
+    core.feed(BookPassed(at=core.now, transit_ms=40.0))
+    ui.show(core.view)
+    assert ui.screen.name == "returns"
+    shown = "\n".join(ui.texts())
+    assert "围城" in shown and "西城区图书馆" in shown
+    assert [r.route for r in core.records("return")] == ["transfer"]
+    ui.tap(ui.button(action="lang"))
+    relay(ui, core)
+    assert "Xicheng District Library" in "\n".join(ui.texts())
+    ui.screenshot("core_returns_en")
+    assert Press("lang") not in ui.posted
