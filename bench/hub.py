@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +29,14 @@ from hub.service import HubService
 
 def _client(broker_url: str, name: str) -> mqtt.Client:
     host, port = parse_broker_url(broker_url)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{secrets.token_hex(3)}", protocol=mqtt.MQTTv5)
-    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{name}-{secrets.token_hex(3)}",
+        protocol=mqtt.MQTTv5,
+    )
+    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(
+        socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+    )
     c.max_inflight_messages_set(100)
     c.max_queued_messages_set(0)
     c.connect(host, port)
@@ -81,7 +88,12 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
     with Ledger.open(db_url) as led:
         if led.is_empty():
             led.seed_demo(registry, per_member=max(1, n // len(registry.members) + 1))
-    items = [i.barcode for i in catalogue.generate_items(registry, per_member=max(1, n // len(registry.members) + 1))]
+    items = [
+        i.barcode
+        for i in catalogue.generate_items(
+            registry, per_member=max(1, n // len(registry.members) + 1)
+        )
+    ]
     kiosk_id = f"bench-{secrets.token_hex(3)}"
     service = HubService(broker_url, db_url, registry, "bench").start()
     acked = 0
@@ -100,8 +112,15 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
     payloads = [
         protocol.encode(
             protocol.Txn.model_validate(
-                {"txn_id": f"{kiosk_id}-{k:08d}", "kiosk_id": kiosk_id, "library_id": "capital", "kind": "return",
-                 "item": items[k % len(items)], "at": now, "mode": "offline"}
+                {
+                    "txn_id": f"{kiosk_id}-{k:08d}",
+                    "kiosk_id": kiosk_id,
+                    "library_id": "capital",
+                    "kind": "return",
+                    "item": items[k % len(items)],
+                    "at": now,
+                    "mode": "offline",
+                }
             )
         )
         for k in range(n)
@@ -123,31 +142,48 @@ def measure(broker_url: str, db_url: str, n: int = 2000) -> dict[str, float]:
     """{"bare_qos1_per_s", "commits_per_s", "ratio"} for one ledger, same broker, same run."""
     bare = bare_qos1(broker_url, n)
     commits = hub_commits(broker_url, db_url, n)
-    return {"bare_qos1_per_s": round(bare, 1), "commits_per_s": round(commits, 1), "ratio": round(commits / bare, 3)}
+    return {
+        "bare_qos1_per_s": round(bare, 1),
+        "commits_per_s": round(commits, 1),
+        "ratio": round(commits / bare, 3),
+    }
 
 
-def run_all(n: int = 2000, postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test") -> dict[str, Any]:
-    """Both ledgers on a private broker; PostgreSQL is reported as skipped when absent."""
+def run_all(
+    n: int = 2000,
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test",
+    broker_url: str | None = None,
+) -> dict[str, Any]:
+    """Both ledgers on one broker (a private one unless `broker_url` is given); PostgreSQL
+    is reported as skipped, with the reason, when no server answers or it refuses us."""
     import tempfile
 
     from hub.broker_process import MosquittoProcess, port_answers
 
     results: dict[str, Any] = {}
-    with MosquittoProcess() as broker, tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = measure(broker.url, f"sqlite:///{tmp}/bench.sqlite", n)
+    own = None if broker_url else MosquittoProcess().start()
+    url = broker_url or own.url  # type: ignore[union-attr]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sqlite"] = measure(url, f"sqlite:///{tmp}/bench.sqlite", n)
         host_port = postgres_url.split("@")[-1].split("/")[0]
         host, _, port = host_port.partition(":")
-        if port_answers(host, int(port or 5432)):
-            schema = f"bench_{secrets.token_hex(4)}"
-            try:
-                results["postgresql"] = measure(broker.url, f"{postgres_url}?schema={schema}", n)
-            finally:
-                import psycopg
+        if not port_answers(host, int(port or 5432)):
+            results["postgresql"] = {"skipped": f"no PostgreSQL server answers at {host_port}"}
+            return results
+        schema = f"bench_{secrets.token_hex(4)}"
+        try:
+            import psycopg
 
-                with psycopg.connect(postgres_url, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        else:
-            results["postgresql"] = {"skipped": "no PostgreSQL server answers"}
+            results["postgresql"] = measure(url, f"{postgres_url}?schema={schema}", n)
+        except Exception as exc:  # an unreachable or refusing server is a result, not a crash
+            results["postgresql"] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+        finally:
+            with suppress(Exception), psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        if own is not None:
+            own.close()
     return results
 
 

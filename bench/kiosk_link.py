@@ -95,20 +95,32 @@ def bare_qos1_publish_s(broker_url: str, n: int) -> float:
     return elapsed
 
 
-def measure_backlog_drain(broker_url: str, n: int = 10_000) -> dict[str, float]:
-    """A journal of n rows drained through HubLink to an acker, vs. a bare QoS 1 publish."""
+def measure_backlog_drain(
+    broker_url: str,
+    n: int = 10_000,
+    *,
+    acker: bool = True,
+    items: list[str] | None = None,
+    timeout_s: float = 300.0,
+) -> dict[str, float]:
+    """A journal of n rows drained through HubLink to an acker, vs. a bare QoS 1 publish.
+
+    `acker=False` leaves the acking to whatever hub listens on the broker (the real one);
+    `items` are the barcodes returned (cycled), so a real hub finds real books.
+    """
     kiosk_id = f"bench-{secrets.token_hex(3)}"
     txn_topic = protocol.topic(kiosk_id, "txn")
     ack_topic = protocol.topic(kiosk_id, "ack")
-    acker: mqtt.Client
+    acker_client: mqtt.Client | None
 
     def ack(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         txn_id = json.loads(msg.payload)["txn_id"]
-        acker.publish(
+        assert acker_client is not None
+        acker_client.publish(
             ack_topic, b'{"v":1,"txn_id":"%s","result":"committed"}' % txn_id.encode(), qos=1
         )
 
-    acker = _client(broker_url, "bench-acker", ack, subscribe=txn_topic)
+    acker_client = _client(broker_url, "bench-acker", ack, subscribe=txn_topic) if acker else None
     events: queue.Queue[object] = queue.Queue()
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         journal = Journal.open(Path(tmp) / "journal.sqlite3")
@@ -121,7 +133,7 @@ def measure_backlog_drain(broker_url: str, n: int = 10_000) -> dict[str, float]:
                     kiosk_id=kiosk_id,
                     library_id="capital",
                     kind="return",
-                    item=f"3010100{i:07d}",
+                    item=items[i % len(items)] if items else f"3010100{i:07d}",
                     at=at,
                     mode="offline",
                     route="shelve",
@@ -140,18 +152,26 @@ def measure_backlog_drain(broker_url: str, n: int = 10_000) -> dict[str, float]:
         link.start()
         acked = 0
         connected_at = started
-        deadline = time.monotonic() + 300
-        while acked < n:
-            event = events.get(timeout=max(0.1, deadline - time.monotonic()))
-            if isinstance(event, TxnAcked):
-                acked += 1
-            elif event == LinkChanged(True):
-                connected_at = time.perf_counter()
-        drain_s = time.perf_counter() - started
-        link.stop()
-        remaining = journal.depth()
-        journal.close()
-    _close(acker)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while acked < n:
+                try:
+                    event = events.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise TimeoutError(
+                        f"only {acked}/{n} rows acked in {timeout_s:.0f} s"
+                    ) from None
+                if isinstance(event, TxnAcked):
+                    acked += 1
+                elif event == LinkChanged(True):
+                    connected_at = time.perf_counter()
+            drain_s = time.perf_counter() - started
+        finally:
+            link.stop()
+            remaining = journal.depth()
+            journal.close()
+            if acker_client is not None:
+                _close(acker_client)
     bare_s = bare_qos1_publish_s(broker_url, n)
     return {
         "n": n,

@@ -1,0 +1,385 @@
+"""`make bench`: every benchmark of DESIGN.md, each next to its baseline measured in the
+same run on the same machine and broker, printed as a table and written to
+bench/results.json.
+
+Why same-run baselines: absolute numbers swing with the machine and its load; the
+ratio to a floor measured minutes apart on the same loopback (a bare MQTT round trip,
+a bare QoS 1 publish) is what says whether our code adds cost. A figure that cannot be
+measured here (no PostgreSQL, no display libraries) gets a row saying why instead of
+stopping the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.report import Row, ms, p50_p99_rows, ratio, render_table, skipped
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Bench:
+    """Runs numbered steps; a step that raises becomes a "not measured" row with its reason."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.raw: dict[str, Any] = {}
+        self.rows: list[Row] = []
+        self.started = time.perf_counter()
+
+    def step(
+        self, key: str, title: str, measure: Callable[[], Any], rows: Callable[[Any], list[Row]]
+    ) -> Any:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {title} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            raw = measure()
+            self.raw[key] = raw
+            self.rows.extend(rows(raw))
+            print(f"       done in {time.perf_counter() - t0:.1f} s", flush=True)
+            return raw
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}".strip()[:300]
+            self.raw[key] = {"error": why, "traceback": traceback.format_exc()[-3000:]}
+            self.rows.append(skipped(title, why))
+            print(f"       FAILED after {time.perf_counter() - t0:.1f} s: {why}", flush=True)
+            return None
+
+    def skip(self, key: str, title: str, why: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {title}: skipped ({why})", flush=True)
+        self.raw[key] = {"skipped": why}
+        self.rows.append(skipped(title, why))
+
+
+# ---- rows of each measurement -----------------------------------------------------------
+
+
+def rfid_rows(raw: dict[str, int]) -> list[Row]:
+    return [
+        Row(
+            "RFID: SPI transfers per empty-field poll",
+            str(raw["ours"]),
+            f"{raw['mfrc522_package']} (mfrc522 package, same emulated chip)",
+            ratio(raw["ours"], raw["mfrc522_package"]),
+            "lower",
+        )
+    ]
+
+
+def device_rows(raw: dict[str, dict[str, float]]) -> list[Row]:
+    scan = raw["scan_to_event"]
+    rows = [
+        Row(
+            "scanner: barcode written → BarcodeRead posted (pty) p50",
+            f"{scan['p50_ms']:.3f} ms",
+            note=f"p99 {scan['p99_ms']:.3f} ms, max {scan['max_ms']:.3f} ms over {scan['scans']:.0f} scans",
+        )
+    ]
+    for key, label in (
+        ("chute_configured", "chute: books/hour with no miss (min gap {gap:g} s, as configured)"),
+        ("chute_without_min_gap", "chute: books/hour with no miss (no min gap, one book in flight)"),
+    ):
+        c = raw[key]
+        rows.append(
+            Row(
+                label.format(gap=c["min_gap_s"]),
+                f"{c['books_per_hour']:,.0f}",
+                f"{c['baseline_books_per_hour']:,.0f} (vendor, fastest stack intake)",
+                ratio(c["books_per_hour"], c["baseline_books_per_hour"]),
+                "higher",
+                f"fastest clean interval {c['fastest_interval_ms']:.0f} ms, rising drop rate, {c['book_ms']:g} ms books",
+            )
+        )
+    return rows
+
+
+def link_rows(raw: dict[str, Any]) -> list[Row]:
+    bare, link, backlog = raw["bare_rtt"], raw["link_rtt"], raw["backlog"]
+    rows = p50_p99_rows(
+        "hub link request→answer (HubLink, trivial responder)",
+        link,
+        bare,
+        "bare RTT",
+        "what HubLink adds to a bare MQTT 5 request/response",
+    )
+    rows.append(
+        Row(
+            f"offline backlog {backlog['n']:,} txns → all acked (trivial acker)",
+            f"{backlog['drain_s']:.2f} s ({backlog['rows_per_s']:,.0f}/s)",
+            f"{backlog['bare_qos1_s']:.2f} s bare QoS 1 publish of {backlog['n']:,}",
+            ratio(backlog["drain_s"], backlog["bare_qos1_s"]),
+            "lower",
+            f"journal fsync per ack; {backlog['left_unacked']} left unacked",
+        )
+    )
+    return rows
+
+
+def hub_rows(raw: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, label in (("sqlite", "SQLite WAL, synchronous=FULL"), ("postgresql", "PostgreSQL")):
+        figure = f"hub commits/s under a QoS 1 flood ({label})"
+        got = raw.get(key, {})
+        if "skipped" in got or "commits_per_s" not in got:
+            rows.append(skipped(figure, got.get("skipped", "not measured")))
+            continue
+        rows.append(
+            Row(
+                figure,
+                f"{got['commits_per_s']:,.0f}/s",
+                f"{got['bare_qos1_per_s']:,.0f}/s broker bare QoS 1",
+                ratio(got["commits_per_s"], got["bare_qos1_per_s"]),
+                "higher",
+                "one in-process hub worker, return txns published as fast as paho goes",
+            )
+        )
+    return rows
+
+
+def bare_rtt_rows(raw: dict[str, float]) -> list[Row]:
+    return [
+        Row(
+            "bare MQTT 5 request/response RTT (the floor)",
+            f"p50 {raw['p50_ms']:.2f} ms, p99 {raw['p99_ms']:.2f} ms",
+            note=f"n={raw['n']}, QoS 1, TCP_NODELAY both ends, same broker as the kiosk",
+        )
+    ]
+
+
+def ui_rows(raw: dict[str, float]) -> list[Row]:
+    return [
+        Row(
+            "UI frame time, attract screen animating (SDL offscreen) p50",
+            ms(raw["ui_frame_p50_ms"]),
+            "16.67 ms (60 Hz frame budget)",
+            ratio(raw["ui_frame_p50_ms"], 1000 / 60),
+            "lower",
+            f"p99 {ms(raw['ui_frame_p99_ms'])}, avg {ms(raw['ui_frame_avg_ms'])}, {raw['ui_frames']:.0f} frames",
+        ),
+        Row("UI build (KioskApp.build + first view)", ms(raw["ui_build_ms"])),
+        Row("UI process RSS", f"{raw['ui_rss_mb']:.1f} MB", note="Kivy + SDL + Mesa llvmpipe in the child"),
+    ]
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run, not figures")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results.json goes")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("ALLIANCE_BENCH_POSTGRES")
+        or os.environ.get("ALLIANCE_TEST_POSTGRES", DEFAULT_POSTGRES),
+        help="PostgreSQL URL for the hub's ledger (skipped when none answers)",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    taps, scans, backlog, idle_s = (10, 6, 1_000, 2.0) if quick else (100, 100, 10_000, 10.0)
+
+    log_path = Path(tempfile.gettempdir()) / f"alliance-bench-{os.getpid()}.log"
+    logging.basicConfig(filename=log_path, level=logging.WARNING, force=True)
+
+    from bench import devices, kiosk_link, rfid
+    from bench import hub as hub_bench
+    from hub.broker_process import MosquittoProcess
+
+    bench = Bench(total=11)
+    with ExitStack() as stack:
+        try:
+            broker = stack.enter_context(MosquittoProcess())
+        except Exception as exc:
+            print(f"no private broker: {exc}", flush=True)
+            broker = None
+
+        bench.step("rfid", "RFID: SPI transfers per empty poll, ours vs mfrc522 package",
+                   rfid.measure_empty_poll_transfers, rfid_rows)
+        bench.step("devices", "devices: scan → event through the pty; chute books/hour, rising drop rate",
+                   devices.run_all, device_rows)
+        if broker is None:
+            for key in ("kiosk_link", "hub", "bare_rtt", "tap_physical", "tap_event", "scan",
+                        "kiosk_process", "backlog_real_hub"):
+                bench.skip(key, key, "no Mosquitto broker could be started")
+        else:
+            url = broker.url
+            bench.step("kiosk_link", f"hub link: request RTT vs bare; backlog of {backlog:,} to a trivial acker",
+                       lambda: kiosk_link.run_all(url, backlog), link_rows)
+            bench.step("hub", "hub commits/s on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
+                       lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, url), hub_rows)
+            run_end_to_end(bench, url, taps, scans, backlog, idle_s)
+        bench.step("ui", "UI: Kivy frame time and RSS (child process, offscreen)",
+                   lambda: _measure_ui(quick), ui_rows)
+
+    duration = time.perf_counter() - bench.started
+    print()
+    print(render_table(bench.rows))
+    print(f"\nmake bench took {duration:.0f} s; warnings and errors logged to {log_path}")
+    args.out.write_text(
+        json.dumps(
+            {
+                "finished_at": datetime.now(UTC).isoformat(),
+                "duration_s": round(duration, 1),
+                "quick": quick,
+                "machine": {
+                    "python": sys.version.split()[0],
+                    "platform": platform.platform(),
+                    "cpus": os.cpu_count(),
+                },
+                "rows": [r.as_json() for r in bench.rows],
+                "raw": bench.raw,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _measure_ui(quick: bool) -> dict[str, float]:
+    """bench/ui.py runs Kivy in a child process; without it the UI figures are skipped."""
+    try:
+        from bench import ui
+    except ImportError as exc:
+        raise RuntimeError(f"bench/ui.py is not there yet ({exc})") from None
+    env = {"SDL_VIDEODRIVER": "offscreen"} if not os.environ.get("DISPLAY") else {}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return ui.measure_ui(frames=60 if quick else 300)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_end_to_end(bench: Bench, url: str, taps: int, scans: int, backlog: int, idle_s: float) -> None:
+    """The simulated kiosk against the real broker and a `python -m hub` child."""
+    from bench import kiosk_e2e as e2e
+
+    titles = {
+        "bare_rtt": "bare MQTT request/response round trip (baseline for tap and scan)",
+        "tap_physical": f"card tap → greeting, {taps} taps through the card reader (poll 0.1 s)",
+        "tap_event": f"card tap → greeting, {taps} CardPresented posted into the runtime",
+        "scan": f"scan → book shown with due date, {2 * scans} books (pty and BarcodeRead)",
+        "kiosk_process": f"kiosk process: RSS, idle CPU over {idle_s:g} s, start → ready",
+        "backlog_real_hub": f"offline backlog of {backlog:,} txns → all acked by the real hub",
+    }
+    with ExitStack() as stack:
+        try:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
+            hub_proc = stack.enter_context(e2e.running_hub(url, tmp))
+            bench.raw["hub_ready_s"] = round(hub_proc.ready_s, 3)
+        except Exception as exc:
+            for key, title in titles.items():
+                bench.skip(key, title, f"the hub did not start: {exc}"[:300])
+            return
+
+        bare = bench.step("bare_rtt", titles["bare_rtt"], lambda: e2e_bare_rtt(url), bare_rtt_rows)
+        readers = e2e.demo_readers()
+        try:
+            kiosk = e2e.start_kiosk(url, tmp / "journal.sqlite3")
+            acks = e2e.AckCounter(url)
+        except Exception as exc:
+            for key in ("tap_physical", "tap_event", "scan"):
+                bench.skip(key, titles[key], f"the kiosk did not start: {exc}"[:300])
+        else:
+            try:
+                bench.step(
+                    "tap_physical", titles["tap_physical"],
+                    lambda: e2e.measure_taps(kiosk, readers, taps, direct=False),
+                    lambda raw: p50_p99_rows(
+                        "card tap → greeting shown, via card reader", raw, bare, "bare RTT",
+                        "includes waiting for the reader's next poll (0.1 s interval, random phase)"),
+                )
+                bench.step(
+                    "tap_event", titles["tap_event"],
+                    lambda: e2e.measure_taps(kiosk, readers, taps, direct=True),
+                    lambda raw: p50_p99_rows(
+                        "card tap → greeting shown, from CardPresented", raw, bare, "bare RTT",
+                        "core + hub link + broker + hub lookup + view"),
+                )
+                bench.step(
+                    "scan", titles["scan"],
+                    lambda: e2e.measure_scans(kiosk, acks, readers, e2e.shelf_items(2 * scans)),
+                    lambda raw: [
+                        *p50_p99_rows("scan → book shown loaned with due date, via pty scanner",
+                                      raw["scanner"], bare, "bare RTT",
+                                      "pty + driver + checkout_auth at the hub + journal fsync + view"),
+                        *p50_p99_rows("scan → book shown loaned with due date, from BarcodeRead",
+                                      raw["event"], bare, "bare RTT",
+                                      "core + hub checkout_auth + journal fsync + view"),
+                    ],
+                )
+            finally:
+                acks.close()
+                kiosk.kiosk.stop()
+        bench.step("kiosk_process", titles["kiosk_process"],
+                   lambda: e2e.measure_kiosk_process(url, idle_s), kiosk_process_rows)
+        bench.step("backlog_real_hub", titles["backlog_real_hub"],
+                   lambda: _backlog_real_hub(url, backlog), backlog_real_rows)
+
+
+def _backlog_real_hub(url: str, backlog: int) -> dict[str, Any]:
+    from bench import kiosk_e2e as e2e
+
+    try:
+        return e2e.measure_backlog_real_hub(url, backlog, timeout_s=120)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; the trivial-acker backlog row above is the figure") from None
+
+
+def e2e_bare_rtt(url: str) -> dict[str, float]:
+    from bench.kiosk_link import measure_bare_rtt
+
+    return measure_bare_rtt(url)
+
+
+def kiosk_process_rows(raw: dict[str, float]) -> list[Row]:
+    return [
+        Row("kiosk RSS (simulated devices, idle, online)", f"{raw['rss_mb']:.1f} MB",
+            note=f"peak {raw['peak_rss_mb']:.1f} MB, {raw['threads']} threads; no UI in this process"),
+        Row("kiosk idle CPU", f"{raw['idle_cpu_percent']:.2f} % of one core",
+            note=f"{raw['idle_cpu_s']:.3f} CPU s over {raw['idle_wall_s']:.1f} s idle on the attract screen"),
+        Row("kiosk start → ready (build_kiosk → devices ready, link online)",
+            f"{raw['build_to_ready_s'] * 1000:.0f} ms",
+            note=f"{raw['exec_to_ready_s']:.2f} s from exec of the process, interpreter and imports included"),
+    ]
+
+
+def backlog_real_rows(raw: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            f"offline backlog {raw['n']:,} txns → all acked by the real hub",
+            f"{raw['drain_s']:.2f} s ({raw['rows_per_s']:,.0f}/s)",
+            f"{raw['bare_qos1_s']:.2f} s bare QoS 1 publish of {raw['n']:,}",
+            ratio(raw["drain_s"], raw["bare_qos1_s"]),
+            "lower",
+            f"`python -m hub` child, SQLite ledger, offline returns of real books; {raw['left_unacked']} left unacked",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
