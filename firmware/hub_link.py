@@ -427,7 +427,7 @@ class HubLink:
 
     def _next_wait(self) -> float:
         now = time.monotonic()
-        deadlines = [self._next_telemetry_at, self._next_depth_at, now + 1.0]
+        deadlines = [self._next_telemetry_at, self._next_depth_at if self._journal is not None else now + 1.0, now + 1.0]
         with self._lock:
             if self._pending:
                 deadlines.append(min(self._pending.values()))
