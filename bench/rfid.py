@@ -33,7 +33,10 @@ def _package_on(chip: EmulatedMFRC522) -> Iterator[ModuleType]:
         yield importlib.import_module("mfrc522")
     finally:
         package_logger.handlers[:] = handlers
-        for name in [*doubles, *(n for n in sys.modules if n == "mfrc522" or n.startswith("mfrc522."))]:
+        for name in [
+            *doubles,
+            *(n for n in sys.modules if n == "mfrc522" or n.startswith("mfrc522.")),
+        ]:
             sys.modules.pop(name, None)
         for name, module in saved.items():
             if module is not None:

@@ -85,7 +85,12 @@ def measure_ui(frames: int = 300, timeout_s: float = 120) -> dict[str, float]:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(ROOT), str(frames)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
     for line in done.stdout.splitlines():
         if line.startswith("UI-BENCH "):
