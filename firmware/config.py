@@ -82,7 +82,7 @@ class CardReaderSection(_Section):
     spi_bus: Annotated[int, Field(ge=0)] = 0
     spi_device: Annotated[int, Field(ge=0)] = 0
     reset_pin: Pin | None = 25
-    poll_interval_s: Seconds = 0.1
+    poll_interval_s: Seconds = 0.05
     key_hex: str = "FFFFFFFFFFFF"
 
     @field_validator("key_hex")
