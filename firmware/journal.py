@@ -32,7 +32,10 @@ from hub.protocol import Ack, Txn, encode
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sent", "acked", "rejected", "exception")
-DEFAULT_RESEND_AFTER_S = 30.0
+# A row sent but not acked within this is sent again (the hub dedups by txn_id). Short
+# enough that a copy the broker dropped while the hub was reconnecting (no subscriber
+# yet) costs seconds, not minutes; long enough that a busy hub is not flooded twice.
+DEFAULT_RESEND_AFTER_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (

@@ -106,7 +106,18 @@ class _Records(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def setup(broker: MosquittoProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def private_broker() -> Iterator[MosquittoProcess]:
+    """A broker of this module alone: on the shared one, other tests' kiosks publish
+    state and telemetry that the hub rightly records as fleet rows."""
+    with MosquittoProcess() as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def setup(
+    private_broker: MosquittoProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    broker = private_broker
     registry: Registry = load_registry()
     url = f"sqlite:///{tmp_path_factory.mktemp('hostile')}/hub.sqlite"
     with Ledger.open(url) as led:
