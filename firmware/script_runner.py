@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hal_sim.scenario import (
+    ExpectAttempts,
     ExpectCommitted,
     ExpectLoan,
     ExpectOffline,
     ExpectOnline,
     ExpectRefused,
+    ExpectRenewed,
     ExpectReturn,
     ExpectRoute,
     ExpectScreen,
@@ -49,6 +51,8 @@ SETTLED = ("acked", "rejected", "exception")
 # A refused card shows notice.card_refused with the card's state; `expect refused CARD
 # REASON` names the reason as the core's reason codes do (firmware.core.messages).
 CARD_REFUSED_NOTICE = "notice.card_refused"
+# Too many wrong PINs end the session with this notice: `expect refused CARD pin_locked`.
+PIN_LOCKED_NOTICE = "notice.pin_locked"
 
 
 class ExpectationFailed(ScenarioError):
@@ -80,6 +84,11 @@ class Shown:
             state = dict(view.get("notice_args") or ()).get("state", "unknown")
             line = {"status": "refused", "reason_code": CARD_STATE_REASONS.get(state, "card_unknown")}
             self.lines.setdefault(self.tapped, []).append(line)
+        locked_now = view.get("notice") == PIN_LOCKED_NOTICE
+        if locked_now and previous.get("notice") != PIN_LOCKED_NOTICE and self.tapped:
+            self.lines.setdefault(self.tapped, []).append(
+                {"status": "refused", "reason_code": "pin_locked"}
+            )
 
     def _note(self, key: str, line: dict[str, Any]) -> None:
         seen = self.lines.setdefault(key, [])
@@ -292,6 +301,14 @@ class ScriptRunner:
                              lambda s: "online" if s.view.get("online") else "offline")
             case ExpectLoan(barcode=barcode):
                 self._expect_line(step, child, barcode, lambda line: line["status"] in LOANED)
+            case ExpectRenewed(barcode=barcode):
+                self._expect_line(step, child, barcode, lambda line: line["status"] == "renewed")
+            case ExpectAttempts(count=count):
+                self._expect(step, child,
+                             lambda s: s.view.get("screen") == "pin"
+                             and s.view.get("pin_attempts_left") == count,
+                             lambda s: f"screen {s.view.get('screen')!r}, "
+                             f"attempts left {s.view.get('pin_attempts_left')!r}")
             case ExpectRefused(barcode=barcode, reason=reason):
                 self._expect_line(
                     step, child, barcode,

@@ -131,6 +131,20 @@ class ExpectLoan(Step):
 
 
 @dataclass(frozen=True)
+class ExpectRenewed(Step):
+    barcode: str
+    verb: ClassVar[str] = "expect renewed"
+
+
+@dataclass(frozen=True)
+class ExpectAttempts(Step):
+    """The PIN screen shows this many attempts left."""
+
+    count: int
+    verb: ClassVar[str] = "expect attempts"
+
+
+@dataclass(frozen=True)
 class ExpectRefused(Step):
     barcode: str
     reason: str | None = None
@@ -171,6 +185,8 @@ DEVICE_STEPS = (Tap, Remove, Scan, Drop, Jam, Clear, Wait)
 EXPECT_STEPS = (
     ExpectScreen,
     ExpectLoan,
+    ExpectRenewed,
+    ExpectAttempts,
     ExpectRefused,
     ExpectReturn,
     ExpectRoute,
@@ -247,6 +263,10 @@ def _parse_expect(line: int, args: list[str]) -> Step:
         return ExpectScreen(line, _one_of(line, "screen", rest[0].lower(), SCREENS))
     if form == "loan":
         return ExpectLoan(line, rest[0])
+    if form == "renewed":
+        return ExpectRenewed(line, rest[0])
+    if form == "attempts":
+        return ExpectAttempts(line, int(_digits(line, "expect attempts", rest[0])))
     if form == "refused":
         return ExpectRefused(line, rest[0], rest[1] if len(rest) > 1 else None)
     if form == "return":
@@ -264,6 +284,8 @@ def _parse_expect(line: int, args: list[str]) -> Step:
 _EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
     "screen": ("NAME", 1, 1),
     "loan": ("BARCODE", 1, 1),
+    "renewed": ("BARCODE", 1, 1),
+    "attempts": ("COUNT", 1, 1),
     "refused": ("BARCODE [REASON]", 1, 2),
     "return": ("BARCODE", 1, 1),
     "route": ("BARCODE shelve|transfer|hold [LIBRARY_ID]", 2, 3),

@@ -30,6 +30,8 @@ SCENARIOS = REPO / "scenarios"
 HUB_READY = re.compile(r"^hub worker \S+: broker ")
 # A scenario that needs another member than the default says so in its header.
 LIBRARY_HEADER = re.compile(r"^#.*RUN WITH:.*--library\s+([a-z0-9_-]+)", re.IGNORECASE)
+# ... and one that needs a config of its own (a path relative to the repository root).
+CONFIG_HEADER = re.compile(r"^#.*RUN WITH:.*--config\s+(\S+)", re.IGNORECASE)
 
 
 def wait_until(
@@ -156,6 +158,8 @@ class Alliance:
         ]
         if "--library" not in extra:
             argv += scenario_library_args(script)
+        if "--config" not in extra:
+            argv += scenario_config_args(script)
         argv += list(extra)
         self.runs.append(script)
         try:
@@ -189,6 +193,20 @@ def scenario_library_args(script: Path) -> list[str]:
         match = LIBRARY_HEADER.match(line)
         if match:
             return ["--library", match.group(1)]
+    return []
+
+
+def scenario_config_args(script: Path) -> list[str]:
+    """["--config", ABSOLUTE_PATH] when the script's header names a config, else []."""
+    for line in script.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        match = CONFIG_HEADER.match(line)
+        if match:
+            path = Path(match.group(1))
+            return ["--config", str(path if path.is_absolute() else REPO / path)]
     return []
 
 

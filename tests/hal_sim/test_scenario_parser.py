@@ -18,11 +18,13 @@ from hal_sim.scenario import (
     Clear,
     DeviceStepRunner,
     Drop,
+    ExpectAttempts,
     ExpectCommitted,
     ExpectLoan,
     ExpectOffline,
     ExpectOnline,
     ExpectRefused,
+    ExpectRenewed,
     ExpectReturn,
     ExpectRoute,
     ExpectScreen,
@@ -114,6 +116,8 @@ def test_the_design_example_parses_with_line_numbers() -> None:
         ("expect offline", ExpectOffline(1)),
         ("expect online", ExpectOnline(1)),
         ("expect committed 3010", ExpectCommitted(1, "3010")),
+        ("expect renewed 3010", ExpectRenewed(1, "3010")),
+        ("expect attempts 4", ExpectAttempts(1, 4)),
         ("  SCAN 3010   # verbs are case-insensitive, comments end a line", Scan(1, "3010")),
     ],
 )
@@ -173,6 +177,8 @@ def test_steps_are_frozen() -> None:
         ("expect offline now", "'expect offline' takes 0 arguments"),
         ("expect online now", "'expect online' takes 0 arguments"),
         ("expect committed", "'expect committed' takes 1 argument"),
+        ("expect renewed", "'expect renewed' takes 1 argument"),
+        ("expect attempts four", "'expect attempts' needs digits, got 'four'"),
     ],
 )
 def test_every_mistake_names_its_line(bad: str, message: str) -> None:
