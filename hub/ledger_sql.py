@@ -175,6 +175,8 @@ class Database:
 
     def create_schema(self) -> None:
         """Create the tables if missing (idempotent; safe when workers start together)."""
+        if self._schema_exists():
+            return  # a read: opening a ledger to count rows must not wait for a writer
         ddl = _SCHEMA.format(id_pk=self.id_pk)
         with self.write():
             self._lock_schema()
@@ -184,6 +186,10 @@ class Database:
 
     id_pk = ""
 
+    def _schema_exists(self) -> bool:
+        """True when the newest table of the schema (`meta`) is already there."""
+        return False
+
     def _lock_schema(self) -> None:
         pass
 
@@ -192,6 +198,9 @@ class SqliteDatabase(Database):
     """SQLite in WAL mode with synchronous=FULL: a commit survives a power cut."""
 
     dialect = "sqlite"
+
+    def _schema_exists(self) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'"))
     IntegrityError = sqlite3.IntegrityError
     RetryableError = (sqlite3.OperationalError,)
     id_pk = "INTEGER PRIMARY KEY"
@@ -279,6 +288,9 @@ class PostgresDatabase(Database):
     def write(self) -> Iterator[Database]:
         with self._lock, self._conn.transaction():
             yield self
+
+    def _schema_exists(self) -> bool:
+        return bool(self.scalar("SELECT to_regclass('meta') IS NOT NULL"))
 
     def _lock_schema(self) -> None:
         # CREATE TABLE IF NOT EXISTS races between sessions; serialise it.
