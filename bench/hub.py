@@ -53,33 +53,11 @@ def _subscribe(client: mqtt.Client, topic_name: str, timeout: float = 5.0) -> No
 
 
 def bare_qos1(broker_url: str, n: int) -> float:
-    """Messages/s: publish n QoS 1 messages, a subscriber counts them all."""
-    topic_name = f"bench/bare/{secrets.token_hex(4)}"
-    received = 0
-    all_in = threading.Event()
+    """Messages/s: publish n QoS 1 messages, a subscriber counts them all (the same
+    baseline the backlog figure uses)."""
+    from bench.kiosk_link import bare_qos1_publish_s
 
-    def on_message(*_: Any) -> None:
-        nonlocal received
-        received += 1
-        if received >= n:
-            all_in.set()
-
-    sub = _client(broker_url, "bench-sub")
-    sub.on_message = on_message
-    _subscribe(sub, topic_name)
-    pub = _client(broker_url, "bench-pub")
-    payload = b"x" * 300  # about a txn's size
-    try:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            pub.publish(topic_name, payload, qos=1)
-        if not all_in.wait(120):
-            raise TimeoutError(f"only {received}/{n} bare messages arrived")
-        return n / (time.perf_counter() - t0)
-    finally:
-        for c in (pub, sub):
-            c.disconnect()
-            c.loop_stop()
+    return n / bare_qos1_publish_s(broker_url, n)
 
 
 def hub_commits(broker_url: str, db_url: str, n: int) -> float:
