@@ -9,7 +9,6 @@ Both are measured in the same run, on the same broker.
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -17,46 +16,16 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
+from bench.kiosk_link import bare_qos1_publish_s, bench_client
 from hub import catalogue, protocol
-from hub.config import parse_broker_url
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from hub.service import HubService
 
 
-def _client(broker_url: str, name: str) -> mqtt.Client:
-    host, port = parse_broker_url(broker_url)
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{name}-{secrets.token_hex(3)}",
-        protocol=mqtt.MQTTv5,
-    )
-    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(
-        socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-    )
-    c.max_inflight_messages_set(100)
-    c.max_queued_messages_set(0)
-    c.connect(host, port)
-    c.loop_start()
-    return c
-
-
-def _subscribe(client: mqtt.Client, topic_name: str, timeout: float = 5.0) -> None:
-    done = threading.Event()
-    client.on_subscribe = lambda *a: done.set()
-    client.subscribe(topic_name, 1)
-    if not done.wait(timeout):
-        raise TimeoutError(f"no SUBACK for {topic_name}")
-
-
 def bare_qos1(broker_url: str, n: int) -> float:
     """Messages/s: publish n QoS 1 messages, a subscriber counts them all (the same
     baseline the backlog figure uses)."""
-    from bench.kiosk_link import bare_qos1_publish_s
-
     return n / bare_qos1_publish_s(broker_url, n)
 
 
@@ -83,9 +52,7 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
         if acked >= n:
             all_in.set()
 
-    kiosk = _client(broker_url, kiosk_id)
-    kiosk.on_message = on_ack
-    _subscribe(kiosk, protocol.topic(kiosk_id, "ack"))
+    kiosk = bench_client(broker_url, kiosk_id, on_ack, subscribe=protocol.topic(kiosk_id, "ack"))
     now = datetime.now(UTC).isoformat()
     payloads = [
         protocol.encode(

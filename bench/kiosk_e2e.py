@@ -336,7 +336,7 @@ class AckCounter:
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        from bench.kiosk_link import _client
+        from bench.kiosk_link import bench_client
         from hub import protocol
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
@@ -346,7 +346,7 @@ class AckCounter:
                 self.cond.notify_all()
 
         self.returner_id = f"bench-returner-{secrets.token_hex(3)}"
-        self.client = _client(self.broker_url, "bench-acks", on_message)
+        self.client = bench_client(self.broker_url, "bench-acks", on_message)
         for kiosk in (KIOSK_ID, self.returner_id):
             done = threading.Event()
             self.client.on_subscribe = lambda *_a, d=done: d.set()

@@ -33,7 +33,7 @@ from firmware.txn_ids import TxnIdFactory
 from hub import protocol
 
 
-def _client(
+def bench_client(
     broker_url: str, name: str, on_message: Any = None, subscribe: str | None = None
 ) -> mqtt.Client:
     addr = parse_broker_url(broker_url)
@@ -82,8 +82,8 @@ def bare_qos1_publish_s(broker_url: str, n: int) -> float:
         if received >= n:
             done.set()
 
-    sub = _client(broker_url, "bench-sub", on_message, subscribe=topic)
-    pub = _client(broker_url, "bench-pub")
+    sub = bench_client(broker_url, "bench-sub", on_message, subscribe=topic)
+    pub = bench_client(broker_url, "bench-pub")
     payload = b'{"v":1,"txn_id":"' + b"0" * 30 + b'","pad":"' + b"x" * 200 + b'"}'
     started = time.perf_counter()
     for _ in range(n):
@@ -120,7 +120,7 @@ def measure_backlog_drain(
             ack_topic, b'{"v":1,"txn_id":"%s","result":"committed"}' % txn_id.encode(), qos=1
         )
 
-    acker_client = _client(broker_url, "bench-acker", ack, subscribe=txn_topic) if acker else None
+    acker_client = bench_client(broker_url, "bench-acker", ack, subscribe=txn_topic) if acker else None
     events: queue.Queue[object] = queue.Queue()
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         journal = Journal.open(Path(tmp) / "journal.sqlite3")
@@ -199,8 +199,8 @@ def measure_bare_rtt(broker_url: str, n: int = 500) -> dict[str, float]:
             msg.properties.ResponseTopic, b'{"v":1,"ok":true}', qos=1, properties=props
         )
 
-    responder = _client(broker_url, "bench-responder", answer, subscribe=req_topic)
-    requester = _client(
+    responder = bench_client(broker_url, "bench-responder", answer, subscribe=req_topic)
+    requester = bench_client(
         broker_url,
         "bench-requester",
         lambda _c, _u, m: answers.put(m.properties.CorrelationData),
@@ -237,7 +237,7 @@ def measure_link_rtt(broker_url: str, n: int = 500) -> dict[str, float]:
             msg.properties.ResponseTopic, b'{"v":1,"ok":true}', qos=1, properties=props
         )
 
-    responder = _client(
+    responder = bench_client(
         broker_url, "bench-responder", answer, subscribe=protocol.topic(kiosk_id, "req")
     )
     events: queue.Queue[object] = queue.Queue()
