@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml scripts/setup_system.sh
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/python -m firmware.launch
+	$(BIN)/python -m kiosk_tools.launch
 
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: setup
@@ -28,6 +29,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) var .pytest_cache bench/results.json

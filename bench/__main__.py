@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark of DESIGN.md, each next to its baseline measured in the
+"""`make bench`: every benchmark of docs/commands.md, each next to its baseline measured in the
 same run on the same machine and broker, printed as a table and written to
 bench/results.json.
 

@@ -14,7 +14,8 @@ import time
 from drivers.chute import Chute
 from drivers.events import BarcodeRead, BookEntered, BookPassed, DeviceEvent
 from drivers.scanner import BarcodeScanner
-from hal_sim.chute_sim import SimPinFactory, SimulatedChute
+from hal_sim.chute_sim import SimulatedChute
+from hal_sim.gpio import SimPinFactory
 from hal_sim.scanner_pty import SimulatedScanner
 
 VENDOR_BASELINE_BOOKS_PER_HOUR = 1200.0  # a vendor's fastest stack-intake return station

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.kiosk_link import bare_qos1_publish_s, bench_client
-from hub import catalogue, protocol
+from contract import messages, topics
+from hub import catalogue
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from hub.service import HubService
@@ -52,11 +53,11 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
         if acked >= n:
             all_in.set()
 
-    kiosk = bench_client(broker_url, kiosk_id, on_ack, subscribe=protocol.topic(kiosk_id, "ack"))
+    kiosk = bench_client(broker_url, kiosk_id, on_ack, subscribe=topics.topic(kiosk_id, "ack"))
     now = datetime.now(UTC).isoformat()
     payloads = [
-        protocol.encode(
-            protocol.Txn.model_validate(
+        messages.encode(
+            messages.Txn.model_validate(
                 {
                     "txn_id": f"{kiosk_id}-{k:08d}",
                     "kiosk_id": kiosk_id,
@@ -73,7 +74,7 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
     try:
         t0 = time.perf_counter()
         for raw in payloads:
-            kiosk.publish(protocol.topic(kiosk_id, "txn"), raw, qos=1)
+            kiosk.publish(topics.topic(kiosk_id, "txn"), raw, qos=1)
         if not all_in.wait(300):
             raise TimeoutError(f"only {acked}/{n} acks arrived")
         return n / (time.perf_counter() - t0)

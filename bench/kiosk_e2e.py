@@ -189,7 +189,7 @@ class BenchKiosk:
         return self.kiosk.runtime
 
     def press(self, action: str, screen: str, timeout_s: float = 10.0) -> None:
-        from firmware.view import Press
+        from contract.screens import Press
 
         mark = self.views.mark()
         if self.views.current().screen == screen:
@@ -223,8 +223,8 @@ def start_kiosk(
     broker_url: str, journal_path: Path, poll_interval_s: float | None = None
 ) -> BenchKiosk:
     """Build and start the simulated kiosk; time build -> link online, devices ready."""
-    from firmware.assembly import build_kiosk
     from firmware.config import load_config
+    from kiosk_tools.simulated import build_simulated_kiosk
 
     overrides: dict[str, Any] = {
         "hub.broker": broker_url,
@@ -235,7 +235,7 @@ def start_kiosk(
         overrides["devices.card_reader.poll_interval_s"] = poll_interval_s
     views = ViewLog()
     started = time.perf_counter()
-    kiosk = build_kiosk(load_config(None, overrides), sim=True, journal_path=journal_path)
+    kiosk = build_simulated_kiosk(load_config(None, overrides), journal_path=journal_path)
     kiosk.runtime.on_view(views)
     mark = views.mark()
     kiosk.start()
@@ -337,7 +337,7 @@ class AckCounter:
 
     def __post_init__(self) -> None:
         from bench.kiosk_link import bench_client
-        from hub import protocol
+        from contract import topics
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
             txn_id = json.loads(msg.payload).get("txn_id")
@@ -350,7 +350,7 @@ class AckCounter:
         for kiosk in (KIOSK_ID, self.returner_id):
             done = threading.Event()
             self.client.on_subscribe = lambda *_a, d=done: d.set()
-            self.client.subscribe(protocol.topic(kiosk, "ack"), 1)
+            self.client.subscribe(topics.topic(kiosk, "ack"), 1)
             if not done.wait(5):
                 raise TimeoutError("no SUBACK for the ack topics")
         self._n = 0
@@ -366,13 +366,13 @@ class AckCounter:
 
     def return_items(self, barcodes: list[str]) -> None:
         """Return books as another kiosk would (QoS 1 txns to the real hub), wait for acks."""
-        from hub import protocol
+        from contract import messages, topics
 
         ids = set()
         now = datetime.now(UTC)
         for barcode in barcodes:
             self._n += 1
-            txn = protocol.Txn(
+            txn = messages.Txn(
                 txn_id=f"{self.returner_id}-{self._n:08d}",
                 kiosk_id=self.returner_id,
                 library_id=LIBRARY_ID,
@@ -383,7 +383,7 @@ class AckCounter:
             )
             ids.add(txn.txn_id)
             self.client.publish(
-                protocol.topic(self.returner_id, "txn"), protocol.encode(txn), qos=1
+                topics.topic(self.returner_id, "txn"), messages.encode(txn), qos=1
             )
         self.wait_for(ids)
 
@@ -402,8 +402,8 @@ def measure_scans(
     loan limit; after each session the kiosk's loans are committed and the books are
     returned by another kiosk so the next reader starts clean.
     """
+    from contract.screens import PinEntered
     from drivers.events import BarcodeRead
-    from firmware.view import PinEntered
 
     rig = bk.kiosk.rig
     by_way: dict[str, list[float]] = {"scanner": [], "event": []}

@@ -26,11 +26,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
 from firmware.core.events import HubAnswered, LinkChanged, TxnAcked
-from firmware.hub_link import HubLink, parse_broker_url
+from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
-from hub import protocol
 
 
 def bench_client(
@@ -109,8 +110,8 @@ def measure_backlog_drain(
     `items` are the barcodes returned (cycled), so a real hub finds real books.
     """
     kiosk_id = f"bench-{secrets.token_hex(3)}"
-    txn_topic = protocol.topic(kiosk_id, "txn")
-    ack_topic = protocol.topic(kiosk_id, "ack")
+    txn_topic = topics.topic(kiosk_id, "txn")
+    ack_topic = topics.topic(kiosk_id, "ack")
     acker_client: mqtt.Client | None
 
     def ack(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -128,7 +129,7 @@ def measure_backlog_drain(
         at = datetime.now(UTC)
         for i in range(n):
             journal.record(
-                protocol.Txn(
+                messages.Txn(
                     txn_id=factory.next_id(),
                     kiosk_id=kiosk_id,
                     library_id="capital",
@@ -238,7 +239,7 @@ def measure_link_rtt(broker_url: str, n: int = 500) -> dict[str, float]:
         )
 
     responder = bench_client(
-        broker_url, "bench-responder", answer, subscribe=protocol.topic(kiosk_id, "req")
+        broker_url, "bench-responder", answer, subscribe=topics.topic(kiosk_id, "req")
     )
     events: queue.Queue[object] = queue.Queue()
     link = HubLink(
@@ -247,7 +248,7 @@ def measure_link_rtt(broker_url: str, n: int = 500) -> dict[str, float]:
     link.start()
     while events.get(timeout=10) != LinkChanged(True):
         pass
-    request = protocol.ReturnRoute(op="return_route", item="30101000000017", library_id="capital")
+    request = messages.ReturnRoute(op="return_route", item="30101000000017", library_id="capital")
     times: list[float] = []
     for i in range(n):
         started = time.perf_counter()

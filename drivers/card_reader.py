@@ -16,7 +16,10 @@ What it posts (drivers.events):
 
 Cheap boards stop answering after a while: the poller re-initialises the chip by
 itself on the first sign (version register 0x00/0xFF, no timer interrupt), and after
-`reinit_after_failures` consecutive polls that ended in other chip-level errors.
+`reinit_after_failures` consecutive polls that ended in other chip-level errors. The
+first initialisation and every one after the chip went silent begin with a hard reset
+on the chip's reset line (NRSTPD), when it has one: a board that stopped answering SPI
+cannot hear the soft reset. Re-initialising after other errors is a soft reset only.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class CardReader:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._ready = False  # chip initialised since the last failure
+        self._hard_reset_next = True  # on open, and once the chip has gone silent
         self._faulted = False  # a DeviceFault is outstanding
         self._failures = 0
         self._present: bytes | None = None
@@ -137,6 +141,7 @@ class CardReader:
             except ChipNotResponding as exc:
                 log.warning("card reader stopped answering (%s); re-initialising", exc)
                 self._ready = False
+                self._hard_reset_next = True
                 self._initialise()
                 return
             except MFRC522Error as exc:
@@ -153,15 +158,17 @@ class CardReader:
         """Reset and set up the chip; post the fault or the recovery it amounts to.
         Returns the error when the chip did not come up."""
         try:
-            self.chip.init()
+            self.chip.init(hard_reset=self._hard_reset_next)
         except MFRC522Error as exc:
             self._ready = False
+            self._hard_reset_next = True
             if not self._faulted:
                 self._faulted = True
                 log.error("card reader fault: %s", exc)
                 self.post(DeviceFault(DEVICE, "reader-silent", FAULT_HINTS["reader-silent"]))
             return exc
         self._ready = True
+        self._hard_reset_next = False
         self._failures = 0
         if self._faulted:
             self._faulted = False
@@ -310,6 +317,7 @@ class CardReader:
         except MFRC522Error:
             version = 0x00
         if version in (0x00, 0xFF):
+            self._hard_reset_next = True
             error = self._initialise()
             if error is not None:
                 return [DiagResult.fault(DEVICE, "reader-silent", detail=str(error))]
@@ -328,6 +336,7 @@ class CardReader:
             results.append(self._test_card())
         except ChipNotResponding as exc:
             self._ready = False
+            self._hard_reset_next = True
             results.append(DiagResult.fault(DEVICE, "reader-silent", detail=str(exc)))
         return results
 

@@ -1,11 +1,13 @@
-"""Self-test results and the fault codes technicians see (DESIGN.md, `firmware diag`).
+"""Self-test results and the fault codes technicians see (docs/fault-codes.md, `firmware diag`).
 
 Every device driver offers `diagnose() -> list[DiagResult]`; the firmware's `diag`
-command and the technician screen only collect and show them.
+command and the technician screen only collect and show them. `SelfTestAids` are the
+hands a self-test may borrow (the simulator's, or none on a Pi).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 # Stable fault codes -> plain-language hint for the technician. Codes are a contract:
@@ -44,3 +46,16 @@ class DiagResult:
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SelfTestAids:
+    """What makes a self-test more than "the port opens": a way to make each scanner
+    emit a test code, each beam toggle, and a test card lie on the reader. The simulator
+    provides all of them; on a Pi a technician's hand does, or they stay None."""
+
+    desk_readback: Callable[[str], object] | None = None
+    chute_readback: Callable[[str], object] | None = None
+    exercise_beams: Callable[[], object] | None = None
+    present_test_card: Callable[[], object] | None = None
+    remove_test_card: Callable[[], object] | None = None

@@ -96,7 +96,7 @@ class ChuteCleared:
 
 @dataclass(frozen=True)
 class DeviceFault:
-    """A device stopped working. `code` is a stable fault code (DESIGN.md), `hint` says
+    """A device stopped working. `code` is a stable fault code (docs/fault-codes.md), `hint` says
     in plain words what a technician should check."""
 
     device: str  # "card_reader" | "scanner" | "chute_scanner" | "chute" | outputs

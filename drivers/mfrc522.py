@@ -14,9 +14,14 @@ UIDs and reports failures as status integers. This driver:
   answering (reads 0x00 or 0xFF) is noticed at once as `ChipNotResponding`;
 * selects cards over cascade levels 1 and 2 (4- and 7-byte UIDs), checks BCC and
   CRC_A (computed by the chip's CRC coprocessor), resolves or reports collisions;
-* raises typed errors that carry the device and a stable code.
+* raises typed errors that carry the device and a stable code;
+* drives the chip's NRSTPD pin when it is given a `ResetLine` (`open_reset_line()`,
+  gpiozero): the pin is held high (run) from the moment it is opened, and a hard reset
+  (a low pulse, then high) revives a board that stopped answering SPI, which a soft
+  reset, itself an SPI command, cannot reach.
 
-Importing this module touches no hardware; `spidev` is imported inside `open_spi()`.
+Importing this module touches no hardware; `spidev` is imported inside `open_spi()`,
+gpiozero inside `open_reset_line()`.
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ class SpiTransport(Protocol):
     """What the driver needs from SPI: one full-duplex chip-select cycle."""
 
     def xfer2(self, data: list[int]) -> list[int]: ...
+
+
+class ResetLine(Protocol):
+    """The chip's NRSTPD input: high lets it run, low holds it in hard power-down."""
+
+    def hard_reset(self) -> None:
+        """Pull NRSTPD low, release it, and wait for the oscillator to start."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class MFRC522Error(Exception):
@@ -188,6 +203,7 @@ class MFRC522:
         self,
         spi: SpiTransport,
         *,
+        reset_line: ResetLine | None = None,
         device: str = DEVICE,
         timeout_s: float = 0.025,
         poll_timeout_s: float = 0.002,
@@ -196,6 +212,7 @@ class MFRC522:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.spi = spi
+        self.reset_line = reset_line
         self.device = device
         self.timeout_s = timeout_s
         self.poll_timeout_s = poll_timeout_s
@@ -248,9 +265,22 @@ class MFRC522:
                 raise ChipNotResponding("chip stays powered down after reset", device=self.device)
             self._sleep(0.001)
 
-    def init(self) -> int:
+    def hard_reset(self) -> bool:
+        """Pulse NRSTPD (every register back to its reset value); False when this chip
+        has no reset line, so only the soft reset is left."""
+        if self.reset_line is None:
+            return False
+        self.reset_line.hard_reset()
+        self._reload = None
+        return True
+
+    def init(self, *, hard_reset: bool = False) -> int:
         """Reset and configure: timer in TAuto mode with a 100 µs tick, 100 % ASK,
-        CRC preset 0x6363, antenna on. Returns the version; raises ChipNotResponding."""
+        CRC preset 0x6363, antenna on. With `hard_reset` the reset line is pulsed
+        before the soft reset (if there is one). Returns the version; raises
+        ChipNotResponding."""
+        if hard_reset:
+            self.hard_reset()
         self.reset()
         version = self.version()
         if version in (0x00, 0xFF):
@@ -582,3 +612,45 @@ def open_spi(bus: int = 0, device: int = 0, max_speed_hz: int = 1_000_000) -> An
     spi.max_speed_hz = max_speed_hz
     spi.mode = 0
     return spi
+
+
+class GpioResetLine:
+    """NRSTPD on a GPIO pin through gpiozero: driven high (run) when opened; see
+    `hard_reset`. `close()` is idempotent and releases the pin."""
+
+    def __init__(
+        self,
+        pin: int | str,
+        *,
+        pin_factory: Any = None,
+        pulse_s: float = 0.001,
+        startup_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from gpiozero import DigitalOutputDevice  # the backend is chosen here, not at import
+
+        self.pulse_s = pulse_s
+        self.startup_s = startup_s
+        self._sleep = sleep
+        self._output = DigitalOutputDevice(pin, initial_value=True, pin_factory=pin_factory)
+        self._closed = False
+
+    def hard_reset(self) -> None:
+        """Low for `pulse_s` (the datasheet asks for 100 ns), then high, then wait
+        `startup_s` for the crystal (its start-up time plus 37.74 µs, datasheet 8.8.2;
+        50 ms covers every board seen)."""
+        self._output.off()
+        self._sleep(self.pulse_s)
+        self._output.on()
+        self._sleep(self.startup_s)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._output.close()
+
+
+def open_reset_line(pin: int | str, *, pin_factory: Any = None) -> GpioResetLine:
+    """The MFRC522's NRSTPD pin (BCM number), driven high at once; `pin_factory` None is
+    gpiozero's default (lgpio on a Pi), the simulator passes its own."""
+    return GpioResetLine(pin, pin_factory=pin_factory)

@@ -1,63 +1,15 @@
-"""Command line: `python -m firmware [...]` runs the kiosk; `python -m firmware diag` tests it."""
+"""`python -m firmware`: the kiosk's command line (see `kiosk_tools.cli`).
+
+The command line is the composition root: it may wire the simulator, the touchscreen
+and the scenario tools around the firmware, so it lives above every layer and this
+module only hands over to it (the one import the layer contract allows upward).
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _diag_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m firmware diag", description="Self-test of every kiosk device."
-    )
-    parser.add_argument("--sim", action="store_true", help="test the simulated hardware")
-    parser.add_argument("--sim-fault", metavar="NAME", help="inject a simulated fault first")
-    parser.add_argument("--json", action="store_true", help="print JSON (DESIGN.md shape)")
-    parser.add_argument("--config", metavar="FILE", help="kiosk TOML config (real hardware)")
-    return parser
-
-
-def _kiosk_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m firmware",
-        description="The alliance kiosk. `python -m firmware diag --help` for the self-test.",
-    )
-    parser.add_argument("--config", metavar="FILE", help="kiosk TOML config")
-    parser.add_argument("--broker", metavar="URL", help="hub broker, e.g. mqtt://127.0.0.1:1883")
-    parser.add_argument("--kiosk-id", metavar="ID")
-    parser.add_argument("--library", metavar="ID", help="member library id, e.g. xicheng")
-    parser.add_argument("--sim", action="store_true", help="simulated hardware")
-    parser.add_argument("--headless", action="store_true", help="no touchscreen window")
-    parser.add_argument("--script", metavar="FILE", help="play a scenario script and exit")
-    # Used by the scenario runner for its child kiosk process.
-    parser.add_argument("--control-stdio", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--journal", metavar="FILE", help=argparse.SUPPRESS)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["diag"]:
-        args = _diag_parser().parse_args(argv[1:])
-        if args.sim or args.sim_fault:
-            from firmware.diag import diag_sim
-            from hal_sim.rig import SIM_FAULTS
-
-            if args.sim_fault and args.sim_fault not in SIM_FAULTS:
-                print(
-                    f"unknown --sim-fault {args.sim_fault!r}; known: {', '.join(SIM_FAULTS)}",
-                    file=sys.stderr,
-                )
-                return 2
-            return diag_sim(args.sim_fault, as_json=args.json)
-        from firmware.hardware import diag_hardware
-
-        return diag_hardware(args.config, as_json=args.json)
-    args = _kiosk_parser().parse_args(argv)
-    from firmware.app import run_kiosk
-
-    return run_kiosk(args)
-
+from kiosk_tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

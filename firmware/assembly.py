@@ -1,16 +1,21 @@
-"""Builds a kiosk from its config: journal, devices (a Pi's or the simulator's), hub
-link and the shell, in the order they must start and stop."""
+"""Builds a kiosk from its config: journal, devices (on a Pi's transports or the
+simulator's: nothing else differs), hub link and the shell, in the order they must
+start and stop."""
 
 from __future__ import annotations
 
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from contract.members import institution_members
+from drivers.transports import DeviceTransports
 from firmware.config import KioskConfig
 from firmware.core.config import CoreConfig
+from firmware.devices import build_devices
 from firmware.hub_link import HubLink, TlsFiles
 from firmware.journal import Journal
 from firmware.runtime import KioskRuntime
@@ -21,16 +26,12 @@ FIRMWARE_VERSION = "0.1.0"
 def core_config_from(config: KioskConfig) -> CoreConfig:
     """The core's view of the config, plus the institution → member map for routing
     returns while offline (the alliance's member list ships with the firmware)."""
-    from hub.registry import load_registry
-
-    registry = load_registry()
-    institutions = {m.institution_code: m.id for m in registry.members.values()}
+    institutions = institution_members()
     t = config.timeouts
     return CoreConfig(
         kiosk_id=config.kiosk.id,
         library_id=config.kiosk.library_id,
         default_language=config.kiosk.default_language,
-        request_timeout_s=config.hub.request_timeout_s,
         inactivity_warn_s=t.inactivity_warn_s,
         inactivity_logout_s=t.inactivity_logout_s,
         summary_s=t.summary_s,
@@ -49,7 +50,7 @@ class Kiosk:
     runtime: KioskRuntime
     link: HubLink
     journal: Journal
-    rig: Any = None  # hal_sim.rig.SimRig when simulated
+    rig: Any = None  # the simulated world's handles (hal_sim.rig.SimRig) under --sim
     make_link: Callable[[], HubLink] | None = None
 
     def _make_link(self) -> HubLink:
@@ -80,30 +81,41 @@ class Kiosk:
         self.journal.close()
 
 
-def build_kiosk(config: KioskConfig, *, sim: bool, journal_path: Path | None = None) -> Kiosk:
-    """Everything of one kiosk, not yet started."""
+def build_kiosk(
+    config: KioskConfig,
+    transports: DeviceTransports | None = None,
+    *,
+    journal_path: Path | None = None,
+    rig: Any = None,
+) -> Kiosk:
+    """Everything of one kiosk, not yet started. The devices are built by
+    `build_devices` on `transports` (default: the Pi's, named in the config); the kiosk
+    owns them from here on, even if building fails."""
     events: queue.Queue[object] = queue.Queue()
     path = journal_path or config.journal.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal.open(path)
-    rig = None
-    if sim:
-        from hal_sim.rig import SimRig, SimTiming
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        journal = Journal.open(path)
+    except BaseException:
+        if transports is not None:
+            transports.close()
+        raise
+    try:
+        if transports is None:
+            from firmware.hardware import pi_transports
 
-        rig = SimRig(
-            events.put,
-            timing=SimTiming(
-                poll_interval_s=config.devices.card_reader.poll_interval_s,
-                jam_after_s=config.devices.chute.jam_after_s,
-                bounce_s=config.devices.chute.bounce_ms / 1000,
-            ),
-        )
-        devices = rig.devices
-    else:
-        from firmware.hardware import build_hardware_devices
-
-        devices = build_hardware_devices(config, events.put)
-    runtime = KioskRuntime(core_config_from(config), devices, journal, events=events)
+            transports = pi_transports(config)
+        devices = build_devices(config, transports, events.put)
+    except BaseException:
+        journal.close()
+        raise
+    runtime = KioskRuntime(
+        core_config_from(config),
+        devices,
+        journal,
+        wall=lambda: datetime.now(config.kiosk.timezone),
+        events=events,
+    )
     tls = config.hub.tls
 
     def make_link() -> HubLink:
@@ -120,6 +132,7 @@ def build_kiosk(config: KioskConfig, *, sim: bool, journal_path: Path | None = N
             telemetry_interval_s=config.hub.telemetry_interval_s,
             telemetry=runtime.telemetry,
             journal=journal,
+            keep_acked_s=config.journal.prune_acked_after_days * 86400,
         )
 
     link = make_link()

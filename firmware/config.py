@@ -1,51 +1,71 @@
 """The kiosk's configuration: one TOML file, checked in full before anything starts.
 
-Why pydantic with `extra="forbid"`: a misspelt key on a kiosk in a branch library is
-otherwise silently ignored and shows up weeks later as "the chute never jams". Every
-problem becomes one `ConfigError` line naming the file, the key and what is wrong, in
+It follows the alliance's settings convention (`contract.settings`, shared with the
+hub): pydantic sections that reject unknown keys and take TOML types as written, and
+every problem as one `ConfigError` line naming the file, the key and what is wrong, in
 words a technician can act on (`kiosk.toml: hub.broker: 'htp://x' is not an mqtt:// or
-mqtts:// URL`).
+mqtts:// URL`). `python -m firmware` prints them and exits with status 2.
 
-The packaged `firmware/kiosk.toml` holds the defaults (the same values as the models
-below); they run the simulator: device ports left unset are the simulator's
-pseudo-terminals, filled in when the kiosk starts with `--sim`.
+One source for each default: the models below. Alliance-wide values (time zone, offline
+policy) come from `contract.settings`, the core's timings from `CoreConfig`. The packaged
+`firmware/kiosk.toml` repeats them as documentation (tests/firmware/test_config.py
+proves the two agree and that every key reaches the code); they run the simulator:
+device ports left unset are the simulator's pseudo-terminals, filled in when the kiosk
+starts with `--sim`.
 """
 
 from __future__ import annotations
 
-import tomllib
+from datetime import tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hub.protocol import KioskId, LibraryId
+from contract.broker_url import parse_broker_url
+from contract.messages import KioskId, LibraryId
+from contract.settings import (
+    ALLIANCE_UTC_OFFSET_HOURS,
+    OFFLINE_LOAN_DAYS,
+    OFFLINE_MAX_ITEMS,
+    ConfigError,
+    Section,
+    SettingPath,
+    UtcOffsetHours,
+    alliance_timezone,
+    load_settings,
+    parse_toml,
+    validate_settings,
+)
+from firmware.core.config import CoreConfig
+
+__all__ = ["DEFAULT_NAME", "ConfigError", "KioskConfig", "default_config_text", "load_config"]
 
 DEFAULT_NAME = "kiosk.toml"
 
 Seconds = Annotated[float, Field(gt=0)]
 Pin = Annotated[int, Field(ge=0, le=27)]  # BCM GPIO numbers of a Raspberry Pi header
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the file, the key and the fault."""
+_CORE = CoreConfig()  # the core's own defaults, so they are written down once
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KioskSection(_Section):
+class KioskSection(Section):
     id: KioskId = "sim-kiosk-1"
-    library_id: LibraryId = "capital"
-    default_language: Literal["zh", "en"] = "zh"
+    library_id: LibraryId = _CORE.library_id
+    default_language: Literal["zh", "en"] = _CORE.default_language  # type: ignore[assignment]
+    utc_offset_hours: UtcOffsetHours = ALLIANCE_UTC_OFFSET_HOURS
+
+    @property
+    def timezone(self) -> tzinfo:
+        """Local time for due dates and receipts (the wall clock the core is given)."""
+        return alliance_timezone(self.utc_offset_hours)
 
 
-class TlsSection(_Section):
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
+class TlsSection(Section):
+    ca: SettingPath | None = None
+    cert: SettingPath | None = None
+    key: SettingPath | None = None
 
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> TlsSection:
@@ -54,11 +74,11 @@ class TlsSection(_Section):
         return self
 
 
-class HubSection(_Section):
+class HubSection(Section):
     broker: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password: str | None = None
-    password_file: Path | None = None
+    password_file: SettingPath | None = None
     tls: TlsSection = TlsSection()
     request_timeout_s: Seconds = 3.0
     telemetry_interval_s: Seconds = 30.0
@@ -66,8 +86,6 @@ class HubSection(_Section):
     @field_validator("broker")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
-        from firmware.hub_link import parse_broker_url
-
         parse_broker_url(value)  # raises ValueError in plain words
         return value
 
@@ -78,7 +96,7 @@ class HubSection(_Section):
         return self
 
 
-class CardReaderSection(_Section):
+class CardReaderSection(Section):
     spi_bus: Annotated[int, Field(ge=0)] = 0
     spi_device: Annotated[int, Field(ge=0)] = 0
     reset_pin: Pin | None = 25
@@ -97,26 +115,26 @@ class CardReaderSection(_Section):
         return value.upper()
 
 
-class ScannerSection(_Section):
+class ScannerSection(Section):
     port: str | None = None  # None: the simulator's pseudo-terminal
     baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
     suffix: Literal["CR", "LF", "CRLF"] = "CR"
 
 
-class ChuteSection(_Section):
+class ChuteSection(Section):
     entry_pin: Pin = 17
     exit_pin: Pin = 27
     bounce_ms: Annotated[int, Field(ge=0, le=1000)] = 5
     jam_after_s: Seconds = 3.0
 
 
-class OutputsSection(_Section):
+class OutputsSection(Section):
     flap_pin: Pin | None = 22
     led_pin: Pin | None = 23
     buzzer_pin: Pin | None = 24
 
 
-class DevicesSection(_Section):
+class DevicesSection(Section):
     card_reader: CardReaderSection = CardReaderSection()
     scanner: ScannerSection = ScannerSection()
     chute_scanner: ScannerSection = ScannerSection()
@@ -146,11 +164,11 @@ class DevicesSection(_Section):
         return self
 
 
-class TimeoutsSection(_Section):
-    inactivity_warn_s: Seconds = 45.0
-    inactivity_logout_s: Seconds = 60.0
-    summary_s: Seconds = 10.0
-    card_left_warn_s: Seconds = 20.0
+class TimeoutsSection(Section):
+    inactivity_warn_s: Seconds = _CORE.inactivity_warn_s
+    inactivity_logout_s: Seconds = _CORE.inactivity_logout_s
+    summary_s: Seconds = _CORE.summary_s
+    card_left_warn_s: Seconds = _CORE.card_left_warn_s
 
     @model_validator(mode="after")
     def _warn_before_logout(self) -> TimeoutsSection:
@@ -159,21 +177,22 @@ class TimeoutsSection(_Section):
         return self
 
 
-class OfflineSection(_Section):
-    loans_allowed: bool = True
-    max_items: Annotated[int, Field(ge=0, le=100)] = 3
-    loan_days: Annotated[int, Field(ge=1, le=365)] = 28  # shown offline; the hub's ack is final
+class OfflineSection(Section):
+    loans_allowed: bool = _CORE.offline_loans_allowed
+    max_items: Annotated[int, Field(ge=0, le=100)] = OFFLINE_MAX_ITEMS
+    # The hub keeps the date shown offline as the due date: see OFFLINE_LOAN_DAYS.
+    loan_days: Annotated[int, Field(ge=1, le=365)] = OFFLINE_LOAN_DAYS
 
 
-class JournalSection(_Section):
-    path: Path = Path("var/kiosk/journal.sqlite3")
+class JournalSection(Section):
+    path: SettingPath = Path("var/kiosk/journal.sqlite3")
     prune_acked_after_days: Annotated[float, Field(ge=0)] = 30.0
 
 
-class LoggingSection(_Section):
+class LoggingSection(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     json_lines: bool = False
-    file: Path | None = None
+    file: SettingPath | None = None
 
     @field_validator("level", mode="before")
     @classmethod
@@ -181,7 +200,7 @@ class LoggingSection(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
-class KioskConfig(_Section):
+class KioskConfig(Section):
     kiosk: KioskSection = KioskSection()
     hub: HubSection = HubSection()
     devices: DevicesSection = DevicesSection()
@@ -200,59 +219,6 @@ class KioskConfig(_Section):
 # ---- loading ----
 
 
-def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for key in keys[:-1]:
-        nxt = target.get(key)
-        if not isinstance(nxt, dict):
-            nxt = target[key] = {}
-        target = nxt
-    target[keys[-1]] = value
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
-
-
-_SECRET_WORDS = ("password", "key")
-
-
-def _describe(err: Any) -> tuple[str, str]:
-    """(key path, plain words) for one pydantic error; secrets are never echoed."""
-    loc = ".".join(str(p) for p in err["loc"])
-    kind = err["type"]
-    value = err.get("input")
-    secret = any(w in loc for w in _SECRET_WORDS)
-    if kind == "extra_forbidden":
-        return loc, "unknown key (check the spelling)"
-    if kind == "missing":
-        return loc, "is required"
-    if kind in ("value_error", "assertion_error"):
-        return loc, str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
-    return loc, f"{err['msg'][0].lower()}{err['msg'][1:]}{shown}"
-
-
-def _read_toml(path: Path, name: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read the file ({exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name}: TOML syntax error: {exc}") from None
-
-
 def default_config_text() -> str:
     """The packaged kiosk.toml (the defaults, with comments)."""
     return resources.files("firmware").joinpath(DEFAULT_NAME).read_text(encoding="utf-8")
@@ -261,31 +227,15 @@ def default_config_text() -> str:
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> KioskConfig:
     """Read `path` (None: the packaged defaults), apply `overrides` (nested dicts or
     dotted keys such as ``{"hub.broker": URL, "kiosk.id": ID}``, e.g. from the command
-    line) and validate; raise ConfigError naming the file, the key and the fault."""
+    line; None values are skipped) and validate; raise ConfigError naming the file, the
+    key and the fault, one line per problem."""
     if path is None:
-        name = DEFAULT_NAME
-        try:
-            data = tomllib.loads(default_config_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{name} (packaged): TOML syntax error: {exc}") from None
+        name = f"{DEFAULT_NAME} (packaged)"
+        data = parse_toml(default_config_text(), name)
+        config = validate_settings(KioskConfig, data, name=name, overrides=overrides)
     else:
         name = str(path)
-        data = _read_toml(Path(path), name)
-    overridden: set[str] = set()
-    for key, value in _flatten(overrides or {}).items():
-        if value is None:
-            continue
-        _set_dotted(data, key, value)
-        overridden.add(key)
-    try:
-        config = KioskConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc, words = _describe(err)
-            source = "command line" if loc in overridden else name
-            lines.append(f"{source}: {loc}: {words}")
-        raise ConfigError("\n".join(lines)) from None
+        config = load_settings(KioskConfig, Path(path), overrides, name=name)
     _check_files(config, name)
     return config
 
@@ -298,6 +248,7 @@ def _check_files(config: KioskConfig, name: str) -> None:
         "hub.tls.cert": config.hub.tls.cert,
         "hub.tls.key": config.hub.tls.key,
     }
+    problems = []
     for key, file in files.items():
         if file is None:
             continue
@@ -305,4 +256,6 @@ def _check_files(config: KioskConfig, name: str) -> None:
             with open(file, "rb"):
                 pass
         except OSError as exc:
-            raise ConfigError(f"{name}: {key}: cannot read '{file}' ({exc.strerror})") from None
+            problems.append(f"{name}: {key}: cannot read '{file}' ({exc.strerror})")
+    if problems:
+        raise ConfigError("\n".join(problems))

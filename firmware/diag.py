@@ -1,14 +1,12 @@
 """`python -m firmware diag`: the technician's self-test of every device.
 
-Exit status 0 only when every device passes. `--json` prints the DESIGN.md shape:
+Exit status 0 only when every device passes. `--json` prints the docs/commands.md shape:
 `{"ok": bool, "devices": [{"device", "ok", "code", "hint"}, ...]}` (plus `detail`).
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import sys
 from typing import TextIO
 
 from drivers.diagnostics import DiagResult
@@ -36,17 +34,3 @@ def report(results: list[DiagResult], *, as_json: bool, out: TextIO) -> int:
                 out.write(f"        what to do: {r.hint}\n")
         out.write("All devices pass.\n" if ok else "Some devices FAILED: see above.\n")
     return 0 if ok else 1
-
-
-def diag_sim(fault: str | None, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    """Self-test on the simulator, optionally with one simulated fault injected."""
-    from hal_sim.rig import SimRig
-
-    events: queue.Queue[object] = queue.Queue()  # nobody consumes device events here
-    rig = SimRig(events.put)
-    try:
-        if fault:
-            rig.inject_fault(fault)
-        return report(run_self_test(rig.devices), as_json=as_json, out=out)
-    finally:
-        rig.close()

@@ -1,8 +1,14 @@
 """The kiosk's transaction journal: an SQLite outbox that makes the reader's receipt true.
 
-DESIGN.md: a loan or return is committed here (WAL, ``synchronous=FULL``, so fsync'd)
+docs/architecture.md: a loan or return is committed here (WAL, ``synchronous=FULL``, so fsync'd)
 before the reader is told it happened; the hub link publishes rows and a row is done only
 when the hub's ack for its ``txn_id`` arrives. Rejected and exception rows stay for staff.
+
+The journal keeps durable facts only: a row is ``pending`` (never published), ``sent``
+(published at least once: ``attempts`` times, the last at ``sent_at``), or ended by the
+hub's ack (``acked``, ``rejected``, ``exception``). When to publish a row again is not
+decided here: the hub link's outbox (`firmware.hub_link.outbox`) owns that rule and the
+clock it runs on; `unacked` hands it every row still waiting, in journal order.
 
 Failures are typed (`JournalError.code`): ``journal-disk-full``, ``journal-corrupt`` and
 ``journal-io``. A corrupt file is never deleted, moved or rewritten: the journal refuses
@@ -27,15 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.protocol import Ack, Txn, encode
+from contract.messages import Ack, Txn, encode
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "sent", "acked", "rejected", "exception")
-# A row sent but not acked within this is sent again (the hub dedups by txn_id). Short
-# enough that a copy the broker dropped while the hub was reconnecting (no subscriber
-# yet) costs seconds, not minutes; long enough that a busy hub is not flooded twice.
-DEFAULT_RESEND_AFTER_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -116,10 +118,10 @@ class Journal:
 
     @classmethod
     def open(cls, path: Path | str, *, max_page_count: int | None = None) -> Journal:
-        """Open (or create) the journal at `path`, check its integrity, and requeue rows
-        that were in flight when the last process stopped (they are sent again; the hub
-        acks a repeat as a duplicate). `max_page_count` caps the file's size: tests use
-        it to make the database "full"; a deployment may use it to bound the journal."""
+        """Open (or create) the journal at `path` and check its integrity. Rows that were
+        in flight when the last process stopped are still unacked, so they are sent again
+        (the hub acks a repeat as a duplicate). `max_page_count` caps the file's size:
+        tests use it to make the database "full"; a deployment may use it to bound it."""
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,9 +144,7 @@ class Journal:
             conn.executescript(_SCHEMA)
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}").fetchone()
-            journal = cls(conn, path)
-            journal.requeue_sent()
-            return journal
+            return cls(conn, path)
         except (sqlite3.Error, OSError, JournalError) as exc:
             conn.close()
             raise _classify(exc, path) from exc
@@ -210,7 +210,8 @@ class Journal:
                 raise JournalError("journal-io", f"txn_id {txn.txn_id} already recorded") from exc
 
     def mark_sent(self, txn_ids: Iterable[str], *, now: float | None = None) -> None:
-        """Rows published to the broker (not yet acked by the hub)."""
+        """These rows were published (again): status ``sent``, one more attempt, `sent_at`
+        the wall-clock time (for staff; nothing schedules by it). Acked rows stay acked."""
         ids = list(txn_ids)
         if not ids:
             return
@@ -249,12 +250,6 @@ class Journal:
                     changed.append(ack)
         return changed
 
-    def requeue_sent(self) -> int:
-        """Rows marked sent go back to pending (after a restart or a reconnect nothing
-        is in flight any more); returns how many."""
-        with self._guard(write=True) as conn:
-            return conn.execute("UPDATE rows SET status='pending' WHERE status='sent'").rowcount
-
     def prune_acked(self, older_than_s: float, *, now: float | None = None) -> int:
         """Delete acked rows acked more than `older_than_s` ago (rejected and exception
         rows stay for staff); returns how many were deleted. The newest row always stays,
@@ -269,39 +264,19 @@ class Journal:
 
     # ---- reading ----
 
-    def next_to_send(
-        self,
-        limit: int = 100,
-        *,
-        now: float | None = None,
-        resend_after_s: float = DEFAULT_RESEND_AFTER_S,
-    ) -> list[Txn]:
-        """Rows to publish, oldest first: pending ones, and sent ones the hub has not
-        acked within `resend_after_s` (lost on the way, or the hub was down)."""
-        cutoff = (time.time() if now is None else now) - resend_after_s
-        with self._guard(write=False) as conn:
-            rows = conn.execute(
-                "SELECT payload FROM rows WHERE status='pending' "
-                "OR (status='sent' AND sent_at < ?) ORDER BY seq LIMIT ?",
-                (cutoff, int(limit)),
-            ).fetchall()
-        return [Txn.model_validate_json(r[0]) for r in rows]
+    def unacked(self, limit: int = 100) -> list[Txn]:
+        """The first `limit` rows still waiting for the hub's ack (pending or sent), in
+        journal order."""
+        return [Txn.model_validate_json(p) for _t, p in self.unacked_raw(limit)]
 
-    def next_to_send_raw(
-        self,
-        limit: int = 100,
-        *,
-        now: float | None = None,
-        resend_after_s: float = DEFAULT_RESEND_AFTER_S,
-    ) -> list[tuple[str, bytes]]:
-        """As `next_to_send`, as (txn_id, encoded payload) pairs: the hub link publishes
-        the stored bytes without parsing them again (a 10,000-row backlog drains faster)."""
-        cutoff = (time.time() if now is None else now) - resend_after_s
+    def unacked_raw(self, limit: int = 100) -> list[tuple[str, bytes]]:
+        """As `unacked`, as (txn_id, encoded payload) pairs: the hub link publishes the
+        stored bytes without parsing them again (a 10,000-row backlog drains faster)."""
         with self._guard(write=False) as conn:
             rows = conn.execute(
-                "SELECT txn_id, payload FROM rows WHERE status='pending' "
-                "OR (status='sent' AND sent_at < ?) ORDER BY seq LIMIT ?",
-                (cutoff, int(limit)),
+                "SELECT txn_id, payload FROM rows WHERE status IN ('pending', 'sent') "
+                "ORDER BY seq LIMIT ?",
+                (int(limit),),
             ).fetchall()
         return [(r[0], r[1].encode("utf-8")) for r in rows]
 

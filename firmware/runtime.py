@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Protocol
 
+from contract import messages
+from contract.settings import alliance_timezone
 from firmware.core.config import CoreConfig
 from firmware.core.effects import (
     Beep,
@@ -29,7 +31,6 @@ from firmware.core.effects import (
     PrintReceipt,
     PublishState,
     RecordTxn,
-    RefreshBlocklist,
     RunSelfTest,
     SendRequest,
     SetDiverter,
@@ -40,29 +41,29 @@ from firmware.devices import DeviceSet, summarise
 from firmware.journal import Journal, JournalError
 from firmware.txn_ids import TxnIdFactory
 from firmware.view import KioskView
-from hub import protocol
 
 log = logging.getLogger("firmware.runtime")
-BEIJING = timezone(timedelta(hours=8))
 TICK_S = 0.25
 _LED_STATUS = {"idle": "ok", "ok": "ok", "busy": "busy", "fault": "fault", "offline": "busy"}
 _BEEP = {"ok": "ok", "error": "error", "warn": "attention"}
 
 
 class Link(Protocol):
-    """What the shell needs of the hub link (firmware.hub_link.HubLink)."""
+    """What the shell needs of the hub link (firmware.hub_link.HubLink). `request` must
+    end in exactly one HubAnswered or HubTimedOut event: the core does not time requests
+    out itself."""
 
     def request(self, corr_id: str, request_model: object) -> None: ...
     def notify_new_txn(self) -> None: ...
     def publish_state(self, state: str) -> None: ...
-    def publish_command_result(self, result: protocol.CommandResult) -> None: ...
+    def publish_command_result(self, result: messages.CommandResult) -> None: ...
 
 
 @dataclass
 class Recorded:
     """A journal row just written: what the reader is about to be told."""
 
-    txn: protocol.Txn
+    txn: messages.Txn
 
 
 @dataclass
@@ -73,7 +74,8 @@ class KioskRuntime:
     link: Link | None = None
     receipt_printer: Callable[[tuple[str, ...]], None] | None = None
     clock: Callable[[], float] = time.monotonic
-    wall: Callable[[], datetime] = field(default=lambda: datetime.now(BEIJING))
+    # Local time for due dates; the builder passes the configured zone (kiosk.utc_offset_hours).
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(alliance_timezone()))
     events: queue.Queue[object] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
@@ -99,10 +101,10 @@ class KioskRuntime:
     def on_record(self, listener: Callable[[Recorded], None]) -> None:
         self._record_listeners.append(listener)
 
-    def telemetry(self) -> protocol.Telemetry:
+    def telemetry(self) -> messages.Telemetry:
         """What the hub's fleet view shows of this kiosk (no reader data)."""
         service = self.state.service
-        return protocol.Telemetry(
+        return messages.Telemetry(
             at=self.wall(),
             journal_pending=service.journal_pending,
             journal_oldest_pending_s=service.journal_oldest_pending_s,
@@ -163,9 +165,14 @@ class KioskRuntime:
             except JournalError as exc:
                 self._journal_broken = True
                 log.error("journal failure %s: %s", exc.code, exc)
-                self.state, more = step(
-                    self.state, JournalFailed(exc.code, str(exc)), self.core_config
+                failed = effect if isinstance(effect, RecordTxn) else None
+                event = JournalFailed(
+                    exc.code,
+                    str(exc),
+                    failed_kind=failed.kind if failed else None,
+                    failed_item=failed.item if failed else None,
                 )
+                self.state, more = step(self.state, event, self.core_config)
                 self._run_effects(tuple(e for e in more if not isinstance(e, RecordTxn)))
                 return
 
@@ -193,7 +200,7 @@ class KioskRuntime:
             case CommandResult(cmd_id=cmd_id, ok=ok, detail=detail):
                 if self.link is not None:
                     self.link.publish_command_result(
-                        protocol.CommandResult(cmd_id=cmd_id, ok=ok, detail=dict(detail))
+                        messages.CommandResult(cmd_id=cmd_id, ok=ok, detail=dict(detail))
                     )
             case PublishState(state=state):
                 if self.link is not None:
@@ -205,15 +212,13 @@ class KioskRuntime:
                 log.log(logging.getLevelName(level.upper()), name, extra={"fields": fields})
             case CallStaff(reason=reason):
                 log.warning("a reader asked for staff: %s", reason)
-            case RefreshBlocklist():
-                pass  # the link fetches the blocklist on every (re)connect
             case _:
                 log.warning("unknown effect %r", effect)
 
     def _record(self, effect: RecordTxn) -> None:
         if self._journal_broken:
             raise JournalError("journal-io", "the journal failed earlier; nothing more is recorded")
-        txn = protocol.Txn(
+        txn = messages.Txn(
             txn_id=self.txn_ids.next_id(),
             kiosk_id=self.core_config.kiosk_id,
             library_id=self.core_config.library_id,

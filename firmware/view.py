@@ -1,7 +1,7 @@
 """What the screen shows, and what a touch means: the contract between core and UI.
 
 The core renders its state into a `KioskView` (immutable, plain data); the Kivy UI
-draws it and turns touches into `Press` / `PinEntered` intents. No business logic on
+draws it and turns touches into `Press` / `PinEntered` intents (`contract.screens`). No business logic on
 the UI side: every word on screen is either a message-catalogue key (`notice`,
 `ItemLine.status`, ...) or a bilingual `Text` that came from the hub.
 """
@@ -9,31 +9,6 @@ the UI side: every word on screen is either a message-catalogue key (`notice`,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-SCREENS = (
-    "attract",
-    "pin",
-    "borrow",
-    "returns",
-    "summary",
-    "help",
-    "out_of_service",
-    "technician",
-)
-
-ACTIONS = (
-    "borrow",
-    "return",
-    "finish",
-    "renew",
-    "help",
-    "lang",
-    "cancel",
-    # technician screen
-    "selftest",
-    "maintenance_on",
-    "maintenance_off",
-)
 
 
 @dataclass(frozen=True)
@@ -106,17 +81,3 @@ class KioskView:
     kiosk_id: str = ""
     technician: TechnicianView | None = None
     extras: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Press:
-    """A touch on a button: one of ACTIONS."""
-
-    action: str
-
-
-@dataclass(frozen=True)
-class PinEntered:
-    """The PIN pad's OK: the digits typed."""
-
-    digits: str

@@ -1,13 +1,13 @@
-"""The return chute emulated at the pin level: a gpiozero pin factory and a chute that
-drives its beam pins the way books, hands, jams and dirt do.
+"""The return chute emulated at the pin level: a chute that drives its beam pins the
+way books, hands, jams and dirt do.
 
-The real `drivers.chute.Chute` runs unchanged on `SimPinFactory` pins. Timing is
-realistic on purpose: a book breaks the entry beam, the exit beam breaks a little
-later while the book falls (often while the entry beam is still broken), and every
-edge comes with contact bounce (a few sub-millisecond toggles), which mock pins do not
-filter (gpiozero's MockPin ignores bounce_time). Bounce toggles are spaced by short
-busy-waits rather than sleeps so a loaded machine cannot stretch a bounce into a
-level the debouncer would accept.
+The real `drivers.chute.Chute` runs unchanged on `hal_sim.gpio.SimPinFactory` pins
+(whichever the config names). Timing is realistic on purpose: a book breaks the entry
+beam, the exit beam breaks a little later while the book falls (often while the entry
+beam is still broken), and every edge comes with contact bounce (a few sub-millisecond
+toggles), which mock pins do not filter (gpiozero's MockPin ignores bounce_time).
+Bounce toggles are spaced by short busy-waits rather than sleeps so a loaded machine
+cannot stretch a bounce into a level the debouncer would accept.
 
 Beams are wired like common open-collector receivers: the pin is pulled up and reads
 low while the beam is broken (`broken_low=True`, the driver's default).
@@ -20,46 +20,9 @@ import threading
 import time
 from typing import Literal
 
-from gpiozero.pins.mock import MockFactory, MockPin
+from hal_sim.gpio import PinSpec, SimPin, SimPinFactory
 
 Beam = Literal["entry", "exit"]
-PinSpec = int | str
-
-
-class SimPin(MockPin):
-    """A mock pin whose wire can be cut: `disconnected` pins ignore every drive and
-    write, which is how the simulator shows a dead output or a dead sensor."""
-
-    def __init__(self, factory: MockFactory, info: object) -> None:
-        self.disconnected = False
-        self._drive_lock = threading.RLock()
-        super().__init__(factory, info)
-
-    def _change_state(self, value: bool) -> bool:
-        if self.disconnected:
-            return False
-        return bool(super()._change_state(value))
-
-    def drive_high(self) -> None:
-        with self._drive_lock:  # edges and their callbacks stay in order across threads
-            super().drive_high()
-
-    def drive_low(self) -> None:
-        with self._drive_lock:
-            super().drive_low()
-
-
-class SimPinFactory(MockFactory):
-    """gpiozero's mock factory making `SimPin`s; inject it as `pin_factory=`."""
-
-    def __init__(self, revision: str | None = None) -> None:
-        super().__init__(revision=revision, pin_class=SimPin)
-
-    def sim_pin(self, spec: PinSpec) -> SimPin:
-        """The pin behind `spec` (the same object the devices use)."""
-        pin = self.pin(spec)
-        assert isinstance(pin, SimPin)
-        return pin
 
 
 def _spin(seconds: float) -> None:
@@ -132,25 +95,29 @@ class SimulatedChute:
             self._set(beam, False, bounce=True)
 
     def stick(self, beam: Beam) -> None:
-        """Dirt on the lens: `beam` reads broken whatever happens (beam-stuck)."""
-        with self._lock:
-            self._held.pop(beam, None)
-            self._set(beam, True, bounce=False)
-            self._held[beam] = True
+        """Dirt on the lens: `beam` reads broken whatever happens (beam-stuck), even
+        if the driver opens the pin (and sets its pull) only afterwards."""
+        self._hold(beam, True)
 
     def cut(self, beam: Beam) -> None:
         """The sensor's cable is cut: the pull-up makes `beam` read clear forever
         (beam-dead)."""
-        with self._lock:
-            self._held.pop(beam, None)
-            self._set(beam, False, bounce=False)
-            self._held[beam] = False
+        self._hold(beam, False)
 
     def repair(self, beam: Beam) -> None:
         """Lens cleaned, cable mended: the beam follows books again."""
         with self._lock:
             self._held.pop(beam, None)
+            self._pins[beam].disconnected = False
             self._set(beam, False, bounce=False)
+
+    def _hold(self, beam: Beam, broken: bool) -> None:
+        with self._lock:
+            self._held.pop(beam, None)
+            self._pins[beam].disconnected = False
+            self._set(beam, broken, bounce=False)
+            self._held[beam] = broken
+            self._pins[beam].disconnected = True  # the level stays, whoever drives it
 
     def is_broken(self, beam: Beam) -> bool:
         """What the beam's pin says right now (raw, bounce included)."""

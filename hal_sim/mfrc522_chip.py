@@ -19,8 +19,14 @@ in an `RfField`, with bit-level collisions when several cards answer at once.
 
 Fault handles for tests read like the hardware failing: `hang()` (a cheap board that
 stops answering: every read is 0x00, writes are lost) and `recover()` (power comes
-back: registers at reset values, so the driver must re-initialise), `overheat()`
-(the chip's thermal protection switches the antenna drivers off).
+back: registers at reset values, so the driver must re-initialise), `unplug()` (the
+SPI cable or the 3.3 V supply is gone: nothing revives it until `plug()`),
+`overheat()` (the chip's thermal protection switches the antenna drivers off).
+
+The NRSTPD pin is an input like the chip's: `drive_nrstpd(level)`. Low is hard
+power-down (SPI reads 0x00, the antenna is off); the rising edge is a power-on reset,
+which also ends a `hang()`. The simulator wires it to a GPIO pin the driver controls
+(`hal_sim.gpio.SimPin.watch`).
 """
 
 from __future__ import annotations
@@ -165,7 +171,10 @@ class EmulatedMFRC522:
         self.bits_per_word = 8
         self.opened: tuple[int, int] | None = None
         self.transfers = 0
+        self.hard_resets = 0  # rising edges seen on NRSTPD
         self._hung = False
+        self._unplugged = False
+        self._nrstpd = True  # high: running (a board's pull-up when nothing drives it)
         self._overheated = False
         self._rx_fault: str | None = None
         self._buffer = bytes(25)
@@ -183,7 +192,7 @@ class EmulatedMFRC522:
         """One chip-select cycle: a read list or a write burst (see module docstring)."""
         with self._lock:
             self.transfers += 1
-            if self._hung or not data:
+            if self._hung or self._unplugged or not self._nrstpd or not data:
                 return [0] * len(data)
             first = data[0]
             if first & 0x80:
@@ -215,6 +224,30 @@ class EmulatedMFRC522:
     @property
     def hung(self) -> bool:
         return self._hung
+
+    def unplug(self) -> None:
+        """The SPI cable comes off (or the reader loses its 3.3 V): reads give 0x00,
+        writes are lost, and no reset, soft or hard, brings it back."""
+        with self._lock:
+            self._unplugged = True
+            self.field.set_energised(False)
+
+    def plug(self) -> None:
+        """Cable back on: the chip powers up with every register at its reset value."""
+        with self._lock:
+            self._unplugged = False
+            self._power_on_reset()
+
+    def drive_nrstpd(self, level: bool) -> None:
+        """The level on the NRSTPD pin: low = hard power-down, rising edge = reset."""
+        with self._lock:
+            was, self._nrstpd = self._nrstpd, bool(level)
+            self.hard_resets += bool(level and not was)
+            if not level:
+                self.field.set_energised(False)
+            elif not was:
+                self._hung = False
+                self._power_on_reset()
 
     def overheat(self) -> None:
         """Thermal protection trips: antenna drivers off, TempErr set, until `cool_down()`."""

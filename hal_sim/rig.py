@@ -1,89 +1,77 @@
-"""The whole kiosk's hardware, emulated at the lowest layer, with the real drivers on top.
+"""The whole kiosk's hardware, emulated at the lowest layer, wired to the pins it is
+given; the real drivers go on top, built by the same builder a Pi uses.
 
-`SimRig` owns the emulated MFRC522, two scanner pseudo-terminals (desk and chute), the
-simulated chute's pins and the output pins; `devices` is the same `DeviceSet` a Pi
-builds, so everything above runs unchanged. Handles read like the world:
-`rig.tap("0110000012345")`, `rig.desk.scan("3010...")`, `rig.drop("3010...")`.
+`SimRig` owns the emulated MFRC522 (its NRSTPD input wired to `reset_pin`), two
+scanner pseudo-terminals (desk and chute), the simulated chute on `entry_pin` and
+`exit_pin`, and the outputs on their pins, all on one `SimPinFactory`. It builds no
+driver: `transports` is what the device builder (`firmware.devices.build_devices`)
+opens instead of a Pi's spidev, serial ports and GPIO, so everything above runs
+unchanged (OctoPrint's virtual printer). Whoever builds the rig names the pins, from
+the same config the builder reads; the simulator and the drivers meet on them.
+
+Handles read like the world: `rig.tap("0110000012345")`, `rig.desk.scan("3010...")`,
+`rig.drop("3010...")`, `rig.chute.jam()`, `rig.outputs.flap_diverted`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from drivers.card_reader import CardReader
-from drivers.chute import Chute
-from drivers.events import Post
-from drivers.mfrc522 import MFRC522
-from drivers.outputs import Outputs
-from drivers.scanner import BarcodeScanner
-from firmware.devices import DeviceSet, SelfTestAids
+from drivers.diagnostics import SelfTestAids
+from drivers.scanner import Suffix
+from drivers.transports import DeviceTransports
 from hal_sim.cards import VirtualCard, library_card
-from hal_sim.chute_sim import SimPinFactory, SimulatedChute
+from hal_sim.chute_sim import SimulatedChute
+from hal_sim.gpio import PinSpec, SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522
+from hal_sim.outputs_sim import SimulatedOutputs
 from hal_sim.scanner_pty import SimulatedScanner
 
-ENTRY_PIN = "GPIO17"
-EXIT_PIN = "GPIO27"
-FLAP_PIN = "GPIO22"
-LED_PIN = "GPIO23"
-BUZZER_PIN = "GPIO24"
 TEST_CARD_NUMBER = "TESTCARD"
 
 SIM_FAULTS = ("reader-silent", "scanner-unplugged", "chute-scanner-unplugged", "beam-stuck")
 
 
-@dataclass
-class SimTiming:
-    """Timings of the simulated devices; tests shorten the jam time."""
-
-    poll_interval_s: float = 0.05
-    jam_after_s: float = 3.0
-    bounce_s: float = 0.005
-    min_gap_s: float = 0.3
-    pull_back_after_s: float = 2.0
-
-
-@dataclass
 class SimRig:
-    post: Post
-    timing: SimTiming = field(default_factory=SimTiming)
-    suffix: str = "CR"
+    """The simulated hardware of one kiosk; `close()` removes the ptys (idempotent).
+    Closing the transports (as the device set built on them does) closes the rig."""
 
-    def __post_init__(self) -> None:
-        self.chip = EmulatedMFRC522()
-        self.desk = SimulatedScanner(self.suffix, name="desk-scanner")  # type: ignore[arg-type]
-        self.chute_scanner = SimulatedScanner(self.suffix, name="chute-scanner")  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        entry_pin: PinSpec,
+        exit_pin: PinSpec,
+        reset_pin: PinSpec | None = None,
+        flap_pin: PinSpec | None = None,
+        led_pin: PinSpec | None = None,
+        buzzer_pin: PinSpec | None = None,
+        desk_suffix: Suffix = "CR",
+        chute_suffix: Suffix = "CR",
+    ) -> None:
         self.pins = SimPinFactory()
-        self.chute = SimulatedChute(self.pins, ENTRY_PIN, EXIT_PIN)
+        self.chip = EmulatedMFRC522()
+        if reset_pin is not None:
+            self.pins.sim_pin(reset_pin).watch(self.chip.drive_nrstpd)
+        self.desk = SimulatedScanner(desk_suffix, name="desk-scanner")
+        self.chute_scanner = SimulatedScanner(chute_suffix, name="chute-scanner")
+        self.chute = SimulatedChute(self.pins, entry_pin, exit_pin)
+        self.outputs = SimulatedOutputs(
+            self.pins, flap_pin=flap_pin, led_pin=led_pin, buzzer_pin=buzzer_pin
+        )
         self._cards: list[VirtualCard] = []
-        t = self.timing
-        reader = CardReader(MFRC522(self.chip), self.post, interval_s=t.poll_interval_s)
-        self.devices = DeviceSet(
-            card_reader=reader,
-            scanner=BarcodeScanner(self.desk.port, self.post, suffix=self.suffix, source="desk"),  # type: ignore[arg-type]
-            chute_scanner=BarcodeScanner(
-                self.chute_scanner.port, self.post, suffix=self.suffix, source="chute"  # type: ignore[arg-type]
-            ),
-            chute=Chute(
-                self.post,
-                entry_pin=ENTRY_PIN,
-                exit_pin=EXIT_PIN,
-                pin_factory=self.pins,
-                bounce_s=t.bounce_s,
-                jam_after_s=t.jam_after_s,
-                min_gap_s=t.min_gap_s,
-                pull_back_after_s=t.pull_back_after_s,
-            ),
-            outputs=Outputs(self.pins, flap_pin=FLAP_PIN, led_pin=LED_PIN, buzzer_pin=BUZZER_PIN),
+        self._closed = False
+        self.transports = DeviceTransports(
+            spi=self.chip,
+            desk_port=self.desk.port,
+            chute_port=self.chute_scanner.port,
+            pin_factory=self.pins,
             aids=SelfTestAids(
                 desk_readback=self.desk.scan,
                 chute_readback=self.chute_scanner.scan,
                 exercise_beams=self.chute.exercise,
-                present_test_card=lambda: self.chip.field.present(self._test_card()),
+                present_test_card=lambda: self.chip.field.present(library_card(TEST_CARD_NUMBER)),
                 remove_test_card=self.chip.field.clear,
             ),
+            on_close=[self.close],
         )
-        self.devices._closers += [self.desk.close, self.chute_scanner.close]
 
     # -- the world --------------------------------------------------------------------
 
@@ -103,9 +91,11 @@ class SimRig:
         self.chute.drop()
 
     def inject_fault(self, name: str) -> None:
-        """Break the simulated hardware the way the named fault looks in the field."""
+        """Break the simulated hardware the way the named fault looks in the field.
+        "reader-silent" is a reader off its cable or supply: a hard reset on the reset
+        line does not bring it back (a hung chip, `chip.hang()`, it does)."""
         if name == "reader-silent":
-            self.chip.hang()
+            self.chip.unplug()
         elif name == "scanner-unplugged":
             self.desk.unplug()
         elif name == "chute-scanner-unplugged":
@@ -115,8 +105,9 @@ class SimRig:
         else:
             raise ValueError(f"unknown simulated fault {name!r}; known: {', '.join(SIM_FAULTS)}")
 
-    def _test_card(self) -> VirtualCard:
-        return library_card(TEST_CARD_NUMBER)
-
     def close(self) -> None:
-        self.devices.close()
+        if self._closed:
+            return
+        self._closed = True
+        self.desk.close()
+        self.chute_scanner.close()

@@ -1,4 +1,4 @@
-"""Scenario scripts (DESIGN.md): parse them into steps, and play the device steps.
+"""Scenario scripts (docs/scenarios.md): parse them into steps, and play the device steps.
 
 A script is plain text, one step a line, `#` starts a comment. `parse_scenario`
 turns it into frozen step dataclasses, each knowing its `.line`, or raises
@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import difflib
 import math
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, TypeVar
+from typing import ClassVar, Literal
 
-from firmware.view import SCREENS  # the screens a scenario can expect are the UI's
+from contract.screens import (  # the screens and touches a scenario can use are the UI's
+    ACTIONS,
+    SCREENS,
+)
 
-ACTIONS = ("borrow", "return", "finish", "renew", "help", "lang", "cancel")
 ROUTES = ("shelve", "transfer", "hold")
 BEAMS = ("entry", "exit")
 UID_LENGTHS = (4, 7, 10)  # ISO 14443A single, double and triple size UIDs
@@ -363,125 +364,3 @@ def load_scenario(path: str) -> list[Step]:
     """Parse a script file (UTF-8)."""
     with open(path, encoding="utf-8") as handle:
         return parse_scenario(handle.read())
-
-
-# -- playing the device steps ---------------------------------------------------------
-
-
-class CardField(Protocol):
-    def present(self, card: object) -> object: ...
-    def remove(self, card: object) -> object: ...
-
-
-class ScannerHandle(Protocol):
-    def scan(self, barcode: str) -> object: ...
-
-
-class ChuteHandle(Protocol):
-    def drop(self) -> object: ...
-    def jam(self, beam: Literal["entry", "exit"] = "entry") -> object: ...
-    def clear(self) -> object: ...
-
-
-_Handle = TypeVar("_Handle")
-LibraryCardFactory = Callable[[str, bytes | None], object]
-
-
-class DeviceStepRunner:
-    """Plays device steps against simulator handles.
-
-    - `tap`/`remove`: `library_card(number, uid)` makes a virtual card and
-      `card_field.present(card)` / `.remove(card)` moves it (e.g. the emulated
-      MFRC522's field). `remove` takes away every card present.
-    - `scan`: the desk scanner reads the barcode (`desk_scanner.scan`).
-    - `drop`: the chute's in-line scanner reads the barcode, then the book falls
-      through the beams (`chute_scanner.scan`, then `chute.drop()`).
-    - `jam`/`clear`: `chute.jam(beam)` / `chute.clear()`.
-    - `wait`: sleeps (`sleep` is injectable).
-    Everything else goes to `other(step)`; without it, `UnhandledStep`. A scanner
-    handle with `wait_opened` (the pty simulator) is waited for once before its
-    first scan, since a scan written before the driver opened the port is lost.
-    """
-
-    def __init__(
-        self,
-        *,
-        card_field: CardField | None = None,
-        library_card: LibraryCardFactory | None = None,
-        desk_scanner: ScannerHandle | None = None,
-        chute_scanner: ScannerHandle | None = None,
-        chute: ChuteHandle | None = None,
-        other: Callable[[Step], object] | None = None,
-        sleep: Callable[[float], object] = time.sleep,
-        scanner_open_timeout_s: float = 5.0,
-    ) -> None:
-        self.card_field = card_field
-        self.library_card = library_card
-        self.desk_scanner = desk_scanner
-        self.chute_scanner = chute_scanner
-        self.chute = chute
-        self.other = other
-        self.sleep = sleep
-        self.scanner_open_timeout_s = scanner_open_timeout_s
-        self.cards_present: list[object] = []
-
-    def run(self, steps: Iterable[Step]) -> None:
-        for step in steps:
-            self.run_step(step)
-
-    def run_step(self, step: Step) -> None:
-        match step:
-            case Tap(card=number, uid=uid):
-                field, make_card = (
-                    self._need(step, self.card_field),
-                    self._need(step, self.library_card),
-                )
-                card = make_card(number, uid)
-                field.present(card)
-                self.cards_present.append(card)
-            case Remove():
-                field = self._need(step, self.card_field)
-                if not self.cards_present:
-                    raise ScenarioError(step.line, "'remove' but no card is in the field")
-                while self.cards_present:
-                    field.remove(self.cards_present.pop())
-            case Scan(barcode=barcode):
-                self._scan(step, self.desk_scanner, barcode)
-            case Drop(barcode=barcode):
-                chute = self._need(step, self.chute)
-                self._scan(step, self.chute_scanner, barcode)
-                chute.drop()
-            case Jam(beam=beam):
-                self._need(step, self.chute).jam(beam)
-            case Clear():
-                self._need(step, self.chute).clear()
-            case Wait(seconds=seconds):
-                self.sleep(seconds)
-            case _:
-                self.handle_other(step)
-
-    def handle_other(self, step: Step) -> None:
-        """Steps for the kiosk core (pin, press, hub, power, expect); override or pass
-        `other`."""
-        if self.other is None:
-            raise UnhandledStep(
-                step.line,
-                f"'{step.verb}' needs the kiosk core; this runner plays device steps only",
-            )
-        self.other(step)
-
-    def _scan(self, step: Step, scanner: ScannerHandle | None, barcode: str) -> None:
-        handle = self._need(step, scanner)
-        wait_opened = getattr(handle, "wait_opened", None)
-        if wait_opened is not None and not wait_opened(self.scanner_open_timeout_s):
-            raise ScenarioError(step.line, f"'{step.verb}': no driver has opened the scanner port")
-        if handle.scan(barcode) is False:
-            raise ScenarioError(step.line, f"'{step.verb}': the scanner is unplugged")
-
-    @staticmethod
-    def _need(step: Step, handle: _Handle | None) -> _Handle:
-        if handle is None:
-            raise ScenarioError(
-                step.line, f"'{step.verb}' needs a simulated device this runner was not given"
-            )
-        return handle

@@ -15,9 +15,13 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hub.config import ConfigError, HubConfig, load_config, parse_broker_url
+from hub.config import ConfigError, HubConfig, load_config
+
+if TYPE_CHECKING:
+    from hub.ledger import Ledger
+    from hub.registry import Registry
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SETTING = 0, 1, 2
 
@@ -59,11 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_demo(config, args.json)
         return cmd_run(config, verbose=args.verbose)
     except ConfigError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
+        print("\n".join(f"hub: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return EXIT_BAD_SETTING
 
 
-def _open_ledger(url: str) -> Any:
+def _open_ledger(url: str) -> Ledger:
     from hub.ledger import Ledger, LedgerUrlError
 
     try:
@@ -82,7 +86,7 @@ def _sqlite_missing(url: str) -> Path | None:
     return None
 
 
-def _registry() -> Any:
+def _registry() -> Registry:
     from hub.registry import RegistryError, load_registry
 
     try:
@@ -99,8 +103,6 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("hub.service.paho").setLevel(logging.WARNING)
-    parse_broker_url(config.broker)
     registry = _registry()
     ledger = _open_ledger(config.db)
     try:
@@ -130,7 +132,7 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
     return EXIT_OK
 
 
-def _seed(ledger: Any, registry: Any, per_member: int) -> None:
+def _seed(ledger: Ledger, registry: Registry, per_member: int) -> None:
     def progress(stage: str, done: int, total: int) -> None:
         print(f"\rseeding the demo catalogue: {stage} {done}/{total}   ", end="", file=sys.stderr, flush=True)
 
@@ -178,8 +180,8 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
     from hub import catalogue
 
     registry = _registry()
-    readers = catalogue.generate_readers(registry, seed=2012)
-    ledger = None
+    readers = catalogue.generate_readers(registry)
+    ledger: Ledger | None = None
     if _sqlite_missing(config.db) is None:
         ledger = _open_ledger(config.db)
         if ledger.is_empty():
@@ -202,7 +204,7 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
                 items.extend(ledger.items_by_state(state, limit=5))
         else:
             wanted = dict.fromkeys(states, 5)
-            for item in catalogue.generate_items(registry, per_member=config.seed_per_member, seed=2012):
+            for item in catalogue.generate_items(registry, per_member=config.seed_per_member):
                 if wanted.get(item.state, 0) > 0:
                     wanted[item.state] -= 1
                     items.append(item)

@@ -2,7 +2,7 @@
 
 Tests must be able to stop and restart the broker, so they never use the machine's own
 broker: each one gets a `mosquitto` process on a free loopback port. TCP_NODELAY is on
-(see DESIGN.md: without it a QoS 1 round trip costs ~88 ms of Nagle/delayed-ACK waits).
+(see docs/mqtt-contract.md: without it a QoS 1 round trip costs ~88 ms of Nagle/delayed-ACK waits).
 """
 
 from __future__ import annotations

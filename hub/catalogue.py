@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
 
+from contract.card_schemes import make_card_number, make_item_barcode
+from contract.privacy import card_hash
 from hub.registry import Registry
-from hub.rules import ItemRecord, ReaderRecord, card_hash
-from hub.schemes import make_card_number, make_item_barcode
+from hub.rules import ItemRecord, ReaderRecord
 
 STABLE_SERIALS = 20  # serials 1..20 of every member: on the shelf, loanable
 VALID_UNTIL = date(2036, 12, 31)
@@ -142,15 +143,14 @@ class DemoHold:
     """An item with a hold for `HOLDER_NUMBER`, to be picked up at `pickup_library`.
 
     `item_state` "on_loan": someone else still has it (its return routes to the hold);
-    "on_hold": it already waits on the pickup library's hold shelf.
+    "on_hold": it already waits on the pickup library's hold shelf. `reader_hash` is the
+    holder's `card_hash`, as the ledger keys readers.
     """
 
     barcode: str
     home_library: str
     pickup_library: str
     item_state: str
-    reader_scheme: str
-    reader_number: str
     reader_hash: str
 
 
@@ -176,8 +176,6 @@ def demo_holds(registry: Registry) -> list[DemoHold]:
             home_library=mid,
             pickup_library=pickup,
             item_state=state,
-            reader_scheme=HOLDER_SCHEME,
-            reader_number=HOLDER_NUMBER,
             reader_hash=holder,
         )
         for mid, serial, pickup, state in _HOLD_PLAN

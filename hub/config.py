@@ -1,70 +1,100 @@
 """The hub's settings: defaults, an optional TOML file, then command-line overrides.
 
-Kept apart from the service so the CLI can report a bad URL before it opens anything.
+The file follows the alliance's settings convention (`contract.settings`, shared with the
+kiosk): one `[hub]` table whose unknown keys are errors, TOML types taken as written,
+and every problem one line naming the file, the key and what is wrong, e.g.
+`hub.toml: hub.brokr: unknown key, did you mean 'broker'? (known: broker, db, ...)`.
+
+    [hub]
+    broker = "mqtt://127.0.0.1:1883"   # or mqtts://host[:8883]
+    db = "sqlite:///var/hub.sqlite"    # or postgresql://user@host/db
+    worker = "hub-1"
+    offline_max_items = 3
+    seed_per_member = 400
+
+Kept apart from the service so the command line can report a bad setting (exit 2)
+before it opens anything: the broker URL is checked here, at load.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, fields, replace
+import re
+from datetime import tzinfo
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from contract.broker_url import BrokerAddress, parse_broker_url
+from contract.settings import (
+    OFFLINE_MAX_ITEMS,
+    ConfigError,
+    Section,
+    alliance_timezone,
+    load_settings,
+    validate_settings,
+)
+
+__all__ = ["DEFAULT_BROKER", "DEFAULT_DB", "ConfigError", "HubConfig", "HubFile", "load_config"]
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 DEFAULT_DB = "sqlite:///var/hub.sqlite"
+_WORKER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-class ConfigError(ValueError):
-    """A setting the hub cannot use; the message names it and shows a valid form."""
+class HubConfig(Section):
+    """One hub worker's settings (the `[hub]` table); frozen, validated."""
 
-
-@dataclass(frozen=True)
-class HubConfig:
     broker: str = DEFAULT_BROKER
-    db: str = DEFAULT_DB
-    worker: str = "hub-1"
-    offline_max_items: int = 3  # what kiosks may lend per reader while offline
-    seed_per_member: int = 400  # demo catalogue size on an empty ledger
-    utc_offset_hours: int = 8  # the alliance's local day (Beijing) for expiry checks
+    db: Annotated[str, Field(min_length=1)] = DEFAULT_DB
+    worker: str = "hub-1"  # names the worker in logs and in its MQTT client id
+    # What kiosks may lend per reader while offline; sent with every blocklist.
+    offline_max_items: Annotated[int, Field(ge=0, le=100)] = OFFLINE_MAX_ITEMS
+    seed_per_member: Annotated[int, Field(ge=0)] = 400  # demo catalogue size on an empty ledger
+
+    @field_validator("broker")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parse_broker_url(value)  # raises ValueError in plain words
+        return value
+
+    @field_validator("worker")
+    @classmethod
+    def _worker_name(cls, value: str) -> str:
+        if not _WORKER_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a worker name (1-64 letters, digits, '.', '_', '-')")
+        return value
+
+    @property
+    def broker_address(self) -> BrokerAddress:
+        """Host, port and TLS of `broker` (valid: it was checked at load)."""
+        return parse_broker_url(self.broker)
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The alliance's local day (UTC+8): not a per-worker setting, since every worker
+        shares one ledger and loan rules, due dates and expiry checks must agree on it."""
+        return alliance_timezone()
 
     def with_overrides(self, **values: object) -> HubConfig:
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        """A copy with command-line values (None: not given) checked like the file's;
+        ConfigError blames them on "command line"."""
+        given = {f"hub.{key}": value for key, value in values.items() if value is not None}
+        return validate_settings(
+            HubFile, {"hub": self.model_dump()}, name="(settings)", overrides=given
+        ).hub
+
+
+class HubFile(Section):
+    """A hub settings file: its one table."""
+
+    hub: HubConfig = HubConfig()
 
 
 def load_config(path: str | Path | None) -> HubConfig:
-    """HubConfig from a TOML file (top-level keys or a [hub] table); defaults without one."""
+    """HubConfig from the `[hub]` table of a TOML file; the defaults without one.
+    Raises ConfigError, one line per problem, naming the file and the key."""
     if path is None:
         return HubConfig()
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
-    table = data.get("hub", data)
-    known = {f.name: f for f in fields(HubConfig)}
-    values = {}
-    for key, value in table.items():
-        if key not in known:
-            continue
-        expected = type(getattr(HubConfig(), key))
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(f"{path}: {key} must be a {expected.__name__}")
-        values[key] = value
-    return HubConfig(**values)
+    return load_settings(HubFile, Path(path)).hub
 
-
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """(host, port) of `mqtt://host[:port]` (also `tcp://`); port 1883 by default."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(f"not a broker URL: {url!r} (expected mqtt://host:port)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp"):
-        raise ConfigError(f"unsupported broker URL scheme {parts.scheme!r}: use mqtt://host:port")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise ConfigError(f"bad port in broker URL {url!r}") from None
-    if not parts.hostname:
-        raise ConfigError(f"no host in broker URL {url!r} (expected mqtt://host:port)")
-    return parts.hostname, port

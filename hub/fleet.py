@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.ledger import FleetRow
+from hub.fleet_records import FleetRow
 
 SILENT_AFTER = timedelta(minutes=5)
 

@@ -5,7 +5,8 @@ SQLite (>= 3.24) and PostgreSQL understand. This module hides the rest: placehol
 style, identity columns, how a write transaction starts (SQLite takes its write lock up
 front with BEGIN IMMEDIATE so two processes never deadlock on lock upgrade) and where
 the tables live (a PostgreSQL schema named in the URL, so tests and tenants can share a
-server without colliding).
+server without colliding). Timestamps are stored as text in one form (`time_text`) that
+both dialects compare correctly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +27,20 @@ class LedgerUrlError(ValueError):
 
 
 Row = tuple[Any, ...]
+
+
+def time_text(moment: datetime) -> str:
+    """One text form for every timestamp in both dialects: UTC ISO 8601 with offset,
+    microseconds always present, so text order is time order. A naive moment is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time_text(text: str | None) -> datetime | None:
+    """The moment `time_text` stored (None for a NULL column)."""
+    return None if text is None else datetime.fromisoformat(text)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readers (
@@ -126,6 +142,7 @@ class Database:
     connection), because paho runs callbacks on its own thread while callers query."""
 
     dialect: str = ""
+    id_pk: str = ""  # the identity primary key column type of the dialect
     IntegrityError: type[Exception] = Exception
     RetryableError: tuple[type[Exception], ...] = ()
 
@@ -184,8 +201,6 @@ class Database:
                 if stmt.strip():
                     self.execute(stmt)
 
-    id_pk = ""
-
     def _schema_exists(self) -> bool:
         """True when the newest table of the schema (`meta`) is already there."""
         return False
@@ -198,9 +213,6 @@ class SqliteDatabase(Database):
     """SQLite in WAL mode with synchronous=FULL: a commit survives a power cut."""
 
     dialect = "sqlite"
-
-    def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'"))
     IntegrityError = sqlite3.IntegrityError
     RetryableError = (sqlite3.OperationalError,)
     id_pk = "INTEGER PRIMARY KEY"
@@ -216,6 +228,9 @@ class SqliteDatabase(Database):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+
+    def _schema_exists(self) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'"))
 
     def _raw_execute(self, sql: str, params: Sequence[Any]) -> Any:
         return self._conn.execute(sql, tuple(params))

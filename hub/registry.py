@@ -1,6 +1,6 @@
 """The alliance's member libraries and card schemes, loaded and checked once at start.
 
-Recognition is per member, per service, per scheme (DESIGN.md): `Member.accepts` maps
+Recognition is per member, per service, per scheme (docs/architecture.md): `Member.accepts` maps
 "borrow" / "return" / "read" to the card schemes honoured for it. Everything is validated
 at load so a typo in a TOML file stops the hub with a message naming the member and field,
 instead of refusing readers at a kiosk later.
@@ -17,14 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hub.schemes import (
-    NUMBER_FORMATS,
-    SERVICES,
-    CardLevel,
-    Scheme,
-    institution_code_of,
-    number_is_valid,
-)
+from contract.card_schemes import NUMBER_FORMATS, institution_code_of, number_is_valid
+from hub.schemes import SERVICES, CardLevel, Scheme
 
 LENDING_MEMBERS = 63  # the seed article: "北京63家可通借通还图书馆"
 KINDS: frozenset[str] = frozenset(
@@ -139,7 +133,7 @@ def _read_toml(path: Path | None, default_name: str) -> dict[str, Any]:
     label = _label(path, default_name)
     try:
         if path is None:
-            raw = (resources.files("hub") / "data" / default_name).read_bytes()
+            raw = (resources.files("contract") / "data" / default_name).read_bytes()
         else:
             raw = Path(path).read_bytes()
     except OSError as exc:
@@ -229,13 +223,13 @@ def _parse_schemes(doc: dict[str, Any], label: str) -> dict[str, Scheme]:
             raise f.fail("id", "duplicate scheme id")
         fmt = NUMBER_FORMATS.get(sid)
         if fmt is None:
-            raise f.fail("id", "no number format for this scheme in hub.schemes.NUMBER_FORMATS")
+            raise f.fail("id", "no number format for this scheme in contract.card_schemes.NUMBER_FORMATS")
         pattern = f.text("pattern")
         if pattern != fmt.pattern:
-            raise f.fail("pattern", f"disagrees with hub.schemes ({fmt.pattern!r})")
+            raise f.fail("pattern", f"disagrees with contract.card_schemes ({fmt.pattern!r})")
         length = f.count("length", minimum=1)
         if length != fmt.length:
-            raise f.fail("length", f"disagrees with hub.schemes ({fmt.length})")
+            raise f.fail("length", f"disagrees with contract.card_schemes ({fmt.length})")
         example = f.text("example", None)
         if example is not None and not number_is_valid(sid, example):
             raise f.fail("example", "not a valid number of this scheme")

@@ -31,9 +31,9 @@ def run_app(
 
     prepare_kivy_environment()
     configure_window(size)
-    from .app import run_app as _run_app
+    from .app import start_app
 
-    return _run_app(post, view_source, sim_controls=sim_controls, size=size, fullscreen=fullscreen)
+    return start_app(post, view_source, sim_controls=sim_controls, size=size, fullscreen=fullscreen)
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     width, height = args.size
     configure_window((width + (300 if show_panel else 0), height))
 
-    from firmware.view import KioskView, Press
+    from contract.screens import Press
+    from firmware.view import KioskView
 
     from .samples import sample_views
 

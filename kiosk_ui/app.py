@@ -20,7 +20,8 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from firmware.view import SCREENS, KioskView, Press
+from contract.screens import SCREENS, Press
+from firmware.view import KioskView
 
 from .fonts import register_cjk_font
 from .i18n import Catalogue
@@ -176,7 +177,7 @@ class KioskApp(App):
             self.countdown_band.shown = False
 
 
-def run_app(
+def start_app(
     post: Post,
     view_source: ViewSource = None,
     *,
@@ -186,7 +187,7 @@ def run_app(
 ) -> KioskApp:
     """Start the kiosk UI and block until it closes (what `make run` calls).
 
-    Prefer `kiosk_ui.run_app`, which prepares SDL before Kivy is imported.
+    Call it through `kiosk_ui.run_app`, which prepares SDL before Kivy is imported.
     """
     from kivy.core.window import Window
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from contract.messages import CheckoutAuth, RenewAuth, Response
 from drivers.events import BarcodeRead, BarcodeRejected
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
@@ -19,7 +20,6 @@ from firmware.core.render import offline_limit
 from firmware.core.requests import link_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
-from hub.protocol import CheckoutAuth, RenewAuth, Response
 
 _ACTIVE = frozenset({"queued", "checking", "loaned", "offline_loaned"})
 _MAX_SHOWN = 20
@@ -155,7 +155,7 @@ def _allowed(state: State, line: Line, response: Response) -> Step:
 
 def _unanswered(state: State, line: Line, config: CoreConfig) -> Step:
     """No answer from the hub: renewals fail, loans follow the offline policy."""
-    state = replace(state, online=False)
+    state = replace(state, hub_answering=False)
     if line.kind == "renew":
         return _refuse(state, line, "hub_unreachable", None)
     return lend_offline(state, line, config)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
 from firmware.core import identify
 
 
@@ -25,20 +26,22 @@ class CoreConfig:
 
     `institution_members` maps a 4-digit institution code (from item barcodes) to the
     member id of the book's home library; it is used to route returns while offline.
+
+    There is no request timeout here: the hub link times requests out and always ends
+    one with HubAnswered or HubTimedOut (firmware.hub_link.requests).
     """
 
     kiosk_id: str = "kiosk-1"
     library_id: str = "capital"
     default_language: str = "zh"
-    request_timeout_s: float = 3.0
     inactivity_warn_s: float = 45.0
     inactivity_logout_s: float = 60.0
     summary_s: float = 10.0
     card_left_warn_s: float = 20.0
     notice_s: float = 10.0
     offline_loans_allowed: bool = True
-    offline_max_items: int = 3
-    offline_loan_days: int = 42
+    offline_max_items: int = OFFLINE_MAX_ITEMS
+    offline_loan_days: int = OFFLINE_LOAN_DAYS  # why 28: contract.settings
     institution_members: Mapping[str, str] = field(default_factory=_no_members)
     staff_scheme: str = "staff"
     recent_faults_kept: int = 10

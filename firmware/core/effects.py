@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from hub.protocol import CardRef, CheckoutAuth, PinCheck, ReaderLookup, RenewAuth, ReturnRoute
+from contract.messages import CardRef, CheckoutAuth, PinCheck, ReaderLookup, RenewAuth, ReturnRoute
 
 HubRequest = ReaderLookup | PinCheck | CheckoutAuth | RenewAuth | ReturnRoute
 
@@ -93,11 +93,6 @@ class Log:
 
 
 @dataclass(frozen=True)
-class RefreshBlocklist:
-    """Fetch the hub's blocklist; answer with BlocklistUpdated."""
-
-
-@dataclass(frozen=True)
 class CallStaff:
     """Tell staff (telemetry / fleet view) that someone needs help at this kiosk."""
 
@@ -115,6 +110,5 @@ Effect = (
     | PublishState
     | PrintReceipt
     | Log
-    | RefreshBlocklist
     | CallStaff
 )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from contract.messages import Ack, Response
 from drivers.diagnostics import DiagResult
-from hub.protocol import Ack, Response
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class JournalFailed:
 
     code: str  # "journal-disk-full" | "journal-corrupt" | "journal-io"
     detail: str
+    failed_kind: str | None = None  # the row that could not be written, if one was:
+    failed_item: str | None = None  # its line must not stay shown as done
 
 
 @dataclass(frozen=True)

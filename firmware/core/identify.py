@@ -1,28 +1,38 @@
 """Pure look-ups the core needs: card numbers from card data, card schemes, barcode
 kinds, card hashes, masking for logs, offline return routes.
 
-The real rules live in hub.schemes, hub.rules and drivers.barcodes (pure modules
-that ship with the firmware); they are imported where used, so importing the core
-stays cheap.
+Card schemes, barcode rules and masking are the alliance's shared contract
+(`contract.card_schemes`, `contract.barcodes`, `contract.privacy`): the kiosk recognises
+every scheme and names cards exactly as the hub does, even while offline.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Protocol
+
+from contract.barcodes import Barcode
+from contract.barcodes import classify as classify_barcode
+from contract.card_schemes import identify_scheme
+from contract.privacy import card_hash
+from contract.privacy import mask_card as mask
+
+__all__ = [
+    "BarcodeInfo",
+    "card_hash",
+    "card_number_from_data",
+    "classify_barcode",
+    "home_library",
+    "identify_scheme",
+    "local_route",
+    "mask",
+]
 
 _CARD_NUMBER = re.compile(r"[0-9A-Za-z]{6,24}")
 _ITEM_BARCODE = re.compile(r"3[0-9]{13}")
 
 
-class BarcodeInfo(Protocol):
-    """What drivers.barcodes.classify returns (only the fields the core reads)."""
-
-    text: str
-    kind: str  # "item" | "reader" | "ean13" | "unknown"
-    valid: bool
-    reason: str | None
+BarcodeInfo = Barcode  # what the core reads of a classified barcode
 
 
 def card_number_from_data(data: bytes) -> str | None:
@@ -37,35 +47,6 @@ def card_number_from_data(data: bytes) -> str | None:
         return None
     text = text.strip(" \x00\r\n\t")
     return text if _CARD_NUMBER.fullmatch(text) else None
-
-
-def identify_scheme(number: str) -> str | None:
-    """hub.schemes.identify_scheme: the alliance's card-number formats ship with the
-    firmware, so a kiosk recognises every scheme even while offline."""
-    from hub.schemes import identify_scheme as identify
-
-    return identify(number)
-
-
-def classify_barcode(text: str) -> BarcodeInfo:
-    """drivers.barcodes.classify (Luhn-checked library codes, EAN-13)."""
-    from drivers.barcodes import classify
-
-    return classify(text)
-
-
-def card_hash(scheme: str, number: str) -> str:
-    """hub.rules.card_hash: how the hub's blocklist names cards."""
-    from hub.rules import card_hash as hash_card
-
-    return hash_card(scheme, number)
-
-
-def mask(number: str) -> str:
-    """hub.rules.mask_card: first 4 and last 3 characters, for logs."""
-    from hub.rules import mask_card
-
-    return mask_card(number)
 
 
 def home_library(barcode: str, institution_members: Mapping[str, str]) -> str | None:

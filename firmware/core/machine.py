@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from contract.screens import PinEntered, Press
 from drivers.events import (
     BarcodeRead,
     BarcodeRejected,
@@ -48,7 +49,6 @@ from firmware.core.events import (
 from firmware.core.render import render
 from firmware.core.requests import waiting_for
 from firmware.core.state import State, clear_notice, go, with_notice
-from firmware.view import PinEntered, Press
 
 __all__ = ["initial_state", "render", "step"]
 
@@ -76,7 +76,7 @@ def step(state: State, event: object, config: CoreConfig) -> Step:
 def led_for(state: State) -> str:
     if shows_out_of_service(state):
         return "fault"
-    if not state.online:
+    if not state.hub_answering:
         return "offline"
     if waiting_for(state, "lookup", "pin", "checkout", "renew"):
         return "busy"

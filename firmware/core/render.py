@@ -26,7 +26,7 @@ def render(state: State, config: CoreConfig) -> KioskView:
     return KioskView(
         screen=screen,
         language=state.language,
-        online=state.online,
+        online=state.hub_answering,
         busy=waiting_for(state, "lookup", "pin", "checkout", "renew"),
         reader_name=reader.masked_name if greeted else None,
         reader_loans=reader_loans(state) if greeted else 0,
@@ -121,7 +121,7 @@ def technician_view(state: State) -> TechnicianView:
         devices=devices,
         journal_pending=svc.journal_pending,
         journal_oldest_pending_s=svc.journal_oldest_pending_s,
-        hub_link="online" if state.online else "offline",
+        hub_link="online" if state.hub_answering else "offline",
         recent_faults=svc.recent_faults,
         maintenance=svc.maintenance,
         selftest_running=svc.selftest_running,

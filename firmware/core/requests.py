@@ -1,7 +1,8 @@
 """Requests to the hub: correlation ids from the state's counter, pending bookkeeping.
 
-A request leaves `pending` exactly once — by its answer, its timeout or the end of
-its session — so a late answer or a duplicate timeout can never act twice.
+A request leaves `pending` exactly once — by its answer (HubAnswered), its timeout
+(HubTimedOut, decided by the hub link, never by the core), the link going down, or the
+end of its session — so a late answer or a duplicate timeout can never act twice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def send(
 ) -> tuple[State, SendRequest]:
     state, n = next_id(state)
     corr_id = f"r{n}"
-    pending = Pending(corr_id, purpose, subject, state.now, line_n)
+    pending = Pending(corr_id, purpose, subject, line_n)
     return replace(state, pending=(*state.pending, pending)), SendRequest(corr_id, request)
 
 
@@ -44,4 +45,4 @@ def drop_session_requests(state: State) -> State:
 
 def link_down(state: State) -> bool:
     """The link is known to be down: don't wait for a timeout, decide offline now."""
-    return state.link == "down"
+    return state.broker_link == "down"

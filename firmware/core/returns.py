@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contract.messages import Response, ReturnRoute
 from drivers.events import (
     BarcodeRead,
     BookEntered,
@@ -37,7 +38,6 @@ from firmware.core.state import (
     with_notice,
 )
 from firmware.view import Text
-from hub.protocol import Response, ReturnRoute
 
 
 def _to_returns_screen(state: State) -> State:
@@ -89,7 +89,7 @@ def route_answered(state: State, line_n: int, response: Response | None, config:
         route, library = local_route(book.barcode, config.library_id, config.institution_members)
         book = replace(book, route_known=True, route=route, route_library=library, mode="offline")
         if response is None:
-            state = replace(state, online=False)
+            state = replace(state, hub_answering=False)
     return _settle(_replace_book(state, book), book)
 
 

@@ -16,8 +16,8 @@ from firmware.core.effects import (
     CommandResult,
     Log,
     PublishState,
-    RefreshBlocklist,
     RunSelfTest,
+    SetDiverter,
 )
 from firmware.core.events import (
     BlocklistUpdated,
@@ -28,7 +28,8 @@ from firmware.core.events import (
     SelfTestDone,
     TxnAcked,
 )
-from firmware.core.state import State
+from firmware.core.messages import local_message
+from firmware.core.state import DONE_STATUSES, State, put_line
 
 
 def device_fault(state: State, event: DeviceFault, config: CoreConfig) -> Step:
@@ -52,10 +53,30 @@ def device_recovered(state: State, event: DeviceRecovered, config: CoreConfig) -
 
 
 def journal_failed(state: State, event: JournalFailed, config: CoreConfig) -> Step:
-    """Stop recording anything; what the journal already holds stays there."""
+    """Stop recording anything; what the journal already holds stays there. The line
+    whose row could not be written is shown as not done: the reader is told nothing the
+    journal does not hold (a returned book goes to the hold bin for staff)."""
     svc = replace(state.service, journal_failed=event.code)
     fields = {"code": event.code, "detail": event.detail}
-    return replace(state, service=svc), (Log("error", "journal.failed", fields), CallStaff(event.code))
+    effects: tuple = (Log("error", "journal.failed", fields), CallStaff(event.code))
+    state = replace(state, service=svc)
+    unkept = next(
+        (
+            line
+            for line in reversed(state.lines)
+            if line.barcode == event.failed_item
+            and line.kind == event.failed_kind
+            and line.status in DONE_STATUSES
+        ),
+        None,
+    )
+    if unkept is not None:
+        message = local_message("out_of_service")
+        refused = replace(unkept, status="refused", reason_code="out_of_service", message=message)
+        state = put_line(state, refused)
+        if unkept.kind == "return":
+            effects = (SetDiverter("hold"), *effects)
+    return state, effects
 
 
 def journal_depth(state: State, event: JournalDepth, config: CoreConfig) -> Step:
@@ -84,8 +105,8 @@ def blocklist_updated(state: State, event: BlocklistUpdated, config: CoreConfig)
 
 
 def link_up(state: State, event: LinkChanged, config: CoreConfig) -> Step:
-    state = replace(state, link="up", online=True)
-    effects: tuple = (RefreshBlocklist(), Log("info", "link.up", {}))
+    state = replace(state, broker_link="up", hub_answering=True)
+    effects: tuple = (Log("info", "link.up", {}),)
     if state.service.maintenance:
         effects += (PublishState("maintenance"),)
     return state, effects

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contract.messages import CardRef, PinCheck, ReaderLookup, Response
+from contract.screens import PinEntered
 from drivers.events import CardPresented, CardRemoved, MultipleCards
 from firmware.core.availability import shows_out_of_service
 from firmware.core.config import CoreConfig
@@ -23,8 +25,7 @@ from firmware.core.messages import CARD_STATE_REASONS, local_message
 from firmware.core.render import offline_limit
 from firmware.core.requests import drop_session_requests, link_down, send, waiting_for
 from firmware.core.state import Reader, State, clear_notice, go, with_notice
-from firmware.view import PinEntered, Text
-from hub.protocol import CardRef, PinCheck, ReaderLookup, Response
+from firmware.view import Text
 
 _PIN_DIGITS = frozenset("0123456789")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from contract.messages import CardRef, LoanLine
 from drivers.diagnostics import DiagResult
 from firmware.view import Text
-from hub.protocol import CardRef, LoanLine
 
 Purpose = Literal["lookup", "pin", "checkout", "renew", "route"]
 LineKind = Literal["loan", "renew", "return"]
@@ -65,7 +65,6 @@ class Pending:
     corr_id: str
     purpose: Purpose
     subject: str  # item barcode for checkout/renew/route; "" for lookup/pin
-    sent_at: float
     line_n: int = 0
 
 
@@ -114,8 +113,12 @@ class State:
     now: float = 0.0
     clock_started: bool = False  # the first Tick arrived
     wall: datetime | None = None
-    link: Literal["unknown", "up", "down"] = "unknown"
-    online: bool = False
+    # Two facts, two names: whether the MQTT link to the broker is up (LinkChanged), and
+    # whether the hub itself answered the last request (false after a timeout even while
+    # the broker link is up, e.g. the hub is restarting). The reader sees "online" only
+    # when the hub answers.
+    broker_link: Literal["unknown", "up", "down"] = "unknown"
+    hub_answering: bool = False
     next_n: int = 1  # counter for correlation ids and line ids
     session: int = 0  # bumped at every card tap; groups a reader's transactions
     reader: Reader | None = None

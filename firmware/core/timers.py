@@ -1,12 +1,13 @@
-"""Tick: time passes. Request timeouts, summary end, auto-logout, card left behind,
-notices fading."""
+"""Tick: time passes. Summary end, auto-logout, card left behind, notices fading.
+
+Requests are not timed here: the hub link owns request timeouts and ends every request
+with HubAnswered or HubTimedOut (firmware.core.answers)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from firmware.core import session
-from firmware.core.answers import time_out_due
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep
@@ -17,7 +18,7 @@ from firmware.core.state import State, clear_notice, with_notice, work_in_progre
 
 def tick(state: State, event: Tick, config: CoreConfig) -> Step:
     state = _advance_clock(state, event)
-    state, effects = time_out_due(state, config)
+    effects: tuple = ()
     if state.screen == "summary" and state.now - state.screen_since >= config.summary_s:
         state = session.end_session(state, config)
     elif (
@@ -54,7 +55,6 @@ def _advance_clock(state: State, event: Tick) -> State:
             screen_since=now,
             notice_at=now,
             card_left_since=now if state.card_left_since is not None else None,
-            pending=tuple(replace(p, sent_at=now) for p in state.pending),
         )
     return replace(state, now=max(event.now, state.now), wall=wall)
 

@@ -10,7 +10,8 @@ from kivy.factory import Factory
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
-from firmware.view import KioskView, PinEntered
+from contract.screens import PinEntered
+from firmware.view import KioskView
 
 from ..widgets import Heading, KioskButton, KioskLabel
 from .base import KioskScreen

@@ -6,16 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.barcodes import (
-    classify,
-    ean13_check_digit,
-    ean13_ok,
-    isbn13_ok,
-    luhn_check_digit,
-    luhn_ok,
-    make_item_barcode,
-    make_reader_barcode,
-)
+from contract.barcodes import classify, make_item_barcode, make_reader_barcode
+from contract.check_digits import ean13_check_digit, ean13_ok, isbn13_ok, luhn_check_digit, luhn_ok
 
 digit_strings = st.text(alphabet="0123456789", min_size=1, max_size=30)
 institutions = st.text(alphabet="0123456789", min_size=4, max_size=4)

@@ -16,8 +16,9 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
 )
-from drivers.mfrc522 import MFRC522
+from drivers.mfrc522 import MFRC522, GpioResetLine
 from hal_sim.cards import VirtualCard, library_card
+from hal_sim.gpio import SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522
 
 NUMBER = "0110000012345"
@@ -25,10 +26,20 @@ TEXT = NUMBER.encode().ljust(48)
 
 
 class Harness:
-    def __init__(self, **options: object) -> None:
+    """A poller on an emulated chip; with `reset_pin`, the chip's NRSTPD is wired to that
+    pin of a simulated pin factory and the driver holds it through a reset line."""
+
+    def __init__(self, reset_pin: int | None = None, **options: object) -> None:
         self.chip = EmulatedMFRC522()
         self.events: list[DeviceEvent] = []
-        self.reader = CardReader(MFRC522(self.chip, safety_s=0.05), self.events.append, **options)  # type: ignore[arg-type]
+        reset_line = None
+        if reset_pin is not None:
+            self.pins = SimPinFactory()
+            self.nrstpd = self.pins.sim_pin(reset_pin)
+            self.nrstpd.watch(self.chip.drive_nrstpd)
+            reset_line = GpioResetLine(reset_pin, pin_factory=self.pins, startup_s=0)
+        chip = MFRC522(self.chip, reset_line=reset_line, safety_s=0.05)
+        self.reader = CardReader(chip, self.events.append, **options)  # type: ignore[arg-type]
 
     def polls(self, n: int = 1) -> list[DeviceEvent]:
         """Run `n` polls; return the events they posted."""
@@ -179,6 +190,54 @@ def test_reader_dead_from_the_start_posts_a_fault_on_the_first_poll(h: Harness) 
     h.chip.hang()
     events = h.polls(2)
     assert [type(e) for e in events] == [DeviceFault]
+
+
+def test_first_initialisation_hard_resets_the_chip_through_its_reset_line() -> None:
+    h = Harness(reset_pin=25)
+    assert h.polls() == []
+    assert [s.state for s in h.nrstpd.states] == [False, True, False, True]  # open, pulse
+    assert h.chip.hard_resets == 1
+
+
+def test_a_hung_chip_is_revived_by_a_hard_reset_without_a_fault_or_a_second_tap() -> None:
+    h = Harness(reset_pin=25)
+    card = h.chip.field.present(library_card(NUMBER))
+    assert h.polls() == [CardPresented(card.uid, TEXT)]
+    h.chip.hang()
+    assert h.polls(4) == []
+    assert not h.chip.hung and not h.reader.faulted
+    assert h.chip.hard_resets == 2
+    assert h.reader.present_uid == card.uid
+
+
+def test_reinitialising_after_other_chip_errors_is_a_soft_reset_only() -> None:
+    h = Harness(reset_pin=25, reinit_after_failures=1)
+    card = h.chip.field.present(library_card(NUMBER))
+    h.polls()
+    h.chip.field.remove(card)
+    h.chip.field.present(card)  # back in IDLE: read again as a new arrival
+    h.chip.inject_rx_error("parity")
+    h.polls()
+    assert h.chip.hard_resets == 1
+
+
+def test_a_reader_off_its_cable_stays_faulted_despite_hard_resets() -> None:
+    h = Harness(reset_pin=25)
+    h.polls()
+    h.chip.unplug()
+    fault = DeviceFault("card_reader", "reader-silent", FAULT_HINTS["reader-silent"])
+    assert h.polls(3) == [fault]
+    assert h.chip.hard_resets >= 3
+    h.chip.plug()
+    assert h.polls() == [DeviceRecovered("card_reader")]
+
+
+def test_diagnose_hard_resets_a_hung_chip_and_passes() -> None:
+    h = Harness(reset_pin=25)
+    h.polls()
+    h.chip.hang()
+    results = h.reader.diagnose()
+    assert all(r.ok for r in results), results
 
 
 def test_diagnose_passes_on_a_healthy_reader_without_a_card(h: Harness) -> None:

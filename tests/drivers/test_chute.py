@@ -19,7 +19,8 @@ from drivers.events import (
     DeviceEvent,
 )
 from drivers.outputs import Outputs
-from hal_sim.chute_sim import SimPinFactory, SimulatedChute
+from hal_sim.chute_sim import SimulatedChute
+from hal_sim.gpio import SimPinFactory
 
 ENTRY, EXIT = 17, 27
 

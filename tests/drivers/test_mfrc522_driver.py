@@ -16,9 +16,11 @@ from drivers.mfrc522 import (
     ChipNotResponding,
     CollisionError,
     CRCError,
+    GpioResetLine,
     NoCard,
     ProtocolError,
     SpiUnavailable,
+    open_reset_line,
     open_spi,
 )
 from hal_sim.cards import (
@@ -29,6 +31,7 @@ from hal_sim.cards import (
     encode_access_bits,
     library_card,
 )
+from hal_sim.gpio import SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522
 
 KEY = b"\xff" * 6
@@ -231,6 +234,54 @@ def test_hung_chip_raises_chip_not_responding_and_recovers_after_init(
     chip.recover()
     assert reader.init() == 0x92
     assert reader.wakeup_a() == b"\x04\x00"
+
+
+def test_reset_line_drives_nrstpd_high_when_opened_and_pulses_it_low_for_a_hard_reset(
+    chip: EmulatedMFRC522,
+) -> None:
+    pins = SimPinFactory()
+    nrstpd = pins.sim_pin(25)
+    nrstpd.watch(chip.drive_nrstpd)
+    line = open_reset_line(25, pin_factory=pins)
+    assert (nrstpd.function, nrstpd.state) == ("output", True)
+    reader = MFRC522(chip, reset_line=line, safety_s=0.05)
+    reader.init(hard_reset=True)
+    assert [s.state for s in nrstpd.states] == [False, True, False, True]
+    assert chip.hard_resets == 1
+    line.close()
+    line.close()
+
+
+def test_a_hung_chip_ignores_the_soft_reset_and_is_revived_by_a_hard_reset(
+    chip: EmulatedMFRC522,
+) -> None:
+    pins = SimPinFactory()
+    pins.sim_pin(25).watch(chip.drive_nrstpd)
+    reader = MFRC522(chip, reset_line=GpioResetLine(25, pin_factory=pins, startup_s=0), safety_s=0.05)
+    reader.init()
+    chip.field.present(library_card("0110000012345"))
+    chip.hang()
+    with pytest.raises(ChipNotResponding):
+        reader.init()
+    assert reader.init(hard_reset=True) == 0x92
+    assert reader.wakeup_a() == b"\x04\x00"
+
+
+def test_an_unplugged_reader_is_not_revived_by_a_hard_reset(chip: EmulatedMFRC522) -> None:
+    pins = SimPinFactory()
+    pins.sim_pin(25).watch(chip.drive_nrstpd)
+    reader = MFRC522(chip, reset_line=GpioResetLine(25, pin_factory=pins, startup_s=0), safety_s=0.05)
+    chip.unplug()
+    with pytest.raises(ChipNotResponding):
+        reader.init(hard_reset=True)
+    chip.plug()
+    assert reader.init() == 0x92
+
+
+def test_without_a_reset_line_a_hard_reset_falls_back_to_the_soft_one(chip: EmulatedMFRC522) -> None:
+    reader = MFRC522(chip)
+    assert reader.hard_reset() is False
+    assert reader.init(hard_reset=True) == 0x92
 
 
 def test_chip_that_lost_its_timer_setup_is_caught_by_the_safety_limit(

@@ -1,4 +1,4 @@
-"""Durability end to end (DESIGN.md "Durability"): real Mosquitto, the real hub worker
+"""Durability end to end (docs/architecture.md "Durability"): real Mosquitto, the real hub worker
 process and the kiosk on simulated hardware. Whatever is killed, cut or restarted, every
 journalled transaction ends up acked by the hub and held exactly once in its ledger.
 
@@ -24,17 +24,18 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.assembly import Kiosk, build_kiosk
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
+from firmware.assembly import Kiosk
 from firmware.config import load_config
-from firmware.hub_link import parse_broker_url
 from firmware.journal import Journal
-from firmware.script_runner import KioskChild
 from firmware.txn_ids import TxnIdFactory
 from hal_sim.tcp_proxy import CuttableProxy
-from hub import protocol
 from hub.catalogue import item_barcode
 from hub.ledger import Ledger
 from hub.registry import load_registry
+from kiosk_tools.script_runner import KioskChild
+from kiosk_tools.simulated import build_simulated_kiosk
 
 BEIJING = timezone(timedelta(hours=8))
 REGISTRY = load_registry()
@@ -45,7 +46,7 @@ NLC_READER = "20001000000012"  # demo NLC card, PIN 1234; may borrow at the Capi
 
 
 def kiosk_child(journal: Path, kiosk_id: str, broker_url: str, log: Path) -> KioskChild:
-    """The kiosk as `firmware.script_runner` runs it: a child process on simulated
+    """The kiosk as `kiosk_tools.script_runner` runs it: a child process on simulated
     hardware, driven over its JSON-lines control channel, SIGKILLable."""
     argv = [
         sys.executable, "-m", "firmware", "--sim", "--headless", "--control-stdio",
@@ -120,8 +121,8 @@ class Observer:
         address = parse_broker_url(broker_url)
         self.txns: queue.Queue[str] = queue.Queue()
         self.acks: list[dict[str, Any]] = []
-        self._txn_topic = protocol.topic(kiosk_id, "txn")
-        self._ack_topic = protocol.topic(kiosk_id, "ack")
+        self._txn_topic = topics.topic(kiosk_id, "txn")
+        self._ack_topic = topics.topic(kiosk_id, "ack")
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         self._subscribed = queue.Queue[int]()
         self._client.on_message = self._message
@@ -286,7 +287,7 @@ def fill_journal(path: Path, kiosk_id: str, count: int) -> list[str]:
     with Journal.open(path) as journal:
         for n in range(count):
             member = BACKLOG_MEMBERS[n // per_member]
-            txn = protocol.Txn(
+            txn = messages.Txn(
                 txn_id=ids.next_id(),
                 kiosk_id=kiosk_id,
                 library_id="capital",
@@ -304,7 +305,7 @@ def fill_journal(path: Path, kiosk_id: str, count: int) -> list[str]:
 def start_kiosk(broker_url: str, kiosk_id: str, journal: Path) -> Kiosk:
     """An in-process kiosk (firmware.assembly) on simulated hardware."""
     config = load_config(None, {"hub.broker": broker_url, "kiosk.id": kiosk_id})
-    return build_kiosk(config, sim=True, journal_path=journal).start()
+    return build_simulated_kiosk(config, journal_path=journal).start()
 
 
 @pytest.fixture
@@ -326,7 +327,7 @@ def test_restart_mid_backlog(make_alliance, tmp_path, poll, kiosks, restarted: s
     """A kiosk comes back with a backlog; while it drains the broker (c) or the hub (d)
     is stopped and started again. Every row ends acked and each txn is in the ledger
     once. (d) waits for the kiosk's resend of rows the stopped hub never saw
-    (firmware.journal.DEFAULT_RESEND_AFTER_S, 30 s)."""
+    (firmware.hub_link.outbox.DEFAULT_RESEND_AFTER_S, 10 s)."""
     world = make_alliance()
     kiosk_id = f"e2e-backlog-{restarted}"
     journal = tmp_path / "journal.sqlite3"

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from firmware.assembly import build_kiosk
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
 from firmware.config import load_config
-from firmware.hub_link import parse_broker_url
-from hub import protocol
+from kiosk_tools.simulated import build_simulated_kiosk
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_SCENARIOS = ("renew", "wrong_pin_lockout", "help", "technician", "inactivity_logout")
@@ -119,7 +119,7 @@ def running_kiosk(alliance, tmp_path: Path) -> Iterator[Any]:
     config = load_config(
         None, {"hub.broker": alliance.broker_url, "kiosk.id": kiosk_id, "kiosk.library_id": "capital"}
     )
-    kiosk = build_kiosk(config, sim=True, journal_path=tmp_path / "journal.sqlite3")
+    kiosk = build_simulated_kiosk(config, journal_path=tmp_path / "journal.sqlite3")
     kiosk.start()
     try:
         yield kiosk
@@ -128,15 +128,15 @@ def running_kiosk(alliance, tmp_path: Path) -> Iterator[Any]:
 
 
 def _state_is(want: str):
-    return lambda payload: bool(payload) and protocol.parse(protocol.KioskState, payload).state == want
+    return lambda payload: bool(payload) and messages.parse(messages.KioskState, payload).state == want
 
 
 @pytest.mark.slow
 def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> None:
     kiosk = running_kiosk
     kiosk_id = kiosk.runtime.core_config.kiosk_id
-    state_topic = protocol.topic(kiosk_id, "state")
-    result_topic = protocol.topic(kiosk_id, "cmd/result")
+    state_topic = topics.topic(kiosk_id, "state")
+    result_topic = topics.topic(kiosk_id, "cmd/result")
     observer = Observer(alliance.broker_url, state_topic, result_topic)
     try:
         observer.next_on(state_topic, 15, _state_is("online"))
@@ -145,17 +145,17 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
 
         marks: dict[str, int] = {}
 
-        def command(cmd: str) -> protocol.CommandResult:
-            sent = protocol.Command(cmd=cmd, cmd_id=f"{cmd}-{uuid.uuid4().hex[:8]}")
+        def command(cmd: str) -> messages.CommandResult:
+            sent = messages.Command(cmd=cmd, cmd_id=f"{cmd}-{uuid.uuid4().hex[:8]}")
             marks[cmd] = observer.mark()
-            observer.publish(protocol.topic(kiosk_id, "cmd"), protocol.encode(sent))
+            observer.publish(topics.topic(kiosk_id, "cmd"), messages.encode(sent))
             raw = observer.next_on(
                 result_topic,
                 20,
-                lambda p: protocol.parse(protocol.CommandResult, p).cmd_id == sent.cmd_id,
+                lambda p: messages.parse(messages.CommandResult, p).cmd_id == sent.cmd_id,
                 since=marks[cmd],
             )
-            return protocol.parse(protocol.CommandResult, raw)
+            return messages.parse(messages.CommandResult, raw)
 
         # selftest: every simulated device passes and says so
         result = command("selftest")
@@ -175,7 +175,7 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
         try:
             topic, payload, retained = late.messages.get(timeout=10)
             assert (topic, retained) == (state_topic, True)
-            assert protocol.parse(protocol.KioskState, payload).state == "maintenance"
+            assert messages.parse(messages.KioskState, payload).state == "maintenance"
         finally:
             late.close()
 
@@ -211,15 +211,15 @@ def test_no_card_number_or_name_in_logs_or_topics(make_alliance, tmp_path: Path)
     try:
         code, output = world.run_script(script, "--config", str(config), kiosk_id=kiosk_id)
         assert code == 0, output
-        topics = observer.topics()
+        seen = observer.topics()
     finally:
         observer.close()
 
     # the observer saw the session's traffic, and no topic names the card
-    kiosk_topics = {t for t in topics if t.startswith(f"alliance/v1/kiosk/{kiosk_id}/")}
+    kiosk_topics = {t for t in seen if t.startswith(f"alliance/v1/kiosk/{kiosk_id}/")}
     for leaf in ("state", "req", "resp", "txn", "ack"):
-        assert protocol.topic(kiosk_id, leaf) in kiosk_topics, sorted(kiosk_topics)
-    assert not [t for t in topics if READER_CARD in t or READER_CARD[-8:] in t]
+        assert topics.topic(kiosk_id, leaf) in kiosk_topics, sorted(kiosk_topics)
+    assert not [t for t in seen if READER_CARD in t or READER_CARD[-8:] in t]
 
     # the log is JSON lines, saw the session, and never holds the card or the name whole
     text = log_file.read_text(encoding="utf-8")

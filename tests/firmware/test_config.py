@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from firmware.config import ConfigError, KioskConfig, load_config
+from contract.settings import (
+    ALLIANCE_UTC_OFFSET_HOURS,
+    OFFLINE_LOAN_DAYS,
+    OFFLINE_MAX_ITEMS,
+    leaf_keys,
+)
+from firmware.config import ConfigError, KioskConfig, default_config_text, load_config
+from firmware.core.config import CoreConfig
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -71,8 +89,22 @@ def test_a_toml_syntax_error_reports_its_line(tmp_path: Path) -> None:
 
 def test_an_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
     msg = error_of(tmp_path, "[devices.chute]\njam_afer_s = 3\n")
-    assert "devices.chute.jam_afer_s: unknown key" in msg
-    assert "unknown key" in error_of(tmp_path, "[printer]\nport = 1\n")
+    assert msg == (
+        f"{tmp_path / 'kiosk.toml'}: devices.chute.jam_afer_s: unknown key, did you mean "
+        "'jam_after_s'? (known: entry_pin, exit_pin, bounce_ms, jam_after_s)"
+    )
+    assert "printer: unknown key (known: kiosk, hub, devices," in error_of(
+        tmp_path, "[printer]\nport = 1\n"
+    )
+
+
+def test_toml_types_are_not_coerced(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, '[offline]\nmax_items = true\n[devices.chute]\nexit_pin = "27"\n')
+    assert msg.splitlines() == [
+        f"{tmp_path / 'kiosk.toml'}: devices.chute.exit_pin: input should be a valid integer (got '27')",
+        f"{tmp_path / 'kiosk.toml'}: offline.max_items: input should be a valid integer (got True)",
+    ]
+    assert "[timeouts]" in error_of(tmp_path, "timeouts = 5\n")  # a value where a table belongs
 
 
 def test_a_wrong_type_or_range_says_what_was_expected(tmp_path: Path) -> None:
@@ -128,3 +160,163 @@ def test_password_file_is_read(tmp_path: Path) -> None:
 def test_logging_level_is_case_insensitive(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[logging]\nlevel = "debug"\njson_lines = true\n'), {})
     assert config.logging.level == "DEBUG" and config.logging.json_lines
+
+
+# ---- one source for each default ----
+
+
+def test_alliance_wide_defaults_come_from_the_contract() -> None:
+    config = KioskConfig()
+    assert config.kiosk.utc_offset_hours == ALLIANCE_UTC_OFFSET_HOURS
+    assert config.kiosk.timezone.utcoffset(None) == timedelta(hours=ALLIANCE_UTC_OFFSET_HOURS)
+    assert config.offline.loan_days == CoreConfig().offline_loan_days == OFFLINE_LOAN_DAYS
+    assert config.offline.max_items == CoreConfig().offline_max_items == OFFLINE_MAX_ITEMS
+
+
+def test_the_core_timings_are_written_down_once() -> None:
+    core, timeouts = CoreConfig(), KioskConfig().timeouts
+    for key in type(timeouts).model_fields:
+        assert getattr(timeouts, key) == getattr(core, key), key
+    assert KioskConfig().offline.loans_allowed == core.offline_loans_allowed
+
+
+def _documented_keys() -> set[str]:
+    """Every key the packaged file shows, its commented-out examples included."""
+    text = re.sub(r"(?m)^#\s*(\w+\s*=)", r"\1", default_config_text())
+    keys: set[str] = set()
+
+    def walk(table: dict, prefix: str) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                keys.add(f"{prefix}{key}")
+
+    walk(tomllib.loads(text), "")
+    return keys
+
+
+def test_the_packaged_file_documents_exactly_the_models_keys() -> None:
+    assert _documented_keys() == set(leaf_keys(KioskConfig))
+
+
+# ---- every key reaches the code ----
+
+
+def _sections(model: BaseModel, prefix: str = "") -> Iterator[tuple[BaseModel, str]]:
+    yield model, prefix
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _sections(value, f"{prefix}{name}.")
+
+
+def _trace_reads(monkeypatch: pytest.MonkeyPatch, config: KioskConfig) -> dict[str, str]:
+    """Record, from now on, which of `config`'s keys code reads, and in which file."""
+    where = {id(section): prefix for section, prefix in _sections(config)}
+    reads: dict[str, str] = {}
+
+    def traced(self: BaseModel, name: str) -> object:
+        value = object.__getattribute__(self, name)
+        prefix = where.get(id(self))
+        if prefix is not None and name in type(self).model_fields:
+            reads.setdefault(prefix + name, sys._getframe(1).f_code.co_filename)
+        return value
+
+    for cls in {type(section) for section, _ in _sections(config)}:
+        monkeypatch.setattr(cls, "__getattribute__", traced, raising=False)
+    return reads
+
+
+class _FakeSpi:
+    def xfer2(self, data: list[int]) -> list[int]:
+        return [0] * len(data)
+
+    def close(self) -> None:
+        pass
+
+
+# Read by the command line (kiosk_tools/app.py) before any kiosk is built.
+READ_BY_THE_COMMAND_LINE = ("logging.level", "logging.json_lines", "logging.file")
+
+
+def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configured key that nothing reads is a defect: build the kiosk as `--sim` does
+    and open a Pi's transports (SPI faked), and watch which keys are read."""
+    import drivers.mfrc522
+    from firmware.hardware import pi_transports
+    from kiosk_tools.simulated import build_simulated_kiosk
+
+    config = load_config(
+        None,
+        {
+            "journal.path": str(tmp_path / "journal.sqlite3"),
+            "kiosk.utc_offset_hours": 9,
+            "devices.scanner.port": "/dev/ttyS8",
+            "devices.chute_scanner.port": "/dev/ttyS9",
+        },
+    )
+    reads = _trace_reads(monkeypatch, config)
+    kiosk = build_simulated_kiosk(config)
+    try:
+        assert kiosk.runtime.wall().utcoffset() == timedelta(hours=9)  # the configured zone
+    finally:
+        kiosk.stop()
+    monkeypatch.setattr(drivers.mfrc522, "open_spi", lambda *a, **k: _FakeSpi())
+    pi_transports(config).close()
+    monkeypatch.undo()
+
+    cli = (ROOT / "kiosk_tools" / "app.py").read_text(encoding="utf-8")
+    for key in READ_BY_THE_COMMAND_LINE:
+        assert f"config.{key}" in cli, f"{key} is no longer read by kiosk_tools/app.py"
+        reads[key] = "kiosk_tools/app.py"
+    unread = sorted(set(leaf_keys(KioskConfig)) - set(reads))
+    assert unread == [], f"configured keys nothing reads: {unread}"
+
+
+# ---- a corrupt config stops the kiosk with the message, never a traceback ----
+
+
+_FIELDS = [k.split(".") for k in leaf_keys(KioskConfig)]
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([".".join(f) for f in _FIELDS] + ["kiosk.nme", "x"]), _values))
+def test_any_values_give_a_config_or_a_config_error(overrides: dict) -> None:
+    try:
+        load_config(None, overrides)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            assert line.startswith(("kiosk.toml (packaged): ", "command line: ")), line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[kiosk\n", "TOML syntax error"),
+        ("[hub]\nbrokr = 'mqtt://x'\n", "hub.brokr: unknown key, did you mean 'broker'?"),
+        ("[offline]\nmax_items = 'three'\n", "offline.max_items: input should be a valid integer"),
+        ("[hub]\nbroker = 'htp://x'\n", "hub.broker: 'htp://x' is not an mqtt:// or mqtts:// URL"),
+        (None, "file not found"),
+    ],
+)
+def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "firmware", "--config", str(path), "--sim", "--headless"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"{path}: " in out.stderr and message in out.stderr
+    assert "Traceback" not in out.stderr

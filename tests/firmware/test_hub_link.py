@@ -25,6 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
+from contract.messages import Ack, CardRef, CommandResult, KioskState, ReaderLookup, Response, Txn
 from firmware.core.events import (
     BlocklistUpdated,
     CommandReceived,
@@ -35,11 +38,9 @@ from firmware.core.events import (
     LinkChanged,
     TxnAcked,
 )
-from firmware.hub_link import HubLink, parse_broker_url
+from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
-from hub import protocol
-from hub.protocol import Ack, CardRef, CommandResult, KioskState, ReaderLookup, Response, Txn
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = "0110000012345"
@@ -146,7 +147,7 @@ class FakeHub:
             self.requests.append(msg.payload)
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = msg.properties.CorrelationData
-            req = protocol.parse_request(msg.payload)
+            req = messages.parse_request(msg.payload)
             if req.op == "blocklist":
                 resp = Response(blocked_hashes=["ab" * 32], offline_max_items=3)
             else:
@@ -154,7 +155,7 @@ class FakeHub:
 
             def send() -> None:
                 client.publish(
-                    msg.properties.ResponseTopic, protocol.encode(resp), qos=1, properties=props
+                    msg.properties.ResponseTopic, messages.encode(resp), qos=1, properties=props
                 )
 
             if self.answer_delay_s:
@@ -162,7 +163,7 @@ class FakeHub:
             else:
                 send()
         elif msg.topic.endswith("/txn"):
-            txn = protocol.parse(Txn, msg.payload)
+            txn = messages.parse(Txn, msg.payload)
             with self.lock:
                 self.txn_ids.append(txn.txn_id)
                 if not self.ack_enabled.is_set():
@@ -172,8 +173,8 @@ class FakeHub:
 
     def send_ack(self, kiosk_id: str, txn_id: str) -> None:
         self.client.publish(
-            protocol.topic(kiosk_id, "ack"),
-            protocol.encode(Ack(txn_id=txn_id, result="committed")),
+            topics.topic(kiosk_id, "ack"),
+            messages.encode(Ack(txn_id=txn_id, result="committed")),
             qos=1,
         )
 
@@ -317,6 +318,21 @@ def test_request_times_out_at_once_when_the_link_is_down(events) -> None:
     link.stop()  # idempotent, also when never started
 
 
+def test_a_request_waiting_when_the_broker_goes_away_ends_in_hub_timed_out(
+    own_broker, events, links
+) -> None:
+    link = make_link(own_broker.url, events, links, new_kiosk_id(), request_timeout_s=60)
+    link.request(
+        "lost",
+        ReaderLookup(
+            op="reader_lookup", card=CardRef(scheme="joint", number=CARD), library_id="dongcheng"
+        ),
+    )
+    own_broker.stop()
+    assert events.wait(lambda e: isinstance(e, HubTimedOut)) == HubTimedOut("lost")
+    assert events.wait(lambda e: isinstance(e, LinkChanged)) == LinkChanged(False)
+
+
 def test_blocklist_is_fetched_on_connect(broker, events, links) -> None:
     hub = FakeHub(broker.url)
     try:
@@ -351,17 +367,17 @@ def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=REPO)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
-        topic = protocol.topic(kiosk_id, "state")
+        topic = topics.topic(kiosk_id, "state")
         online = read_retained(broker.url, topic)
         assert online is not None
-        assert protocol.parse(KioskState, online).state == "online"
+        assert messages.parse(KioskState, online).state == "online"
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         deadline = time.monotonic() + 5
         state = None
         while time.monotonic() < deadline:
             raw = read_retained(broker.url, topic)
-            state = protocol.parse(KioskState, raw) if raw else None
+            state = messages.parse(KioskState, raw) if raw else None
             if state is not None and state.state == "offline":
                 break
             time.sleep(0.1)
@@ -376,17 +392,17 @@ def test_stop_says_offline_and_maintenance_is_retained(broker, events, links) ->
     kiosk_id = new_kiosk_id()
     link = make_link(broker.url, events, links, kiosk_id)
     link.publish_state("maintenance")
-    topic = protocol.topic(kiosk_id, "state")
+    topic = topics.topic(kiosk_id, "state")
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         raw = read_retained(broker.url, topic)
-        if raw and protocol.parse(KioskState, raw).state == "maintenance":
+        if raw and messages.parse(KioskState, raw).state == "maintenance":
             break
     else:
         raise AssertionError("maintenance state not retained")
     link.stop()
     raw = read_retained(broker.url, topic)
-    assert raw is not None and protocol.parse(KioskState, raw).state == "offline"
+    assert raw is not None and messages.parse(KioskState, raw).state == "offline"
 
 
 def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, links, caplog) -> None:
@@ -394,7 +410,7 @@ def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, link
     hub = FakeHub(broker.url)
     try:
         link = make_link(broker.url, events, links, kiosk_id)
-        cmd_topic = protocol.topic(kiosk_id, "cmd")
+        cmd_topic = topics.topic(kiosk_id, "cmd")
         hub.client.publish(cmd_topic, b"not json", qos=1)
         hub.client.publish(cmd_topic, b'{"v":1,"cmd":"self_destruct","cmd_id":"x"}', qos=1)
         hub.client.publish(cmd_topic, b'{"v":1,"cmd":"selftest","cmd_id":"c-42"}', qos=1)
@@ -404,7 +420,7 @@ def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, link
         assert "ignored a message" in caplog.text
         link.publish_command_result(CommandResult(cmd_id="c-42", ok=True))
         deadline = time.monotonic() + 3
-        while protocol.topic(kiosk_id, "cmd/result") not in hub.topics:
+        while topics.topic(kiosk_id, "cmd/result") not in hub.topics:
             assert time.monotonic() < deadline, "no command result published"
             time.sleep(0.02)
     finally:
@@ -418,7 +434,7 @@ def test_telemetry_carries_the_journal_depth(broker, events, links, tmp_path) ->
     spy.on_message = lambda _c, _u, m: got.put(m.payload)
     host, port = host_port(broker.url)
     spy.connect(host, port)
-    spy.subscribe(protocol.topic(kiosk_id, "telemetry"), 0)
+    spy.subscribe(topics.topic(kiosk_id, "telemetry"), 0)
     spy.loop_start()
     try:
         with Journal.open(tmp_path / "j.sqlite3") as journal:
@@ -426,7 +442,7 @@ def test_telemetry_carries_the_journal_depth(broker, events, links, tmp_path) ->
             make_link(
                 broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.2
             )
-            tele = protocol.parse(protocol.Telemetry, got.get(timeout=3))
+            tele = messages.parse(messages.Telemetry, got.get(timeout=3))
             assert tele.journal_pending == 3
             assert events.wait(lambda e: isinstance(e, JournalDepth)).pending == 3
             links[-1].stop()
@@ -500,6 +516,38 @@ def test_broker_restart_mid_backlog_ends_with_every_row_acked_once(
         hub.close()
 
 
+def test_the_configured_retention_prunes_the_kiosks_journal(tmp_path) -> None:
+    """`journal.prune_acked_after_days` reaches the link that firmware.assembly builds."""
+    from firmware.config import load_config
+    from kiosk_tools.simulated import build_simulated_kiosk
+
+    kiosk_id = new_kiosk_id()
+    path = tmp_path / "j.sqlite3"
+    with Journal.open(path) as journal:
+        old, recent, newest = fill(journal, kiosk_id, 3)
+        journal.mark_acked(Ack(txn_id=old, result="committed"), now=time.time() - 3 * 86400)
+        journal.mark_acked(Ack(txn_id=recent, result="committed"), now=time.time() - 1 * 86400)
+    config = load_config(
+        None,
+        {
+            "hub.broker": "mqtt://127.0.0.1:9",  # nobody there: pruning needs no hub
+            "kiosk.id": kiosk_id,
+            "journal.prune_acked_after_days": 2,
+        },
+    )
+    kiosk = build_simulated_kiosk(config, journal_path=path)
+    try:
+        kiosk.link.start()
+        deadline = time.monotonic() + 5
+        while kiosk.journal.counts()["acked"] != 1:
+            assert time.monotonic() < deadline, "acked rows were not pruned"
+            time.sleep(0.05)
+        assert [r.txn.txn_id for r in kiosk.journal.rows_for_item(txn(recent, kiosk_id, 1).item)] == [recent]
+        assert kiosk.journal.last_txn_id() == newest
+    finally:
+        kiosk.stop()
+
+
 def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) -> None:
     kiosk_id = new_kiosk_id()
     hub = FakeHub(broker.url)
@@ -522,10 +570,10 @@ def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) ->
                 events.wait(lambda e: isinstance(e, TxnAcked))
             time.sleep(0.3)
             link.stop()
-        topics = set(hub.topics)
-        assert protocol.topic(kiosk_id, "txn") in topics
-        assert protocol.topic(kiosk_id, "req") in topics
-        assert not [t for t in topics if CARD in t]
+        seen = set(hub.topics)
+        assert topics.topic(kiosk_id, "txn") in seen
+        assert topics.topic(kiosk_id, "req") in seen
+        assert not [t for t in seen if CARD in t]
     finally:
         hub.close()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.messages import Ack, CardRef, Txn
 from firmware.journal import Journal, JournalError
 from firmware.txn_ids import TxnIdFactory, parse_time_part
-from hub.protocol import Ack, CardRef, Txn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,30 +53,39 @@ def test_recorded_row_survives_a_process_killed_right_after_record(tmp_path: Pat
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=30)
     assert proc.returncode == -signal.SIGKILL
     with Journal.open(db) as j:
-        assert [t.txn_id for t in j.next_to_send(10)] == ["01HXCRASH0000-k1"]
+        assert [t.txn_id for t in j.unacked(10)] == ["01HXCRASH0000-k1"]
         assert j.depth() == 1
 
 
-def test_order_is_kept_across_reopen_and_rows_in_flight_are_sent_again(tmp_path: Path) -> None:
+def test_order_is_kept_across_reopen_and_sent_rows_stay_unacked(tmp_path: Path) -> None:
     db = tmp_path / "j.sqlite3"
     txn_ids = ids(20)
     with Journal.open(db) as j:
         for t in txn_ids:
             j.record(make_txn(t))
-        first = [t.txn_id for t in j.next_to_send(5)]
+        first = [t.txn_id for t in j.unacked(5)]
         j.mark_sent(first)
-        assert [t.txn_id for t in j.next_to_send(100)] == txn_ids[5:]
+        # what is in flight is the outbox's business: every unacked row is listed
+        assert [t.txn_id for t in j.unacked(100)] == txn_ids
     with Journal.open(db) as j:  # a power cut while 5 were in flight
-        assert [t.txn_id for t in j.next_to_send(100)] == txn_ids
+        assert [t.txn_id for t in j.unacked(100)] == txn_ids
+        assert j.counts()["sent"] == 5 and j.counts()["pending"] == 15
 
 
-def test_sent_rows_without_an_ack_are_resent_after_the_resend_interval(tmp_path: Path) -> None:
+def test_each_publish_is_recorded_and_only_the_hubs_ack_ends_a_row(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.sqlite3") as j:
-        (a,) = ids(1)
-        j.record(make_txn(a), now=1000.0)
+        a, b = ids(2)
+        j.record(make_txn(a, item="30101000000017"), now=1000.0)
+        j.record(make_txn(b, item="30101000000025"), now=1000.0)
         j.mark_sent([a], now=1000.0)
-        assert j.next_to_send(10, now=1010.0, resend_after_s=30) == []
-        assert [t.txn_id for t in j.next_to_send(10, now=1031.0, resend_after_s=30)] == [a]
+        j.mark_sent([a], now=1010.0)  # published again: the journal only counts
+        (row,) = j.rows_for_item("30101000000017")
+        assert (row.status, row.attempts, row.sent_at) == ("sent", 2, 1010.0)
+        assert [t.txn_id for t in j.unacked(10)] == [a, b]
+        j.mark_acked(Ack(txn_id=a, result="committed"))
+        j.mark_sent([a], now=1020.0)  # a late copy does not reopen an acked row
+        assert [t.txn_id for t in j.unacked(10)] == [b]
+        assert j.rows_for_item("30101000000017")[0].status == "acked"
 
 
 def test_a_row_is_done_only_on_the_hubs_ack_and_rejects_are_kept_for_staff(tmp_path: Path) -> None:
@@ -145,7 +154,7 @@ def test_ids_stay_unique_and_ordered_across_restarts_and_a_clock_step_back(tmp_p
     assert len(set(seen)) == len(seen)
     assert seen == sorted(seen)
     with Journal.open(db) as j:
-        assert [t.txn_id for t in j.next_to_send(1000)] == seen
+        assert [t.txn_id for t in j.unacked(1000)] == seen
 
 
 def test_long_kiosk_ids_still_give_protocol_valid_ids() -> None:
@@ -170,7 +179,7 @@ def test_disk_full_raises_journal_disk_full_and_loses_nothing_written(tmp_path: 
         assert info.value.code == "journal-disk-full"
         assert kept, "some rows fit before the disk was full"
     with Journal.open(db) as j:
-        assert [t.txn_id for t in j.next_to_send(100_000)] == kept
+        assert [t.txn_id for t in j.unacked(100_000)] == kept
 
 
 def test_a_corrupt_file_is_refused_at_open_and_left_untouched(tmp_path: Path) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from drivers.barcodes import make_item_barcode
+from contract.barcodes import make_item_barcode
+from contract.messages import Bilingual, CardRef, CheckoutAuth, LoanLine, RenewAuth, Response
+from contract.screens import Press
 from drivers.events import BarcodeRead, BarcodeRejected, CardPresented, CardRemoved
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Beep, PrintReceipt, RecordTxn, SendRequest
 from firmware.core.events import HubAnswered, HubTimedOut
-from firmware.core.harness import CoreHarness
-from firmware.view import Press, Text
-from hub.protocol import Bilingual, CardRef, CheckoutAuth, LoanLine, RenewAuth, Response
+from firmware.view import Text
+from kiosk_tools.core_harness import CoreHarness
 
 JOINT = "0101000012345"
 CARD = CardRef(scheme="bj-joint", number=JOINT)

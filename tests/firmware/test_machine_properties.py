@@ -11,7 +11,9 @@ from types import MappingProxyType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.barcodes import make_item_barcode
+from contract.barcodes import make_item_barcode
+from contract.messages import LoanLine, Response
+from contract.screens import ACTIONS, SCREENS, PinEntered, Press
 from drivers.diagnostics import DiagResult
 from drivers.events import (
     BarcodeRead,
@@ -42,8 +44,6 @@ from firmware.core.events import (
 )
 from firmware.core.machine import initial_state, render, step
 from firmware.core.messages import ITEM_STATUSES, NOTICE_KEYS
-from firmware.view import ACTIONS, SCREENS, PinEntered, Press
-from hub.protocol import LoanLine, Response
 
 BOOKS = [make_item_barcode("0002", n) for n in range(1, 4)] + [make_item_barcode("0102", 9)]
 CARDS = ["0101000012345", "0101000099999", "88000000011", "20001000000019", "bogus"]

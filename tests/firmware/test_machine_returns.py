@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from drivers.barcodes import make_item_barcode
+from contract.barcodes import make_item_barcode
+from contract.messages import Bilingual, CardRef, ReturnRoute
+from contract.screens import Press
 from drivers.events import (
     BarcodeRead,
     BookEntered,
@@ -19,9 +21,8 @@ from drivers.events import (
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Beep, CallStaff, Led, RecordTxn, SendRequest, SetDiverter
 from firmware.core.events import LinkChanged
-from firmware.core.harness import CoreHarness
-from firmware.view import Press, Text
-from hub.protocol import Bilingual, CardRef, ReturnRoute
+from firmware.view import Text
+from kiosk_tools.core_harness import CoreHarness
 
 OURS = make_item_barcode("0002", 7)
 XICHENG = make_item_barcode("0102", 9)

@@ -3,7 +3,9 @@ journal failures, LEDs."""
 
 from __future__ import annotations
 
-from drivers.barcodes import make_item_barcode
+from contract.barcodes import make_item_barcode
+from contract.messages import Ack
+from contract.screens import PinEntered, Press
 from drivers.diagnostics import DiagResult
 from drivers.events import BarcodeRead, BookPassed, CardPresented, DeviceFault, DeviceRecovered
 from firmware.core.effects import (
@@ -22,9 +24,8 @@ from firmware.core.events import (
     SelfTestDone,
     TxnAcked,
 )
-from firmware.core.harness import CoreHarness
-from firmware.view import DeviceLine, PinEntered, Press
-from hub.protocol import Ack
+from firmware.view import DeviceLine
+from kiosk_tools.core_harness import CoreHarness
 
 JOINT = "0101000012345"
 STAFF = "88000000011"

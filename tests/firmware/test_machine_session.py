@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contract.messages import Bilingual, LoanLine, PinCheck, ReaderLookup
+from contract.screens import PinEntered, Press
 from drivers.events import CardPresented, CardRemoved, MultipleCards
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Beep, CallStaff, Log, SendRequest
-from firmware.core.harness import CoreHarness
 from firmware.core.identify import mask
-from firmware.view import PinEntered, Press, Text
-from hub.protocol import Bilingual, LoanLine, PinCheck, ReaderLookup
+from firmware.view import Text
+from kiosk_tools.core_harness import CoreHarness
 
 JOINT = "0101000012345"
 STAFF = "88000000011"

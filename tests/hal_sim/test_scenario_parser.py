@@ -12,11 +12,12 @@ import pytest
 from drivers.chute import Chute
 from drivers.events import BarcodeRead, BookEntered, BookPassed, ChuteCleared, ChuteJammed
 from drivers.scanner import BarcodeScanner
-from hal_sim.chute_sim import SimPinFactory, SimulatedChute
+from hal_sim.chute_sim import SimulatedChute
+from hal_sim.device_steps import DeviceStepRunner
+from hal_sim.gpio import SimPinFactory
 from hal_sim.scanner_pty import SimulatedScanner
 from hal_sim.scenario import (
     Clear,
-    DeviceStepRunner,
     Drop,
     ExpectAttempts,
     ExpectCommitted,

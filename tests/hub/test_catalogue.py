@@ -9,6 +9,8 @@ from datetime import datetime
 
 import pytest
 
+from contract.card_schemes import identify_scheme, item_barcode_is_valid, number_is_valid
+from contract.privacy import card_hash
 from hub.catalogue import (
     HOLDER_NUMBER,
     STABLE_SERIALS,
@@ -19,15 +21,7 @@ from hub.catalogue import (
     item_barcode,
 )
 from hub.registry import Registry, load_registry
-from hub.rules import (
-    SHANGHAI,
-    ItemRecord,
-    card_hash,
-    checkout_decision,
-    reader_status,
-    route_return,
-)
-from hub.schemes import identify_scheme, item_barcode_is_valid, number_is_valid
+from hub.rules import SHANGHAI, ItemRecord, checkout_decision, reader_status, route_return
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hub import catalogue, protocol
+from contract import messages, topics
+from contract.card_schemes import make_card_number
+from hub import catalogue
 from hub.broker_process import MosquittoProcess
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
-from hub.schemes import make_card_number
 from hub.service import HubService
 
 SECRET_CARD = make_card_number("bj-joint", 7654321)
@@ -133,8 +134,8 @@ def setup(
     host, port = broker.url.removeprefix("mqtt://").split(":")
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"hostile-{secrets.token_hex(3)}", protocol=mqtt.MQTTv5)
     c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe([(protocol.topic(KIOSK, "ack"), 1),
-                                                           (protocol.topic(KIOSK, "resp"), 1)])
+    c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe([(topics.topic(KIOSK, "ack"), 1),
+                                                           (topics.topic(KIOSK, "resp"), 1)])
     c.on_subscribe = lambda *a: ready.set()
     c.on_message = lambda cl, ud, msg: answers.put((msg.topic, msg.payload))
     c.connect(host, int(port))
@@ -149,25 +150,25 @@ def setup(
 
 
 def _publish(client: mqtt.Client, leaf: str, payload: bytes) -> None:
-    client.publish(protocol.topic(KIOSK, leaf), payload, qos=1).wait_for_publish(5)
+    client.publish(topics.topic(KIOSK, leaf), payload, qos=1).wait_for_publish(5)
 
 
-def _still_answers(setup: dict[str, Any]) -> protocol.Response:
+def _still_answers(setup: dict[str, Any]) -> messages.Response:
     """A valid request after the barrage: same publisher, same worker, so it is handled
     after every hostile message before it."""
     answers: queue.Queue[tuple[str, bytes]] = setup["answers"]
     corr = secrets.token_bytes(6)
     props = Properties(PacketTypes.PUBLISH)
-    props.ResponseTopic = protocol.topic(KIOSK, "resp")
+    props.ResponseTopic = topics.topic(KIOSK, "resp")
     props.CorrelationData = corr
     item = catalogue.item_barcode(setup["registry"], "capital", 1)
-    setup["client"].publish(protocol.topic(KIOSK, "req"),
-                            protocol.encode(protocol.ReturnRoute(op="return_route", item=item, library_id="capital")),
+    setup["client"].publish(topics.topic(KIOSK, "req"),
+                            messages.encode(messages.ReturnRoute(op="return_route", item=item, library_id="capital")),
                             qos=1, properties=props)
     while True:
         topic, payload = answers.get(timeout=10)
         if topic.endswith("/resp"):
-            resp = protocol.Response.model_validate_json(payload)
+            resp = messages.Response.model_validate_json(payload)
             if resp.route is not None:
                 return resp
 
@@ -182,10 +183,10 @@ def _assert_nothing_written(service: HubService) -> None:
 @given(payload=hostile)
 def test_hostile_payloads_handled_directly_never_raise_or_write(setup: dict[str, Any], payload: bytes) -> None:
     service: HubService = setup["service"]
-    ack = service.handle_txn(KIOSK, payload)
+    ack = service.intake.handle_txn(KIOSK, payload)
     assert ack is None or ack.result == "rejected"
-    resp = service.handle_request(KIOSK, payload)
-    assert isinstance(resp, protocol.Response)
+    resp = service.intake.handle_request(KIOSK, payload)
+    assert isinstance(resp, messages.Response)
     _assert_nothing_written(service)
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from hub import protocol, rules, schemes
+from contract import card_schemes, messages, privacy
+from hub import rules
 from hub.ledger import Ledger, LedgerUrlError
 from hub.registry import Registry, load_registry
 
@@ -43,13 +44,13 @@ def ledger(db_url: str) -> Iterator[Ledger]:
         yield led
 
 
-def card(scheme: str, serial: int) -> protocol.CardRef:
-    return protocol.CardRef(scheme=scheme, number=schemes.make_card_number(scheme, serial))
+def card(scheme: str, serial: int) -> messages.CardRef:
+    return messages.CardRef(scheme=scheme, number=card_schemes.make_card_number(scheme, serial))
 
 
 def add_reader(
     led: Ledger,
-    ref: protocol.CardRef,
+    ref: messages.CardRef,
     state: str = "valid",
     block_reason: str | None = None,
     pin: str | None = "123456",
@@ -74,7 +75,7 @@ def add_item(
     state: str = "on_shelf",
     hold_for: str | None = None,
 ) -> str:
-    barcode = schemes.make_item_barcode(registry.member(library).institution_code, serial)
+    barcode = card_schemes.make_item_barcode(registry.member(library).institution_code, serial)
     led.add_item(rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
     return barcode
 
@@ -82,14 +83,14 @@ def add_item(
 def txn(
     kind: str,
     item: str,
-    ref: protocol.CardRef | None,
+    ref: messages.CardRef | None,
     library: str = "capital",
     mode: str = "online",
     txn_id: str | None = None,
     at: datetime = NOW,
     due: datetime | None = None,
-) -> protocol.Txn:
-    return protocol.Txn(
+) -> messages.Txn:
+    return messages.Txn(
         txn_id=txn_id or f"k1-{secrets.token_hex(8)}",
         kiosk_id="k1",
         library_id=library,
@@ -163,7 +164,7 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     [row] = ledger.exceptions()
     assert (row.txn_id, row.reason) == (offline.txn_id, "item_on_loan")
     assert bob.number not in row.summary and alice.number not in row.summary
-    assert ledger.active_loan_for_item(book).card_hash == rules.card_hash(
+    assert ledger.active_loan_for_item(book).card_hash == privacy.card_hash(
         alice.scheme, alice.number
     )
     assert ledger.commit_txn(offline, registry, NOW).result == "duplicate"
@@ -299,11 +300,11 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
             ref = card("bj-joint", 600 + i)
             add_reader(ledgers[0], ref)
             t = txn("loan", book, ref)
-            acks: list[protocol.Ack] = []
+            acks: list[messages.Ack] = []
             barrier = threading.Barrier(len(ledgers))
 
             def commit(
-                led: Ledger, t: protocol.Txn, barrier: threading.Barrier, acks: list[protocol.Ack]
+                led: Ledger, t: messages.Txn, barrier: threading.Barrier, acks: list[messages.Ack]
             ) -> None:
                 barrier.wait()
                 acks.append(led.commit_txn(t, registry, NOW))
@@ -373,11 +374,11 @@ def test_the_blocklist_holds_hashes_of_blocked_and_expired_cards(ledger: Ledger)
 
 def test_fleet_rows_follow_state_and_telemetry(ledger: Ledger) -> None:
     ledger.record_state(
-        "k1", protocol.KioskState(state="online", firmware="1.2", library_id="capital"), NOW
+        "k1", messages.KioskState(state="online", firmware="1.2", library_id="capital"), NOW
     )
     ledger.record_telemetry(
         "k1",
-        protocol.Telemetry(
+        messages.Telemetry(
             at=NOW, journal_pending=7, devices={"card_reader": "ok", "chute": "beam-stuck"}
         ),
         NOW,
@@ -390,7 +391,7 @@ def test_fleet_rows_follow_state_and_telemetry(ledger: Ledger) -> None:
         "1.2",
     )
     assert row.journal_pending == 7 and row.faults == ["chute:beam-stuck"]
-    ledger.record_state("k1", protocol.KioskState(state="offline"), NOW)
+    ledger.record_state("k1", messages.KioskState(state="offline"), NOW)
     assert ledger.fleet()[0].state == "offline" and ledger.fleet()[0].library_id == "capital"
 
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.registry import LENDING_MEMBERS, Registry, RegistryError, load_registry
-from hub.schemes import (
+from contract.card_schemes import (
     NUMBER_FORMATS,
     identify_scheme,
     item_barcode_is_valid,
@@ -22,6 +21,7 @@ from hub.schemes import (
     make_item_barcode,
     number_is_valid,
 )
+from hub.registry import LENDING_MEMBERS, Registry, RegistryError, load_registry
 
 SEED = Path("/work/shared/seed/000_348ff9eaf1c8d309.txt")
 
@@ -50,7 +50,7 @@ def registry() -> Registry:
 
 
 def _packaged(name: str) -> str:
-    return (resources.files("hub") / "data" / name).read_text("utf-8")
+    return (resources.files("contract") / "data" / name).read_text("utf-8")
 
 
 def test_the_63_lending_members_load_with_the_seed_names_in_seed_order(registry: Registry) -> None:

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.card_schemes import make_card_number, make_item_barcode
+from contract.privacy import card_hash, mask_card, mask_name
 from hub.registry import Registry, RegistryError, load_registry
 from hub.rules import (
     REASONS,
@@ -18,15 +20,11 @@ from hub.rules import (
     ItemRecord,
     ReaderRecord,
     Route,
-    card_hash,
     checkout_decision,
-    mask_card,
-    mask_name,
     reader_status,
     renew_decision,
     route_return,
 )
-from hub.schemes import make_card_number, make_item_barcode
 
 TODAY = date(2026, 3, 2)
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=SHANGHAI)

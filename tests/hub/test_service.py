@@ -24,7 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hub import catalogue, protocol
+from contract import messages, topics
+from hub import catalogue
 from hub.broker_process import MosquittoProcess
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
@@ -43,16 +44,16 @@ class Kiosk:
 
     def __init__(self, broker_url: str, kiosk_id: str) -> None:
         self.kiosk_id = kiosk_id
-        self.acks: queue.Queue[protocol.Ack] = queue.Queue()
-        self.cmds: queue.Queue[protocol.Command] = queue.Queue()
-        self._pending: dict[bytes, queue.Queue[protocol.Response]] = {}
+        self.acks: queue.Queue[messages.Ack] = queue.Queue()
+        self.cmds: queue.Queue[messages.Command] = queue.Queue()
+        self._pending: dict[bytes, queue.Queue[messages.Response]] = {}
         self._ready = threading.Event()
         host, port = broker_url.removeprefix("mqtt://").split(":")
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kiosk-{kiosk_id}-{secrets.token_hex(3)}",
                         protocol=mqtt.MQTTv5)
         c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(
-            [(protocol.topic(kiosk_id, leaf), 1) for leaf in ("ack", "resp", "cmd")])
+            [(topics.topic(kiosk_id, leaf), 1) for leaf in ("ack", "resp", "cmd")])
         c.on_subscribe = lambda *a: self._ready.set()
         c.on_message = self._on_message
         c.max_inflight_messages_set(100)
@@ -63,34 +64,34 @@ class Kiosk:
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("/ack"):
-            self.acks.put(protocol.Ack.model_validate_json(msg.payload))
+            self.acks.put(messages.Ack.model_validate_json(msg.payload))
         elif msg.topic.endswith("/cmd"):
-            self.cmds.put(protocol.Command.model_validate_json(msg.payload))
+            self.cmds.put(messages.Command.model_validate_json(msg.payload))
         else:
             corr = getattr(msg.properties, "CorrelationData", b"")
             box = self._pending.get(corr)
             if box is not None:
-                box.put(protocol.Response.model_validate_json(msg.payload))
+                box.put(messages.Response.model_validate_json(msg.payload))
 
-    def publish(self, leaf: str, payload: bytes | protocol._Msg, qos: int = 1) -> None:
-        raw = payload if isinstance(payload, bytes) else protocol.encode(payload)
-        self.client.publish(protocol.topic(self.kiosk_id, leaf), raw, qos=qos).wait_for_publish(5)
+    def publish(self, leaf: str, payload: bytes | messages._Msg, qos: int = 1) -> None:
+        raw = payload if isinstance(payload, bytes) else messages.encode(payload)
+        self.client.publish(topics.topic(self.kiosk_id, leaf), raw, qos=qos).wait_for_publish(5)
 
-    def request(self, payload: bytes | protocol._Msg, timeout: float = 5.0) -> protocol.Response:
+    def request(self, payload: bytes | messages._Msg, timeout: float = 5.0) -> messages.Response:
         corr = secrets.token_bytes(8)
-        box: queue.Queue[protocol.Response] = queue.Queue()
+        box: queue.Queue[messages.Response] = queue.Queue()
         self._pending[corr] = box
         props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = protocol.topic(self.kiosk_id, "resp")
+        props.ResponseTopic = topics.topic(self.kiosk_id, "resp")
         props.CorrelationData = corr
-        raw = payload if isinstance(payload, bytes) else protocol.encode(payload)
-        self.client.publish(protocol.topic(self.kiosk_id, "req"), raw, qos=1, properties=props)
+        raw = payload if isinstance(payload, bytes) else messages.encode(payload)
+        self.client.publish(topics.topic(self.kiosk_id, "req"), raw, qos=1, properties=props)
         try:
             return box.get(timeout=timeout)
         finally:
             self._pending.pop(corr, None)
 
-    def ack(self, timeout: float = 5.0) -> protocol.Ack:
+    def ack(self, timeout: float = 5.0) -> messages.Ack:
         return self.acks.get(timeout=timeout)
 
     def close(self) -> None:
@@ -125,20 +126,20 @@ def demo(registry: Registry, scheme: str, state: str = "valid", why: str | None 
                 if r.scheme == scheme and r.state == state and r.block_reason == why)
 
 
-def card(r: catalogue.DemoReader) -> protocol.CardRef:
-    return protocol.CardRef(scheme=r.scheme, number=r.number)
+def card(r: catalogue.DemoReader) -> messages.CardRef:
+    return messages.CardRef(scheme=r.scheme, number=r.number)
 
 
-def txn(kiosk: Kiosk, kind: str, item: str, ref: protocol.CardRef | None, library: str = "capital",
-        **extra: Any) -> protocol.Txn:
-    return protocol.Txn(txn_id=f"{kiosk.kiosk_id}-{secrets.token_hex(6)}", kiosk_id=kiosk.kiosk_id,
+def txn(kiosk: Kiosk, kind: str, item: str, ref: messages.CardRef | None, library: str = "capital",
+        **extra: Any) -> messages.Txn:
+    return messages.Txn(txn_id=f"{kiosk.kiosk_id}-{secrets.token_hex(6)}", kiosk_id=kiosk.kiosk_id,
                         library_id=library, kind=kind, card=ref, item=item, at=datetime.now(UTC),
                         mode="online", **extra)
 
 
 def test_a_valid_reader_is_greeted_with_a_masked_name_and_allowance(kiosk: Kiosk, registry: Registry) -> None:
     reader = demo(registry, "bj-joint")
-    resp = kiosk.request(protocol.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"))
+    resp = kiosk.request(messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"))
     assert resp.ok and resp.state == "valid" and resp.allowed
     assert resp.masked_name == "王*明" and reader.name not in resp.model_dump_json()
     assert resp.pin_required is registry.scheme("bj-joint").pin_required
@@ -153,48 +154,48 @@ def test_expired_and_blocked_cards_are_told_why_in_both_languages(
     kiosk: Kiosk, registry: Registry, state: str, why: str | None, code: str
 ) -> None:
     reader = demo(registry, "bj-joint", state, why)
-    resp = kiosk.request(protocol.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"))
+    resp = kiosk.request(messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"))
     assert (resp.state, resp.allowed, resp.reason_code) == (state, False, code)
     assert resp.message is not None and resp.message.zh and resp.message.en
 
 
 def test_an_unknown_card_is_unknown(kiosk: Kiosk) -> None:
-    from hub.schemes import make_card_number
+    from contract.card_schemes import make_card_number
 
-    ref = protocol.CardRef(scheme="bj-joint", number=make_card_number("bj-joint", 99999999))
-    resp = kiosk.request(protocol.ReaderLookup(op="reader_lookup", card=ref, library_id="capital"))
+    ref = messages.CardRef(scheme="bj-joint", number=make_card_number("bj-joint", 99999999))
+    resp = kiosk.request(messages.ReaderLookup(op="reader_lookup", card=ref, library_id="capital"))
     assert (resp.state, resp.reason_code) == ("unknown", "card_unknown")
 
 
 def test_pin_check_counts_down_attempts(kiosk: Kiosk, registry: Registry) -> None:
     reader = demo(registry, "univ-public")
     wrong = "0000000"[: len(reader.pin)] if reader.pin != "000000" else "111111"
-    bad = kiosk.request(protocol.PinCheck(op="pin_check", card=card(reader), pin=wrong))
+    bad = kiosk.request(messages.PinCheck(op="pin_check", card=card(reader), pin=wrong))
     assert bad.pin_ok is False and bad.attempts_left == 4 and bad.reason_code == "pin_wrong"
-    good = kiosk.request(protocol.PinCheck(op="pin_check", card=card(reader), pin=reader.pin))
+    good = kiosk.request(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin))
     assert good.pin_ok is True
 
 
 def test_checkout_auth_gives_title_and_due_or_a_bilingual_refusal(kiosk: Kiosk, registry: Registry) -> None:
     reader = demo(registry, "nlc")
     book = catalogue.item_barcode(registry, "dongcheng", 3)
-    ok = kiosk.request(protocol.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
+    ok = kiosk.request(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
     assert ok.allowed and ok.due is not None and ok.title
-    no = kiosk.request(protocol.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="dongcheng"))
+    no = kiosk.request(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="dongcheng"))
     assert (no.allowed, no.reason_code) == (False, "scheme_not_accepted")
     assert no.message.zh and no.message.en and no.title == ok.title
 
 
 def test_return_route_names_the_home_library_in_both_languages(kiosk: Kiosk, registry: Registry) -> None:
     book = catalogue.item_barcode(registry, "xicheng", 5)
-    resp = kiosk.request(protocol.ReturnRoute(op="return_route", item=book, library_id="capital"))
+    resp = kiosk.request(messages.ReturnRoute(op="return_route", item=book, library_id="capital"))
     assert (resp.route, resp.route_library) == ("transfer", "xicheng")
     member = registry.member("xicheng")
-    assert resp.route_library_name == protocol.Bilingual(zh=member.name_zh, en=member.name_en)
+    assert resp.route_library_name == messages.Bilingual(zh=member.name_zh, en=member.name_en)
 
 
 def test_blocklist_lists_hashes_never_numbers(kiosk: Kiosk, registry: Registry) -> None:
-    resp = kiosk.request(protocol.Blocklist(op="blocklist"))
+    resp = kiosk.request(messages.Blocklist(op="blocklist"))
     blocked = [r for r in catalogue.generate_readers(registry) if r.state != "valid"]
     assert {r.card_hash for r in blocked} <= set(resp.blocked_hashes)
     assert resp.offline_max_items and resp.offline_max_items > 0
@@ -216,7 +217,7 @@ def test_a_loan_is_acked_with_the_hubs_due_date_and_a_repeat_is_a_duplicate(
     assert first.due is not None and first.due.year < 2099
     assert second.result == "duplicate" and second.due == first.due
     assert hub.ledger.txn_rows(t.txn_id) == 1
-    rows = kiosk.request(protocol.LedgerQuery(op="ledger_query", txn_ids=[t.txn_id])).rows
+    rows = kiosk.request(messages.LedgerQuery(op="ledger_query", txn_ids=[t.txn_id])).rows
     assert rows == {t.txn_id: 1}
 
 
@@ -249,8 +250,8 @@ def _wait(predicate: Any, timeout: float = 5.0) -> Any:
 
 
 def test_state_and_telemetry_update_the_fleet_table(kiosk: Kiosk, hub: HubService) -> None:
-    kiosk.publish("state", protocol.KioskState(state="online", firmware="0.9", library_id="capital"))
-    kiosk.publish("telemetry", protocol.Telemetry(at=datetime.now(UTC), journal_pending=3, faults=["scanner-unplugged"]))
+    kiosk.publish("state", messages.KioskState(state="online", firmware="0.9", library_id="capital"))
+    kiosk.publish("telemetry", messages.Telemetry(at=datetime.now(UTC), journal_pending=3, faults=["scanner-unplugged"]))
 
     def row() -> Any:
         found = [r for r in hub.ledger.fleet() if r.kiosk_id == kiosk.kiosk_id]
@@ -264,19 +265,19 @@ def test_a_command_reaches_the_kiosk_and_its_result_comes_back(kiosk: Kiosk, hub
     sent = hub.send_command(kiosk.kiosk_id, "selftest")
     got = kiosk.cmds.get(timeout=5)
     assert got == sent
-    kiosk.publish("cmd/result", protocol.CommandResult(cmd_id=sent.cmd_id, ok=True, detail={"devices": 3}))
+    kiosk.publish("cmd/result", messages.CommandResult(cmd_id=sent.cmd_id, ok=True, detail={"devices": 3}))
     result = hub.command_result(sent.cmd_id, timeout=5)
     assert result is not None and result.ok and result.detail == {"devices": 3}
 
 
 def test_requests_are_answered_in_a_few_milliseconds(kiosk: Kiosk, hub: HubService, registry: Registry) -> None:
     reader = demo(registry, "bj-joint")
-    lookup = protocol.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital")
-    raw = protocol.encode(lookup)
+    lookup = messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital")
+    raw = messages.encode(lookup)
     handler, round_trip = [], []
     for _ in range(100):
         t0 = time.perf_counter()
-        hub.handle_request(kiosk.kiosk_id, raw)
+        hub.intake.handle_request(kiosk.kiosk_id, raw)
         handler.append(time.perf_counter() - t0)
     for _ in range(50):
         t0 = time.perf_counter()
@@ -309,7 +310,7 @@ def test_cli_demo_without_a_ledger_lists_readers_and_items_from_the_generator(tm
 
 
 def test_cli_status_and_demo_read_the_ledger(seeded_db: str, hub: HubService, kiosk: Kiosk) -> None:
-    kiosk.publish("state", protocol.KioskState(state="maintenance", library_id="xicheng"))
+    kiosk.publish("state", messages.KioskState(state="maintenance", library_id="xicheng"))
     _wait(lambda: any(r.kiosk_id == kiosk.kiosk_id for r in hub.ledger.fleet()))
     out = run_cli("status", "--db", seeded_db, "--json")
     assert out.returncode == 0, out.stderr
@@ -326,7 +327,7 @@ def test_cli_status_and_demo_read_the_ledger(seeded_db: str, hub: HubService, ki
     [
         (["status", "--db", "mysql://x/y"], "unsupported database"),
         (["--db", "nonsense", "--broker", "mqtt://127.0.0.1:1"], "not a database URL"),
-        (["--broker", "http://example", "--db", "sqlite:///var/never.sqlite"], "broker URL"),
+        (["--broker", "http://example", "--db", "sqlite:///var/never.sqlite"], "hub.broker: 'http://example' is not an mqtt://"),
     ],
 )
 def test_cli_bad_urls_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
@@ -356,7 +357,7 @@ def test_cli_worker_seeds_an_empty_ledger_serves_and_stops_on_sigterm(
             line = proc.stdout.readline()
             assert "hub worker cli-test" in line
             k = Kiosk(broker.url, "cli-kiosk")
-            resp = k.request(protocol.ReturnRoute(op="return_route", library_id="capital",
+            resp = k.request(messages.ReturnRoute(op="return_route", library_id="capital",
                                                   item=catalogue.item_barcode(registry, "capital", 2)), timeout=10)
             assert resp.route == "shelve"
             k.close()

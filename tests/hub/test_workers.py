@@ -17,7 +17,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub import catalogue, protocol
+from contract import messages, topics
+from hub import catalogue
 from hub.broker_process import MosquittoProcess
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
@@ -49,15 +50,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any, registry: Registry) ->
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def kiosk_client(broker_url: str, kiosk_id: str, acks: queue.Queue[protocol.Ack]) -> mqtt.Client:
+def kiosk_client(broker_url: str, kiosk_id: str, acks: queue.Queue[messages.Ack]) -> mqtt.Client:
     ready = threading.Event()
     host, port = broker_url.removeprefix("mqtt://").split(":")
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{kiosk_id}-{secrets.token_hex(3)}",
                     protocol=mqtt.MQTTv5)
     c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(protocol.topic(kiosk_id, "ack"), 1)
+    c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(topics.topic(kiosk_id, "ack"), 1)
     c.on_subscribe = lambda *a: ready.set()
-    c.on_message = lambda cl, ud, msg: acks.put(protocol.Ack.model_validate_json(msg.payload))
+    c.on_message = lambda cl, ud, msg: acks.put(messages.Ack.model_validate_json(msg.payload))
     c.max_inflight_messages_set(100)
     c.connect(host, int(port))
     c.loop_start()
@@ -70,26 +71,26 @@ def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
 ) -> None:
     workers = [HubService(broker.url, db_url, registry, f"w{i}").start() for i in (1, 2)]
     kiosk_id = f"k-{secrets.token_hex(4)}"
-    acks: queue.Queue[protocol.Ack] = queue.Queue()
+    acks: queue.Queue[messages.Ack] = queue.Queue()
     client = kiosk_client(broker.url, kiosk_id, acks)
     try:
         items = [i.barcode for i in catalogue.generate_items(registry, per_member=5)][:N]
         libraries = ["capital", "xicheng", "dongcheng", "chaoyang"]
         txns = [
-            protocol.Txn(txn_id=f"{kiosk_id}-{n:06d}", kiosk_id=kiosk_id, library_id=libraries[n % 4],
+            messages.Txn(txn_id=f"{kiosk_id}-{n:06d}", kiosk_id=kiosk_id, library_id=libraries[n % 4],
                          kind="return", item=item, at=datetime.now(UTC), mode="offline")
             for n, item in enumerate(items)
         ]
-        direct: list[protocol.Ack] = []
+        direct: list[messages.Ack] = []
         threads = []
         for n, t in enumerate(txns):
-            raw = protocol.encode(t)
-            topic = protocol.topic(kiosk_id, "txn")
+            raw = messages.encode(t)
+            topic = topics.topic(kiosk_id, "txn")
             client.publish(topic, raw, qos=1)
             client.publish(topic, raw, qos=1)
             if n % 10 == 0:  # and straight into both workers at once, racing the broker's copies
                 for w in workers:
-                    th = threading.Thread(target=lambda w=w, raw=raw: direct.append(w.handle_txn(kiosk_id, raw)))
+                    th = threading.Thread(target=lambda w=w, raw=raw: direct.append(w.intake.handle_txn(kiosk_id, raw)))
                     th.start()
                     threads.append(th)
         for th in threads:

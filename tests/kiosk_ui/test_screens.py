@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from firmware.view import SCREENS, KioskView, PinEntered, Press
+from contract.screens import SCREENS, PinEntered, Press
+from firmware.view import KioskView
 from kiosk_ui.samples import sample_views
 
 pytestmark = pytest.mark.ui

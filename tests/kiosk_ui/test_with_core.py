@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from contract.messages import Bilingual
+from contract.screens import PinEntered, Press
 from drivers.events import BarcodeRead, BookPassed, CardPresented
 from firmware.core.config import CoreConfig
-from firmware.core.harness import CoreHarness
-from firmware.view import PinEntered, Press
 from hal_sim.cards import library_card
-from hub.protocol import Bilingual
+from kiosk_tools.core_harness import CoreHarness
 
 pytestmark = pytest.mark.ui
 

@@ -28,7 +28,7 @@ def run_touchscreen(kiosk: Kiosk, size: tuple[int, int] | None = None) -> None:
 
     controls = None
     if kiosk.rig is not None:
-        from firmware.sim_controls import KioskSimControls
+        from kiosk_tools.sim_controls import KioskSimControls
 
         controls = KioskSimControls(kiosk)
     kiosk_ui.run_app(

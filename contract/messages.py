@@ -1,6 +1,6 @@
-"""The kiosk <-> hub MQTT contract (DESIGN.md): topics and validated payloads.
+"""The kiosk <-> hub MQTT payloads (docs/mqtt-contract.md), validated.
 
-Both sides import this module and nothing else of each other. Every inbound payload is
+Both sides import this module; topics are in `contract.topics`. Every inbound payload is
 parsed here with pydantic, so a hostile or malformed message becomes a `ProtocolError`
 with a reason that is safe to log (it never contains a card number).
 """
@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-PREFIX = "alliance/v1"
 VERSION = 1
 
 KioskId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -32,19 +31,6 @@ class ProtocolError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def topic(kiosk_id: str, leaf: str) -> str:
-    """`alliance/v1/kiosk/{kiosk_id}/{leaf}`; leaf is state, txn, ack, req, resp, telemetry,
-    cmd or cmd/result."""
-    return f"{PREFIX}/kiosk/{kiosk_id}/{leaf}"
-
-
-def kiosk_id_from_topic(name: str) -> str | None:
-    parts = name.split("/")
-    if len(parts) >= 4 and parts[0] == "alliance" and parts[1] == "v1" and parts[2] == "kiosk":
-        return parts[3]
-    return None
 
 
 class _Msg(BaseModel):

@@ -2,7 +2,9 @@
 feeds events, remembers every effect and the view after each step.
 
 It does what the shell does in the right order (step, run effects, render) except
-that effects are only collected, never run.
+that effects are only collected, never run. The test plays the hub link: a request
+waits, through any number of ticks, until the test feeds its answer (`answer`) or its
+timeout (`time_out`), as the link would; the core never times a request out itself.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from contract.messages import Response
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Effect, RecordTxn, SendRequest
 from firmware.core.events import HubAnswered, HubTimedOut, Tick
 from firmware.core.machine import initial_state, render, step
 from firmware.core.state import State
 from firmware.view import KioskView
-from hub.protocol import Response
 
 
 @dataclass
@@ -62,6 +64,7 @@ class CoreHarness:
         return self.feed(HubAnswered(self.last_request().corr_id, Response(**fields)))
 
     def time_out(self) -> tuple[Effect, ...]:
+        """The most recent request got no answer in time: what the link posts then."""
         return self.feed(HubTimedOut(self.last_request().corr_id))
 
     def records(self, kind: str | None = None) -> list[RecordTxn]:

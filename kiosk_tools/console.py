@@ -9,9 +9,9 @@ import threading
 from typing import TextIO
 
 from firmware.assembly import Kiosk
-from firmware.control import StdioControl
-from firmware.sim_controls import KioskSimControls
 from firmware.view import KioskView
+from kiosk_tools.control import StdioControl
+from kiosk_tools.sim_controls import KioskSimControls
 
 HELP = """Type a step, e.g.:
   tap 0110000012341      (a demo joint card; `python -m hub demo` lists more)

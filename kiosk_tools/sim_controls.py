@@ -47,9 +47,9 @@ class KioskSimControls:
 
     def demo_cards(self) -> list[tuple[str, str]]:
         """A few of the hub's demo readers, one of each kind of trouble, PIN in the label."""
+        from contract.privacy import mask_name
         from hub.catalogue import generate_readers
         from hub.registry import load_registry
-        from hub.rules import mask_name
 
         wanted: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()

@@ -11,17 +11,11 @@ failed `expect`, naming the line and what was seen instead.
 from __future__ import annotations
 
 import itertools
-import json
-import queue
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -45,186 +39,15 @@ from hal_sim.scenario import (
     Wait,
 )
 from hal_sim.tcp_proxy import CuttableProxy
+from kiosk_tools.kiosk_child import KioskChild, Shown
+from kiosk_tools.ledger_probe import LedgerProbe
 
 LOANED = ("loaned", "offline_loaned")
 SETTLED = ("acked", "rejected", "exception")
-# A refused card shows notice.card_refused with the card's state; `expect refused CARD
-# REASON` names the reason as the core's reason codes do (firmware.core.messages).
-CARD_REFUSED_NOTICE = "notice.card_refused"
-# Too many wrong PINs end the session with this notice: `expect refused CARD pin_locked`.
-PIN_LOCKED_NOTICE = "notice.pin_locked"
 
 
 class ExpectationFailed(ScenarioError):
     """An `expect` did not hold within its time."""
-
-
-@dataclass
-class Shown:
-    """Everything the kiosk showed during the run, as the runner saw it."""
-
-    view: dict[str, Any] = field(default_factory=dict)
-    lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    tapped: str | None = None  # the card last tapped, for card refusals
-    cards: set[str] = field(default_factory=set)  # every card tapped in this run
-
-    def tap(self, card: str) -> None:
-        self.tapped = card
-        self.cards.add(card)
-
-    def add(self, view: dict[str, Any]) -> None:
-        previous, self.view = self.view, view
-        for line in view.get("items", ()):
-            self._note(line["barcode"], line)
-        refused_now = view.get("notice") == CARD_REFUSED_NOTICE
-        if refused_now and previous.get("notice") != CARD_REFUSED_NOTICE and self.tapped:
-            # The card just tapped was refused: keep it as a refused "line" under its number.
-            from firmware.core.messages import CARD_STATE_REASONS
-
-            state = dict(view.get("notice_args") or ()).get("state", "unknown")
-            line = {"status": "refused", "reason_code": CARD_STATE_REASONS.get(state, "card_unknown")}
-            self.lines.setdefault(self.tapped, []).append(line)
-        locked_now = view.get("notice") == PIN_LOCKED_NOTICE
-        if locked_now and previous.get("notice") != PIN_LOCKED_NOTICE and self.tapped:
-            self.lines.setdefault(self.tapped, []).append(
-                {"status": "refused", "reason_code": "pin_locked"}
-            )
-
-    def _note(self, key: str, line: dict[str, Any]) -> None:
-        seen = self.lines.setdefault(key, [])
-        if not seen or seen[-1] != line:
-            seen.append(line)
-
-
-class KioskChild:
-    """The kiosk process and its JSON-lines control channel (firmware.control)."""
-
-    def __init__(self, argv: list[str], log: TextIO | None) -> None:
-        self.argv = argv
-        self._log = log
-        self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._cond = threading.Condition()
-        self.shown = Shown()
-        self._n = 0
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self._ready = threading.Event()
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log or subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-        )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError("the kiosk did not start (see its log)")
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            try:
-                message = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            kind = message.get("type")
-            if kind == "view":
-                with self._cond:
-                    self.shown.add(message["view"])
-                    self._cond.notify_all()
-            elif kind == "ready":
-                self._ready.set()
-            else:
-                self._replies.put(message)
-
-    def call(self, op: str, timeout_s: float = 30.0, **fields: Any) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdin is not None
-        self._n += 1
-        n = self._n
-        self.proc.stdin.write(json.dumps({"op": op, "n": n, **fields}, ensure_ascii=False) + "\n")
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                reply = self._replies.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise RuntimeError(f"the kiosk did not answer {op!r}") from None
-            if reply.get("n") == n:
-                return reply
-
-    def wait_for(self, check: Callable[[Shown], bool], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while not check(self.shown):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-        return True
-
-    def kill(self) -> None:
-        """A power cut: SIGKILL, no goodbye."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def quit(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write('{"op": "quit"}\n')
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            self.proc.kill()
-            self.proc.wait()
-
-
-class LedgerProbe:
-    """Asks the hub (over MQTT, like any kiosk) how many ledger rows hold txn ids."""
-
-    def __init__(self, broker_url: str, kiosk_id: str) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        from firmware.hub_link import parse_broker_url
-
-        address = parse_broker_url(broker_url)
-        self._name = f"{kiosk_id}-probe"[:64]
-        self._answers: queue.Queue[bytes] = queue.Queue()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self._client.on_message = lambda _c, _u, msg: self._answers.put(msg.payload)
-        self._client.connect(address.host, address.port)
-        self._client.loop_start()
-        from hub import protocol
-
-        self._resp = protocol.topic(self._name, "resp")
-        self._client.subscribe(self._resp, qos=1)
-        time.sleep(0.2)
-
-    def rows(self, txn_ids: list[str], timeout_s: float = 5.0) -> dict[str, int]:
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        from hub import protocol
-
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = self._resp
-        props.CorrelationData = uuid.uuid4().hex.encode()
-        request = protocol.LedgerQuery(op="ledger_query", txn_ids=txn_ids)
-        self._client.publish(
-            protocol.topic(self._name, "req"), protocol.encode(request), qos=1, properties=props
-        )
-        raw = self._answers.get(timeout=timeout_s)
-        response = protocol.parse(protocol.Response, raw)
-        return dict(response.rows or {})
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
 
 
 @dataclass
@@ -239,7 +62,7 @@ class ScriptRunner:
     kiosk_log: TextIO | None = None
 
     def run(self) -> int:
-        from firmware.hub_link import parse_broker_url
+        from contract.broker_url import parse_broker_url
 
         address = parse_broker_url(self.broker_url)
         proxy = CuttableProxy(address.host, address.port)

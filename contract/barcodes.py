@@ -1,4 +1,4 @@
-"""Barcode check digits and classification: pure functions, no I/O.
+"""Barcode classification: pure functions, no I/O.
 
 Why here and not in the core: the scanner only delivers text; deciding whether that
 text is a library item, a reader card or a publisher's EAN-13/ISBN is the same
@@ -16,61 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.check_digits import EAN13_LENGTH, ean13_ok, is_ascii_digits, luhn_check_digit, luhn_ok
+
 BarcodeKind = Literal["item", "reader", "ean13", "unknown"]
 InvalidReason = Literal["bad-check-digit", "wrong-length", "not-digits"]
 
 LIBRARY_LENGTH = 14
-EAN13_LENGTH = 13
 _KIND_BY_PREFIX: dict[str, BarcodeKind] = {"3": "item", "2": "reader"}
 _CODABAR_START_STOP = "ABCD"
-
-
-def _is_ascii_digits(text: str) -> bool:
-    # str.isdigit() alone accepts "²" and other Unicode digits that int() rejects.
-    return text.isascii() and text.isdigit()
-
-
-def luhn_check_digit(body: str) -> str:
-    """The digit that makes `body + digit` pass the Luhn test."""
-    if not _is_ascii_digits(body):
-        raise ValueError(f"Luhn body must be digits, got {body!r}")
-    total = 0
-    # The check digit will sit at the right, so the body's rightmost digit is doubled.
-    for position, char in enumerate(reversed(body)):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
-
-
-def luhn_ok(digits: str) -> bool:
-    """True when the last digit is the Luhn check digit of the others."""
-    if len(digits) < 2 or not _is_ascii_digits(digits):
-        return False
-    return luhn_check_digit(digits[:-1]) == digits[-1]
-
-
-def ean13_check_digit(body12: str) -> str:
-    """The 13th digit of an EAN-13 (weights 1,3,1,3,... from the left)."""
-    if len(body12) != EAN13_LENGTH - 1 or not _is_ascii_digits(body12):
-        raise ValueError(f"EAN-13 body must be 12 digits, got {body12!r}")
-    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body12))
-    return str((10 - total % 10) % 10)
-
-
-def ean13_ok(code: str) -> bool:
-    """True for 13 digits whose last one is the EAN-13 check digit."""
-    if len(code) != EAN13_LENGTH or not _is_ascii_digits(code):
-        return False
-    return ean13_check_digit(code[:12]) == code[12]
-
-
-def isbn13_ok(code: str) -> bool:
-    """An EAN-13 in the book ("Bookland") range 978/979."""
-    return ean13_ok(code) and code[:3] in ("978", "979")
 
 
 @dataclass(frozen=True)
@@ -106,7 +59,7 @@ def classify(text: str) -> Barcode:
     with a reason the reader can be shown ("bad-check-digit", "wrong-length",
     "not-digits")."""
     code = _strip_codabar_start_stop(text.strip())
-    digits = _is_ascii_digits(code)
+    digits = is_ascii_digits(code)
     if len(code) == LIBRARY_LENGTH and code[0] in _KIND_BY_PREFIX:
         kind = _KIND_BY_PREFIX[code[0]]
         if not digits:
@@ -128,9 +81,9 @@ def classify(text: str) -> Barcode:
 
 
 def _make_library_barcode(prefix: str, institution: str, serial: int) -> str:
-    if len(institution) != 4 or not _is_ascii_digits(institution):
+    if len(institution) != 4 or not is_ascii_digits(institution):
         raise ValueError(f"institution code must be 4 digits, got {institution!r}")
-    if not 0 <= serial <= 99_999_999:
+    if not isinstance(serial, int) or not 0 <= serial <= 99_999_999:
         raise ValueError(f"serial must fit in 8 digits, got {serial}")
     body = f"{prefix}{institution}{serial:08d}"
     return body + luhn_check_digit(body)

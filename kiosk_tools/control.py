@@ -18,11 +18,13 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from contract.screens import PinEntered, Press
 from firmware.assembly import Kiosk
 from firmware.journal import JournalRow
-from firmware.view import KioskView, PinEntered, Press
+from firmware.view import KioskView
 from hal_sim.cards import library_card
-from hal_sim.scenario import DeviceStepRunner, Pin, ScenarioError, Step, parse_scenario
+from hal_sim.device_steps import DeviceStepRunner
+from hal_sim.scenario import Pin, ScenarioError, Step, parse_scenario
 from hal_sim.scenario import Press as PressStep
 
 

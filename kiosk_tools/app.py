@@ -14,7 +14,7 @@ from pathlib import Path
 from firmware.config import ConfigError, KioskConfig, load_config
 from firmware.logging_setup import configure_logging
 
-log = logging.getLogger("firmware.app")
+log = logging.getLogger("kiosk_tools.app")
 
 
 def _load(args: argparse.Namespace) -> KioskConfig:
@@ -33,7 +33,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
         if not args.sim:
             print("--script plays on simulated hardware: add --sim", file=sys.stderr)
             return 2
-        from firmware.script_runner import run_script
+        from kiosk_tools.script_runner import run_script
 
         return run_script(
             Path(args.script),
@@ -42,24 +42,29 @@ def run_kiosk(args: argparse.Namespace) -> int:
             library_id=config.kiosk.library_id,
             config_path=args.config,
         )
-    from firmware.assembly import build_kiosk
-
     journal = Path(args.journal) if getattr(args, "journal", None) else None
     try:
-        kiosk = build_kiosk(config, sim=args.sim, journal_path=journal)
+        if args.sim:
+            from kiosk_tools.simulated import build_simulated_kiosk
+
+            kiosk = build_simulated_kiosk(config, journal_path=journal)
+        else:
+            from firmware.assembly import build_kiosk
+
+            kiosk = build_kiosk(config, journal_path=journal)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
     kiosk.start()
     try:
         if getattr(args, "control_stdio", False):
-            from firmware.control import StdioControl
+            from kiosk_tools.control import StdioControl
 
             StdioControl(kiosk).serve()
         elif args.headless:
             _run_headless(kiosk)
         else:
-            from firmware.ui_bridge import run_touchscreen
+            from kiosk_tools.touchscreen import run_touchscreen
 
             run_touchscreen(kiosk)
     finally:
@@ -73,7 +78,7 @@ def _run_headless(kiosk: object) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if kiosk.rig is not None and sys.stdin.isatty():  # type: ignore[attr-defined]
-        from firmware.console import SimConsole
+        from kiosk_tools.console import SimConsole
 
         SimConsole(kiosk).run(stop)  # type: ignore[arg-type]
         return

@@ -1,0 +1,1 @@
+"""The alliance's reference data (members.toml, schemes.toml); a package so wheels ship it."""

@@ -1,0 +1,43 @@
+"""What the kiosk's drivers open their hardware through, and nothing else.
+
+A Pi and the simulator differ only here (OctoPrint's virtual printer): the card
+reader's SPI transport (a `spidev.SpiDev`, or the simulator's register-level chip),
+the paths of the two scanners' serial ports (the configured `/dev/tty...`, or the
+simulator's pseudo-terminals) and the gpiozero pin factory for the beams, outputs and
+the reader's reset line (None: gpiozero's default backend, lgpio on a Pi; or the
+simulator's pins). Which pin is which, baud rates, timings and keys come from the
+config, the same on both: the device builder (`firmware.devices.build_devices`) reads
+them there.
+
+What a caller may rely on: `close()` releases what the transports themselves opened
+(the SPI device, the simulator's ptys), once, and is safe to call again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from drivers.diagnostics import SelfTestAids
+from drivers.mfrc522 import SpiTransport
+
+if TYPE_CHECKING:
+    from gpiozero.pins import Factory
+
+
+@dataclass
+class DeviceTransports:
+    """The transports of one kiosk's devices; see the module docstring."""
+
+    spi: SpiTransport
+    desk_port: str
+    chute_port: str
+    pin_factory: Factory | None = None
+    aids: SelfTestAids = field(default_factory=SelfTestAids)
+    on_close: list[Callable[[], object]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Run `on_close`, last first; safe to call twice."""
+        while self.on_close:
+            self.on_close.pop()()

@@ -1,0 +1,252 @@
+"""The kiosk's one MQTT 5 connection to the broker, shared by the link's three parts.
+
+What a caller may rely on:
+- One paho client (`CallbackAPIVersion.VERSION2`, MQTT 5, the client id it is given),
+  TCP_NODELAY on its socket, TLS for an mqtts:// address, and the last will it is given
+  (the retained "offline" state), set before the first connect.
+- The session is persistent: `clean_start=False` on every connect, the first of a
+  process included, with a session expiry of `SESSION_EXPIRY_S`, so what the broker
+  queued for the kiosk while it was away (acks, commands), even across a kiosk restart,
+  is delivered.
+- The `subscriptions` are subscribed on every connect, QoS 1, in one SUBSCRIBE, in the
+  order given. A message on a topic is handed to the handler registered with
+  `on_message`, on paho's network thread. A handler raising `ProtocolError` is logged as
+  an ignored message; any other exception is logged and the thread carries on.
+- After the broker has confirmed the subscriptions (SUBACK), `connected` turns True, the
+  `when_up` callbacks run in the order registered, then `LinkChanged(True)` is posted:
+  nothing the hub sends from then on is missed. On a lost connection (and on `stop`),
+  `connected` turns False, the `when_down` callbacks run, then `LinkChanged(False)` is
+  posted. LinkChanged is posted only when the answer changes.
+- `usable` is False once `begin_close()` was called: the parts start no new work then,
+  while a last message (the "offline" state) can still be published until `stop()`.
+
+Reconnects: paho's exponential backoff (`reconnect_delay_set(0.5..30 s)`). paho has no
+jitter, so each connection starts its backoff at a random 0.5-1.0 s: a fleet of kiosks
+that lost the broker together does not come back in lock-step, and the doubling keeps
+them apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract.broker_url import BrokerAddress
+from contract.messages import ProtocolError
+from firmware.core.events import LinkChanged
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+Handler = Callable[[mqtt.MQTTMessage], None]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Files for an mqtts:// link; `ca` None means the system's trust store."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+def _nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """Without TCP_NODELAY a QoS 1 round trip costs ~88 ms of Nagle/delayed-ACK waits."""
+    with contextlib.suppress(OSError, AttributeError):  # not a TCP socket: nothing to tune
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Connection:
+    """The paho client, its session and subscriptions, and the link's up/down news."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str,
+        post: Callable[[object], None],
+        *,
+        will: tuple[str, bytes],
+        subscriptions: Sequence[str],
+        username: str | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+        keepalive_s: int = 30,
+        max_inflight: int = 20,
+    ) -> None:
+        self.address = address
+        self._post = post
+        self._subscriptions = list(subscriptions)
+        self._keepalive_s = keepalive_s
+        self._handlers: dict[str, Handler] = {}
+        self._when_up: list[Callable[[], None]] = []
+        self._when_down: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._connected = False
+        self._closing = threading.Event()
+        self._announced: bool | None = None  # the last LinkChanged posted
+        self._subscribe_mid: int | None = None
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if username is not None:
+            client.username_pw_set(username, password)
+        if address.tls:
+            tls = tls or TlsFiles()
+            client.tls_set(
+                ca_certs=str(tls.ca) if tls.ca else None,
+                certfile=str(tls.cert) if tls.cert else None,
+                keyfile=str(tls.key) if tls.key else None,
+            )
+        will_topic, will_payload = will
+        client.will_set(will_topic, will_payload, qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=0.5 + random.random() * 0.5, max_delay=30)  # type: ignore[arg-type]
+        client.max_inflight_messages_set(max_inflight)
+        client.on_socket_open = _nodelay
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+
+    # ---- what the parts use ----
+
+    def on_message(self, topic: str, handler: Handler) -> None:
+        """Hand messages on `topic` (one of the subscriptions) to `handler`."""
+        self._handlers[topic] = handler
+
+    def when_up(self, callback: Callable[[], None]) -> None:
+        self._when_up.append(callback)
+
+    def when_down(self, callback: Callable[[], None]) -> None:
+        self._when_down.append(callback)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def usable(self) -> bool:
+        """Connected, subscribed and not closing: new work may be published."""
+        return self._connected and not self._closing.is_set()
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    # ---- starting and stopping ----
+
+    def start(self) -> None:
+        """Connect in the background, retrying until the broker answers."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=self._keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def begin_close(self) -> None:
+        """From now on `usable` is False; the connection itself stays up until `stop`."""
+        self._closing.set()
+
+    def stop(self) -> None:
+        """Disconnect and stop paho's thread; reports the link down. Idempotent."""
+        self._closing.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._went_down()
+
+    # ---- paho callbacks (paho's network thread) ----
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("hub broker refused the connection: %s", reason)
+            self._announce(False)
+            return
+        _rc, mid = client.subscribe([(t, 1) for t in self._subscriptions])
+        self._subscribe_mid = mid  # up once the broker confirms: see _on_subscribe
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
+    ) -> None:
+        """Announce the link only now, so nothing the hub sends from then on is missed."""
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.error("the broker refused the kiosk's subscriptions: %s", ", ".join(refused))
+        with self._lock:
+            self._connected = True
+        log.info("hub link up (%s:%s)", self.address.host, self.address.port)
+        self._run(self._when_up)
+        self._announce(True)
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        self._announce(False)
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if not self._closing.is_set():
+            log.warning("hub link down: %s", reason)
+        self._went_down()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        handler = self._handlers.get(msg.topic)
+        if handler is None:
+            log.debug("no handler for a message on %s", msg.topic)
+            return
+        try:
+            handler(msg)
+        except ProtocolError as exc:
+            log.warning("ignored a message on %s: %s", msg.topic, exc.reason)
+        except Exception:  # a bug here must not kill paho's network thread
+            log.exception("failed to handle a message on %s", msg.topic)
+
+    # ---- helpers ----
+
+    def _went_down(self) -> None:
+        with self._lock:
+            self._connected = False
+        self._run(self._when_down)
+        self._announce(False)
+
+    @staticmethod
+    def _run(callbacks: list[Callable[[], None]]) -> None:
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one part's bug must not keep the others from hearing it
+                log.exception("hub link callback %r failed", callback)
+
+    def _announce(self, online: bool) -> None:
+        with self._lock:
+            if self._announced == online:
+                return
+            self._announced = online
+        self._post(LinkChanged(online))

@@ -1,0 +1,153 @@
+"""Requests to the hub and their answers (MQTT 5 request/response), with their timeouts.
+
+This is the only place in the kiosk that times a request out: the core sends a request
+and waits for one of the two events below, whatever time passes.
+
+What a caller may rely on:
+- `request(corr_id, model)` ends in exactly one event for `corr_id`: `HubAnswered` with
+  the hub's Response, or `HubTimedOut` - `timeout_s` after the publish; at once when the
+  connection is not usable or paho refuses the publish; and when the connection drops
+  (or the link stops) while the answer is awaited.
+- A late answer (its request already timed out), an answer for an unknown correlation
+  id and an answer without correlation data are dropped (and logged).
+- `ask(name, model, on_answer)` is for the link's own requests (the blocklist): no
+  event is posted for them; `on_answer` gets the Response on paho's thread, and a
+  timeout or a lost connection ends them silently.
+- Wire: the request goes to `.../req`, QoS 1, with ResponseTopic `.../resp` and
+  CorrelationData the correlation id in UTF-8 (the link's own ids are `_{name}-{ns}`);
+  the hub answers on `.../resp` with the same CorrelationData.
+- Timeouts are measured on `clock` (monotonic); `pump(now)` ends the overdue requests
+  and says when it next needs to run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel
+
+from contract import messages
+from contract.messages import Response
+from contract.topics import topic
+from firmware.core.events import HubAnswered, HubTimedOut
+from firmware.hub_link.connection import Connection
+
+log = logging.getLogger(__name__)
+
+OnAnswer = Callable[[Response], None]
+
+
+@dataclass(frozen=True)
+class _Awaited:
+    deadline: float  # on the monotonic clock
+    on_answer: OnAnswer | None  # None: the caller's request, answered by an event
+
+
+class Requests:
+    """Publishes requests, matches answers by correlation id, times out the rest."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        kiosk_id: str,
+        post: Callable[[object], None],
+        wake: Callable[[], None],
+        *,
+        timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connection = connection
+        self._post = post
+        self._wake = wake
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._req_topic = topic(kiosk_id, "req")
+        self._resp_topic = topic(kiosk_id, "resp")
+        self._lock = threading.Lock()
+        self._awaited: dict[str, _Awaited] = {}
+        connection.on_message(self._resp_topic, self._on_response)
+        connection.when_down(self.fail_all)
+
+    def request(self, corr_id: str, request_model: BaseModel) -> None:
+        """Send the core's request; its answer or its timeout arrives as an event."""
+        self._send(corr_id, request_model, None)
+
+    def ask(self, name: str, request_model: BaseModel, on_answer: OnAnswer) -> None:
+        """Send the link's own request; `on_answer` gets the answer, if one comes in time."""
+        self._send(f"_{name}-{time.monotonic_ns()}", request_model, on_answer)
+
+    def pump(self, now: float) -> float | None:
+        """End the requests overdue at `now`; returns the next deadline (None: none)."""
+        with self._lock:
+            overdue = [c for c, a in self._awaited.items() if a.deadline <= now]
+        for corr_id in overdue:
+            self._time_out(corr_id)
+        with self._lock:
+            return min((a.deadline for a in self._awaited.values()), default=None)
+
+    def fail_all(self) -> None:
+        """The answers cannot come (the connection dropped, the link stops)."""
+        with self._lock:
+            corr_ids = list(self._awaited)
+        for corr_id in corr_ids:
+            self._time_out(corr_id)
+
+    # ---- helpers ----
+
+    def _send(self, corr_id: str, request_model: BaseModel, on_answer: OnAnswer | None) -> None:
+        if not self._connection.usable:
+            if on_answer is None:
+                self._post(HubTimedOut(corr_id))
+            return
+        with self._lock:  # before the publish: the answer may come before publish returns
+            self._awaited[corr_id] = _Awaited(self._clock() + self._timeout_s, on_answer)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self._resp_topic
+        props.CorrelationData = corr_id.encode("utf-8")
+        try:
+            info = self._connection.publish(
+                self._req_topic, messages.encode(request_model), qos=1, properties=props
+            )
+            published = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        except Exception:  # whatever went wrong, the request still ends in one event
+            log.exception("could not publish request %s", corr_id)
+            published = False
+        if not published:
+            self._time_out(corr_id)
+        self._wake()  # the pump's next deadline may now be this one
+
+    def _take(self, corr_id: str) -> _Awaited | None:
+        with self._lock:
+            return self._awaited.pop(corr_id, None)
+
+    def _time_out(self, corr_id: str) -> None:
+        awaited = self._take(corr_id)
+        if awaited is None:
+            return  # answered (or timed out) meanwhile: it ended once already
+        if awaited.on_answer is None:
+            self._post(HubTimedOut(corr_id))
+        else:
+            log.debug("the link's own request %s got no answer", corr_id)
+
+    def _on_response(self, msg: mqtt.MQTTMessage) -> None:
+        corr = getattr(msg.properties, "CorrelationData", None)
+        if not corr:
+            log.warning("ignored a response without correlation data")
+            return
+        corr_id = bytes(corr).decode("utf-8", errors="replace")
+        response = messages.parse(Response, msg.payload)  # ProtocolError: logged, dropped
+        awaited = self._take(corr_id)
+        if awaited is None:
+            log.debug("dropped a late or unknown answer %s", corr_id)
+        elif awaited.on_answer is None:
+            self._post(HubAnswered(corr_id, response))
+        else:
+            awaited.on_answer(response)

@@ -1,0 +1,274 @@
+"""The hub's answers to kiosk requests: who is this reader, is this PIN right, may this
+book be borrowed or renewed, where does a returned book go, which cards to refuse
+offline, which txns the ledger holds.
+
+No MQTT here: a validated request in, a `contract.messages.Response` out, so every answer
+is testable with a ledger and a registry alone. What a caller may rely on:
+
+- A refusal always carries a reason code and a message in Chinese and English (the
+  rules' own words, or `rules.REASONS` / `HUB_REASONS` for the code).
+- An answer never carries a card number or a full name: a reader's name is masked, the
+  blocklist holds card hashes.
+- A card whose number is not valid for its scheme, or which the ledger does not know,
+  is answered as `card_unknown`, never as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, tzinfo
+from types import MappingProxyType
+from typing import Any
+
+from contract import card_schemes, messages, privacy
+from hub import rules
+from hub.ledger import Ledger
+from hub.registry import Registry
+from hub.rules import Decision, ReaderRecord
+
+# Reasons only the hub gives (the rest are rules.REASONS).
+HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "not_on_loan": (
+            "这本书不在您的借阅记录里，不能续借。",
+            "This book is not on loan to you, so it cannot be renewed.",
+        ),
+        "card_required": ("请先刷读者卡。", "Please tap your reader card first."),
+    }
+)
+
+
+def reason_message(code: str | None) -> messages.Bilingual | None:
+    """The reader's words for a reason code (the code itself for one nobody wrote)."""
+    if not code:
+        return None
+    zh, en = rules.REASONS.get(code) or HUB_REASONS.get(code, (code, code))
+    return messages.Bilingual(zh=zh, en=en)
+
+
+class RequestAnswers:
+    """Answers requests from one ledger and registry. `clock` gives the hub's time (UTC);
+    `local_tz` is the alliance's calendar, on which a card expires; `offline_max_items`
+    is what kiosks may lend per reader while offline (sent with the blocklist)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        registry: Registry,
+        clock: Callable[[], datetime],
+        local_tz: tzinfo,
+        offline_max_items: int,
+    ) -> None:
+        self.ledger = ledger
+        self.registry = registry
+        self.clock = clock
+        self.local_tz = local_tz
+        self.offline_max_items = offline_max_items
+
+    def answer(self, request: Any) -> messages.Response:
+        """The answer to a validated request (`messages.parse_request`); it raises only
+        for a fault of the hub's own (the ledger gone, a kiosk library the registry lacks)."""
+        match request:
+            case messages.ReaderLookup():
+                return self.reader_lookup(request)
+            case messages.PinCheck():
+                return self.pin_check(request)
+            case messages.CheckoutAuth():
+                return self.checkout_auth(request)
+            case messages.RenewAuth():
+                return self.renew_auth(request)
+            case messages.ReturnRoute():
+                return self.return_route(request)
+            case messages.Blocklist():
+                return self.blocklist(request)
+            case messages.LedgerQuery():
+                return self.ledger_query(request)
+        raise TypeError(f"no answer for request {type(request).__name__}")
+
+    def today(self) -> date:
+        """The alliance's local date (expiry is a local-calendar matter)."""
+        return self.clock().astimezone(self.local_tz).date()
+
+    # ------------------------------------------------------------------ readers
+
+    def reader_lookup(self, req: messages.ReaderLookup) -> messages.Response:
+        """The reader's state, masked name, loans and allowance at this library."""
+        scheme_id, number = req.card.scheme, req.card.number
+        reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
+        if reader is None:
+            return _unknown_card(scheme_id)
+        scheme = self.registry.schemes[scheme_id]
+        decision = rules.reader_status(self.registry, reader, req.library_id, self.today())
+        loans = self.ledger.active_loans(privacy.card_hash(scheme_id, number))
+        return messages.Response(
+            scheme=scheme_id,
+            state=_reader_state(reader, decision),
+            masked_name=privacy.mask_name(reader.name),
+            pin_required=bool(scheme.pin_required),
+            loans=[
+                messages.LoanLine(
+                    item=loan.item,
+                    title=loan.title,
+                    due=loan.due,
+                    renewals_left=max(0, scheme.max_renewals - loan.renewals),
+                )
+                for loan in loans
+            ],
+            items_left=max(0, scheme.max_items - len(loans)),
+            home_library=reader.home_library if reader.home_library in self.registry.members else None,
+            **_refusal(decision),
+        )
+
+    def pin_check(self, req: messages.PinCheck) -> messages.Response:
+        """Right or wrong, attempts left, and the lock if this attempt locked the card."""
+        scheme_id, number = req.card.scheme, req.card.number
+        if not self._card_known(scheme_id, number):
+            return _unknown_card(scheme_id)
+        result = self.ledger.check_pin(
+            scheme_id, number, req.pin, self.clock(), policy=self.registry.schemes[scheme_id]
+        )
+        if not result.known:
+            return _unknown_card(scheme_id)
+        reason = None if result.ok else ("pin_locked" if result.locked_until else "pin_wrong")
+        return messages.Response(
+            scheme=scheme_id,
+            pin_ok=result.ok,
+            attempts_left=result.attempts_left,
+            locked_until=result.locked_until,
+            reason_code=reason,
+            message=reason_message(reason),
+        )
+
+    # ------------------------------------------------------------------ loans
+
+    def checkout_auth(self, req: messages.CheckoutAuth) -> messages.Response:
+        """May this reader borrow this book here now: the title, and the due date or why not."""
+        scheme_id, number = req.card.scheme, req.card.number
+        known = self._card_known(scheme_id, number)
+        reader = self.ledger.reader(scheme_id, number) if known else None
+        key = privacy.card_hash(scheme_id, number)
+        item = self.ledger.item(req.item)
+        loans = self.ledger.active_loans(key) if reader is not None else []
+        decision = rules.checkout_decision(
+            self.registry, reader, item, req.library_id, len(loans), self.clock(), reader_hash=key
+        )
+        return messages.Response(
+            title=item.title if item is not None else None,
+            home_library=item.home_library if item is not None else None,
+            due=decision.due if decision.allowed else None,
+            **_refusal(decision),
+        )
+
+    def renew_auth(self, req: messages.RenewAuth) -> messages.Response:
+        """May this reader renew this loan now: the new due date or why not."""
+        scheme_id, number = req.card.scheme, req.card.number
+        key = privacy.card_hash(scheme_id, number)
+        reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
+        if reader is None:
+            return _unknown_card(scheme_id)
+        item = self.ledger.item(req.item)
+        loan = self.ledger.active_loan_for_item(req.item)
+        if item is None or loan is None or loan.card_hash != key:
+            return messages.Response(
+                allowed=False,
+                reason_code="not_on_loan",
+                message=reason_message("not_on_loan"),
+                title=item.title if item is not None else None,
+            )
+        hold = self.ledger.waiting_hold(req.item)
+        hold_waiting = hold is not None and hold[0] != key
+        decision = rules.renew_decision(
+            self.registry, reader, item, loan.due, loan.renewals, self.clock(), hold_waiting
+        )
+        return messages.Response(
+            title=item.title,
+            home_library=item.home_library,
+            due=decision.due if decision.allowed else None,
+            **_refusal(decision),
+        )
+
+    def return_route(self, req: messages.ReturnRoute) -> messages.Response:
+        """Where a book returned here goes: shelved here, to the hold shelf, or transferred."""
+        item = self.ledger.item(req.item)
+        if item is None:
+            # Returns are always taken: an unknown book stays here for staff to look at.
+            return messages.Response(
+                allowed=True,
+                route="shelve",
+                route_library=req.library_id,
+                route_library_name=self._library_name(req.library_id),
+                reason_code="item_unknown",
+                message=reason_message("item_unknown"),
+            )
+        hold = self.ledger.waiting_hold(req.item)
+        route = rules.route_return(self.registry, item, req.library_id, hold[1] if hold else None)
+        return messages.Response(
+            allowed=True,
+            title=item.title,
+            home_library=item.home_library,
+            route=route.route,
+            route_library=route.library_id,
+            route_library_name=self._library_name(route.library_id),
+        )
+
+    # ------------------------------------------------------------------ kiosk upkeep
+
+    def blocklist(self, req: messages.Blocklist) -> messages.Response:
+        """Hashes of the cards a kiosk must refuse while offline, and its offline limit."""
+        return messages.Response(
+            blocked_hashes=self.ledger.blocklist_hashes(self.today()),
+            offline_max_items=self.offline_max_items,
+        )
+
+    def ledger_query(self, req: messages.LedgerQuery) -> messages.Response:
+        """How many committed ledger rows hold each txn id (0 or 1)."""
+        return messages.Response(rows=self.ledger.ledger_counts(req.txn_ids))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _card_known(self, scheme_id: str, number: str) -> bool:
+        """A scheme the registry has and a number valid for it: only then is the ledger asked."""
+        return scheme_id in self.registry.schemes and card_schemes.number_is_valid(scheme_id, number)
+
+    def _library_name(self, library_id: str | None) -> messages.Bilingual | None:
+        member = self.registry.members.get(library_id) if library_id else None
+        return None if member is None else messages.Bilingual(zh=member.name_zh, en=member.name_en)
+
+
+def _refusal(decision: Decision) -> dict[str, Any]:
+    """The Response fields for a decision: allowed, or why not in the reader's words."""
+    if decision.allowed:
+        return {"allowed": True}
+    own = (
+        messages.Bilingual(zh=decision.message_zh, en=decision.message_en)
+        if decision.message_zh and decision.message_en
+        else None
+    )
+    return {
+        "allowed": False,
+        "reason_code": decision.reason_code,
+        "message": own or reason_message(decision.reason_code),
+    }
+
+
+def _unknown_card(scheme_id: str) -> messages.Response:
+    return messages.Response(
+        scheme=scheme_id,
+        state="unknown",
+        allowed=False,
+        reason_code="card_unknown",
+        message=reason_message("card_unknown"),
+    )
+
+
+def _reader_state(reader: ReaderRecord, decision: Decision) -> str:
+    """The wire's reader state: the ledger's state, or "expired" when the rules found the
+    card past its date."""
+    code = (decision.reason_code or "") if not decision.allowed else ""
+    if reader.state in ("blocked", "expired"):
+        return reader.state
+    if "expired" in code:
+        return "expired"
+    if "blocked" in code:
+        return "blocked"
+    return "valid"

@@ -1,0 +1,240 @@
+"""Committing kiosk transactions (loan, return, renew) exactly once.
+
+Kiosks publish at least once (QoS 1, retried from their journals); `commit_txn` inserts
+the txn row under a unique `txn_id` and applies its effects in the same database
+transaction, so a repeat — even two workers racing on the same txn — finds the first
+row and answers with the original ack ("duplicate"). A rejected txn repeats as the same
+rejection.
+
+Online, the hub decides: a refusal is a rejection and the kiosk must not have done it.
+Offline txns already happened in the reader's hands: they are judged at the moment they
+happened, and a conflict the hub finds is committed as an exception row for staff, never
+dropped (the SIP2 offline pattern).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from contract import messages
+from contract.privacy import card_hash
+from hub import queries, rules
+from hub.ledger_sql import Database, time_text
+from hub.registry import Registry
+from hub.rules import ItemRecord
+
+_ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
+
+
+def commit_txn(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+    """Commit one kiosk transaction exactly once and return its ack (see module doc).
+    Retries a few times on lock timeouts, deadlocks and a lost race on a unique index;
+    other errors propagate (the kiosk will send the txn again)."""
+    delay = 0.01
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _commit_once(db, txn, registry, now)
+        except db.RetryableError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+        except db.IntegrityError:
+            # A unique index other than txn_id (one active loan per item) lost a race.
+            if attempt == _ATTEMPTS - 1:
+                raise
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _commit_once(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+    reader_key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
+    with db.write():
+        inserted = db.execute(
+            "INSERT INTO txns (txn_id, kiosk_id, library_id, kind, item, card_hash, at, mode,"
+            " result, ack_json, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '{}', ?)"
+            " ON CONFLICT (txn_id) DO NOTHING",
+            (
+                txn.txn_id,
+                txn.kiosk_id,
+                txn.library_id,
+                txn.kind,
+                txn.item,
+                reader_key,
+                time_text(txn.at),
+                txn.mode,
+                time_text(now),
+            ),
+        )
+        if inserted == 0:
+            row = db.query_one("SELECT result, ack_json FROM txns WHERE txn_id = ?", (txn.txn_id,))
+            return _repeat_ack(row)
+        ack = _Commit(db, txn, registry, now, reader_key).apply()
+        db.execute(
+            "UPDATE txns SET result = ?, ack_json = ? WHERE txn_id = ?",
+            (ack.result, messages.encode(ack).decode(), txn.txn_id),
+        )
+        return ack
+
+
+def _repeat_ack(row: Any) -> messages.Ack:
+    """The stored ack again: a committed txn repeats as "duplicate", a rejected one as
+    the same rejection (so the kiosk sees one consistent answer)."""
+    result, ack_json = row
+    ack = messages.Ack.model_validate_json(ack_json)
+    if result == "committed":
+        return ack.model_copy(update={"result": "duplicate"})
+    return ack
+
+
+class _Commit:
+    """The effects of one txn, inside the database transaction `_commit_once` opened."""
+
+    def __init__(
+        self, db: Database, txn: messages.Txn, registry: Registry, now: datetime, reader_key: str | None
+    ) -> None:
+        self.db = db
+        self.txn = txn
+        self.registry = registry
+        self.now = now
+        self.reader_key = reader_key
+        # Offline txns are judged at the moment they happened (SIP2: original txn date).
+        self.when = now if txn.mode == "online" else _aware(txn.at)
+
+    def apply(self) -> messages.Ack:
+        item = queries.item(self.db, self.txn.item, for_update=True)
+        if self.txn.kind == "loan":
+            return self._loan(item)
+        if self.txn.kind == "return":
+            return self._return(item)
+        return self._renew(item)
+
+    # -- outcomes --
+    def _ack(self, due: datetime | None = None, exception: str | None = None) -> messages.Ack:
+        return messages.Ack(txn_id=self.txn.txn_id, result="committed", due=due, exception=exception)
+
+    def _refuse(self, reason: str, due: datetime | None = None) -> messages.Ack:
+        """Online: the kiosk must not have done it. Offline: it already happened, so it is
+        committed and kept for staff as an exception."""
+        if self.txn.mode == "online":
+            return messages.Ack(txn_id=self.txn.txn_id, result="rejected", reason=reason)
+        self._exception(reason)
+        return self._ack(due=due, exception=reason)
+
+    def _exception(self, reason: str) -> None:
+        t = self.txn
+        scheme = t.card.scheme if t.card else "-"
+        summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
+        self.db.execute(
+            "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
+            (t.txn_id, t.kiosk_id, reason, summary, time_text(self.now)),
+        )
+
+    # -- loans --
+    def _loan(self, item: ItemRecord | None) -> messages.Ack:
+        if self.reader_key is None:
+            return self._refuse("card_required")
+        current = queries.active_loan_for_item(self.db, self.txn.item)
+        if current is not None and current.card_hash == self.reader_key:
+            # A double scan (or a journal replay under a new id) never makes two loans.
+            return self._ack(due=current.due)
+        reader = queries.reader_by_hash(self.db, self.reader_key)
+        loans = queries.active_loans(self.db, self.reader_key)
+        decision = rules.checkout_decision(
+            self.registry, reader, item, self.txn.library_id, len(loans), self.when, reader_hash=self.reader_key
+        )
+        if decision.allowed:
+            due = decision.due
+            if self.txn.mode == "offline" and self.txn.due is not None:
+                due = self.txn.due  # the date the reader was shown offline is the promise
+            assert item is not None and due is not None
+            self._open_loan(item, due)
+            return self._ack(due=due)
+        reason = decision.reason_code or "refused"
+        if self.txn.mode == "offline" and item is not None and current is None:
+            # The reader walked out with the book: the ledger follows it, staff follow up.
+            due = self.txn.due or decision.due or (self.when + timedelta(days=30))
+            self._open_loan(item, due)
+            return self._refuse(reason, due=due)
+        return self._refuse(reason)
+
+    def _open_loan(self, item: ItemRecord, due: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO loans (item, card_hash, opened_at, due, renewals, txn_id) VALUES (?, ?, ?, ?, 0, ?)",
+            (item.barcode, self.reader_key, time_text(self.txn.at), time_text(due), self.txn.txn_id),
+        )
+        hold_for = None if item.hold_for == self.reader_key else item.hold_for
+        self.db.execute(
+            "UPDATE items SET state = 'on_loan', hold_for = ? WHERE barcode = ?", (hold_for, item.barcode)
+        )
+        self.db.execute(
+            "UPDATE holds SET state = 'fulfilled' WHERE item = ? AND card_hash = ? AND state IN ('waiting', 'ready')",
+            (item.barcode, self.reader_key),
+        )
+
+    # -- returns --
+    def _return(self, item: ItemRecord | None) -> messages.Ack:
+        if item is None:
+            # Returns are always taken; an unknown book is for staff to identify.
+            self._exception("item_unknown")
+            return self._ack(exception="item_unknown")
+        self.db.execute(
+            "UPDATE loans SET closed_at = ? WHERE item = ? AND closed_at IS NULL",
+            (time_text(self.txn.at), item.barcode),
+        )
+        hold = queries.waiting_hold(self.db, item.barcode)
+        route = rules.route_return(self.registry, item, self.txn.library_id, hold[1] if hold else None)
+        if route.route == "hold" and hold is not None:
+            self.db.execute(
+                "UPDATE items SET state = 'on_hold', hold_for = ? WHERE barcode = ?", (hold[0], item.barcode)
+            )
+            self.db.execute(
+                "UPDATE holds SET state = 'ready' WHERE item = ? AND card_hash = ? AND state = 'waiting'",
+                (item.barcode, hold[0]),
+            )
+        elif route.route == "transfer":
+            self.db.execute(
+                "UPDATE items SET state = 'in_transit', hold_for = NULL WHERE barcode = ?", (item.barcode,)
+            )
+            self.db.execute(
+                "INSERT INTO transfers (item, from_library, to_library, at, txn_id) VALUES (?, ?, ?, ?, ?)",
+                (item.barcode, self.txn.library_id, route.library_id, time_text(self.txn.at), self.txn.txn_id),
+            )
+        else:
+            self.db.execute(
+                "UPDATE items SET state = 'on_shelf', hold_for = NULL WHERE barcode = ?", (item.barcode,)
+            )
+        return self._ack()
+
+    # -- renewals --
+    def _renew(self, item: ItemRecord | None) -> messages.Ack:
+        if self.reader_key is None:
+            return self._refuse("card_required")
+        current = queries.active_loan_for_item(self.db, self.txn.item)
+        if item is None or current is None or current.card_hash != self.reader_key:
+            return self._refuse("not_on_loan")
+        reader = queries.reader_by_hash(self.db, self.reader_key)
+        hold = queries.waiting_hold(self.db, item.barcode)
+        hold_waiting = hold is not None and hold[0] != self.reader_key
+        decision = rules.renew_decision(
+            self.registry, reader, item, current.due, current.renewals, self.when, hold_waiting
+        )
+        due = decision.due
+        if self.txn.mode == "offline" and self.txn.due is not None:
+            due = self.txn.due
+        if decision.allowed or (self.txn.mode == "offline" and due is not None):
+            assert due is not None
+            self.db.execute(
+                "UPDATE loans SET due = ?, renewals = renewals + 1 WHERE item = ? AND closed_at IS NULL",
+                (time_text(due), item.barcode),
+            )
+            if decision.allowed:
+                return self._ack(due=due)
+            return self._refuse(decision.reason_code or "refused", due=due)
+        return self._refuse(decision.reason_code or "refused")
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive timestamp is read as UTC, as `time_text` stores it."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,1 +1,0 @@
-"""Packaged data files of the hub (members.toml, schemes.toml); a package so wheels ship them."""

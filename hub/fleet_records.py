@@ -1,0 +1,87 @@
+"""What kiosks report about themselves (retained state, telemetry), kept in the ledger's
+fleet table so every worker and `python -m hub status` see the same picture.
+
+A state message and a telemetry message update different columns of the kiosk's one row:
+neither erases what the other reported. How the rows are shown is `hub.fleet`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contract import messages
+from hub.ledger_sql import Database, parse_time_text, time_text
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """One kiosk as last reported. `faults` joins the kiosk's own fault list with every
+    device whose code is not "ok" (as `device:code`)."""
+
+    kiosk_id: str
+    state: str
+    library_id: str | None
+    firmware: str | None
+    last_seen: datetime | None
+    journal_pending: int | None
+    faults: list[str]
+    telemetry: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row for `python -m hub status --json` (without the raw telemetry)."""
+        return {
+            "kiosk_id": self.kiosk_id,
+            "state": self.state,
+            "library_id": self.library_id,
+            "firmware": self.firmware,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "journal_pending": self.journal_pending,
+            "faults": self.faults,
+        }
+
+
+def record_state(db: Database, kiosk_id: str, state: messages.KioskState, now: datetime) -> None:
+    """Keep a kiosk's state message; a state without a library keeps the one known."""
+    db.execute(
+        "INSERT INTO fleet (kiosk_id, state, library_id, firmware, last_seen, faults)"
+        " VALUES (?, ?, ?, ?, ?, '[]') ON CONFLICT (kiosk_id) DO UPDATE SET"
+        " state = excluded.state, library_id = COALESCE(excluded.library_id, fleet.library_id),"
+        " firmware = excluded.firmware, last_seen = excluded.last_seen",
+        (kiosk_id, state.state, state.library_id, state.firmware, time_text(state.at or now)),
+    )
+
+
+def record_telemetry(db: Database, kiosk_id: str, telemetry: messages.Telemetry, now: datetime) -> None:
+    """Keep a kiosk's telemetry; a kiosk first heard of by telemetry is taken as online."""
+    faults = sorted(set(telemetry.faults) | {f"{d}:{c}" for d, c in telemetry.devices.items() if c != "ok"})
+    db.execute(
+        "INSERT INTO fleet (kiosk_id, state, last_seen, telemetry_json, journal_pending, faults)"
+        " VALUES (?, 'online', ?, ?, ?, ?) ON CONFLICT (kiosk_id) DO UPDATE SET"
+        " last_seen = excluded.last_seen, telemetry_json = excluded.telemetry_json,"
+        " journal_pending = excluded.journal_pending, faults = excluded.faults",
+        (kiosk_id, time_text(now), telemetry.model_dump_json(), telemetry.journal_pending, json.dumps(faults)),
+    )
+
+
+def fleet_rows(db: Database) -> list[FleetRow]:
+    """Every kiosk that ever reported, by kiosk id."""
+    rows = db.query(
+        "SELECT kiosk_id, state, library_id, firmware, last_seen, journal_pending, faults, telemetry_json"
+        " FROM fleet ORDER BY kiosk_id"
+    )
+    return [
+        FleetRow(
+            kiosk_id=r[0],
+            state=r[1],
+            library_id=r[2],
+            firmware=r[3],
+            last_seen=parse_time_text(r[4]),
+            journal_pending=r[5],
+            faults=json.loads(r[6]) if r[6] else [],
+            telemetry=json.loads(r[7]) if r[7] else None,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,161 @@
+"""What a kiosk sends the hub, judged: txns, requests, state and telemetry payloads in,
+acks and responses out. No MQTT here (`hub.service` moves the bytes), so every rule below
+is testable by calling it with bytes.
+
+What a caller may rely on:
+
+- Nothing a kiosk sends raises: a payload that fails validation is counted and logged
+  (field names and reason codes only, never the payload: it may hold a card number).
+- A txn is committed only when valid, sent on its own kiosk's topic, from a library the
+  registry knows; otherwise it is rejected, and the rejection names the txn_id whenever
+  one can be recovered, so the kiosk stops retrying it.
+- A request always gets a `Response`: a failed one is `ok=False` with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from contract import messages
+from hub.answers import RequestAnswers
+from hub.ledger import Ledger
+from hub.registry import Registry
+
+log = logging.getLogger(__name__)
+
+KIOSK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TXN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{10,64}$")
+
+
+@dataclass
+class WorkerStats:
+    """Counters a test or an operator can read; only the paho thread writes them."""
+
+    txns: int = 0
+    committed: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    requests: int = 0
+    invalid: int = 0
+    errors: int = 0
+    fleet_updates: int = 0
+
+
+def safe_kiosk(kiosk_id: str | None) -> str:
+    """The kiosk id for a log line, or a placeholder when the topic held anything else
+    (a hostile topic could carry a card number)."""
+    return kiosk_id if kiosk_id and KIOSK_ID_RE.match(kiosk_id) else "<invalid-kiosk-id>"
+
+
+def recover_txn_id(raw: bytes) -> str | None:
+    """The txn_id of a payload that failed validation, when one is there and well formed,
+    so the kiosk gets a rejection instead of retrying for ever."""
+    if len(raw) > messages.MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict):
+        txn_id = data.get("txn_id")
+        if isinstance(txn_id, str) and _TXN_ID_RE.match(txn_id):
+            return txn_id
+    return None
+
+
+class Intake:
+    """Handles one kiosk's payloads against one ledger. `kiosk_id` is always the id from
+    the topic, already checked against `KIOSK_ID_RE` by the caller."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        registry: Registry,
+        answers: RequestAnswers,
+        clock: Callable[[], datetime],
+        stats: WorkerStats,
+    ) -> None:
+        self.ledger = ledger
+        self.registry = registry
+        self.answers = answers
+        self.clock = clock
+        self.stats = stats
+
+    def handle_txn(self, kiosk_id: str, raw: bytes) -> messages.Ack | None:
+        """The ack for one txn payload received on kiosk_id's topic, or None when the
+        payload has no recoverable txn_id to answer to. Commits when valid."""
+        self.stats.txns += 1
+        try:
+            txn = messages.parse(messages.Txn, raw)
+        except messages.ProtocolError as exc:
+            self.stats.invalid += 1
+            txn_id = recover_txn_id(raw)
+            log.warning("kiosk %s: invalid txn %s: %s", kiosk_id, txn_id or "(no txn_id)", exc.reason)
+            if txn_id is None:
+                return None
+            self.stats.rejected += 1
+            return messages.Ack(txn_id=txn_id, result="rejected", reason=exc.reason[:300])
+        if txn.kiosk_id != kiosk_id:
+            self.stats.rejected += 1
+            log.warning("kiosk %s: txn %s names another kiosk; rejected", kiosk_id, txn.txn_id)
+            return messages.Ack(txn_id=txn.txn_id, result="rejected", reason="kiosk_id does not match topic")
+        if txn.library_id not in self.registry.members:
+            self.stats.rejected += 1
+            log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
+            return messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")
+        ack = self.ledger.commit_txn(txn, self.registry, self.clock())
+        if ack.result == "committed":
+            self.stats.committed += 1
+        elif ack.result == "duplicate":
+            self.stats.duplicates += 1
+        else:
+            self.stats.rejected += 1
+        if ack.exception:
+            log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, txn.txn_id, ack.exception)
+        return ack
+
+    def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
+        """The answer to one request payload (a failed request is `ok=False`, never raised)."""
+        self.stats.requests += 1
+        try:
+            request = messages.parse_request(raw)
+        except messages.ProtocolError as exc:
+            self.stats.invalid += 1
+            log.warning("kiosk %s: invalid request: %s", kiosk_id, exc.reason)
+            return messages.Response(ok=False, error=exc.reason[:300])
+        try:
+            return self.answers.answer(request)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.error("kiosk %s: %s failed: %s", kiosk_id, request.op, type(exc).__name__)
+            return messages.Response(ok=False, error="internal_error")
+
+    def record_state(self, kiosk_id: str, raw: bytes) -> None:
+        """Keep a kiosk's retained state; an empty payload (a cleared retained message)
+        is ignored."""
+        if not raw:
+            return
+        try:
+            state = messages.parse(messages.KioskState, raw)
+        except messages.ProtocolError as exc:
+            self.stats.invalid += 1
+            log.warning("kiosk %s: invalid state: %s", kiosk_id, exc.reason)
+            return
+        self.ledger.record_state(kiosk_id, state, self.clock())
+        self.stats.fleet_updates += 1
+
+    def record_telemetry(self, kiosk_id: str, raw: bytes) -> None:
+        """Keep a kiosk's telemetry."""
+        try:
+            telemetry = messages.parse(messages.Telemetry, raw)
+        except messages.ProtocolError as exc:
+            self.stats.invalid += 1
+            log.warning("kiosk %s: invalid telemetry: %s", kiosk_id, exc.reason)
+            return
+        self.ledger.record_telemetry(kiosk_id, telemetry, self.clock())
+        self.stats.fleet_updates += 1

@@ -1,0 +1,48 @@
+"""`expect committed`: the scenario asks the hub, over MQTT like any kiosk, how many
+ledger rows hold a transaction."""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
+
+
+class LedgerProbe:
+    """Asks the hub (over MQTT, like any kiosk) how many ledger rows hold txn ids."""
+
+    def __init__(self, broker_url: str, kiosk_id: str) -> None:
+        address = parse_broker_url(broker_url)
+        self._name = f"{kiosk_id}-probe"[:64]
+        self._answers: queue.Queue[bytes] = queue.Queue()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = lambda _c, _u, msg: self._answers.put(msg.payload)
+        self._client.connect(address.host, address.port)
+        self._client.loop_start()
+        self._resp = topics.topic(self._name, "resp")
+        self._client.subscribe(self._resp, qos=1)
+        time.sleep(0.2)
+
+    def rows(self, txn_ids: list[str], timeout_s: float = 5.0) -> dict[str, int]:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self._resp
+        props.CorrelationData = uuid.uuid4().hex.encode()
+        request = messages.LedgerQuery(op="ledger_query", txn_ids=txn_ids)
+        self._client.publish(
+            topics.topic(self._name, "req"), messages.encode(request), qos=1, properties=props
+        )
+        raw = self._answers.get(timeout=timeout_s)
+        response = messages.parse(messages.Response, raw)
+        return dict(response.rows or {})
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,130 @@
+"""The hub's answers to kiosk requests, without a broker: a ledger, a registry, a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from contract import card_schemes, messages
+from hub import catalogue, rules
+from hub.answers import HUB_REASONS, RequestAnswers, reason_message
+from hub.ledger import Ledger
+from hub.registry import Registry, load_registry
+
+NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+BEIJING = timezone(timedelta(hours=8))
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
+    with Ledger.open(f"sqlite:///{tmp_path}/answers.sqlite") as led:
+        led.seed_demo(registry, per_member=3)
+        yield led
+
+
+def answers_at(ledger: Ledger, registry: Registry, now: datetime = NOW) -> RequestAnswers:
+    return RequestAnswers(ledger, registry, lambda: now, local_tz=BEIJING, offline_max_items=2)
+
+
+def demo(registry: Registry, scheme: str = "bj-joint") -> catalogue.DemoReader:
+    return next(r for r in catalogue.generate_readers(registry) if r.scheme == scheme and r.state == "valid")
+
+
+def card(reader: catalogue.DemoReader) -> messages.CardRef:
+    return messages.CardRef(scheme=reader.scheme, number=reader.number)
+
+
+def test_a_known_reader_is_answered_with_a_masked_name_and_what_they_may_borrow(
+    ledger: Ledger, registry: Registry
+) -> None:
+    reader = demo(registry)
+    resp = answers_at(ledger, registry).answer(
+        messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital")
+    )
+    assert (resp.state, resp.allowed, resp.masked_name) == ("valid", True, "王*明")
+    assert resp.items_left == registry.scheme("bj-joint").max_items
+    assert reader.number not in messages.encode(resp).decode()
+
+
+def test_a_card_the_ledger_does_not_hold_is_unknown_in_both_languages(
+    ledger: Ledger, registry: Registry
+) -> None:
+    ref = messages.CardRef(scheme="bj-joint", number=card_schemes.make_card_number("bj-joint", 777777))
+    resp = answers_at(ledger, registry).answer(messages.PinCheck(op="pin_check", card=ref, pin="1234"))
+    assert (resp.state, resp.allowed, resp.reason_code) == ("unknown", False, "card_unknown")
+    assert resp.message == messages.Bilingual(zh=rules.REASONS["card_unknown"][0], en=rules.REASONS["card_unknown"][1])
+
+
+def test_checkout_auth_gives_the_rules_due_date_and_refusals_carry_the_rules_words(
+    ledger: Ledger, registry: Registry
+) -> None:
+    reader = demo(registry, "nlc")
+    book = catalogue.item_barcode(registry, "dongcheng", 1)
+    ask = answers_at(ledger, registry)
+    ok = ask.answer(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
+    assert ok.allowed and ok.due == rules.due_after(NOW, registry.scheme("nlc").loan_days)
+    no = ask.answer(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="dongcheng"))
+    assert (no.allowed, no.reason_code, no.due) == (False, "scheme_not_accepted", None)
+    assert no.message == reason_message("scheme_not_accepted")
+
+
+def test_renewing_a_book_not_on_loan_to_the_reader_is_refused_in_the_hubs_own_words(
+    ledger: Ledger, registry: Registry
+) -> None:
+    book = catalogue.item_barcode(registry, "capital", 2)
+    resp = answers_at(ledger, registry).answer(
+        messages.RenewAuth(op="renew_auth", card=card(demo(registry)), item=book, library_id="capital")
+    )
+    assert (resp.allowed, resp.reason_code) == (False, "not_on_loan")
+    zh, en = HUB_REASONS["not_on_loan"]
+    assert resp.message == messages.Bilingual(zh=zh, en=en) and resp.title
+
+
+def test_an_unknown_book_returned_is_taken_and_shelved_here_for_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    resp = answers_at(ledger, registry).answer(
+        messages.ReturnRoute(op="return_route", item="30002999999990", library_id="xicheng")
+    )
+    assert (resp.allowed, resp.route, resp.route_library, resp.reason_code) == (
+        True, "shelve", "xicheng", "item_unknown",
+    )  # fmt: skip
+    member = registry.member("xicheng")
+    assert resp.route_library_name == messages.Bilingual(zh=member.name_zh, en=member.name_en)
+
+
+def test_the_blocklist_judges_expiry_on_the_alliances_calendar_not_utcs(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """17:00 UTC on 1 January is already 2 January in Beijing: a card that expired on
+    1 January is refused offline from then on."""
+    reader = rules.ReaderRecord("bj-joint", card_schemes.make_card_number("bj-joint", 4242), "李四",
+                                "valid", None, date(2025, 1, 1), "capital")  # fmt: skip
+    key = ledger.add_reader(reader)
+    evening = datetime(2025, 1, 1, 17, 0, tzinfo=UTC)
+    resp = answers_at(ledger, registry, evening).answer(messages.Blocklist(op="blocklist"))
+    assert key in (resp.blocked_hashes or [])
+    assert resp.offline_max_items == 2
+    morning = answers_at(ledger, registry, datetime(2025, 1, 1, 15, 0, tzinfo=UTC))
+    assert key not in (morning.answer(messages.Blocklist(op="blocklist")).blocked_hashes or [])
+
+
+def test_ledger_query_counts_only_committed_txns(ledger: Ledger, registry: Registry) -> None:
+    resp = answers_at(ledger, registry).answer(
+        messages.LedgerQuery(op="ledger_query", txn_ids=["never-sent-0001"])
+    )
+    assert resp.rows == {"never-sent-0001": 0}
+
+
+def test_a_reason_nobody_wrote_words_for_is_shown_as_its_code() -> None:
+    assert reason_message("brand_new_reason") == messages.Bilingual(zh="brand_new_reason", en="brand_new_reason")
+    assert reason_message(None) is None
+

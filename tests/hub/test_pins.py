@@ -1,0 +1,72 @@
+"""PINs are stored salted and hashed, and the card scheme's own policy sets how many wrong
+PINs lock a card and for how long."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from contract import card_schemes
+from hub.ledger import Ledger
+from hub.pins import hash_pin, verify_pin
+from hub.registry import load_registry
+from hub.rules import ReaderRecord
+from hub.schemes import Scheme
+
+NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+NUMBER = card_schemes.make_card_number("bj-joint", 4711)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger.open(f"sqlite:///{tmp_path}/pins.sqlite") as led:
+        led.add_reader(
+            ReaderRecord("bj-joint", NUMBER, "王小明", "valid", None, date(2030, 1, 1), "capital"), pin="2468"
+        )
+        yield led
+
+
+@pytest.fixture
+def strict() -> Scheme:
+    """bj-joint, but three wrong PINs lock the card: 2 minutes, then 4, capped at 5."""
+    base = load_registry().scheme("bj-joint")
+    return dataclasses.replace(base, pin_max_attempts=3, lockout_base_minutes=2, lockout_max_minutes=5)
+
+
+def test_the_same_pin_hashes_differently_each_time_and_still_verifies() -> None:
+    a, b = hash_pin("2468"), hash_pin("2468")
+    assert a != b and "2468" not in a
+    assert verify_pin("2468", a) and verify_pin("2468", b) and not verify_pin("2469", a)
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "md5$1$00$00", "pbkdf2_sha256$x$zz$00"])
+def test_a_malformed_stored_hash_never_verifies(stored: str) -> None:
+    assert not verify_pin("2468", stored)
+
+
+def test_the_schemes_attempt_limit_and_lockout_times_are_the_ones_applied(
+    ledger: Ledger, strict: Scheme
+) -> None:
+    def wrong(at: datetime) -> tuple[int, datetime | None]:
+        result = ledger.check_pin("bj-joint", NUMBER, "0000", at, strict)
+        return result.attempts_left, result.locked_until
+
+    assert [wrong(NOW) for _ in range(3)] == [(2, None), (1, None), (0, NOW + timedelta(minutes=2))]
+    later = NOW + timedelta(minutes=3)
+    assert [wrong(later) for _ in range(3)][-1] == (0, later + timedelta(minutes=4))
+    latest = later + timedelta(minutes=5)
+    assert [wrong(latest) for _ in range(3)][-1] == (0, latest + timedelta(minutes=5))  # capped
+
+
+def test_a_right_pin_resets_the_count_and_an_unknown_card_is_not_known(
+    ledger: Ledger, strict: Scheme
+) -> None:
+    ledger.check_pin("bj-joint", NUMBER, "0000", NOW, strict)
+    assert ledger.check_pin("bj-joint", NUMBER, "2468", NOW, strict).ok
+    assert ledger.check_pin("bj-joint", NUMBER, "0000", NOW, strict).attempts_left == 2
+    other = card_schemes.make_card_number("bj-joint", 4712)
+    assert ledger.check_pin("bj-joint", other, "2468", NOW, strict).known is False
