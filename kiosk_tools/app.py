@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from firmware.config import ConfigError, KioskConfig, load_config
+from firmware.journal import JournalError
 from firmware.logging_setup import configure_logging
 
 log = logging.getLogger("kiosk_tools.app")
@@ -55,6 +56,11 @@ def run_kiosk(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
+    except JournalError as exc:
+        # A journal that cannot be opened is never touched: a technician copies it off.
+        log.error("journal unusable: %s", exc.code)
+        print(f"the kiosk cannot start: {exc.code}: {exc.hint}", file=sys.stderr)
+        return 1
     kiosk.start()
     try:
         if getattr(args, "control_stdio", False):

@@ -1,9 +1,9 @@
 """The core's configuration: plain values plus the few pure lookups it needs injected.
 
-Why lookups are injected: the scheme table (hub.schemes) and barcode rules
-(drivers.barcodes) belong to other modules; the core takes them as callables so tests
-can pass simple stand-ins, and the defaults call the real functions (imported lazily,
-with a local fallback so the core still works without them).
+Why lookups are injected: the scheme table and barcode rules are the alliance's contract
+(`contract.card_schemes`, `contract.barcodes`); the core takes them as callables so
+tests can pass simple stand-ins, and the defaults are the real functions
+(`firmware.core.identify`).
 """
 
 from __future__ import annotations

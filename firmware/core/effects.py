@@ -64,7 +64,7 @@ class RunSelfTest:
 
 @dataclass(frozen=True)
 class CommandResult:
-    """Publish on .../cmd/result (hub.protocol.CommandResult)."""
+    """Publish on .../cmd/result (contract.messages.CommandResult)."""
 
     cmd_id: str
     ok: bool
@@ -73,7 +73,7 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class PublishState:
-    """Publish the retained kiosk state (hub.protocol.KioskState)."""
+    """Publish the retained kiosk state (contract.messages.KioskState)."""
 
     state: Literal["online", "maintenance"]
 

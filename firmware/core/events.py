@@ -1,5 +1,5 @@
 """Events the core consumes besides device events (drivers.events) and UI intents
-(firmware.view.Press / PinEntered): answers from the hub link, timers, the journal.
+(contract.screens.Press / PinEntered): answers from the hub link, timers, the journal.
 
 The shell, the hub link and the UI all post into one queue; the core takes them one at
 a time. Times are monotonic seconds (`now`) so the core never reads a clock itself.

@@ -6,7 +6,7 @@ from .base import KioskScreen, UiContext
 
 
 def build_screens(ctx: UiContext) -> list[KioskScreen]:
-    """All eight screens, in `firmware.view.SCREENS` order."""
+    """All eight screens, in `contract.screens.SCREENS` order."""
     from .attract import AttractScreen
     from .borrow import BorrowScreen
     from .help import HelpScreen

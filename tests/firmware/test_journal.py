@@ -161,7 +161,7 @@ def test_long_kiosk_ids_still_give_protocol_valid_ids() -> None:
     kiosk = "k" + "x" * 63
     t = TxnIdFactory(kiosk, None).next_id()
     assert len(t) <= 64
-    make_txn(t)  # validates against hub.protocol.TxnId
+    make_txn(t)  # validates against contract.messages.TxnId
     assert TxnIdFactory(kiosk, None).next_id().split("-", 1)[1] == t.split("-", 1)[1]
     assert parse_time_part(t) is not None
 
@@ -207,3 +207,21 @@ def test_a_damaged_page_fails_the_integrity_check(tmp_path: Path) -> None:
     with pytest.raises(JournalError) as info:
         Journal.open(db)
     assert info.value.code == "journal-corrupt"
+
+
+def test_the_kiosk_refuses_to_start_on_a_corrupt_journal_with_a_plain_message(tmp_path: Path) -> None:
+    """No traceback for the technician: the code, what to do, and the file left as it was."""
+    import subprocess
+    import sys
+
+    journal = tmp_path / "journal.sqlite3"
+    junk = b"this is not a journal " * 400
+    journal.write_bytes(junk)
+    out = subprocess.run(
+        [sys.executable, "-m", "firmware", "--sim", "--headless", "--journal", str(journal)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "journal-corrupt" in out.stderr and "copy it off" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert journal.read_bytes() == junk
