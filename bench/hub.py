@@ -81,7 +81,7 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
     finally:
         kiosk.disconnect()
         kiosk.loop_stop()
-        service.stop()
+        service.retire()
 
 
 def measure(broker_url: str, db_url: str, n: int = 2000) -> dict[str, float]:

@@ -66,6 +66,21 @@ class Txn(_Msg):
     mode: Literal["online", "offline"]
     due: datetime | None = None  # loans and renewals: what the reader was shown
     route: Literal["shelve", "transfer", "hold"] | None = None  # returns
+    # Per-kiosk order (docs/ordering.md): the row's place in its kiosk's journal. `seq`
+    # counts 1, 2, ... within one journal (`epoch`, a new one if a journal is ever
+    # replaced); `floor` is the oldest row the kiosk still holds unacked when it sends
+    # this one, so everything before it is already committed. The hub applies a kiosk's
+    # rows strictly in `seq` order. Absent (older kiosks): applied on arrival.
+    seq: Annotated[int, Field(ge=1)] | None = None
+    epoch: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,32}$")] | None = None
+    floor: Annotated[int, Field(ge=1)] | None = None
+
+
+def with_order(payload: bytes, seq: int, epoch: str, floor: int) -> bytes:
+    """A stored txn payload (a JSON object) with its order fields added, without parsing
+    it again: the outbox sends thousands of rows a second."""
+    order = f',"seq":{int(seq)},"epoch":"{epoch}","floor":{int(floor)}}}'.encode()
+    return payload.rstrip()[:-1] + order
 
 
 class Ack(_Msg):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.messages import Ack, Txn, encode
+from contract.messages import Ack, Txn, encode, with_order
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS rows (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rows_status_seq ON rows (status, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rows_item ON rows (item);
 """
 
@@ -111,6 +113,7 @@ class Journal:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self._path = path
+        self.epoch: str = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
         self._lock = threading.RLock()
         self._broken: JournalError | None = None
 
@@ -142,6 +145,11 @@ class Journal:
                     "copy it off for recovery",
                 )
             conn.executescript(_SCHEMA)
+            # The journal's epoch: `seq` counts within it. A replaced journal file starts
+            # a new epoch, so the hub never mistakes its seq 1 for an old journal's.
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (secrets.token_hex(8),)
+            )
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}").fetchone()
             return cls(conn, path)
@@ -271,14 +279,20 @@ class Journal:
 
     def unacked_raw(self, limit: int = 100) -> list[tuple[str, bytes]]:
         """As `unacked`, as (txn_id, encoded payload) pairs: the hub link publishes the
-        stored bytes without parsing them again (a 10,000-row backlog drains faster)."""
+        stored bytes without parsing them again (a 10,000-row backlog drains faster).
+
+        Each payload carries its order (`seq`, `epoch`) and the oldest unacked row
+        (`floor`), so the hub applies this kiosk's rows strictly in journal order."""
         with self._guard(write=False) as conn:
             rows = conn.execute(
-                "SELECT txn_id, payload FROM rows WHERE status IN ('pending', 'sent') "
+                "SELECT seq, txn_id, payload FROM rows WHERE status IN ('pending', 'sent') "
                 "ORDER BY seq LIMIT ?",
                 (int(limit),),
             ).fetchall()
-        return [(r[0], r[1].encode("utf-8")) for r in rows]
+        if not rows:
+            return []
+        floor = rows[0][0]
+        return [(r[1], with_order(r[2].encode("utf-8"), r[0], self.epoch, floor)) for r in rows]
 
     def depth(self) -> int:
         """Rows waiting for the hub's ack."""

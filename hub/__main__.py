@@ -1,7 +1,8 @@
-"""`python -m hub`: run a hub worker, show fleet status, list demo readers and items.
+"""`python -m hub`: run a hub worker, retire one, show fleet status, list demo readers
+and items.
 
-Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read), 2 a bad setting
-(--db / --broker URL, config file, registry files).
+Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
+at), 2 a bad setting (--db / --broker URL, config file, registry files).
 """
 
 from __future__ import annotations
@@ -43,11 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="The alliance hub: commits kiosk transactions, answers kiosk requests.",
     )
     parser.add_argument("--broker", metavar="URL", help="mqtt://host:port (default mqtt://127.0.0.1:1883)")
-    parser.add_argument("--worker", metavar="NAME", help="this worker's name (several may share a ledger)")
+    parser.add_argument(
+        "--worker",
+        metavar="NAME",
+        help="this worker's name, one per worker: the broker keeps its session (client id "
+        "hub-NAME) under it (default 1)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    subs = parser.add_subparsers(dest="command", metavar="{status,demo}")
+    subs = parser.add_subparsers(
+        dest="command", metavar="{status,demo,retire}"
+    )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
+    subs.add_parser(
+        "retire",
+        parents=[sub_common],
+        help="remove worker --worker for good: handle what its broker session holds, then end it",
+    )
     return parser
 
 
@@ -61,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(config, args.json)
         if args.command == "demo":
             return cmd_demo(config, args.json)
+        if args.command == "retire":
+            return cmd_retire(config)
         return cmd_run(config, verbose=args.verbose)
     except ConfigError as exc:
         print("\n".join(f"hub: {line}" for line in str(exc).splitlines()), file=sys.stderr)
@@ -129,6 +144,24 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
     finally:
         service.stop()
     print(f"hub worker {config.worker} stopped", flush=True)
+    return EXIT_OK
+
+
+def cmd_retire(config: HubConfig) -> int:
+    """Connect as worker `config.worker`, handle what the broker queued for it, then end
+    its session: the broker stops handing it a share of the kiosks' messages. For a
+    worker removed for good; a worker that only restarts keeps its session."""
+    from hub.service import HubService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = HubService(config.broker, config.db, _registry(), config.worker, config=config)
+    try:
+        service.start(wait=10.0)
+    except TimeoutError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    service.retire()
+    print(f"hub worker {config.worker} retired: the broker ended its session", flush=True)
     return EXIT_OK
 
 

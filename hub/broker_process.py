@@ -123,6 +123,18 @@ class MosquittoProcess:
             self._proc.stderr.close()
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL the broker (idempotent): it saves nothing, so it comes back with what it
+        last saved (at its last clean stop), sessions and queued messages included."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc = None
+
     def close(self) -> None:
         self.stop()
         if self._own_dir is not None:

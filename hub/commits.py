@@ -20,7 +20,7 @@ from typing import Any
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import queries, rules
+from hub import item_history, ordering, queries, rules
 from hub.ledger_sql import Database, time_text
 from hub.registry import Registry
 from hub.rules import ItemRecord
@@ -28,19 +28,28 @@ from hub.rules import ItemRecord
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
 
-def commit_txn(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
-    """Commit one kiosk transaction exactly once and return its ack (see module doc).
-    Retries a few times on lock timeouts, deadlocks and a lost race on a unique index;
-    other errors propagate (the kiosk will send the txn again)."""
+def commit(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> list[messages.Ack]:
+    """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ordering), and
+    return the acks to send: none while it waits for a predecessor; its own, followed by
+    those of the waiting txns it released. Retries a few times on lock timeouts,
+    deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
+    send the txn again)."""
     delay = 0.01
     for attempt in range(_ATTEMPTS):
         try:
-            return _commit_once(db, txn, registry, now)
+            with db.write():
+                return ordering.commit_in_order(
+                    db,
+                    txn,
+                    now,
+                    apply=lambda t: _apply(db, t, registry, now),
+                    repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
+                )
         except db.RetryableError:
             if attempt == _ATTEMPTS - 1:
                 raise
         except db.IntegrityError:
-            # A unique index other than txn_id (one active loan per item) lost a race.
+            # A unique index (txn_id, one active loan per item, a kiosk's order) lost a race.
             if attempt == _ATTEMPTS - 1:
                 raise
         time.sleep(delay)
@@ -48,34 +57,103 @@ def commit_txn(db: Database, txn: messages.Txn, registry: Registry, now: datetim
     raise AssertionError("unreachable")
 
 
-def _commit_once(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+def commit_txn(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
+    """`commit`, answering for `txn` alone: its ack, or None while it is parked."""
+    acks = commit(db, txn, registry, now)
+    return next((ack for ack in acks if ack.txn_id == txn.txn_id), None)
+
+
+def _repeat_ack_of(db: Database, txn_id: str) -> messages.Ack | None:
+    row = db.query_one("SELECT result, ack_json FROM txns WHERE txn_id = ?", (txn_id,))
+    return None if row is None else _repeat_ack(row)
+
+
+def _apply(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+    """Record `txn` and its effects (its kiosk's order already allows it)."""
     reader_key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
-    with db.write():
-        inserted = db.execute(
-            "INSERT INTO txns (txn_id, kiosk_id, library_id, kind, item, card_hash, at, mode,"
-            " result, ack_json, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '{}', ?)"
-            " ON CONFLICT (txn_id) DO NOTHING",
-            (
-                txn.txn_id,
-                txn.kiosk_id,
-                txn.library_id,
-                txn.kind,
-                txn.item,
-                reader_key,
-                time_text(txn.at),
-                txn.mode,
-                time_text(now),
-            ),
+    order_at = time_text(_aware(txn.at) - timedelta(seconds=_clock_offset_s(db, txn.kiosk_id)))
+    newest = item_history.is_newest_event(db, txn.item, order_at, txn.kiosk_id, txn.seq)
+    db.execute(
+        "INSERT INTO txns (txn_id, kiosk_id, library_id, kind, item, card_hash, at, mode,"
+        " result, ack_json, committed_at, seq, epoch, order_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '{}', ?, ?, ?, ?)",
+        (
+            txn.txn_id,
+            txn.kiosk_id,
+            txn.library_id,
+            txn.kind,
+            txn.item,
+            reader_key,
+            time_text(txn.at),
+            txn.mode,
+            time_text(now),
+            txn.seq,
+            txn.epoch,
+            order_at,
+        ),
+    )
+    ack = _Commit(db, txn, registry, now, reader_key).apply()
+    item_state = None
+    if txn.kind == "return" and ack.result == "committed":
+        item_state = db.scalar("SELECT state FROM items WHERE barcode = ?", (txn.item,))
+    db.execute(
+        "UPDATE txns SET result = ?, ack_json = ?, item_state = ? WHERE txn_id = ?",
+        (ack.result, messages.encode(ack).decode(), item_state, txn.txn_id),
+    )
+    if ack.result == "committed" and not newest:
+        # It happened before something the ledger already holds: derive the book's loans
+        # again in the order its readers were told (hub.item_history), and judge overlaps
+        # by that order, not by arrival.
+        _reconcile_overlaps(db, txn.item, set(item_history.rederive(db, txn.item)), now)
+        ack = _stored_ack(db, txn.txn_id)
+    return ack
+
+
+def _stored_ack(db: Database, txn_id: str) -> messages.Ack:
+    return messages.Ack.model_validate_json(db.scalar("SELECT ack_json FROM txns WHERE txn_id = ?", (txn_id,)))
+
+
+def _reconcile_overlaps(db: Database, item: str, overlapping: set[str], now: datetime) -> None:
+    """Staff see an `item_on_loan` exception exactly for the loans that overlap another
+    reader's in told order: one judged so on arrival, before an earlier return arrived,
+    is cleared (from its stored ack too); a loan that now overlaps is added."""
+    flagged = {
+        row[0]
+        for row in db.query(
+            "SELECT e.txn_id FROM exceptions e JOIN txns t ON t.txn_id = e.txn_id"
+            " WHERE t.item = ? AND e.reason = 'item_on_loan'",
+            (item,),
         )
-        if inserted == 0:
-            row = db.query_one("SELECT result, ack_json FROM txns WHERE txn_id = ?", (txn.txn_id,))
-            return _repeat_ack(row)
-        ack = _Commit(db, txn, registry, now, reader_key).apply()
-        db.execute(
-            "UPDATE txns SET result = ?, ack_json = ? WHERE txn_id = ?",
-            (ack.result, messages.encode(ack).decode(), txn.txn_id),
-        )
-        return ack
+    }
+    for txn_id in flagged - overlapping:
+        db.execute("DELETE FROM exceptions WHERE txn_id = ? AND reason = 'item_on_loan'", (txn_id,))
+        cleared = _stored_ack(db, txn_id).model_copy(update={"exception": None})
+        db.execute("UPDATE txns SET ack_json = ? WHERE txn_id = ?", (messages.encode(cleared).decode(), txn_id))
+    for txn_id in overlapping - flagged:
+        _record_overlap(db, txn_id, now)
+
+
+# Within this, a kiosk's clock is taken as right: NTP keeps a kiosk within milliseconds,
+# and a telemetry sample can read low by as long as it waited on its way.
+CLOCK_DEAD_BAND_S = 2.0
+
+
+def _clock_offset_s(db: Database, kiosk_id: str) -> float:
+    """How far the kiosk's clock runs ahead of the hub's (telemetry), 0 when unknown or
+    within CLOCK_DEAD_BAND_S (docs/ordering.md, "Clocks")."""
+    offset = float(db.scalar("SELECT clock_offset_s FROM fleet WHERE kiosk_id = ?", (kiosk_id,)) or 0.0)
+    return offset if abs(offset) >= CLOCK_DEAD_BAND_S else 0.0
+
+
+def _record_overlap(db: Database, txn_id: str, now: datetime) -> None:
+    row = db.query_one("SELECT kiosk_id, library_id, item FROM txns WHERE txn_id = ?", (txn_id,))
+    assert row is not None
+    kiosk_id, library_id, item = row
+    summary = f"loan of item {item} at {library_id} by kiosk {kiosk_id} overlaps another reader's loan"
+    db.execute(
+        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, 'item_on_loan', ?, ?)",
+        (txn_id, kiosk_id, summary, time_text(now)),
+    )
 
 
 def _repeat_ack(row: Any) -> messages.Ack:

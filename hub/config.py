@@ -8,7 +8,8 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     [hub]
     broker = "mqtt://127.0.0.1:1883"   # or mqtts://host[:8883]
     db = "sqlite:///var/hub.sqlite"    # or postgresql://user@host/db
-    worker = "hub-1"
+    worker = "1"                       # MQTT client id hub-1: unique per worker
+    session_expiry_s = 600
     offline_max_items = 3
     seed_per_member = 400
 
@@ -47,7 +48,13 @@ class HubConfig(Section):
 
     broker: str = DEFAULT_BROKER
     db: Annotated[str, Field(min_length=1)] = DEFAULT_DB
-    worker: str = "hub-1"  # names the worker in logs and in its MQTT client id
+    # Names the worker in logs and in its MQTT client id (`hub-{worker}`), which is how
+    # the broker finds the worker's session again: two workers must not share a name.
+    worker: str = "1"
+    # How long the broker keeps a worker's session (its share of the kiosks' messages)
+    # while the worker is away: longer than a restart or a reboot takes, short enough
+    # that a worker removed without `retire` stops holding messages back (docs/ordering.md).
+    session_expiry_s: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] = 600
     # What kiosks may lend per reader while offline; sent with every blocklist.
     offline_max_items: Annotated[int, Field(ge=0, le=100)] = OFFLINE_MAX_ITEMS
     seed_per_member: Annotated[int, Field(ge=0)] = 400  # demo catalogue size on an empty ledger

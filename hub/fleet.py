@@ -36,9 +36,19 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
+def _offset(seconds: float | None) -> str:
+    """The kiosk's clock against the hub's: "ok" within 2 s, else how far and which way."""
+    if seconds is None:
+        return "-"
+    if abs(seconds) < 2:
+        return "ok"
+    return f"{seconds:+.0f}s"
+
+
 def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
-    """A fixed-width table: kiosk, library, state, last seen, journal depth, faults."""
-    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "FAULTS")
+    """A fixed-width table: kiosk, library, state, last seen, journal depth, txns waiting
+    for a predecessor, clock offset, faults."""
+    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "WAITING", "CLOCK", "FAULTS")
     lines = [
         (
             r.kiosk_id,
@@ -46,6 +56,8 @@ def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
             effective_state(r, now),
             _ago(r.last_seen, now),
             "-" if r.journal_pending is None else str(r.journal_pending),
+            str(r.waiting),
+            _offset(r.clock_offset_s),
             ", ".join(r.faults) or "-",
         )
         for r in rows

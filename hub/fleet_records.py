@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from contract import messages
@@ -29,6 +29,8 @@ class FleetRow:
     journal_pending: int | None
     faults: list[str]
     telemetry: dict[str, Any] | None
+    clock_offset_s: float | None = None  # kiosk clock minus hub clock, at its last telemetry
+    waiting: int = 0  # txns held back until their predecessors arrive (hub.ordering)
 
     def as_json(self) -> dict[str, Any]:
         """The row for `python -m hub status --json` (without the raw telemetry)."""
@@ -40,6 +42,8 @@ class FleetRow:
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "journal_pending": self.journal_pending,
             "faults": self.faults,
+            "clock_offset_s": self.clock_offset_s,
+            "txns_waiting": self.waiting,
         }
 
 
@@ -55,21 +59,52 @@ def record_state(db: Database, kiosk_id: str, state: messages.KioskState, now: d
 
 
 def record_telemetry(db: Database, kiosk_id: str, telemetry: messages.Telemetry, now: datetime) -> None:
-    """Keep a kiosk's telemetry; a kiosk first heard of by telemetry is taken as online."""
+    """Keep a kiosk's telemetry; a kiosk first heard of by telemetry is taken as online.
+
+    Its `at` against the hub's clock on arrival also samples how far the kiosk's clock
+    runs ahead (`clock_offset_s`): see `estimate_clock_offset`."""
     faults = sorted(set(telemetry.faults) | {f"{d}:{c}" for d, c in telemetry.devices.items() if c != "ok"})
-    db.execute(
-        "INSERT INTO fleet (kiosk_id, state, last_seen, telemetry_json, journal_pending, faults)"
-        " VALUES (?, 'online', ?, ?, ?, ?) ON CONFLICT (kiosk_id) DO UPDATE SET"
-        " last_seen = excluded.last_seen, telemetry_json = excluded.telemetry_json,"
-        " journal_pending = excluded.journal_pending, faults = excluded.faults",
-        (kiosk_id, time_text(now), telemetry.model_dump_json(), telemetry.journal_pending, json.dumps(faults)),
+    sample = (telemetry.at - now).total_seconds() if telemetry.at.tzinfo else None
+    known = db.query_one("SELECT clock_offset_s, clock_sampled_at FROM fleet WHERE kiosk_id = ?", (kiosk_id,))
+    offset, sampled_at = estimate_clock_offset(
+        sample, now, *(known if known is not None else (None, None))
     )
+    db.execute(
+        "INSERT INTO fleet (kiosk_id, state, last_seen, telemetry_json, journal_pending, faults,"
+        " clock_offset_s, clock_sampled_at) VALUES (?, 'online', ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (kiosk_id) DO UPDATE SET"
+        " last_seen = excluded.last_seen, telemetry_json = excluded.telemetry_json,"
+        " journal_pending = excluded.journal_pending, faults = excluded.faults,"
+        " clock_offset_s = excluded.clock_offset_s, clock_sampled_at = excluded.clock_sampled_at",
+        (kiosk_id, time_text(now), telemetry.model_dump_json(), telemetry.journal_pending,
+         json.dumps(faults), offset, sampled_at),
+    )
+
+
+# A sample is the kiosk's clock minus the hub's on arrival, less however long the message
+# waited on the way (in the broker, or behind a backlog at a busy worker): it can only
+# read low. So the highest sample of a recent window is the best one.
+OFFSET_WINDOW = timedelta(minutes=10)
+
+
+def estimate_clock_offset(
+    sample: float | None, now: datetime, known: float | None, known_at: str | None
+) -> tuple[float | None, str | None]:
+    """(offset, when it was sampled): the new sample when it is higher than the one
+    kept or the one kept is older than OFFSET_WINDOW, else the one kept."""
+    if sample is None:
+        return known, known_at
+    kept_at = parse_time_text(known_at)
+    if known is None or kept_at is None or sample > known or now - kept_at > OFFSET_WINDOW:
+        return round(sample, 3), time_text(now)
+    return known, known_at
 
 
 def fleet_rows(db: Database) -> list[FleetRow]:
     """Every kiosk that ever reported, by kiosk id."""
     rows = db.query(
-        "SELECT kiosk_id, state, library_id, firmware, last_seen, journal_pending, faults, telemetry_json"
+        "SELECT kiosk_id, state, library_id, firmware, last_seen, journal_pending, faults, telemetry_json,"
+        " clock_offset_s, (SELECT count(*) FROM parked p WHERE p.kiosk_id = fleet.kiosk_id)"
         " FROM fleet ORDER BY kiosk_id"
     )
     return [
@@ -82,6 +117,8 @@ def fleet_rows(db: Database) -> list[FleetRow]:
             journal_pending=r[5],
             faults=json.loads(r[6]) if r[6] else [],
             telemetry=json.loads(r[7]) if r[7] else None,
+            clock_offset_s=r[8],
+            waiting=int(r[9] or 0),
         )
         for r in rows
     ]

@@ -40,6 +40,7 @@ class WorkerStats:
     committed: int = 0
     duplicates: int = 0
     rejected: int = 0
+    parked: int = 0  # waited for a predecessor in their kiosk's order
     requests: int = 0
     invalid: int = 0
     errors: int = 0
@@ -86,9 +87,11 @@ class Intake:
         self.clock = clock
         self.stats = stats
 
-    def handle_txn(self, kiosk_id: str, raw: bytes) -> messages.Ack | None:
-        """The ack for one txn payload received on kiosk_id's topic, or None when the
-        payload has no recoverable txn_id to answer to. Commits when valid."""
+    def handle_txn(self, kiosk_id: str, raw: bytes) -> list[messages.Ack]:
+        """The acks to send to kiosk_id for one txn payload received on its topic. Commits
+        when valid, in the kiosk's order: none while the txn waits for a predecessor (or
+        has no recoverable txn_id to answer to); its own, then those of the waiting txns it
+        released."""
         self.stats.txns += 1
         try:
             txn = messages.parse(messages.Txn, raw)
@@ -97,27 +100,31 @@ class Intake:
             txn_id = recover_txn_id(raw)
             log.warning("kiosk %s: invalid txn %s: %s", kiosk_id, txn_id or "(no txn_id)", exc.reason)
             if txn_id is None:
-                return None
+                return []
             self.stats.rejected += 1
-            return messages.Ack(txn_id=txn_id, result="rejected", reason=exc.reason[:300])
+            return [messages.Ack(txn_id=txn_id, result="rejected", reason=exc.reason[:300])]
         if txn.kiosk_id != kiosk_id:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s names another kiosk; rejected", kiosk_id, txn.txn_id)
-            return messages.Ack(txn_id=txn.txn_id, result="rejected", reason="kiosk_id does not match topic")
+            return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="kiosk_id does not match topic")]
         if txn.library_id not in self.registry.members:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
-            return messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")
-        ack = self.ledger.commit_txn(txn, self.registry, self.clock())
-        if ack.result == "committed":
-            self.stats.committed += 1
-        elif ack.result == "duplicate":
-            self.stats.duplicates += 1
-        else:
-            self.stats.rejected += 1
-        if ack.exception:
-            log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, txn.txn_id, ack.exception)
-        return ack
+            return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
+        acks = self.ledger.commit(txn, self.registry, self.clock())
+        if not acks:
+            self.stats.parked += 1
+            log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)
+        for ack in acks:
+            if ack.result == "committed":
+                self.stats.committed += 1
+            elif ack.result == "duplicate":
+                self.stats.duplicates += 1
+            else:
+                self.stats.rejected += 1
+            if ack.exception:
+                log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, ack.txn_id, ack.exception)
+        return acks
 
     def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
         """The answer to one request payload (a failed request is `ok=False`, never raised)."""

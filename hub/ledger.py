@@ -57,7 +57,10 @@ class Ledger:
 
     # -- hub.commits
 
-    def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+    def commit(self, txn: messages.Txn, registry: Registry, now: datetime) -> list[messages.Ack]:
+        return commits.commit(self.db, txn, registry, now)
+
+    def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
         return commits.commit_txn(self.db, txn, registry, now)
 
     # -- hub.pins

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS loans (
     due TEXT NOT NULL,
     renewals INTEGER NOT NULL DEFAULT 0,
     closed_at TEXT,
-    txn_id TEXT
+    txn_id TEXT,
+    closed_by TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS loans_active_item ON loans (item) WHERE closed_at IS NULL;
 CREATE INDEX IF NOT EXISTS loans_active_card ON loans (card_hash) WHERE closed_at IS NULL;
@@ -108,7 +109,11 @@ CREATE TABLE IF NOT EXISTS txns (
     mode TEXT NOT NULL,
     result TEXT NOT NULL,
     ack_json TEXT NOT NULL,
-    committed_at TEXT NOT NULL
+    committed_at TEXT NOT NULL,
+    seq INTEGER,
+    epoch TEXT,
+    order_at TEXT,
+    item_state TEXT
 );
 CREATE INDEX IF NOT EXISTS txns_item ON txns (item);
 CREATE TABLE IF NOT EXISTS exceptions (
@@ -128,13 +133,40 @@ CREATE TABLE IF NOT EXISTS fleet (
     last_seen TEXT,
     telemetry_json TEXT,
     journal_pending INTEGER,
-    faults TEXT
+    faults TEXT,
+    clock_offset_s REAL,
+    clock_sampled_at TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kiosk_order (
+    kiosk_id TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parked (
+    kiosk_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    txn_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    parked_at TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, epoch, seq)
+);
 """
+
+# Columns added after the first release: a ledger made before them gets them at open.
+_ADDED_COLUMNS = (
+    ("loans", "closed_by", "TEXT"),
+    ("txns", "seq", "INTEGER"),
+    ("txns", "epoch", "TEXT"),
+    ("txns", "order_at", "TEXT"),
+    ("txns", "item_state", "TEXT"),
+    ("fleet", "clock_offset_s", "REAL"),
+    ("fleet", "clock_sampled_at", "TEXT"),
+)
 
 
 class Database:
@@ -200,9 +232,16 @@ class Database:
             for stmt in ddl.split(";"):
                 if stmt.strip():
                     self.execute(stmt)
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in self._columns(table):
+                    self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            self.execute("UPDATE txns SET order_at = at WHERE order_at IS NULL")
+
+    def _columns(self, table: str) -> set[str]:
+        raise NotImplementedError
 
     def _schema_exists(self) -> bool:
-        """True when the newest table of the schema (`meta`) is already there."""
+        """True when the newest table of the schema (`parked`) is already there."""
         return False
 
     def _lock_schema(self) -> None:
@@ -230,7 +269,10 @@ class SqliteDatabase(Database):
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'"))
+        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='parked'"))
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.query(f"PRAGMA table_info({table})")}
 
     def _raw_execute(self, sql: str, params: Sequence[Any]) -> Any:
         return self._conn.execute(sql, tuple(params))
@@ -305,7 +347,15 @@ class PostgresDatabase(Database):
             yield self
 
     def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT to_regclass('meta') IS NOT NULL"))
+        return bool(self.scalar("SELECT to_regclass('parked') IS NOT NULL"))
+
+    def _columns(self, table: str) -> set[str]:
+        rows = self.query(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = ? AND table_schema = current_schema()",
+            (table,),
+        )
+        return {row[0] for row in rows}
 
     def _lock_schema(self) -> None:
         # CREATE TABLE IF NOT EXISTS races between sessions; serialise it.

@@ -6,13 +6,31 @@ shared subscription group `$share/hub/...`, so the broker hands each message to 
 them, and the ledger's unique txn_id makes a message delivered twice (to one worker or
 to two) commit once. Nothing a kiosk sends can crash a worker: every handler is wrapped,
 and logs carry field names and reason codes, never card numbers or names.
+
+Each worker keeps one persistent broker session (docs/ordering.md, "What the broker
+does", has the measurements behind this):
+- client id `hub-{worker}`, the same on every connect of every process, so a restarted
+  worker gets back the session it left: `clean_start=False` on every connect (the first
+  of a process too) and a session expiry of `session_expiry_s`;
+- while a worker is away, Mosquitto keeps handing it its share of the shared messages
+  and queues them in its session, with the ones it had received but not acknowledged;
+  they are delivered (in order, the unacknowledged ones marked dup) when it comes back,
+  never to the other workers. If it stays away longer than the expiry they are dropped
+  and only the kiosks' resends bring them back;
+- so two workers must never share a name: each connect takes the session from the
+  other, which Mosquitto 2.0 simply disconnects (no "session taken over" reason), and
+  the two throw each other off at paho's reconnect pace. A worker whose connections
+  keep dying within seconds says so in an error log line (`name_clash` is set);
+- a worker removed for good is `retire()`d (`python -m hub --worker NAME retire`),
+  which handles what its session holds and then ends it;
+- `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
+  made again in `on_connect` all the same, for a broker that lost its sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import socket
 import threading
@@ -40,6 +58,16 @@ log = logging.getLogger(__name__)
 SHARE_GROUP = "hub"
 # Shared (load-balanced) subscriptions, one per kiosk->hub leaf.
 SHARED_LEAVES = ("txn", "req", "state", "telemetry")
+# Connections that die this soon after the CONNACK, this many times in a row, look like
+# two processes taking one session from each other (or a broker that keeps failing).
+_SHORT_LIVED_S = 5.0
+_SHORT_LIVED_IN_A_ROW = 3
+
+
+def client_id(worker: str) -> str:
+    """The worker's MQTT client id: stable, so a restarted worker finds its session.
+    The prefix keeps a worker from ever taking a kiosk's session (`kiosk-...`)."""
+    return f"hub-{worker}"
 
 
 def subscriptions() -> list[tuple[str, int]]:
@@ -98,6 +126,11 @@ class HubService:
         self.intake: Intake | None = None
         self._client: mqtt.Client | None = None
         self._subscribed = threading.Event()
+        # Set when the connections keep dying right after connecting: most likely another
+        # process runs under this worker's name (see the module doc).
+        self.name_clash = threading.Event()
+        self._connected_at: float | None = None
+        self._short_lived = 0
         self._commands: dict[str, _CommandWait] = {}
         self._commands_lock = threading.Lock()
 
@@ -118,9 +151,8 @@ class HubService:
             offline_max_items=self.config.offline_max_items,
         )
         self.intake = Intake(self.ledger, self.registry, answers, self.clock, self.stats)
-        client_id = f"hub-{self.worker_name}-{os.getpid()}-{secrets.token_hex(3)}"
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
         )
         client.on_socket_open = _set_nodelay
         client.on_connect = self._on_connect
@@ -136,7 +168,13 @@ class HubService:
         self._client = client
         if self.address.tls:
             client.tls_set()  # mqtts://: the system's trust store
-        client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
+        # paho reuses clean_start and the properties on every reconnect; its default
+        # (clean on the first connect of a process) would throw the session away.
+        session = Properties(PacketTypes.CONNECT)
+        session.SessionExpiryInterval = self.config.session_expiry_s
+        client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=session
+        )
         client.loop_start()
         if wait is not None and not self._subscribed.wait(wait):
             self.stop()
@@ -144,10 +182,36 @@ class HubService:
         return self
 
     def stop(self) -> None:
+        """Disconnect and close the ledger (idempotent). The broker keeps the session:
+        what arrives meanwhile waits for this worker's return (see the module doc)."""
+        self._close(end_session=False)
+
+    def retire(self, timeout: float = 10.0) -> None:
+        """Leave the group for good: unsubscribe from the shared topics (everything the
+        broker had queued for this worker comes before the UNSUBACK and is handled),
+        then disconnect with a session expiry of 0, so the broker forgets the session
+        and no longer hands it a share. For a worker that will not come back, and for
+        tests that must not leave sessions behind on a shared broker."""
+        client = self._client
+        if client is not None and client.is_connected():
+            done = threading.Event()
+            client.on_unsubscribe = lambda *_: done.set()
+            shared = [name for name, _qos in subscriptions() if name.startswith("$share/")]
+            client.unsubscribe(shared)
+            if not done.wait(timeout):
+                log.warning("worker %s: no UNSUBACK within %ss", self.worker_name, timeout)
+        self._close(end_session=True)
+
+    def _close(self, end_session: bool) -> None:
         client, self._client = self._client, None
         if client is not None:
             try:
-                client.disconnect()
+                if end_session:
+                    props = Properties(PacketTypes.DISCONNECT)
+                    props.SessionExpiryInterval = 0
+                    client.disconnect(properties=props)
+                else:
+                    client.disconnect()
             finally:
                 client.loop_stop()
         self.intake = None
@@ -172,7 +236,15 @@ class HubService:
         if reason.is_failure:
             log.warning("worker %s: broker refused connection: %s", self.worker_name, reason)
             return
-        # Subscribing here brings the subscriptions back after every reconnect.
+        self._connected_at = time.monotonic()
+        present = bool(getattr(flags, "session_present", False))
+        log.info(
+            "worker %s: connected, %s",
+            self.worker_name,
+            "session resumed (what was queued for it follows)" if present else "new session",
+        )
+        # Subscribing here brings the subscriptions back after every reconnect, and after
+        # a broker that lost its sessions (killed before it saved them, or expired).
         client.subscribe(subscriptions())
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -184,6 +256,18 @@ class HubService:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._subscribed.clear()
+        connected_at, self._connected_at = self._connected_at, None
+        if connected_at is not None and self._client is client:  # not our own stop()
+            lasted = time.monotonic() - connected_at
+            self._short_lived = self._short_lived + 1 if lasted < _SHORT_LIVED_S else 0
+            if self._short_lived >= _SHORT_LIVED_IN_A_ROW and not self.name_clash.is_set():
+                self.name_clash.set()
+                log.error(
+                    "worker %s: %d connections in a row lost within %.0f s of connecting: is "
+                    "another worker running as %s? Every worker needs its own name "
+                    "(--worker / config worker), or the two take the session from each other",
+                    self.worker_name, self._short_lived, _SHORT_LIVED_S, client_id(self.worker_name),
+                )  # fmt: skip
         if reason is not None and getattr(reason, "is_failure", False):
             log.warning("worker %s: disconnected (%s); paho reconnects", self.worker_name, reason)
 
@@ -200,8 +284,7 @@ class HubService:
                 return
             assert intake is not None  # paho calls handlers only between start() and stop()
             if leaf == "txn":
-                ack = intake.handle_txn(kiosk_id, msg.payload)
-                if ack is not None:
+                for ack in intake.handle_txn(kiosk_id, msg.payload):
                     self._publish(topics.topic(kiosk_id, "ack"), ack)
             elif leaf == "req":
                 self._reply(kiosk_id, msg, intake.handle_request(kiosk_id, msg.payload))

@@ -49,10 +49,14 @@ def wait_until(
 
 
 class HubProcess:
-    """`python -m hub --broker URL --db sqlite:///PATH` as a child process."""
+    """`python -m hub --broker URL --db sqlite:///PATH [--worker NAME]` as a child
+    process. Several may share a ledger and a broker, each under its own worker name."""
 
-    def __init__(self, broker_url: str, db_path: Path, log_path: Path) -> None:
+    def __init__(
+        self, broker_url: str, db_path: Path, log_path: Path, worker: str | None = None
+    ) -> None:
         self.broker_url = broker_url
+        self.worker = worker
         self.db_path = db_path
         self.db_url = f"sqlite:///{db_path}"
         self.log_path = log_path
@@ -60,10 +64,18 @@ class HubProcess:
         self.lines: list[str] = []
 
     def start(self, timeout_s: float = 60.0) -> HubProcess:
-        ready = threading.Event()
+        self.launch()
+        self.wait_ready(timeout_s)
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (`wait_ready` waits): several workers
+        start side by side."""
+        ready = self._ready = threading.Event()
         log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
+        worker = ["--worker", self.worker] if self.worker else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--broker", self.broker_url, "--db", self.db_url],
+            [sys.executable, "-m", "hub", "--broker", self.broker_url, *worker, "--db", self.db_url],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -81,8 +93,13 @@ class HubProcess:
                     ready.set()
 
         threading.Thread(target=read, name="hub-stdout", daemon=True).start()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> HubProcess:
+        """Until the worker prints its ready line (its subscriptions were granted)."""
+        proc = self.proc
+        assert proc is not None
         deadline = time.monotonic() + timeout_s
-        while not ready.wait(0.05):
+        while not self._ready.wait(0.05):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"the hub did not become ready; its log: {self.log_path}")
@@ -100,6 +117,14 @@ class HubProcess:
     def thaw(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the broker, whatever it was handling is left unacked."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:

@@ -220,11 +220,12 @@ def test_kill_between_journal_write_and_publish(alliance, tmp_path, poll, childr
 def test_kill_between_publish_and_ack(
     make_alliance, tmp_path, poll, children, observers, hub_down: str
 ) -> None:
-    """The hub is frozen (SIGSTOP: it holds its subscription, the broker queues the txn
-    for it) or stopped (the broker has no subscriber and drops it); the kiosk publishes
-    a return, the broker takes it, no ack comes, the kiosk is SIGKILLed. Restarted on the
-    same journal it publishes the row again; with the hub back the ledger holds it once.
-    A frozen hub sees both copies: the repeat is answered "duplicate"."""
+    """The hub is frozen (SIGSTOP: it holds its connection) or stopped (its persistent
+    session stays with the broker, which queues the txn for it: docs/ordering.md); the
+    kiosk publishes a return, the broker takes it, no ack comes, the kiosk is SIGKILLed.
+    Restarted on the same journal before the hub is back, it publishes the row again;
+    with the hub back the ledger holds it once, and the hub, which gets both copies,
+    answers the repeat "duplicate"."""
     world = make_alliance()
     kiosk_id = f"e2e-durable-b-{hub_down}"
     journal = tmp_path / "journal.sqlite3"
@@ -249,27 +250,26 @@ def test_kill_between_publish_and_ack(
     assert journal_left(journal, item) == [(txn_id, "return", "sent", 1, None)]
     assert ledger_counts(world.db_url, [txn_id]) == {txn_id: 0}
 
-    if hub_down == "stopped":
-        world.hub.start()
     child = kiosk_child(journal, kiosk_id, world.broker_url, tmp_path / "k.log")
     children.append(child)
     assert observer.next_txn() == txn_id  # the restarted kiosk sent the row again
     if hub_down == "frozen":
         world.hub.thaw()
+    else:
+        world.hub.start()
     poll(lambda: rows(child, item)[0]["status"] == "acked", 30, "the hub's ack")
 
     assert ledger_counts(world.db_url, [txn_id]) == {txn_id: 1}
     assert ledger_rows_for(world.db_url, kiosk_id) == 1
     results = [a["result"] for a in observer.acks if a["txn_id"] == txn_id]
     assert results[0] == "committed"
-    if hub_down == "frozen":
-        poll(
-            lambda: len([a for a in observer.acks if a["txn_id"] == txn_id]) >= 2,
-            10,
-            "the repeat's ack",
-        )
-        results = [a["result"] for a in observer.acks if a["txn_id"] == txn_id]
-        assert results[1:] and set(results[1:]) == {"duplicate"}, results
+    poll(
+        lambda: len([a for a in observer.acks if a["txn_id"] == txn_id]) >= 2,
+        10,
+        "the repeat's ack",
+    )
+    results = [a["result"] for a in observer.acks if a["txn_id"] == txn_id]
+    assert results[1:] and set(results[1:]) == {"duplicate"}, results
 
 
 # ---- (c), (d) restarts while a backlog drains ------------------------------------------

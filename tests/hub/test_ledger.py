@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -13,35 +12,9 @@ import pytest
 from contract import card_schemes, messages, privacy
 from hub import rules
 from hub.ledger import Ledger, LedgerUrlError
-from hub.registry import Registry, load_registry
+from hub.registry import Registry
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh ledger URL: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/ledger.sqlite"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{secrets.token_hex(6)}"
-    yield f"{base}?schema={schema}"
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-@pytest.fixture
-def ledger(db_url: str) -> Iterator[Ledger]:
-    with Ledger.open(db_url) as led:
-        yield led
 
 
 def card(scheme: str, serial: int) -> messages.CardRef:

@@ -111,7 +111,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> s
 def hub(broker: MosquittoProcess, seeded_db: str, registry: Registry) -> Iterator[HubService]:
     service = HubService(broker.url, seeded_db, registry, "test-service").start()
     yield service
-    service.stop()
+    service.retire()  # leave no session behind on the shared broker
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
             client.publish(topic, raw, qos=1)
             if n % 10 == 0:  # and straight into both workers at once, racing the broker's copies
                 for w in workers:
-                    th = threading.Thread(target=lambda w=w, raw=raw: direct.append(w.intake.handle_txn(kiosk_id, raw)))
+                    th = threading.Thread(target=lambda w=w, raw=raw: direct.extend(w.intake.handle_txn(kiosk_id, raw)))
                     th.start()
                     threads.append(th)
         for th in threads:
@@ -116,4 +116,4 @@ def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
         client.disconnect()
         client.loop_stop()
         for w in workers:
-            w.stop()
+            w.retire()  # leave no session behind on the shared broker

@@ -1,0 +1,441 @@
+"""Ordering soak (issue 9): does the ledger end where the readers were told, with 1, 2, 4
+hub workers killed at random and the broker restarted under load?
+
+    .venv/bin/python -m bench.soak_order --workers 1,2,4 --txns 3000 --kills 20
+
+For each worker count, on loopback only, in a temporary directory:
+- a private Mosquitto and N `python -m hub --worker wK` processes on one SQLite ledger
+  (demo catalogue plus soak readers, seeded before they start);
+- several kiosks, each the real hub link (`firmware.hub_link.HubLink`) over a real
+  journal. A single "world" lends and returns books at random kiosks, as readers walk
+  from one to another: a book on the shelf is lent (offline, so the hub takes it as
+  done) to a reader with room for it, a lent book is returned, often at another kiosk.
+  Each row is journalled before the next is made, with a later `at`, so the journals
+  hold what readers were told and in what order. Kiosks go offline for a few seconds
+  now and then (their link stopped) and come back with a backlog;
+- `--kills` times, at random moments, a hub worker is SIGKILLed and restarted under its
+  name after up to 2 s; `--broker-restarts` times the broker is restarted (first
+  cleanly, then SIGKILLed, which loses what it had not saved).
+When the world has made its txns, the kiosks drain (bounded), and the journals are
+compared with the ledger (`kiosk_tools.told_audit`).
+
+Printed per worker count: txns sent, committed (ledger rows, each must be 1), duplicate
+acks seen (repeats the ledger absorbed), rows never answered, books whose final state is
+not what readers were last told, readers whose open loans are not the books they were
+lent and have not returned. Exit status 1 when any count that must be 0 is not.
+Each worker count is bounded by `--max-s` (default 170 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract import messages, topics
+from contract.check_digits import luhn_check_digit
+from firmware.hub_link import HubLink
+from firmware.journal import Journal
+from firmware.txn_ids import TxnIdFactory
+from hub import catalogue
+from hub.broker_process import MosquittoProcess
+from hub.ledger import Ledger
+from hub.registry import load_registry
+from hub.rules import ReaderRecord
+from kiosk_tools.told_audit import audit, journal_events, last_told
+
+ROOT = Path(__file__).resolve().parents[1]
+# Where the kiosks stand, one kiosk per entry: two libraries have two kiosks each.
+LIBRARIES = ("capital", "capital", "xicheng", "xicheng", "dongcheng", "chaoyang")
+READERS = 200
+MAX_LOANS = 4  # per reader: under every scheme's limit, so no loan is refused for it
+RATE_PER_S = 60.0  # txns the world makes per second, all kiosks together
+
+
+# ---- hub workers -----------------------------------------------------------------------
+
+
+class Worker:
+    """`python -m hub --worker NAME` as a child, ready when it prints its worker line."""
+
+    def __init__(self, name: str, broker_url: str, db_url: str, log: Path) -> None:
+        self.name, self.broker_url, self.db_url, self.log = name, broker_url, db_url, log
+        self.proc: subprocess.Popen[str] | None = None
+        self._ready = threading.Event()
+
+    def launch(self) -> None:
+        self._ready = ready = threading.Event()
+        with self.log.open("a") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hub", "--broker", self.broker_url, "--worker", self.name,
+                 "--db", self.db_url],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+            )  # fmt: skip
+        proc = self.proc
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(f"hub worker {self.name}: broker"):
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError(f"hub worker {self.name} not ready; see {self.log}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+# ---- kiosks ------------------------------------------------------------------------------
+
+
+class Kiosk:
+    """A journal and the real hub link over it; the link can be cut and brought back."""
+
+    def __init__(self, kiosk_id: str, library: str, broker_url: str, workdir: Path) -> None:
+        self.kiosk_id, self.library, self.broker_url = kiosk_id, library, broker_url
+        self.path = workdir / f"{kiosk_id}.sqlite3"
+        self.journal = Journal.open(self.path)
+        self.ids = TxnIdFactory(kiosk_id, None)
+        self.link: HubLink | None = None
+        self.back_at = 0.0  # monotonic time to reconnect, while offline
+
+    def connect(self) -> None:
+        self.link = HubLink(
+            self.broker_url, self.kiosk_id, self.library, lambda _event: None,
+            firmware_version="soak", journal=self.journal, fetch_blocklist=False,
+        )  # fmt: skip
+        self.link.start()
+
+    def go_offline(self, for_s: float) -> None:
+        if self.link is not None:
+            self.link.stop(timeout=0.5)
+            self.link = None
+        self.back_at = time.monotonic() + for_s
+
+    def record(self, txn: messages.Txn) -> None:
+        self.journal.record(txn)
+        if self.link is not None:
+            self.link.notify_new_txn()
+
+    def waiting(self) -> int:
+        return self.journal.depth()
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.stop(timeout=0.5)
+        self.journal.close()
+
+
+def soak_readers() -> list[messages.CardRef]:
+    cards = []
+    for n in range(READERS):
+        body = f"0110{60000000 + n:08d}"
+        cards.append(messages.CardRef(scheme="bj-joint", number=body + luhn_check_digit(body)))
+    return cards
+
+
+def soak_books(registry: Any) -> list[tuple[str, str]]:
+    """(barcode, home library) of the kiosks' libraries' books that are on the shelf in
+    every demo ledger (80 books: each is lent and returned dozens of times)."""
+    return [
+        (i.barcode, i.home_library)
+        for i in catalogue.generate_items(registry, per_member=catalogue.STABLE_SERIALS)
+        if i.home_library in LIBRARIES and i.state == "on_shelf" and i.loanable and i.hold_for is None
+    ]
+
+
+class World:
+    """Readers lending and returning books at the kiosks, one txn at a time. A book is
+    lent at any kiosk and returned at a kiosk of its home library (so it goes back on
+    the shelf, free to be lent again: a book returned elsewhere would go in transit)."""
+
+    def __init__(self, kiosks: list[Kiosk], books: list[tuple[str, str]], rng: random.Random) -> None:
+        self.kiosks, self.rng = kiosks, rng
+        self.home = dict(books)
+        self.holder: dict[str, messages.CardRef | None] = dict.fromkeys(self.home)
+        self.cards = soak_readers()
+        self.held: Counter[str] = Counter()
+        self.at = datetime.now(UTC) - timedelta(hours=1)
+        self.made = 0
+
+    def step(self) -> None:
+        book = self.rng.choice(list(self.home))
+        card = self.holder[book]
+        kiosk = self.rng.choice(
+            self.kiosks if card is None else [k for k in self.kiosks if k.library == self.home[book]]
+        )
+        # Readers are told in this order: each row strictly later than the one before.
+        self.at = max(datetime.now(UTC), self.at + timedelta(milliseconds=1))
+        if card is None:
+            card = self.rng.choice([c for c in self.cards if self.held[c.number] < MAX_LOANS])
+            txn = messages.Txn(
+                txn_id=kiosk.ids.next_id(), kiosk_id=kiosk.kiosk_id, library_id=kiosk.library,
+                kind="loan", card=card, item=book, at=self.at, mode="offline",
+                due=self.at + timedelta(days=30),
+            )  # fmt: skip
+            self.holder[book] = card
+            self.held[card.number] += 1
+        else:
+            txn = messages.Txn(
+                txn_id=kiosk.ids.next_id(), kiosk_id=kiosk.kiosk_id, library_id=kiosk.library,
+                kind="return", card=card if self.rng.random() < 0.5 else None, item=book,
+                at=self.at, mode="online" if kiosk.link is not None else "offline",
+                route="shelve",
+            )  # fmt: skip
+            self.holder[book] = None
+            self.held[card.number] -= 1
+        kiosk.record(txn)
+        self.made += 1
+
+
+# ---- acks seen on the wire -------------------------------------------------------------
+
+
+@dataclass
+class AckCounter:
+    """A plain subscriber to every kiosk's ack topic (it takes nothing from the hub)."""
+
+    broker_url: str
+    results: Counter[str] = field(default_factory=Counter)
+
+    def start(self) -> AckCounter:
+        host, port = self.broker_url.removeprefix("mqtt://").split(":")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{topics.PREFIX}/kiosk/+/ack", 1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect_async(host, int(port))
+        self.client.loop_start()
+        return self
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with contextlib.suppress(ValueError):
+            self.results[json.loads(msg.payload).get("result", "?")] += 1
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# ---- one worker count ------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    workers: int
+    sent: int = 0
+    committed: int = 0
+    not_once: int = 0
+    duplicate_acks: int = 0
+    unanswered: int = 0
+    exceptions: int = 0
+    exception_reasons: dict[str, int] = field(default_factory=dict)
+    books_wrong: int = 0
+    readers_wrong: int = 0
+    books: int = 0
+    readers: int = 0
+    worker_kills: int = 0
+    broker_restarts: int = 0
+    seconds: float = 0.0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.not_once or self.unanswered or self.books_wrong or self.readers_wrong)
+
+
+def seed_ledger(path: Path, registry: Any) -> None:
+    with Ledger.open(f"sqlite:///{path}") as led:
+        led.seed_demo(registry)
+        for card in soak_readers():
+            led.add_reader(
+                ReaderRecord(card.scheme, card.number, "测试读者", "valid", None, date(2099, 12, 31), "capital")
+            )
+
+
+def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: float, seed: int,
+            seeded: Path, log: Any) -> Result:  # fmt: skip
+    started = time.monotonic()
+    deadline = started + max_s
+    rng = random.Random(seed + n_workers)
+    result = Result(n_workers)
+    registry = load_registry()
+    with tempfile.TemporaryDirectory(prefix=f"soak-{n_workers}w-") as tmp:
+        workdir = Path(tmp)
+        db = workdir / "hub.sqlite"
+        shutil.copyfile(seeded, db)
+        (workdir / "broker").mkdir()
+        broker = MosquittoProcess(workdir=workdir / "broker").start()
+        workers = [Worker(f"w{i}", broker.url, f"sqlite:///{db}", workdir / f"w{i}.log") for i in range(1, n_workers + 1)]
+        kiosks = [Kiosk(f"soak-k{i}", library, broker.url, workdir) for i, library in enumerate(LIBRARIES)]
+        acks = AckCounter(broker.url).start()
+        try:
+            for w in workers:
+                w.launch()
+            for w in workers:
+                w.wait_ready()
+            for k in kiosks:
+                k.connect()
+            world = World(kiosks, soak_books(registry), rng)
+            make_s = txns / RATE_PER_S
+            # Faults at random moments of the making phase, in time order.
+            faults = sorted(
+                [(rng.uniform(0.05, 0.95) * make_s, "worker") for _ in range(kills)]
+                + [(rng.uniform(0.2, 0.9) * make_s, "broker") for _ in range(broker_restarts)]
+            )
+            t0 = time.monotonic()
+            restarts: list[tuple[float, Worker]] = []
+            broker_faults = 0
+            while world.made < txns and time.monotonic() < deadline - 60:
+                now = time.monotonic() - t0
+                while faults and faults[0][0] <= now:
+                    _, what = faults.pop(0)
+                    if what == "worker":
+                        victim = rng.choice(workers)
+                        victim.kill()
+                        result.worker_kills += 1
+                        restarts.append((time.monotonic() + rng.uniform(0.1, 2.0), victim))
+                    else:
+                        broker_faults += 1
+                        if broker_faults == 1:
+                            broker.stop()  # clean: it saves sessions and queues
+                        else:
+                            broker.kill()  # loses what it had not saved
+                        result.broker_restarts += 1
+                        time.sleep(rng.uniform(0.2, 1.5))
+                        broker.start()
+                        log(f"  {n_workers}w: broker restarted ({'clean' if broker_faults == 1 else 'SIGKILL'})")
+                for at, w in list(restarts):
+                    if at <= time.monotonic():
+                        restarts.remove((at, w))
+                        w.launch()
+                for k in kiosks:
+                    if k.link is None and time.monotonic() >= k.back_at:
+                        k.connect()
+                    elif k.link is not None and rng.random() < 0.002:
+                        k.go_offline(rng.uniform(1.0, 6.0))
+                world.step()
+                due = t0 + world.made / RATE_PER_S
+                time.sleep(max(0.0, due - time.monotonic()))
+            for _at, w in restarts:
+                w.launch()
+            for k in kiosks:
+                if k.link is None:
+                    k.connect()
+            log(f"  {n_workers}w: {world.made} txns made in {time.monotonic() - t0:.0f} s; draining")
+            # Drain: every row answered, within what is left of the budget.
+            while time.monotonic() < deadline - 5 and any(k.waiting() for k in kiosks):
+                time.sleep(0.2)
+            result.unanswered = sum(k.waiting() for k in kiosks)
+        finally:
+            for k in kiosks:
+                k.close()
+            acks.stop()
+            for w in workers:
+                w.stop()
+            broker.close()
+        events = [e for k in kiosks for e in journal_events(k.path)]
+        told = last_told(events)
+        txn_ids = [e.txn_id for e in events]
+        with Ledger.open(f"sqlite:///{db}") as led:
+            counts = led.ledger_counts(txn_ids)
+            report = audit(led, told)
+            reasons = Counter(row.reason for row in led.exceptions())
+            result.exceptions = sum(reasons.values())
+            result.exception_reasons = dict(reasons.most_common())
+        result.sent = len(txn_ids)
+        result.committed = sum(1 for n in counts.values() if n == 1)
+        result.not_once = sum(1 for n in counts.values() if n != 1)
+        result.duplicate_acks = acks.results["duplicate"]
+        result.books, result.readers = report.books, report.readers
+        result.books_wrong, result.readers_wrong = len(report.books_wrong), len(report.readers_wrong)
+        result.examples = (report.books_wrong[:3] + report.readers_wrong[:3])[:5]
+        result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+COLUMNS = [
+    ("workers", "workers"), ("sent", "txns sent"), ("committed", "committed once"),
+    ("not_once", "not once"), ("duplicate_acks", "dup acks"), ("unanswered", "unanswered"),
+    ("books_wrong", "books != told"), ("readers_wrong", "readers != told"),
+    ("exceptions", "staff exceptions"), ("worker_kills", "worker kills"),
+    ("broker_restarts", "broker restarts"), ("seconds", "s"),
+]  # fmt: skip
+
+
+def table(results: list[Result]) -> str:
+    rows = [[title for _key, title in COLUMNS]]
+    rows += [[str(getattr(r, key)) for key, _title in COLUMNS] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak_order", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated (default 1,2,4)")
+    parser.add_argument("--txns", type=int, default=3000, help="txns per worker count (default 3000)")
+    parser.add_argument("--kills", type=int, default=20, help="hub worker SIGKILLs per worker count")
+    parser.add_argument("--broker-restarts", type=int, default=2, help="per worker count (default 2)")
+    parser.add_argument("--max-s", type=float, default=170.0, help="time bound per worker count")
+    parser.add_argument("--seed", type=int, default=2012)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+
+    logging.basicConfig(level=logging.ERROR)  # links going down is what the soak does
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="soak-seed-") as tmp:
+        seeded = Path(tmp) / "seeded.sqlite"
+        seed_ledger(seeded, load_registry())
+        for n in counts:
+            log(f"soak: {n} hub worker(s), {args.txns} txns, {args.kills} kills, "
+                f"{args.broker_restarts} broker restarts")  # fmt: skip
+            results.append(run_one(n, args.txns, args.kills, args.broker_restarts, args.max_s, args.seed, seeded, log))
+    print(table(results))
+    for r in results:
+        if r.exception_reasons:
+            print(f"  {r.workers}w: staff exceptions by reason: {r.exception_reasons}")
+        for example in r.examples:
+            print(f"  {r.workers}w: {example}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
