@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.members import institution_members
+from contract.signing import load_public_key
 from drivers.transports import DeviceTransports
 from firmware.config import KioskConfig
 from firmware.core.config import CoreConfig
@@ -117,6 +118,9 @@ def build_kiosk(
         events=events,
     )
     tls = config.hub.tls
+    hub_key = (
+        load_public_key(config.hub.hub_public_key) if config.hub.hub_public_key else None
+    )  # checked at config load already: a bad file never gets this far
 
     def make_link() -> HubLink:
         return HubLink(
@@ -133,6 +137,7 @@ def build_kiosk(
             telemetry=runtime.telemetry,
             journal=journal,
             keep_acked_s=config.journal.prune_acked_after_days * 86400,
+            hub_public_key=hub_key,
         )
 
     link = make_link()

@@ -38,6 +38,7 @@ from contract.settings import (
     parse_toml,
     validate_settings,
 )
+from contract.signing import KeyFileError, load_public_key
 from firmware.core.config import CoreConfig
 
 __all__ = ["DEFAULT_NAME", "ConfigError", "KioskConfig", "default_config_text", "load_config"]
@@ -80,6 +81,9 @@ class HubSection(Section):
     password: str | None = None
     password_file: SettingPath | None = None
     tls: TlsSection = TlsSection()
+    # The hub's Ed25519 public key (`python -m hub enroll` puts it in the bundle): when
+    # set, the kiosk acts on no ack, answer or command the hub did not sign for it.
+    hub_public_key: SettingPath | None = None
     request_timeout_s: Seconds = 3.0
     telemetry_interval_s: Seconds = 30.0
 
@@ -257,5 +261,10 @@ def _check_files(config: KioskConfig, name: str) -> None:
                 pass
         except OSError as exc:
             problems.append(f"{name}: {key}: cannot read '{file}' ({exc.strerror})")
+    if config.hub.hub_public_key is not None:
+        try:
+            load_public_key(config.hub.hub_public_key)
+        except KeyFileError as exc:
+            problems.append(f"{name}: hub.hub_public_key: {exc}")
     if problems:
         raise ConfigError("\n".join(problems))

@@ -1,8 +1,10 @@
 """`python -m hub`: run a hub worker, retire one, show fleet status, list demo readers
-and items.
+and items; run the alliance PKI and write the secure broker's configuration
+(`pki`, `broker-config`, `enroll`, `revoke`: hub/pki_cli.py).
 
 Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
-at), 2 a bad setting (--db / --broker URL, config file, registry files).
+at), 2 a bad setting (--db / --broker
+URL, config file, registry files).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub import pki_cli
 from hub.config import ConfigError, HubConfig, load_config
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     subs = parser.add_subparsers(
-        dest="command", metavar="{status,demo,retire}"
+        dest="command", metavar="{status,demo,retire,pki,broker-config,enroll,revoke}"
     )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
@@ -61,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[sub_common],
         help="remove worker --worker for good: handle what its broker session holds, then end it",
     )
+    pki_cli.add_parsers(subs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in pki_cli.COMMANDS:
+        return pki_cli.run(args)  # the PKI needs no hub config, ledger or broker
     try:
         config = load_config(args.config).with_overrides(
             db=args.db, broker=getattr(args, "broker", None), worker=getattr(args, "worker", None)

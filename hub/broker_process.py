@@ -8,6 +8,7 @@ broker: each one gets a `mosquitto` process on a free loopback port. TCP_NODELAY
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -123,6 +124,14 @@ class MosquittoProcess:
             self._proc.stderr.close()
         self._proc = None
 
+    def reload(self) -> None:
+        """SIGHUP the broker: it reads its configuration again, the CRL and ACL included.
+        Clients stay connected; a revoked one is refused at its next connect."""
+        if not self.running:
+            raise BrokerUnavailable("mosquitto is not running; nothing to reload")
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGHUP)
+
     def kill(self) -> None:
         """SIGKILL the broker (idempotent): it saves nothing, so it comes back with what it
         last saved (at its last clean stop), sessions and queued messages included."""
@@ -146,6 +155,45 @@ class MosquittoProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class TlsMosquittoProcess(MosquittoProcess):
+    """The alliance's secure broker (`hub.broker_config`) from the PKI in `pki`, on
+    127.0.0.1:port in `workdir`: TLS only, client certificates, the ACL, the CRL.
+
+    `start()` writes the configuration again each time, so a CRL revoked since is in
+    force; `refresh_crl()` then `reload()` does the same to a running broker."""
+
+    pki: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.pki is None:
+            raise ValueError("TlsMosquittoProcess needs pki= (a directory made by hub.pki.init_pki)")
+        super().__post_init__()
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        from hub.broker_config import write_broker_config
+
+        assert self.workdir is not None and self.pki is not None
+        return write_broker_config(self.workdir, self.pki, port=self.port).conf
+
+    def log_text(self) -> str:
+        """What the broker has logged so far (notices included)."""
+        assert self.workdir is not None
+        log = self.workdir / "mosquitto.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def refresh_crl(self) -> None:
+        """Copy the PKI's current CRL to the broker's directory (then `reload()`)."""
+        from hub.broker_config import refresh_crl
+
+        assert self.workdir is not None and self.pki is not None
+        refresh_crl(self.workdir, self.pki)
 
 
 def _user_exists(name: str) -> bool:

@@ -9,7 +9,10 @@ rejection.
 Online, the hub decides: a refusal is a rejection and the kiosk must not have done it.
 Offline txns already happened in the reader's hands: they are judged at the moment they
 happened, and a conflict the hub finds is committed as an exception row for staff, never
-dropped (the SIP2 offline pattern).
+dropped (the SIP2 offline pattern). What a kiosk may claim offline is bounded
+(`hub.txn_checks`): a txn dated ahead of the hub's clock or older than the offline window,
+or promising a due date beyond the scheme's loan period, is an exception too, and the
+ledger keeps the rule's due date rather than the longer one.
 """
 
 from __future__ import annotations
@@ -20,20 +23,25 @@ from typing import Any
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import item_history, ordering, queries, rules
+from hub import item_history, ordering, queries, rules, txn_checks
 from hub.ledger_sql import Database, time_text
 from hub.registry import Registry
 from hub.rules import ItemRecord
+from hub.txn_checks import OfflineBounds
 
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
 
-def commit(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> list[messages.Ack]:
+def commit(
+    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
+) -> list[messages.Ack]:
     """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ordering), and
     return the acks to send: none while it waits for a predecessor; its own, followed by
     those of the waiting txns it released. Retries a few times on lock timeouts,
     deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
-    send the txn again)."""
+    send the txn again). `bounds`: what an offline txn may claim (default
+    `OfflineBounds()`)."""
+    bounds = bounds or OfflineBounds()
     delay = 0.01
     for attempt in range(_ATTEMPTS):
         try:
@@ -42,7 +50,7 @@ def commit(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -
                     db,
                     txn,
                     now,
-                    apply=lambda t: _apply(db, t, registry, now),
+                    apply=lambda t: _apply(db, t, registry, now, bounds),
                     repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
                 )
         except db.RetryableError:
@@ -57,9 +65,11 @@ def commit(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -
     raise AssertionError("unreachable")
 
 
-def commit_txn(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
+def commit_txn(
+    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
+) -> messages.Ack | None:
     """`commit`, answering for `txn` alone: its ack, or None while it is parked."""
-    acks = commit(db, txn, registry, now)
+    acks = commit(db, txn, registry, now, bounds)
     return next((ack for ack in acks if ack.txn_id == txn.txn_id), None)
 
 
@@ -68,15 +78,18 @@ def _repeat_ack_of(db: Database, txn_id: str) -> messages.Ack | None:
     return None if row is None else _repeat_ack(row)
 
 
-def _apply(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack:
+def _apply(
+    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds
+) -> messages.Ack:
     """Record `txn` and its effects (its kiosk's order already allows it)."""
     reader_key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
-    order_at = time_text(_aware(txn.at) - timedelta(seconds=_clock_offset_s(db, txn.kiosk_id)))
-    newest = item_history.is_newest_event(db, txn.item, order_at, txn.kiosk_id, txn.seq)
-    db.execute(
+    told_at = _aware(txn.at) - timedelta(seconds=_clock_offset_s(db, txn.kiosk_id))
+    order_at = time_text(told_at)
+    inserted = db.execute(
         "INSERT INTO txns (txn_id, kiosk_id, library_id, kind, item, card_hash, at, mode,"
         " result, ack_json, committed_at, seq, epoch, order_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '{}', ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', '{}', ?, ?, ?, ?)"
+        " ON CONFLICT (txn_id) DO NOTHING",
         (
             txn.txn_id,
             txn.kiosk_id,
@@ -92,7 +105,16 @@ def _apply(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -
             order_at,
         ),
     )
-    ack = _Commit(db, txn, registry, now, reader_key).apply()
+    if inserted == 0:  # a repeat: the first answer again
+        earlier = _repeat_ack_of(db, txn.txn_id)
+        assert earlier is not None
+        return earlier
+    newest = item_history.is_newest_event(db, txn.item, order_at, txn.kiosk_id, txn.seq)
+    effects = _Commit(db, txn, registry, now, reader_key)
+    ack = effects.apply()
+    if txn.mode == "offline" and ack.result == "committed":
+        time_problem = bounds.time_problem(told_at, _aware(now))
+        ack = _flag_out_of_bounds(db, txn, ack, time_problem, effects.due_capped, now)
     item_state = None
     if txn.kind == "return" and ack.result == "committed":
         item_state = db.scalar("SELECT state FROM items WHERE barcode = ?", (txn.item,))
@@ -107,6 +129,36 @@ def _apply(db: Database, txn: messages.Txn, registry: Registry, now: datetime) -
         _reconcile_overlaps(db, txn.item, set(item_history.rederive(db, txn.item)), now)
         ack = _stored_ack(db, txn.txn_id)
     return ack
+
+
+def _flag_out_of_bounds(
+    db: Database,
+    txn: messages.Txn,
+    ack: messages.Ack,
+    time_problem: str | None,
+    due_capped: bool,
+    now: datetime,
+) -> messages.Ack:
+    """Keep an offline txn outside `hub.txn_checks`' bounds for staff: one exception row
+    per problem (its `at`; a due date the ledger capped, which the ack already shows);
+    the ack names the first exception when it had none."""
+    problems = [time_problem] if time_problem is not None else []
+    if due_capped:
+        problems.append(txn_checks.DUE_BEYOND_LOAN_PERIOD)
+    for reason in problems:
+        _record_exception(db, txn, reason, now)
+    if problems and ack.exception is None:
+        ack = ack.model_copy(update={"exception": problems[0]})
+    return ack
+
+
+def _record_exception(db: Database, t: messages.Txn, reason: str, now: datetime) -> None:
+    scheme = t.card.scheme if t.card else "-"
+    summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
+    db.execute(
+        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
+        (t.txn_id, t.kiosk_id, reason, summary, time_text(now)),
+    )
 
 
 def _stored_ack(db: Database, txn_id: str) -> messages.Ack:
@@ -179,6 +231,7 @@ class _Commit:
         self.reader_key = reader_key
         # Offline txns are judged at the moment they happened (SIP2: original txn date).
         self.when = now if txn.mode == "online" else _aware(txn.at)
+        self.due_capped = False  # an offline due date beyond the rules was cut to them
 
     def apply(self) -> messages.Ack:
         item = queries.item(self.db, self.txn.item, for_update=True)
@@ -201,13 +254,16 @@ class _Commit:
         return self._ack(due=due, exception=reason)
 
     def _exception(self, reason: str) -> None:
-        t = self.txn
-        scheme = t.card.scheme if t.card else "-"
-        summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
-        self.db.execute(
-            "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-            (t.txn_id, t.kiosk_id, reason, summary, time_text(self.now)),
-        )
+        _record_exception(self.db, self.txn, reason, self.now)
+
+    def _offline_due(self, limit: datetime | None) -> datetime | None:
+        """The due date an offline txn keeps: the one the reader was shown, capped at the
+        rule's `limit` (`_flag_out_of_bounds` then keeps the txn for staff)."""
+        due = self.txn.due
+        if due is None or limit is None or _aware(due) <= limit:
+            return due
+        self.due_capped = True
+        return limit
 
     # -- loans --
     def _loan(self, item: ItemRecord | None) -> messages.Ack:
@@ -225,17 +281,23 @@ class _Commit:
         if decision.allowed:
             due = decision.due
             if self.txn.mode == "offline" and self.txn.due is not None:
-                due = self.txn.due  # the date the reader was shown offline is the promise
+                # The date the reader was shown offline is the promise (within the rules).
+                due = self._offline_due(self._loan_limit())
             assert item is not None and due is not None
             self._open_loan(item, due)
             return self._ack(due=due)
         reason = decision.reason_code or "refused"
         if self.txn.mode == "offline" and item is not None and current is None:
             # The reader walked out with the book: the ledger follows it, staff follow up.
-            due = self.txn.due or decision.due or (self.when + timedelta(days=30))
+            due = self._offline_due(self._loan_limit()) or decision.due or (self.when + timedelta(days=30))
             self._open_loan(item, due)
             return self._refuse(reason, due=due)
         return self._refuse(reason)
+
+    def _loan_limit(self) -> datetime | None:
+        if self.txn.card is None:
+            return None
+        return txn_checks.loan_due_limit(self.registry, self.txn.card.scheme, _aware(self.txn.at))
 
     def _open_loan(self, item: ItemRecord, due: datetime) -> None:
         self.db.execute(
@@ -300,7 +362,12 @@ class _Commit:
         )
         due = decision.due
         if self.txn.mode == "offline" and self.txn.due is not None:
-            due = self.txn.due
+            assert self.txn.card is not None  # reader_key came from it
+            due = self._offline_due(
+                txn_checks.renew_due_limit(
+                    self.registry, self.txn.card.scheme, _aware(self.txn.at), _aware(current.due)
+                )
+            )
         if decision.allowed or (self.txn.mode == "offline" and due is not None):
             assert due is not None
             self.db.execute(

@@ -12,6 +12,14 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     session_expiry_s = 600
     offline_max_items = 3
     seed_per_member = 400
+    signing_key = "var/pki/hub-signing.key"   # unset: acks, answers, commands unsigned
+    signed_ack_ttl_s = 86400           # how long a signed ack, answer, command is good for
+    signed_resp_ttl_s = 120
+    signed_cmd_ttl_s = 600
+    offline_window_days = 7            # older offline txns are exceptions for staff
+    pki_dir = "var/pki"                # unset: kiosks are not checked against kiosks.json
+    request_rate_per_s = 20.0          # per kiosk; beyond it and the burst: rate_limited
+    request_burst = 40
 
 Kept apart from the service so the command line can report a bad setting (exit 2)
 before it opens anything: the broker URL is checked here, at load.
@@ -31,10 +39,12 @@ from contract.settings import (
     OFFLINE_MAX_ITEMS,
     ConfigError,
     Section,
+    SettingPath,
     alliance_timezone,
     load_settings,
     validate_settings,
 )
+from contract.signing import DEFAULT_TTL_S, KeyFileError, load_private_key
 
 __all__ = ["DEFAULT_BROKER", "DEFAULT_DB", "ConfigError", "HubConfig", "HubFile", "load_config"]
 
@@ -58,11 +68,41 @@ class HubConfig(Section):
     # What kiosks may lend per reader while offline; sent with every blocklist.
     offline_max_items: Annotated[int, Field(ge=0, le=100)] = OFFLINE_MAX_ITEMS
     seed_per_member: Annotated[int, Field(ge=0)] = 400  # demo catalogue size on an empty ledger
+    # The hub's Ed25519 key (`python -m hub pki init` writes var/pki/hub-signing.key): when
+    # set, every ack, answer and command is signed (contract.signing), and kiosks holding
+    # the public key act on nothing else. Unset: sent unsigned, as before.
+    signing_key: SettingPath | None = None
+    # How long a signed message is good for: an ack may wait a day in the session of a
+    # kiosk that is away; an answer is stale after seconds; a command after minutes.
+    signed_ack_ttl_s: Annotated[int, Field(ge=1, le=30 * 86400)] = DEFAULT_TTL_S["ack"]
+    signed_resp_ttl_s: Annotated[int, Field(ge=1, le=86400)] = DEFAULT_TTL_S["resp"]
+    signed_cmd_ttl_s: Annotated[int, Field(ge=1, le=30 * 86400)] = DEFAULT_TTL_S["cmd"]
+    # How long a kiosk may stay offline: an offline txn whose `at` is older than this when
+    # it reaches the hub is committed as an exception for staff (hub/txn_checks.py).
+    offline_window_days: Annotated[int, Field(ge=1, le=365)] = 7
+    # The alliance PKI directory (`python -m hub pki init`, holding `kiosks.json`). When
+    # set, only enrolled, unrevoked kiosks are served, and a txn must name the kiosk's
+    # enrolled library (hub/enrolment.py). Unset: any kiosk id on a topic is served.
+    pki_dir: SettingPath | None = None
+    # Requests each kiosk may make (token bucket per kiosk in each worker): a sustained
+    # rate and a burst; beyond them a request is answered `ok=false, error="rate_limited"`.
+    request_rate_per_s: Annotated[float, Field(gt=0, le=10_000)] = 20.0
+    request_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
 
     @field_validator("broker")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
         parse_broker_url(value)  # raises ValueError in plain words
+        return value
+
+    @field_validator("signing_key")
+    @classmethod
+    def _usable_signing_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_private_key(value)  # at load, not at the first ack
+            except KeyFileError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("worker")

@@ -9,7 +9,14 @@ What a caller may rely on:
 - A txn is committed only when valid, sent on its own kiosk's topic, from a library the
   registry knows; otherwise it is rejected, and the rejection names the txn_id whenever
   one can be recovered, so the kiosk stops retrying it.
-- A request always gets a `Response`: a failed one is `ok=False` with an error.
+- With an `Enrolment` (`[hub] pki_dir`), a txn or request on the topic of a kiosk that
+  is not enrolled or is revoked is refused (`kiosk_not_enrolled`, `kiosk_revoked`), and
+  a txn naming another library than the kiosk's enrolled one is rejected
+  (`library_mismatch`). Without one, any kiosk id is served (hub/enrolment.py).
+- Offline txns are bounded in time and due date (hub/txn_checks.py, `OfflineBounds`):
+  outside the bounds they are committed as exceptions for staff.
+- A request always gets a `Response`: a failed one is `ok=False` with an error; a kiosk
+  asking faster than its `RequestRateLimit` gets `error="rate_limited"`.
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from contract import messages
 from hub.answers import RequestAnswers
+from hub.config import HubConfig
+from hub.enrolment import Enrolment
 from hub.ledger import Ledger
+from hub.rate_limit import RATE_LIMITED, RequestRateLimit
 from hub.registry import Registry
+from hub.txn_checks import OfflineBounds
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +56,28 @@ class WorkerStats:
     invalid: int = 0
     errors: int = 0
     fleet_updates: int = 0
+    rate_limited: int = 0  # requests answered "rate_limited"
+    rejected_requests: int = 0  # requests from kiosks not enrolled, or revoked
+
+
+@dataclass(frozen=True)
+class IntakeChecks:
+    """The hub-side checks one worker applies before it judges a payload (docs/security.md,
+    "Hub-side checks"). The defaults are today's: offline bounds, no enrolment check, no
+    rate limit."""
+
+    bounds: OfflineBounds = field(default_factory=OfflineBounds)
+    enrolment: Enrolment | None = None
+    rate_limit: RequestRateLimit | None = None
+
+    @classmethod
+    def from_config(cls, config: HubConfig) -> IntakeChecks:
+        """A worker's checks from its settings (one rate limit per worker)."""
+        return cls(
+            bounds=OfflineBounds.of_days(config.offline_window_days),
+            enrolment=Enrolment(config.pki_dir) if config.pki_dir is not None else None,
+            rate_limit=RequestRateLimit(config.request_rate_per_s, config.request_burst),
+        )
 
 
 def safe_kiosk(kiosk_id: str | None) -> str:
@@ -80,12 +113,14 @@ class Intake:
         answers: RequestAnswers,
         clock: Callable[[], datetime],
         stats: WorkerStats,
+        checks: IntakeChecks | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
         self.answers = answers
         self.clock = clock
         self.stats = stats
+        self.checks = checks or IntakeChecks()
 
     def handle_txn(self, kiosk_id: str, raw: bytes) -> list[messages.Ack]:
         """The acks to send to kiosk_id for one txn payload received on its topic. Commits
@@ -107,11 +142,17 @@ class Intake:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s names another kiosk; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="kiosk_id does not match topic")]
+        enrolment = self.checks.enrolment
+        problem = enrolment.problem(kiosk_id, txn.library_id) if enrolment is not None else None
+        if problem is not None:
+            self.stats.rejected += 1
+            log.warning("kiosk %s: txn %s rejected: %s", kiosk_id, txn.txn_id, problem)
+            return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason=problem)]
         if txn.library_id not in self.registry.members:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
-        acks = self.ledger.commit(txn, self.registry, self.clock())
+        acks = self.ledger.commit(txn, self.registry, self.clock(), self.checks.bounds)
         if not acks:
             self.stats.parked += 1
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)
@@ -129,6 +170,9 @@ class Intake:
     def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
         """The answer to one request payload (a failed request is `ok=False`, never raised)."""
         self.stats.requests += 1
+        refusal = self._request_refusal(kiosk_id)
+        if refusal is not None:
+            return messages.Response(ok=False, error=refusal)
         try:
             request = messages.parse_request(raw)
         except messages.ProtocolError as exc:
@@ -141,6 +185,26 @@ class Intake:
             self.stats.errors += 1
             log.error("kiosk %s: %s failed: %s", kiosk_id, request.op, type(exc).__name__)
             return messages.Response(ok=False, error="internal_error")
+
+    def _request_refusal(self, kiosk_id: str) -> str | None:
+        """Why kiosk_id's request is not answered at all: its rate, or its enrolment."""
+        limit = self.checks.rate_limit
+        if limit is not None:
+            allowed, warn = limit.take(kiosk_id)
+            if not allowed:
+                self.stats.rate_limited += 1
+                if warn:
+                    log.warning(
+                        "kiosk %s: requests over %s/s (burst %s): answered %s",
+                        kiosk_id, limit.rate_per_s, limit.burst, RATE_LIMITED,
+                    )  # fmt: skip
+                return RATE_LIMITED
+        enrolment = self.checks.enrolment
+        problem = enrolment.problem(kiosk_id) if enrolment is not None else None
+        if problem is not None:
+            self.stats.rejected_requests += 1
+            log.warning("kiosk %s: request refused: %s", kiosk_id, problem)
+        return problem
 
     def record_state(self, kiosk_id: str, raw: bytes) -> None:
         """Keep a kiosk's retained state; an empty payload (a cleared retained message)

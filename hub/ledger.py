@@ -28,6 +28,7 @@ from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
 from hub.schemes import Scheme
 from hub.seeding import ProgressCallback, SeedCounts
+from hub.txn_checks import OfflineBounds
 
 __all__ = ["Ledger", "LedgerUrlError"]
 
@@ -57,8 +58,10 @@ class Ledger:
 
     # -- hub.commits
 
-    def commit(self, txn: messages.Txn, registry: Registry, now: datetime) -> list[messages.Ack]:
-        return commits.commit(self.db, txn, registry, now)
+    def commit(
+        self, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
+    ) -> list[messages.Ack]:
+        return commits.commit(self.db, txn, registry, now, bounds)
 
     def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
         return commits.commit_txn(self.db, txn, registry, now)

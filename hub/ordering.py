@@ -36,38 +36,35 @@ def commit_in_order(
     repeat_ack: Callable[[str], messages.Ack | None],
 ) -> list[messages.Ack]:
     """Inside an open write transaction: the acks to send for `txn` (none while it is
-    parked; it and the parked rows it released, in order, once it applies)."""
-    earlier = repeat_ack(txn.txn_id)
-    if earlier is not None:
-        return [earlier]
+    parked; it and the parked rows it released, in order, once it applies). `apply`
+    answers a txn already in the ledger with its first ack."""
     if txn.seq is None or txn.epoch is None:
         return [apply(txn)]
     expected = _next_expected(db, txn)
     if txn.seq > expected:
+        earlier = repeat_ack(txn.txn_id)  # applied under an epoch since replaced
+        if earlier is not None:
+            return [earlier]
         _park(db, txn, now)
         return []
     acks = [apply(txn)]
     last = max(txn.seq, expected - 1)
-    while True:
-        successor = _unpark(db, txn.kiosk_id, txn.epoch, last + 1)
-        if successor is None:
-            break
+    while (successor := _unpark(db, txn.kiosk_id, txn.epoch, last + 1)) is not None:
         last += 1
-        if repeat_ack(successor.txn_id) is None:
-            acks.append(apply(successor))
+        acks.append(apply(successor))
     _set_last(db, txn.kiosk_id, txn.epoch, last)
     return acks
 
 
 def _next_expected(db: Database, txn: messages.Txn) -> int:
-    """The seq this kiosk's order applies next; locks the kiosk's order row."""
-    db.execute(
+    """The seq this kiosk's order applies next; one statement that also locks the
+    kiosk's order row (PostgreSQL: the upsert's row lock; SQLite: one writer anyway)."""
+    row = db.query_one(
         "INSERT INTO kiosk_order (kiosk_id, epoch, last_seq) VALUES (?, ?, 0)"
-        " ON CONFLICT (kiosk_id) DO NOTHING",
+        " ON CONFLICT (kiosk_id) DO UPDATE SET kiosk_id = excluded.kiosk_id"
+        " RETURNING epoch, last_seq",
         (txn.kiosk_id, txn.epoch),
     )
-    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""  # SQLite: one writer anyway
-    row = db.query_one("SELECT epoch, last_seq FROM kiosk_order WHERE kiosk_id = ?" + lock, (txn.kiosk_id,))
     assert row is not None
     epoch, last_seq = row
     last = int(last_seq) if epoch == txn.epoch else 0
@@ -90,12 +87,10 @@ def _park(db: Database, txn: messages.Txn, now: datetime) -> None:
 
 def _unpark(db: Database, kiosk_id: str, epoch: str, seq: int) -> messages.Txn | None:
     row = db.query_one(
-        "SELECT payload FROM parked WHERE kiosk_id = ? AND epoch = ? AND seq = ?", (kiosk_id, epoch, seq)
+        "DELETE FROM parked WHERE kiosk_id = ? AND epoch = ? AND seq = ? RETURNING payload",
+        (kiosk_id, epoch, seq),
     )
-    if row is None:
-        return None
-    db.execute("DELETE FROM parked WHERE kiosk_id = ? AND epoch = ? AND seq = ?", (kiosk_id, epoch, seq))
-    return messages.Txn.model_validate_json(row[0])
+    return None if row is None else messages.Txn.model_validate_json(row[0])
 
 
 def parked_count(db: Database) -> int:

@@ -49,9 +49,10 @@ from contract import messages, topics
 from contract.broker_url import parse_broker_url
 from hub.answers import RequestAnswers
 from hub.config import HubConfig
-from hub.intake import KIOSK_ID_RE, Intake, WorkerStats, safe_kiosk
+from hub.intake import KIOSK_ID_RE, Intake, IntakeChecks, WorkerStats, safe_kiosk
 from hub.ledger import Ledger
 from hub.registry import Registry
+from hub.signer import HubSigner
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class HubService:
         self._short_lived = 0
         self._commands: dict[str, _CommandWait] = {}
         self._commands_lock = threading.Lock()
+        # None without `signing_key`; a key file that cannot be used fails here, at once.
+        self._signer = HubSigner.from_config(self.config)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,7 +153,9 @@ class HubService:
             local_tz=self.config.timezone,
             offline_max_items=self.config.offline_max_items,
         )
-        self.intake = Intake(self.ledger, self.registry, answers, self.clock, self.stats)
+        self.intake = Intake(
+            self.ledger, self.registry, answers, self.clock, self.stats, IntakeChecks.from_config(self.config)
+        )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
         )
@@ -304,16 +309,22 @@ class HubService:
         client = self._client
         if client is None:
             return
-        client.publish(topic_name, messages.encode(message), qos=1, properties=properties)
+        payload = messages.encode(message)
+        if self._signer is not None:  # every ack, resp and cmd leaves through here
+            properties = self._signer.properties_for(topic_name, message, payload, properties)
+        client.publish(topic_name, payload, qos=1, properties=properties)
 
     def _reply(self, kiosk_id: str, msg: mqtt.MQTTMessage, response: messages.Response) -> None:
-        """Publish a response where the request asked (MQTT v5 ResponseTopic, with its
-        CorrelationData), or on the kiosk's own `resp` topic when it named none usable."""
+        """Publish a response on the kiosk's own `resp` topic (the one of the topic the
+        request came on), with the request's CorrelationData. The request's ResponseTopic
+        is never followed: a client could name another kiosk's `resp` and have the hub
+        answer there (docs/security.md, "Hub-side checks")."""
         props = msg.properties
-        reply_to = getattr(props, "ResponseTopic", None) if props is not None else None
+        asked = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        if not isinstance(reply_to, str) or not reply_to or any(c in reply_to for c in "+#\0"):
-            reply_to = topics.topic(kiosk_id, "resp")
+        reply_to = topics.topic(kiosk_id, "resp")
+        if asked is not None and asked != reply_to:
+            log.warning("kiosk %s: request named another ResponseTopic; answered on its own", kiosk_id)
         out = Properties(PacketTypes.PUBLISH)
         if isinstance(correlation, bytes | bytearray):
             out.CorrelationData = bytes(correlation)

@@ -9,7 +9,8 @@ What a caller may rely on:
   `interval_s` while connected. It is the `telemetry` source's message (or a bare one
   with the uptime) with the outbox's backlog filled in.
 - A valid command on `.../cmd` is posted as `CommandReceived`; an invalid one is logged
-  and ignored. `publish_command_result` sends on `.../cmd/result`, QoS 1.
+  and ignored, and so is, with a `verifier`, one the hub did not sign for this kiosk, a
+  retained one and a replayed one (firmware.hub_link.trust). `publish_command_result` sends on `.../cmd/result`, QoS 1.
 - On each (re)connect the blocklist is asked for (when `fetch_blocklist`); its answer is
   posted as `BlocklistUpdated`; no answer changes nothing (the core keeps its last list).
 """
@@ -32,6 +33,7 @@ from firmware.core.events import BlocklistUpdated, CommandReceived
 from firmware.hub_link.connection import Connection
 from firmware.hub_link.outbox import Backlog
 from firmware.hub_link.requests import Requests
+from firmware.hub_link.trust import HubVerifier
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,10 @@ class Fleet:
         backlog: Callable[[], Backlog] | None = None,
         fetch_blocklist: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        verifier: HubVerifier | None = None,
     ) -> None:
         self._connection = connection
+        self._verifier = verifier
         self._requests = requests
         self._library_id = library_id
         self._post = post
@@ -131,6 +135,8 @@ class Fleet:
 
     def _on_command(self, msg: mqtt.MQTTMessage) -> None:
         cmd = messages.parse(Command, msg.payload)  # ProtocolError: logged, ignored
+        if self._verifier is not None and not self._verifier.accepts(msg, "cmd", cmd.cmd_id):
+            return
         self._post(CommandReceived(cmd.cmd, cmd.cmd_id))
 
     def _publish_state(self, state: State) -> mqtt.MQTTMessageInfo | None:

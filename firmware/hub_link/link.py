@@ -19,6 +19,9 @@ What a caller may rely on:
   than that are pruned from the journal.
 - `LinkChanged(True)` is posted once the broker has confirmed the kiosk's subscriptions
   (ack, resp, cmd), so nothing the hub sends from then on is missed.
+- With `hub_public_key`, nothing on `ack`, `resp` or `cmd` is acted on unless the hub
+  signed it for this kiosk, leaf and id, and it has not expired; a retained or replayed
+  command is ignored (`firmware.hub_link.trust`). Without it, one warning at `start`.
 - `post` is called from the link's own threads (paho's network thread and the pump);
   it must be thread-safe (e.g. `queue.Queue.put`).
 - On the wire: client id `kiosk-{kiosk_id}`, `clean_start=False` with a session expiry,
@@ -37,11 +40,13 @@ from pydantic import BaseModel
 
 from contract.broker_url import parse_broker_url
 from contract.messages import CommandResult, Telemetry
+from contract.signing import Ed25519PublicKey
 from contract.topics import topic
 from firmware.hub_link.connection import Connection, TlsFiles
 from firmware.hub_link.fleet import Fleet, state_message
 from firmware.hub_link.outbox import DEFAULT_RESEND_AFTER_S, Outbox
 from firmware.hub_link.requests import Requests
+from firmware.hub_link.trust import HubVerifier
 from firmware.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -78,8 +83,10 @@ class HubLink:
         keep_acked_s: float | None = None,
         fetch_blocklist: bool = True,
         keepalive_s: int = 30,
+        hub_public_key: Ed25519PublicKey | None = None,
     ) -> None:
         self.kiosk_id = kiosk_id
+        self._verifier = HubVerifier(kiosk_id, hub_public_key)
         self.library_id = library_id
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -99,7 +106,12 @@ class HubLink:
             max_inflight=max(20, window),
         )
         self._requests = Requests(
-            self._connection, kiosk_id, post, self._wake.set, timeout_s=request_timeout_s
+            self._connection,
+            kiosk_id,
+            post,
+            self._wake.set,
+            timeout_s=request_timeout_s,
+            verifier=self._verifier,
         )
         self._outbox = (
             Outbox(
@@ -112,6 +124,7 @@ class HubLink:
                 resend_after_s=resend_after_s,
                 depth_interval_s=depth_interval_s,
                 keep_acked_s=keep_acked_s,
+                verifier=self._verifier,
             )
             if journal is not None
             else None
@@ -128,6 +141,7 @@ class HubLink:
             telemetry=telemetry,
             backlog=self._outbox.backlog if self._outbox is not None else None,
             fetch_blocklist=fetch_blocklist,
+            verifier=self._verifier,
         )
         parts: list[_Part] = [self._requests, self._fleet]
         if self._outbox is not None:
@@ -138,12 +152,22 @@ class HubLink:
     def connected(self) -> bool:
         return self._connection.connected
 
+    @property
+    def verifies_hub_messages(self) -> bool:
+        """True when it holds the hub's public key and acts only on signed messages."""
+        return self._verifier.verifying
+
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers) and start the
         pump; events report what happens. Calling it twice is harmless."""
         if self._started:
             return
         self._started = True
+        if not self._verifier.verifying:
+            log.warning(
+                "hub messages are not verified: no [hub] hub_public_key, so anyone who can "
+                "publish on this kiosk's ack, resp and cmd topics is believed"
+            )
         self._fleet.start(time.monotonic())
         self._connection.start()
         self._pump = threading.Thread(target=self._pump_loop, name="hub-link-pump", daemon=True)

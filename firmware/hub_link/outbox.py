@@ -10,6 +10,8 @@ clock, the monotonic `clock` it is given:
 - A (re)connect, a lost connection and a new process start with no row in flight.
 - The hub's ack on `.../ack` (never a broker PUBACK) ends the row: the journal marks it
   acked (rejected and exception rows are kept for staff) and `TxnAcked` is posted.
+  With a `verifier` (the hub's public key), only an ack the hub signed for this kiosk
+  and this txn_id counts; any other is logged and changes nothing.
 The journal keeps only durable facts (sent, attempts, acked); the in-flight set lives
 here, in memory.
 
@@ -45,6 +47,7 @@ from contract.messages import Ack
 from contract.topics import topic
 from firmware.core.events import JournalDepth, JournalFailed, TxnAcked
 from firmware.hub_link.connection import Connection
+from firmware.hub_link.trust import HubVerifier
 from firmware.journal import Journal, JournalError
 
 log = logging.getLogger(__name__)
@@ -82,8 +85,10 @@ class Outbox:
         depth_interval_s: float = 5.0,
         keep_acked_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        verifier: HubVerifier | None = None,
     ) -> None:
         self._journal = journal
+        self._verifier = verifier
         self._connection = connection
         self._post = post
         self._wake = wake
@@ -152,7 +157,9 @@ class Outbox:
     # ---- helpers ----
 
     def _on_ack(self, msg: mqtt.MQTTMessage) -> None:
-        self._acks.append(messages.parse(Ack, msg.payload))  # ProtocolError: logged, dropped
+        ack = messages.parse(Ack, msg.payload)  # ProtocolError: logged, dropped
+        if self._verifier is None or self._verifier.accepts(msg, "ack", ack.txn_id):
+            self._acks.append(ack)
         self._wake()
 
     def _forget_in_flight(self) -> None:

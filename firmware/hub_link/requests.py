@@ -14,8 +14,12 @@ What a caller may rely on:
   event is posted for them; `on_answer` gets the Response on paho's thread, and a
   timeout or a lost connection ends them silently.
 - Wire: the request goes to `.../req`, QoS 1, with ResponseTopic `.../resp` and
-  CorrelationData the correlation id in UTF-8 (the link's own ids are `_{name}-{ns}`);
-  the hub answers on `.../resp` with the same CorrelationData.
+  CorrelationData `{corr_id}.{random}` in UTF-8 (the link's own ids are `_{name}-{ns}`):
+  the random part (96 bits, new for every request) is what an answer must name, so
+  nobody can publish a forged answer ahead of the request (the core's ids are `r1`,
+  `r2`, ...). The hub answers on `.../resp` with the same CorrelationData. With a
+  `verifier`, an answer is also dropped unless the hub signed it for that
+  CorrelationData (firmware.hub_link.trust).
 - Timeouts are measured on `clock` (monotonic); `pump(now)` ends the overdue requests
   and says when it next needs to run.
 """
@@ -23,6 +27,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +44,7 @@ from contract.messages import Response
 from contract.topics import topic
 from firmware.core.events import HubAnswered, HubTimedOut
 from firmware.hub_link.connection import Connection
+from firmware.hub_link.trust import HubVerifier
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ OnAnswer = Callable[[Response], None]
 
 @dataclass(frozen=True)
 class _Awaited:
+    corr_id: str  # the caller's id; the dict key is the one on the wire
     deadline: float  # on the monotonic clock
     on_answer: OnAnswer | None  # None: the caller's request, answered by an event
 
@@ -63,8 +70,10 @@ class Requests:
         *,
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        verifier: HubVerifier | None = None,
     ) -> None:
         self._connection = connection
+        self._verifier = verifier
         self._post = post
         self._wake = wake
         self._timeout_s = timeout_s
@@ -87,18 +96,18 @@ class Requests:
     def pump(self, now: float) -> float | None:
         """End the requests overdue at `now`; returns the next deadline (None: none)."""
         with self._lock:
-            overdue = [c for c, a in self._awaited.items() if a.deadline <= now]
-        for corr_id in overdue:
-            self._time_out(corr_id)
+            overdue = [w for w, a in self._awaited.items() if a.deadline <= now]
+        for wire_id in overdue:
+            self._time_out(wire_id)
         with self._lock:
             return min((a.deadline for a in self._awaited.values()), default=None)
 
     def fail_all(self) -> None:
         """The answers cannot come (the connection dropped, the link stops)."""
         with self._lock:
-            corr_ids = list(self._awaited)
-        for corr_id in corr_ids:
-            self._time_out(corr_id)
+            wire_ids = list(self._awaited)
+        for wire_id in wire_ids:
+            self._time_out(wire_id)
 
     # ---- helpers ----
 
@@ -107,11 +116,12 @@ class Requests:
             if on_answer is None:
                 self._post(HubTimedOut(corr_id))
             return
+        wire_id = f"{corr_id}.{secrets.token_urlsafe(12)}"
         with self._lock:  # before the publish: the answer may come before publish returns
-            self._awaited[corr_id] = _Awaited(self._clock() + self._timeout_s, on_answer)
+            self._awaited[wire_id] = _Awaited(corr_id, self._clock() + self._timeout_s, on_answer)
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = self._resp_topic
-        props.CorrelationData = corr_id.encode("utf-8")
+        props.CorrelationData = wire_id.encode("utf-8")
         try:
             info = self._connection.publish(
                 self._req_topic, messages.encode(request_model), qos=1, properties=props
@@ -121,33 +131,35 @@ class Requests:
             log.exception("could not publish request %s", corr_id)
             published = False
         if not published:
-            self._time_out(corr_id)
+            self._time_out(wire_id)
         self._wake()  # the pump's next deadline may now be this one
 
-    def _take(self, corr_id: str) -> _Awaited | None:
+    def _take(self, wire_id: str) -> _Awaited | None:
         with self._lock:
-            return self._awaited.pop(corr_id, None)
+            return self._awaited.pop(wire_id, None)
 
-    def _time_out(self, corr_id: str) -> None:
-        awaited = self._take(corr_id)
+    def _time_out(self, wire_id: str) -> None:
+        awaited = self._take(wire_id)
         if awaited is None:
             return  # answered (or timed out) meanwhile: it ended once already
         if awaited.on_answer is None:
-            self._post(HubTimedOut(corr_id))
+            self._post(HubTimedOut(awaited.corr_id))
         else:
-            log.debug("the link's own request %s got no answer", corr_id)
+            log.debug("the link's own request %s got no answer", awaited.corr_id)
 
     def _on_response(self, msg: mqtt.MQTTMessage) -> None:
         corr = getattr(msg.properties, "CorrelationData", None)
         if not corr:
             log.warning("ignored a response without correlation data")
             return
-        corr_id = bytes(corr).decode("utf-8", errors="replace")
+        if self._verifier is not None and not self._verifier.accepts(msg, "resp", bytes(corr)):
+            return
+        wire_id = bytes(corr).decode("utf-8", errors="replace")
         response = messages.parse(Response, msg.payload)  # ProtocolError: logged, dropped
-        awaited = self._take(corr_id)
+        awaited = self._take(wire_id)
         if awaited is None:
-            log.debug("dropped a late or unknown answer %s", corr_id)
+            log.debug("dropped a late or unknown answer %s", wire_id[:80])
         elif awaited.on_answer is None:
-            self._post(HubAnswered(corr_id, response))
+            self._post(HubAnswered(awaited.corr_id, response))
         else:
             awaited.on_answer(response)

@@ -16,7 +16,8 @@ from contract.settings import ALLIANCE_UTC_OFFSET_HOURS, OFFLINE_MAX_ITEMS
 from hub.config import ConfigError, HubConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-KNOWN = "broker, db, worker, session_expiry_s, offline_max_items, seed_per_member"
+# Every key of the model, in its order: what an unknown-key message lists.
+KNOWN = ", ".join(HubConfig.model_fields)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -73,7 +74,7 @@ def test_wrong_types_and_ranges_are_one_line_each(tmp_path: Path) -> None:
     assert msg.splitlines() == [
         "hub.toml: hub.offline_max_items: input should be a valid integer (got True)",
         "hub.toml: hub.seed_per_member: input should be a valid integer (got '25')",
-        "hub.toml: hub.utc_offset_hours: unknown key (known: broker, db, worker, session_expiry_s, offline_max_items, seed_per_member)",
+        f"hub.toml: hub.utc_offset_hours: unknown key (known: {KNOWN})",
     ]
     assert error_of(tmp_path, "[hub]\nworker = 'a b'\n").startswith("hub.toml: hub.worker: 'a b' is not")
 

@@ -21,9 +21,15 @@ def make_requests(conn, clock, posted: list[object], timeout_s: float = 3.0) -> 
     return Requests(conn, KIOSK, posted.append, lambda: None, timeout_s=timeout_s, clock=clock)
 
 
+def wire_id(conn, corr_id: str) -> str:
+    """The correlation data the request for the core's `corr_id` went out with."""
+    sent = [p.properties.CorrelationData.decode() for p in conn.published if p.properties]
+    return next(w for w in sent if w.split(".", 1)[0] == corr_id)
+
+
 def answer(conn, corr_id: str, response: Response) -> None:
     props = Properties(PacketTypes.PUBLISH)
-    props.CorrelationData = corr_id.encode()
+    props.CorrelationData = wire_id(conn, corr_id).encode()
     conn.deliver(topics.topic(KIOSK, "resp"), messages.encode(response), props)
 
 
@@ -32,7 +38,8 @@ def test_a_request_carries_response_topic_and_correlation_data(conn, clock) -> N
     [sent] = conn.published
     assert (sent.topic, sent.qos, sent.retain) == (topics.topic(KIOSK, "req"), 1, False)
     assert sent.properties.ResponseTopic == topics.topic(KIOSK, "resp")
-    assert sent.properties.CorrelationData == b"r1"
+    head, _, token = sent.properties.CorrelationData.decode().partition(".")
+    assert head == "r1" and len(token) >= 16  # the random part an answer must name
     assert sent.payload == messages.encode(LOOKUP)
 
 
@@ -82,12 +89,23 @@ def test_a_request_on_a_link_that_is_down_or_refuses_times_out_at_once(conn, clo
     assert requests.pump(clock()) is None
 
 
+def test_an_answer_naming_only_the_cores_id_is_dropped(conn, clock) -> None:
+    posted: list[object] = []
+    requests = make_requests(conn, clock, posted)
+    requests.request("r1", LOOKUP)
+    props = Properties(PacketTypes.PUBLISH)
+    props.CorrelationData = b"r1"  # what a forger guesses from the core's counter
+    conn.deliver(topics.topic(KIOSK, "resp"), messages.encode(Response(state="valid")), props)
+    requests.pump(clock.advance(60))
+    assert posted == [HubTimedOut("r1")]
+
+
 def test_the_links_own_requests_call_back_and_time_out_silently(conn, clock) -> None:
     posted: list[object] = []
     got: list[Response] = []
     requests = make_requests(conn, clock, posted)
     requests.ask("blocklist", Blocklist(op="blocklist"), got.append)
-    corr_id = conn.published[-1].properties.CorrelationData.decode()
+    corr_id = conn.published[-1].properties.CorrelationData.decode().split(".", 1)[0]
     assert corr_id.startswith("_blocklist-")
     answer(conn, corr_id, Response(blocked_hashes=[]))
     requests.ask("blocklist", Blocklist(op="blocklist"), got.append)

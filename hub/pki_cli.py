@@ -1,0 +1,237 @@
+"""`python -m hub pki init|crl`, `broker-config`, `enroll`, `revoke`: the alliance PKI and
+the secure broker from the command line (hub/pki.py, hub/broker_config.py).
+
+Each prints one progress line per step it completes, and an error as one `hub: ...`
+line. Exit codes as `python -m hub`: 0 done, 2 misuse or a PKI problem (a bad kiosk or
+library id, no CA yet, a CA already there, a key others can read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from contract.broker_url import parse_broker_url
+from hub.pki import DEFAULT_PKI_DIR, PkiError
+
+COMMANDS = ("pki", "broker-config", "enroll", "revoke")
+EXIT_OK, EXIT_MISUSE = 0, 2
+DEFAULT_KIOSK_BROKER = "mqtts://127.0.0.1:8883"
+
+
+def add_parsers(subs: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to `python -m hub`'s subparsers."""
+    pki_dir = argparse.ArgumentParser(add_help=False)
+    pki_dir.add_argument(
+        "--pki", "--dir", dest="pki", metavar="D", type=Path, default=DEFAULT_PKI_DIR,
+        help=f"the PKI directory (default {DEFAULT_PKI_DIR})",
+    )  # fmt: skip
+
+    pki = subs.add_parser("pki", help="the alliance CA: init, or re-sign the CRL")
+    pki_subs = pki.add_subparsers(
+        dest="pki_command", metavar="{init,crl,signing-key}", required=True
+    )
+    init = pki_subs.add_parser(
+        "init", parents=[pki_dir], help="create the CA, the hub's and the broker's certificates"
+    )
+    init.add_argument(
+        "--host", action="append", default=[], metavar="H",
+        help="another name or address of the broker for its certificate (repeatable); "
+        "127.0.0.1 and localhost are always in it",
+    )  # fmt: skip
+    pki_subs.add_parser("crl", parents=[pki_dir], help="sign the CRL again (it is valid one year)")
+    pki_subs.add_parser(
+        "signing-key", parents=[pki_dir],
+        help="add the hub's message signing key to a PKI made before it existed",
+    )  # fmt: skip
+
+    conf = subs.add_parser(
+        "broker-config", parents=[pki_dir], help="write a TLS-only Mosquitto configuration"
+    )
+    conf.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write it")
+    conf.add_argument("--port", type=int, default=8883, metavar="N", help="TLS port (default 8883)")
+    conf.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address to listen on (default 127.0.0.1)",
+    )
+
+    enroll = subs.add_parser(
+        "enroll", parents=[pki_dir], help="issue a kiosk's certificate and its kiosk.toml"
+    )
+    enroll.add_argument("kiosk_id", metavar="KIOSK_ID")
+    enroll.add_argument(
+        "--library", required=True, metavar="LIB", help="the member library it stands in"
+    )
+    enroll.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="the kiosk's bundle directory"
+    )
+    enroll.add_argument(
+        "--broker", dest="kiosk_broker", default=DEFAULT_KIOSK_BROKER, metavar="URL",
+        help=f"the broker the kiosk uses, mqtts:// only (default {DEFAULT_KIOSK_BROKER})",
+    )  # fmt: skip
+
+    revoke = subs.add_parser(
+        "revoke", parents=[pki_dir], help="revoke a kiosk's certificate (CRL updated)"
+    )
+    revoke.add_argument("kiosk_id", metavar="KIOSK_ID")
+    revoke.add_argument(
+        "--broker-dir", type=Path, metavar="DIR",
+        help="a broker-config directory to copy the new CRL into",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand in `args.command` (one of COMMANDS)."""
+    try:
+        if args.command == "pki":
+            return cmd_pki(args)
+        if args.command == "broker-config":
+            return cmd_broker_config(args)
+        if args.command == "enroll":
+            return cmd_enroll(args)
+        return cmd_revoke(args)
+    except PkiError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    from hub.pki import PkiPaths, init_pki, write_crl, write_signing_key
+
+    if args.pki_command == "signing-key":
+        paths = PkiPaths(args.pki)
+        write_signing_key(paths)
+        print(f"hub signing key: {paths.hub_signing_key} (public: {paths.hub_signing_pub})")
+        print("set [hub] signing_key to it; enrol kiosks again to give them the public key")
+        return EXIT_OK
+    if args.pki_command == "crl":
+        path = write_crl(PkiPaths(args.pki))
+        print(f"CRL signed again: {path} (copy it to the broker and kill -HUP it)")
+        return EXIT_OK
+    paths = init_pki(args.pki, server_hosts=args.host)
+    print(f"CA created: {paths.ca_cert} (its key {paths.ca_key}: keep it offline if you can)")
+    print(f"hub certificate (CN hub): {paths.hub_cert}")
+    print(f"broker certificate: {paths.server_cert}")
+    print(f"CRL and kiosk table: {paths.crl}, {paths.kiosks}")
+    print(f"hub signing key: {paths.hub_signing_key} (set [hub] signing_key to it)")
+    return EXIT_OK
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    from hub.broker_config import write_broker_config
+
+    if not 0 < args.port < 65536:
+        print(f"hub: --port {args.port} is not a TCP port", file=sys.stderr)
+        return EXIT_MISUSE
+    files = write_broker_config(args.out, args.pki, port=args.port, bind=args.bind)
+    print(f"broker configuration written: {files.conf} (ACL {files.acl})")
+    print(f"run it: mosquitto -c {files.conf}   (TLS only, {files.url})")
+    return EXIT_OK
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from hub.pki import PkiPaths, check_kiosk_id, enroll_kiosk, read_secret, write_secret
+    from hub.registry import RegistryError, load_registry
+
+    check_kiosk_id(args.kiosk_id)
+    try:
+        address = parse_broker_url(args.kiosk_broker)
+    except ValueError as exc:
+        print(f"hub: --broker: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    if not address.tls:
+        print(
+            f"hub: --broker: {args.kiosk_broker!r} must be mqtts://: the kiosk logs in with its certificate",
+            file=sys.stderr,
+        )
+        return EXIT_MISUSE
+    try:
+        registry = load_registry()
+    except RegistryError as exc:
+        print(f"hub: member registry: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    if args.library not in registry.members:
+        print(f"hub: --library {args.library!r} is not an alliance member", file=sys.stderr)
+        return EXIT_MISUSE
+    out = args.out.resolve()
+    bundle = enroll_kiosk(args.pki, args.kiosk_id, args.library, out)
+    print(f"kiosk {bundle.kiosk_id} enrolled for {bundle.library_id} (serial {bundle.serial:x})")
+    print(f"key, certificate and CA: {bundle.key}, {bundle.cert}, {bundle.ca}")
+    signing_pub = PkiPaths(args.pki).hub_signing_pub
+    hub_pub: Path | None = None
+    if signing_pub.exists():
+        hub_pub = out / signing_pub.name
+        write_secret(hub_pub, read_secret(signing_pub))
+        print(f"hub public key (the kiosk acts only on messages it signs): {hub_pub}")
+    else:
+        print(
+            f"hub: warning: no {signing_pub}: the kiosk will not verify the hub's messages "
+            "(python -m hub pki signing-key, then enrol again)",
+            file=sys.stderr,
+        )
+    config = out / "kiosk.toml"
+    write_secret(
+        config,
+        kiosk_toml(
+            bundle.kiosk_id, bundle.library_id, address.url, bundle.ca, bundle.cert, bundle.key,
+            hub_public_key=hub_pub,
+        ).encode(),
+    )  # fmt: skip
+    print(f"kiosk configuration: {config}")
+    print(f"on the kiosk: python -m firmware --config {config}")
+    return EXIT_OK
+
+
+def kiosk_toml(
+    kiosk_id: str,
+    library_id: str,
+    broker: str,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    hub_public_key: Path | None = None,
+) -> str:
+    """The kiosk.toml `enroll` writes: identity, broker, the hub's public key (the kiosk
+    then ignores any ack, answer or command the hub did not sign) and TLS files; every
+    other key keeps the firmware's default (firmware/kiosk.toml documents them)."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            f"# Written by `python -m hub enroll {kiosk_id} --library {library_id}` on {when}.",
+            "# Add the device ports, journal path and other keys as in firmware/kiosk.toml.",
+            "",
+            "[kiosk]",
+            f'id = "{kiosk_id}"',
+            f'library_id = "{library_id}"',
+            "",
+            "[hub]",
+            f'broker = "{broker}"',
+            *([f'hub_public_key = "{hub_public_key}"'] if hub_public_key is not None else []),
+            "",
+            "[hub.tls]",
+            f'ca = "{ca}"',
+            f'cert = "{cert}"',
+            f'key = "{key}"',
+            "",
+        ]
+    )
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from hub.broker_config import refresh_crl
+    from hub.pki import PkiPaths, revoke_kiosk
+
+    serial = revoke_kiosk(args.pki, args.kiosk_id)
+    print(
+        f"kiosk {args.kiosk_id} revoked (serial {serial:x}); CRL written: {PkiPaths(args.pki).crl}"
+    )
+    if args.broker_dir is not None:
+        print(f"CRL copied to the broker: {refresh_crl(args.broker_dir, args.pki)}")
+    else:
+        print("copy it to the broker's directory (or pass --broker-dir DIR)")
+    print("the broker reads the CRL only at start: reload it now with kill -HUP $(pidof mosquitto)")
+    return EXIT_OK

@@ -1,0 +1,154 @@
+"""`python -m hub pki init / broker-config / enroll / revoke`, and the kiosk bundle that
+`enroll` writes working unchanged in the real firmware link over TLS."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware.config import load_config
+from firmware.core.events import LinkChanged
+from firmware.hub_link import HubLink, TlsFiles
+from hub.__main__ import main
+from hub.broker_process import TlsMosquittoProcess
+from hub.pki import PkiError, enrolled_kiosks, init_pki, read_secret
+
+
+def test_pki_init_enroll_and_revoke_from_the_command_line(tmp_path: Path, capsys) -> None:
+    pki = tmp_path / "pki"
+    assert main(["pki", "init", "--dir", str(pki)]) == 0
+    assert main(["pki", "init", "--dir", str(pki)]) == 2  # never a second CA over the first
+    out = tmp_path / "k1"
+    argv = ["enroll", "k1", "--library", "capital", "--out", str(out), "--pki", str(pki)]
+    assert main(argv) == 0
+    assert main(argv) == 2  # already enrolled: revoke first
+    assert enrolled_kiosks(pki)["k1"]["library_id"] == "capital"
+    assert main(["revoke", "k1", "--pki", str(pki)]) == 0
+    assert enrolled_kiosks(pki)["k1"]["revoked_at"] is not None
+    assert "kill -HUP" in capsys.readouterr().out
+    for path in [*pki.iterdir(), *out.iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize("kiosk_id", ["k+1", "k#", "a/b", "hub", "broker", "K1", "", "_k"])
+def test_enroll_refuses_an_id_that_could_not_be_one_topic_level_or_is_reserved(
+    tmp_path: Path, kiosk_id: str, capsys
+) -> None:
+    init_pki(tmp_path / "pki")
+    argv = [
+        "enroll",
+        kiosk_id,
+        "--library",
+        "capital",
+        "--out",
+        str(tmp_path / "k"),
+        "--pki",
+        str(tmp_path / "pki"),
+    ]
+    assert main(argv) == 2
+    assert "hub: kiosk id" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+
+
+def test_enroll_refuses_an_unknown_library_and_a_plain_broker(tmp_path: Path) -> None:
+    init_pki(tmp_path / "pki")
+    base = ["enroll", "k1", "--out", str(tmp_path / "k"), "--pki", str(tmp_path / "pki")]
+    assert main([*base, "--library", "nowhere"]) == 2
+    assert main([*base, "--library", "capital", "--broker", "mqtt://127.0.0.1:1883"]) == 2
+    assert "k1" not in enrolled_kiosks(tmp_path / "pki")
+
+
+def test_a_secret_file_others_can_read_is_refused_with_the_fix(tmp_path: Path) -> None:
+    paths = init_pki(tmp_path / "pki")
+    os.chmod(paths.ca_key, 0o644)
+    with pytest.raises(PkiError, match=r"mode 0644.*chmod 600"):
+        read_secret(paths.ca_key)
+    argv = [
+        "enroll",
+        "k1",
+        "--library",
+        "capital",
+        "--out",
+        str(tmp_path / "k"),
+        "--pki",
+        str(paths.root),
+    ]
+    assert main(argv) == 2
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A directory the mosquitto user can reach (as root, broker-config hands its files
+    to that user), unlike pytest's 0700 tmp_path."""
+    with tempfile.TemporaryDirectory(prefix="broker-config-") as name:
+        os.chmod(name, 0o755)
+        yield Path(name)
+
+
+def test_broker_config_writes_a_tls_only_configuration(tmp_path: Path, reachable_dir: Path) -> None:
+    init_pki(tmp_path / "pki")
+    out = reachable_dir / "broker"
+    assert (
+        main(
+            ["broker-config", "--out", str(out), "--port", "18883", "--pki", str(tmp_path / "pki")]
+        )
+        == 0
+    )
+    conf = (out / "mosquitto.conf").read_text()
+    for line in (
+        "listener 18883 127.0.0.1",
+        "require_certificate true",
+        "use_identity_as_username true",
+        "use_username_as_clientid true",
+        "allow_anonymous false",
+        "message_size_limit 16384",
+        f"crlfile {out.resolve()}/crl.pem",
+    ):
+        assert line in conf.splitlines()
+    assert "1883" not in conf.replace("18883", "")
+    acl = (out / "acl").read_text()
+    assert "pattern write alliance/v1/kiosk/%u/txn" in acl
+    assert "pattern write alliance/v1/kiosk/%u/ack" not in acl
+    assert "topic read $share" not in acl  # Mosquitto checks deliveries by topic (docs/security.md)
+
+
+def test_enrolled_kiosk_toml_brings_the_firmware_link_online_over_tls(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    assert main(["pki", "init", "--dir", str(pki)]) == 0
+    broker = TlsMosquittoProcess(pki=pki)
+    out = tmp_path / "k1"
+    argv = ["enroll", "k1", "--library", "capital", "--out", str(out), "--pki", str(pki)]
+    assert main([*argv, "--broker", broker.url]) == 0
+    config = load_config(out / "kiosk.toml")
+    assert config.hub.broker == broker.url
+    tls = config.hub.tls
+    events: queue.Queue = queue.Queue()
+    with broker:
+        # Built as firmware/assembly.py builds it, from the loaded config.
+        link = HubLink(
+            config.hub.broker,
+            config.kiosk.id,
+            config.kiosk.library_id,
+            events.put,
+            firmware_version="test",
+            tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
+        )
+        link.start()
+        try:
+            deadline = time.monotonic() + 10
+            online = False
+            while not online and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    online = events.get(timeout=0.5) == LinkChanged(True)
+            assert online
+            assert "as k1 (p5" in broker.log_text()  # the client id is the certificate's CN
+        finally:
+            link.stop()
