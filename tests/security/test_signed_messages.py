@@ -40,6 +40,7 @@ from hub.pki import PkiPaths, init_pki, write_signing_key
 from hub.registry import Registry, load_registry
 from hub.service import HubService
 from hub.signer import HubSigner
+from tests.firmware.test_hub_link import Events  # what the link posts, waited for by kind
 
 LIBRARY = "capital"
 
@@ -67,42 +68,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiPaths:
 @pytest.fixture(scope="module")
 def hub_public_key(pki: PkiPaths) -> signing.Ed25519PublicKey:
     return signing.load_public_key(pki.hub_signing_pub)
-
-
-class Events:
-    """What the link posts, waited for by kind."""
-
-    def __init__(self) -> None:
-        self.q: queue.Queue[object] = queue.Queue()
-        self.seen: list[object] = []
-
-    def post(self, event: object) -> None:
-        self.q.put(event)
-
-    def wait(self, match: Callable[[object], bool], timeout: float = 5.0) -> object:
-        for event in self.seen:
-            if match(event):
-                self.seen.remove(event)
-                return event
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                event = self.q.get(timeout=left)
-            except queue.Empty:
-                break
-            if match(event):
-                return event
-            self.seen.append(event)
-        raise AssertionError(f"no matching event in {timeout}s; seen {self.seen[-10:]}")
-
-    def settle(self, wait_s: float) -> list[object]:
-        """Everything posted within `wait_s` (and before)."""
-        time.sleep(wait_s)
-        while True:
-            try:
-                self.seen.append(self.q.get_nowait())
-            except queue.Empty:
-                return self.seen
 
 
 class Attacker:
@@ -270,7 +235,7 @@ def kiosks(
 
 
 def acked(events: Events) -> list[object]:
-    return [e for e in events.settle(1.0) if isinstance(e, TxnAcked)]
+    return [e for e in events.drain(1.0) if isinstance(e, TxnAcked)]
 
 
 # ---- acks ---------------------------------------------------------------------------
@@ -414,7 +379,7 @@ def test_forged_retained_and_replayed_maintenance_commands_are_ignored_and_the_h
         attacker.publish(
             kiosk.topic("cmd"), payload, user=foreign_signature(kiosk.kiosk_id, "cmd", cmd.cmd_id, payload)
         )
-        assert [e for e in kiosk.events.settle(1.0) if isinstance(e, CommandReceived)] == []
+        assert [e for e in kiosk.events.drain(1.0) if isinstance(e, CommandReceived)] == []
 
         hub = start_hub()
         sent = hub.send_command(kiosk.kiosk_id, "maintenance_on")
@@ -424,7 +389,7 @@ def test_forged_retained_and_replayed_maintenance_commands_are_ignored_and_the_h
         while bytes(genuine.payload) != messages.encode(sent):
             genuine = attacker.capture(kiosk.topic("cmd"))
         attacker.publish(kiosk.topic("cmd"), genuine.payload, user=user_properties(genuine))  # replay
-        assert [e for e in kiosk.events.settle(1.0) if isinstance(e, CommandReceived)] == []
+        assert [e for e in kiosk.events.drain(1.0) if isinstance(e, CommandReceived)] == []
     finally:
         attacker.publish(kiosk.topic("cmd"), b"", retain=True)  # clear the retained message
         kiosk.close()
