@@ -59,7 +59,7 @@ from hub.broker_process import MosquittoProcess
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from hub.rules import ReaderRecord
-from kiosk_tools.told_audit import audit, journal_events, last_told
+from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where the kiosks stand, one kiosk per entry: two libraries have two kiosks each.
@@ -365,10 +365,11 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
             for w in workers:
                 w.stop()
             broker.close()
-        events = [e for k in kiosks for e in journal_events(k.path)]
-        told = last_told(events)
-        txn_ids = [e.txn_id for e in events]
         with Ledger.open(f"sqlite:///{db}") as led:
+            cards = known_cards(led)
+            events = [e for k in kiosks for e in journal_events(k.path, cards)]
+            told = last_told(events)
+            txn_ids = [e.txn_id for e in events]
             counts = led.ledger_counts(txn_ids)
             report = audit(led, told)
             reasons = Counter(row.reason for row in led.exceptions())

@@ -178,8 +178,11 @@ class Response(_Msg):
     route: Literal["shelve", "transfer", "hold"] | None = None
     route_library: LibraryId | None = None
     route_library_name: Bilingual | None = None
-    # blocklist: hashed card refs (sha256 of "scheme:number"), never numbers
+    # blocklist: hashed card refs, never numbers: HMAC-SHA256(blocklist_salt,
+    # "scheme:number") hex (contract.privacy.blocklist_hash), a new salt per answer.
+    # Without a salt (hubs before issue 10 item 6) they are sha256 of "scheme:number".
     blocked_hashes: list[str] | None = None
+    blocklist_salt: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,128}$")] | None = None
     offline_max_items: int | None = None
     # ledger_query: txn_id -> rows in the ledger
     rows: dict[str, int] | None = None

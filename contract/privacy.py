@@ -1,9 +1,11 @@
 """What logs, topics and screens may show of a reader: masked names and card numbers,
-and the hash by which blocklists and holds name a card. Kiosk and hub mask alike."""
+and the hashes by which the ledger and the blocklist name a card. Kiosk and hub mask alike."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 
 
 def mask_name(name: str) -> str:
@@ -35,5 +37,23 @@ def mask_card(number: str) -> str:
 
 
 def card_hash(scheme: str, number: str) -> str:
-    """sha256 hex of "scheme:number": how holds, blocklists and logs name a card."""
+    """sha256 hex of "scheme:number": how the hub's ledger keys readers, loans and holds.
+    Never sent to a kiosk: unsalted, every number of a scheme hashes in minutes (the
+    blocklist uses `blocklist_hash`)."""
     return hashlib.sha256(f"{scheme}:{number}".encode()).hexdigest()
+
+
+def new_blocklist_salt() -> str:
+    """A fresh random key for one blocklist answer: 16 bytes as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def blocklist_hash(salt: str, scheme: str, number: str) -> str:
+    """HMAC-SHA256(salt, "scheme:number") in hex: how one blocklist answer names a card.
+
+    The hub draws a new `salt` for every answer and sends it along, and the kiosk hashes
+    a tapped card with it. Hashes from different answers cannot be matched to each other
+    or to a table computed in advance; whoever holds one answer can still try every card
+    number of a scheme against it, so the answer itself must travel only to its kiosk
+    (TLS and the broker ACL, docs/security.md)."""
+    return hmac.new(bytes.fromhex(salt), f"{scheme}:{number}".encode(), hashlib.sha256).hexdigest()

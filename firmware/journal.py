@@ -14,6 +14,11 @@ Failures are typed (`JournalError.code`): ``journal-disk-full``, ``journal-corru
 ``journal-io``. A corrupt file is never deleted, moved or rewritten: the journal refuses
 to open it, so a technician can copy it off the kiosk for recovery.
 
+At rest (docs/security.md): the file, its ``-wal`` and ``-shm`` are 0600. A row keeps the
+reader's card number only while it still has to be sent: when the hub acks it
+``acked``, the number is replaced by a keyed hash (`keyed_card_number`). Rejected and
+exception rows keep it for staff.
+
 One connection serves all threads (the shell records, the hub link's pump sends and
 acks), guarded by a lock: SQLite serialises writers anyway, and one connection keeps
 every write on the same fsync'd path.
@@ -22,6 +27,8 @@ every write on the same fsync'd path.
 from __future__ import annotations
 
 import errno
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -34,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.messages import Ack, Txn, encode, with_order
+from contract.messages import Ack, CardRef, Txn, encode, with_order
+from contract.private_files import make_private
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +122,9 @@ class Journal:
         self._conn = conn
         self._path = path
         self.epoch: str = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+        self._card_key = bytes.fromhex(
+            conn.execute("SELECT value FROM meta WHERE key = 'card_key'").fetchone()[0]
+        )
         self._lock = threading.RLock()
         self._broken: JournalError | None = None
 
@@ -128,6 +139,8 @@ class Journal:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            make_private(path)
             conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
@@ -149,6 +162,13 @@ class Journal:
             # a new epoch, so the hub never mistakes its seq 1 for an old journal's.
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (secrets.token_hex(8),)
+            )
+            # The key of the card hashes acked rows keep instead of the number (see
+            # `keyed_card_number`); it never leaves this file, so the hashes cannot be
+            # matched against a list of all card numbers without it.
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('card_key', ?)",
+                (secrets.token_hex(32),),
             )
             if max_page_count is not None:
                 conn.execute(f"PRAGMA max_page_count={int(max_page_count)}").fetchone()
@@ -249,14 +269,39 @@ class Journal:
                     status = "exception"
                 else:
                     status = "acked"
+                forgotten = self._forget_card(conn, ack.txn_id) if status == "acked" else None
                 cur = conn.execute(
-                    "UPDATE rows SET status=?, acked_at=?, ack=? "
+                    "UPDATE rows SET status=?, acked_at=?, ack=?, payload=coalesce(?, payload) "
                     "WHERE txn_id=? AND status IN ('pending', 'sent')",
-                    (status, acked_at, encode(ack).decode("utf-8"), ack.txn_id),
+                    (status, acked_at, encode(ack).decode("utf-8"), forgotten, ack.txn_id),
                 )
                 if cur.rowcount:
                     changed.append(ack)
         return changed
+
+    def keyed_card_number(self, scheme: str, number: str) -> str:
+        """What an acked row keeps in place of a card number: `h` and the first 16 hex
+        digits of HMAC-SHA256(this journal's key, "scheme:number"). It still fits the
+        contract's `CardNumber`, so the row still parses; the same card gives the same
+        value within one journal file, and nothing outside it can recompute it."""
+        digest = hmac.new(self._card_key, f"{scheme}:{number}".encode(), hashlib.sha256)
+        return "h" + digest.hexdigest()[:16]
+
+    def _forget_card(self, conn: sqlite3.Connection, txn_id: str) -> str | None:
+        """The unacked row's payload with its card number replaced by its keyed hash;
+        None when there is no such row or it has no card. The hub has the number now:
+        the row is never sent again, so the kiosk need not keep it."""
+        row = conn.execute(
+            "SELECT payload FROM rows WHERE txn_id=? AND status IN ('pending', 'sent')", (txn_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        txn = Txn.model_validate_json(row[0])
+        if txn.card is None:
+            return None
+        number = self.keyed_card_number(txn.card.scheme, txn.card.number)
+        hashed = CardRef(scheme=txn.card.scheme, number=number)
+        return encode(txn.model_copy(update={"card": hashed})).decode("utf-8")
 
     def prune_acked(self, older_than_s: float, *, now: float | None = None) -> int:
         """Delete acked rows acked more than `older_than_s` ago (rejected and exception

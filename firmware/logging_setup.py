@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract.private_files import make_private
+
 _DIGIT_RUN = re.compile(r"(?<!\d)(\d{4})\d{3,}(\d{3})(?!\d)")
 _HANDLER_MARK = "_alliance_kiosk_handler"
 _MASKED_MARK = "_alliance_masked"
@@ -139,6 +141,7 @@ def configure_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)
+        make_private(file)  # the log names loans and kiosks; masked, but still 0600
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     for handler in handlers:
         setattr(handler, _HANDLER_MARK, True)

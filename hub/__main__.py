@@ -88,12 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_SETTING
 
 
-def _open_ledger(url: str) -> Ledger:
+def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
     from hub.ledger import Ledger, LedgerUrlError
+    from hub.pins import PinPepperError
 
     try:
-        return Ledger.open(url)
-    except LedgerUrlError as exc:
+        return Ledger.open(url, pin_pepper_file)
+    except (LedgerUrlError, PinPepperError) as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -125,7 +126,7 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     registry = _registry()
-    ledger = _open_ledger(config.db)
+    ledger = _open_ledger(config.db, config.pin_pepper_file)
     try:
         if ledger.is_empty():
             _seed(ledger, registry, config.seed_per_member)
@@ -199,7 +200,7 @@ def cmd_status(config: HubConfig, as_json: bool) -> int:
     if missing is not None:
         print(f"hub: no ledger at {missing} (start the hub first, or pass --db)", file=sys.stderr)
         return EXIT_FAILED
-    ledger = _open_ledger(config.db)
+    ledger = _open_ledger(config.db, config.pin_pepper_file)
     try:
         rows = ledger.fleet()
     finally:
@@ -222,7 +223,7 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
     readers = catalogue.generate_readers(registry)
     ledger: Ledger | None = None
     if _sqlite_missing(config.db) is None:
-        ledger = _open_ledger(config.db)
+        ledger = _open_ledger(config.db, config.pin_pepper_file)
         if ledger.is_empty():
             ledger.close()
             ledger = None

@@ -23,6 +23,7 @@ from typing import Any
 from contract import card_schemes, messages, privacy
 from hub import rules
 from hub.ledger import Ledger
+from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
 from hub.registry import Registry
 from hub.rules import Decision, ReaderRecord
 
@@ -58,21 +59,25 @@ class RequestAnswers:
         clock: Callable[[], datetime],
         local_tz: tzinfo,
         offline_max_items: int,
+        pin_guard: PinGuessGuard | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
         self.clock = clock
         self.local_tz = local_tz
         self.offline_max_items = offline_max_items
+        self.pin_guard = pin_guard or PinGuessGuard()
 
-    def answer(self, request: Any) -> messages.Response:
-        """The answer to a validated request (`messages.parse_request`); it raises only
-        for a fault of the hub's own (the ledger gone, a kiosk library the registry lacks)."""
+    def answer(self, request: Any, kiosk_id: str | None = None) -> messages.Response:
+        """The answer to a validated request (`messages.parse_request`) from `kiosk_id`
+        (None only for callers outside the wire, e.g. tests: no per-kiosk PIN guard); it
+        raises only for a fault of the hub's own (the ledger gone, a kiosk library the
+        registry lacks)."""
         match request:
             case messages.ReaderLookup():
                 return self.reader_lookup(request)
             case messages.PinCheck():
-                return self.pin_check(request)
+                return self.pin_check(request, kiosk_id)
             case messages.CheckoutAuth():
                 return self.checkout_auth(request)
             case messages.RenewAuth():
@@ -119,15 +124,28 @@ class RequestAnswers:
             **_refusal(decision),
         )
 
-    def pin_check(self, req: messages.PinCheck) -> messages.Response:
-        """Right or wrong, attempts left, and the lock if this attempt locked the card."""
+    def pin_check(self, req: messages.PinCheck, kiosk_id: str | None = None) -> messages.Response:
+        """Right or wrong, attempts left, and the lock if this attempt locked the card.
+        A kiosk guessing across cards is paused, and while it is suspect its wrong PINs
+        do not count toward the reader's lockout (hub/pin_guard.py)."""
         scheme_id, number = req.card.scheme, req.card.number
-        if not self._card_known(scheme_id, number):
-            return _unknown_card(scheme_id)
-        result = self.ledger.check_pin(
-            scheme_id, number, req.pin, self.clock(), policy=self.registry.schemes[scheme_id]
+        now = self.clock()
+        guard = self.pin_guard if kiosk_id is not None else None
+        if guard is not None and kiosk_id is not None and guard.paused_until(kiosk_id, now) is not None:
+            return messages.Response(ok=False, error=PIN_CHECKS_PAUSED)
+        suspect = guard is not None and kiosk_id is not None and guard.suspect(kiosk_id, now)
+        known = self._card_known(scheme_id, number)
+        result = (
+            self.ledger.check_pin(
+                scheme_id, number, req.pin, now, policy=self.registry.schemes[scheme_id], count_failure=not suspect
+            )
+            if known
+            else None
         )
-        if not result.known:
+        if guard is not None and kiosk_id is not None and (result is None or not result.ok):
+            # unknown card numbers count too: enumerating numbers is part of the attack
+            guard.record_failure(kiosk_id, privacy.card_hash(scheme_id, number), now)
+        if result is None or not result.known:
             return _unknown_card(scheme_id)
         reason = None if result.ok else ("pin_locked" if result.locked_until else "pin_wrong")
         return messages.Response(
@@ -214,9 +232,12 @@ class RequestAnswers:
     # ------------------------------------------------------------------ kiosk upkeep
 
     def blocklist(self, req: messages.Blocklist) -> messages.Response:
-        """Hashes of the cards a kiosk must refuse while offline, and its offline limit."""
+        """Keyed hashes of the cards a kiosk must refuse while offline, with the salt
+        they were made with (new for every answer), and the offline limit."""
+        salt = privacy.new_blocklist_salt()
         return messages.Response(
-            blocked_hashes=self.ledger.blocklist_hashes(self.today()),
+            blocked_hashes=self.ledger.blocklist_hashes(self.today(), salt),
+            blocklist_salt=salt,
             offline_max_items=self.offline_max_items,
         )
 

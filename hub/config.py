@@ -13,6 +13,7 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_max_items = 3
     seed_per_member = 400
     signing_key = "var/pki/hub-signing.key"   # unset: acks, answers, commands unsigned
+    pin_pepper_file = "var/pin-pepper"  # 0600; unset: a pepper in the ledger's meta table
     signed_ack_ttl_s = 86400           # how long a signed ack, answer, command is good for
     signed_resp_ttl_s = 120
     signed_cmd_ttl_s = 600
@@ -72,6 +73,10 @@ class HubConfig(Section):
     # set, every ack, answer and command is signed (contract.signing), and kiosks holding
     # the public key act on nothing else. Unset: sent unsigned, as before.
     signing_key: SettingPath | None = None
+    # A 0600 file holding the server-side PIN pepper (64 hex digits, hub/pins.py), kept
+    # outside the ledger so a copied database alone cannot test PIN guesses. Unset: the
+    # ledger's own pepper in its `meta` table, generated at first open.
+    pin_pepper_file: SettingPath | None = None
     # How long a signed message is good for: an ack may wait a day in the session of a
     # kiosk that is away; an answer is stale after seconds; a command after minutes.
     signed_ack_ttl_s: Annotated[int, Field(ge=1, le=30 * 86400)] = DEFAULT_TTL_S["ack"]

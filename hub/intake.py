@@ -180,7 +180,7 @@ class Intake:
             log.warning("kiosk %s: invalid request: %s", kiosk_id, exc.reason)
             return messages.Response(ok=False, error=exc.reason[:300])
         try:
-            return self.answers.answer(request)
+            return self.answers.answer(request, kiosk_id)
         except Exception as exc:
             self.stats.errors += 1
             log.error("kiosk %s: %s failed: %s", kiosk_id, request.op, type(exc).__name__)

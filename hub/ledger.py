@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 
 from contract import messages
 from hub import commits, fleet_records, pins, queries, seeding
 from hub.fleet_records import FleetRow
 from hub.ledger_sql import Database, LedgerUrlError, open_database
-from hub.pins import PinResult
+from hub.pins import PinPeppers, PinResult
 from hub.queries import ExceptionRow, LoanRow
 from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
@@ -36,16 +37,28 @@ __all__ = ["Ledger", "LedgerUrlError"]
 class Ledger:
     """One connection to the ledger database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, pin_pepper_file: Path | None = None) -> None:
         self.db = db
+        self._pin_pepper_file = pin_pepper_file
+        self._pin_peppers: PinPeppers | None = None
 
     @classmethod
-    def open(cls, url: str) -> Ledger:
+    def open(cls, url: str, pin_pepper_file: Path | None = None) -> Ledger:
         """Open (and create the schema of) `sqlite:///path` or `postgresql://...`.
-        Raises LedgerUrlError with a readable message for a bad URL or server."""
+        Raises LedgerUrlError with a readable message for a bad URL or server, and
+        PinPepperError for an unusable `pin_pepper_file` (`[hub] pin_pepper_file`)."""
         db = open_database(url)
         db.create_schema()
-        return cls(db)
+        ledger = cls(db, pin_pepper_file)
+        if pin_pepper_file is not None:
+            ledger.pin_peppers()  # refuse a bad pepper file at start, not at the first PIN
+        return ledger
+
+    def pin_peppers(self) -> PinPeppers:
+        """The PIN peppers (hub.pins.PinPeppers), loaded once."""
+        if self._pin_peppers is None:
+            self._pin_peppers = pins.load_peppers(self.db, self._pin_pepper_file)
+        return self._pin_peppers
 
     def close(self) -> None:
         self.db.close()
@@ -68,8 +81,10 @@ class Ledger:
 
     # -- hub.pins
 
-    def check_pin(self, scheme: str, number: str, pin: str, now: datetime, policy: Scheme) -> PinResult:
-        return pins.check_pin(self.db, scheme, number, pin, now, policy)
+    def check_pin(
+        self, scheme: str, number: str, pin: str, now: datetime, policy: Scheme, count_failure: bool = True
+    ) -> PinResult:
+        return pins.check_pin(self.db, scheme, number, pin, now, policy, self.pin_peppers(), count_failure)
 
     # -- hub.queries
 
@@ -94,8 +109,8 @@ class Ledger:
     def waiting_hold(self, barcode: str) -> tuple[str, str] | None:
         return queries.waiting_hold(self.db, barcode)
 
-    def blocklist_hashes(self, today: date) -> list[str]:
-        return queries.blocklist_hashes(self.db, today)
+    def blocklist_hashes(self, today: date, salt: str) -> list[str]:
+        return queries.blocklist_hashes(self.db, today, salt)
 
     def ledger_counts(self, txn_ids: Sequence[str]) -> dict[str, int]:
         return queries.ledger_counts(self.db, txn_ids)
@@ -128,10 +143,10 @@ class Ledger:
     def seed_demo(
         self, registry: Registry, progress: ProgressCallback | None = None, per_member: int = 400
     ) -> SeedCounts:
-        return seeding.seed_demo(self.db, registry, progress, per_member)
+        return seeding.seed_demo(self.db, registry, self.pin_peppers(), progress, per_member)
 
     def add_reader(self, reader: ReaderRecord, pin: str | None = None) -> str:
-        return seeding.add_reader(self.db, reader, pin)
+        return seeding.add_reader(self.db, reader, self.pin_peppers(), pin)
 
     def add_item(self, item: ItemRecord) -> None:
         seeding.add_item(self.db, item)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from contract.private_files import make_private
+
 
 class LedgerUrlError(ValueError):
     """A --db URL the ledger cannot open; the message says what a valid one looks like."""
@@ -259,6 +261,9 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path, busy_timeout_ms: int = 10_000) -> None:
         super().__init__()
         self.path = path
+        if str(path) != ":memory:":
+            # 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            make_private(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (BEGIN IMMEDIATE for writes).
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
@@ -400,7 +405,7 @@ def open_database(url: str) -> Database:
                 raise LedgerUrlError(f"cannot create the folder for {path}: {exc.strerror}") from None
         try:
             return SqliteDatabase(path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerUrlError(f"cannot open SQLite ledger {path}: {exc}") from None
     if scheme in ("postgresql", "postgres"):
         return PostgresDatabase(url)

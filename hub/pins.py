@@ -1,13 +1,28 @@
 """Reader PINs: how they are stored, and the lockout that protects them.
 
 A 4-8 digit PIN has at most 10^8 values, so no key-derivation cost makes guessing it
-slow enough; the lockout does. After the card scheme's `pin_max_attempts` wrong PINs in
-a row the card is locked, each lock twice as long as the one before, up to the scheme's
-cap (`Scheme.lockout_minutes`). A right PIN resets the count. The count and the lock live
-in the reader's row, so every hub worker sees the same ones.
+online slow enough; the lockout does. After the card scheme's `pin_max_attempts` wrong
+PINs in a row the card is locked, each lock twice as long as the one before, up to the
+scheme's cap (`Scheme.lockout_minutes`). A right PIN resets the count. The count and the
+lock live in the reader's row, so every hub worker sees the same ones.
 
-PINs are stored salted and hashed (PBKDF2-SHA256, self-describing so the cost can be
-raised later without invalidating stored hashes), never in clear.
+Offline, against a stolen copy of the ledger, the hash is what is left. A stored PIN is
+`scrypt$<pepper id>$<n>$<r>$<p>$<salt>$<digest>`: scrypt (stdlib `hashlib.scrypt`,
+memory-hard, 16 MiB and about 70 ms per check at `PIN_COST`) over
+HMAC-SHA256(pepper, PIN), salted per reader. The pepper is a server-side key kept apart
+from the hashes where possible (`PinPeppers`): without it, even the cheapest stored hash
+cannot be tested against a single PIN.
+
+What a caller may rely on:
+- `verify_pin` still accepts the PBKDF2 hashes of earlier releases
+  (`pbkdf2_sha256$...`), and `check_pin` replaces any hash that is not at the current
+  pepper and `PIN_COST` with a new one on the next right PIN (never on a wrong one).
+- A hash names its pepper by id, so moving from the ledger's pepper to a pepper file
+  keeps every stored PIN working; each is re-hashed under the file's pepper at its
+  next right PIN.
+- Demo seeding hashes with `DEMO_SEED_COST`, a much lower cost labelled as such in
+  each hash's parameters, so demo and benchmark seeding stays as fast as before;
+  those hashes are upgraded like any other on their reader's next right PIN.
 """
 
 from __future__ import annotations
@@ -15,15 +30,118 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from contract.privacy import card_hash
 from hub.ledger_sql import Database, parse_time_text, time_text
 from hub.schemes import Scheme
 
-# The lockout, not KDF cost, protects a PIN; 5,000 rounds keep pin_check ~1 ms.
-PIN_ITERATIONS = 5_000
+
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt's work factors: memory is 128 * n * r bytes."""
+
+    n: int
+    r: int
+    p: int
+
+
+# 16 MiB, ~70 ms on the hub: affordable per pin_check, costly per guess offline.
+PIN_COST = ScryptCost(n=2**14, r=8, p=1)
+# DEMO ONLY: ~1 ms, for the generated readers of `python -m hub demo` and the benchmarks.
+DEMO_SEED_COST = ScryptCost(n=2**8, r=8, p=1)
+_MAX_N = 2**20  # refuse stored parameters that would make one check eat the hub's memory
+_PEPPER_META_KEY = "pin_pepper"
+
+
+class PinPepperError(ValueError):
+    """The configured pepper file cannot be used (missing, readable by others, too short)."""
+
+
+@dataclass(frozen=True)
+class PinPeppers:
+    """The pepper new hashes use (`current`) and every pepper a stored hash may name.
+
+    Why a pepper in the ledger's own `meta` table when no `[hub] pin_pepper_file` is set:
+    it is generated at first open so that every hub has one without setup, and it still
+    defeats a leak of the `readers` table alone (an export, a report, a partial backup).
+    It does not help against a copy of the whole database; only a pepper file kept
+    outside the database (0600, `[hub] pin_pepper_file`) does, which is why production
+    should set one. Both stay known, so hashes made under either keep verifying.
+    """
+
+    current_id: str
+    keys: Mapping[str, bytes]
+
+    @property
+    def current(self) -> bytes:
+        return self.keys[self.current_id]
+
+
+def pepper_id(key: bytes) -> str:
+    """A short public name for a pepper, stored in each hash so the right key is used."""
+    return hashlib.sha256(b"alliance pin pepper id\0" + key).hexdigest()[:12]
+
+
+def read_pepper_file(path: Path) -> bytes:
+    """The pepper in `path` (at least 32 bytes; hex text or raw). Refuses a file group or
+    others can read, as `hub/pki.py` refuses keys, naming the fix."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PinPepperError(f"{path}: cannot read the PIN pepper file ({exc.strerror})") from exc
+    if mode & 0o077:
+        raise PinPepperError(
+            f"{path}: refused, group or others can read it (mode {mode:04o}); "
+            f"the PIN pepper must be 0600: chmod 600 {path}"
+        )
+    text = data.strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = data
+    if len(key) < 32:
+        raise PinPepperError(f"{path}: the PIN pepper must hold at least 32 bytes (64 hex digits)")
+    return key
+
+
+def write_pepper_file(path: Path) -> bytes:
+    """Create a new random pepper file, 0600 (for `[hub] pin_pepper_file`)."""
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key.hex() + "\n")
+    return key
+
+
+def ledger_pepper(db: Database) -> bytes:
+    """The pepper kept in the ledger's `meta` table, generated on first use. Two workers
+    racing both insert-if-absent and then read back the one that won."""
+    with db.write():
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (_PEPPER_META_KEY, os.urandom(32).hex()),
+        )
+        value = db.scalar("SELECT value FROM meta WHERE key = ?", (_PEPPER_META_KEY,))
+    return bytes.fromhex(str(value))
+
+
+def load_peppers(db: Database, pepper_file: Path | None = None) -> PinPeppers:
+    """The peppers for this ledger: the file's (current) when configured, and the
+    ledger's own, which is current when no file is configured."""
+    stored = ledger_pepper(db)
+    keys = {pepper_id(stored): stored}
+    current = pepper_id(stored)
+    if pepper_file is not None:
+        key = read_pepper_file(pepper_file)
+        current = pepper_id(key)
+        keys[current] = key
+    return PinPeppers(current, keys)
 
 
 @dataclass(frozen=True)
@@ -37,30 +155,64 @@ class PinResult:
     known: bool = True
 
 
-def hash_pin(pin: str, iterations: int = PIN_ITERATIONS, salt: bytes | None = None) -> str:
-    """Salted PBKDF2-SHA256 as `pbkdf2_sha256$iterations$salt$digest`."""
+def _scrypt(pin: str, key: bytes, salt: bytes, cost: ScryptCost) -> bytes:
+    peppered = hmac.new(key, pin.encode(), hashlib.sha256).digest()
+    return hashlib.scrypt(
+        peppered, salt=salt, n=cost.n, r=cost.r, p=cost.p, dklen=32, maxmem=256 * cost.n * cost.r + 2**20
+    )
+
+
+def hash_pin(pin: str, peppers: PinPeppers, cost: ScryptCost = PIN_COST, salt: bytes | None = None) -> str:
+    """Salted, peppered scrypt of `pin` in the self-describing form of the module doc."""
     salt = salt if salt is not None else os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
-    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+    digest = _scrypt(pin, peppers.current, salt, cost)
+    return f"scrypt${peppers.current_id}${cost.n}${cost.r}${cost.p}${salt.hex()}${digest.hex()}"
 
 
-def verify_pin(pin: str, stored: str) -> bool:
-    """Whether `pin` matches a `hash_pin` result; False for anything malformed."""
+def verify_pin(pin: str, stored: str, peppers: PinPeppers) -> bool:
+    """Whether `pin` matches a stored hash (scrypt, or an earlier release's PBKDF2);
+    False for anything malformed, an unknown pepper or absurd parameters."""
     try:
-        algo, iterations, salt_hex, digest_hex = stored.split("$")
-        if algo != "pbkdf2_sha256":
+        algo, *fields = stored.split("$")
+        if algo == "pbkdf2_sha256":
+            iterations, salt_hex, digest_hex = fields
+            digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt_hex), int(iterations))
+        elif algo == "scrypt":
+            pid, n, r, p, salt_hex, digest_hex = fields
+            cost = ScryptCost(int(n), int(r), int(p))
+            key = peppers.keys.get(pid)
+            if key is None or not (2 <= cost.n <= _MAX_N and 1 <= cost.r <= 32 and 1 <= cost.p <= 16):
+                return False
+            digest = _scrypt(pin, key, bytes.fromhex(salt_hex), cost)
+        else:
             return False
-        digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt_hex), int(iterations))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
+def needs_rehash(stored: str, peppers: PinPeppers) -> bool:
+    """Whether a hash that verified should be replaced: not scrypt at `PIN_COST` under the
+    current pepper (an old PBKDF2 hash, a demo-cost hash, an older pepper)."""
+    cost = PIN_COST
+    return not stored.startswith(f"scrypt${peppers.current_id}${cost.n}${cost.r}${cost.p}$")
+
+
 def check_pin(
-    db: Database, scheme: str, number: str, pin: str, now: datetime, policy: Scheme
+    db: Database,
+    scheme: str,
+    number: str,
+    pin: str,
+    now: datetime,
+    policy: Scheme,
+    peppers: PinPeppers,
+    count_failure: bool = True,
 ) -> PinResult:
     """Verify a reader's PIN under the card scheme's `policy` (see module doc), counting
-    the attempt. Even the right PIN is refused while the card is locked."""
+    the attempt. Even the right PIN is refused while the card is locked. A right PIN
+    whose stored hash is outdated is re-hashed in the same transaction. With
+    `count_failure` False (a kiosk under suspicion, hub/pin_guard.py) a wrong PIN is
+    refused without counting toward the card's lockout."""
     attempts = policy.pin_max_attempts
     key = card_hash(scheme, number)
     with db.write():
@@ -73,9 +225,15 @@ def check_pin(
         locked_until = parse_time_text(locked_text)
         if locked_until is not None and locked_until > now:
             return PinResult(ok=False, attempts_left=0, locked_until=locked_until)
-        if stored is not None and verify_pin(pin, stored):
-            db.execute("UPDATE readers SET pin_failures = 0, locked_until = NULL WHERE card_hash = ?", (key,))
+        if stored is not None and verify_pin(pin, stored, peppers):
+            new_hash = hash_pin(pin, peppers) if needs_rehash(stored, peppers) else stored
+            db.execute(
+                "UPDATE readers SET pin_failures = 0, locked_until = NULL, pin_hash = ? WHERE card_hash = ?",
+                (new_hash, key),
+            )
             return PinResult(ok=True, attempts_left=attempts)
+        if not count_failure:
+            return PinResult(ok=False, attempts_left=attempts - failures % attempts)
         failures += 1
         left = attempts - failures % attempts
         new_lock: datetime | None = None

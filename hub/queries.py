@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from contract.privacy import card_hash
+from contract.privacy import blocklist_hash, card_hash
 from hub.ledger_sql import Database
 from hub.rules import ItemRecord, ReaderRecord
 
@@ -133,14 +133,15 @@ def waiting_hold(db: Database, barcode: str) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
-def blocklist_hashes(db: Database, today: date) -> list[str]:
-    """Hashes of cards a kiosk must refuse offline: blocked, or not valid, or expired."""
+def blocklist_hashes(db: Database, today: date, salt: str) -> list[str]:
+    """The cards a kiosk must refuse offline (blocked, or not valid, or expired), each as
+    `contract.privacy.blocklist_hash` with `salt`, sorted (so their order tells nothing)."""
     rows = db.query(
-        "SELECT card_hash FROM readers WHERE state <> 'valid' OR (expires IS NOT NULL AND expires < ?)"
-        " ORDER BY card_hash",
+        "SELECT scheme, number FROM readers"
+        " WHERE state <> 'valid' OR (expires IS NOT NULL AND expires < ?)",
         (today.isoformat(),),
     )
-    return [r[0] for r in rows]
+    return sorted(blocklist_hash(salt, r[0], r[1]) for r in rows)
 
 
 def ledger_counts(db: Database, txn_ids: Sequence[str]) -> dict[str, int]:

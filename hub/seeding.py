@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from contract.privacy import card_hash
 from hub import catalogue
 from hub.ledger_sql import Database, time_text
-from hub.pins import hash_pin
+from hub.pins import DEMO_SEED_COST, PinPeppers, hash_pin
 from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
 
@@ -37,11 +37,13 @@ class SeedCounts:
 def seed_demo(
     db: Database,
     registry: Registry,
+    peppers: PinPeppers,
     progress: ProgressCallback | None = None,
     per_member: int = 400,
 ) -> SeedCounts:
     """Load the generated catalogue, demo readers and holds into an empty ledger in one
-    transaction (a half-seeded ledger never exists). No-op when items exist."""
+    transaction (a half-seeded ledger never exists). No-op when items exist. Demo PINs are
+    hashed at `DEMO_SEED_COST` (demo data only; upgraded at each reader's next right PIN)."""
     report = progress or (lambda stage, done, total: None)
     items = list(catalogue.generate_items(registry, per_member=per_member))
     readers = catalogue.generate_readers(registry)
@@ -72,7 +74,7 @@ def seed_demo(
                     r.block_reason,
                     _date_text(r.expires),
                     r.home_library,
-                    hash_pin(r.pin) if r.pin else None,
+                    hash_pin(r.pin, peppers, DEMO_SEED_COST) if r.pin else None,
                 )
             )
             if n % 200 == 0:
@@ -93,7 +95,7 @@ def seed_demo(
     return SeedCounts(len(items), len(readers), len(holds))
 
 
-def add_reader(db: Database, reader: ReaderRecord, pin: str | None = None) -> str:
+def add_reader(db: Database, reader: ReaderRecord, peppers: PinPeppers, pin: str | None = None) -> str:
     """Insert or replace one reader, clearing any PIN lockout; returns its card hash."""
     key = card_hash(reader.scheme, reader.number)
     db.execute(
@@ -112,7 +114,7 @@ def add_reader(db: Database, reader: ReaderRecord, pin: str | None = None) -> st
             reader.block_reason,
             _date_text(reader.expires),
             reader.home_library,
-            hash_pin(pin) if pin else None,
+            hash_pin(pin, peppers) if pin else None,
         ),
     )
     return key

@@ -145,7 +145,7 @@ class HubService:
         paho keep retrying in the background."""
         if self._client is not None:
             return self
-        self.ledger = Ledger.open(self.db_url)
+        self.ledger = Ledger.open(self.db_url, self.config.pin_pepper_file)
         answers = RequestAnswers(
             self.ledger,
             self.registry,

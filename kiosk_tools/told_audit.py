@@ -17,6 +17,8 @@ end-to-end ordering tests and the ordering soak (`python -m bench.soak_order`).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,20 +43,40 @@ class Told:
     reader: str | None  # card hash; None for a return without a card
 
 
-def journal_events(path: Path | str) -> list[Told]:
+def journal_events(path: Path | str, cards: Iterable[tuple[str, str]] = ()) -> list[Told]:
     """Every loan and return in one kiosk journal, in journal order. Read-only: opening
-    it as a `Journal` could change rows a dead kiosk left behind."""
+    it as a `Journal` could change rows a dead kiosk left behind.
+
+    An acked row keeps only its journal's keyed hash of the card (firmware.journal), so
+    the readers' cards (`cards`: scheme, number; e.g. `known_cards(ledger)`) are hashed
+    the same way to tell whose each row was."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT seq, payload FROM rows ORDER BY seq").fetchall()
+        key_row = conn.execute("SELECT value FROM meta WHERE key = 'card_key'").fetchone()
+    keyed: dict[str, str] = {}
+    if key_row is not None:
+        key = bytes.fromhex(key_row[0])
+        for scheme, number in cards:
+            digest = hmac.new(key, f"{scheme}:{number}".encode(), hashlib.sha256).hexdigest()
+            keyed[f"{scheme}:h{digest[:16]}"] = card_hash(scheme, number)
     events = []
     for seq, payload in rows:
         txn = Txn.model_validate_json(payload)
         if txn.kind not in ("loan", "return"):
             continue
-        reader = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
+        reader = None
+        if txn.card is not None:
+            reader = keyed.get(f"{txn.card.scheme}:{txn.card.number}") or card_hash(
+                txn.card.scheme, txn.card.number
+            )
         at = txn.at if txn.at.tzinfo is not None else txn.at.replace(tzinfo=UTC)
         events.append(Told(at, txn.kiosk_id, seq, txn.txn_id, txn.kind, txn.item, reader))
     return events
+
+
+def known_cards(ledger: Ledger) -> list[tuple[str, str]]:
+    """Every reader card the ledger knows, as (scheme, number)."""
+    return [(r[0], r[1]) for r in ledger.db.query("SELECT scheme, number FROM readers")]
 
 
 def last_told(events: Iterable[Told]) -> dict[str, str | None]:

@@ -16,7 +16,7 @@ from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Effect, Log, RecordTxn
 from firmware.core.messages import local_message
-from firmware.core.render import offline_limit
+from firmware.core.render import offline_limit, on_blocklist
 from firmware.core.requests import link_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
@@ -166,7 +166,7 @@ def lend_offline(state: State, line: Line, config: CoreConfig) -> Step:
     per-session offline limit (and the reader's own limit when the hub told us)."""
     reader = state.reader
     assert reader is not None
-    if not config.offline_loans_allowed or reader.card_hash in state.blocked_hashes or reader.staff:
+    if not config.offline_loans_allowed or on_blocklist(state, reader, config) or reader.staff:
         return _refuse(state, line, "offline_not_allowed", None)
     if reader.items_left is not None and reader.items_left <= 0:
         return _refuse(state, line, "limit_reached", None)

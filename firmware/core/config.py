@@ -52,3 +52,6 @@ class CoreConfig:
         default_factory=lambda: identify.classify_barcode
     )
     card_hash: Callable[[str, str], str] = field(default_factory=lambda: identify.card_hash)
+    blocklist_hash: Callable[[str, str, str], str] = field(
+        default_factory=lambda: identify.blocklist_hash
+    )

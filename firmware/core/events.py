@@ -80,10 +80,13 @@ class SelfTestDone:
 
 @dataclass(frozen=True)
 class BlocklistUpdated:
-    """The hub's blocklist (card hashes) cached for offline decisions."""
+    """The hub's blocklist (card hashes) cached for offline decisions. `salt` is the key
+    the hub hashed them with (`contract.privacy.blocklist_hash`); None from a hub that
+    sends plain `card_hash`es."""
 
     blocked_hashes: frozenset[str]
     offline_max_items: int | None = None
+    salt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from contract.barcodes import Barcode
 from contract.barcodes import classify as classify_barcode
 from contract.card_schemes import identify_scheme
-from contract.privacy import card_hash
+from contract.privacy import blocklist_hash, card_hash
 from contract.privacy import mask_card as mask
 
 __all__ = [
     "BarcodeInfo",
+    "blocklist_hash",
     "card_hash",
     "card_number_from_data",
     "classify_barcode",

@@ -99,6 +99,7 @@ def blocklist_updated(state: State, event: BlocklistUpdated, config: CoreConfig)
     state = replace(
         state,
         blocked_hashes=frozenset(event.blocked_hashes),
+        blocklist_salt=event.salt,
         blocklist_max_items=event.offline_max_items,
     )
     return state, (Log("info", "blocklist.updated", {"cards": len(event.blocked_hashes)}),)

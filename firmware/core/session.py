@@ -22,7 +22,7 @@ from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Effect, Log, PrintReceipt
 from firmware.core.identify import card_number_from_data, mask
 from firmware.core.messages import CARD_STATE_REASONS, local_message
-from firmware.core.render import offline_limit
+from firmware.core.render import offline_limit, on_blocklist
 from firmware.core.requests import drop_session_requests, link_down, send, waiting_for
 from firmware.core.state import Reader, State, clear_notice, go, with_notice
 from firmware.view import Text
@@ -129,7 +129,7 @@ def lookup_unanswered(state: State, config: CoreConfig) -> Step:
     if reader.staff:
         state = end_session(state, config)
         return _refuse_tap(state, "notice.staff_needs_hub", "card.staff_offline", {})
-    if not config.offline_loans_allowed or reader.card_hash in state.blocked_hashes:
+    if not config.offline_loans_allowed or on_blocklist(state, reader, config):
         state = end_session(state, config)
         return _refuse_tap(state, "notice.offline_no_loans", "card.offline_refused", {})
     if shows_out_of_service(state):

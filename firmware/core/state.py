@@ -139,6 +139,7 @@ class State:
     card_left_warned: bool = False
     receipt: tuple[str, ...] = ()
     blocked_hashes: frozenset[str] = frozenset()
+    blocklist_salt: str | None = None
     blocklist_max_items: int | None = None
     service: Service = field(default_factory=Service)
     led: str = ""

@@ -130,7 +130,11 @@ class Fleet:
     def _blocklist(self, response: Response) -> None:
         if response.ok and response.blocked_hashes is not None:
             self._post(
-                BlocklistUpdated(frozenset(response.blocked_hashes), response.offline_max_items)
+                BlocklistUpdated(
+                    frozenset(response.blocked_hashes),
+                    response.offline_max_items,
+                    response.blocklist_salt,
+                )
             )
 
     def _on_command(self, msg: mqtt.MQTTMessage) -> None:

@@ -149,7 +149,7 @@ class FakeHub:
             props.CorrelationData = msg.properties.CorrelationData
             req = messages.parse_request(msg.payload)
             if req.op == "blocklist":
-                resp = Response(blocked_hashes=["ab" * 32], offline_max_items=3)
+                resp = Response(blocked_hashes=["ab" * 32], blocklist_salt="cd" * 16, offline_max_items=3)
             else:
                 resp = Response(state="valid", masked_name="Z*", pin_required=True)
 
@@ -338,7 +338,7 @@ def test_blocklist_is_fetched_on_connect(broker, events, links) -> None:
     try:
         make_link(broker.url, events, links, new_kiosk_id(), fetch_blocklist=True)
         update = events.wait(lambda e: isinstance(e, BlocklistUpdated))
-        assert update == BlocklistUpdated(frozenset({"ab" * 32}), 3)
+        assert update == BlocklistUpdated(frozenset({"ab" * 32}), 3, salt="cd" * 16)
     finally:
         hub.close()
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from contract.barcodes import make_item_barcode
 from contract.messages import CardRef
+from contract.privacy import blocklist_hash, new_blocklist_salt
 from contract.screens import PinEntered, Press
 from drivers.events import BarcodeRead, CardPresented
 from firmware.core.config import CoreConfig
@@ -116,6 +117,35 @@ def test_blocked_card_is_refused_offline() -> None:
     k.time_out()
     assert k.view.screen == "attract"
     assert k.view.notice == "notice.offline_no_loans"
+
+
+def test_hub_cannot_raise_the_kiosks_offline_cap() -> None:
+    """The offline cap is min(kiosk's, hub's): a blocklist answer saying 99 leaves 2."""
+    k = offline_reader(offline_max_items=2)
+    k.feed(BlocklistUpdated(frozenset(), offline_max_items=99), LinkChanged(False))
+    for book in BOOKS[:3]:
+        k.feed(BarcodeRead(book))
+    statuses = [i.status for i in k.view.items]
+    assert statuses == ["offline_loaned", "offline_loaned", "refused"]
+
+
+def test_card_on_a_salted_blocklist_is_refused_offline() -> None:
+    salt = new_blocklist_salt()
+    k = CoreHarness()
+    k.feed(BlocklistUpdated(frozenset({blocklist_hash(salt, "bj-joint", JOINT)}), salt=salt))
+    tap(k)
+    k.time_out()
+    assert k.view.notice == "notice.offline_no_loans"
+
+
+def test_unsalted_hash_on_a_salted_blocklist_does_not_match() -> None:
+    """With a salt, only the keyed hash counts; the plain card_hash is not looked up."""
+    salt = new_blocklist_salt()
+    k = CoreHarness()
+    k.feed(BlocklistUpdated(frozenset({card_hash("bj-joint", JOINT)}), salt=salt))
+    tap(k)
+    k.time_out()
+    assert k.view.notice != "notice.offline_no_loans"
 
 
 def test_offline_loans_disabled_refuses_reader_but_returns_work() -> None:

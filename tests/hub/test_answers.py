@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contract import card_schemes, messages
+from contract import card_schemes, messages, privacy
 from hub import catalogue, rules
 from hub.answers import HUB_REASONS, RequestAnswers, reason_message
 from hub.ledger import Ledger
@@ -108,13 +108,35 @@ def test_the_blocklist_judges_expiry_on_the_alliances_calendar_not_utcs(
     1 January is refused offline from then on."""
     reader = rules.ReaderRecord("bj-joint", card_schemes.make_card_number("bj-joint", 4242), "李四",
                                 "valid", None, date(2025, 1, 1), "capital")  # fmt: skip
-    key = ledger.add_reader(reader)
+    ledger.add_reader(reader)
     evening = datetime(2025, 1, 1, 17, 0, tzinfo=UTC)
     resp = answers_at(ledger, registry, evening).answer(messages.Blocklist(op="blocklist"))
-    assert key in (resp.blocked_hashes or [])
+    assert resp.blocklist_salt is not None
+    assert privacy.blocklist_hash(resp.blocklist_salt, reader.scheme, reader.number) in (
+        resp.blocked_hashes or []
+    )
     assert resp.offline_max_items == 2
     morning = answers_at(ledger, registry, datetime(2025, 1, 1, 15, 0, tzinfo=UTC))
-    assert key not in (morning.answer(messages.Blocklist(op="blocklist")).blocked_hashes or [])
+    early = morning.answer(messages.Blocklist(op="blocklist"))
+    assert early.blocklist_salt is not None
+    key = privacy.blocklist_hash(early.blocklist_salt, reader.scheme, reader.number)
+    assert key not in (early.blocked_hashes or [])
+
+
+def test_each_blocklist_answer_has_its_own_salt_and_no_ledger_key(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Two answers name the same blocked card differently, and never by the ledger's
+    unsalted `card_hash`, so no table computed in advance matches them."""
+    reader = rules.ReaderRecord("bj-joint", card_schemes.make_card_number("bj-joint", 4243), "李四",
+                                "blocked", "lost", date(2030, 1, 1), "capital")  # fmt: skip
+    key = ledger.add_reader(reader)
+    answers = answers_at(ledger, registry, datetime(2025, 1, 1, 10, 0, tzinfo=UTC))
+    first, second = (answers.answer(messages.Blocklist(op="blocklist")) for _ in range(2))
+    assert first.blocklist_salt and second.blocklist_salt
+    assert first.blocklist_salt != second.blocklist_salt
+    assert key not in (first.blocked_hashes or []) + (second.blocked_hashes or [])
+    assert set(first.blocked_hashes or []).isdisjoint(second.blocked_hashes or [])
 
 
 def test_ledger_query_counts_only_committed_txns(ledger: Ledger, registry: Registry) -> None:

@@ -341,8 +341,12 @@ def test_the_blocklist_holds_hashes_of_blocked_and_expired_cards(ledger: Ledger)
     good, bad = card("bj-joint", 80), card("bj-joint", 81)
     add_reader(ledger, good)
     bad_hash = add_reader(ledger, bad, state="blocked", block_reason="lost")
-    assert ledger.blocklist_hashes(date(2025, 1, 1)) == [bad_hash]
-    assert len(ledger.blocklist_hashes(date(2031, 1, 1))) == 2  # both past 2030-01-01
+    salt = privacy.new_blocklist_salt()
+    assert ledger.blocklist_hashes(date(2025, 1, 1), salt) == [
+        privacy.blocklist_hash(salt, bad.scheme, bad.number)
+    ]
+    assert bad_hash not in ledger.blocklist_hashes(date(2025, 1, 1), salt)  # keyed, not the ledger's key
+    assert len(ledger.blocklist_hashes(date(2031, 1, 1), salt)) == 2  # both past 2030-01-01
 
 
 def test_fleet_rows_follow_state_and_telemetry(ledger: Ledger) -> None:

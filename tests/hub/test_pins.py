@@ -12,7 +12,7 @@ import pytest
 
 from contract import card_schemes
 from hub.ledger import Ledger
-from hub.pins import hash_pin, verify_pin
+from hub.pins import PinPeppers, hash_pin, verify_pin
 from hub.registry import load_registry
 from hub.rules import ReaderRecord
 from hub.schemes import Scheme
@@ -37,15 +37,22 @@ def strict() -> Scheme:
     return dataclasses.replace(base, pin_max_attempts=3, lockout_base_minutes=2, lockout_max_minutes=5)
 
 
+PEPPERS = PinPeppers("p1", {"p1": b"k" * 32})
+
+
 def test_the_same_pin_hashes_differently_each_time_and_still_verifies() -> None:
-    a, b = hash_pin("2468"), hash_pin("2468")
+    a, b = hash_pin("2468", PEPPERS), hash_pin("2468", PEPPERS)
     assert a != b and "2468" not in a
-    assert verify_pin("2468", a) and verify_pin("2468", b) and not verify_pin("2469", a)
+    assert verify_pin("2468", a, PEPPERS) and verify_pin("2468", b, PEPPERS)
+    assert not verify_pin("2469", a, PEPPERS)
 
 
-@pytest.mark.parametrize("stored", ["", "plain", "md5$1$00$00", "pbkdf2_sha256$x$zz$00"])
+@pytest.mark.parametrize(
+    "stored",
+    ["", "plain", "md5$1$00$00", "pbkdf2_sha256$x$zz$00", "scrypt$p1$x$8$1$00$00", "scrypt$p1$1099511627776$8$1$00$00"],
+)
 def test_a_malformed_stored_hash_never_verifies(stored: str) -> None:
-    assert not verify_pin("2468", stored)
+    assert not verify_pin("2468", stored, PEPPERS)
 
 
 def test_the_schemes_attempt_limit_and_lockout_times_are_the_ones_applied(

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from contract import messages, topics
+from contract import messages, privacy, topics
 from hub import catalogue
 from hub.broker_process import MosquittoProcess
 from hub.ledger import Ledger
@@ -197,7 +197,10 @@ def test_return_route_names_the_home_library_in_both_languages(kiosk: Kiosk, reg
 def test_blocklist_lists_hashes_never_numbers(kiosk: Kiosk, registry: Registry) -> None:
     resp = kiosk.request(messages.Blocklist(op="blocklist"))
     blocked = [r for r in catalogue.generate_readers(registry) if r.state != "valid"]
-    assert {r.card_hash for r in blocked} <= set(resp.blocked_hashes)
+    assert resp.blocklist_salt is not None
+    salted = {privacy.blocklist_hash(resp.blocklist_salt, r.scheme, r.number) for r in blocked}
+    assert salted <= set(resp.blocked_hashes)
+    assert not {r.card_hash for r in blocked} & set(resp.blocked_hashes)
     assert resp.offline_max_items and resp.offline_max_items > 0
     raw = resp.model_dump_json()
     assert not any(r.number in raw for r in blocked)
