@@ -27,6 +27,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from contract import messages
 from hub.answers import RequestAnswers
@@ -38,6 +41,7 @@ from hub.registry import Registry
 from hub.txn_checks import OfflineBounds
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 KIOSK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TXN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{10,64}$")
@@ -211,22 +215,23 @@ class Intake:
         is ignored."""
         if not raw:
             return
-        try:
-            state = messages.parse(messages.KioskState, raw)
-        except messages.ProtocolError as exc:
-            self.stats.invalid += 1
-            log.warning("kiosk %s: invalid state: %s", kiosk_id, exc.reason)
-            return
-        self.ledger.record_state(kiosk_id, state, self.clock())
-        self.stats.fleet_updates += 1
+        state = self._fleet_message(kiosk_id, messages.KioskState, raw, "state")
+        if state is not None:
+            self.ledger.record_state(kiosk_id, state, self.clock())
+            self.stats.fleet_updates += 1
 
     def record_telemetry(self, kiosk_id: str, raw: bytes) -> None:
         """Keep a kiosk's telemetry."""
+        telemetry = self._fleet_message(kiosk_id, messages.Telemetry, raw, "telemetry")
+        if telemetry is not None:
+            self.ledger.record_telemetry(kiosk_id, telemetry, self.clock())
+            self.stats.fleet_updates += 1
+
+    def _fleet_message(self, kiosk_id: str, model: type[M], raw: bytes, what: str) -> M | None:
+        """The parsed state or telemetry, or None (counted and logged) when it is invalid."""
         try:
-            telemetry = messages.parse(messages.Telemetry, raw)
+            return messages.parse(model, raw)
         except messages.ProtocolError as exc:
             self.stats.invalid += 1
-            log.warning("kiosk %s: invalid telemetry: %s", kiosk_id, exc.reason)
-            return
-        self.ledger.record_telemetry(kiosk_id, telemetry, self.clock())
-        self.stats.fleet_updates += 1
+            log.warning("kiosk %s: invalid %s: %s", kiosk_id, what, exc.reason)
+            return None

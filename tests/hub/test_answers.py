@@ -12,15 +12,10 @@ from contract import card_schemes, messages, privacy
 from hub import catalogue, rules
 from hub.answers import HUB_REASONS, RequestAnswers, reason_message
 from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
+from hub.registry import Registry
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
 
 
 @pytest.fixture

@@ -18,15 +18,10 @@ from hub import catalogue
 from hub.answers import RequestAnswers
 from hub.intake import Intake, WorkerStats, recover_txn_id, safe_kiosk
 from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
+from hub.registry import Registry
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-intake"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
 
 
 @pytest.fixture
