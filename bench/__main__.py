@@ -199,10 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(filename=log_path, level=logging.WARNING, force=True)
 
     from bench import hub as hub_bench
-    from bench import kiosk_link, rfid
+    from bench import kiosk_link, rfid, sd_writes
     from hub.broker_process import MosquittoProcess
 
-    bench = Bench(total=11)
+    bench = Bench(total=12)
     with ExitStack() as stack:
         try:
             broker = stack.enter_context(MosquittoProcess())
@@ -214,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    rfid.measure_empty_poll_transfers, rfid_rows)
         bench.step("devices", "devices: scan → event through the pty; chute books/hour, rising drop rate",
                    _device_figures, device_rows)
+        bench.step("sd_writes", "SD card: bytes written per txn (/proc/self/io), journal vs bare SQLite",
+                   lambda: sd_writes.measure(100 if quick else 1000), sd_writes.rows)
         if broker is None:
             for key in ("kiosk_link", "hub", "bare_rtt", "tap_physical", "tap_event", "scan",
                         "kiosk_process", "backlog_real_hub"):

@@ -22,6 +22,8 @@ Barcode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,20}$")]
 CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,24}$")]
 SchemeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 TxnId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{10,64}$")]
+# Opaque to the kiosk: it keeps what the hub gave and hands it back (hub/session_tokens.py).
+SessionToken = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{16,128}$")]
 MAX_PAYLOAD_BYTES = 16 * 1024
 
 
@@ -74,6 +76,9 @@ class Txn(_Msg):
     seq: Annotated[int, Field(ge=1)] | None = None
     epoch: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,32}$")] | None = None
     floor: Annotated[int, Field(ge=1)] | None = None
+    # Online loans and renewals: the token the hub issued on this reader's PIN check (or
+    # tap, for schemes without PINs) at this kiosk. Offline rows carry none.
+    session_token: SessionToken | None = None
 
 
 def with_order(payload: bytes, seq: int, epoch: str, floor: int) -> bytes:
@@ -146,7 +151,7 @@ Request = Annotated[
 class LoanLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     item: Barcode
-    title: str
+    title: str | None = None  # only after the PIN, for schemes that need one
     due: datetime
     renewals_left: int = 0
 
@@ -164,10 +169,13 @@ class Response(_Msg):
     pin_required: bool | None = None
     loans: list[LoanLine] | None = None
     items_left: int | None = None
-    # pin_check
+    # pin_check (a right PIN also gets `loans` with titles and `items_left`)
     pin_ok: bool | None = None
     attempts_left: int | None = None
     locked_until: datetime | None = None
+    # a right PIN, or a lookup of a card whose scheme needs no PIN: online loans and
+    # renewals of this card at this kiosk carry it back in `Txn.session_token`
+    session_token: SessionToken | None = None
     # checkout_auth / renew_auth / return_route
     allowed: bool | None = None
     reason_code: str | None = None

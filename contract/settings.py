@@ -31,7 +31,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # Beijing has kept UTC+8 without daylight saving since 1991, so a fixed offset is the
 # alliance's local time and needs no tzdata. Local time decides which day a loan is due
@@ -72,6 +72,22 @@ class Section(BaseModel):
     """A table of a settings file: unknown keys rejected, TOML types taken as written."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TlsSection(Section):
+    """`[hub.tls]` of the kiosk's and the hub's settings: the CA the broker's certificate
+    must chain to (unset: the system's trust store) and this client's own certificate and
+    key, from enrolment (kiosk) or `python -m hub pki` (hub worker)."""
+
+    ca: SettingPath | None = None
+    cert: SettingPath | None = None
+    key: SettingPath | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsSection:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key must be given together")
+        return self
 
 
 # ---- reading ----

@@ -117,6 +117,7 @@ class CardReader:
         self._several = False
         self._absent_polls = 0
         self._read_failures: dict[bytes, int] = {}
+        self.beat = lambda: None  # the watchdog's heartbeat (firmware.heartbeats); set before start()
 
     # -- what callers may look at --
 
@@ -273,6 +274,7 @@ class CardReader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.beat()
             try:
                 self.poll_once()
             except Exception:  # the poller must outlive one bad cycle

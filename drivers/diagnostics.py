@@ -18,10 +18,14 @@ FAULT_HINTS: dict[str, str] = {
     "reader-antenna": "The card reader answers but its antenna is off or weak. Check the antenna cable; re-seat the reader board.",
     "reader-card-read-failed": "The reader sees the test card but cannot read it. Try another test card; if it persists, replace the reader.",
     "scanner-unplugged": "The barcode scanner is not connected. Check its USB/serial cable and that it is powered.",
+    "scanner-no-permission": "The kiosk may not open the barcode scanner. The kiosk's user needs the 'input' group (USB keyboard scanners) or 'dialout' (serial scanners); check the udev rules.",
+    "scanner-busy": "Another program holds the barcode scanner (often the touchscreen's input settings probing every input device). List only the touchscreen in Kivy's [input] settings.",
     "scanner-no-readback": "The scanner's port opens but the test scan did not come back. Check the scanner's baud rate and line ending settings.",
     "beam-stuck": "A return-chute light beam stays blocked. Look for a book or dirt in the chute and clean the beam's lenses.",
     "beam-dead": "A return-chute light beam never changes. Check the sensor's cable and power.",
     "chute-jammed": "A book is stuck in the return chute. Open the chute, remove it, and press 'clear'.",
+    "printer-offline": "The receipt printer does not answer. Check its power, cable (or network) and that its cover is closed; receipts are shown as QR codes meanwhile.",
+    "printer-paper-out": "The receipt printer is out of paper. Put in a new roll; receipts are shown as QR codes meanwhile.",
     "output-fault": "An output (flap, light or buzzer) did not respond. Check its cable and driver board.",
 }
 

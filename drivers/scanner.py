@@ -15,19 +15,20 @@ ignored anyway.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 from drivers.diagnostics import FAULT_HINTS, DiagResult
 from drivers.events import BarcodeRead, BarcodeRejected, DeviceFault, DeviceRecovered, Post
 
-if TYPE_CHECKING:
-    import serial
+log = logging.getLogger("drivers.scanner")
 
 Suffix = Literal["CR", "LF", "CRLF"]
 SUFFIX_BYTES: dict[str, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
@@ -118,6 +119,18 @@ class LineFramer:
         self._overlong = False
 
 
+def fault_code_for(exc: BaseException) -> str:
+    """The fault code for a scanner that cannot be opened or read: no permission (the
+    service user lacks the `dialout` or `input` group), held by another program, or
+    simply not there."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.EACCES, errno.EPERM):
+        return "scanner-no-permission"
+    if code == errno.EBUSY:
+        return "scanner-busy"
+    return "scanner-unplugged"
+
+
 class BarcodeScanner:
     """A serial barcode scanner posting `BarcodeRead`/`BarcodeRejected` from a thread.
 
@@ -125,7 +138,13 @@ class BarcodeScanner:
     faults name the device "scanner" or "chute_scanner" accordingly. `start()` opens
     the port in the reader thread; `wait_connected()` tells a caller when bytes
     written by the device will arrive (opening a port flushes its input).
+
+    `kind`, `port` and `last_error` are what `diag` reports. Subclasses for other
+    transports (`drivers.hid_scanner.HidScanner`) override `_open` and `_read_bytes`
+    only: framing, validation, faults and the self-test stay the same for every kind.
     """
+
+    kind = "serial"
 
     def __init__(
         self,
@@ -157,6 +176,9 @@ class BarcodeScanner:
         self._lock = threading.Lock()
         self._diag_lines: queue.Queue[Frame] | None = None
         self._closed = False
+        self.last_error: str | None = None  # the last open or read failure, for diag
+        self.last_fault = "scanner-unplugged"  # its code, while the device is not open
+        self.beat = lambda: None  # the watchdog's heartbeat (firmware.heartbeats); set before start()
 
     # -- life cycle --------------------------------------------------------------
 
@@ -197,48 +219,58 @@ class BarcodeScanner:
 
     # -- the reader thread --------------------------------------------------------
 
-    def _open(self) -> serial.Serial:
+    def _open(self) -> Any:
         import serial  # the backend is chosen when the device opens (STYLE.md)
 
         # A short timeout lets the thread notice close() and quiet partial lines.
         return serial.Serial(self.port, self.baudrate, timeout=0.05)
 
+    def _read_bytes(self, port: Any) -> bytes:
+        """What the scanner sent since the last call (b"" after a short wait)."""
+        data: bytes = port.read(port.in_waiting or 1)
+        return data
+
     def _run(self) -> None:
         delay = self.reconnect_initial_s
-        faulted = False
+        faulted: str | None = None  # the fault code posted last, until recovery
         while not self._stop.is_set():
+            self.beat()
             try:
                 port = self._open()
-            except (OSError, ValueError):  # SerialException is an OSError
-                if not faulted:
-                    faulted = True
-                    self._post(self._unplugged())
+            except (OSError, ValueError) as exc:  # SerialException is an OSError
+                self.last_error = f"cannot open {self.port}: {exc}"
+                code = self.last_fault = fault_code_for(exc)
+                if faulted != code:
+                    faulted = code
+                    self._post(self._fault(code))
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
             delay = self.reconnect_initial_s
-            if faulted:
-                faulted = False
+            if faulted is not None:
+                faulted = None
                 self._post(DeviceRecovered(self.device))
             self._connected.set()
             try:
                 self._read_until_gone(port)
-            except OSError:  # EIO: the cable was pulled, or the USB device went away
-                faulted = True
-                self._post(self._unplugged())
+            except OSError as exc:  # EIO/ENODEV: the cable was pulled, the USB device went away
+                self.last_error = f"{self.port} went away: {exc}"
+                faulted = self.last_fault = "scanner-unplugged"
+                self._post(self._fault(faulted))
             finally:
                 self._connected.clear()
                 with contextlib.suppress(OSError):
                     port.close()
                 self._deliver(self._framer.flush())
 
-    def _unplugged(self) -> DeviceFault:
-        return DeviceFault(self.device, "scanner-unplugged", FAULT_HINTS["scanner-unplugged"])
+    def _fault(self, code: str) -> DeviceFault:
+        return DeviceFault(self.device, code, FAULT_HINTS[code])
 
-    def _read_until_gone(self, port: serial.Serial) -> None:
+    def _read_until_gone(self, port: Any) -> None:
         last_byte_at = time.monotonic()
         while not self._stop.is_set():
-            data = port.read(port.in_waiting or 1)
+            self.beat()
+            data = self._read_bytes(port)
             now = time.monotonic()
             if data:
                 last_byte_at = now
@@ -249,6 +281,14 @@ class BarcodeScanner:
     def _deliver(self, frames: list[Frame]) -> None:
         diag = self._diag_lines
         for frame in frames:
+            if frame.reason == "overlong":
+                log.warning(
+                    "%s: dropped a line of %d characters without a line ending "
+                    "(longer than %d: not a barcode)",
+                    self.device,
+                    frame.length,
+                    self.max_length,
+                )
             if diag is not None:
                 diag.put(frame)
             elif frame.ok:
@@ -269,17 +309,23 @@ class BarcodeScanner:
         scan comes back. While the test runs, lines go to the test, not to the core, so
         the test code can never become a loan."""
         running = self._thread is not None and not self._closed
+        where = f"{self.kind} {self.port}"
         if running and not self.wait_connected(readback_timeout_s):
-            return [DiagResult.fault(self.device, "scanner-unplugged", f"cannot open {self.port}")]
-        port: serial.Serial | None = None
+            detail = f"{where}: absent ({self.last_error or 'not opened yet'})"
+            return [DiagResult.fault(self.device, self.last_fault, detail)]
+        port: Any = None
         if not running:
             try:
                 port = self._open()
             except (OSError, ValueError) as exc:
-                return [DiagResult.fault(self.device, "scanner-unplugged", str(exc))]
+                self.last_error = f"cannot open {self.port}: {exc}"
+                return [DiagResult.fault(self.device, fault_code_for(exc), f"{where}: {exc}")]
         try:
             if readback is None:
-                return [DiagResult.passed(self.device, f"{self.port} opens")]
+                detail = f"{where} opens"
+                if self.last_error:
+                    detail += f" (last error: {self.last_error})"
+                return [DiagResult.passed(self.device, detail)]
             return [self._readback_test(readback, readback_timeout_s, port)]
         finally:
             if port is not None:
@@ -289,9 +335,10 @@ class BarcodeScanner:
         self,
         readback: Callable[[str], object],
         timeout_s: float,
-        port: serial.Serial | None,
+        port: Any,
     ) -> DiagResult:
         code = f"DIAG{uuid.uuid4().hex[:8].upper()}"
+        where = f"{self.kind} {self.port}"
         lines: queue.Queue[Frame] = queue.Queue()
         self._diag_lines = lines
         try:
@@ -300,14 +347,14 @@ class BarcodeScanner:
             framer = LineFramer(self.suffix, self.max_length)
             while (remaining := deadline - time.monotonic()) > 0:
                 if port is not None:
-                    for frame in framer.feed(port.read(port.in_waiting or 1)):
+                    for frame in framer.feed(self._read_bytes(port)):
                         lines.put(frame)
                 try:
                     frame = lines.get(timeout=remaining if port is None else 0)
                 except queue.Empty:
                     continue
                 if frame.text == code:
-                    return DiagResult.passed(self.device, f"test scan read back on {self.port}")
-            return DiagResult.fault(self.device, "scanner-no-readback", f"expected {code}")
+                    return DiagResult.passed(self.device, f"test scan read back on {where}")
+            return DiagResult.fault(self.device, "scanner-no-readback", f"{where}: expected {code}")
         finally:
             self._diag_lines = None

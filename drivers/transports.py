@@ -3,9 +3,11 @@
 A Pi and the simulator differ only here (OctoPrint's virtual printer): the card
 reader's SPI transport (a `spidev.SpiDev`, or the simulator's register-level chip),
 the paths of the two scanners' serial ports (the configured `/dev/tty...`, or the
-simulator's pseudo-terminals) and the gpiozero pin factory for the beams, outputs and
-the reader's reset line (None: gpiozero's default backend, lgpio on a Pi; or the
-simulator's pins). Which pin is which, baud rates, timings and keys come from the
+simulator's pseudo-terminals) or, for USB keyboard-mode scanners, their input devices
+(`/dev/input/by-id/...`, opened by `open_input`: evdev with a grab unless a test hands
+in recorded events), the receipt printer's link (None: no printer) and the gpiozero
+pin factory for the beams, outputs and the reader's reset line (None: gpiozero's
+default backend, lgpio on a Pi; or the simulator's pins). Which pin is which, baud rates, timings and keys come from the
 config, the same on both: the device builder (`firmware.devices.build_devices`) reads
 them there.
 
@@ -20,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from drivers.diagnostics import SelfTestAids
+from drivers.hid_scanner import OpenInput
 from drivers.mfrc522 import SpiTransport
+from drivers.receipt_printer import PrinterLink
 
 if TYPE_CHECKING:
     from gpiozero.pins import Factory
@@ -31,11 +35,15 @@ class DeviceTransports:
     """The transports of one kiosk's devices; see the module docstring."""
 
     spi: SpiTransport
-    desk_port: str
-    chute_port: str
+    desk_port: str | None  # None: the scanner is not a serial one
+    chute_port: str | None
     pin_factory: Factory | None = None
     aids: SelfTestAids = field(default_factory=SelfTestAids)
     on_close: list[Callable[[], object]] = field(default_factory=list)
+    desk_input: str | None = None  # the keyboard-mode scanners' input devices
+    chute_input: str | None = None
+    open_input: OpenInput | None = None  # None: evdev (drivers.hid_scanner.open_input_device)
+    printer: PrinterLink | None = None
 
     def close(self) -> None:
         """Run `on_close`, last first; safe to call twice."""

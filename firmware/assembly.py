@@ -114,6 +114,9 @@ def build_kiosk(
         core_config_from(config),
         devices,
         journal,
+        # Only queues the job: the printer's own thread prints, and a printer fault
+        # never holds up the session (the reader has the QR code on screen anyway).
+        receipt_printer=devices.printer.print_receipt if devices.printer is not None else None,
         wall=lambda: datetime.now(config.kiosk.timezone),
         events=events,
     )

@@ -32,6 +32,7 @@ from contract.settings import (
     ConfigError,
     Section,
     SettingPath,
+    TlsSection,
     UtcOffsetHours,
     alliance_timezone,
     load_settings,
@@ -61,18 +62,6 @@ class KioskSection(Section):
     def timezone(self) -> tzinfo:
         """Local time for due dates and receipts (the wall clock the core is given)."""
         return alliance_timezone(self.utc_offset_hours)
-
-
-class TlsSection(Section):
-    ca: SettingPath | None = None
-    cert: SettingPath | None = None
-    key: SettingPath | None = None
-
-    @model_validator(mode="after")
-    def _cert_and_key_together(self) -> TlsSection:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("cert and key must be given together")
-        return self
 
 
 class HubSection(Section):
@@ -119,10 +108,52 @@ class CardReaderSection(Section):
         return value.upper()
 
 
+Baud = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+
+
 class ScannerSection(Section):
+    # "serial": RS-232 or USB in CDC mode, read with pyserial from `port`.
+    # "hid": USB keyboard mode, read (and grabbed) from the input device `device`.
+    kind: Literal["serial", "hid"] = "serial"
     port: str | None = None  # None: the simulator's pseudo-terminal
-    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    baud: Baud = 9600
     suffix: Literal["CR", "LF", "CRLF"] = "CR"
+    device: str | None = None  # e.g. /dev/input/by-id/usb-...-event-kbd
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> ScannerSection:
+        if self.kind == "hid" and self.port is not None:
+            raise ValueError("port is for kind = 'serial'; a 'hid' scanner is named by device")
+        if self.kind == "serial" and self.device is not None:
+            raise ValueError("device is for kind = 'hid'; a 'serial' scanner is named by port")
+        return self
+
+
+class PrinterSection(Section):
+    """The ESC/POS receipt printer; kind "none" (the default) prints nothing, and the
+    reader keeps the QR receipt on screen as always."""
+
+    kind: Literal["none", "usb", "serial", "network"] = "none"
+    device: str | None = None  # usb: the usblp device, e.g. /dev/usb/lp0
+    port: str | None = None  # serial: e.g. /dev/ttyUSB0
+    baud: Baud = 9600
+    host: str | None = None  # network: name or address
+    tcp_port: Annotated[int, Field(ge=1, le=65535)] = 9100
+    encoding: Literal["gb18030", "gbk"] = "gb18030"
+    columns: Annotated[int, Field(ge=16, le=64)] = 32  # 58 mm paper: 32; 80 mm: 48
+    cut: bool = True
+    status_query: bool = True  # ask DLE EOT before each receipt (paper out, offline)
+
+    @model_validator(mode="after")
+    def _target_of_its_kind(self) -> PrinterSection:
+        needs = {"usb": "device", "serial": "port", "network": "host"}
+        for kind, key in needs.items():
+            given = getattr(self, key) is not None
+            if self.kind == kind and not given:
+                raise ValueError(f"kind = '{kind}' needs {key}")
+            if self.kind != kind and given:
+                raise ValueError(f"{key} is for kind = '{kind}', not '{self.kind}'")
+        return self
 
 
 class ChuteSection(Section):
@@ -144,6 +175,7 @@ class DevicesSection(Section):
     chute_scanner: ScannerSection = ScannerSection()
     chute: ChuteSection = ChuteSection()
     outputs: OutputsSection = OutputsSection()
+    printer: PrinterSection = PrinterSection()
 
     @model_validator(mode="after")
     def _pins_not_shared(self) -> DevicesSection:
@@ -165,6 +197,11 @@ class DevicesSection(Section):
         ports = [p for p in (self.scanner.port, self.chute_scanner.port) if p is not None]
         if len(ports) != len(set(ports)):
             raise ValueError("scanner and chute_scanner cannot share one serial port")
+        inputs = [d for d in (self.scanner.device, self.chute_scanner.device) if d is not None]
+        if len(inputs) != len(set(inputs)):
+            raise ValueError("scanner and chute_scanner cannot share one input device")
+        if self.printer.port is not None and self.printer.port in ports:
+            raise ValueError("the printer and a scanner cannot share one serial port")
         return self
 
 
@@ -226,6 +263,21 @@ class KioskConfig(Section):
 def default_config_text() -> str:
     """The packaged kiosk.toml (the defaults, with comments)."""
     return resources.files("firmware").joinpath(DEFAULT_NAME).read_text(encoding="utf-8")
+
+
+def enrolment_overrides(bundle: Path) -> dict[str, str]:
+    """The settings an enrolment bundle (`python -m hub enroll --out DIR`) gives: the
+    kiosk's certificate and key, the alliance CA and, when present, the hub's public key.
+    For `python -m firmware --identity DIR` beside a config of other keys."""
+    folder = Path(bundle)
+    values = {
+        "hub.tls.ca": folder / "ca.crt",
+        "hub.tls.cert": folder / "kiosk.crt",
+        "hub.tls.key": folder / "kiosk.key",
+    }
+    if (folder / "hub-signing.pub").exists():
+        values["hub.hub_public_key"] = folder / "hub-signing.pub"
+    return {key: str(path) for key, path in values.items()}
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> KioskConfig:

@@ -5,6 +5,7 @@ them; diagnostics ask each in turn."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,11 +13,15 @@ from drivers.card_reader import CardReader
 from drivers.chute import Chute
 from drivers.diagnostics import DiagResult, SelfTestAids
 from drivers.events import Post
+from drivers.hid_scanner import HidScanner
 from drivers.mfrc522 import MFRC522, open_reset_line
 from drivers.outputs import Outputs
+from drivers.receipt_printer import PrinterLink, ReceiptPrinter, printer_link
 from drivers.scanner import BarcodeScanner
 from drivers.transports import DeviceTransports
-from firmware.config import KioskConfig
+from firmware.config import KioskConfig, PrinterSection, ScannerSection
+
+log = logging.getLogger("firmware.devices")
 
 
 @dataclass
@@ -32,11 +37,14 @@ class DeviceSet:
     outputs: Outputs
     aids: SelfTestAids = field(default_factory=SelfTestAids)
     closers: list[Callable[[], object]] = field(default_factory=list)
+    printer: ReceiptPrinter | None = None  # None: no receipt printer configured
 
     def start(self) -> None:
         self.scanner.start()
         self.chute_scanner.start()
         self.card_reader.start()
+        if self.printer is not None:
+            self.printer.start()
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """True once both scanner ports are open (a scan before that would be lost)."""
@@ -58,12 +66,16 @@ class DeviceSet:
         results += self.chute_scanner.diagnose(aids.chute_readback)
         results += self.chute.diagnose(aids.exercise_beams)
         results += self.outputs.diagnose()
+        if self.printer is not None:
+            results += self.printer.diagnose()
         return results
 
     def close(self) -> None:
         """Close every device, then the closers. Safe to call twice."""
         for device in (self.card_reader, self.scanner, self.chute_scanner, self.chute, self.outputs):
             device.close()
+        if self.printer is not None:
+            self.printer.close()
         while self.closers:
             self.closers.pop()()
 
@@ -93,16 +105,12 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             key=bytes.fromhex(d.card_reader.key_hex),
         )
         opened.callback(card_reader.close)
-        scanner = BarcodeScanner(
-            transports.desk_port, post, baudrate=d.scanner.baud, suffix=d.scanner.suffix, source="desk"
+        scanner = build_scanner(
+            d.scanner, transports.desk_port, transports.desk_input, transports, post, "desk"
         )
         opened.callback(scanner.close)
-        chute_scanner = BarcodeScanner(
-            transports.chute_port,
-            post,
-            baudrate=d.chute_scanner.baud,
-            suffix=d.chute_scanner.suffix,
-            source="chute",
+        chute_scanner = build_scanner(
+            d.chute_scanner, transports.chute_port, transports.chute_input, transports, post, "chute"
         )
         opened.callback(chute_scanner.close)
         chute = Chute(
@@ -123,6 +131,7 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
         closers: list[Callable[[], object]] = [transports.close]
         if reset_line is not None:
             closers.append(reset_line.close)
+        printer = build_printer(d.printer, transports.printer, post)
         devices = DeviceSet(
             card_reader=card_reader,
             scanner=scanner,
@@ -131,9 +140,62 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             outputs=outputs,
             aids=transports.aids,
             closers=closers,
+            printer=printer,
         )
         opened.pop_all()
     return devices
+
+
+def build_scanner(
+    section: ScannerSection,
+    port: str | None,
+    input_device: str | None,
+    transports: DeviceTransports,
+    post: Post,
+    source: str,
+) -> BarcodeScanner:
+    """A scanner of the configured kind (`devices.*.kind`) on what the transports name.
+    The simulator offers serial scanners only: a "hid" scanner without an input device
+    among the transports is read as a serial scanner on its port, with a warning."""
+    if section.kind == "hid" and input_device is not None:
+        return HidScanner(input_device, post, source=source, open_input=transports.open_input)
+    if port is None:
+        raise ValueError(f"the transports name no port or input device for the {source} scanner")
+    if section.kind == "hid":
+        log.warning(
+            "the %s scanner is configured as 'hid' but the transports offer a serial port "
+            "only (the simulator): reading %s as a serial scanner",
+            source,
+            port,
+        )
+    return BarcodeScanner(port, post, baudrate=section.baud, suffix=section.suffix, source=source)
+
+
+def printer_link_from(section: PrinterSection) -> PrinterLink | None:
+    """The configured printer's link (`devices.printer`), None for kind "none"."""
+    kind, device, port, baud = section.kind, section.device, section.port, section.baud
+    host, tcp_port = section.host, section.tcp_port
+    if kind == "none":
+        return None
+    return printer_link(kind, device=device, port=port, baud=baud, host=host, tcp_port=tcp_port)
+
+
+def build_printer(
+    section: PrinterSection, link: PrinterLink | None, post: Post
+) -> ReceiptPrinter | None:
+    """The receipt printer on the transports' link, laid out and encoded as configured;
+    None when the transports have no printer (none configured, or the simulator)."""
+    encoding, columns, cut, status_query = (
+        section.encoding,
+        section.columns,
+        section.cut,
+        section.status_query,
+    )
+    if link is None:
+        return None
+    return ReceiptPrinter(
+        link, post, encoding=encoding, columns=columns, cut=cut, status_query=status_query
+    )
 
 
 def summarise(results: list[DiagResult]) -> list[DiagResult]:

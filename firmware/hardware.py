@@ -14,17 +14,26 @@ from firmware.config import ConfigError, KioskConfig, load_config
 
 
 def pi_transports(config: KioskConfig) -> DeviceTransports:
-    """Open the SPI device and name the serial ports given in the config; a missing
-    scanner port is an error the technician can fix in the config, named plainly. No
-    self-test aids: on a Pi a technician's hand provides them."""
+    """Open the SPI device and name the scanners' serial ports or input devices and the
+    printer's link given in the config; a missing scanner port or device is an error the
+    technician can fix in the config, named plainly. No self-test aids: on a Pi a
+    technician's hand provides them."""
     from drivers.mfrc522 import open_spi
+    from firmware.devices import printer_link_from
 
     d = config.devices
-    ports: dict[str, str] = {}
+    ports: dict[str, str | None] = {}
+    inputs: dict[str, str | None] = {}
     for name, section in (("scanner", d.scanner), ("chute_scanner", d.chute_scanner)):
-        if section.port is None:
+        ports[name], inputs[name] = section.port, section.device
+        if section.kind == "hid" and section.device is None:
+            raise ConfigError(
+                f"devices.{name}.device: set the scanner's input device "
+                "(e.g. /dev/input/by-id/usb-...-event-kbd) or run with --sim"
+            )
+        if section.kind == "serial" and section.port is None:
             raise ConfigError(f"devices.{name}.port: set the serial port (e.g. /dev/ttyACM0) or run with --sim")
-        ports[name] = section.port
+    printer = printer_link_from(d.printer)
     spi = open_spi(d.card_reader.spi_bus, d.card_reader.spi_device)
     return DeviceTransports(
         spi=spi,
@@ -32,6 +41,9 @@ def pi_transports(config: KioskConfig) -> DeviceTransports:
         chute_port=ports["chute_scanner"],
         pin_factory=None,
         on_close=[spi.close],
+        desk_input=inputs["scanner"],
+        chute_input=inputs["chute_scanner"],
+        printer=printer,
     )
 
 

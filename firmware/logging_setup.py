@@ -7,12 +7,19 @@ digit runs of 10 or more (card numbers, also item barcodes) become first 4 + `*`
 3, and extras whose key mentions `card` (first 4 + `*` + last 3, or first character +
 `*` when short) or `name` (first character + `*`) are masked whatever their shape.
 Nothing is configured at import time; `configure_logging` is called by the shell.
+
+Bounded on the SD card: on a Pi the kiosk logs to stderr, which systemd hands to
+journald (itself bounded by `SystemMaxUse=`). A log file, when one is configured, is a
+`PrivateRotatingFileHandler`: it rotates at `max_bytes` and keeps `backups` old files,
+so the log can never use more than `max_bytes * (backups + 1)` bytes, and every file
+it creates is 0600 like the first one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import re
 import sys
 from datetime import UTC, datetime
@@ -23,6 +30,8 @@ from contract.private_files import make_private
 
 _DIGIT_RUN = re.compile(r"(?<!\d)(\d{4})\d{3,}(\d{3})(?!\d)")
 _HANDLER_MARK = "_alliance_kiosk_handler"
+LOG_FILE_MAX_BYTES = 5 * 1024 * 1024
+LOG_FILE_BACKUPS = 3
 _MASKED_MARK = "_alliance_masked"
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
@@ -123,11 +132,28 @@ class MaskedTextFormatter(logging.Formatter):
         return mask_digits(super().format(record))
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-bounded log file whose every generation is created 0600 (the stdlib
+    handler would create the rotated-in file with the process umask)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        make_private(self.baseFilename)
+        return super()._open()
+
+
 def configure_logging(
-    level: str | int = "INFO", json_lines: bool = False, file: Path | None = None
+    level: str | int = "INFO",
+    json_lines: bool = False,
+    file: Path | None = None,
+    *,
+    max_bytes: int = LOG_FILE_MAX_BYTES,
+    backups: int = LOG_FILE_BACKUPS,
 ) -> list[logging.Handler]:
-    """Install the kiosk's handlers on the root logger (stderr, and `file` when given),
-    replacing those a previous call installed; returns the new handlers."""
+    """Install the kiosk's handlers on the root logger (stderr, and `file` when given,
+    rotating at `max_bytes` with `backups` old files kept), replacing those a previous
+    call installed; returns the new handlers."""
+    if max_bytes <= 0 or backups < 1:
+        raise ValueError("a log file must be bounded: max_bytes > 0 and backups >= 1")
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
@@ -142,7 +168,9 @@ def configure_logging(
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)
         make_private(file)  # the log names loans and kiosks; masked, but still 0600
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(
+            PrivateRotatingFileHandler(file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        )
     for handler in handlers:
         setattr(handler, _HANDLER_MARK, True)
         handler.addFilter(MaskFilter())

@@ -77,6 +77,9 @@ class KioskRuntime:
     # Local time for due dates; the builder passes the configured zone (kiosk.utc_offset_hours).
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(alliance_timezone()))
     events: queue.Queue[object] = field(default_factory=queue.Queue)
+    # The core thread's heartbeat (firmware.heartbeats): called once per event, and the
+    # tick thread posts an event every TICK_S, so a stuck handler or a dead tick shows.
+    beat: Callable[[], None] = field(default=lambda: None)
 
     def __post_init__(self) -> None:
         self.state = initial_state(self.core_config)
@@ -141,6 +144,7 @@ class KioskRuntime:
         self.post(Tick(self.clock(), self.wall()))
         while not self._stop.is_set():
             event = self.events.get()
+            self.beat()
             if event is None:
                 continue
             try:
@@ -229,6 +233,7 @@ class KioskRuntime:
             mode=effect.mode,
             due=effect.due,
             route=effect.route,
+            session_token=effect.session_token,
         )
         self.journal.record(txn)
         for listener in self._record_listeners:

@@ -117,6 +117,21 @@ def _registry() -> Registry:
         raise ConfigError(f"member registry: {exc}") from None
 
 
+def _lab_setup_warnings(config: HubConfig) -> list[str]:
+    """What makes this worker a lab setup rather than the secure alliance (docs/security.md)."""
+    warnings = []
+    if not config.broker_address.tls:
+        warnings.append(
+            f"plain {config.broker} (a lab setup): anyone on the network reads card numbers "
+            "and PINs; the alliance broker is mqtts:// (python -m hub broker-config)"
+        )
+    if config.signing_key is None:
+        warnings.append("no signing_key: acks, answers and commands go unsigned")
+    if config.pki_dir is None:
+        warnings.append("no pki_dir: any kiosk id is served, enrolled or not")
+    return warnings
+
+
 def cmd_run(config: HubConfig, verbose: bool = False) -> int:
     """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger."""
     from hub.service import HubService
@@ -135,6 +150,8 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    for warning in _lab_setup_warnings(config):
+        print(f"hub: warning: {warning}", file=sys.stderr, flush=True)
     service = HubService(config.broker, config.db, registry, config.worker, config=config)
     service.start(wait=None)
     warned = not service.wait_subscribed(10.0)

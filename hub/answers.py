@@ -11,12 +11,16 @@ is testable with a ledger and a registry alone. What a caller may rely on:
   blocklist holds card hashes.
 - A card whose number is not valid for its scheme, or which the ledger does not know,
   is answered as `card_unknown`, never as an error.
+- Loan titles say what a reader reads, so they come only after authentication: with
+  the right PIN (`pin_check`), or at the lookup when the card's scheme needs no PIN. The
+  same answer carries the session token (hub/session_tokens.py) that online loans and
+  renewals of this card at this kiosk must carry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any
 
@@ -24,8 +28,11 @@ from contract import card_schemes, messages, privacy
 from hub import rules
 from hub.ledger import Ledger
 from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
+from hub.queries import LoanRow
 from hub.registry import Registry
 from hub.rules import Decision, ReaderRecord
+from hub.schemes import Scheme
+from hub.session_tokens import DEFAULT_TTL, SessionTokens, session_key
 
 # Reasons only the hub gives (the rest are rules.REASONS).
 HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -50,7 +57,8 @@ def reason_message(code: str | None) -> messages.Bilingual | None:
 class RequestAnswers:
     """Answers requests from one ledger and registry. `clock` gives the hub's time (UTC);
     `local_tz` is the alliance's calendar, on which a card expires; `offline_max_items`
-    is what kiosks may lend per reader while offline (sent with the blocklist)."""
+    is what kiosks may lend per reader while offline (sent with the blocklist);
+    `session_ttl` is how long a session token is good for (`[hub] session_token_ttl_s`)."""
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class RequestAnswers:
         local_tz: tzinfo,
         offline_max_items: int,
         pin_guard: PinGuessGuard | None = None,
+        session_ttl: timedelta = DEFAULT_TTL,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
@@ -67,6 +76,8 @@ class RequestAnswers:
         self.local_tz = local_tz
         self.offline_max_items = offline_max_items
         self.pin_guard = pin_guard or PinGuessGuard()
+        self.session_ttl = session_ttl
+        self._sessions: SessionTokens | None = None
 
     def answer(self, request: Any, kiosk_id: str | None = None) -> messages.Response:
         """The answer to a validated request (`messages.parse_request`) from `kiosk_id`
@@ -75,7 +86,7 @@ class RequestAnswers:
         registry lacks)."""
         match request:
             case messages.ReaderLookup():
-                return self.reader_lookup(request)
+                return self.reader_lookup(request, kiosk_id)
             case messages.PinCheck():
                 return self.pin_check(request, kiosk_id)
             case messages.CheckoutAuth():
@@ -96,8 +107,10 @@ class RequestAnswers:
 
     # ------------------------------------------------------------------ readers
 
-    def reader_lookup(self, req: messages.ReaderLookup) -> messages.Response:
-        """The reader's state, masked name, loans and allowance at this library."""
+    def reader_lookup(self, req: messages.ReaderLookup, kiosk_id: str | None = None) -> messages.Response:
+        """The reader's state, masked name, loans and allowance at this library. Loan
+        titles and a session token only when the scheme needs no PIN (the tap is the
+        authentication then) and the reader may borrow here."""
         scheme_id, number = req.card.scheme, req.card.number
         reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
         if reader is None:
@@ -105,22 +118,21 @@ class RequestAnswers:
         scheme = self.registry.schemes[scheme_id]
         decision = rules.reader_status(self.registry, reader, req.library_id, self.today())
         loans = self.ledger.active_loans(privacy.card_hash(scheme_id, number))
+        tap_authenticates = not scheme.pin_required
+        token = (
+            self._session_token(kiosk_id, scheme_id, number)
+            if tap_authenticates and decision.allowed
+            else None
+        )
         return messages.Response(
             scheme=scheme_id,
             state=_reader_state(reader, decision),
             masked_name=privacy.mask_name(reader.name),
             pin_required=bool(scheme.pin_required),
-            loans=[
-                messages.LoanLine(
-                    item=loan.item,
-                    title=loan.title,
-                    due=loan.due,
-                    renewals_left=max(0, scheme.max_renewals - loan.renewals),
-                )
-                for loan in loans
-            ],
-            items_left=max(0, scheme.max_items - len(loans)),
+            loans=_loan_lines(loans, scheme, with_titles=tap_authenticates),
+            items_left=_items_left(loans, scheme),
             home_library=reader.home_library if reader.home_library in self.registry.members else None,
+            session_token=token,
             **_refusal(decision),
         )
 
@@ -147,14 +159,29 @@ class RequestAnswers:
             guard.record_failure(kiosk_id, privacy.card_hash(scheme_id, number), now)
         if result is None or not result.known:
             return _unknown_card(scheme_id)
-        reason = None if result.ok else ("pin_locked" if result.locked_until else "pin_wrong")
+        if result.ok:
+            return self._pin_right(scheme_id, number, result.attempts_left, kiosk_id)
+        reason = "pin_locked" if result.locked_until else "pin_wrong"
         return messages.Response(
             scheme=scheme_id,
-            pin_ok=result.ok,
+            pin_ok=False,
             attempts_left=result.attempts_left,
             locked_until=result.locked_until,
             reason_code=reason,
             message=reason_message(reason),
+        )
+
+    def _pin_right(self, scheme_id: str, number: str, attempts_left: int, kiosk_id: str | None) -> messages.Response:
+        """A right PIN: the reader's loans with their titles, and the session token."""
+        scheme = self.registry.schemes[scheme_id]
+        loans = self.ledger.active_loans(privacy.card_hash(scheme_id, number))
+        return messages.Response(
+            scheme=scheme_id,
+            pin_ok=True,
+            attempts_left=attempts_left,
+            loans=_loan_lines(loans, scheme, with_titles=True),
+            items_left=_items_left(loans, scheme),
+            session_token=self._session_token(kiosk_id, scheme_id, number),
         )
 
     # ------------------------------------------------------------------ loans
@@ -247,6 +274,20 @@ class RequestAnswers:
 
     # ------------------------------------------------------------------ helpers
 
+    def sessions(self) -> SessionTokens:
+        """The session tokens under this ledger's key (its current PIN pepper, derived
+        under the tokens' own label), made once."""
+        if self._sessions is None:
+            self._sessions = SessionTokens(session_key(self.ledger.pin_peppers().current), self.session_ttl)
+        return self._sessions
+
+    def _session_token(self, kiosk_id: str | None, scheme_id: str, number: str) -> str | None:
+        """A token for this card at this kiosk; none for a caller outside the wire (no
+        kiosk: nothing to bind it to)."""
+        if kiosk_id is None:
+            return None
+        return self.sessions().issue(kiosk_id, scheme_id, number, self.clock())
+
     def _card_known(self, scheme_id: str, number: str) -> bool:
         """A scheme the registry has and a number valid for it: only then is the ledger asked."""
         return scheme_id in self.registry.schemes and card_schemes.number_is_valid(scheme_id, number)
@@ -270,6 +311,23 @@ def _refusal(decision: Decision) -> dict[str, Any]:
         "reason_code": decision.reason_code,
         "message": own or reason_message(decision.reason_code),
     }
+
+
+def _loan_lines(loans: list[LoanRow], scheme: Scheme, with_titles: bool) -> list[messages.LoanLine]:
+    """A reader's loans on the wire; titles only once the reader authenticated."""
+    return [
+        messages.LoanLine(
+            item=loan.item,
+            title=loan.title if with_titles else None,
+            due=loan.due,
+            renewals_left=max(0, scheme.max_renewals - loan.renewals),
+        )
+        for loan in loans
+    ]
+
+
+def _items_left(loans: list[LoanRow], scheme: Scheme) -> int:
+    return max(0, scheme.max_items - len(loans))
 
 
 def _unknown_card(scheme_id: str) -> messages.Response:

@@ -15,6 +15,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.broker_admin import BrokerAdmin
 
 
 class BrokerUnavailable(RuntimeError):
@@ -160,7 +164,7 @@ class MosquittoProcess:
 @dataclass
 class TlsMosquittoProcess(MosquittoProcess):
     """The alliance's secure broker (`hub.broker_config`) from the PKI in `pki`, on
-    127.0.0.1:port in `workdir`: TLS only, client certificates, the ACL, the CRL.
+    127.0.0.1:port in `workdir`: TLS only, client certificates, the roles, the CRL.
 
     `start()` writes the configuration again each time, so a CRL revoked since is in
     force; `refresh_crl()` then `reload()` does the same to a running broker."""
@@ -187,6 +191,28 @@ class TlsMosquittoProcess(MosquittoProcess):
         assert self.workdir is not None
         log = self.workdir / "mosquitto.log"
         return log.read_text(errors="replace") if log.exists() else ""
+
+    def admit(self, kiosk_id: str) -> None:
+        """Tell the running broker about kiosk `kiosk_id`, enrolled since it started."""
+        with self._admin() as admin:
+            admin.admit_kiosk(kiosk_id)
+
+    def expel(self, kiosk_id: str) -> None:
+        """Take kiosk `kiosk_id`'s rights away and disconnect it now (after `revoke`)."""
+        with self._admin() as admin:
+            admin.expel_kiosk(kiosk_id)
+
+    def admit_hub_worker(self, name: str) -> None:
+        """Give hub identity `name` (`hub-WORKER`) the hub's role on the running broker."""
+        with self._admin() as admin:
+            admin.admit_hub_worker(name)
+
+    def _admin(self) -> BrokerAdmin:
+        from hub.broker_admin import BrokerAdmin
+        from hub.pki import hub_admin_identity
+
+        assert self.pki is not None
+        return BrokerAdmin(self.url, hub_admin_identity(self.pki))
 
     def refresh_crl(self) -> None:
         """Copy the PKI's current CRL to the broker's directory (then `reload()`)."""

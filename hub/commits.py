@@ -12,7 +12,8 @@ happened, and a conflict the hub finds is committed as an exception row for staf
 dropped (the SIP2 offline pattern). What a kiosk may claim offline is bounded
 (`hub.txn_checks`): a txn dated ahead of the hub's clock or older than the offline window,
 or promising a due date beyond the scheme's loan period, is an exception too, and the
-ledger keeps the rule's due date rather than the longer one.
+ledger keeps the rule's due date rather than the longer one. An online loan or renewal
+without a session token valid at its `at` is committed, but as an exception too.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def _apply(
     if txn.mode == "offline" and ack.result == "committed":
         time_problem = bounds.time_problem(told_at, _aware(now))
         ack = _flag_out_of_bounds(db, txn, ack, time_problem, effects.due_capped, now)
+    elif ack.result == "committed":
+        ack = _flag_out_of_bounds(db, txn, ack, txn_checks.session_problem(bounds.sessions, txn, told_at), False, now)
     item_state = None
     if txn.kind == "return" and ack.result == "committed":
         item_state = db.scalar("SELECT state FROM items WHERE barcode = ?", (txn.item,))
@@ -139,9 +142,10 @@ def _flag_out_of_bounds(
     due_capped: bool,
     now: datetime,
 ) -> messages.Ack:
-    """Keep an offline txn outside `hub.txn_checks`' bounds for staff: one exception row
-    per problem (its `at`; a due date the ledger capped, which the ack already shows);
-    the ack names the first exception when it had none."""
+    """Keep a txn outside `hub.txn_checks`' bounds for staff: one exception row per
+    problem (an offline `at`, an online loan's session token; a due date the ledger
+    capped, which the ack already shows); the ack names the first exception when it had
+    none."""
     problems = [time_problem] if time_problem is not None else []
     if due_capped:
         problems.append(txn_checks.DUE_BEYOND_LOAN_PERIOD)

@@ -21,6 +21,12 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     pki_dir = "var/pki"                # unset: kiosks are not checked against kiosks.json
     request_rate_per_s = 20.0          # per kiosk; beyond it and the burst: rate_limited
     request_burst = 40
+    session_token_ttl_s = 900          # how long a right PIN lets a card borrow at a kiosk
+
+    [hub.tls]                          # for mqtts://, see `python -m hub pki init`
+    ca = "var/pki/ca.crt"
+    cert = "var/pki/workers/1/hub.crt"
+    key = "var/pki/workers/1/hub.key"
 
 Kept apart from the service so the command line can report a bad setting (exit 2)
 before it opens anything: the broker URL is checked here, at load.
@@ -29,7 +35,7 @@ before it opens anything: the broker URL is checked here, at load.
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +47,7 @@ from contract.settings import (
     ConfigError,
     Section,
     SettingPath,
+    TlsSection,
     alliance_timezone,
     load_settings,
     validate_settings,
@@ -58,6 +65,11 @@ class HubConfig(Section):
     """One hub worker's settings (the `[hub]` table); frozen, validated."""
 
     broker: str = DEFAULT_BROKER
+    # For mqtts://: the alliance CA and this worker's certificate and key (`[hub.tls]`,
+    # `python -m hub pki init` writes var/pki/workers/1/hub.crt for worker 1). Unset ca:
+    # the system's trust store; unset cert: no client certificate (the alliance broker
+    # refuses such a client).
+    tls: TlsSection = TlsSection()
     db: Annotated[str, Field(min_length=1)] = DEFAULT_DB
     # Names the worker in logs and in its MQTT client id (`hub-{worker}`), which is how
     # the broker finds the worker's session again: two workers must not share a name.
@@ -93,6 +105,15 @@ class HubConfig(Section):
     # rate and a burst; beyond them a request is answered `ok=false, error="rate_limited"`.
     request_rate_per_s: Annotated[float, Field(gt=0, le=10_000)] = 20.0
     request_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
+    # How long the session token of a right PIN (or a tap, for schemes without PINs) is
+    # good for: an online loan or renewal whose `at` is later is an exception for staff
+    # (hub/session_tokens.py). A reader session rarely lasts longer; short, since a token
+    # cannot be revoked.
+    session_token_ttl_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 900
+
+    @property
+    def session_ttl(self) -> timedelta:
+        return timedelta(seconds=self.session_token_ttl_s)
 
     @field_validator("broker")
     @classmethod
@@ -107,6 +128,22 @@ class HubConfig(Section):
             try:
                 load_private_key(value)  # at load, not at the first ack
             except KeyFileError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("tls")
+    @classmethod
+    def _usable_tls_files(cls, value: TlsSection) -> TlsSection:
+        """At load, not at the first connect: a missing file or a key others can read."""
+        from hub.pki_files import PkiError, read_secret
+
+        for path in (value.ca, value.cert):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{path}: no such file")
+        if value.key is not None:
+            try:
+                read_secret(value.key)
+            except PkiError as exc:
                 raise ValueError(str(exc)) from None
         return value
 

@@ -19,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from hub import pki
+from hub.pki_files import PkiError, PkiPaths, enrolled_kiosks
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Enrolment:
     """The enrolled kiosks of one PKI directory, read from its `kiosks.json`."""
 
     def __init__(self, pki_dir: str | Path) -> None:
-        self.path = pki.PkiPaths(Path(pki_dir)).kiosks
+        self.path = PkiPaths(Path(pki_dir)).kiosks
         self._root = Path(pki_dir)
         self._stamp: tuple[int, int, int] | None = None
         self._kiosks: dict[str, dict] = {}
@@ -60,9 +60,9 @@ class Enrolment:
             return self._kiosks
         self._stamp = stamp
         try:
-            table = pki.enrolled_kiosks(self._root)
+            table = enrolled_kiosks(self._root)
             self._kiosks = table if isinstance(table, dict) else {}
-        except (pki.PkiError, OSError, ValueError, AttributeError) as exc:
+        except (PkiError, OSError, ValueError, AttributeError) as exc:
             log.error("enrolment table unusable, serving no kiosk: %s", exc)
             self._kiosks = {}
         return self._kiosks

@@ -14,7 +14,9 @@ What a caller may rely on:
   a txn naming another library than the kiosk's enrolled one is rejected
   (`library_mismatch`). Without one, any kiosk id is served (hub/enrolment.py).
 - Offline txns are bounded in time and due date (hub/txn_checks.py, `OfflineBounds`):
-  outside the bounds they are committed as exceptions for staff.
+  outside the bounds they are committed as exceptions for staff. So is an online loan or
+  renewal without a session token valid for its kiosk and card at its `at`, checked
+  under the key of this intake's ledger (hub/session_tokens.py).
 - A request always gets a `Response`: a failed one is `ok=False` with an error; a kiosk
   asking faster than its `RequestRateLimit` gets `error="rate_limited"`.
 """
@@ -25,7 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -38,6 +40,7 @@ from hub.enrolment import Enrolment
 from hub.ledger import Ledger
 from hub.rate_limit import RATE_LIMITED, RequestRateLimit
 from hub.registry import Registry
+from hub.session_tokens import SessionTokens, session_key
 from hub.txn_checks import OfflineBounds
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,17 @@ class Intake:
         self.clock = clock
         self.stats = stats
         self.checks = checks or IntakeChecks()
+        self._bounds: OfflineBounds | None = None
+
+    def txn_bounds(self) -> OfflineBounds:
+        """The configured bounds, with the session tokens of this ledger's key (derived
+        from its PIN pepper, as `RequestAnswers` issues them), made once."""
+        if self._bounds is None:
+            bounds = self.checks.bounds
+            if bounds.sessions is None:
+                bounds = replace(bounds, sessions=SessionTokens(session_key(self.ledger.pin_peppers().current)))
+            self._bounds = bounds
+        return self._bounds
 
     def handle_txn(self, kiosk_id: str, raw: bytes) -> list[messages.Ack]:
         """The acks to send to kiosk_id for one txn payload received on its topic. Commits
@@ -156,7 +170,7 @@ class Intake:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
-        acks = self.ledger.commit(txn, self.registry, self.clock(), self.checks.bounds)
+        acks = self.ledger.commit(txn, self.registry, self.clock(), self.txn_bounds())
         if not acks:
             self.stats.parked += 1
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)

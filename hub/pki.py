@@ -1,40 +1,27 @@
-"""The alliance's certificate authority: one CA, one certificate per kiosk, a CRL.
+"""The alliance's certificate authority: one CA, the hub's and broker's certificates,
+the hub's signing key and the CRL (kiosk certificates: `hub.kiosk_certs`).
 
-Mosquitto turns a client certificate's CN into the MQTT username
-(`use_identity_as_username`), and the ACL grants topics by username (`%u`), so the CN
-*is* the kiosk's authority on the wire. This module is therefore strict about it:
+The CA signs client certificates for client authentication only and the broker's for
+server authentication only, so one cannot stand in for the other.
 
-- a kiosk's CN is its kiosk id, checked against the contract's `KioskId` pattern
-  (`^[a-z0-9][a-z0-9_-]{0,63}$`), so it can never hold `+`, `#` or `/` and can never
-  fill more or less than one topic level; the names the hub and broker use (`hub`,
-  `broker`) are refused as kiosk ids;
-- the CA signs kiosk certificates for client authentication only, the broker's for
-  server authentication only, so one cannot stand in for the other.
+Files, all written 0600 under a 077 umask (`hub.pki_files.write_secret`), in the PKI
+directory: `ca.key`, `ca.crt`, `hub.key`, `hub.crt` (client, CN `hub`: the default
+worker and the tools), `workers/NAME/` (CN `hub-NAME`, one per extra hub worker, since
+the broker makes the CN the client id), `server.key`, `server.crt` (SAN 127.0.0.1 and
+localhost, plus any hosts given), `crl.pem`, `kiosks.json` and `hub-signing.key`,
+`hub-signing.pub` (Ed25519: the hub signs what it sends kiosks, contract.signing).
 
-Files, all written 0600 under a 077 umask (`write_secret`), in the PKI directory:
-`ca.key`, `ca.crt`, `hub.key`, `hub.crt` (client, CN `hub`), `server.key`,
-`server.crt` (SAN 127.0.0.1 and localhost, plus any hosts given), `crl.pem`,
-`kiosks.json` (kiosk → library, serial, revoked) and `hub-signing.key`,
-`hub-signing.pub` (Ed25519: the hub signs what it sends kiosks, contract.signing). A kiosk's key is never written here:
-`enroll_kiosk` generates it in the kiosk's own bundle directory.
-
-What a caller may rely on: every failure is a `PkiError` whose message names the file
-and what to do; a secret file that group or others can read is refused
-(`read_secret`), not used; the CRL is re-signed from `kiosks.json` on every revocation
-and is valid for `CRL_VALID_DAYS` (Mosquitto refuses every client once it expires:
-re-sign it with `python -m hub pki crl` before then).
+The CRL is re-signed from `kiosks.json` on every revocation and is valid for
+`CRL_VALID_DAYS` (Mosquitto refuses every client once it expires: re-sign it with
+`python -m hub pki crl` before then).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
-import os
 import re
-import stat
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,166 +30,30 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from contract.messages import KioskId, LibraryId
 from contract.signing import generate_key_pem
+from hub.pki_files import (
+    PkiError,
+    PkiPaths,
+    load_cert,
+    load_key,
+    load_table,
+    save_table,
+    write_pem_cert,
+    write_pem_key,
+    write_secret,
+)
 
-DEFAULT_PKI_DIR = Path("var/pki")
 HUB_IDENTITY = "hub"
 BROKER_IDENTITY = "broker"
 RESERVED_IDS = frozenset({HUB_IDENTITY, BROKER_IDENTITY})
 CA_VALID_DAYS = 3650
 CERT_VALID_DAYS = 825
 CRL_VALID_DAYS = 365
-
-# The same patterns as contract.messages.KioskId / LibraryId (one source: the contract).
-_KIOSK_ID = re.compile(KioskId.__metadata__[0].pattern)
-_LIBRARY_ID = re.compile(LibraryId.__metadata__[0].pattern)
+DEFAULT_WORKER = "1"  # hub.config.HubConfig.worker
+_WORKER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-class PkiError(RuntimeError):
-    """A PKI problem, in words a technician can act on (the file and the fix)."""
-
-
-@dataclass(frozen=True)
-class PkiPaths:
-    """Where each file of the alliance PKI lives under `root`."""
-
-    root: Path
-
-    @property
-    def ca_key(self) -> Path:
-        return self.root / "ca.key"
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.root / "ca.crt"
-
-    @property
-    def hub_key(self) -> Path:
-        return self.root / "hub.key"
-
-    @property
-    def hub_cert(self) -> Path:
-        return self.root / "hub.crt"
-
-    @property
-    def hub_signing_key(self) -> Path:
-        """The hub's Ed25519 key for signing acks, answers and commands (contract.signing)."""
-        return self.root / "hub-signing.key"
-
-    @property
-    def hub_signing_pub(self) -> Path:
-        """Its public half, which `enroll` copies into every kiosk's bundle."""
-        return self.root / "hub-signing.pub"
-
-    @property
-    def server_key(self) -> Path:
-        return self.root / "server.key"
-
-    @property
-    def server_cert(self) -> Path:
-        return self.root / "server.crt"
-
-    @property
-    def crl(self) -> Path:
-        return self.root / "crl.pem"
-
-    @property
-    def kiosks(self) -> Path:
-        return self.root / "kiosks.json"
-
-
-@dataclass(frozen=True)
-class KioskBundle:
-    """What `enroll_kiosk` wrote for one kiosk: its key, certificate and the CA."""
-
-    kiosk_id: str
-    library_id: str
-    key: Path
-    cert: Path
-    ca: Path
-    serial: int
-
-
-# ---- files -------------------------------------------------------------------------
-
-
-@contextmanager
-def _private_umask() -> Iterator[None]:
-    old = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def write_secret(path: Path, data: bytes) -> None:
-    """Write `data` to `path` as 0600, atomically (a temp file renamed over it).
-
-    The file is created 0600 (os.open with the mode, under a 077 umask), never created
-    readable and chmod-ed later."""
-    path = Path(path)
-    with _private_umask():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # an older tmp file may have had another mode
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-
-
-def read_secret(path: Path) -> bytes:
-    """The bytes of a secret file; PkiError if it is missing or group/others can read it."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise PkiError(f"{path}: no such file (run `python -m hub pki init` first?)") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PkiError(
-            f"{path}: refused, group or others can read it (mode {stat.S_IMODE(mode):04o}); "
-            f"a private key must be 0600: chmod 600 {path}, and replace the key if others read it"
-        )
-    return path.read_bytes()
-
-
-def _write_pem_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    write_secret(
-        path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-
-
-def _write_pem_cert(path: Path, cert: x509.Certificate) -> None:
-    write_secret(path, cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    key = serialization.load_pem_private_key(read_secret(path), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise PkiError(f"{path}: not an EC private key")
-    return key
-
-
-def _load_cert(path: Path) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise PkiError(f"{path}: no such file (run `python -m hub pki init` first?)") from None
-
-
-# ---- certificates ------------------------------------------------------------------
-
-
-def _now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
@@ -215,11 +66,11 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
+def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _issue(
+def issue(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
     cn: str,
@@ -227,7 +78,7 @@ def _issue(
     usage: x509.ObjectIdentifier,
     sans: Iterable[x509.GeneralName] = (),
 ) -> x509.Certificate:
-    now = _now()
+    now = utc_now()
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -278,8 +129,8 @@ def init_pki(root: Path, server_hosts: Iterable[str] = ()) -> PkiPaths:
     paths = PkiPaths(Path(root))
     if paths.ca_key.exists() or paths.ca_cert.exists():
         raise PkiError(f"{paths.root}: a CA already exists there; refusing to replace it")
-    ca_key = _new_key()
-    now = _now()
+    ca_key = new_key()
+    now = utc_now()
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(_name("Capital Library Alliance kiosk CA"))
@@ -308,23 +159,23 @@ def init_pki(root: Path, server_hosts: Iterable[str] = ()) -> PkiPaths:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_pem_key(paths.ca_key, ca_key)
-    _write_pem_cert(paths.ca_cert, ca_cert)
+    write_pem_key(paths.ca_key, ca_key)
+    write_pem_cert(paths.ca_cert, ca_cert)
 
-    hub_key = _new_key()
-    _write_pem_key(paths.hub_key, hub_key)
-    _write_pem_cert(
+    hub_key = new_key()
+    write_pem_key(paths.hub_key, hub_key)
+    write_pem_cert(
         paths.hub_cert,
-        _issue(
+        issue(
             ca_key, ca_cert, HUB_IDENTITY, hub_key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH
         ),
     )
-    server_key = _new_key()
+    server_key = new_key()
     hosts = dict.fromkeys(["127.0.0.1", "localhost", *server_hosts])
-    _write_pem_key(paths.server_key, server_key)
-    _write_pem_cert(
+    write_pem_key(paths.server_key, server_key)
+    write_pem_cert(
         paths.server_cert,
-        _issue(
+        issue(
             ca_key,
             ca_cert,
             BROKER_IDENTITY,
@@ -334,7 +185,8 @@ def init_pki(root: Path, server_hosts: Iterable[str] = ()) -> PkiPaths:
         ),
     )
     write_signing_key(paths)
-    _save_table(paths, {})
+    hub_worker_identity(paths.root, DEFAULT_WORKER)
+    save_table(paths, {})
     write_crl(paths)
     return paths
 
@@ -352,113 +204,67 @@ def write_signing_key(paths: PkiPaths) -> None:
     write_secret(paths.hub_signing_pub, public)
 
 
-# ---- kiosks ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A client's TLS files: the CA it trusts, its certificate (CN `name`) and its key."""
+
+    name: str
+    ca: Path
+    cert: Path
+    key: Path
 
 
-def check_kiosk_id(kiosk_id: str) -> str:
-    """`kiosk_id` if it may be a certificate CN (the contract's pattern, not reserved)."""
-    if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
-        raise PkiError(
-            f"kiosk id {kiosk_id!r} is not valid: a-z 0-9 _ -, starting with a letter or "
-            "digit, at most 64 characters (no '+', '#' or '/')"
-        )
-    if kiosk_id in RESERVED_IDS:
-        raise PkiError(f"kiosk id {kiosk_id!r} is reserved for the {kiosk_id} itself")
-    return kiosk_id
+def hub_worker_name(worker: str) -> str:
+    """The CN (and so the MQTT client id and dynamic-security username) of hub worker
+    `worker`: `hub-NAME`, as `hub.service.client_id` names its session."""
+    if not _WORKER.fullmatch(worker or ""):
+        raise PkiError(f"hub worker name {worker!r} is not valid (a-z 0-9 _ -, at most 40)")
+    return f"{HUB_IDENTITY}-{worker}"
 
 
-def _load_table(paths: PkiPaths) -> dict[str, dict]:
-    try:
-        data = json.loads(read_secret(paths.kiosks))
-    except json.JSONDecodeError as exc:
-        raise PkiError(
-            f"{paths.kiosks}: not valid JSON ({exc.msg}); restore it from backup"
-        ) from None
-    return data.get("kiosks", {})
+def hub_worker_identity(root: Path, worker: str) -> ClientIdentity:
+    """Hub worker `worker`'s identity under `workers/NAME/`, issued on first use.
 
-
-def _save_table(paths: PkiPaths, kiosks: dict[str, dict]) -> None:
-    text = json.dumps({"kiosks": kiosks}, indent=2, sort_keys=True) + "\n"
-    write_secret(paths.kiosks, text.encode())
-
-
-def enrolled_kiosks(root: Path) -> dict[str, dict]:
-    """kiosk id → {library_id, serial, not_after, enrolled_at, revoked_at}."""
-    return _load_table(PkiPaths(Path(root)))
-
-
-def enroll_kiosk(root: Path, kiosk_id: str, library_id: str, out_dir: Path) -> KioskBundle:
-    """Issue kiosk `kiosk_id` a client certificate (CN = kiosk id) and record it as
-    standing in `library_id`. The key is generated here and written to `out_dir` (the
-    kiosk's bundle) only, with the certificate and the CA certificate.
-
-    PkiError if the id is invalid or reserved, or the kiosk is already enrolled and not
-    revoked (revoke it first: its old certificate would stay valid)."""
+    One per worker because the broker makes the CN the client id: two workers on one
+    certificate would take the session from each other."""
     paths = PkiPaths(Path(root))
-    check_kiosk_id(kiosk_id)
-    if not isinstance(library_id, str) or not _LIBRARY_ID.fullmatch(library_id):
-        raise PkiError(
-            f"library id {library_id!r} is not valid (a-z 0-9 _ -, at most 64 characters)"
+    name = hub_worker_name(worker)
+    folder = paths.workers / worker
+    ident = ClientIdentity(name, paths.ca_cert, folder / "hub.crt", folder / "hub.key")
+    if not ident.cert.exists():
+        key = new_key()
+        cert = issue(
+            load_key(paths.ca_key),
+            load_cert(paths.ca_cert),
+            name,
+            key.public_key(),
+            ExtendedKeyUsageOID.CLIENT_AUTH,
         )
-    kiosks = _load_table(paths)
-    known = kiosks.get(kiosk_id)
-    if known is not None and known.get("revoked_at") is None:
-        raise PkiError(
-            f"kiosk {kiosk_id} is already enrolled (serial {known['serial']:x}); "
-            f"revoke it first: python -m hub revoke {kiosk_id}"
-        )
-    ca_key = _load_key(paths.ca_key)
-    ca_cert = _load_cert(paths.ca_cert)
-    key = _new_key()
-    cert = _issue(ca_key, ca_cert, kiosk_id, key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH)
-    out = Path(out_dir)
-    bundle = KioskBundle(
-        kiosk_id,
-        library_id,
-        out / "kiosk.key",
-        out / "kiosk.crt",
-        out / "ca.crt",
-        cert.serial_number,
-    )
-    _write_pem_key(bundle.key, key)
-    _write_pem_cert(bundle.cert, cert)
-    write_secret(bundle.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
-    revoked_serials = list(known.get("revoked_serials", [])) if known else []
-    if known is not None:
-        revoked_serials.append(known["serial"])
-    kiosks[kiosk_id] = {
-        "library_id": library_id,
-        "serial": cert.serial_number,
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "enrolled_at": _now().isoformat(),
-        "revoked_at": None,
-        "revoked_serials": revoked_serials,
-    }
-    _save_table(paths, kiosks)
-    return bundle
+        write_pem_key(ident.key, key)
+        write_pem_cert(ident.cert, cert)
+    return ident
 
 
-def revoke_kiosk(root: Path, kiosk_id: str) -> int:
-    """Mark kiosk `kiosk_id` revoked and re-sign the CRL with its certificate in it;
-    return the revoked serial. The broker reads the CRL at start and on SIGHUP only."""
+def hub_admin_identity(root: Path) -> ClientIdentity:
+    """The `hub` identity `pki init` issued: the tools' (enrol, revoke) on the broker."""
     paths = PkiPaths(Path(root))
-    kiosks = _load_table(paths)
-    known = kiosks.get(kiosk_id)
-    if known is None:
-        raise PkiError(f"kiosk {kiosk_id!r} is not enrolled in {paths.root}")
-    if known.get("revoked_at") is None:
-        known["revoked_at"] = _now().isoformat()
-        _save_table(paths, kiosks)
-    write_crl(paths)
-    return int(known["serial"])
+    return ClientIdentity(HUB_IDENTITY, paths.ca_cert, paths.hub_cert, paths.hub_key)
+
+
+def hub_worker_names(root: Path) -> list[str]:
+    """The CNs of every hub worker identity issued so far."""
+    folder = PkiPaths(Path(root)).workers
+    if not folder.is_dir():
+        return []
+    return sorted(hub_worker_name(p.name) for p in folder.iterdir() if (p / "hub.crt").exists())
 
 
 def write_crl(paths: PkiPaths) -> Path:
     """Sign a fresh CRL listing every revoked kiosk certificate, valid CRL_VALID_DAYS."""
-    kiosks = _load_table(paths)
-    ca_key = _load_key(paths.ca_key)
-    ca_cert = _load_cert(paths.ca_cert)
-    now = _now()
+    kiosks = load_table(paths)
+    ca_key = load_key(paths.ca_key)
+    ca_cert = load_cert(paths.ca_cert)
+    now = utc_now()
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)

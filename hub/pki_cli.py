@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contract.broker_url import parse_broker_url
-from hub.pki import DEFAULT_PKI_DIR, PkiError
+from hub.pki_files import DEFAULT_PKI_DIR, PkiError
 
 COMMANDS = ("pki", "broker-config", "enroll", "revoke")
 EXIT_OK, EXIT_MISUSE = 0, 2
@@ -79,6 +79,10 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
     )
     revoke.add_argument("kiosk_id", metavar="KIOSK_ID")
     revoke.add_argument(
+        "--broker", dest="expel_from", metavar="URL",
+        help="the running broker (mqtts://HOST:PORT): disconnect the kiosk there now",
+    )  # fmt: skip
+    revoke.add_argument(
         "--broker-dir", type=Path, metavar="DIR",
         help="a broker-config directory to copy the new CRL into",
     )  # fmt: skip
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_pki(args: argparse.Namespace) -> int:
-    from hub.pki import PkiPaths, init_pki, write_crl, write_signing_key
+    from hub.pki import init_pki, write_crl, write_signing_key
+    from hub.pki_files import PkiPaths
 
     if args.pki_command == "signing-key":
         paths = PkiPaths(args.pki)
@@ -128,13 +133,14 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
         print(f"hub: --port {args.port} is not a TCP port", file=sys.stderr)
         return EXIT_MISUSE
     files = write_broker_config(args.out, args.pki, port=args.port, bind=args.bind)
-    print(f"broker configuration written: {files.conf} (ACL {files.acl})")
+    print(f"broker configuration written: {files.conf} (roles {files.roles})")
     print(f"run it: mosquitto -c {files.conf}   (TLS only, {files.url})")
     return EXIT_OK
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from hub.pki import PkiPaths, check_kiosk_id, enroll_kiosk, read_secret, write_secret
+    from hub.kiosk_certs import check_kiosk_id, enroll_kiosk
+    from hub.pki_files import PkiPaths, read_secret, write_secret
     from hub.registry import RegistryError, load_registry
 
     check_kiosk_id(args.kiosk_id)
@@ -183,7 +189,32 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"kiosk configuration: {config}")
     print(f"on the kiosk: python -m firmware --config {config}")
+    _tell_broker(args.pki, address.url, "admit_kiosk", bundle.kiosk_id)
     return EXIT_OK
+
+
+def _tell_broker(pki: Path, url: str, action: str, kiosk_id: str) -> None:
+    """Admit or expel a kiosk on the running broker at `url`; when none answers there,
+    say how the broker will learn of it (its configuration written again)."""
+    from hub.broker_admin import BrokerAdmin, BrokerAdminError
+    from hub.broker_process import port_answers
+    from hub.pki import hub_admin_identity
+
+    address = parse_broker_url(url)
+    if not port_answers(address.host, address.port):
+        print(
+            f"no broker answers at {address.url}: write its configuration again "
+            "(python -m hub broker-config) before it next starts"
+        )
+        return
+    try:
+        with BrokerAdmin(address.url, hub_admin_identity(pki)) as admin:
+            getattr(admin, action)(kiosk_id)
+    except BrokerAdminError as exc:
+        print(f"hub: warning: the broker was not told: {exc}", file=sys.stderr)
+        return
+    done = "admitted" if action == "admit_kiosk" else "expelled (disconnected now)"
+    print(f"broker at {address.url}: kiosk {kiosk_id} {done}")
 
 
 def kiosk_toml(
@@ -223,15 +254,20 @@ def kiosk_toml(
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     from hub.broker_config import refresh_crl
-    from hub.pki import PkiPaths, revoke_kiosk
+    from hub.kiosk_certs import revoke_kiosk
+    from hub.pki_files import PkiPaths
 
     serial = revoke_kiosk(args.pki, args.kiosk_id)
     print(
         f"kiosk {args.kiosk_id} revoked (serial {serial:x}); CRL written: {PkiPaths(args.pki).crl}"
     )
+    if args.expel_from is not None:
+        _tell_broker(args.pki, args.expel_from, "expel_kiosk", args.kiosk_id)
+    else:
+        print("the running broker was not told: pass --broker mqtts://HOST:PORT to disconnect it now")
     if args.broker_dir is not None:
         print(f"CRL copied to the broker: {refresh_crl(args.broker_dir, args.pki)}")
     else:
         print("copy it to the broker's directory (or pass --broker-dir DIR)")
-    print("the broker reads the CRL only at start: reload it now with kill -HUP $(pidof mosquitto)")
+    print("the broker reads the CRL at start: restart it (or kill -HUP $(pidof mosquitto))")
     return EXIT_OK

@@ -152,6 +152,7 @@ class HubService:
             self.clock,
             local_tz=self.config.timezone,
             offline_max_items=self.config.offline_max_items,
+            session_ttl=self.config.session_ttl,
         )
         self.intake = Intake(
             self.ledger, self.registry, answers, self.clock, self.stats, IntakeChecks.from_config(self.config)
@@ -172,7 +173,12 @@ class HubService:
         client.on_log = _paho_log
         self._client = client
         if self.address.tls:
-            client.tls_set()  # mqtts://: the system's trust store
+            tls = self.config.tls
+            client.tls_set(
+                ca_certs=str(tls.ca) if tls.ca else None,  # None: the system's trust store
+                certfile=str(tls.cert) if tls.cert else None,
+                keyfile=str(tls.key) if tls.key else None,
+            )
         # paho reuses clean_start and the properties on every reconnect; its default
         # (clean on the first connect of a process) would throw the session away.
         session = Properties(PacketTypes.CONNECT)

@@ -12,7 +12,13 @@ an exception for staff (`hub.commits`), never as a clean commit:
 - `at_beyond_offline_window`: `at` is older than the kiosk's offline window
   (`[hub] offline_window_days`).
 
-Online txns are judged by the hub at the moment they arrive and are not bounded here.
+Online txns are judged by the hub at the moment they arrive, with one bound here: an
+online loan or renewal must carry the session token the hub issued when the card
+authenticated at this kiosk (hub/session_tokens.py), valid at the txn's `at` (corrected
+by the kiosk's clock offset, so a loan that reaches the hub late after an outage still
+commits cleanly). Missing, forged, for another kiosk or card, or expired at `at`, it is
+committed as an exception for staff, like the offline bounds (`no_session_token`,
+`session_token_invalid`, `session_token_expired`).
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from contract import messages
 from hub import rules
 from hub.registry import Registry, RegistryError
+from hub.session_tokens import SessionTokens
 
 DUE_BEYOND_LOAN_PERIOD = "due_beyond_loan_period"
 AT_IN_FUTURE = "at_in_future"
@@ -35,10 +43,13 @@ FUTURE_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class OfflineBounds:
-    """How far an offline txn's `at` may lie from the hub's clock."""
+    """How far an offline txn's `at` may lie from the hub's clock, and the session tokens
+    online loans and renewals are checked against (None: not checked, for callers
+    outside the wire such as tests of the rules; `hub.intake` always sets them)."""
 
     window: timedelta = timedelta(days=DEFAULT_OFFLINE_WINDOW_DAYS)
     skew: timedelta = FUTURE_SKEW
+    sessions: SessionTokens | None = None
 
     @classmethod
     def of_days(cls, window_days: int) -> OfflineBounds:
@@ -72,3 +83,12 @@ def renew_due_limit(registry: Registry, scheme_id: str, at: datetime, current_du
     except RegistryError:
         return None
     return max(current_due, rules.due_after(at, scheme.renew_days))
+
+
+def session_problem(sessions: SessionTokens | None, txn: messages.Txn, told_at: datetime) -> str | None:
+    """The reason code when an online loan or renewal lacks a session token valid for its
+    kiosk and card at `told_at` (its `at` on the hub's clock), else None; other txns,
+    and callers without `sessions`, are not checked."""
+    if sessions is None or txn.mode != "online" or txn.kind not in ("loan", "renew") or txn.card is None:
+        return None
+    return sessions.problem(txn.session_token, txn.kiosk_id, txn.card.scheme, txn.card.number, told_at)

@@ -9,17 +9,24 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from firmware.config import ConfigError, KioskConfig, load_config
+from firmware.assembly import Kiosk
+from firmware.config import ConfigError, KioskConfig, enrolment_overrides, load_config
 from firmware.journal import JournalError
 from firmware.logging_setup import configure_logging
+from firmware.supervision import Supervision, supervise
 
 log = logging.getLogger("kiosk_tools.app")
+HEADLESS_BEAT_S = 1.0
+UI_STALE_AFTER_S = 30.0
 
 
 def _load(args: argparse.Namespace) -> KioskConfig:
     overrides = {"hub.broker": args.broker, "kiosk.id": args.kiosk_id, "kiosk.library_id": args.library}
+    if args.identity:
+        overrides.update(enrolment_overrides(Path(args.identity)))
     return load_config(Path(args.config) if args.config else None, overrides)
 
 
@@ -42,6 +49,8 @@ def run_kiosk(args: argparse.Namespace) -> int:
             kiosk_id=config.kiosk.id,
             library_id=config.kiosk.library_id,
             config_path=args.config,
+            identity=args.identity,
+            probe_identity=args.probe_identity,
         )
     journal = Path(args.journal) if getattr(args, "journal", None) else None
     try:
@@ -62,31 +71,71 @@ def run_kiosk(args: argparse.Namespace) -> int:
         print(f"the kiosk cannot start: {exc.code}: {exc.hint}", file=sys.stderr)
         return 1
     kiosk.start()
+    # systemd (Type=notify): heartbeats from every worker, READY once devices and the
+    # journal are up, WATCHDOG=1 only while all of them beat. A no-op off systemd.
+    supervision = supervise(kiosk)
     try:
         if getattr(args, "control_stdio", False):
             from kiosk_tools.control import StdioControl
 
+            supervision.ready()
             StdioControl(kiosk).serve()
         elif args.headless:
-            _run_headless(kiosk)
+            supervision.ready()
+            _run_headless(kiosk, supervision.register("event-loop").beat)
         else:
-            from kiosk_tools.touchscreen import run_touchscreen
-
-            run_touchscreen(kiosk)
+            _run_touchscreen(kiosk, supervision, fullscreen=getattr(args, "fullscreen", False))
     finally:
+        supervision.stop()
         kiosk.stop()
     return 0
 
 
-def _run_headless(kiosk: object) -> None:
+def _run_touchscreen(kiosk: Kiosk, supervision: Supervision, *, fullscreen: bool) -> None:
+    """The Kivy window; its clock beats for the UI loop (a hung UI thread stops it)."""
+    from kiosk_ui.headless import prepare_kivy_environment
+
+    prepare_kivy_environment()  # before the first Kivy import, as kiosk_ui.run_app does
+    from kivy.clock import Clock
+
+    from kiosk_tools.touchscreen import run_touchscreen
+
+    # Kivy needs a few seconds to open its window on a Pi: a longer grace for this loop.
+    ui_loop = supervision.register("event-loop", stale_after_s=UI_STALE_AFTER_S)
+    Clock.schedule_interval(lambda _dt: ui_loop.beat(), 1.0)
+    # systemd stops the kiosk with SIGTERM: close the window so the kiosk stops cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda _dt: _close_app()))
+    supervision.ready()
+    run_touchscreen(kiosk, fullscreen=fullscreen)
+
+
+def _close_app() -> None:
+    from kivy.app import App
+
+    app = App.get_running_app()
+    if app is not None:
+        app.stop()
+
+
+def _run_headless(kiosk: Kiosk, beat: Callable[[], None]) -> None:
     """No screen: on the simulator, a console that takes scenario verbs from stdin and
-    prints what the reader would see; otherwise run until SIGTERM."""
+    prints what the reader would see; otherwise run until SIGTERM, beating once a second."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if kiosk.rig is not None and sys.stdin.isatty():  # type: ignore[attr-defined]
+    if kiosk.rig is not None and sys.stdin.isatty():
         from kiosk_tools.console import SimConsole
 
-        SimConsole(kiosk).run(stop)  # type: ignore[arg-type]
+        # The console blocks on the keyboard: a developer's tool, not watched.
+        beat_forever = threading.Thread(target=_beat_until, args=(stop, beat), daemon=True)
+        beat_forever.start()
+        SimConsole(kiosk).run(stop)
+        stop.set()
         return
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        _beat_until(stop, beat)
+
+
+def _beat_until(stop: threading.Event, beat: Callable[[], None]) -> None:
+    beat()
+    while not stop.wait(HEADLESS_BEAT_S):
+        beat()

@@ -26,14 +26,21 @@ def _kiosk_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE", help="kiosk TOML config")
     parser.add_argument("--broker", metavar="URL", help="hub broker, e.g. mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--identity", metavar="DIR",
+        help="the kiosk's enrolment bundle (python -m hub enroll --out DIR): certificate, key, CA, hub key",
+    )  # fmt: skip
     parser.add_argument("--kiosk-id", metavar="ID")
     parser.add_argument("--library", metavar="ID", help="member library id, e.g. xicheng")
     parser.add_argument("--sim", action="store_true", help="simulated hardware")
     parser.add_argument("--headless", action="store_true", help="no touchscreen window")
+    parser.add_argument("--fullscreen", action="store_true", help="the touchscreen window fills the panel")
     parser.add_argument("--script", metavar="FILE", help="play a scenario script and exit")
     # Used by the scenario runner for its child kiosk process.
     parser.add_argument("--control-stdio", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--journal", metavar="FILE", help=argparse.SUPPRESS)
+    # With --script on a TLS broker: the ledger probe's enrolment bundle (kiosk ID-probe).
+    parser.add_argument("--probe-identity", metavar="DIR", help=argparse.SUPPRESS)
     return parser
 
 

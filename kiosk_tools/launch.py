@@ -1,18 +1,30 @@
-"""`make run`: a whole alliance on one machine — a broker (the machine's own if one
-answers on 1883, else a private Mosquitto), the reference hub with its demo catalogue,
-and a simulated kiosk: with its touchscreen and simulator panel when there is a
-display, else headless with a simulator console on the terminal."""
+"""`make run`: a whole alliance on one machine, secured as deployed — a local CA under
+`var/lab` (`hub.lab`), the alliance's TLS broker on 127.0.0.1:8883 (another free port if
+that one is taken), the reference hub with its own certificate and signing key and its
+demo catalogue, and a simulated kiosk enrolled for the Capital Library: with its
+touchscreen and simulator panel when there is a display, else headless with a simulator
+console on the terminal.
+
+`--plain` runs the old lab setup instead (the machine's broker on 1883 if one answers,
+else a private anonymous one, nothing signed), and every part says so at start."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
-from hub.broker_process import BrokerUnavailable, MosquittoProcess, port_answers
+from hub.broker_process import BrokerUnavailable, MosquittoProcess, free_port, port_answers
+from hub.lab import Lab
 
 VAR = Path("var")
+TLS_PORT = 8883
+KIOSK_ID = "sim-kiosk-1"
+LIBRARY_ID = "capital"
 
 
 def _broker() -> tuple[str, MosquittoProcess | None]:
@@ -26,10 +38,20 @@ def _broker() -> tuple[str, MosquittoProcess | None]:
     return broker.url, broker
 
 
-def _start_hub(broker_url: str) -> subprocess.Popen[str]:
+def _secure_broker(lab: Lab) -> MosquittoProcess:
+    port = TLS_PORT if not port_answers("127.0.0.1", TLS_PORT) else free_port()
+    workdir = lab.root / "broker"
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = lab.broker(port=port, workdir=workdir).start()
+    print(f"run: started the alliance broker on {broker.url} (TLS, certificates; log in {workdir})")
+    return broker
+
+
+def _start_hub(broker_url: str, config: Path | None = None) -> subprocess.Popen[str]:
     VAR.mkdir(exist_ok=True)
+    settings = ["--config", str(config)] if config else []
     hub = subprocess.Popen(
-        [sys.executable, "-m", "hub", "--broker", broker_url, "--db", f"sqlite:///{VAR / 'hub.sqlite'}"],
+        [sys.executable, "-m", "hub", *settings, "--broker", broker_url, "--db", f"sqlite:///{VAR / 'hub.sqlite'}"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -38,18 +60,38 @@ def _start_hub(broker_url: str) -> subprocess.Popen[str]:
         if line.startswith("hub worker"):
             print(f"run: {line.strip()}")
             break
+    # Keep reading: a hub writing to a pipe nobody reads would die of SIGPIPE at exit.
+    threading.Thread(target=_drain, args=(hub.stdout,), name="hub-stdout", daemon=True).start()
     return hub
 
 
-def main() -> int:
+def _drain(stream: IO[str]) -> None:
+    for line in stream:
+        print(f"run: {line.rstrip()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plain", action="store_true", help="the plain, unsigned lab setup")
+    args = parser.parse_args(argv)
+    lab = Lab(VAR / "lab")
+    identity: list[str] = []
     try:
-        broker_url, broker = _broker()
+        if args.plain:
+            print("run: WARNING: --plain: no TLS, no certificates, nothing signed (a lab setup)")
+            broker_url, broker = _broker()
+            hub = _start_hub(broker_url)
+        else:
+            broker = _secure_broker(lab)
+            broker_url = broker.url
+            bundle = lab.kiosk(KIOSK_ID, LIBRARY_ID)
+            identity = ["--kiosk-id", KIOSK_ID, "--library", LIBRARY_ID, "--identity", str(bundle.cert.parent)]
+            hub = _start_hub(broker_url, lab.hub_config("1"))
     except BrokerUnavailable as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 1
-    hub = _start_hub(broker_url)
     display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker_url]
+    kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker_url, *identity]
     if not display:
         print("run: no display found: the kiosk runs headless with a simulator console")
         kiosk.append("--headless")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import time
 import uuid
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -16,15 +17,31 @@ from contract import messages, topics
 from contract.broker_url import parse_broker_url
 
 
+def probe_id(kiosk_id: str) -> str:
+    """The kiosk id the probe of kiosk `kiosk_id` asks under (enrolled like a kiosk)."""
+    return f"{kiosk_id[:58]}-probe"
+
+
 class LedgerProbe:
     """Asks the hub (over MQTT, like any kiosk) how many ledger rows hold txn ids."""
 
-    def __init__(self, broker_url: str, kiosk_id: str) -> None:
+    def __init__(self, broker_url: str, kiosk_id: str, identity: Path | None = None) -> None:
+        """`identity`: the probe's own enrolment bundle (kiosk id `{kiosk_id}-probe`), for
+        a TLS broker, which names a client by its certificate: with the kiosk's own the
+        probe would take the kiosk's connection over."""
         address = parse_broker_url(broker_url)
-        self._name = f"{kiosk_id}-probe"[:64]
+        self._name = probe_id(kiosk_id)
         self._answers: queue.Queue[bytes] = queue.Queue()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._name, protocol=mqtt.MQTTv5)
         self._client.on_message = lambda _c, _u, msg: self._answers.put(msg.payload)
+        if address.tls:
+            if identity is None:
+                raise ValueError("`expect committed` on a TLS broker needs the probe's identity")
+            self._client.tls_set(
+                ca_certs=str(identity / "ca.crt"),
+                certfile=str(identity / "kiosk.crt"),
+                keyfile=str(identity / "kiosk.key"),
+            )
         self._client.connect(address.host, address.port)
         self._client.loop_start()
         self._resp = topics.topic(self._name, "resp")

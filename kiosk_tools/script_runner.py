@@ -60,14 +60,16 @@ class ScriptRunner:
     expect_timeout_s: float = 10.0
     commit_timeout_s: float = 30.0
     kiosk_log: TextIO | None = None
+    probe_identity: Path | None = None
 
     def run(self) -> int:
         from contract.broker_url import parse_broker_url
 
         address = parse_broker_url(self.broker_url)
         proxy = CuttableProxy(address.host, address.port)
+        scheme = "mqtts" if address.tls else "mqtt"  # the proxy passes TLS bytes through
         child = KioskChild(
-            [*self.kiosk_argv, "--broker", f"mqtt://127.0.0.1:{proxy.port}"], self.kiosk_log
+            [*self.kiosk_argv, "--broker", f"{scheme}://127.0.0.1:{proxy.port}"], self.kiosk_log
         )
         probe: LedgerProbe | None = None
         try:
@@ -76,7 +78,7 @@ class ScriptRunner:
             for step in self.steps:
                 self._say(step)
                 if isinstance(step, ExpectCommitted) and probe is None:
-                    probe = LedgerProbe(self.broker_url, self.kiosk_id)
+                    probe = LedgerProbe(self.broker_url, self.kiosk_id, self.probe_identity)
                 self._play(step, child, proxy, probe)
             self.out.write(f"PASS: all {len(self.steps)} steps held\n")
             return 0
@@ -260,6 +262,8 @@ def run_script(
     kiosk_id: str,
     library_id: str,
     config_path: str | None,
+    identity: str | None = None,
+    probe_identity: str | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
     """Parse `script` (line-numbered errors exit 2) and play it against a fresh journal."""
@@ -281,9 +285,14 @@ def run_script(
     ]
     if config_path:
         argv += ["--config", config_path]
+    if identity:
+        argv += ["--identity", identity]
     log_path = workdir / "kiosk.log"
     with open(log_path, "w", encoding="utf-8") as log:
-        runner = ScriptRunner(steps, broker_url, argv, kiosk_id, out=out, kiosk_log=log)
+        runner = ScriptRunner(
+            steps, broker_url, argv, kiosk_id, out=out, kiosk_log=log,
+            probe_identity=Path(probe_identity) if probe_identity else None,
+        )  # fmt: skip
         status = runner.run()
     if status != 0:
         out.write(f"kiosk log: {log_path}\n")

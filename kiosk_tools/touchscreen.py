@@ -22,8 +22,10 @@ class RuntimeViews:
         callback(self._kiosk.runtime.view)
 
 
-def run_touchscreen(kiosk: Kiosk, size: tuple[int, int] | None = None) -> None:
-    """Block in the Kivy app until its window closes."""
+def run_touchscreen(
+    kiosk: Kiosk, size: tuple[int, int] | None = None, *, fullscreen: bool = False
+) -> None:
+    """Block in the Kivy app until its window closes (full screen: the panel's own size)."""
     import kiosk_ui
 
     controls = None
@@ -32,5 +34,9 @@ def run_touchscreen(kiosk: Kiosk, size: tuple[int, int] | None = None) -> None:
 
         controls = KioskSimControls(kiosk)
     kiosk_ui.run_app(
-        kiosk.runtime.post, RuntimeViews(kiosk), sim_controls=controls, size=size or (1280, 800)
+        kiosk.runtime.post,
+        RuntimeViews(kiosk),
+        sim_controls=controls,
+        size=None if fullscreen else size or (1280, 800),
+        fullscreen=fullscreen,
     )

@@ -31,6 +31,12 @@ def run_app(
 
     prepare_kivy_environment()
     configure_window(size)
+    if fullscreen:
+        from kivy.config import Config
+
+        # Before the window exists: on KMS/DRM the window then takes the panel's own mode.
+        Config.set("graphics", "fullscreen", "auto")
+        Config.set("graphics", "show_cursor", "0")
     from .app import start_app
 
     return start_app(post, view_source, sim_controls=sim_controls, size=size, fullscreen=fullscreen)

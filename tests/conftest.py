@@ -1,5 +1,8 @@
-"""Shared fixtures: a private Mosquitto per test session (or per test when it must be
-stopped), PostgreSQL when a server answers, and a KIVY_HOME that keeps ~/.kivy clean."""
+"""Shared fixtures: the secure alliance by default (a lab PKI, a TLS Mosquitto with the
+alliance's roles, identities enrolled on first use: `hub.lab`), a private broker per test
+when it must be stopped, plain brokers only for what is about Mosquitto itself or an
+anonymous broker, PostgreSQL when a server answers, and a KIVY_HOME that keeps ~/.kivy
+clean."""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.broker_process import BrokerUnavailable, MosquittoProcess, port_answers
+from hub.broker_process import (
+    BrokerUnavailable,
+    MosquittoProcess,
+    TlsMosquittoProcess,
+    port_answers,
+)
+from hub.lab import Lab
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
@@ -21,10 +30,20 @@ def _kivy_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[MosquittoProcess]:
-    """A Mosquitto shared by the session's tests; never stop it (use `own_broker`)."""
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The session's alliance PKI: `lab.kiosk(ID, LIBRARY)` enrols a kiosk (and admits it
+    to every running lab broker), `lab.hub_worker(NAME)` and `lab.hub_config(NAME)` a hub
+    worker."""
+    world = Lab(tmp_path_factory.mktemp("lab"))
+    yield world
+    world.close()
+
+
+@pytest.fixture(scope="session")
+def broker(lab: Lab) -> Iterator[TlsMosquittoProcess]:
+    """The secure broker shared by the session's tests; never stop it (use `own_broker`)."""
     try:
-        proc = MosquittoProcess().start()
+        proc = lab.broker().start()
     except BrokerUnavailable as exc:
         pytest.fail(f"tests need Mosquitto: {exc}")
     yield proc
@@ -32,8 +51,24 @@ def broker() -> Iterator[MosquittoProcess]:
 
 
 @pytest.fixture
-def own_broker() -> Iterator[MosquittoProcess]:
-    """A Mosquitto of this test alone, which the test may stop and start again."""
+def own_broker(lab: Lab) -> Iterator[TlsMosquittoProcess]:
+    """A secure broker of this test alone, which the test may stop and start again."""
+    proc = lab.broker().start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture(scope="session")
+def plain_broker() -> Iterator[MosquittoProcess]:
+    """An anonymous, plain-TCP Mosquitto: only for tests about Mosquitto's own behaviour or
+    about what holds even on a misconfigured broker (the lab setup of docs/security.md)."""
+    proc = MosquittoProcess().start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def own_plain_broker() -> Iterator[MosquittoProcess]:
     proc = MosquittoProcess().start()
     yield proc
     proc.close()

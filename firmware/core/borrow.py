@@ -81,7 +81,7 @@ def start_renewals(state: State, config: CoreConfig) -> Step:
         return with_notice(state, "notice.nothing_to_renew"), ()
     for loan in todo:
         state, n = next_id(state)
-        state = put_line(state, Line(n, "renew", loan.item, "queued", title=loan.title, due=loan.due))
+        state = put_line(state, Line(n, "renew", loan.item, "queued", title=loan.title or "", due=loan.due))
     return advance_queue(state, config)
 
 
@@ -141,7 +141,9 @@ def _allowed(state: State, line: Line, response: Response) -> Step:
         return _refuse(state, line, "out_of_service", None)
     assert state.reader is not None
     kind = "loan" if line.kind == "loan" else "renew"
-    record = RecordTxn(kind, line.barcode, state.reader.card, response.due, None, "online")
+    record = RecordTxn(
+        kind, line.barcode, state.reader.card, response.due, None, "online", state.reader.session_token
+    )
     status = "loaned" if kind == "loan" else "renewed"
     title = response.title or line.title
     state = put_line(state, replace(line, status=status, due=response.due, title=title, mode="online"))

@@ -36,6 +36,8 @@ class RecordTxn:
     due: datetime | None
     route: Literal["shelve", "transfer", "hold"] | None
     mode: Literal["online", "offline"]
+    # online loans and renewals: the hub's session token for this reader at this kiosk
+    session_token: str | None = None
 
 
 @dataclass(frozen=True)

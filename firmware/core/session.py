@@ -7,6 +7,9 @@ Policies worth knowing:
   the hub later). Staff cards are never admitted offline.
 - Lifting the card off the reader does not end a borrow session (people put the card
   down to handle books); finish, cancel or inactivity does.
+- The hub's session token (from the right PIN's answer, or the lookup's for a scheme
+  without PINs) lives in the session's Reader: online loans and renewals carry it, and
+  a new tap starts without one.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def lookup_answered(state: State, response: Response, config: CoreConfig) -> Ste
         loans=tuple(response.loans or ()),
         items_left=response.items_left,
         pin_required=bool(response.pin_required) or reader.staff,
+        session_token=response.session_token,  # given only when the tap authenticates
     )
     state = replace(state, reader=reader)
     if reader.pin_required:
@@ -163,7 +167,7 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
     if not response.ok:
         return with_notice(state, "notice.try_again"), (Beep("error"),)
     if response.pin_ok:
-        return greet(state, config)
+        return greet(_authenticated(state, response), config)
     locked = response.locked_until is not None or response.attempts_left == 0
     if locked:
         state = end_session(state, config)
@@ -173,6 +177,20 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
     args = (("attempts_left", str(left)),) if left is not None else ()
     state = replace(state, pin_attempts_left=left)
     return with_notice(state, "notice.pin_wrong", args), (Beep("error"),)
+
+
+def _authenticated(state: State, response: Response) -> State:
+    """Keep what a right PIN brings: the session token, and the loans with their titles
+    (the lookup before the PIN had none)."""
+    reader = state.reader
+    assert reader is not None
+    reader = replace(
+        reader,
+        session_token=response.session_token,
+        loans=tuple(response.loans) if response.loans is not None else reader.loans,
+        items_left=response.items_left if response.items_left is not None else reader.items_left,
+    )
+    return replace(state, reader=reader)
 
 
 # ---- card removed, multiple cards ----

@@ -27,7 +27,10 @@ DONE_STATUSES: frozenset[str] = frozenset({"loaned", "offline_loaned", "renewed"
 @dataclass(frozen=True)
 class Reader:
     """The person at the kiosk. `verified` once the lookup (and PIN, when required)
-    passed, or the offline policy admitted the card."""
+    passed, or the offline policy admitted the card. `session_token` is what the hub
+    gave at that moment for this reader's online loans and renewals; it dies with the
+    Reader at the session's end. `loans` carry titles only once the PIN was right (or
+    the scheme needs none)."""
 
     card: CardRef
     card_hash: str
@@ -38,6 +41,7 @@ class Reader:
     pin_required: bool = False
     verified: bool = False
     offline: bool = False
+    session_token: str | None = None
 
 
 @dataclass(frozen=True)

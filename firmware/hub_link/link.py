@@ -93,6 +93,7 @@ class HubLink:
         self._started = False
         self._stopped = False
         self._pump: threading.Thread | None = None
+        self.beat = lambda: None  # the watchdog's heartbeat (firmware.heartbeats); set before start()
         self._connection = Connection(
             parse_broker_url(broker_url),
             f"kiosk-{kiosk_id}",
@@ -163,6 +164,12 @@ class HubLink:
         if self._started:
             return
         self._started = True
+        if not self._connection.address.tls:
+            log.warning(
+                "the hub link is plain %s (a lab setup): card numbers and PINs cross the "
+                "network readable; a deployed kiosk uses mqtts:// with its enrolment",
+                self._connection.address.url,
+            )
         if not self._verifier.verifying:
             log.warning(
                 "hub messages are not verified: no [hub] hub_public_key, so anyone who can "
@@ -217,6 +224,7 @@ class HubLink:
 
     def _pump_loop(self) -> None:
         while not self._stopping.is_set():
+            self.beat()
             next_at = time.monotonic() + MAX_WAIT_S
             for part in self._parts:
                 try:

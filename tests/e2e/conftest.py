@@ -21,11 +21,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
-from hub.broker_process import BrokerUnavailable, MosquittoProcess
+from contract import signing
+from hub.broker_admin import BrokerAdmin
+from hub.broker_process import BrokerUnavailable, TlsMosquittoProcess
+from hub.lab import Lab
+from hub.pki import hub_admin_identity
+from hub.signer import HubSigner
+from kiosk_tools.ledger_probe import probe_id
+from tests.secure_clients import secure_client
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_LIBRARY = "capital"  # firmware/kiosk.toml's library_id
 SCENARIOS = REPO / "scenarios"
 HUB_READY = re.compile(r"^hub worker \S+: broker ")
 # A scenario that needs another member than the default says so in its header.
@@ -48,14 +57,52 @@ def wait_until(
         time.sleep(every_s)
 
 
+WIRETAP_ROLE = "test-wiretap"
+
+
+def wiretap(lab: Lab, broker: TlsMosquittoProcess, name: str) -> mqtt.Client:
+    """A paho MQTT 5 client (not connected) as hub identity `hub-NAME`, which `broker` (a
+    running one) also lets read every alliance topic: the test's view of a kiosk's whole
+    conversation, its `ack`, `resp` and `cmd` included, which the alliance's roles let no
+    one but the kiosk read. The extra role is granted through the broker's own admin
+    interface (`hub.broker_admin`), as an operator would, and lives as long as the
+    broker runs; `broker.start()` again writes the roles afresh: call this again."""
+    identity = lab.hub_worker(name)
+    acls = [
+        {"acltype": acltype, "topic": "alliance/v1/#", "priority": 0, "allow": True}
+        for acltype in ("subscribePattern", "publishClientReceive")
+    ]
+    with BrokerAdmin(broker.url, hub_admin_identity(lab.pki.root)) as admin:
+        admin.run(
+            [{"command": "createRole", "rolename": WIRETAP_ROLE}]
+            + [{"command": "addRoleACL", "rolename": WIRETAP_ROLE, **acl} for acl in acls]
+        )
+        admin.run(
+            [{"command": "addClientRole", "username": identity.name, "rolename": WIRETAP_ROLE}]
+        )
+    return secure_client(lab, broker, identity.name)
+
+
+def hub_signer(lab: Lab) -> HubSigner:
+    """Signs what a test sends a kiosk as the hub does (`[hub] signing_key` of the lab)."""
+    ttl_s = {"ack": 86400, "resp": 120, "cmd": 600}  # hub.config's defaults
+    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), ttl_s)
+
+
 class HubProcess:
     """`python -m hub --broker URL --db sqlite:///PATH [--worker NAME]` as a child
     process. Several may share a ledger and a broker, each under its own worker name."""
 
     def __init__(
-        self, broker_url: str, db_path: Path, log_path: Path, worker: str | None = None
+        self,
+        broker_url: str,
+        db_path: Path,
+        log_path: Path,
+        worker: str | None = None,
+        config: Path | None = None,
     ) -> None:
         self.broker_url = broker_url
+        self.config = config
         self.worker = worker
         self.db_path = db_path
         self.db_url = f"sqlite:///{db_path}"
@@ -74,8 +121,9 @@ class HubProcess:
         ready = self._ready = threading.Event()
         log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
         worker = ["--worker", self.worker] if self.worker else []
+        config = ["--config", str(self.config)] if self.config else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--broker", self.broker_url, *worker, "--db", self.db_url],
+            [sys.executable, "-m", "hub", *config, "--broker", self.broker_url, *worker, "--db", self.db_url],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -142,10 +190,12 @@ class HubProcess:
 
 @dataclass
 class Alliance:
-    """A private broker and a hub worker on a fresh ledger, plus a scenario runner."""
+    """A private broker and a hub worker on a fresh ledger, plus a scenario runner; all on
+    the lab's PKI (`hub.lab`): TLS, the alliance's roles, signed answers, enrolled kiosks."""
 
     workdir: Path
-    broker: MosquittoProcess
+    lab: Lab
+    broker: TlsMosquittoProcess
     hub: HubProcess
     runs: list[Path] = field(default_factory=list)
 
@@ -156,6 +206,25 @@ class Alliance:
     @property
     def db_url(self) -> str:
         return self.hub.db_url
+
+    def worker(self, name: str, db_path: Path | None = None, **settings: object) -> HubProcess:
+        """Another hub worker (not started) on this alliance's ledger and broker."""
+        return HubProcess(
+            self.broker_url,
+            db_path or self.hub.db_path,
+            self.workdir / f"hub-{name}.log",
+            worker=name,
+            config=self.lab.hub_config(name, **settings),
+        )
+
+    def kiosk_args(self, kiosk_id: str, library_id: str) -> list[str]:
+        """`--kiosk-id`, `--library` and the enrolment bundles of a kiosk and its probe."""
+        identity = self.lab.kiosk(kiosk_id, library_id).cert.parent
+        probe = self.lab.kiosk(probe_id(kiosk_id), library_id).cert.parent
+        return [
+            "--kiosk-id", kiosk_id, "--library", library_id,
+            "--identity", str(identity), "--probe-identity", str(probe),
+        ]  # fmt: skip
 
     def run_script(
         self,
@@ -178,11 +247,16 @@ class Alliance:
             str(script),
             "--broker",
             self.broker_url,
-            "--kiosk-id",
-            kiosk_id or f"e2e-{script.stem[:24]}-{uuid.uuid4().hex[:6]}",
         ]
-        if "--library" not in extra:
-            argv += scenario_library_args(script)
+        extra = list(extra)
+        library = DEFAULT_LIBRARY
+        if "--library" in extra:
+            at = extra.index("--library")
+            library = extra[at + 1]
+            del extra[at : at + 2]
+        elif scenario_library_args(script):
+            library = scenario_library_args(script)[1]
+        argv += self.kiosk_args(kiosk_id or f"e2e-{script.stem[:24]}-{uuid.uuid4().hex[:6]}", library)
         if "--config" not in extra:
             argv += scenario_config_args(script)
         argv += list(extra)
@@ -235,36 +309,38 @@ def scenario_config_args(script: Path) -> list[str]:
     return []
 
 
-def start_alliance(workdir: Path) -> Alliance:
+def start_alliance(workdir: Path, lab: Lab) -> Alliance:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        broker = MosquittoProcess().start()
+        broker = lab.broker().start()
     except BrokerUnavailable as exc:
         pytest.fail(f"end-to-end tests need Mosquitto: {exc}")
-    hub = HubProcess(broker.url, workdir / "hub.sqlite", workdir / "hub.log")
+    hub = HubProcess(
+        broker.url, workdir / "hub.sqlite", workdir / "hub.log", config=lab.hub_config("1")
+    )
     try:
         hub.start()
     except BaseException:
         broker.close()
         raise
-    return Alliance(workdir, broker, hub)
+    return Alliance(workdir, lab, broker, hub)
 
 
 @pytest.fixture(scope="session")
-def alliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alliance]:
+def alliance(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[Alliance]:
     """Broker + hub shared by the session's scenario runs; never stop them here."""
-    world = start_alliance(tmp_path_factory.mktemp("alliance"))
+    world = start_alliance(tmp_path_factory.mktemp("alliance"), lab)
     yield world
     world.close()
 
 
 @pytest.fixture
-def make_alliance(tmp_path: Path) -> Iterator[Callable[[], Alliance]]:
+def make_alliance(tmp_path: Path, lab: Lab) -> Iterator[Callable[[], Alliance]]:
     """Broker + hub of this test alone (to stop, freeze or restart); all closed after."""
     made: list[Alliance] = []
 
     def make() -> Alliance:
-        world = start_alliance(tmp_path / f"alliance{len(made)}")
+        world = start_alliance(tmp_path / f"alliance{len(made)}", lab)
         made.append(world)
         return world
 

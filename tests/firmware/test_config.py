@@ -93,8 +93,8 @@ def test_an_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
         f"{tmp_path / 'kiosk.toml'}: devices.chute.jam_afer_s: unknown key, did you mean "
         "'jam_after_s'? (known: entry_pin, exit_pin, bounce_ms, jam_after_s)"
     )
-    assert "printer: unknown key (known: kiosk, hub, devices," in error_of(
-        tmp_path, "[printer]\nport = 1\n"
+    assert "display: unknown key (known: kiosk, hub, devices," in error_of(
+        tmp_path, "[display]\nport = 1\n"
     )
 
 

@@ -54,3 +54,54 @@ def test_unknown_fault_name_is_a_usage_error() -> None:
     proc = run_diag("--sim-fault", "gremlins")
     assert proc.returncode == 2
     assert "reader-silent" in proc.stderr
+
+
+def test_diag_reports_each_scanners_kind_and_path_and_the_printers_fault(tmp_path) -> None:
+    """A keyboard-mode desk scanner that is unplugged, a serial chute scanner and a
+    printer out of paper: each line names the kind, the path and what is wrong."""
+    import io
+    import queue
+
+    from drivers.receipt_printer import SerialPrinterLink
+    from firmware.config import load_config
+    from firmware.devices import build_devices
+    from firmware.diag import report, run_self_test
+    from hal_sim.printer_pty import SimulatedPrinter
+    from kiosk_tools.simulated import sim_rig
+    from tests.drivers.test_hid_scanner import RecordedDevice
+
+    hid_path = "/dev/input/by-id/usb-desk-scanner-event-kbd"
+    with SimulatedPrinter() as printer:
+        config = load_config(
+            None,
+            {
+                "devices.scanner.kind": "hid",
+                "devices.scanner.device": hid_path,
+                "devices.printer.kind": "serial",
+                "devices.printer.port": printer.port,
+            },
+        )
+        rig = sim_rig(config)
+        scanner = RecordedDevice()
+        scanner.present = False
+        rig.transports.desk_input, rig.transports.open_input = hid_path, scanner.open
+        rig.transports.printer = SerialPrinterLink(printer.port)
+        printer.paper_out()
+        events: queue.Queue[object] = queue.Queue()
+        devices = build_devices(config, rig.transports, events.put)
+        try:
+            results = run_self_test(devices, ready_timeout_s=0.5)
+        finally:
+            devices.close()
+    by_device = {r.device: r for r in results}
+    desk, chute, paper = by_device["scanner"], by_device["chute_scanner"], by_device["printer"]
+    assert (desk.ok, desk.code) == (False, "scanner-unplugged")
+    assert desk.detail.startswith(f"hid {hid_path}: absent (cannot open {hid_path}")
+    assert chute.ok and chute.detail.startswith("test scan read back on serial ")
+    assert (paper.ok, paper.code) == (False, "printer-paper-out")
+    out = io.StringIO()
+    assert report(results, as_json=False, out=out) == 1
+    text = out.getvalue()
+    assert f"FAIL  scanner        scanner-unplugged      hid {hid_path}: absent" in text
+    assert "FAIL  printer        printer-paper-out" in text
+    assert "Put in a new roll" in text

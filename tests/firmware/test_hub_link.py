@@ -2,6 +2,11 @@
 
 The real hub is built elsewhere; these tests need only its wire behaviour: answer a
 request on its response topic with its correlation data, ack each txn by id.
+
+All on the lab's secure broker (tests/conftest.py `broker`), as a kiosk runs: the link
+connects with its enrolment (`kiosk_tls`) and holds the hub's public key, the fake hub
+and every spy are `hub-...` identities, and the fake hub signs what it sends as the hub
+does (`hub.signer.HubSigner` with the lab's signing key).
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from contract import messages, topics
+from contract import messages, signing, topics
 from contract.broker_url import parse_broker_url
-from contract.messages import Ack, CardRef, CommandResult, KioskState, ReaderLookup, Response, Txn
+from contract.messages import (
+    Ack,
+    CardRef,
+    Command,
+    CommandResult,
+    KioskState,
+    ReaderLookup,
+    Response,
+    Txn,
+)
 from firmware.core.events import (
     BlocklistUpdated,
     CommandReceived,
@@ -41,9 +54,15 @@ from firmware.core.events import (
 from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
+from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
+from hub.signer import HubSigner
+from tests.secure_clients import kiosk_tls, secure_client
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = "0110000012345"
+LIBRARY = "dongcheng"
+SIGNED_TTL_S = {"ack": 600, "resp": 600, "cmd": 600}
 _counter = iter(range(1_000_000))
 
 
@@ -54,6 +73,11 @@ def new_kiosk_id() -> str:
 def host_port(url: str) -> tuple[str, int]:
     addr = parse_broker_url(url)
     return addr.host, addr.port
+
+
+def hub_signer(lab: Lab) -> HubSigner:
+    """Signs as the hub does, with the lab's hub signing key."""
+    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), SIGNED_TTL_S)
 
 
 def nodelay(_c: mqtt.Client, _u: object, sock: socket.socket) -> None:
@@ -102,7 +126,8 @@ class FakeHub:
 
     def __init__(
         self,
-        url: str,
+        lab: Lab,
+        broker: MosquittoProcess,
         *,
         answer_delay_s: float = 0.0,
         answer: bool = True,
@@ -120,17 +145,15 @@ class FakeHub:
         self.topics: list[str] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"fakehub-{os.getpid()}-{next(_counter)}",
-            protocol=mqtt.MQTTv5,
-        )
+        self.signer = hub_signer(lab)
+        # a hub identity of its own: the broker makes the certificate's CN the client id
+        self.client = secure_client(lab, broker, f"hub-fake{next(_counter)}")
         self.client.on_socket_open = nodelay
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(0.2, 1)
-        host, port = host_port(url)
+        host, port = host_port(broker.url)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600 if persistent else 0
         self.client.connect(host, port, clean_start=not persistent, properties=props)
@@ -138,25 +161,42 @@ class FakeHub:
         assert self.subscribed.wait(5), "fake hub could not subscribe"
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
-        client.subscribe([("alliance/#", 1)])
+        # every kiosk's inbound topics: what the broker's hub role may read
+        client.subscribe([(topics.topic("+", leaf), 1) for leaf in topics.KIOSK_TO_HUB])
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list, _p: object
+    ) -> None:
+        if not any(r.is_failure for r in reasons):
+            self.subscribed.set()
+
+    def publish_signed(
+        self, topic_name: str, message: messages._Msg, properties: Properties | None = None
+    ) -> None:
+        """Publish `message` on a kiosk's ack/resp/cmd topic, signed as the hub signs."""
+        payload = messages.encode(message)
+        props = self.signer.properties_for(topic_name, message, payload, properties)
+        self.client.publish(topic_name, payload, qos=1, properties=props)
 
     def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.topics.append(msg.topic)
         if msg.topic.endswith("/req") and self.answer:
             self.requests.append(msg.payload)
+            with self.lock:  # the topic the kiosk asks its answer on is one of its topics too
+                self.topics.append(msg.properties.ResponseTopic)
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = msg.properties.CorrelationData
             req = messages.parse_request(msg.payload)
             if req.op == "blocklist":
-                resp = Response(blocked_hashes=["ab" * 32], blocklist_salt="cd" * 16, offline_max_items=3)
+                resp = Response(
+                    blocked_hashes=["ab" * 32], blocklist_salt="cd" * 16, offline_max_items=3
+                )
             else:
                 resp = Response(state="valid", masked_name="Z*", pin_required=True)
 
             def send() -> None:
-                client.publish(
-                    msg.properties.ResponseTopic, messages.encode(resp), qos=1, properties=props
-                )
+                self.publish_signed(msg.properties.ResponseTopic, resp, props)
 
             if self.answer_delay_s:
                 threading.Timer(self.answer_delay_s, send).start()
@@ -172,11 +212,7 @@ class FakeHub:
             self.send_ack(txn.kiosk_id, txn.txn_id)
 
     def send_ack(self, kiosk_id: str, txn_id: str) -> None:
-        self.client.publish(
-            topics.topic(kiosk_id, "ack"),
-            messages.encode(Ack(txn_id=txn_id, result="committed")),
-            qos=1,
-        )
+        self.publish_signed(topics.topic(kiosk_id, "ack"), Ack(txn_id=txn_id, result="committed"))
 
     def release(self, kiosk_id: str) -> None:
         with self.lock:
@@ -204,10 +240,14 @@ def links() -> Iterator[list[HubLink]]:
 
 
 def make_link(
-    url: str, events: Events, links: list[HubLink], kiosk_id: str, **kwargs: object
+    lab: Lab, url: str, events: Events, links: list[HubLink], kiosk_id: str, **kwargs: object
 ) -> HubLink:
+    """Kiosk `kiosk_id`'s link as a kiosk runs it: its enrolment's TLS files (enrolled on
+    first use) and the hub's public key, so only what the hub signed is acted on."""
     kwargs.setdefault("fetch_blocklist", False)
-    link = HubLink(url, kiosk_id, "dongcheng", events.post, firmware_version="test", **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("tls", kiosk_tls(lab, kiosk_id, LIBRARY))
+    kwargs.setdefault("hub_public_key", signing.load_public_key(lab.pki.hub_signing_pub))
+    link = HubLink(url, kiosk_id, LIBRARY, events.post, firmware_version="test", **kwargs)  # type: ignore[arg-type]
     links.append(link)
     link.start()
     events.wait(lambda e: e == LinkChanged(True))
@@ -237,13 +277,16 @@ def fill(journal: Journal, kiosk_id: str, n: int) -> list[str]:
     return ids
 
 
-def read_retained(url: str, topic: str, timeout: float = 3.0) -> bytes | None:
-    """The retained message on `topic` (or one published live while we subscribe)."""
+def read_retained(
+    lab: Lab, broker: MosquittoProcess, topic: str, timeout: float = 3.0
+) -> bytes | None:
+    """The retained message on `topic` (or one published live while we subscribe), read
+    as a hub identity: only the hub may read a kiosk's state."""
     got: queue.Queue[bytes] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = secure_client(lab, broker, "hub-reader")
     client.on_connect = lambda c, *a: c.subscribe(topic, 1)
     client.on_message = lambda _c, _u, m: got.put(m.payload)
-    host, port = host_port(url)
+    host, port = host_port(broker.url)
     client.connect(host, port)
     client.loop_start()
     try:
@@ -258,10 +301,10 @@ def read_retained(url: str, topic: str, timeout: float = 3.0) -> bytes | None:
 # ---- requests ----
 
 
-def test_request_gets_the_hubs_answer_by_correlation_id(broker, events, links) -> None:
-    hub = FakeHub(broker.url)
+def test_request_gets_the_hubs_answer_by_correlation_id(lab, broker, events, links) -> None:
+    hub = FakeHub(lab, broker)
     try:
-        link = make_link(broker.url, events, links, new_kiosk_id())
+        link = make_link(lab, broker.url, events, links, new_kiosk_id())
         link.request(
             "c1",
             ReaderLookup(
@@ -279,11 +322,11 @@ def test_request_gets_the_hubs_answer_by_correlation_id(broker, events, links) -
 
 
 def test_request_times_out_when_nobody_answers_and_a_late_answer_is_dropped(
-    broker, events, links
+    lab, broker, events, links
 ) -> None:
-    hub = FakeHub(broker.url, answer_delay_s=0.6)
+    hub = FakeHub(lab, broker, answer_delay_s=0.6)
     try:
-        link = make_link(broker.url, events, links, new_kiosk_id(), request_timeout_s=0.3)
+        link = make_link(lab, broker.url, events, links, new_kiosk_id(), request_timeout_s=0.3)
         started = time.monotonic()
         link.request(
             "slow",
@@ -319,9 +362,9 @@ def test_request_times_out_at_once_when_the_link_is_down(events) -> None:
 
 
 def test_a_request_waiting_when_the_broker_goes_away_ends_in_hub_timed_out(
-    own_broker, events, links
+    lab, own_broker, events, links
 ) -> None:
-    link = make_link(own_broker.url, events, links, new_kiosk_id(), request_timeout_s=60)
+    link = make_link(lab, own_broker.url, events, links, new_kiosk_id(), request_timeout_s=60)
     link.request(
         "lost",
         ReaderLookup(
@@ -333,10 +376,10 @@ def test_a_request_waiting_when_the_broker_goes_away_ends_in_hub_timed_out(
     assert events.wait(lambda e: isinstance(e, LinkChanged)) == LinkChanged(False)
 
 
-def test_blocklist_is_fetched_on_connect(broker, events, links) -> None:
-    hub = FakeHub(broker.url)
+def test_blocklist_is_fetched_on_connect(lab, broker, events, links) -> None:
+    hub = FakeHub(lab, broker)
     try:
-        make_link(broker.url, events, links, new_kiosk_id(), fetch_blocklist=True)
+        make_link(lab, broker.url, events, links, new_kiosk_id(), fetch_blocklist=True)
         update = events.wait(lambda e: isinstance(e, BlocklistUpdated))
         assert update == BlocklistUpdated(frozenset({"ab" * 32}), 3, salt="cd" * 16)
     finally:
@@ -346,17 +389,21 @@ def test_blocklist_is_fetched_on_connect(broker, events, links) -> None:
 # ---- state, commands, telemetry ----
 
 
-def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker) -> None:
+def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(lab, broker) -> None:
     kiosk_id = new_kiosk_id()
+    tls = kiosk_tls(lab, kiosk_id, LIBRARY)
     script = textwrap.dedent(
         f"""
         import sys, queue, time
+        from pathlib import Path
         sys.path.insert(0, {str(REPO)!r})
         from firmware.hub_link import HubLink
+        from firmware.hub_link.connection import TlsFiles
         from firmware.core.events import LinkChanged
         q = queue.Queue()
-        link = HubLink({broker.url!r}, {kiosk_id!r}, "dongcheng", q.put,
-                       firmware_version="9.9", fetch_blocklist=False)
+        tls = TlsFiles(Path({str(tls.ca)!r}), Path({str(tls.cert)!r}), Path({str(tls.key)!r}))
+        link = HubLink({broker.url!r}, {kiosk_id!r}, {LIBRARY!r}, q.put,
+                       firmware_version="9.9", fetch_blocklist=False, tls=tls)
         link.start()
         while q.get(timeout=10) != LinkChanged(True):
             pass
@@ -368,7 +415,7 @@ def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
         topic = topics.topic(kiosk_id, "state")
-        online = read_retained(broker.url, topic)
+        online = read_retained(lab, broker, topic)
         assert online is not None
         assert messages.parse(KioskState, online).state == "online"
         proc.send_signal(signal.SIGKILL)
@@ -376,7 +423,7 @@ def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker)
         deadline = time.monotonic() + 5
         state = None
         while time.monotonic() < deadline:
-            raw = read_retained(broker.url, topic)
+            raw = read_retained(lab, broker, topic)
             state = messages.parse(KioskState, raw) if raw else None
             if state is not None and state.state == "offline":
                 break
@@ -388,32 +435,34 @@ def test_retained_state_is_online_then_offline_after_the_kiosk_is_killed(broker)
         proc.wait()
 
 
-def test_stop_says_offline_and_maintenance_is_retained(broker, events, links) -> None:
+def test_stop_says_offline_and_maintenance_is_retained(lab, broker, events, links) -> None:
     kiosk_id = new_kiosk_id()
-    link = make_link(broker.url, events, links, kiosk_id)
+    link = make_link(lab, broker.url, events, links, kiosk_id)
     link.publish_state("maintenance")
     topic = topics.topic(kiosk_id, "state")
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        raw = read_retained(broker.url, topic)
+        raw = read_retained(lab, broker, topic)
         if raw and messages.parse(KioskState, raw).state == "maintenance":
             break
     else:
         raise AssertionError("maintenance state not retained")
     link.stop()
-    raw = read_retained(broker.url, topic)
+    raw = read_retained(lab, broker, topic)
     assert raw is not None and messages.parse(KioskState, raw).state == "offline"
 
 
-def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, links, caplog) -> None:
+def test_valid_commands_are_posted_and_invalid_ones_ignored(
+    lab, broker, events, links, caplog
+) -> None:
     kiosk_id = new_kiosk_id()
-    hub = FakeHub(broker.url)
+    hub = FakeHub(lab, broker)
     try:
-        link = make_link(broker.url, events, links, kiosk_id)
+        link = make_link(lab, broker.url, events, links, kiosk_id)
         cmd_topic = topics.topic(kiosk_id, "cmd")
         hub.client.publish(cmd_topic, b"not json", qos=1)
         hub.client.publish(cmd_topic, b'{"v":1,"cmd":"self_destruct","cmd_id":"x"}', qos=1)
-        hub.client.publish(cmd_topic, b'{"v":1,"cmd":"selftest","cmd_id":"c-42"}', qos=1)
+        hub.publish_signed(cmd_topic, Command(cmd="selftest", cmd_id="c-42"))
         assert events.wait(lambda e: isinstance(e, CommandReceived)) == CommandReceived(
             "selftest", "c-42"
         )
@@ -427,20 +476,25 @@ def test_valid_commands_are_posted_and_invalid_ones_ignored(broker, events, link
         hub.close()
 
 
-def test_telemetry_carries_the_journal_depth(broker, events, links, tmp_path) -> None:
+def test_telemetry_carries_the_journal_depth(lab, broker, events, links, tmp_path) -> None:
     kiosk_id = new_kiosk_id()
     got: queue.Queue[bytes] = queue.Queue()
-    spy = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    subscribed = threading.Event()
+    spy = secure_client(lab, broker, "hub-spy")  # only a hub identity may read telemetry
     spy.on_message = lambda _c, _u, m: got.put(m.payload)
+    spy.on_subscribe = lambda _c, _u, _m, reasons, _p: (
+        None if any(r.is_failure for r in reasons) else subscribed.set()
+    )
     host, port = host_port(broker.url)
     spy.connect(host, port)
     spy.subscribe(topics.topic(kiosk_id, "telemetry"), 0)
     spy.loop_start()
+    assert subscribed.wait(5), "the spy's subscription was not granted"
     try:
         with Journal.open(tmp_path / "j.sqlite3") as journal:
             fill(journal, kiosk_id, 3)  # nobody acks: they stay pending
             make_link(
-                broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.2
+                lab, broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.2
             )
             tele = messages.parse(messages.Telemetry, got.get(timeout=3))
             assert tele.journal_pending == 3
@@ -455,14 +509,14 @@ def test_telemetry_carries_the_journal_depth(broker, events, links, tmp_path) ->
 
 
 def test_rows_are_published_in_order_and_acked_only_on_the_hubs_ack(
-    broker, events, links, tmp_path
+    lab, broker, events, links, tmp_path
 ) -> None:
     kiosk_id = new_kiosk_id()
-    hub = FakeHub(broker.url, ack=False)
+    hub = FakeHub(lab, broker, ack=False)
     try:
         with Journal.open(tmp_path / "j.sqlite3") as journal:
             ids = fill(journal, kiosk_id, 250)
-            link = make_link(broker.url, events, links, kiosk_id, journal=journal, window=100)
+            link = make_link(lab, broker.url, events, links, kiosk_id, journal=journal, window=100)
             deadline = time.monotonic() + 5
             while len(hub.txn_ids) < 100:
                 assert time.monotonic() < deadline
@@ -486,15 +540,17 @@ def test_rows_are_published_in_order_and_acked_only_on_the_hubs_ack(
 
 
 def test_broker_restart_mid_backlog_ends_with_every_row_acked_once(
-    own_broker, events, links, tmp_path
+    lab, own_broker, events, links, tmp_path
 ) -> None:
     kiosk_id = new_kiosk_id()
     n = 3000
-    hub = FakeHub(own_broker.url, persistent=True)
+    hub = FakeHub(lab, own_broker, persistent=True)
     try:
         with Journal.open(tmp_path / "j.sqlite3") as journal:
             ids = fill(journal, kiosk_id, n)
-            make_link(own_broker.url, events, links, kiosk_id, journal=journal, resend_after_s=2.0)
+            make_link(
+                lab, own_broker.url, events, links, kiosk_id, journal=journal, resend_after_s=2.0
+            )
             acked: list[str] = []
             while len(acked) < 200:
                 acked.append(events.wait(lambda e: isinstance(e, TxnAcked)).txn_id)
@@ -542,20 +598,22 @@ def test_the_configured_retention_prunes_the_kiosks_journal(tmp_path) -> None:
         while kiosk.journal.counts()["acked"] != 1:
             assert time.monotonic() < deadline, "acked rows were not pruned"
             time.sleep(0.05)
-        assert [r.txn.txn_id for r in kiosk.journal.rows_for_item(txn(recent, kiosk_id, 1).item)] == [recent]
+        assert [
+            r.txn.txn_id for r in kiosk.journal.rows_for_item(txn(recent, kiosk_id, 1).item)
+        ] == [recent]
         assert kiosk.journal.last_txn_id() == newest
     finally:
         kiosk.stop()
 
 
-def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) -> None:
+def test_no_card_number_appears_in_any_topic(lab, broker, events, links, tmp_path) -> None:
     kiosk_id = new_kiosk_id()
-    hub = FakeHub(broker.url)
+    hub = FakeHub(lab, broker)
     try:
         with Journal.open(tmp_path / "j.sqlite3") as journal:
             fill(journal, kiosk_id, 5)
             link = make_link(
-                broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.1
+                lab, broker.url, events, links, kiosk_id, journal=journal, telemetry_interval_s=0.1
             )
             link.request(
                 "c",
@@ -573,17 +631,18 @@ def test_no_card_number_appears_in_any_topic(broker, events, links, tmp_path) ->
         seen = set(hub.topics)
         assert topics.topic(kiosk_id, "txn") in seen
         assert topics.topic(kiosk_id, "req") in seen
+        assert topics.topic(kiosk_id, "resp") in seen
         assert not [t for t in seen if CARD in t]
     finally:
         hub.close()
 
 
 def test_a_failing_journal_is_reported_once_and_the_link_keeps_running(
-    broker, events, links, tmp_path
+    lab, broker, events, links, tmp_path
 ) -> None:
     journal = Journal.open(tmp_path / "j.sqlite3")
     journal.close()  # every later call fails like an I/O error would
-    link = make_link(broker.url, events, links, new_kiosk_id(), journal=journal)
+    link = make_link(lab, broker.url, events, links, new_kiosk_id(), journal=journal)
     failed = events.wait(lambda e: isinstance(e, JournalFailed))
     assert failed.code == "journal-io"
     assert not [e for e in events.drain(0.3) if isinstance(e, JournalFailed)]

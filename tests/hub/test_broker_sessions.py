@@ -1,6 +1,8 @@
 """What Mosquitto does with the hub's shared subscription when members die: measured on
-the real broker (`mosquitto` on a free port, as every test here), with members that are
-processes a test SIGKILLs (tests/hub/share_member.py). docs/ordering.md, "What the broker
+the real broker (the alliance's secure one, `mosquitto` on a free port, as every test
+here), with members that are processes a test SIGKILLs (tests/hub/share_member.py), each
+connected as a hub worker identity (`hub-a` is worker `a`: the broker makes the CN the
+client id), and txns published by enrolled kiosk `k1`. docs/ordering.md, "What the broker
 does", reports these facts; hub/service.py is designed for them.
 
 Every member subscribes `$share/hub/alliance/v1/kiosk/+/txn` at QoS 1. "Persistent"
@@ -13,13 +15,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
+from tests.secure_clients import identity_for, secure_client
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +37,13 @@ QUIET_S = 0.5  # how long "nothing more arrives" is watched for
 class Member:
     """A shared-subscription member process and what it printed."""
 
-    def __init__(self, broker: MosquittoProcess, client_id: str, expiry_s: int = 300, *, ack: bool = True) -> None:
+    def __init__(
+        self, lab: Lab, broker: MosquittoProcess, client_id: str, expiry_s: int = 300, *, ack: bool = True
+    ) -> None:
+        who = identity_for(lab, client_id)
         argv = [sys.executable, str(MEMBER), str(broker.port), client_id, str(expiry_s)]
-        self.proc = subprocess.Popen(argv + ([] if ack else ["--no-ack"]), stdout=subprocess.PIPE, text=True)
+        argv += ([] if ack else ["--no-ack"]) + ["--tls", str(who.ca), str(who.cert), str(who.key)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -78,11 +85,11 @@ class Member:
 
 
 @pytest.fixture
-def members() -> object:
+def members(lab: Lab) -> object:
     made: list[Member] = []
 
     def make(*args: object, **kwargs: object) -> Member:
-        member = Member(*args, **kwargs)  # type: ignore[arg-type]
+        member = Member(lab, *args, **kwargs)  # type: ignore[arg-type]
         made.append(member)
         return member
 
@@ -92,17 +99,26 @@ def members() -> object:
             member.kill()
 
 
-def publish(broker: MosquittoProcess, payloads: list[str]) -> None:
-    """QoS 1 publishes, each confirmed by the broker's PUBACK (routed by then)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    try:
-        for payload in payloads:
-            client.publish(KIOSK_TXN, payload, qos=1).wait_for_publish(5)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+@pytest.fixture
+def publish(lab: Lab) -> Callable[[MosquittoProcess, list[str]], None]:
+    """QoS 1 publishes by kiosk k1 on its own txn topic, each confirmed by the broker's
+    PUBACK (routed by then; a refusal fails the test)."""
+
+    def send(broker: MosquittoProcess, payloads: list[str]) -> None:
+        refused: list[object] = []
+        client = secure_client(lab, broker, "k1")
+        client.on_publish = lambda _c, _u, _mid, reason, _p: refused.extend([reason] if reason.is_failure else [])
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        try:
+            for payload in payloads:
+                client.publish(KIOSK_TXN, payload, qos=1).wait_for_publish(5)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        assert not refused, f"the broker refused k1's txns: {refused}"
+
+    return send
 
 
 def numbered(prefix: str, n: int, start: int = 0) -> list[str]:
@@ -115,7 +131,7 @@ def kill(member: Member) -> None:
 
 
 def test_a_killed_members_share_waits_in_its_session_not_at_the_connected_member(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """(a) One member killed, one connected: the broker goes on handing out messages in
     turn, the dead member's turn included. Its half is queued in its session, not given
@@ -136,7 +152,7 @@ def test_a_killed_members_share_waits_in_its_session_not_at_the_connected_member
 
 
 def test_with_no_member_connected_the_messages_wait_in_the_session(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """(b) The only member killed: what is published meanwhile is queued in its session
     and delivered in order when it reconnects with the same client id."""
@@ -150,7 +166,7 @@ def test_with_no_member_connected_the_messages_wait_in_the_session(
 
 
 def test_a_dead_members_unacked_messages_wait_for_it_marked_dup(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """(c) A member that received messages but never acknowledged them is killed: the
     broker keeps them in flight in its session (it does not hand them to the connected
@@ -172,7 +188,7 @@ def test_a_dead_members_unacked_messages_wait_for_it_marked_dup(
 
 
 def test_an_expired_session_drops_what_it_held_and_leaves_the_group(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """A dead member's session expires: what was queued for it is dropped (no other
     member gets it), and from then on the connected members get every message."""
@@ -195,7 +211,7 @@ def test_an_expired_session_drops_what_it_held_and_leaves_the_group(
 
 
 def test_a_member_without_session_expiry_leaves_at_once_and_with_none_left_messages_are_dropped(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """The hub's old way (session expiry 0, what paho's MQTT 5 default amounts to): a
     killed member leaves the group at once, so the connected member gets everything;
@@ -213,7 +229,7 @@ def test_a_member_without_session_expiry_leaves_at_once_and_with_none_left_messa
 
 
 def test_a_clean_broker_restart_keeps_sessions_and_queued_messages(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """With `persistence true` a broker stopped with SIGTERM saves its sessions and
     queues and restores them at start."""
@@ -228,7 +244,7 @@ def test_a_clean_broker_restart_keeps_sessions_and_queued_messages(
 
 
 def test_a_killed_broker_comes_back_as_it_last_saved(
-    own_broker: MosquittoProcess, members: object
+    own_broker: MosquittoProcess, members: object, publish: Callable[..., None]
 ) -> None:
     """A broker SIGKILLed saves nothing: it restarts from its last save (here a clean
     restart). What was queued since is lost, and what was delivered since is delivered

@@ -1,5 +1,7 @@
-"""The hub worker over a real Mosquitto: acks, request answers, fleet status, commands,
-and the `python -m hub` command line."""
+"""The hub worker over the alliance's secure Mosquitto (the lab's: TLS, client
+certificates, the roles), as its lab identity with the signing key and the enrolment
+check: acks, request answers, fleet status, commands, and the `python -m hub` command
+line. Each test kiosk is enrolled and connects as itself."""
 
 from __future__ import annotations
 
@@ -20,16 +22,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, privacy, topics
 from hub import catalogue
 from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from hub.service import HubService
+from tests.secure_clients import hub_settings, secure_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,24 +43,23 @@ def registry() -> Registry:
 
 
 class Kiosk:
-    """A bare MQTT kiosk: publishes txns and requests, collects acks and answers."""
+    """A bare MQTT kiosk, enrolled for `library_id` and connected as itself: publishes
+    txns and requests, collects acks and answers."""
 
-    def __init__(self, broker_url: str, kiosk_id: str) -> None:
+    def __init__(self, lab: Lab, broker: MosquittoProcess, kiosk_id: str, library_id: str = "capital") -> None:
         self.kiosk_id = kiosk_id
         self.acks: queue.Queue[messages.Ack] = queue.Queue()
         self.cmds: queue.Queue[messages.Command] = queue.Queue()
         self._pending: dict[bytes, queue.Queue[messages.Response]] = {}
         self._ready = threading.Event()
-        host, port = broker_url.removeprefix("mqtt://").split(":")
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kiosk-{kiosk_id}-{secrets.token_hex(3)}",
-                        protocol=mqtt.MQTTv5)
+        c = secure_client(lab, broker, kiosk_id, library_id)
         c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(
             [(topics.topic(kiosk_id, leaf), 1) for leaf in ("ack", "resp", "cmd")])
         c.on_subscribe = lambda *a: self._ready.set()
         c.on_message = self._on_message
         c.max_inflight_messages_set(100)
-        c.connect(host, int(port))
+        c.connect("127.0.0.1", broker.port)
         c.loop_start()
         assert self._ready.wait(5)
         self.client = c
@@ -108,15 +110,16 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> s
 
 
 @pytest.fixture(scope="module")
-def hub(broker: MosquittoProcess, seeded_db: str, registry: Registry) -> Iterator[HubService]:
-    service = HubService(broker.url, seeded_db, registry, "test-service").start()
+def hub(lab: Lab, broker: MosquittoProcess, seeded_db: str, registry: Registry) -> Iterator[HubService]:
+    config = hub_settings(lab, "test-service")
+    service = HubService(broker.url, seeded_db, registry, "test-service", config=config).start()
     yield service
     service.retire()  # leave no session behind on the shared broker
 
 
 @pytest.fixture
-def kiosk(broker: MosquittoProcess, hub: HubService) -> Iterator[Kiosk]:
-    k = Kiosk(broker.url, f"k-{secrets.token_hex(4)}")
+def kiosk(lab: Lab, broker: MosquittoProcess, hub: HubService) -> Iterator[Kiosk]:
+    k = Kiosk(lab, broker, f"k-{secrets.token_hex(4)}")
     yield k
     k.close()
 
@@ -211,12 +214,15 @@ def test_a_loan_is_acked_with_the_hubs_due_date_and_a_repeat_is_a_duplicate(
 ) -> None:
     reader = demo(registry, "bj-joint")
     book = catalogue.item_barcode(registry, "capital", 7)
-    t = txn(kiosk, "loan", book, card(reader), due=datetime(2099, 1, 1, tzinfo=UTC))
+    pin = kiosk.request(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin))
+    assert pin.pin_ok and pin.session_token  # an online loan follows the reader's right PIN
+    t = txn(kiosk, "loan", book, card(reader), due=datetime(2099, 1, 1, tzinfo=UTC),
+            session_token=pin.session_token)
     kiosk.publish("txn", t)
     first = kiosk.ack()
     kiosk.publish("txn", t)
     second = kiosk.ack()
-    assert (first.txn_id, first.result) == (t.txn_id, "committed")
+    assert (first.txn_id, first.result, first.exception) == (t.txn_id, "committed", None)
     assert first.due is not None and first.due.year < 2099
     assert second.result == "duplicate" and second.due == first.due
     assert hub.ledger.txn_rows(t.txn_id) == 1
@@ -344,34 +350,31 @@ def test_cli_status_without_a_ledger_exits_1(tmp_path: Path) -> None:
 
 
 def test_cli_worker_seeds_an_empty_ledger_serves_and_stops_on_sigterm(
-    tmp_path: Path, registry: Registry
+    tmp_path: Path, registry: Registry, lab: Lab, own_broker: MosquittoProcess
 ) -> None:
-    broker = MosquittoProcess().start()
+    """`python -m hub --config` with a lab worker's settings, on a broker of its own (a
+    stopped worker keeps its broker session, and with it a share of the messages)."""
+    cfg = lab.hub_config("cli-test", seed_per_member=25)
+    db = f"sqlite:///{tmp_path}/cli.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "--config", str(cfg), "--broker", own_broker.url, "--db", db],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
-        cfg = tmp_path / "hub.toml"
-        cfg.write_text("[hub]\nseed_per_member = 25\nworker = \"cli-test\"\n")
-        db = f"sqlite:///{tmp_path}/cli.sqlite"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--config", str(cfg), "--broker", broker.url, "--db", db],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            line = proc.stdout.readline()
-            assert "hub worker cli-test" in line
-            k = Kiosk(broker.url, "cli-kiosk")
-            resp = k.request(messages.ReturnRoute(op="return_route", library_id="capital",
-                                                  item=catalogue.item_barcode(registry, "capital", 2)), timeout=10)
-            assert resp.route == "shelve"
-            k.close()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(10) == 0
-            assert "seeded the demo catalogue" in proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        with Ledger.open(db) as led:
-            assert led.count("items") == 25 * len(registry.members)
+        line = proc.stdout.readline()
+        assert "hub worker cli-test" in line
+        k = Kiosk(lab, own_broker, "cli-kiosk")
+        resp = k.request(messages.ReturnRoute(op="return_route", library_id="capital",
+                                              item=catalogue.item_barcode(registry, "capital", 2)), timeout=10)
+        assert resp.route == "shelve"
+        k.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "seeded the demo catalogue" in proc.stderr.read()
     finally:
-        broker.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with Ledger.open(db) as led:
+        assert led.count("items") == 25 * len(registry.members)

@@ -1,6 +1,7 @@
 """A hub worker's broker session (hub/service.py, docs/ordering.md): one stable client id
 per worker name, kept across restarts, ended only by `retire`, never shared by two
-workers. Each test has its own Mosquitto: sessions outlive the workers that made them."""
+workers. Each test has its own secure Mosquitto (sessions outlive the workers that made
+them); each worker connects as its lab identity, whose CN `hub-NAME` is its client id."""
 
 from __future__ import annotations
 
@@ -9,20 +10,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import messages, topics
 from hub import catalogue
 from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from hub.service import HubService, client_id
+from tests.secure_clients import hub_settings, secure_client
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +50,12 @@ def db_url(tmp_path: Path, registry: Registry) -> str:
 
 
 class KioskClient:
-    """Publishes return txns for KIOSK and collects the hub's acks."""
+    """Publishes return txns as enrolled kiosk KIOSK and collects the hub's acks."""
 
-    def __init__(self, broker: MosquittoProcess) -> None:
+    def __init__(self, lab: Lab, broker: MosquittoProcess) -> None:
         self.acks: queue.Queue[messages.Ack] = queue.Queue()
         ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = secure_client(lab, broker, KIOSK)
         self.client.on_subscribe = lambda *_: ready.set()
         self.client.on_message = lambda _c, _u, msg: self.acks.put(
             messages.Ack.model_validate_json(msg.payload)
@@ -90,10 +91,16 @@ class KioskClient:
 
 
 @pytest.fixture
-def kiosk(own_broker: MosquittoProcess) -> Iterator[KioskClient]:
-    k = KioskClient(own_broker)
+def kiosk(lab: Lab, own_broker: MosquittoProcess) -> Iterator[KioskClient]:
+    k = KioskClient(lab, own_broker)
     yield k
     k.close()
+
+
+@pytest.fixture
+def worker(lab: Lab, own_broker: MosquittoProcess, db_url: str, registry: Registry) -> Callable[[str], HubService]:
+    """Worker NAME on this test's broker and ledger, as the lab's hub identity NAME."""
+    return lambda name: HubService(own_broker.url, db_url, registry, name, config=hub_settings(lab, name))
 
 
 @pytest.fixture
@@ -111,14 +118,14 @@ def test_the_client_id_is_the_worker_name_behind_the_hub_prefix() -> None:
 
 def test_txns_published_while_the_only_worker_restarts_reach_it_when_it_is_back(
     own_broker: MosquittoProcess, db_url: str, registry: Registry, items: list[str],
-    kiosk: KioskClient, workers: list[HubService],
+    kiosk: KioskClient, workers: list[HubService], worker: Callable[[str], HubService],
 ) -> None:  # fmt: skip
     """Before, a restarting hub's txns were dropped by the broker (no subscriber) and
     came back only with the kiosk's resend, 10 s later, behind newer ones."""
-    first = HubService(own_broker.url, db_url, registry, "solo").start()
+    first = worker("solo").start()
     first.stop()
     txn_ids = kiosk.returns(items[:5])
-    again = HubService(own_broker.url, db_url, registry, "solo").start()
+    again = worker("solo").start()
     workers.append(again)
     assert kiosk.acked(5) == set(txn_ids)
     with Ledger.open(db_url) as led:
@@ -127,12 +134,12 @@ def test_txns_published_while_the_only_worker_restarts_reach_it_when_it_is_back(
 
 def test_a_retired_worker_leaves_the_group_and_its_queue_is_handled_first(
     own_broker: MosquittoProcess, db_url: str, registry: Registry, items: list[str],
-    kiosk: KioskClient, workers: list[HubService],
+    kiosk: KioskClient, workers: list[HubService], worker: Callable[[str], HubService],
 ) -> None:  # fmt: skip
     """A stopped worker keeps its share: txns wait for it. `retire` handles them, ends
     the session, and from then on the other worker gets every txn."""
-    leaving = HubService(own_broker.url, db_url, registry, "leaving").start()
-    staying = HubService(own_broker.url, db_url, registry, "staying").start()
+    leaving = worker("leaving").start()
+    staying = worker("staying").start()
     workers.append(staying)
     leaving.stop()
     waiting = kiosk.returns(items[:10])
@@ -152,13 +159,13 @@ def test_a_retired_worker_leaves_the_group_and_its_queue_is_handled_first(
 
 def test_two_workers_under_one_name_throw_each_other_off_and_say_so(
     own_broker: MosquittoProcess, db_url: str, registry: Registry, workers: list[HubService],
-    caplog: pytest.LogCaptureFixture,
+    worker: Callable[[str], HubService], caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     """Mosquitto 2.0 closes the older connection without a reason code when a second one
     takes its client id; paho reconnects and takes the session back, and so on."""
-    first = HubService(own_broker.url, db_url, registry, "twin").start()
+    first = worker("twin").start()
     workers.append(first)
-    second = HubService(own_broker.url, db_url, registry, "twin").start()
+    second = worker("twin").start()
     workers.append(second)
     deadline = time.monotonic() + 45  # a loaded machine slows paho's reconnects
     while not (first.name_clash.is_set() or second.name_clash.is_set()) and time.monotonic() < deadline:
@@ -168,14 +175,17 @@ def test_two_workers_under_one_name_throw_each_other_off_and_say_so(
 
 
 def test_cli_retire_ends_the_named_workers_session(
-    own_broker: MosquittoProcess, db_url: str, registry: Registry, items: list[str],
-    kiosk: KioskClient, workers: list[HubService],
+    lab: Lab, own_broker: MosquittoProcess, db_url: str, registry: Registry, items: list[str],
+    kiosk: KioskClient, workers: list[HubService], worker: Callable[[str], HubService],
 ) -> None:  # fmt: skip
-    gone = HubService(own_broker.url, db_url, registry, "gone").start()
-    staying = HubService(own_broker.url, db_url, registry, "staying").start()
+    gone = worker("gone").start()
+    staying = worker("staying").start()
     workers.append(staying)
     gone.stop()
-    argv = [sys.executable, "-m", "hub", "--broker", own_broker.url, "--worker", "gone", "retire", "--db", db_url]
+    argv = [
+        sys.executable, "-m", "hub", "--config", str(lab.hub_config("gone")), "--broker", own_broker.url,
+        "--worker", "gone", "retire", "--db", db_url,
+    ]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "hub worker gone retired" in done.stdout

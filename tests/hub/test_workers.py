@@ -1,5 +1,7 @@
 """Two hub workers on one ledger and one broker share the load and still commit every
-txn exactly once, however often and to whichever worker it is delivered."""
+txn exactly once, however often and to whichever worker it is delivered. The broker is
+the secure one: the workers and the kiosks (one enrolled per member library) connect as
+their lab identities."""
 
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import messages, topics
 from hub import catalogue
 from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from hub.service import HubService
+from tests.secure_clients import hub_settings, secure_client
 
 N = 120
 
@@ -50,47 +53,56 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any, registry: Registry) ->
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def kiosk_client(broker_url: str, kiosk_id: str, acks: queue.Queue[messages.Ack]) -> mqtt.Client:
+def kiosk_client(
+    lab: Lab, broker: MosquittoProcess, kiosk_id: str, library_id: str, acks: queue.Queue[messages.Ack]
+) -> mqtt.Client:
+    """Kiosk `kiosk_id`, enrolled for `library_id`, subscribed to its acks."""
     ready = threading.Event()
-    host, port = broker_url.removeprefix("mqtt://").split(":")
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{kiosk_id}-{secrets.token_hex(3)}",
-                    protocol=mqtt.MQTTv5)
+    c = secure_client(lab, broker, kiosk_id, library_id)
     c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(topics.topic(kiosk_id, "ack"), 1)
     c.on_subscribe = lambda *a: ready.set()
     c.on_message = lambda cl, ud, msg: acks.put(messages.Ack.model_validate_json(msg.payload))
     c.max_inflight_messages_set(100)
-    c.connect(host, int(port))
+    c.connect("127.0.0.1", broker.port)
     c.loop_start()
     assert ready.wait(5)
     return c
 
 
 def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
-    broker: MosquittoProcess, db_url: str, registry: Registry
+    lab: Lab, broker: MosquittoProcess, db_url: str, registry: Registry
 ) -> None:
-    workers = [HubService(broker.url, db_url, registry, f"w{i}").start() for i in (1, 2)]
-    kiosk_id = f"k-{secrets.token_hex(4)}"
+    workers = [
+        HubService(broker.url, db_url, registry, f"w{i}", config=hub_settings(lab, f"w{i}")).start()
+        for i in (1, 2)
+    ]
+    run = secrets.token_hex(3)
+    libraries = ["capital", "xicheng", "dongcheng", "chaoyang"]
+    kiosk_ids = {library: f"k-{run}-{library}" for library in libraries}  # a kiosk serves one library
     acks: queue.Queue[messages.Ack] = queue.Queue()
-    client = kiosk_client(broker.url, kiosk_id, acks)
+    clients = {library: kiosk_client(lab, broker, kiosk_ids[library], library, acks) for library in libraries}
     try:
         items = [i.barcode for i in catalogue.generate_items(registry, per_member=5)][:N]
-        libraries = ["capital", "xicheng", "dongcheng", "chaoyang"]
         txns = [
-            messages.Txn(txn_id=f"{kiosk_id}-{n:06d}", kiosk_id=kiosk_id, library_id=libraries[n % 4],
-                         kind="return", item=item, at=datetime.now(UTC), mode="offline")
+            messages.Txn(txn_id=f"{kiosk_ids[libraries[n % 4]]}-{n:06d}", kiosk_id=kiosk_ids[libraries[n % 4]],
+                         library_id=libraries[n % 4], kind="return", item=item, at=datetime.now(UTC),
+                         mode="offline")
             for n, item in enumerate(items)
         ]
         direct: list[messages.Ack] = []
         threads = []
         for n, t in enumerate(txns):
             raw = messages.encode(t)
-            topic = topics.topic(kiosk_id, "txn")
+            topic = topics.topic(t.kiosk_id, "txn")
+            client = clients[t.library_id]
             client.publish(topic, raw, qos=1)
             client.publish(topic, raw, qos=1)
             if n % 10 == 0:  # and straight into both workers at once, racing the broker's copies
                 for w in workers:
-                    th = threading.Thread(target=lambda w=w, raw=raw: direct.extend(w.intake.handle_txn(kiosk_id, raw)))
+                    th = threading.Thread(
+                        target=lambda w=w, raw=raw, k=t.kiosk_id: direct.extend(w.intake.handle_txn(k, raw))
+                    )
                     th.start()
                     threads.append(th)
         for th in threads:
@@ -113,7 +125,8 @@ def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
         assert all(w.stats.txns > 0 for w in workers), "the shared subscription should use both workers"
         assert sum(w.stats.errors for w in workers) == 0
     finally:
-        client.disconnect()
-        client.loop_stop()
+        for client in clients.values():
+            client.disconnect()
+            client.loop_stop()
         for w in workers:
             w.retire()  # leave no session behind on the shared broker

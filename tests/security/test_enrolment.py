@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import json
 import queue
 import stat
 import tempfile
@@ -19,7 +20,8 @@ from firmware.core.events import LinkChanged
 from firmware.hub_link import HubLink, TlsFiles
 from hub.__main__ import main
 from hub.broker_process import TlsMosquittoProcess
-from hub.pki import PkiError, enrolled_kiosks, init_pki, read_secret
+from hub.pki import init_pki
+from hub.pki_files import PkiError, enrolled_kiosks, read_secret
 
 
 def test_pki_init_enroll_and_revoke_from_the_command_line(tmp_path: Path, capsys) -> None:
@@ -34,11 +36,11 @@ def test_pki_init_enroll_and_revoke_from_the_command_line(tmp_path: Path, capsys
     assert main(["revoke", "k1", "--pki", str(pki)]) == 0
     assert enrolled_kiosks(pki)["k1"]["revoked_at"] is not None
     assert "kill -HUP" in capsys.readouterr().out
-    for path in [*pki.iterdir(), *out.iterdir()]:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in [*pki.rglob("*"), *out.iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
-@pytest.mark.parametrize("kiosk_id", ["k+1", "k#", "a/b", "hub", "broker", "K1", "", "_k"])
+@pytest.mark.parametrize("kiosk_id", ["k+1", "k#", "a/b", "hub", "hub-2", "broker", "K1", "", "_k"])
 def test_enroll_refuses_an_id_that_could_not_be_one_topic_level_or_is_reserved(
     tmp_path: Path, kiosk_id: str, capsys
 ) -> None:
@@ -114,10 +116,15 @@ def test_broker_config_writes_a_tls_only_configuration(tmp_path: Path, reachable
     ):
         assert line in conf.splitlines()
     assert "1883" not in conf.replace("18883", "")
-    acl = (out / "acl").read_text()
-    assert "pattern write alliance/v1/kiosk/%u/txn" in acl
-    assert "pattern write alliance/v1/kiosk/%u/ack" not in acl
-    assert "topic read $share" not in acl  # Mosquitto checks deliveries by topic (docs/security.md)
+    assert any(line.startswith("plugin ") and "dynamic_security" in line for line in conf.splitlines())
+    roles = json.loads((out / "dynamic-security.json").read_text())
+    assert roles["defaultACLAccess"] == {
+        "publishClientSend": False,
+        "publishClientReceive": False,
+        "subscribe": False,
+        "unsubscribe": True,
+    }
+    assert [c["username"] for c in roles["clients"]] == ["hub", "hub-1"]  # no kiosk yet
 
 
 def test_enrolled_kiosk_toml_brings_the_firmware_link_online_over_tls(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ from firmware.txn_ids import TxnIdFactory
 from hub.__main__ import main as hub_main
 from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.pki import PkiPaths, init_pki, write_signing_key
+from hub.pki import init_pki, write_signing_key
+from hub.pki_files import PkiPaths
 from hub.registry import Registry, load_registry
 from hub.service import HubService
 from hub.signer import HubSigner

@@ -29,8 +29,9 @@ from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
 from hub.enrolment import Enrolment
 from hub.intake import Intake, IntakeChecks, WorkerStats
+from hub.kiosk_certs import enroll_kiosk, revoke_kiosk
 from hub.ledger import Ledger
-from hub.pki import enroll_kiosk, init_pki, revoke_kiosk
+from hub.pki import init_pki
 from hub.rate_limit import RequestRateLimit
 from hub.registry import Registry, load_registry
 from hub.service import HubService
@@ -83,6 +84,12 @@ def txn(kind: str, item: str, card: dict[str, str] | None, at: datetime, **chang
         doc["card"] = card
     doc.update(changes)
     return json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
+
+
+def session_token(ledger: Ledger, registry: Registry, card: dict[str, str], at: datetime = NOW) -> str | None:
+    """The session token a right PIN at `at` gets at KIOSK (online loans need one)."""
+    pin = messages.PinCheck(op="pin_check", card=messages.CardRef(**card), pin="123456")
+    return RequestAnswers(ledger, registry, lambda: at, rules.SHANGHAI, 3).answer(pin, KIOSK).session_token
 
 
 def exception_reasons(ledger: Ledger, ack: messages.Ack) -> set[str]:
@@ -161,7 +168,9 @@ def test_an_offline_renewal_beyond_the_renewal_period_is_an_exception_and_capped
     intake: Intake, ledger: Ledger, registry: Registry
 ) -> None:
     card, item = reader(ledger, 5), book(registry, 2)
-    [loan] = intake.handle_txn(KIOSK, txn("loan", item, card, NOW - timedelta(days=2), mode="online"))
+    at = NOW - timedelta(days=2)
+    token = session_token(ledger, registry, card, at)
+    [loan] = intake.handle_txn(KIOSK, txn("loan", item, card, at, mode="online", session_token=token))
     assert loan.result == "committed" and loan.exception is None
     at = NOW - timedelta(hours=1)
     [ack] = intake.handle_txn(KIOSK, txn("renew", item, card, at, due=(at + timedelta(days=400)).isoformat()))
@@ -174,7 +183,9 @@ def test_online_txns_keep_todays_rules_whatever_their_at(
     intake: Intake, ledger: Ledger, registry: Registry
 ) -> None:
     card, item = reader(ledger, 6), book(registry, 3)
-    [ack] = intake.handle_txn(KIOSK, txn("loan", item, card, NOW - timedelta(days=30), mode="online"))
+    at = NOW - timedelta(days=30)
+    token = session_token(ledger, registry, card, at)  # valid when the reader was told
+    [ack] = intake.handle_txn(KIOSK, txn("loan", item, card, at, mode="online", session_token=token))
     assert (ack.result, ack.exception) == ("committed", None)
     assert ack.due == rules.due_after(NOW, registry.scheme("bj-joint").loan_days)
 

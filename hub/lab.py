@@ -1,0 +1,115 @@
+"""A secure alliance on one machine: the PKI, its TLS broker, enrolled kiosks and hub
+workers, for `make run`, the tests and the bench, so the path users run is the path
+that is tested (issue 10 item 7, docs/security.md).
+
+`Lab(root)` keeps everything under `root` (`var/lab` for `make run`): `pki/` (the CA,
+`python -m hub pki init`), `kiosks/ID/` (each kiosk's enrolment bundle) and
+`hub-WORKER.toml` (a worker's settings: its certificate, the signing key, the PKI for
+the enrolment check). A kiosk or worker is enrolled on first use and admitted to every
+broker this lab started, while it runs; one enrolled for another library is revoked,
+expelled and enrolled again, as a technician would move a kiosk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hub.broker_process import TlsMosquittoProcess
+from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
+from hub.pki import ClientIdentity, hub_worker_identity, init_pki
+from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
+
+# What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
+BUNDLE_FILES = ("ca.crt", "kiosk.crt", "kiosk.key", "hub-signing.pub")
+
+
+class Lab:
+    """The PKI under `root`, created on first use, and the brokers started from it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self._brokers: list[TlsMosquittoProcess] = []
+
+    @property
+    def pki(self) -> PkiPaths:
+        paths = PkiPaths(self.root / "pki")
+        if not paths.ca_cert.exists():
+            init_pki(paths.root)
+        return paths
+
+    def broker(self, port: int = 0, workdir: Path | None = None) -> TlsMosquittoProcess:
+        """A TLS broker on this lab's PKI (not started), told of kiosks enrolled later."""
+        broker = TlsMosquittoProcess(port=port, workdir=workdir, pki=self.pki.root)
+        self._brokers.append(broker)
+        return broker
+
+    def kiosk(self, kiosk_id: str, library_id: str = "capital") -> KioskBundle:
+        """Kiosk `kiosk_id`'s enrolment bundle for `library_id`, enrolled if need be."""
+        folder = self.root / "kiosks" / kiosk_id
+        known = enrolled_kiosks(self.pki.root).get(kiosk_id)
+        current = known is not None and known.get("revoked_at") is None
+        if current and known["library_id"] == library_id and (folder / "kiosk.crt").exists():
+            return self._bundle(kiosk_id, library_id, folder, int(known["serial"]))
+        if current:
+            revoke_kiosk(self.pki.root, kiosk_id)
+            self._each_running_broker(lambda b: b.expel(kiosk_id))
+        bundle = enroll_kiosk(self.pki.root, kiosk_id, library_id, folder)
+        write_secret(folder / "hub-signing.pub", self.pki.hub_signing_pub.read_bytes())
+        self._each_running_broker(lambda b: b.admit(kiosk_id))
+        return bundle
+
+    def hub_worker(self, worker: str = "1") -> ClientIdentity:
+        """Hub worker `worker`'s identity, issued and admitted if need be."""
+        new = not (self.pki.workers / worker / "hub.crt").exists()
+        identity = hub_worker_identity(self.pki.root, worker)
+        if new:
+            self._each_running_broker(lambda b: b.admit_hub_worker(identity.name))
+        return identity
+
+    def hub_config(self, worker: str = "1", **settings: object) -> Path:
+        """`hub-WORKER.toml`: the worker's TLS identity, the signing key, the PKI (so
+        only enrolled kiosks are served) and any other `[hub]` settings given."""
+        identity = self.hub_worker(worker)
+        values: dict[str, object] = {
+            "worker": worker,
+            "signing_key": str(self.pki.hub_signing_key),
+            "pki_dir": str(self.pki.root),
+            **settings,
+        }
+        lines = ["[hub]", *(f"{key} = {_toml(value)}" for key, value in values.items())]
+        lines += [
+            "",
+            "[hub.tls]",
+            f"ca = {_toml(str(identity.ca))}",
+            f"cert = {_toml(str(identity.cert))}",
+            f"key = {_toml(str(identity.key))}",
+        ]
+        path = self.root / f"hub-{worker}.toml"
+        write_secret(path, ("\n".join(lines) + "\n").encode())
+        return path
+
+    def close(self) -> None:
+        for broker in self._brokers:
+            broker.close()
+        self._brokers.clear()
+
+    def _each_running_broker(self, action: Callable[[TlsMosquittoProcess], None]) -> None:
+        for broker in self._brokers:
+            if broker.running:
+                action(broker)
+
+    @staticmethod
+    def _bundle(kiosk_id: str, library_id: str, folder: Path, serial: int) -> KioskBundle:
+        return KioskBundle(
+            kiosk_id, library_id, folder / "kiosk.key", folder / "kiosk.crt", folder / "ca.crt", serial
+        )
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
