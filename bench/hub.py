@@ -3,7 +3,9 @@
 The ratio is the figure: the hub cannot commit faster than the broker delivers, so
 `commits_per_s / bare_qos1_per_s` says how much of the broker's capacity one worker's
 ledger (SQLite WAL with synchronous=FULL, or PostgreSQL) turns into durable commits.
-Both are measured in the same run, on the same broker.
+Both are measured in the same run, on the same broker: the secure (TLS) broker by
+default, the worker with its own certificate and signing key and the flooding kiosk an
+enrolled one, as deployed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.endpoints import Endpoint
 from bench.kiosk_link import bare_qos1_publish_s, bench_client
 from contract import messages, topics
 from hub import catalogue
@@ -24,13 +27,13 @@ from hub.registry import load_registry
 from hub.service import HubService
 
 
-def bare_qos1(broker_url: str, n: int) -> float:
+def bare_qos1(endpoint: Endpoint, n: int) -> float:
     """Messages/s: publish n QoS 1 messages, a subscriber counts them all (the same
     baseline the backlog figure uses)."""
-    return n / bare_qos1_publish_s(broker_url, n)
+    return n / bare_qos1_publish_s(endpoint, n)
 
 
-def hub_commits(broker_url: str, db_url: str, n: int) -> float:
+def hub_commits(endpoint: Endpoint, db_url: str, n: int) -> float:
     """Commits/s: n return txns published as fast as paho goes, until all n acks are in."""
     registry = load_registry()
     with Ledger.open(db_url) as led:
@@ -43,7 +46,9 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
         )
     ]
     kiosk_id = f"bench-{secrets.token_hex(3)}"
-    service = HubService(broker_url, db_url, registry, "bench").start()
+    endpoint.kiosk_tls(kiosk_id)  # enrolled (TLS) before the worker reads its first txn
+    config = endpoint.hub_settings("bench")
+    service = HubService(endpoint.url, db_url, registry, "bench", config=config).start()
     acked = 0
     all_in = threading.Event()
 
@@ -53,7 +58,7 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
         if acked >= n:
             all_in.set()
 
-    kiosk = bench_client(broker_url, kiosk_id, on_ack, subscribe=topics.topic(kiosk_id, "ack"))
+    kiosk = bench_client(endpoint, kiosk_id, on_ack, subscribe=topics.topic(kiosk_id, "ack"))
     now = datetime.now(UTC).isoformat()
     payloads = [
         messages.encode(
@@ -84,10 +89,10 @@ def hub_commits(broker_url: str, db_url: str, n: int) -> float:
         service.retire()
 
 
-def measure(broker_url: str, db_url: str, n: int = 2000) -> dict[str, float]:
+def measure(endpoint: Endpoint, db_url: str, n: int = 2000) -> dict[str, float]:
     """{"bare_qos1_per_s", "commits_per_s", "ratio"} for one ledger, same broker, same run."""
-    bare = bare_qos1(broker_url, n)
-    commits = hub_commits(broker_url, db_url, n)
+    bare = bare_qos1(endpoint, n)
+    commits = hub_commits(endpoint, db_url, n)
     return {
         "bare_qos1_per_s": round(bare, 1),
         "commits_per_s": round(commits, 1),
@@ -98,20 +103,23 @@ def measure(broker_url: str, db_url: str, n: int = 2000) -> dict[str, float]:
 def run_all(
     n: int = 2000,
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test",
-    broker_url: str | None = None,
+    endpoint: Endpoint | None = None,
 ) -> dict[str, Any]:
-    """Both ledgers on one broker (a private one unless `broker_url` is given); PostgreSQL
-    is reported as skipped, with the reason, when no server answers or it refuses us."""
+    """Both ledgers on one broker (a private secure one unless `endpoint` is given);
+    PostgreSQL is reported as skipped, with the reason, when no server answers or it
+    refuses us."""
     import tempfile
 
-    from hub.broker_process import MosquittoProcess, port_answers
+    from bench.endpoints import secure_endpoint
+    from hub.broker_process import port_answers
 
-    results: dict[str, Any] = {}
-    own = None if broker_url else MosquittoProcess().start()
-    url = broker_url or own.url  # type: ignore[union-attr]
+    results: dict[str, Any] = {"broker": (endpoint.label if endpoint else "TLS")}
+    own = None if endpoint else secure_endpoint()
+    target = endpoint or own
+    assert target is not None
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"] = measure(url, f"sqlite:///{tmp}/bench.sqlite", n)
+            results["sqlite"] = measure(target, f"sqlite:///{tmp}/bench.sqlite", n)
         host_port = postgres_url.split("@")[-1].split("/")[0]
         host, _, port = host_port.partition(":")
         if not port_answers(host, int(port or 5432)):
@@ -121,7 +129,7 @@ def run_all(
         try:
             import psycopg
 
-            results["postgresql"] = measure(url, f"{postgres_url}?schema={schema}", n)
+            results["postgresql"] = measure(target, f"{postgres_url}?schema={schema}", n)
         except Exception as exc:  # an unreachable or refusing server is a result, not a crash
             results["postgresql"] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
         finally:

@@ -1,8 +1,12 @@
 """End-to-end kiosk figures through the REAL broker and the REAL hub process.
 
 A simulated kiosk (hal_sim rig under the real drivers, `firmware.assembly.build_kiosk`)
-runs in this process against a private Mosquitto and a `python -m hub` child with its
-own SQLite ledger. Views are timestamped with `runtime.on_view`, so every figure ends
+runs in this process against a private broker and a `python -m hub` child with its
+own SQLite ledger: by default the secure setup (`bench.endpoints`, `hub.lab`): the TLS
+broker, the kiosk enrolled with its own certificate and verifying what the hub signs,
+the hub with its worker certificate and signing key serving only enrolled kiosks. The
+same figures can be taken on a plain anonymous broker (`plain_endpoint()`) to show
+what TLS costs. Views are timestamped with `runtime.on_view`, so every figure ends
 where a reader would see it: the greeting (PIN screen) after a tap, the book's line
 showing "loaned" with a due date after a scan.
 
@@ -15,6 +19,7 @@ Run alone: `python -m bench.kiosk_e2e` prints the figures as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -31,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.endpoints import Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 KIOSK_ID = "bench-kiosk"
@@ -64,6 +71,7 @@ class HubProcess:
     broker_url: str
     db_url: str
     log_path: Path
+    config: Path
     proc: subprocess.Popen[str] | None = None
     ready_s: float = 0.0
 
@@ -71,12 +79,8 @@ class HubProcess:
         started = time.perf_counter()
         # stderr (logging, seeding progress) goes to a file: a full pipe would stall the hub.
         self._log = self.log_path.open("w")
-        # The bench taps and scans back to back, far faster than a reader: lift the hub's
-        # per-kiosk request rate limit (docs/security.md) so it measures latency, not the limit.
-        config = self.log_path.with_suffix(".toml")
-        config.write_text("[hub]\nrequest_rate_per_s = 10000.0\nrequest_burst = 10000\n", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--config", str(config), "--broker", self.broker_url,
+            [sys.executable, "-m", "hub", "--config", str(self.config), "--broker", self.broker_url,
              "--db", self.db_url],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -114,8 +118,15 @@ class HubProcess:
 
 
 @contextmanager
-def running_hub(broker_url: str, workdir: Path) -> Iterator[HubProcess]:
-    hub = HubProcess(broker_url, f"sqlite:///{workdir}/hub.sqlite", workdir / "hub.log").start()
+def running_hub(endpoint: Endpoint, workdir: Path) -> Iterator[HubProcess]:
+    """Hub worker "1" on `endpoint` (its certificate and signing key on TLS), SQLite in
+    `workdir`. The bench taps and scans back to back, far faster than a reader: the
+    per-kiosk request rate limit (docs/security.md) is lifted so it measures latency,
+    not the limit."""
+    config = endpoint.hub_config("1", request_rate_per_s=10000.0, request_burst=10000)
+    hub = HubProcess(
+        endpoint.url, f"sqlite:///{workdir}/hub.sqlite", workdir / "hub.log", config
+    ).start()
     try:
         yield hub
     finally:
@@ -225,10 +236,15 @@ class BenchKiosk:
 
 
 def start_kiosk(
-    broker_url: str, journal_path: Path, poll_interval_s: float | None = None
+    broker_url: str,
+    journal_path: Path,
+    poll_interval_s: float | None = None,
+    identity: Path | None = None,
 ) -> BenchKiosk:
-    """Build and start the simulated kiosk; time build -> link online, devices ready."""
-    from firmware.config import load_config
+    """Build and start the simulated kiosk; time build -> link online, devices ready.
+    `identity` is its enrolment bundle (TLS files, the hub's public key), as
+    `python -m firmware --identity DIR` takes it; None on a plain broker."""
+    from firmware.config import enrolment_overrides, load_config
     from kiosk_tools.simulated import build_simulated_kiosk
 
     overrides: dict[str, Any] = {
@@ -236,6 +252,8 @@ def start_kiosk(
         "kiosk.id": KIOSK_ID,
         "kiosk.library_id": LIBRARY_ID,
     }
+    if identity is not None:
+        overrides.update(enrolment_overrides(identity))
     if poll_interval_s is not None:
         overrides["devices.card_reader.poll_interval_s"] = poll_interval_s
     views = ViewLog()
@@ -332,11 +350,23 @@ def measure_taps(bk: BenchKiosk, readers: list[Reader], n: int, direct: bool) ->
 # ---- (2) scan -> loaned with due date -------------------------------------------------
 
 
-@dataclass
-class AckCounter:
-    """Counts the hub's acks on the kiosk's ack topic, by txn kind as we tell it."""
+def wait_journal_acked(bk: BenchKiosk, timeout_s: float = 30.0) -> None:
+    """Until every row of the kiosk's journal has the hub's (verified) ack. On the TLS
+    broker nobody but the kiosk may read its ack topic, so the journal is the witness."""
+    journal = bk.kiosk.journal
+    deadline = time.monotonic() + timeout_s
+    while journal.depth():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{journal.depth()} kiosk txn(s) never acked")
+        time.sleep(0.005)
 
-    broker_url: str
+
+@dataclass
+class Returner:
+    """Another kiosk of the library (enrolled on TLS) returning the bench's books to the
+    real hub between sessions, counting the acks on its own ack topic."""
+
+    endpoint: Endpoint
     acked: set[str] = field(default_factory=set)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -350,14 +380,10 @@ class AckCounter:
                 self.acked.add(txn_id)
                 self.cond.notify_all()
 
-        self.returner_id = f"bench-returner-{secrets.token_hex(3)}"
-        self.client = bench_client(self.broker_url, "bench-acks", on_message)
-        for kiosk in (KIOSK_ID, self.returner_id):
-            done = threading.Event()
-            self.client.on_subscribe = lambda *_a, d=done: d.set()
-            self.client.subscribe(topics.topic(kiosk, "ack"), 1)
-            if not done.wait(5):
-                raise TimeoutError("no SUBACK for the ack topics")
+        self.kiosk_id = f"bench-returner-{secrets.token_hex(3)}"
+        self.client = bench_client(
+            self.endpoint, self.kiosk_id, on_message, subscribe=topics.topic(self.kiosk_id, "ack")
+        )
         self._n = 0
 
     def wait_for(self, txn_ids: set[str], timeout_s: float = 30) -> None:
@@ -366,7 +392,7 @@ class AckCounter:
             while not txn_ids <= self.acked:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"{len(txn_ids - self.acked)} txn(s) never acked")
+                    raise TimeoutError(f"{len(txn_ids - self.acked)} return(s) never acked")
                 self.cond.wait(remaining)
 
     def return_items(self, barcodes: list[str]) -> None:
@@ -378,8 +404,8 @@ class AckCounter:
         for barcode in barcodes:
             self._n += 1
             txn = messages.Txn(
-                txn_id=f"{self.returner_id}-{self._n:08d}",
-                kiosk_id=self.returner_id,
+                txn_id=f"{self.kiosk_id}-{self._n:08d}",
+                kiosk_id=self.kiosk_id,
                 library_id=LIBRARY_ID,
                 kind="return",
                 item=barcode,
@@ -387,9 +413,7 @@ class AckCounter:
                 mode="online",
             )
             ids.add(txn.txn_id)
-            self.client.publish(
-                topics.topic(self.returner_id, "txn"), messages.encode(txn), qos=1
-            )
+            self.client.publish(topics.topic(self.kiosk_id, "txn"), messages.encode(txn), qos=1)
         self.wait_for(ids)
 
     def close(self) -> None:
@@ -398,22 +422,22 @@ class AckCounter:
 
 
 def measure_scans(
-    bk: BenchKiosk, acks: AckCounter, readers: list[Reader], items: list[str], per_session: int = 3
-) -> dict[str, dict[str, float]]:
+    bk: BenchKiosk, returner: Returner, readers: list[Reader], items: list[str], per_session: int = 3
+) -> dict[str, Any]:
     """Seconds from a desk scan to the book's line showing "loaned" with a due date.
 
     Books alternate between the pty scanner ("scanner") and BarcodeRead posted into the
     runtime ("event"). Sessions of `per_session` books keep every reader under the
     loan limit; after each session the kiosk's loans are committed and the books are
-    returned by another kiosk so the next reader starts clean.
+    returned by another kiosk so the next reader starts clean. "journal" counts the
+    kiosk's journal rows by status at the end (all "acked": every loan committed, no
+    exception, none rejected).
     """
     from contract.screens import PinEntered
     from drivers.events import BarcodeRead
 
     rig = bk.kiosk.rig
     by_way: dict[str, list[float]] = {"scanner": [], "event": []}
-    recorded: list[str] = []
-    bk.runtime.on_record(lambda rec: recorded.append(rec.txn.txn_id))
     k = 0
     session = 0
     while k < len(items):
@@ -441,16 +465,30 @@ def measure_scans(
         bk.press("finish", "summary")
         bk.remove_card()
         bk.press("finish", "attract")
-        acks.wait_for(set(recorded))
-        recorded.clear()
-        acks.return_items(batch)
-    return {way: summary_ms(times) for way, times in by_way.items()}
+        wait_journal_acked(bk)
+        returner.return_items(batch)
+    result: dict[str, Any] = {way: summary_ms(times) for way, times in by_way.items()}
+    result["journal"] = bk.kiosk.journal.counts()
+    return result
+
+
+def ledger_exceptions(db_path: Path, kiosk_ids: list[str]) -> dict[str, int]:
+    """The hub ledger's exceptions (rows staff must look at) for these kiosks, by reason."""
+    import sqlite3
+
+    marks = ",".join("?" * len(kiosk_ids))
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(
+            f"SELECT reason, count(*) FROM exceptions WHERE kiosk_id IN ({marks}) GROUP BY reason",
+            kiosk_ids,
+        ).fetchall()
+    return {reason: n for reason, n in rows}
 
 
 # ---- (3) backlog through the real hub -------------------------------------------------
 
 
-def measure_backlog_real_hub(broker_url: str, n: int, timeout_s: float = 120.0) -> dict[str, float]:
+def measure_backlog_real_hub(endpoint: Endpoint, n: int, timeout_s: float = 120.0) -> dict[str, float]:
     """n journal rows (offline returns of real catalogue books, so the hub does a real
     return for each) drained through HubLink into the real hub until every ack is in,
     vs a bare QoS 1 publish of n messages."""
@@ -459,7 +497,7 @@ def measure_backlog_real_hub(broker_url: str, n: int, timeout_s: float = 120.0) 
     from hub.registry import load_registry
 
     books = [i.barcode for i in catalogue.generate_items(load_registry(), per_member=400)]
-    return measure_backlog_drain(broker_url, n, acker=False, items=books[:n], timeout_s=timeout_s)
+    return measure_backlog_drain(endpoint, n, acker=False, items=books[:n], timeout_s=timeout_s)
 
 
 # ---- (4) kiosk process: RSS, idle CPU, start -> ready ---------------------------------
@@ -472,7 +510,7 @@ from pathlib import Path
 from bench.kiosk_e2e import start_kiosk
 with tempfile.TemporaryDirectory() as tmp:
     t_imported = time.time()
-    bk = start_kiosk(sys.argv[2], Path(tmp) / "journal.sqlite3")
+    bk = start_kiosk(sys.argv[2], Path(tmp) / "journal.sqlite3", identity=Path(sys.argv[5]) if sys.argv[5] else None)
     t_ready = time.time()
     time.sleep(1.0)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -498,11 +536,14 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 
-def measure_kiosk_process(broker_url: str, idle_s: float = 10.0) -> dict[str, float]:
-    """A kiosk alone in a child process: RSS, CPU seconds over `idle_s` idle, start -> ready."""
+def measure_kiosk_process(endpoint: Endpoint, idle_s: float = 10.0) -> dict[str, float]:
+    """A kiosk alone in a child process: RSS, CPU seconds over `idle_s` idle, start -> ready
+    (on TLS: the enrolled bench kiosk, its handshake and the hub key included)."""
     env = dict(os.environ)
+    identity = endpoint.kiosk_bundle_dir(KIOSK_ID, LIBRARY_ID)
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(ROOT), broker_url, repr(time.time()), str(idle_s)],
+        [sys.executable, "-c", _CHILD, str(ROOT), endpoint.url, repr(time.time()), str(idle_s),
+         str(identity or "")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -522,53 +563,57 @@ def measure_kiosk_process(broker_url: str, idle_s: float = 10.0) -> dict[str, fl
 
 
 def run_all(
-    broker_url: str,
+    endpoint: Endpoint,
     *,
     taps: int = 100,
     scans: int = 100,
     backlog: int = 10_000,
     progress: Callable[[str], None] = lambda _s: None,
 ) -> dict[str, Any]:
-    """Every end-to-end figure on one broker and one hub child; bare RTT baseline too."""
+    """Every end-to-end figure on one broker and one hub child; bare RTT baseline too
+    (measured before the hub starts: the hub would answer the bare requests as well)."""
     from bench.kiosk_link import measure_bare_rtt
 
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"broker": endpoint.label}
     readers = demo_readers()
     items = shelf_items(2 * scans)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
-        running_hub(broker_url, Path(tmp)) as hub,
-    ):
-        results["hub_ready_s"] = round(hub.ready_s, 3)
-        progress("bare MQTT request/response round trip (baseline)")
-        results["bare_rtt"] = measure_bare_rtt(broker_url)
-        bk = start_kiosk(broker_url, Path(tmp) / "journal.sqlite3")
-        acks = AckCounter(broker_url)
-        try:
-            results["start_to_ready_in_process_s"] = round(bk.start_to_ready_s, 3)
-            progress(f"card tap -> greeting, {taps} taps through the card reader (poll 0.1 s)")
-            results["tap_physical"] = measure_taps(bk, readers, taps, direct=False)
-            progress(f"card tap -> greeting, {taps} CardPresented events posted directly")
-            results["tap_event"] = measure_taps(bk, readers, taps, direct=True)
-            progress(f"scan -> book shown with due date, {2 * scans} books")
-            scans_by_way = measure_scans(bk, acks, readers, items)
-            results["scan_physical"] = scans_by_way["scanner"]
-            results["scan_event"] = scans_by_way["event"]
-        finally:
-            acks.close()
-            bk.kiosk.stop()
-        progress("kiosk process: RSS, idle CPU over 10 s, start -> ready")
-        results["kiosk_process"] = measure_kiosk_process(broker_url)
-        progress(f"offline backlog of {backlog} txns through the real hub")
-        try:
-            results["backlog_real_hub"] = measure_backlog_real_hub(broker_url, backlog)
-        except TimeoutError as exc:
-            results["backlog_real_hub"] = {"skipped": f"did not finish: {exc}"}
+    progress("bare MQTT request/response round trip (baseline)")
+    results["bare_rtt"] = measure_bare_rtt(endpoint)
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        identity = endpoint.kiosk_bundle_dir(KIOSK_ID, LIBRARY_ID)
+        with running_hub(endpoint, Path(tmp)) as hub:
+            results["hub_ready_s"] = round(hub.ready_s, 3)
+            bk = start_kiosk(endpoint.url, Path(tmp) / "journal.sqlite3", identity=identity)
+            returner = Returner(endpoint)
+            try:
+                results["start_to_ready_in_process_s"] = round(bk.start_to_ready_s, 3)
+                progress(f"card tap -> greeting, {taps} taps through the card reader (poll 0.1 s)")
+                results["tap_physical"] = measure_taps(bk, readers, taps, direct=False)
+                progress(f"card tap -> greeting, {taps} CardPresented events posted directly")
+                results["tap_event"] = measure_taps(bk, readers, taps, direct=True)
+                progress(f"scan -> book shown with due date, {2 * scans} books")
+                scans_by_way = measure_scans(bk, returner, readers, items)
+                results["scan_physical"] = scans_by_way["scanner"]
+                results["scan_event"] = scans_by_way["event"]
+                results["kiosk_journal"] = scans_by_way["journal"]
+                results["ledger_exceptions"] = ledger_exceptions(
+                    Path(tmp) / "hub.sqlite", [KIOSK_ID, returner.kiosk_id]
+                )
+            finally:
+                returner.close()
+                bk.kiosk.stop()
+            progress("kiosk process: RSS, idle CPU over 10 s, start -> ready")
+            results["kiosk_process"] = measure_kiosk_process(endpoint)
+            progress(f"offline backlog of {backlog} txns through the real hub")
+            try:
+                results["backlog_real_hub"] = measure_backlog_real_hub(endpoint, backlog)
+            except TimeoutError as exc:
+                results["backlog_real_hub"] = {"skipped": f"did not finish: {exc}"}
     return results
 
 
 if __name__ == "__main__":
-    from hub.broker_process import MosquittoProcess
+    from bench.endpoints import secure_endpoint
 
-    with MosquittoProcess() as broker:
-        print(json.dumps(run_all(broker.url, progress=print), indent=2))
+    with secure_endpoint() as target:
+        print(json.dumps(run_all(target, progress=print), indent=2))

@@ -31,3 +31,15 @@ def make_private(path: Path | str) -> Path:
     else:
         os.close(fd)
     return path
+
+
+def shared_with_others(path: Path | str) -> str | None:
+    """Why a secret file (a key, a password) must be refused, or None when only its
+    owner can read it: a key others could copy is no longer this machine's alone."""
+    mode = Path(path).stat().st_mode
+    if mode & 0o077:
+        return (
+            f"group or others can read it (mode {stat.S_IMODE(mode):04o}); a secret must be "
+            f"0600: chmod 600 {path}, and replace it if someone else read it"
+        )
+    return None

@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from contract.broker_url import parse_broker_url
 from contract.messages import KioskId, LibraryId
+from contract.private_files import shared_with_others
 from contract.settings import (
     ALLIANCE_UTC_OFFSET_HOURS,
     OFFLINE_LOAN_DAYS,
@@ -296,6 +297,9 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     return config
 
 
+_SECRET_FILES = ("hub.password_file", "hub.tls.key")
+
+
 def _check_files(config: KioskConfig, name: str) -> None:
     """Files named in the config must be readable now, not at the first reconnect."""
     files = {
@@ -313,6 +317,10 @@ def _check_files(config: KioskConfig, name: str) -> None:
                 pass
         except OSError as exc:
             problems.append(f"{name}: {key}: cannot read '{file}' ({exc.strerror})")
+            continue
+        why = shared_with_others(file) if key in _SECRET_FILES else None
+        if why:
+            problems.append(f"{name}: {key}: '{file}' refused: {why}")
     if config.hub.hub_public_key is not None:
         try:
             load_public_key(config.hub.hub_public_key)

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from contract.messages import KioskId, LibraryId
 from hub.pki import HUB_IDENTITY, RESERVED_IDS, issue, new_key, utc_now, write_crl
@@ -62,15 +64,40 @@ def check_kiosk_id(kiosk_id: str) -> str:
     return kiosk_id
 
 
+def public_key_of_request(csr_pem: bytes, kiosk_id: str) -> ec.EllipticCurvePublicKey:
+    """The public key of a kiosk's certificate request (`python -m firmware keygen`),
+    once the request proves it holds the private key and names `kiosk_id` alone."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError:
+        raise PkiError("the certificate request is not a PEM CSR (python -m firmware keygen)") from None
+    try:
+        signed = csr.is_signature_valid
+    except ValueError:  # a damaged key inside the request
+        signed = False
+    if not signed:
+        raise PkiError("the certificate request's signature does not match its key")
+    names = [a.value for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if names != [kiosk_id]:
+        raise PkiError(f"the certificate request names {names!r}, not kiosk {kiosk_id!r}")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise PkiError("the certificate request's key must be EC P-256")
+    return key
 
 
-def enroll_kiosk(root: Path, kiosk_id: str, library_id: str, out_dir: Path) -> KioskBundle:
+def enroll_kiosk(
+    root: Path, kiosk_id: str, library_id: str, out_dir: Path, csr_pem: bytes | None = None
+) -> KioskBundle:
     """Issue kiosk `kiosk_id` a client certificate (CN = kiosk id) and record it as
-    standing in `library_id`. The key is generated here and written to `out_dir` (the
-    kiosk's bundle) only, with the certificate and the CA certificate.
+    standing in `library_id`. With `csr_pem` (made on the kiosk by `python -m firmware
+    keygen`) the kiosk keeps its key and only the certificate and the CA certificate are
+    written to `out_dir`; without, the key is generated here and written to `out_dir`
+    (the kiosk's bundle) only.
 
-    PkiError if the id is invalid or reserved, or the kiosk is already enrolled and not
-    revoked (revoke it first: its old certificate would stay valid)."""
+    PkiError if the id is invalid or reserved, the request is not the kiosk's, or the
+    kiosk is already enrolled and not revoked (revoke it first: its old certificate
+    would stay valid)."""
     paths = PkiPaths(Path(root))
     check_kiosk_id(kiosk_id)
     if not isinstance(library_id, str) or not _LIBRARY_ID.fullmatch(library_id):
@@ -84,10 +111,17 @@ def enroll_kiosk(root: Path, kiosk_id: str, library_id: str, out_dir: Path) -> K
             f"kiosk {kiosk_id} is already enrolled (serial {known['serial']:x}); "
             f"revoke it first: python -m hub revoke {kiosk_id}"
         )
+    public_key = public_key_of_request(csr_pem, kiosk_id) if csr_pem is not None else None
     ca_key = load_key(paths.ca_key)
     ca_cert = load_cert(paths.ca_cert)
-    key = new_key()
-    cert = issue(ca_key, ca_cert, kiosk_id, key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH)
+    key = new_key() if public_key is None else None
+    cert = issue(
+        ca_key,
+        ca_cert,
+        kiosk_id,
+        public_key or key.public_key(),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
     out = Path(out_dir)
     bundle = KioskBundle(
         kiosk_id,
@@ -97,7 +131,8 @@ def enroll_kiosk(root: Path, kiosk_id: str, library_id: str, out_dir: Path) -> K
         out / "ca.crt",
         cert.serial_number,
     )
-    write_pem_key(bundle.key, key)
+    if key is not None:
+        write_pem_key(bundle.key, key)
     write_pem_cert(bundle.cert, cert)
     write_secret(bundle.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
     revoked_serials = list(known.get("revoked_serials", [])) if known else []

@@ -70,6 +70,16 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
         "--out", required=True, type=Path, metavar="DIR", help="the kiosk's bundle directory"
     )
     enroll.add_argument(
+        "--csr", type=Path, metavar="FILE",
+        help="the kiosk's certificate request (python -m firmware keygen on the kiosk): "
+        "its key stays there and only the certificate is issued",
+    )  # fmt: skip
+    enroll.add_argument(
+        "--kiosk-dir", type=Path, metavar="PATH",
+        help="where the bundle will be on the kiosk, for the paths in kiosk.toml "
+        "(default: --out; with --csr, the kiosk's keygen directory)",
+    )  # fmt: skip
+    enroll.add_argument(
         "--broker", dest="kiosk_broker", default=DEFAULT_KIOSK_BROKER, metavar="URL",
         help=f"the broker the kiosk uses, mqtts:// only (default {DEFAULT_KIOSK_BROKER})",
     )  # fmt: skip
@@ -164,9 +174,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         print(f"hub: --library {args.library!r} is not an alliance member", file=sys.stderr)
         return EXIT_MISUSE
     out = args.out.resolve()
-    bundle = enroll_kiosk(args.pki, args.kiosk_id, args.library, out)
+    try:
+        csr_pem = args.csr.read_bytes() if args.csr is not None else None
+    except OSError as exc:
+        print(f"hub: --csr: cannot read {args.csr}: {exc.strerror}", file=sys.stderr)
+        return EXIT_MISUSE
+    if csr_pem is not None and args.kiosk_dir is None:
+        print("hub: --csr needs --kiosk-dir: where the kiosk keeps its key (its keygen --out)", file=sys.stderr)
+        return EXIT_MISUSE
+    on_kiosk = (args.kiosk_dir or out).resolve()
+    bundle = enroll_kiosk(args.pki, args.kiosk_id, args.library, out, csr_pem)
     print(f"kiosk {bundle.kiosk_id} enrolled for {bundle.library_id} (serial {bundle.serial:x})")
-    print(f"key, certificate and CA: {bundle.key}, {bundle.cert}, {bundle.ca}")
+    if csr_pem is None:
+        print(f"key, certificate and CA: {bundle.key}, {bundle.cert}, {bundle.ca}")
+    else:
+        print(f"certificate and CA: {bundle.cert}, {bundle.ca} (the key stays on the kiosk)")
     signing_pub = PkiPaths(args.pki).hub_signing_pub
     hub_pub: Path | None = None
     if signing_pub.exists():
@@ -183,12 +205,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     write_secret(
         config,
         kiosk_toml(
-            bundle.kiosk_id, bundle.library_id, address.url, bundle.ca, bundle.cert, bundle.key,
-            hub_public_key=hub_pub,
+            bundle.kiosk_id, bundle.library_id, address.url,
+            on_kiosk / bundle.ca.name, on_kiosk / bundle.cert.name, on_kiosk / bundle.key.name,
+            hub_public_key=on_kiosk / hub_pub.name if hub_pub is not None else None,
         ).encode(),
     )  # fmt: skip
     print(f"kiosk configuration: {config}")
-    print(f"on the kiosk: python -m firmware --config {config}")
+    print(f"on the kiosk: python -m firmware --config {on_kiosk / config.name}")
     _tell_broker(args.pki, address.url, "admit_kiosk", bundle.kiosk_id)
     return EXIT_OK
 

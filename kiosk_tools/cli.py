@@ -44,8 +44,42 @@ def _kiosk_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keygen(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware keygen",
+        description="Make this kiosk's TLS key (kept here, 0600) and a certificate request "
+        "for `python -m hub enroll KIOSK_ID --library LIB --csr FILE`.",
+    )
+    parser.add_argument("--kiosk-id", required=True, metavar="ID")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where the key and request go")
+    args = parser.parse_args(argv)
+    import re
+    from pathlib import Path
+
+    from contract.messages import KioskId
+    from firmware.identity_keys import KeygenError, generate_identity
+
+    if not re.fullmatch(KioskId.__metadata__[0].pattern, args.kiosk_id):
+        print(f"--kiosk-id {args.kiosk_id!r} is not a kiosk id (a-z 0-9 _ -)", file=sys.stderr)
+        return 2
+    try:
+        made = generate_identity(Path(args.out), args.kiosk_id)
+    except KeygenError as exc:
+        print(f"keygen: {exc}", file=sys.stderr)
+        return 1
+    print(f"key (stays on this kiosk): {made.key}")
+    print(f"certificate request: {made.csr}")
+    print(
+        f"on the hub: python -m hub enroll {args.kiosk_id} --library LIB --csr kiosk.csr "
+        f"--kiosk-dir {Path(args.out).resolve()} --out DIR; copy DIR's files here"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        return _keygen(argv[1:])
     if argv[:1] == ["diag"]:
         args = _diag_parser().parse_args(argv[1:])
         if args.sim or args.sim_fault:

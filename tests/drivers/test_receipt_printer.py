@@ -69,6 +69,7 @@ def test_the_job_is_init_chinese_mode_gb18030_lines_then_feed_and_cut(sim) -> No
     with printer_on(sim, events) as printer:
         printer.print_receipt(LINES)
         assert printer.wait_idle(3)
+        assert sim.wait_for(CUT)  # the printer has taken in the whole job
     expected = (
         INIT
         + CHINESE
@@ -120,6 +121,7 @@ def test_paper_out_is_a_fault_and_the_job_is_dropped_not_printed_later(sim, capl
         printer.print_receipt(LINES)
         assert printer.wait_idle(3)
         assert events.next() == DeviceRecovered("printer")
+        assert sim.wait_for(CUT)
     assert len(sim.jobs()) == 1  # only the receipt printed after the paper came back
 
 
@@ -128,6 +130,7 @@ def test_a_printer_switched_off_is_offline_and_recovers_by_itself(sim) -> None:
     with printer_on(sim, events) as printer:
         printer.print_receipt(LINES)
         assert printer.wait_idle(3)
+        assert sim.wait_for(CUT)
         sim.switch_off()
         printer.print_receipt(LINES)
         assert printer.wait_idle(3)

@@ -1,5 +1,6 @@
 """Durability end to end (docs/architecture.md "Durability"): real Mosquitto, the real hub worker
-process and the kiosk on simulated hardware. Whatever is killed, cut or restarted, every
+process and the kiosk on simulated hardware, all on the lab's secure setup (TLS, the
+alliance's roles, enrolled kiosks, signed acks). Whatever is killed, cut or restarted, every
 journalled transaction ends up acked by the hub and held exactly once in its ledger.
 
 (a) the kiosk is SIGKILLed after the journal write and before any publish;
@@ -22,20 +23,22 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import messages, topics
 from contract.broker_url import parse_broker_url
 from firmware.assembly import Kiosk
-from firmware.config import load_config
+from firmware.config import enrolment_overrides, load_config
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hal_sim.tcp_proxy import CuttableProxy
+from hub.broker_process import TlsMosquittoProcess
 from hub.catalogue import item_barcode
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from kiosk_tools.script_runner import KioskChild
 from kiosk_tools.simulated import build_simulated_kiosk
+from tests.e2e.conftest import Alliance, wiretap
 
 BEIJING = timezone(timedelta(hours=8))
 REGISTRY = load_registry()
@@ -45,13 +48,16 @@ NLC_READER = "20001000000012"  # demo NLC card, PIN 1234; may borrow at the Capi
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def kiosk_child(journal: Path, kiosk_id: str, broker_url: str, log: Path) -> KioskChild:
+def kiosk_child(
+    world: Alliance, journal: Path, kiosk_id: str, log: Path, broker_url: str | None = None
+) -> KioskChild:
     """The kiosk as `kiosk_tools.script_runner` runs it: a child process on simulated
-    hardware, driven over its JSON-lines control channel, SIGKILLable."""
+    hardware with its enrolment (`--identity`), driven over its JSON-lines control
+    channel, SIGKILLable. `broker_url`: another way to `world`'s broker (a proxy)."""
     argv = [
         sys.executable, "-m", "firmware", "--sim", "--headless", "--control-stdio",
-        "--journal", str(journal), "--kiosk-id", kiosk_id, "--library", "capital",
-        "--broker", broker_url,
+        "--journal", str(journal), *world.kiosk_args(kiosk_id, "capital"),
+        "--broker", broker_url or world.broker_url,
     ]  # fmt: skip
     child = KioskChild(argv, open(log, "a", encoding="utf-8"))  # noqa: SIM115 - closed by the OS
     child.start()
@@ -113,24 +119,27 @@ def ledger_rows_for(db_url: str, kiosk_id: str) -> int:
 
 
 class Observer:
-    """A plain MQTT subscriber to one kiosk's txn and ack topics: sees what the broker
-    accepted from the kiosk and what the hub answered (it steals nothing from the hub's
-    shared subscription)."""
+    """A subscriber to one kiosk's txn and ack topics, as the test's wiretap identity
+    (tests/e2e/conftest.py `wiretap`: only the kiosk itself may read its acks): sees what
+    the broker accepted from the kiosk and what the hub answered (it steals nothing from
+    the hub's shared subscription)."""
 
-    def __init__(self, broker_url: str, kiosk_id: str) -> None:
-        address = parse_broker_url(broker_url)
+    def __init__(self, lab: Lab, broker: TlsMosquittoProcess, kiosk_id: str) -> None:
+        address = parse_broker_url(broker.url)
         self.txns: queue.Queue[str] = queue.Queue()
         self.acks: list[dict[str, Any]] = []
         self._txn_topic = topics.topic(kiosk_id, "txn")
         self._ack_topic = topics.topic(kiosk_id, "ack")
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client = wiretap(lab, broker, "observer")
         self._subscribed = queue.Queue[int]()
         self._client.on_message = self._message
-        self._client.on_subscribe = lambda *_a: self._subscribed.put(1)
+        self._client.on_subscribe = lambda _c, _u, _m, reasons, _p: self._subscribed.put(
+            0 if any(r.is_failure for r in reasons) else 1
+        )
         self._client.connect(address.host, address.port)
         self._client.loop_start()
         self._client.subscribe([(self._txn_topic, 1), (self._ack_topic, 1)])
-        self._subscribed.get(timeout=10)
+        assert self._subscribed.get(timeout=10), "the observer's subscriptions were refused"
 
     def _message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         body = json.loads(msg.payload)
@@ -176,7 +185,8 @@ def test_kill_between_journal_write_and_publish(alliance, tmp_path, poll, childr
     address = parse_broker_url(alliance.broker_url)
     proxy = CuttableProxy(address.host, address.port)
     try:
-        child = kiosk_child(journal, kiosk_id, f"mqtt://127.0.0.1:{proxy.port}", tmp_path / "k.log")
+        via_proxy = f"mqtts://127.0.0.1:{proxy.port}"
+        child = kiosk_child(alliance, journal, kiosk_id, tmp_path / "k.log", via_proxy)
         children.append(child)
         online(child, True)
         proxy.cut()
@@ -201,7 +211,7 @@ def test_kill_between_journal_write_and_publish(alliance, tmp_path, poll, childr
     txn_ids = [r[0] for r in recorded]
     assert ledger_counts(alliance.db_url, txn_ids) == dict.fromkeys(txn_ids, 0)
 
-    child = kiosk_child(journal, kiosk_id, alliance.broker_url, tmp_path / "k.log")
+    child = kiosk_child(alliance, journal, kiosk_id, tmp_path / "k.log")
     children.append(child)
     poll(
         lambda: [r["status"] for i in (loan_item, return_item) for r in rows(child, i)]
@@ -229,11 +239,11 @@ def test_kill_between_publish_and_ack(
     world = make_alliance()
     kiosk_id = f"e2e-durable-b-{hub_down}"
     journal = tmp_path / "journal.sqlite3"
-    observer = Observer(world.broker_url, kiosk_id)
+    observer = Observer(world.lab, world.broker, kiosk_id)
     observers.append(observer)
     item = "30106000000058"
 
-    child = kiosk_child(journal, kiosk_id, world.broker_url, tmp_path / "k.log")
+    child = kiosk_child(world, journal, kiosk_id, tmp_path / "k.log")
     children.append(child)
     online(child, True)
     if hub_down == "frozen":
@@ -250,7 +260,7 @@ def test_kill_between_publish_and_ack(
     assert journal_left(journal, item) == [(txn_id, "return", "sent", 1, None)]
     assert ledger_counts(world.db_url, [txn_id]) == {txn_id: 0}
 
-    child = kiosk_child(journal, kiosk_id, world.broker_url, tmp_path / "k.log")
+    child = kiosk_child(world, journal, kiosk_id, tmp_path / "k.log")
     children.append(child)
     assert observer.next_txn() == txn_id  # the restarted kiosk sent the row again
     if hub_down == "frozen":
@@ -302,9 +312,13 @@ def fill_journal(path: Path, kiosk_id: str, count: int) -> list[str]:
     return txn_ids
 
 
-def start_kiosk(broker_url: str, kiosk_id: str, journal: Path) -> Kiosk:
-    """An in-process kiosk (firmware.assembly) on simulated hardware."""
-    config = load_config(None, {"hub.broker": broker_url, "kiosk.id": kiosk_id})
+def start_kiosk(world: Alliance, kiosk_id: str, journal: Path) -> Kiosk:
+    """An in-process kiosk (firmware.assembly) on simulated hardware, with its enrolment
+    bundle as `--identity DIR` gives it."""
+    bundle = world.lab.kiosk(kiosk_id, "capital").cert.parent
+    config = load_config(
+        None, {"hub.broker": world.broker_url, "kiosk.id": kiosk_id, **enrolment_overrides(bundle)}
+    )
     return build_simulated_kiosk(config, journal_path=journal).start()
 
 
@@ -333,7 +347,7 @@ def test_restart_mid_backlog(make_alliance, tmp_path, poll, kiosks, restarted: s
     journal = tmp_path / "journal.sqlite3"
     txn_ids = fill_journal(journal, kiosk_id, BACKLOG)
 
-    kiosk = start_kiosk(world.broker_url, kiosk_id, journal)
+    kiosk = start_kiosk(world, kiosk_id, journal)
     kiosks.append(kiosk)
     poll(lambda: kiosk.journal.counts()["acked"] >= 100, 30, "the backlog to start draining")
     if restarted == "broker":

@@ -24,8 +24,11 @@ import pytest
 
 from contract import messages, topics
 from contract.broker_url import parse_broker_url
-from firmware.config import load_config
+from firmware.config import enrolment_overrides, load_config
+from hub.broker_process import TlsMosquittoProcess
+from hub.lab import Lab
 from kiosk_tools.simulated import build_simulated_kiosk
+from tests.e2e.conftest import hub_signer, wiretap
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_SCENARIOS = ("renew", "wrong_pin_lockout", "help", "technician", "inactivity_logout")
@@ -39,24 +42,22 @@ BOOKS = ("30002000000158", "30002000000166")
 
 
 class Observer:
-    """A plain MQTT 5 client on the alliance broker: records every message it sees."""
+    """An MQTT 5 client on the alliance broker as hub identity `hub-NAME`, with the
+    test's wiretap role (tests/e2e/conftest.py `wiretap`): records every message it
+    sees, and sends commands signed as the hub signs them."""
 
-    def __init__(self, broker_url: str, *topics: str) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        address = parse_broker_url(broker_url)
+    def __init__(self, lab: Lab, broker: TlsMosquittoProcess, name: str, *topics: str) -> None:
+        address = parse_broker_url(broker.url)
         self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
         self.seen: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"e2e-observer-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
+        self._signer = hub_signer(lab)
+        self._client = wiretap(lab, broker, name)
         self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_args: self._subscribed.set()
+        self._client.on_subscribe = lambda _c, _u, _m, reasons, _p: (
+            None if any(r.is_failure for r in reasons) else self._subscribed.set()
+        )
         self._client.connect(address.host, address.port)
         self._client.loop_start()
         self._client.subscribe([(t, 1) for t in topics])
@@ -73,8 +74,11 @@ class Observer:
         with self._lock:
             return [topic for topic, _payload, _retain in self.seen]
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self._client.publish(topic, payload, qos=1).wait_for_publish(10)
+    def send_command(self, topic: str, command: messages.Command) -> None:
+        """Publish `command` on a kiosk's cmd topic, signed as the hub signs it."""
+        payload = messages.encode(command)
+        props = self._signer.properties_for(topic, command, payload)
+        self._client.publish(topic, payload, qos=1, properties=props).wait_for_publish(10)
 
     def mark(self) -> int:
         """A cursor: `next_on(..., since=mark)` looks only at messages after it."""
@@ -114,10 +118,18 @@ def test_the_flow_scenarios_are_shipped() -> None:
 
 @pytest.fixture
 def running_kiosk(alliance, tmp_path: Path) -> Iterator[Any]:
-    """A simulated kiosk in this process, on the alliance's broker and hub."""
+    """A simulated kiosk in this process, on the alliance's broker and hub, with its
+    enrolment bundle as `--identity DIR` gives it (TLS files, the hub's public key)."""
     kiosk_id = f"e2e-cmd-{uuid.uuid4().hex[:6]}"
+    bundle = alliance.lab.kiosk(kiosk_id, "capital").cert.parent
     config = load_config(
-        None, {"hub.broker": alliance.broker_url, "kiosk.id": kiosk_id, "kiosk.library_id": "capital"}
+        None,
+        {
+            "hub.broker": alliance.broker_url,
+            "kiosk.id": kiosk_id,
+            "kiosk.library_id": "capital",
+            **enrolment_overrides(bundle),
+        },
     )
     kiosk = build_simulated_kiosk(config, journal_path=tmp_path / "journal.sqlite3")
     kiosk.start()
@@ -137,7 +149,7 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
     kiosk_id = kiosk.runtime.core_config.kiosk_id
     state_topic = topics.topic(kiosk_id, "state")
     result_topic = topics.topic(kiosk_id, "cmd/result")
-    observer = Observer(alliance.broker_url, state_topic, result_topic)
+    observer = Observer(alliance.lab, alliance.broker, "observer", state_topic, result_topic)
     try:
         observer.next_on(state_topic, 15, _state_is("online"))
         poll(lambda: kiosk.runtime.view.online and kiosk.runtime.view.screen == "attract",
@@ -148,7 +160,7 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
         def command(cmd: str) -> messages.CommandResult:
             sent = messages.Command(cmd=cmd, cmd_id=f"{cmd}-{uuid.uuid4().hex[:8]}")
             marks[cmd] = observer.mark()
-            observer.publish(topics.topic(kiosk_id, "cmd"), messages.encode(sent))
+            observer.send_command(topics.topic(kiosk_id, "cmd"), sent)
             raw = observer.next_on(
                 result_topic,
                 20,
@@ -171,7 +183,8 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
              and kiosk.runtime.view.out_of_service_code == "maintenance",
              10, "the out_of_service screen with code maintenance")
         observer.next_on(state_topic, 10, _state_is("maintenance"), since=marks["maintenance_on"])
-        late = Observer(alliance.broker_url, state_topic)  # sees only the retained state
+        # sees only the retained state (an identity of its own: one would kick the other)
+        late = Observer(alliance.lab, alliance.broker, "late-observer", state_topic)
         try:
             topic, payload, retained = late.messages.get(timeout=10)
             assert (topic, retained) == (state_topic, True)
@@ -207,7 +220,7 @@ def test_no_card_number_or_name_in_logs_or_topics(make_alliance, tmp_path: Path)
         f"expect committed {BOOKS[0]}\nexpect committed {BOOKS[1]}\n",
         encoding="utf-8",
     )
-    observer = Observer(world.broker_url, "alliance/v1/#")
+    observer = Observer(world.lab, world.broker, "observer", "alliance/v1/#")
     try:
         code, output = world.run_script(script, "--config", str(config), kiosk_id=kiosk_id)
         assert code == 0, output

@@ -1,6 +1,7 @@
 """The ledger ends where the readers were told (issue 9), end to end: a private Mosquitto,
 real hub worker processes (`python -m hub --worker wN`) on one SQLite ledger, and the
-kiosk's real hub link (`firmware.hub_link.HubLink`) draining real journals.
+kiosk's real hub link (`firmware.hub_link.HubLink`) draining real journals; all on the
+lab's secure setup (TLS, the alliance's roles, enrolled kiosks, signed acks).
 
 What readers were told is read back from the kiosk journals, in order
 (`kiosk_tools.told_audit`); every test ends by comparing every book's ledger state and
@@ -29,19 +30,21 @@ from pathlib import Path
 
 import pytest
 
-from contract import messages
+from contract import messages, signing
 from contract.check_digits import luhn_check_digit
 from contract.privacy import card_hash
 from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hub import catalogue
-from hub.broker_process import MosquittoProcess
+from hub.broker_process import TlsMosquittoProcess
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from hub.rules import ReaderRecord
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told, loan_history
 from tests.e2e.conftest import HubProcess, wait_until
+from tests.secure_clients import kiosk_tls
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +95,8 @@ def seeded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Hub:
     """A private broker and `n` hub workers, w1..wn, on one copy of the seeded ledger."""
 
-    broker: MosquittoProcess
+    lab: Lab
+    broker: TlsMosquittoProcess
     workers: list[HubProcess]
     db_url: str
 
@@ -103,17 +107,20 @@ class Hub:
 
 
 @pytest.fixture
-def start_hub(tmp_path: Path, seeded_ledger: Path) -> Iterator[Callable[[int], Hub]]:
+def start_hub(tmp_path: Path, seeded_ledger: Path, lab: Lab) -> Iterator[Callable[[int], Hub]]:
     made: list[Hub] = []
 
     def start(n: int) -> Hub:
         db = tmp_path / "hub.sqlite"
         shutil.copyfile(seeded_ledger, db)
-        broker = MosquittoProcess().start()
+        broker = lab.broker().start()
         workers = [
-            HubProcess(broker.url, db, tmp_path / f"hub-w{i}.log", worker=f"w{i}") for i in range(1, n + 1)
+            HubProcess(
+                broker.url, db, tmp_path / f"hub-w{i}.log", worker=f"w{i}", config=lab.hub_config(f"w{i}")
+            )
+            for i in range(1, n + 1)
         ]
-        hub = Hub(broker, workers, f"sqlite:///{db}")
+        hub = Hub(lab, broker, workers, f"sqlite:///{db}")
         made.append(hub)
         for worker in workers:
             worker.launch()
@@ -184,14 +191,17 @@ def offline_backlog(path: Path, kiosk_id: str, chain: tuple[int, ...]) -> KioskJ
 
 
 class Link:
-    """The real hub link of one kiosk over its journal."""
+    """The real hub link of one kiosk over its journal, as an enrolled kiosk runs it: its
+    TLS identity (enrolled on first use) and the hub's public key."""
 
-    def __init__(self, broker_url: str, journal: KioskJournal) -> None:
+    def __init__(self, hub: Hub, journal: KioskJournal) -> None:
         self.journal = journal
         self.events: queue.Queue[object] = queue.Queue()
         self.link = HubLink(
-            broker_url, journal.kiosk_id, LIBRARY, self.events.put,
+            hub.broker.url, journal.kiosk_id, LIBRARY, self.events.put,
             firmware_version="e2e", journal=journal.journal, fetch_blocklist=False,
+            tls=kiosk_tls(hub.lab, journal.kiosk_id, LIBRARY),
+            hub_public_key=signing.load_public_key(hub.lab.pki.hub_signing_pub),
         )  # fmt: skip
 
     def start(self) -> Link:
@@ -246,7 +256,7 @@ def test_a_backlog_drained_by_several_workers_leaves_every_book_as_readers_were_
 ) -> None:
     hub = start_hub(workers)
     journal = offline_backlog(tmp_path / "kiosk.sqlite3", f"e2e-order-{workers}w", (24, 25, 22, 23, 26))
-    link = Link(hub.broker.url, journal).start()
+    link = Link(hub, journal).start()
     links.append(link)
     counts = link.drained()
     assert counts["rejected"] == 0, counts
@@ -264,7 +274,7 @@ def test_a_backlog_interrupted_by_a_killed_worker_or_a_broker_restart_ends_as_to
     queued for it while it was dead); the broker stops cleanly and restores sessions."""
     hub = start_hub(2)
     journal = offline_backlog(tmp_path / "kiosk.sqlite3", f"e2e-order-{fault}", (70, 71, 68, 69))
-    link = Link(hub.broker.url, journal).start()
+    link = Link(hub, journal).start()
     links.append(link)
     total = len(journal.txn_ids)
     wait_until(lambda: link.done() >= total // 10, 30, "the backlog to start draining")
@@ -300,10 +310,10 @@ def test_an_offline_loan_at_one_kiosk_returned_at_another_first_ends_returned_wi
     kiosk_b = KioskJournal(tmp_path / "b.sqlite3", "e2e-order-b", now - timedelta(seconds=2))
     kiosk_b.record("return", book, card, "online")
 
-    link_b = Link(hub.broker.url, kiosk_b).start()
+    link_b = Link(hub, kiosk_b).start()
     links.append(link_b)
     link_b.drained(15)
-    link_a = Link(hub.broker.url, kiosk_a).start()
+    link_a = Link(hub, kiosk_a).start()
     links.append(link_a)
     link_a.drained(15)
 

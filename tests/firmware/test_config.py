@@ -151,6 +151,7 @@ def test_missing_files_are_reported_at_load(tmp_path: Path) -> None:
 def test_password_file_is_read(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
+    secret.chmod(0o600)
     config = load_config(
         write(tmp_path, f'[hub]\nusername = "k"\npassword_file = "{secret}"\n'), {}
     )

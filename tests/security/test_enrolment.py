@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import json
+import os
 import queue
 import stat
 import tempfile
@@ -18,10 +18,13 @@ import pytest
 from firmware.config import load_config
 from firmware.core.events import LinkChanged
 from firmware.hub_link import HubLink, TlsFiles
+from firmware.identity_keys import generate_identity
 from hub.__main__ import main
 from hub.broker_process import TlsMosquittoProcess
+from hub.kiosk_certs import enroll_kiosk
 from hub.pki import init_pki
 from hub.pki_files import PkiError, enrolled_kiosks, read_secret
+from kiosk_tools.cli import main as firmware_main
 
 
 def test_pki_init_enroll_and_revoke_from_the_command_line(tmp_path: Path, capsys) -> None:
@@ -134,12 +137,17 @@ def test_enrolled_kiosk_toml_brings_the_firmware_link_online_over_tls(tmp_path: 
     out = tmp_path / "k1"
     argv = ["enroll", "k1", "--library", "capital", "--out", str(out), "--pki", str(pki)]
     assert main([*argv, "--broker", broker.url]) == 0
-    config = load_config(out / "kiosk.toml")
+    _assert_online_over_tls(out / "kiosk.toml", broker, "k1")
+
+
+def _assert_online_over_tls(kiosk_toml: Path, broker: TlsMosquittoProcess, kiosk_id: str) -> None:
+    """The firmware's HubLink, built from `kiosk_toml` as firmware/assembly.py builds it,
+    comes online on `broker` as `kiosk_id`."""
+    config = load_config(kiosk_toml)
     assert config.hub.broker == broker.url
     tls = config.hub.tls
     events: queue.Queue = queue.Queue()
     with broker:
-        # Built as firmware/assembly.py builds it, from the loaded config.
         link = HubLink(
             config.hub.broker,
             config.kiosk.id,
@@ -156,6 +164,41 @@ def test_enrolled_kiosk_toml_brings_the_firmware_link_online_over_tls(tmp_path: 
                 with contextlib.suppress(queue.Empty):
                     online = events.get(timeout=0.5) == LinkChanged(True)
             assert online
-            assert "as k1 (p5" in broker.log_text()  # the client id is the certificate's CN
+            assert f"as {kiosk_id} (p5" in broker.log_text()  # the client id is the certificate's CN
         finally:
             link.stop()
+
+
+def test_a_key_made_on_the_kiosk_never_leaves_it(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    assert main(["pki", "init", "--dir", str(pki)]) == 0
+    broker = TlsMosquittoProcess(pki=pki)
+    on_kiosk = tmp_path / "kiosk-k2"
+    assert firmware_main(["keygen", "--kiosk-id", "k2", "--out", str(on_kiosk)]) == 0
+    assert stat.S_IMODE((on_kiosk / "kiosk.key").stat().st_mode) == 0o600
+    assert firmware_main(["keygen", "--kiosk-id", "k2", "--out", str(on_kiosk)]) == 1  # kept
+    carried = tmp_path / "from-hub"
+    argv = ["enroll", "k2", "--library", "capital", "--out", str(carried), "--pki", str(pki)]
+    csr = ["--csr", str(on_kiosk / "kiosk.csr")]
+    assert main([*argv, *csr, "--broker", broker.url]) == 2  # where is the key?
+    assert main([*argv, *csr, "--kiosk-dir", str(on_kiosk), "--broker", broker.url]) == 0
+    assert not (carried / "kiosk.key").exists()
+    assert not any(b"PRIVATE KEY" in f.read_bytes() for f in carried.iterdir())
+    for name in ("kiosk.crt", "ca.crt", "hub-signing.pub", "kiosk.toml"):
+        (on_kiosk / name).write_bytes((carried / name).read_bytes())
+    _assert_online_over_tls(on_kiosk / "kiosk.toml", broker, "k2")
+
+
+def test_a_request_for_another_kiosk_or_forged_is_refused(tmp_path: Path) -> None:
+    pki = init_pki(tmp_path / "pki")
+    made = generate_identity(tmp_path / "k3", "k3")
+    with pytest.raises(PkiError, match="names \\['k3'\\], not kiosk 'k4'"):
+        enroll_kiosk(pki.root, "k4", "capital", tmp_path / "out", made.csr.read_bytes())
+    pem = made.csr.read_bytes()
+    body = pem.split(b"\n")
+    body[3] = body[3][:10] + (b"A" if body[3][10:11] != b"A" else b"B") + body[3][11:]
+    with pytest.raises(PkiError):
+        enroll_kiosk(pki.root, "k3", "capital", tmp_path / "out", b"\n".join(body))
+    with pytest.raises(PkiError, match="not a PEM CSR"):
+        enroll_kiosk(pki.root, "k3", "capital", tmp_path / "out", b"junk")
+    assert "k3" not in enrolled_kiosks(pki.root)

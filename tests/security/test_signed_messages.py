@@ -49,6 +49,9 @@ LIBRARY = "capital"
 @pytest.fixture(scope="module")
 def anonymous_broker() -> Iterator[MosquittoProcess]:
     """A private plain mqtt:// Mosquitto, anonymous, no ACL: the misconfigured broker."""
+    # Plain on purpose (not the lab's TLS `broker`): what is shown here must hold even on
+    # a misconfigured, anonymous broker. Private to the module (not the session's
+    # `plain_broker`), so the attacker sees no retained message another test left.
     proc = MosquittoProcess().start()
     yield proc
     proc.close()

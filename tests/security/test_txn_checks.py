@@ -2,7 +2,8 @@
 a kiosk claiming offline loans the rules would not give, dated ahead of the hub's clock or
 older than its offline window; kiosks the PKI did not enrol, or revoked, or speaking for
 another library; a kiosk flooding the hub with requests; and a request asking the hub to
-answer on another kiosk's `resp` topic. Real ledger on SQLite, real Mosquitto for the last."""
+answer on another kiosk's `resp` topic. Real ledger on SQLite, the secure Mosquitto (the lab's)
+for the last."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -30,12 +30,14 @@ from hub.config import HubConfig
 from hub.enrolment import Enrolment
 from hub.intake import Intake, IntakeChecks, WorkerStats
 from hub.kiosk_certs import enroll_kiosk, revoke_kiosk
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.pki import init_pki
 from hub.rate_limit import RequestRateLimit
 from hub.registry import Registry, load_registry
 from hub.service import HubService
 from hub.txn_checks import OfflineBounds
+from tests.secure_clients import hub_settings, secure_client
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-checks"
@@ -294,44 +296,55 @@ def test_the_rate_limit_keeps_a_bounded_number_of_kiosks() -> None:
 
 
 @pytest.fixture
-def hub_on_broker(broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[HubService]:
+def hub_on_broker(lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[HubService]:
     url = f"sqlite:///{tmp_path}/resp.sqlite"
     with Ledger.open(url) as led:
         led.seed_demo(registry, per_member=3)
-    service = HubService(broker.url, url, registry, f"resp-{secrets.token_hex(3)}").start()
+    worker = f"resp-{secrets.token_hex(3)}"
+    service = HubService(broker.url, url, registry, worker, config=hub_settings(lab, worker)).start()
     yield service
     service.retire()
 
 
-def test_the_hub_answers_on_the_requesting_kiosks_own_resp_whatever_response_topic_says(
-    broker: MosquittoProcess, hub_on_broker: HubService
-) -> None:
-    attacker, victim = f"k-att-{secrets.token_hex(3)}", f"k-vic-{secrets.token_hex(3)}"
-    arrived: queue.Queue[tuple[str, bytes, bytes | None]] = queue.Queue()
+def _listener(
+    lab: Lab, broker: MosquittoProcess, kiosk_id: str, arrived: queue.Queue[tuple[str, bytes, bytes | None]]
+) -> mqtt.Client:
+    """Enrolled kiosk `kiosk_id`, connected as itself and subscribed to its own `resp`."""
     ready = threading.Event()
-    host, port = broker.url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"anon-{secrets.token_hex(3)}", protocol=mqtt.MQTTv5)
-    client.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(
-        [(topics.topic(attacker, "resp"), 1), (topics.topic(victim, "resp"), 1)]
-    )
-    client.on_subscribe = lambda *a: ready.set()
+    client = secure_client(lab, broker, kiosk_id)
+    client.on_connect = lambda cl, ud, fl, rc, pr: cl.subscribe(topics.topic(kiosk_id, "resp"), 1)
+    client.on_subscribe = lambda _c, _u, _mid, codes, _p: ready.set() if not codes[0].is_failure else None
     client.on_message = lambda cl, ud, msg: arrived.put(
         (msg.topic, msg.payload, getattr(msg.properties, "CorrelationData", None))
     )
-    client.connect(host, int(port))
+    client.connect("127.0.0.1", broker.port)
     client.loop_start()
+    assert ready.wait(5), f"{kiosk_id} could not subscribe to its resp"
+    return client
+
+
+def test_the_hub_answers_on_the_requesting_kiosks_own_resp_whatever_response_topic_says(
+    lab: Lab, broker: MosquittoProcess, hub_on_broker: HubService
+) -> None:
+    """The attacker is an enrolled kiosk (it may read only its own `resp`): its request
+    names the victim's `resp` as ResponseTopic, to have the hub answer there."""
+    attacker, victim = f"k-att-{secrets.token_hex(3)}", f"k-vic-{secrets.token_hex(3)}"
+    to_attacker: queue.Queue[tuple[str, bytes, bytes | None]] = queue.Queue()
+    to_victim: queue.Queue[tuple[str, bytes, bytes | None]] = queue.Queue()
+    clients = [_listener(lab, broker, attacker, to_attacker), _listener(lab, broker, victim, to_victim)]
     try:
-        assert ready.wait(5)
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = topics.topic(victim, "resp")
         props.CorrelationData = b"corr-1"
-        client.publish(topics.topic(attacker, "req"), request(), qos=1, properties=props).wait_for_publish(5)
-        topic, payload, correlation = arrived.get(timeout=10)
+        clients[0].publish(topics.topic(attacker, "req"), request(), qos=1, properties=props).wait_for_publish(5)
+        topic, payload, correlation = to_attacker.get(timeout=10)
         assert topic == topics.topic(attacker, "resp")
         assert correlation == b"corr-1"
         assert messages.Response.model_validate_json(payload).ok
         with pytest.raises(queue.Empty):
-            arrived.get(timeout=1.0)  # and nothing on the victim's resp
+            to_victim.get(timeout=1.0)  # and nothing on the victim's resp
+        assert to_attacker.empty()
     finally:
-        client.disconnect()
-        client.loop_stop()
+        for client in clients:
+            client.disconnect()
+            client.loop_stop()
