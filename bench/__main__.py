@@ -4,7 +4,14 @@ bench/results.json.
 
 Why same-run baselines: absolute numbers swing with the machine and its load; the
 ratio to a floor measured minutes apart on the same loopback (a bare MQTT round trip,
-a bare QoS 1 publish) is what says whether our code adds cost. A figure that cannot be
+a bare QoS 1 publish) is what says whether our code adds cost.
+
+Every step that needs a broker runs on the secure setup, as deployed (issue 10 item 7,
+`bench.endpoints`): a local CA in a temporary directory, its TLS broker with client
+certificates and roles, kiosks enrolled, the hub with its certificate and signing key.
+The end-to-end tap -> greeting and scan -> book are measured once more on a plain
+anonymous broker in the same run, and shown side by side (TLS / plain TCP), so the
+cost of TLS is a figure; each baseline is taken on the broker type of its figure. A figure that cannot be
 measured here (no PostgreSQL, no display libraries) gets a row saying why instead of
 stopping the run.
 """
@@ -113,20 +120,20 @@ def device_rows(raw: dict[str, dict[str, float]]) -> list[Row]:
 def link_rows(raw: dict[str, Any]) -> list[Row]:
     bare, link, backlog = raw["bare_rtt"], raw["link_rtt"], raw["backlog"]
     rows = p50_p99_rows(
-        "hub link request→answer (HubLink, trivial responder)",
+        "hub link request→answer (HubLink, trivial responder, TLS)",
         link,
         bare,
-        "bare RTT",
-        "what HubLink adds to a bare MQTT 5 request/response",
+        "bare RTT (TLS)",
+        "what HubLink adds to a bare MQTT 5 request/response: the stand-in hub signs, the link verifies",
     )
     rows.append(
         Row(
-            f"offline backlog {backlog['n']:,} txns → all acked (trivial acker)",
+            f"offline backlog {backlog['n']:,} txns → all acked (trivial acker, TLS)",
             f"{backlog['drain_s']:.2f} s ({backlog['rows_per_s']:,.0f}/s)",
             f"{backlog['bare_qos1_s']:.2f} s bare QoS 1 publish of {backlog['n']:,}",
             ratio(backlog["drain_s"], backlog["bare_qos1_s"]),
             "lower",
-            f"journal fsync per ack; {backlog['left_unacked']} left unacked",
+            f"journal fsync per ack, each ack signed and verified; {backlog['left_unacked']} left unacked",
         )
     )
     return rows
@@ -135,7 +142,7 @@ def link_rows(raw: dict[str, Any]) -> list[Row]:
 def hub_rows(raw: dict[str, Any]) -> list[Row]:
     rows = []
     for key, label in (("sqlite", "SQLite WAL, synchronous=FULL"), ("postgresql", "PostgreSQL")):
-        figure = f"hub commits/s under a QoS 1 flood ({label})"
+        figure = f"hub commits/s under a QoS 1 flood ({label}, TLS)"
         got = raw.get(key, {})
         if "skipped" in got or "commits_per_s" not in got:
             rows.append(skipped(figure, got.get("skipped", "not measured")))
@@ -147,18 +154,21 @@ def hub_rows(raw: dict[str, Any]) -> list[Row]:
                 f"{got['bare_qos1_per_s']:,.0f}/s broker bare QoS 1",
                 ratio(got["commits_per_s"], got["bare_qos1_per_s"]),
                 "higher",
-                "one in-process hub worker, return txns published as fast as paho goes",
+                "one in-process hub worker (own certificate, signs each ack), return txns "
+                "from an enrolled kiosk published as fast as paho goes",
             )
         )
     return rows
 
 
-def bare_rtt_rows(raw: dict[str, float]) -> list[Row]:
+def bare_rtt_rows(raw: dict[str, Any]) -> list[Row]:
+    broker = raw.get("broker", "TLS")
     return [
         Row(
-            "bare MQTT 5 request/response RTT (the floor)",
+            f"bare MQTT 5 request/response RTT ({broker}, the floor)",
             f"p50 {raw['p50_ms']:.2f} ms, p99 {raw['p99_ms']:.2f} ms",
-            note=f"n={raw['n']}, QoS 1, TCP_NODELAY both ends, same broker as the kiosk",
+            note=f"n={raw['n']}, QoS 1, TCP_NODELAY both ends, kiosk req → hub resp topics, "
+            f"same broker as the kiosk ({broker})",
         )
     ]
 
@@ -200,15 +210,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bench import hub as hub_bench
     from bench import kiosk_link, rfid, sd_writes
-    from hub.broker_process import MosquittoProcess
+    from bench.endpoints import secure_endpoint
 
-    bench = Bench(total=12)
+    bench = Bench(total=16)
+    no_broker = ""
     with ExitStack() as stack:
         try:
-            broker = stack.enter_context(MosquittoProcess())
+            secure = stack.enter_context(secure_endpoint())
         except Exception as exc:
-            print(f"no private broker: {exc}", flush=True)
-            broker = None
+            no_broker = f"the secure broker did not start: {type(exc).__name__}: {exc}"[:300]
+            print(no_broker, flush=True)
+            secure = None
 
         bench.step("rfid", "RFID: SPI transfers per empty poll, ours vs mfrc522 package",
                    rfid.measure_empty_poll_transfers, rfid_rows)
@@ -216,17 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                    _device_figures, device_rows)
         bench.step("sd_writes", "SD card: bytes written per txn (/proc/self/io), journal vs bare SQLite",
                    lambda: sd_writes.measure(100 if quick else 1000), sd_writes.rows)
-        if broker is None:
+        if secure is None:
             for key in ("kiosk_link", "hub", "bare_rtt", "tap_physical", "tap_event", "scan",
-                        "kiosk_process", "backlog_real_hub"):
-                bench.skip(key, key, "no Mosquitto broker could be started")
+                        "kiosk_process", "backlog_real_hub", "bare_rtt_plain", "tap_event_plain",
+                        "scan_plain", "tls_vs_plain"):
+                bench.skip(key, key, no_broker)
         else:
-            url = broker.url
-            bench.step("kiosk_link", f"hub link: request RTT vs bare; backlog of {backlog:,} to a trivial acker",
-                       lambda: kiosk_link.run_all(url, backlog), link_rows)
-            bench.step("hub", "hub commits/s on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
-                       lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, url), hub_rows)
-            run_end_to_end(bench, url, taps, scans, backlog, idle_s)
+            target = secure
+            bench.step("kiosk_link",
+                       f"hub link (TLS): request RTT vs bare; backlog of {backlog:,} to a trivial acker",
+                       lambda: kiosk_link.run_all(target, backlog), link_rows)
+            bench.step("hub", "hub commits/s (TLS) on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
+                       lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, target), hub_rows)
+            run_end_to_end(bench, secure, taps, scans, backlog, idle_s)
+            run_plain_comparison(bench, taps, scans)
         bench.step("ui", "UI: Kivy frame time and RSS (child process, offscreen)",
                    lambda: _measure_ui(quick), ui_rows)
 
@@ -285,33 +300,83 @@ def _measure_ui(quick: bool) -> dict[str, float]:
                 os.environ[key] = value
 
 
-def run_end_to_end(bench: Bench, url: str, taps: int, scans: int, backlog: int, idle_s: float) -> None:
-    """The simulated kiosk against the real broker and a `python -m hub` child."""
+def _e2e_titles(label: str, taps: int, scans: int) -> dict[str, str]:
+    return {
+        "bare_rtt": f"bare MQTT request/response round trip, {label} (baseline for tap and scan)",
+        "tap_physical": f"card tap → greeting ({label}), {taps} taps through the card reader (poll 0.1 s)",
+        "tap_event": f"card tap → greeting ({label}), {taps} CardPresented posted into the runtime",
+        "scan": f"scan → book shown with due date ({label}), {2 * scans} books (pty and BarcodeRead)",
+    }
+
+
+def _tap_rows(label: str, bare: Any) -> Callable[[Any], list[Row]]:
+    return lambda raw: p50_p99_rows(
+        f"card tap → greeting shown, from CardPresented ({label})", raw, bare, f"bare RTT ({label})",
+        "core + hub link + broker + hub lookup + view"
+        + (" (the answer signed, and verified)" if label == "TLS" else " (nothing signed)"),
+    )
+
+
+def _scan_rows(label: str, bare: Any) -> Callable[[Any], list[Row]]:
+    def rows(raw: dict[str, Any]) -> list[Row]:
+        journal = raw.get("journal", {})
+        exceptions = raw.get("ledger_exceptions", {})
+        loans = sum(journal.values())
+        bad = {k: v for k, v in journal.items() if k != "acked" and v}
+        return [
+            *p50_p99_rows(f"scan → book shown loaned with due date, via pty scanner ({label})",
+                          raw["scanner"], bare, f"bare RTT ({label})",
+                          "pty + driver + checkout_auth at the hub + journal fsync + view"),
+            *p50_p99_rows(f"scan → book shown loaned with due date, from BarcodeRead ({label})",
+                          raw["event"], bare, f"bare RTT ({label})",
+                          "core + hub checkout_auth + journal fsync + view"),
+            Row(f"bench loans committed by the hub ({label})",
+                f"{journal.get('acked', 0)}/{loans} acked",
+                note=("kiosk journal: " + (", ".join(f"{v} {k}" for k, v in bad.items()) or "no exception, none rejected")
+                      + "; hub ledger exceptions for the bench kiosks: "
+                      + (", ".join(f"{v} {k}" for k, v in exceptions.items()) or "none"))),
+        ]
+
+    return rows
+
+
+def _measure_scans(bk: Any, returner: Any, readers: Any, items: list[str], db: Path) -> dict[str, Any]:
     from bench import kiosk_e2e as e2e
 
+    raw = e2e.measure_scans(bk, returner, readers, items)
+    raw["ledger_exceptions"] = e2e.ledger_exceptions(db, [e2e.KIOSK_ID, returner.kiosk_id])
+    return raw
+
+
+def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: int, idle_s: float) -> None:
+    """The simulated kiosk against the secure broker and a `python -m hub` child."""
+    from bench import kiosk_e2e as e2e
+    from bench.kiosk_link import measure_bare_rtt
+
+    label = endpoint.label
     titles = {
-        "bare_rtt": "bare MQTT request/response round trip (baseline for tap and scan)",
-        "tap_physical": f"card tap → greeting, {taps} taps through the card reader (poll 0.1 s)",
-        "tap_event": f"card tap → greeting, {taps} CardPresented posted into the runtime",
-        "scan": f"scan → book shown with due date, {2 * scans} books (pty and BarcodeRead)",
-        "kiosk_process": f"kiosk process: RSS, idle CPU over {idle_s:g} s, start → ready",
-        "backlog_real_hub": f"offline backlog of {backlog:,} txns → all acked by the real hub",
+        **_e2e_titles(label, taps, scans),
+        "kiosk_process": f"kiosk process ({label}): RSS, idle CPU over {idle_s:g} s, start → ready",
+        "backlog_real_hub": f"offline backlog of {backlog:,} txns → all acked by the real hub ({label})",
     }
+    # Before the hub starts: it would answer the bare requests on the kiosk's topic too.
+    bare = bench.step("bare_rtt", titles["bare_rtt"], lambda: measure_bare_rtt(endpoint), bare_rtt_rows)
     with ExitStack() as stack:
         try:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
-            hub_proc = stack.enter_context(e2e.running_hub(url, tmp))
+            hub_proc = stack.enter_context(e2e.running_hub(endpoint, tmp))
             bench.raw["hub_ready_s"] = round(hub_proc.ready_s, 3)
         except Exception as exc:
             for key, title in titles.items():
-                bench.skip(key, title, f"the hub did not start: {exc}"[:300])
+                if key != "bare_rtt":
+                    bench.skip(key, title, f"the hub did not start: {exc}"[:300])
             return
 
-        bare = bench.step("bare_rtt", titles["bare_rtt"], lambda: e2e_bare_rtt(url), bare_rtt_rows)
         readers = e2e.demo_readers()
         try:
-            kiosk = e2e.start_kiosk(url, tmp / "journal.sqlite3")
-            acks = e2e.AckCounter(url)
+            identity = endpoint.kiosk_bundle_dir(e2e.KIOSK_ID, e2e.LIBRARY_ID)
+            kiosk = e2e.start_kiosk(endpoint.url, tmp / "journal.sqlite3", identity=identity)
+            returner = e2e.Returner(endpoint)
         except Exception as exc:
             for key in ("tap_physical", "tap_event", "scan"):
                 bench.skip(key, titles[key], f"the kiosk did not start: {exc}"[:300])
@@ -321,50 +386,118 @@ def run_end_to_end(bench: Bench, url: str, taps: int, scans: int, backlog: int, 
                     "tap_physical", titles["tap_physical"],
                     lambda: e2e.measure_taps(kiosk, readers, taps, direct=False),
                     lambda raw: p50_p99_rows(
-                        "card tap → greeting shown, via card reader", raw, bare, "bare RTT",
+                        f"card tap → greeting shown, via card reader ({label})", raw, bare,
+                        f"bare RTT ({label})",
                         "includes waiting for the reader's next poll (0.1 s interval, random phase)"),
                 )
                 bench.step(
                     "tap_event", titles["tap_event"],
                     lambda: e2e.measure_taps(kiosk, readers, taps, direct=True),
-                    lambda raw: p50_p99_rows(
-                        "card tap → greeting shown, from CardPresented", raw, bare, "bare RTT",
-                        "core + hub link + broker + hub lookup + view"),
+                    _tap_rows(label, bare),
                 )
                 bench.step(
                     "scan", titles["scan"],
-                    lambda: e2e.measure_scans(kiosk, acks, readers, e2e.shelf_items(2 * scans)),
-                    lambda raw: [
-                        *p50_p99_rows("scan → book shown loaned with due date, via pty scanner",
-                                      raw["scanner"], bare, "bare RTT",
-                                      "pty + driver + checkout_auth at the hub + journal fsync + view"),
-                        *p50_p99_rows("scan → book shown loaned with due date, from BarcodeRead",
-                                      raw["event"], bare, "bare RTT",
-                                      "core + hub checkout_auth + journal fsync + view"),
-                    ],
+                    lambda: _measure_scans(kiosk, returner, readers, e2e.shelf_items(2 * scans),
+                                           tmp / "hub.sqlite"),
+                    _scan_rows(label, bare),
                 )
             finally:
-                acks.close()
+                returner.close()
                 kiosk.kiosk.stop()
         bench.step("kiosk_process", titles["kiosk_process"],
-                   lambda: e2e.measure_kiosk_process(url, idle_s), kiosk_process_rows)
+                   lambda: e2e.measure_kiosk_process(endpoint, idle_s), kiosk_process_rows)
         bench.step("backlog_real_hub", titles["backlog_real_hub"],
-                   lambda: _backlog_real_hub(url, backlog), backlog_real_rows)
+                   lambda: _backlog_real_hub(endpoint, backlog), backlog_real_rows)
 
 
-def _backlog_real_hub(url: str, backlog: int) -> dict[str, Any]:
+def run_plain_comparison(bench: Bench, taps: int, scans: int) -> None:
+    """Tap → greeting and scan → book again on a plain anonymous broker (no TLS, nothing
+    signed, the hub serving any kiosk), then each figure TLS beside plain TCP."""
+    from bench import kiosk_e2e as e2e
+    from bench.endpoints import plain_endpoint
+    from bench.kiosk_link import measure_bare_rtt
+
+    label = "plain TCP"
+    titles = _e2e_titles(label, taps, scans)
+    keys = {"bare_rtt": "bare_rtt_plain", "tap_event": "tap_event_plain", "scan": "scan_plain"}
+    with ExitStack() as stack:
+        try:
+            plain = stack.enter_context(plain_endpoint())
+        except Exception as exc:
+            for key, raw_key in keys.items():
+                bench.skip(raw_key, titles[key], f"no plain broker: {exc}"[:300])
+        else:
+            bare = bench.step(keys["bare_rtt"], titles["bare_rtt"], lambda: measure_bare_rtt(plain),
+                              bare_rtt_rows)
+            try:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-plain-")))
+                stack.enter_context(e2e.running_hub(plain, tmp))
+                kiosk = e2e.start_kiosk(plain.url, tmp / "journal.sqlite3")
+                stack.callback(kiosk.kiosk.stop)
+                returner = e2e.Returner(plain)
+                stack.callback(returner.close)
+            except Exception as exc:
+                for key in ("tap_event", "scan"):
+                    bench.skip(keys[key], titles[key], f"the plain hub or kiosk did not start: {exc}"[:300])
+            else:
+                readers = e2e.demo_readers()
+                bench.step(keys["tap_event"], titles["tap_event"],
+                           lambda: e2e.measure_taps(kiosk, readers, taps, direct=True),
+                           _tap_rows(label, bare))
+                bench.step(keys["scan"], titles["scan"],
+                           lambda: _measure_scans(kiosk, returner, readers, e2e.shelf_items(2 * scans),
+                                                  tmp / "hub.sqlite"),
+                           _scan_rows(label, bare))
+    bench.step("tls_vs_plain", "TLS beside plain TCP: tap → greeting, scan → book, bare RTT (same run)",
+               lambda: _tls_vs_plain(bench.raw), tls_vs_plain_rows)
+
+
+def _tls_vs_plain(raw: dict[str, Any]) -> dict[str, Any]:
+    pairs = {
+        "tap_event": ("tap_event", "tap_event_plain", None),
+        "scan_scanner": ("scan", "scan_plain", "scanner"),
+        "scan_event": ("scan", "scan_plain", "event"),
+        "bare_rtt": ("bare_rtt", "bare_rtt_plain", None),
+    }
+    out: dict[str, Any] = {}
+    for name, (tls_key, plain_key, way) in pairs.items():
+        tls, plain = raw.get(tls_key) or {}, raw.get(plain_key) or {}
+        if way is not None:
+            tls, plain = tls.get(way) or {}, plain.get(way) or {}
+        if "p50_ms" in tls and "p50_ms" in plain:
+            out[name] = {"tls": tls, "plain": plain}
+    if not out:
+        raise RuntimeError("neither pass measured a figure to compare")
+    return out
+
+
+def tls_vs_plain_rows(raw: dict[str, Any]) -> list[Row]:
+    figures = {
+        "tap_event": "tap → greeting, from CardPresented: TLS vs plain TCP",
+        "scan_scanner": "scan → book loaned, via pty scanner: TLS vs plain TCP",
+        "scan_event": "scan → book loaned, from BarcodeRead: TLS vs plain TCP",
+        "bare_rtt": "bare MQTT request/response: TLS vs plain TCP",
+    }
+    rows: list[Row] = []
+    for name, figure in figures.items():
+        if name not in raw:
+            rows.append(skipped(figure, "one of the two passes did not measure it"))
+            continue
+        rows += p50_p99_rows(
+            figure, raw[name]["tls"], raw[name]["plain"], "plain TCP",
+            "value on TLS (client certs, roles, signed hub messages verified), baseline the same "
+            "figure on a plain anonymous broker, same run; ratio = what the secure setup costs",
+        )
+    return rows
+
+
+def _backlog_real_hub(endpoint: Any, backlog: int) -> dict[str, Any]:
     from bench import kiosk_e2e as e2e
 
     try:
-        return e2e.measure_backlog_real_hub(url, backlog, timeout_s=120)
+        return e2e.measure_backlog_real_hub(endpoint, backlog, timeout_s=120)
     except TimeoutError as exc:
         raise TimeoutError(f"{exc}; the trivial-acker backlog row above is the figure") from None
-
-
-def e2e_bare_rtt(url: str) -> dict[str, float]:
-    from bench.kiosk_link import measure_bare_rtt
-
-    return measure_bare_rtt(url)
 
 
 def kiosk_process_rows(raw: dict[str, float]) -> list[Row]:
@@ -387,7 +520,8 @@ def backlog_real_rows(raw: dict[str, Any]) -> list[Row]:
             f"{raw['bare_qos1_s']:.2f} s bare QoS 1 publish of {raw['n']:,}",
             ratio(raw["drain_s"], raw["bare_qos1_s"]),
             "lower",
-            f"`python -m hub` child, SQLite ledger, offline returns of real books; {raw['left_unacked']} left unacked",
+            f"`python -m hub` child (TLS, signed acks verified), SQLite ledger, offline returns of real books; "
+            f"{raw['left_unacked']} left unacked",
         )
     ]
 

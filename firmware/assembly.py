@@ -141,6 +141,7 @@ def build_kiosk(
             journal=journal,
             keep_acked_s=config.journal.prune_acked_after_days * 86400,
             hub_public_key=hub_key,
+            pins_over_plain=config.hub.pins_over_plain,
         )
 
     link = make_link()

@@ -74,6 +74,9 @@ class HubSection(Section):
     # The hub's Ed25519 public key (`python -m hub enroll` puts it in the bundle): when
     # set, the kiosk acts on no ack, answer or command the hub did not sign for it.
     hub_public_key: SettingPath | None = None
+    # PINs travel only over TLS: on a plain mqtt:// link the kiosk does not send them
+    # (the reader is asked to try again, the log says why). A lab may allow it.
+    pins_over_plain: bool = False
     request_timeout_s: Seconds = 3.0
     telemetry_interval_s: Seconds = 30.0
 

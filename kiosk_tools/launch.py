@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             print("run: WARNING: --plain: no TLS, no certificates, nothing signed (a lab setup)")
             broker_url, broker = _broker()
             hub = _start_hub(broker_url)
+            lab_config = VAR / "plain-lab-kiosk.toml"
+            lab_config.write_text("[hub]\npins_over_plain = true  # make run --plain only\n")
+            identity = ["--config", str(lab_config)]
         else:
             broker = _secure_broker(lab)
             broker_url = broker.url

@@ -84,6 +84,7 @@ class HubLink:
         fetch_blocklist: bool = True,
         keepalive_s: int = 30,
         hub_public_key: Ed25519PublicKey | None = None,
+        pins_over_plain: bool = False,
     ) -> None:
         self.kiosk_id = kiosk_id
         self._verifier = HubVerifier(kiosk_id, hub_public_key)
@@ -113,6 +114,7 @@ class HubLink:
             self._wake.set,
             timeout_s=request_timeout_s,
             verifier=self._verifier,
+            pins_over_plain=pins_over_plain,
         )
         self._outbox = (
             Outbox(

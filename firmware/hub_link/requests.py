@@ -40,7 +40,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from contract import messages
-from contract.messages import Response
+from contract.messages import PinCheck, Response
 from contract.topics import topic
 from firmware.core.events import HubAnswered, HubTimedOut
 from firmware.hub_link.connection import Connection
@@ -71,8 +71,12 @@ class Requests:
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
         verifier: HubVerifier | None = None,
+        pins_over_plain: bool = False,
     ) -> None:
         self._connection = connection
+        # PINs travel only over TLS (issue 10 item 5): on a plain link a PIN check is
+        # answered here, "try again", unless a lab setting allows it.
+        self._pins_over_plain = pins_over_plain
         self._verifier = verifier
         self._post = post
         self._wake = wake
@@ -112,6 +116,8 @@ class Requests:
     # ---- helpers ----
 
     def _send(self, corr_id: str, request_model: BaseModel, on_answer: OnAnswer | None) -> None:
+        if self._pin_kept_off_a_plain_link(corr_id, request_model):
+            return
         if not self._connection.usable:
             if on_answer is None:
                 self._post(HubTimedOut(corr_id))
@@ -133,6 +139,19 @@ class Requests:
         if not published:
             self._time_out(wire_id)
         self._wake()  # the pump's next deadline may now be this one
+
+    def _pin_kept_off_a_plain_link(self, corr_id: str, request_model: BaseModel) -> bool:
+        if not isinstance(request_model, PinCheck) or self._pins_over_plain:
+            return False
+        if getattr(self._connection, "address", None) is None or self._connection.address.tls:
+            return False
+        log.error(
+            "PIN not sent: the link to the hub is plain %s and PINs travel only over TLS "
+            "(mqtts:// with the kiosk's enrolment; a lab may set [hub] pins_over_plain = true)",
+            self._connection.address.url,
+        )
+        self._post(HubAnswered(corr_id, Response(ok=False, error="pin_needs_tls")))
+        return True
 
     def _take(self, wire_id: str) -> _Awaited | None:
         with self._lock:

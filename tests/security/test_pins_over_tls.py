@@ -1,0 +1,82 @@
+"""PINs travel only over TLS (issue 10 item 5): on a plain `mqtt://` link the kiosk's
+link answers a PIN check itself ("try again", `pin_needs_tls`) and publishes nothing;
+a lab that allows it (`[hub] pins_over_plain`) sends it; on TLS it always goes."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract.messages import CardRef, PinCheck, ReaderLookup
+from contract.topics import topic
+from firmware.core.events import HubAnswered, HubTimedOut, LinkChanged
+from firmware.hub_link.link import HubLink
+from hub.broker_process import MosquittoProcess
+
+PIN = PinCheck(op="pin_check", card=CardRef(scheme="bj-joint", number="0110000012341"), pin="123456")
+
+
+def _spy(broker: MosquittoProcess) -> tuple[mqtt.Client, queue.Queue]:
+    """Everything published on the plain broker (the lab setup has no roles)."""
+    seen: queue.Queue = queue.Queue()
+    ready = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, m: seen.put((m.topic, m.payload))
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_connect = lambda c, *_: c.subscribe("#", qos=1)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    assert ready.wait(5)
+    return client, seen
+
+
+def _online_link(broker: MosquittoProcess, kiosk_id: str, **options: object) -> tuple[HubLink, queue.Queue]:
+    events: queue.Queue = queue.Queue()
+    link = HubLink(broker.url, kiosk_id, "capital", events.put, firmware_version="test",
+                   fetch_blocklist=False, request_timeout_s=1.0, **options)  # fmt: skip
+    link.start()
+    while events.get(timeout=10) != LinkChanged(True):
+        pass
+    return link, events
+
+
+def _next_answer(events: queue.Queue) -> object:
+    while True:
+        event = events.get(timeout=5)
+        if isinstance(event, HubAnswered | HubTimedOut):
+            return event
+
+
+# A plain broker on purpose: what the kiosk does on a lab's plain link is the subject.
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_pin_is_sent_over_a_plain_link_only_where_a_lab_allows_it(
+    plain_broker: MosquittoProcess, allowed: bool
+) -> None:
+    spy, seen = _spy(plain_broker)
+    kiosk = f"k-plain-pin-{int(allowed)}"
+    link, events = _online_link(plain_broker, kiosk, pins_over_plain=allowed)
+    try:
+        link.request("c1", PIN)
+        answer = _next_answer(events)
+        requests = []
+        while not seen.empty():
+            name, payload = seen.get()
+            if name == topic(kiosk, "req"):
+                requests.append(payload)
+        if allowed:
+            assert isinstance(answer, HubTimedOut)  # sent; no hub on this broker
+            assert any(b'"pin":"123456"' in p for p in requests)
+        else:
+            assert answer == HubAnswered("c1", answer.response)
+            assert answer.response.ok is False and answer.response.error == "pin_needs_tls"
+            assert not any(b"123456" in p for p in requests)
+            link.request("c2", ReaderLookup(op="reader_lookup", card=PIN.card, library_id="capital"))
+            assert isinstance(_next_answer(events), HubTimedOut)  # other requests still go
+    finally:
+        link.stop()
+        spy.disconnect()
+        spy.loop_stop()
