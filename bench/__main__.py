@@ -483,10 +483,12 @@ def tls_vs_plain_rows(raw: dict[str, Any]) -> list[Row]:
         if name not in raw:
             rows.append(skipped(figure, "one of the two passes did not measure it"))
             continue
+        what = ("TLS with client certificates and roles" if name == "bare_rtt"
+                else "TLS, client certificates, roles, the hub's answers and acks signed and verified")
         rows += p50_p99_rows(
             figure, raw[name]["tls"], raw[name]["plain"], "plain TCP",
-            "value on TLS (client certs, roles, signed hub messages verified), baseline the same "
-            "figure on a plain anonymous broker, same run; ratio = what the secure setup costs",
+            f"value on the secure setup ({what}), baseline the same figure on a plain anonymous "
+            "broker in the same run; ratio = what the secure setup costs",
         )
     return rows
 
@@ -515,7 +517,7 @@ def kiosk_process_rows(raw: dict[str, float]) -> list[Row]:
 def backlog_real_rows(raw: dict[str, Any]) -> list[Row]:
     return [
         Row(
-            f"offline backlog {raw['n']:,} txns → all acked by the real hub",
+            f"offline backlog {raw['n']:,} txns → all acked by the real hub ({raw.get('broker', 'TLS')})",
             f"{raw['drain_s']:.2f} s ({raw['rows_per_s']:,.0f}/s)",
             f"{raw['bare_qos1_s']:.2f} s bare QoS 1 publish of {raw['n']:,}",
             ratio(raw["drain_s"], raw["bare_qos1_s"]),

@@ -4,10 +4,13 @@ hub workers killed at random and the broker restarted under load?
     .venv/bin/python -m bench.soak_order --workers 1,2,4 --txns 3000 --kills 20
 
 For each worker count, on loopback only, in a temporary directory:
-- a private Mosquitto and N `python -m hub --worker wK` processes on one SQLite ledger
-  (demo catalogue plus soak readers, seeded before they start);
-- several kiosks, each the real hub link (`firmware.hub_link.HubLink`) over a real
-  journal. A single "world" lends and returns books at random kiosks, as readers walk
+- the secure setup, as deployed (`hub.lab`): a local CA, its TLS broker (client
+  certificates, the roles), and N `python -m hub --worker wK` processes, each with its
+  own worker certificate and the signing key, on one SQLite ledger (demo catalogue plus
+  soak readers, seeded before they start); `--plain` runs the old anonymous broker
+  instead, nothing signed;
+- several kiosks, each enrolled (its own certificate) and running the real hub link
+  (`firmware.hub_link.HubLink`, verifying what the hub signs) over a real journal. A single "world" lends and returns books at random kiosks, as readers walk
   from one to another: a book on the shelf is lent (offline, so the hub takes it as
   done) to a reader with room for it, a lent book is returned, often at another kiosk.
   Each row is journalled before the next is made, with a later `at`, so the journals
@@ -20,7 +23,9 @@ When the world has made its txns, the kiosks drain (bounded), and the journals a
 compared with the ledger (`kiosk_tools.told_audit`).
 
 Printed per worker count: txns sent, committed (ledger rows, each must be 1), duplicate
-acks seen (repeats the ledger absorbed), rows never answered, books whose final state is
+acks (rows whose first verified ack said `duplicate`: a repeat the ledger absorbed; on
+the TLS broker only a kiosk may read its acks, so the kiosks' links count them), rows
+never answered, books whose final state is
 not what readers were last told, readers whose open loans are not the books they were
 lent and have not returned. Exit status 1 when any count that must be 0 is not.
 Each worker count is bounded by `--max-s` (default 170 s).
@@ -29,7 +34,6 @@ Each worker count is bounded by `--max-s` (default 170 s).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import random
@@ -46,16 +50,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from contract import messages, topics
+from contract import messages, signing
 from contract.check_digits import luhn_check_digit
+from firmware.core.events import TxnAcked
 from firmware.hub_link import HubLink
+from firmware.hub_link.connection import TlsFiles
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hub import catalogue
 from hub.broker_process import MosquittoProcess
+from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import load_registry
 from hub.rules import ReaderRecord
@@ -75,16 +79,18 @@ RATE_PER_S = 60.0  # txns the world makes per second, all kiosks together
 class Worker:
     """`python -m hub --worker NAME` as a child, ready when it prints its worker line."""
 
-    def __init__(self, name: str, broker_url: str, db_url: str, log: Path) -> None:
+    def __init__(self, name: str, broker_url: str, db_url: str, log: Path, config: Path | None = None) -> None:
         self.name, self.broker_url, self.db_url, self.log = name, broker_url, db_url, log
+        self.config = config  # the lab's hub-NAME.toml on TLS: certificate, signing key, PKI
         self.proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
 
     def launch(self) -> None:
         self._ready = ready = threading.Event()
+        settings = ["--config", str(self.config)] if self.config else []
         with self.log.open("a") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hub", "--broker", self.broker_url, "--worker", self.name,
+                [sys.executable, "-m", "hub", *settings, "--broker", self.broker_url, "--worker", self.name,
                  "--db", self.db_url],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
             )  # fmt: skip
@@ -120,20 +126,33 @@ class Worker:
 
 
 class Kiosk:
-    """A journal and the real hub link over it; the link can be cut and brought back."""
+    """A journal and the real hub link over it; the link can be cut and brought back.
+    On TLS it is enrolled in `lab` (its own certificate) and verifies what the hub signs."""
 
-    def __init__(self, kiosk_id: str, library: str, broker_url: str, workdir: Path) -> None:
+    def __init__(self, kiosk_id: str, library: str, broker_url: str, workdir: Path, lab: Lab | None = None) -> None:
         self.kiosk_id, self.library, self.broker_url = kiosk_id, library, broker_url
         self.path = workdir / f"{kiosk_id}.sqlite3"
         self.journal = Journal.open(self.path)
         self.ids = TxnIdFactory(kiosk_id, None)
         self.link: HubLink | None = None
         self.back_at = 0.0  # monotonic time to reconnect, while offline
+        self.ack_results: Counter[str] = Counter()  # of the acks that settled a row
+        self.tls: TlsFiles | None = None
+        self.hub_key: signing.Ed25519PublicKey | None = None
+        if lab is not None:
+            bundle = lab.kiosk(kiosk_id, library)
+            self.tls = TlsFiles(ca=bundle.ca, cert=bundle.cert, key=bundle.key)
+            self.hub_key = signing.load_public_key(lab.pki.hub_signing_pub)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, TxnAcked):
+            self.ack_results[event.ack.result] += 1
 
     def connect(self) -> None:
         self.link = HubLink(
-            self.broker_url, self.kiosk_id, self.library, lambda _event: None,
+            self.broker_url, self.kiosk_id, self.library, self._on_event,
             firmware_version="soak", journal=self.journal, fetch_blocklist=False,
+            tls=self.tls, hub_public_key=self.hub_key,
         )  # fmt: skip
         self.link.start()
 
@@ -219,35 +238,6 @@ class World:
         self.made += 1
 
 
-# ---- acks seen on the wire -------------------------------------------------------------
-
-
-@dataclass
-class AckCounter:
-    """A plain subscriber to every kiosk's ack topic (it takes nothing from the hub)."""
-
-    broker_url: str
-    results: Counter[str] = field(default_factory=Counter)
-
-    def start(self) -> AckCounter:
-        host, port = self.broker_url.removeprefix("mqtt://").split(":")
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{topics.PREFIX}/kiosk/+/ack", 1)
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect_async(host, int(port))
-        self.client.loop_start()
-        return self
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with contextlib.suppress(ValueError):
-            self.results[json.loads(msg.payload).get("result", "?")] += 1
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 # ---- one worker count ------------------------------------------------------------------
 
 
@@ -285,7 +275,7 @@ def seed_ledger(path: Path, registry: Any) -> None:
 
 
 def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: float, seed: int,
-            seeded: Path, log: Any) -> Result:  # fmt: skip
+            seeded: Path, log: Any, plain: bool = False) -> Result:  # fmt: skip
     started = time.monotonic()
     deadline = started + max_s
     rng = random.Random(seed + n_workers)
@@ -296,10 +286,19 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
         db = workdir / "hub.sqlite"
         shutil.copyfile(seeded, db)
         (workdir / "broker").mkdir()
-        broker = MosquittoProcess(workdir=workdir / "broker").start()
-        workers = [Worker(f"w{i}", broker.url, f"sqlite:///{db}", workdir / f"w{i}.log") for i in range(1, n_workers + 1)]
-        kiosks = [Kiosk(f"soak-k{i}", library, broker.url, workdir) for i, library in enumerate(LIBRARIES)]
-        acks = AckCounter(broker.url).start()
+        lab = None if plain else Lab(workdir / "lab")
+        names = [f"w{i}" for i in range(1, n_workers + 1)]
+        if lab is not None:  # every identity issued before the broker writes its roles
+            configs: dict[str, Path | None] = {name: lab.hub_config(name) for name in names}
+            for i, library in enumerate(LIBRARIES):
+                lab.kiosk(f"soak-k{i}", library)
+            # Its own directory (the mosquitto user must reach it; this one is 0700).
+            broker: MosquittoProcess = lab.broker().start()
+        else:
+            configs = dict.fromkeys(names)
+            broker = MosquittoProcess(workdir=workdir / "broker").start()
+        workers = [Worker(name, broker.url, f"sqlite:///{db}", workdir / f"{name}.log", configs[name]) for name in names]
+        kiosks = [Kiosk(f"soak-k{i}", library, broker.url, workdir, lab) for i, library in enumerate(LIBRARIES)]
         try:
             for w in workers:
                 w.launch()
@@ -361,10 +360,11 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
         finally:
             for k in kiosks:
                 k.close()
-            acks.stop()
             for w in workers:
                 w.stop()
             broker.close()
+            if lab is not None:
+                lab.close()
         with Ledger.open(f"sqlite:///{db}") as led:
             cards = known_cards(led)
             events = [e for k in kiosks for e in journal_events(k.path, cards)]
@@ -378,7 +378,7 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
         result.sent = len(txn_ids)
         result.committed = sum(1 for n in counts.values() if n == 1)
         result.not_once = sum(1 for n in counts.values() if n != 1)
-        result.duplicate_acks = acks.results["duplicate"]
+        result.duplicate_acks = sum(k.ack_results["duplicate"] for k in kiosks)
         result.books, result.readers = report.books, report.readers
         result.books_wrong, result.readers_wrong = len(report.books_wrong), len(report.readers_wrong)
         result.examples = (report.books_wrong[:3] + report.readers_wrong[:3])[:5]
@@ -411,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-s", type=float, default=170.0, help="time bound per worker count")
     parser.add_argument("--seed", type=int, default=2012)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--plain", action="store_true",
+                        help="the old anonymous plain broker instead of the secure setup (a lab comparison)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
 
@@ -425,8 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         seed_ledger(seeded, load_registry())
         for n in counts:
             log(f"soak: {n} hub worker(s), {args.txns} txns, {args.kills} kills, "
-                f"{args.broker_restarts} broker restarts")  # fmt: skip
-            results.append(run_one(n, args.txns, args.kills, args.broker_restarts, args.max_s, args.seed, seeded, log))
+                f"{args.broker_restarts} broker restarts, {'plain TCP' if args.plain else 'TLS'}")  # fmt: skip
+            results.append(run_one(n, args.txns, args.kills, args.broker_restarts, args.max_s, args.seed, seeded, log,
+                                   args.plain))  # fmt: skip
     print(table(results))
     for r in results:
         if r.exception_reasons:
