@@ -58,11 +58,13 @@ class Enrolment:
             stamp = None
         if stamp == self._stamp and stamp is not None:
             return self._kiosks
-        self._stamp = stamp
         try:
             table = enrolled_kiosks(self._root)
-            self._kiosks = table if isinstance(table, dict) else {}
+            kiosks = table if isinstance(table, dict) else {}
         except (PkiError, OSError, ValueError, AttributeError) as exc:
             log.error("enrolment table unusable, serving no kiosk: %s", exc)
-            self._kiosks = {}
-        return self._kiosks
+            kiosks = {}
+        # The table before its stamp: a thread that sees the new stamp finds its table.
+        self._kiosks = kiosks
+        self._stamp = stamp
+        return kiosks

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract.broker_url import BrokerAddress
-from contract.messages import ProtocolError
+from contract.messages import MAX_PAYLOAD_BYTES, ProtocolError
 from firmware.core.events import LinkChanged
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,13 @@ class Connection:
         retain: bool = False,
         properties: Properties | None = None,
     ) -> mqtt.MQTTMessageInfo:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # The alliance broker refuses it, and its PUBACK makes paho drop the link and
+            # send it again on every reconnect: never put it on the wire.
+            log.error("not sent: %d bytes on %s, over the contract's %d", len(payload), topic, MAX_PAYLOAD_BYTES)
+            info = mqtt.MQTTMessageInfo(0)
+            info.rc = MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE
+            return info
         return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     # ---- starting and stopping ----

@@ -85,8 +85,7 @@ def wiretap(lab: Lab, broker: TlsMosquittoProcess, name: str) -> mqtt.Client:
 
 def hub_signer(lab: Lab) -> HubSigner:
     """Signs what a test sends a kiosk as the hub does (`[hub] signing_key` of the lab)."""
-    ttl_s = {"ack": 86400, "resp": 120, "cmd": 600}  # hub.config's defaults
-    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), ttl_s)
+    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), dict(signing.DEFAULT_TTL_S))
 
 
 class HubProcess:

@@ -62,7 +62,6 @@ from tests.secure_clients import kiosk_tls, secure_client
 REPO = Path(__file__).resolve().parents[2]
 CARD = "0110000012345"
 LIBRARY = "dongcheng"
-SIGNED_TTL_S = {"ack": 600, "resp": 600, "cmd": 600}
 _counter = iter(range(1_000_000))
 
 
@@ -77,7 +76,7 @@ def host_port(url: str) -> tuple[str, int]:
 
 def hub_signer(lab: Lab) -> HubSigner:
     """Signs as the hub does, with the lab's hub signing key."""
-    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), SIGNED_TTL_S)
+    return HubSigner(signing.load_private_key(lab.pki.hub_signing_key), dict(signing.DEFAULT_TTL_S))
 
 
 def nodelay(_c: mqtt.Client, _u: object, sock: socket.socket) -> None:

@@ -162,6 +162,7 @@ class _Publisher:
         """QoS 1 publish; the PUBACK's reason code."""
         info = self.client.publish(topic_name, payload, qos=1)
         info.wait_for_publish(5)
+        assert info.mid in self.pubacks, f"no PUBACK for a {len(payload)}-byte publish on {topic_name}"
         return self.pubacks.pop(info.mid)
 
     def close(self) -> None:

@@ -1,6 +1,10 @@
-"""PINs travel only over TLS (issue 10 item 5): on a plain `mqtt://` link the kiosk's
-link answers a PIN check itself ("try again", `pin_needs_tls`) and publishes nothing;
-a lab that allows it (`[hub] pins_over_plain`) sends it; on TLS it always goes."""
+"""What the kiosk's link refuses to send. PINs travel only over TLS (issue 10 item 5):
+on a plain `mqtt://` link the link answers a PIN check itself ("try again",
+`pin_needs_tls`) and publishes nothing; a lab that allows it (`[hub] pins_over_plain`)
+sends it; on TLS it always goes (tests/e2e). And nothing over the contract's 16 KiB.
+
+On a plain broker on purpose: what crosses a lab's plain link is the subject, and a spy
+there sees everything."""
 
 from __future__ import annotations
 
@@ -76,6 +80,35 @@ def test_a_pin_is_sent_over_a_plain_link_only_where_a_lab_allows_it(
             assert not any(b"123456" in p for p in requests)
             link.request("c2", ReaderLookup(op="reader_lookup", card=PIN.card, library_id="capital"))
             assert isinstance(_next_answer(events), HubTimedOut)  # other requests still go
+    finally:
+        link.stop()
+        spy.disconnect()
+        spy.loop_stop()
+
+
+def test_the_kiosk_never_puts_an_oversized_message_on_the_wire(
+    plain_broker: MosquittoProcess,
+) -> None:
+    """Over the contract's 16 KiB the alliance broker refuses it with a PUBACK paho drops
+    the link over, and paho would resend it on every reconnect: refused before the wire."""
+    from paho.mqtt.enums import MQTTErrorCode
+
+    from contract.messages import MAX_PAYLOAD_BYTES
+
+    spy, seen = _spy(plain_broker)
+    link, _events = _online_link(plain_broker, "k-oversize")
+    try:
+        connection = link._connection
+        big = connection.publish(topic("k-oversize", "telemetry"), b"x" * (MAX_PAYLOAD_BYTES + 1), qos=1)
+        assert big.rc == MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE
+        fits = connection.publish(topic("k-oversize", "telemetry"), b"x" * MAX_PAYLOAD_BYTES, qos=1)
+        assert fits.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        sizes = []
+        while len(sizes) < 1:
+            name, payload = seen.get(timeout=5)
+            if name.endswith("/telemetry") and len(payload) >= MAX_PAYLOAD_BYTES:
+                sizes.append(len(payload))
+        assert sizes == [MAX_PAYLOAD_BYTES]
     finally:
         link.stop()
         spy.disconnect()
