@@ -2,7 +2,9 @@
 # Installs the Debian packages the kiosk, its simulator and its tests need, when missing.
 # Safe to run again: it asks apt-get only for what dpkg does not already have.
 set -u
-want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0)
+# gcc, python3-dev and linux-libc-dev: python-evdev (HID scanners) is published as source only.
+want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
+      gcc python3-dev linux-libc-dev)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
