@@ -39,9 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 PROJECT = "alliance-kiosk"
 BUNDLE_FORMAT = 1
@@ -91,14 +92,14 @@ def project_version(source: Path) -> str:
 
 def target_requirements(source: Path, target: str) -> list[Requirement]:
     """The project's own requirements (with the `pi` extra) that apply on `target`."""
+    from packaging.requirements import Requirement  # a build-time tool: not on the kiosk
     with (source / "pyproject.toml").open("rb") as f:
         project = tomllib.load(f)["project"]
     env = dict(PI_ENVIRONMENT) if target == "pi" else None
     wanted = []
     for line in [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get(EXTRAS, [])]:
         req = Requirement(line)
-        marker: Marker | None = req.marker
-        if marker is None or marker.evaluate(env):
+        if req.marker is None or req.marker.evaluate(env):
             req.marker = None
             wanted.append(req)
     return wanted
@@ -171,7 +172,7 @@ def build_release(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "requirement": f"{PROJECT}[{EXTRAS}]=={version}",
             "constraints": list(CONSTRAINTS),
-            "source_only": sorted(SOURCE_ONLY & {Requirement(r).name for r in source_only}) if target == "pi" else [],
+            "source_only": sorted(r.name for r in requirements if r.name in SOURCE_ONLY) if target == "pi" else [],
             "files": files,
         }
         out = out.resolve()

@@ -398,7 +398,7 @@ def _install(bundle: Path, manifest: dict[str, Any], slot: Path, python: str | N
          "--disable-pip-version-check", "-c", str(constraints), manifest["requirement"]],
         "install the wheels",
     )  # fmt: skip
-    _run([str(slot / "venv/bin/python"), "-c", "import firmware.update, contract.messages"], "import the release")
+    _run([str(slot / "venv/bin/python"), "-I", "-c", "import firmware.update, contract.messages"], "import the release")
     for d in ("wheels", "sdists"):
         shutil.rmtree(slot / d, ignore_errors=True)  # installed: the SD card need not keep them
     _write_atomic(slot / INSTALLED_MARK, json.dumps(manifest, indent=2) + "\n", 0o644)

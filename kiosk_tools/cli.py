@@ -1,4 +1,5 @@
-"""Command line: `python -m firmware [...]` runs the kiosk; `python -m firmware diag` tests it."""
+"""Command line: `python -m firmware [...]` runs the kiosk; `python -m firmware diag` tests it;
+`release` builds an update bundle and `update` installs one (firmware.release, firmware.update)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def _diag_parser() -> argparse.ArgumentParser:
 def _kiosk_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m firmware",
-        description="The alliance kiosk. `python -m firmware diag --help` for the self-test.",
+        description="The alliance kiosk. `python -m firmware diag --help` for the self-test; "
+        "`release --help` and `update --help` for update bundles.",
     )
     parser.add_argument("--config", metavar="FILE", help="kiosk TOML config")
     parser.add_argument("--broker", metavar="URL", help="hub broker, e.g. mqtt://127.0.0.1:1883")
@@ -80,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
         return _keygen(argv[1:])
+    if argv[:1] == ["release"]:
+        from firmware import release
+
+        return release.main(argv[1:])
+    if argv[:1] == ["update"]:
+        from firmware import update
+
+        return update.main(argv[1:])
     if argv[:1] == ["diag"]:
         args = _diag_parser().parse_args(argv[1:])
         if args.sim or args.sim_fault:

@@ -5,7 +5,7 @@
 #   scripts/install-pi.sh --root DIR           lay the same files into a staging root
 #
 # What it does (docs/pi.md, "Install"):
-#   - the service user alliance-kiosk (groups gpio spi dialout video render input),
+#   - the service user alliance-kiosk (groups gpio spi dialout video render input lp),
 #     through a systemd-sysusers file;
 #   - the release in /opt/alliance-kiosk/releases/<version> with its own venv (the `pi`
 #     extra: spidev, lgpio; lgpio is what gpiozero must use on a Pi 5) and the

@@ -3,8 +3,9 @@
 # Safe to run again: it asks apt-get only for what dpkg does not already have.
 set -u
 # gcc, python3-dev and linux-libc-dev: python-evdev (HID scanners) is published as source only.
+# systemd: systemd-analyze verifies the kiosk's unit (tests/field/test_install_pi.py).
 want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
-      gcc python3-dev linux-libc-dev)
+      gcc python3-dev linux-libc-dev systemd)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
