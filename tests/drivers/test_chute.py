@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,39 +15,15 @@ from drivers.events import (
     BooksTooClose,
     ChuteCleared,
     ChuteJammed,
-    DeviceEvent,
 )
 from drivers.outputs import Outputs
 from hal_sim.chute_sim import SimulatedChute
 from hal_sim.gpio import SimPinFactory
+from tests.drivers.device_events import Events
 
 ENTRY, EXIT = 17, 27
 
 
-class Events:
-    """The core's event queue, seen from a test."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[DeviceEvent] = queue.Queue()
-
-    def post(self, event: DeviceEvent) -> None:
-        self.queue.put(event)
-
-    def next(self, timeout: float = 3.0) -> DeviceEvent:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail("no event arrived")
-
-    def kinds(self, count: int) -> list[type]:
-        return [type(self.next()) for _ in range(count)]
-
-    def none_within(self, timeout: float) -> bool:
-        try:
-            extra = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return True
-        pytest.fail(f"unexpected event {extra}")
 
 
 @pytest.fixture

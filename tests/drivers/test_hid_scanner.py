@@ -12,14 +12,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from drivers.events import BarcodeRead, BarcodeRejected, DeviceEvent, DeviceFault, DeviceRecovered
+from drivers.events import BarcodeRead, BarcodeRejected, DeviceFault, DeviceRecovered
 from drivers.hid_scanner import (
     EV_KEY,
     KEY_DOWN,
@@ -32,6 +31,7 @@ from drivers.hid_scanner import (
     RawEventSource,
     pack_events,
 )
+from tests.drivers.device_events import Events
 
 EV_SYN = 0
 EV_MSC = 4
@@ -127,25 +127,6 @@ def test_the_keymap_agrees_with_evdev_key_names() -> None:
 # -- the driver on a recorded event stream -----------------------------------------------------
 
 
-class Events:
-    def __init__(self) -> None:
-        self.queue: queue.Queue[DeviceEvent] = queue.Queue()
-
-    def post(self, event: DeviceEvent) -> None:
-        self.queue.put(event)
-
-    def next(self, timeout: float = 3.0) -> DeviceEvent:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail("no event arrived")
-
-    def none_within(self, timeout: float) -> bool:
-        try:
-            event = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return True
-        pytest.fail(f"unexpected {event!r}")
 
 
 class RecordedDevice:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import queue
 import socket
 import threading
 import tty
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.events import DeviceEvent, DeviceFault, DeviceRecovered
+from drivers.events import DeviceFault, DeviceRecovered
 from drivers.receipt_printer import (
     NetworkPrinterLink,
     ReceiptPrinter,
@@ -26,30 +25,13 @@ from drivers.receipt_printer import (
     printer_link,
 )
 from hal_sim.printer_pty import SimulatedPrinter
+from tests.drivers.device_events import Events
 
 LINES = ("首都图书馆联盟 Capital Library Alliance", "借出 Loan: 30101000000018", "应还 2030-02-01")
 INIT, CHINESE, CUT = b"\x1b@", b"\x1c&", b"\x1bd\x04\x1dV\x01"
 RULE = b"-" * 32 + b"\n"
 
 
-class Events:
-    def __init__(self) -> None:
-        self.queue: queue.Queue[DeviceEvent] = queue.Queue()
-
-    def post(self, event: DeviceEvent) -> None:
-        self.queue.put(event)
-
-    def next(self, timeout: float = 3.0) -> DeviceEvent:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail("no event arrived")
-
-    def all(self) -> list[DeviceEvent]:
-        out = []
-        while not self.queue.empty():
-            out.append(self.queue.get_nowait())
-        return out
 
 
 @pytest.fixture

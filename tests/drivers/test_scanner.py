@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,35 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.events import BarcodeRead, BarcodeRejected, DeviceEvent, DeviceFault, DeviceRecovered
+from drivers.events import BarcodeRead, BarcodeRejected, DeviceFault, DeviceRecovered
 from drivers.scanner import SUFFIX_BYTES, BarcodeScanner, Frame, LineFramer, Suffix
 from hal_sim.scanner_pty import SimulatedScanner
+from tests.drivers.device_events import Events
 
 ITEM = "30101000000018"
 ISBN = "9780306406157"
 
 
-class Events:
-    """The core's event queue, seen from a test: wait for the next event or fail."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[DeviceEvent] = queue.Queue()
-
-    def post(self, event: DeviceEvent) -> None:
-        self.queue.put(event)
-
-    def next(self, timeout: float = 3.0) -> DeviceEvent:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail("no event arrived")
-
-    def none_within(self, timeout: float) -> bool:
-        try:
-            self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return True
-        return False
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,21 @@ def test_the_mask_keeps_short_numbers_and_ids_readable() -> None:
     assert mask_digits("pin attempts 3, item 123456789") == "pin attempts 3, item 123456789"
     assert mask_digits("0110000012345 and 30101000000017") == "0110*345 and 3010*017"
     assert mask_digits("01HXY3K2Q80000-k1") == "01HXY3K2Q80000-k1"
+
+
+def test_the_log_file_never_grows_past_its_bound(tmp_path: Path, restore_root: None) -> None:
+    log_file = tmp_path / "logs" / "kiosk.log"
+    configure_logging("INFO", file=log_file, max_bytes=4096, backups=2)
+    log = logging.getLogger("test.bounded")
+    for n in range(2000):
+        log.info("loan %d recorded for item 3010%09d", n, n)
+    files = sorted(log_file.parent.iterdir())
+    assert [f.name for f in files] == ["kiosk.log", "kiosk.log.1", "kiosk.log.2"]
+    assert sum(f.stat().st_size for f in files) <= 3 * 4096 + 200
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_an_unbounded_file_log_is_refused(tmp_path: Path, restore_root: None) -> None:
+    with pytest.raises(ValueError, match="bounded"):
+        configure_logging("INFO", file=tmp_path / "k.log", max_bytes=0)
