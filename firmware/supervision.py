@@ -9,14 +9,20 @@ caller that owns it, the UI's loop. Each beats from its own loop; see
 
 Off systemd (no `NOTIFY_SOCKET`) all of this still runs and costs one thread that
 wakes once a second; nothing is sent.
+
+With a state directory (`STATE_DIRECTORY`, set by systemd) it also keeps the health
+file the updater waits for after a switch (firmware.health): READY, the link, and one
+self-test of every device run right after READY.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from firmware.assembly import Kiosk
+from firmware.health import HEALTH_FILE, HealthReporter, state_dir
 from firmware.heartbeats import DEFAULT_STALE_AFTER_S, Heartbeat, HeartbeatRegistry, ServiceWatchdog
 from firmware.service_notify import ServiceNotifier
 
@@ -35,6 +41,7 @@ class Supervision:
     notifier: ServiceNotifier
     registry: HeartbeatRegistry
     watchdog: ServiceWatchdog
+    health: HealthReporter | None = None
 
     def register(self, name: str, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Heartbeat:
         """A heartbeat for a worker the caller runs (the UI loop)."""
@@ -42,11 +49,15 @@ class Supervision:
 
     def ready(self) -> bool:
         """Tell systemd the kiosk is up (devices started, journal open)."""
+        if self.health is not None:
+            self.health.mark_ready()
         return self.notifier.ready(self.watchdog.status_line())
 
     def stop(self) -> None:
         self.notifier.stopping()
         self.watchdog.stop()
+        if self.health is not None:
+            self.health.stop()
         self.notifier.close()
 
 
@@ -58,9 +69,11 @@ def supervise(
     ping_every_s: float | None = None,
     status_every_s: float = 1.0,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
+    health_file: Path | None = None,
 ) -> Supervision:
     """Register the kiosk's workers, hook their beats and start the watchdog thread.
-    Call it after `kiosk.start()`; then `ready()` once the kiosk should count as up."""
+    Call it after `kiosk.start()`; then `ready()` once the kiosk should count as up.
+    `health_file` defaults to health.json in the state directory, if there is one."""
     notifier = notifier or ServiceNotifier()
     registry = registry or HeartbeatRegistry()
     kiosk.runtime.beat = registry.register("kiosk-core", stale_after_s).beat
@@ -85,7 +98,16 @@ def supervise(
         ping_every_s=ping_every_s,
         status_every_s=status_every_s,
     ).start()
-    return Supervision(kiosk, notifier, registry, watchdog)
+    if health_file is None and (data := state_dir()) is not None:
+        health_file = data / HEALTH_FILE
+    health = None
+    if health_file is not None:
+        health = HealthReporter(
+            health_file,
+            link_online=lambda: kiosk.runtime.view.online,
+            self_test=kiosk.runtime.devices.self_test,
+        ).start()
+    return Supervision(kiosk, notifier, registry, watchdog, health)
 
 
 def _devices_with_beats(kiosk: Kiosk) -> list[tuple[str, Any]]:

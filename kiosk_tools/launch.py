@@ -20,6 +20,7 @@ from typing import IO
 
 from hub.broker_process import BrokerUnavailable, MosquittoProcess, free_port, port_answers
 from hub.lab import Lab
+from hub.pki_files import PkiError
 
 VAR = Path("var")
 TLS_PORT = 8883
@@ -42,7 +43,14 @@ def _secure_broker(lab: Lab) -> MosquittoProcess:
     port = TLS_PORT if not port_answers("127.0.0.1", TLS_PORT) else free_port()
     workdir = lab.root / "broker"
     workdir.mkdir(parents=True, exist_ok=True)
-    broker = lab.broker(port=port, workdir=workdir).start()
+    try:
+        broker = lab.broker(port=port, workdir=workdir).start()
+    except PkiError as exc:
+        # Run as root, Mosquitto drops to its own user, which cannot enter a private
+        # checkout (e.g. under /root): its files go to a temporary directory instead.
+        print(f"run: {exc}\nrun: the broker's files go to a temporary directory instead")
+        broker = lab.broker(port=port).start()
+        workdir = broker.workdir
     print(f"run: started the alliance broker on {broker.url} (TLS, certificates; log in {workdir})")
     return broker
 
