@@ -12,7 +12,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 VERSION = 1
 
@@ -206,6 +214,18 @@ class KioskState(_Msg):
     at: datetime | None = None
 
 
+class UpdateReport(BaseModel):
+    """The kiosk's last update (firmware.update's last-update.json), as the hub shows it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=300)
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    result: Literal["ok", "rolled_back", "refused", "failed"]
+    reason: str = ""
+    at: datetime
+    previous: Annotated[str, StringConstraints(max_length=64)] | None = None
+    cmd_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
 class Telemetry(_Msg):
     at: datetime
     journal_pending: int
@@ -215,11 +235,25 @@ class Telemetry(_Msg):
     devices: dict[str, str] = Field(default_factory=dict)  # device -> "ok" or fault code
     faults: list[str] = Field(default_factory=list)
     uptime_s: float = 0.0
+    last_update: UpdateReport | None = None  # absent: never updated (or an older kiosk)
 
 
 class Command(_Msg):
-    cmd: Literal["selftest", "maintenance_on", "maintenance_off", "reload_config"]
+    cmd: Literal["selftest", "maintenance_on", "maintenance_off", "reload_config", "update"]
     cmd_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+    # `update` only (and required there): the bundle `python -m firmware release` built,
+    # where the kiosk fetches it, and the sha256 it printed.
+    bundle_url: Annotated[str, StringConstraints(pattern=r"^(https?|file)://[^\s]{1,480}$")] | None = None
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def _update_fields(self) -> Command:
+        given = (self.bundle_url is not None, self.sha256 is not None)
+        if self.cmd == "update" and given != (True, True):
+            raise ValueError("update needs bundle_url and sha256")
+        if self.cmd != "update" and any(given):
+            raise ValueError("bundle_url and sha256 belong to update only")
+        return self
 
 
 class CommandResult(_Msg):

@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 PROJECT = "alliance-kiosk"
 BUNDLE_FORMAT = 1
 # 64-bit Raspberry Pi OS Bookworm: glibc 2.36, so every manylinux up to 2_36 fits.
-PI_PLATFORMS = ("manylinux_2_36_aarch64", "manylinux_2_28_aarch64", "manylinux_2_17_aarch64",
-                "manylinux2014_aarch64", "linux_aarch64")  # fmt: skip
+PI_PLATFORMS = (
+    *(f"manylinux_2_{minor}_aarch64" for minor in range(36, 16, -1)),  # pip matches tags exactly
+    "manylinux2014_aarch64",
+)
 PI_ENVIRONMENT = {
     "implementation_name": "cpython",
     "platform_machine": "aarch64",
@@ -59,13 +61,13 @@ PI_ENVIRONMENT = {
     "python_version": "3.11",
     "python_full_version": "3.11.2",
 }
-# Published as source only: built on the target from the bundle's sdists.
-SOURCE_ONLY = frozenset({"evdev"})
+# Published as source only (no wheels on PyPI): built on the target from the bundle's sdists.
+SOURCE_ONLY = frozenset({"evdev", "spidev"})
 BUILD_WHEELS = ("setuptools>=68", "wheel")
 # Kivy's master has moved to SDL3: a release pins kivy<3 (as install-pi.sh does).
 CONSTRAINTS = ("kivy<3",)
 EXTRAS = "pi"
-LAUNCHERS = ("kiosk-launch", "kivy-input")
+LAUNCHERS = ("kiosk-launch", "kivy-input", "kiosk-update")
 
 
 class ReleaseError(RuntimeError):
@@ -93,11 +95,15 @@ def project_version(source: Path) -> str:
 def target_requirements(source: Path, target: str) -> list[Requirement]:
     """The project's own requirements (with the `pi` extra) that apply on `target`."""
     from packaging.requirements import Requirement  # a build-time tool: not on the kiosk
+
     with (source / "pyproject.toml").open("rb") as f:
         project = tomllib.load(f)["project"]
     env = dict(PI_ENVIRONMENT) if target == "pi" else None
     wanted = []
-    for line in [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get(EXTRAS, [])]:
+    for line in [
+        *project.get("dependencies", []),
+        *project.get("optional-dependencies", {}).get(EXTRAS, []),
+    ]:
         req = Requirement(line)
         if req.marker is None or req.marker.evaluate(env):
             req.marker = None
@@ -129,16 +135,23 @@ def build_release(
         pip = [python, "-m", "pip"]
         say(f"building the {PROJECT} {version} wheel")
         tree = _copy_tree(source, stage / "src")  # builds leave build/ and egg-info behind
-        _run([*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(tree)], "build the project wheel")
+        _run(
+            [*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(tree)],
+            "build the project wheel",
+        )
         requirements = target_requirements(source, target)
         binary = [str(r) for r in requirements if r.name not in SOURCE_ONLY]
         source_only = [str(r) for r in requirements if r.name in SOURCE_ONLY]
         if target == "native":
-            say(f"building wheels for this machine ({len(requirements)} requirements, with their dependencies)")
+            say(
+                f"building wheels for this machine ({len(requirements)} requirements, with their dependencies)"
+            )
             _run([*pip, "wheel", "-q", "-c", str(constraints), "-w", str(wheels), *binary, *source_only],
                  "build the dependencies' wheels")  # fmt: skip
         else:
-            say(f"downloading aarch64 wheels for CPython 3.11 ({len(binary)} requirements, with their dependencies)")
+            say(
+                f"downloading aarch64 wheels for CPython 3.11 ({len(binary)} requirements, with their dependencies)"
+            )
             platform_args = [a for p in PI_PLATFORMS for a in ("--platform", p)]
             target_args = [*platform_args, "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none"]  # fmt: skip
             _run([*pip, "download", "-q", "--only-binary=:all:", *target_args, "-c", str(constraints),
@@ -150,6 +163,9 @@ def build_release(
                      "download the source-only packages")  # fmt: skip
                 _run([*pip, "download", "-q", "--only-binary=:all:", "--no-deps", "-d", str(sdists), *BUILD_WHEELS],
                      "download the build backend")  # fmt: skip
+        # The updater runs pip from this wheel (`python pip.whl/pip`): no ensurepip needed.
+        _run([*pip, "download", "-q", "--only-binary=:all:", "--no-deps", "-d", str(wheels), "pip"],
+             "download pip")  # fmt: skip
         bin_dir = stage / "bin"
         bin_dir.mkdir()
         for name in LAUNCHERS:
@@ -172,14 +188,18 @@ def build_release(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "requirement": f"{PROJECT}[{EXTRAS}]=={version}",
             "constraints": list(CONSTRAINTS),
-            "source_only": sorted(r.name for r in requirements if r.name in SOURCE_ONLY) if target == "pi" else [],
+            "source_only": sorted(r.name for r in requirements if r.name in SOURCE_ONLY)
+            if target == "pi"
+            else [],
             "files": files,
         }
         out = out.resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.partial")
         say(f"writing {out.name} ({sum(f['size'] for f in files) // 1_000_000} MB of files)")
-        with tarfile.open(partial, "w:gz", compresslevel=1) as tar:  # wheels are zips: gzip gains little
+        with tarfile.open(
+            partial, "w:gz", compresslevel=1
+        ) as tar:  # wheels are zips: gzip gains little
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo("manifest.json")
             info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
@@ -202,7 +222,9 @@ def _copy_tree(source: Path, dest: Path) -> Path:
         names = [n for n in done.stdout.splitlines() if n]
     else:
         names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
-    skip = re.compile(r"^(\.|tests/|bench/|var/|build/|test-artifacts/)|(^|/)(__pycache__|[^/]*\.egg-info)/")
+    skip = re.compile(
+        r"^(\.|tests/|bench/|var/|build/|test-artifacts/)|(^|/)(__pycache__|[^/]*\.egg-info)/"
+    )
     for name in names:
         src = source / name
         if skip.search(name) or not src.is_file():
@@ -234,10 +256,14 @@ def main(argv: list[str]) -> int:
         prog="python -m firmware release",
         description="Build a self-contained update bundle (wheels of the kiosk and its dependencies).",
     )
-    parser.add_argument("--out", required=True, metavar="FILE", help="the bundle to write (.tar.gz)")
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="the bundle to write (.tar.gz)"
+    )
     parser.add_argument("--target", choices=("pi", "native"), default="pi",
                         help="pi: Raspberry Pi OS Bookworm 64-bit (CPython 3.11, aarch64); native: this machine")  # fmt: skip
-    parser.add_argument("--source", metavar="DIR", help="the project to build (default: this checkout)")
+    parser.add_argument(
+        "--source", metavar="DIR", help="the project to build (default: this checkout)"
+    )
     args = parser.parse_args(argv)
 
     def progress(line: str) -> None:
@@ -254,5 +280,7 @@ def main(argv: list[str]) -> int:
     print(f"bundle: {bundle.path} ({bundle.size // 1_000_000} MB, {bundle.files} files, "
           f"{PROJECT} {bundle.version}, target {bundle.target})")  # fmt: skip
     print(f"sha256: {bundle.sha256}")
-    print(f"install: python -m firmware update --bundle {bundle.path.name} --sha256 {bundle.sha256}")
+    print(
+        f"install: python -m firmware update --bundle {bundle.path.name} --sha256 {bundle.sha256}"
+    )
     return 0

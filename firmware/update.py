@@ -50,7 +50,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,12 +138,18 @@ class Health:
         )
 
     def verdict(self) -> str:
-        """"healthy", or what is missing."""
-        missing = [name for name, good in (("ready", self.ready), ("link online", self.link_online)) if not good]
+        """ "healthy", or what is missing."""
+        missing = [
+            name
+            for name, good in (("ready", self.ready), ("link online", self.link_online))
+            if not good
+        ]
         if self.selftest_ok is None:
             missing.append("self-test not run yet")
         elif not self.selftest_ok:
-            missing.append("self-test failed" + (f" ({', '.join(self.failed)})" if self.failed else ""))
+            missing.append(
+                "self-test failed" + (f" ({', '.join(self.failed)})" if self.failed else "")
+            )
         return "healthy" if not missing else "not " + ", ".join(missing)
 
 
@@ -212,7 +218,10 @@ def update(
     restart = restart or systemctl_restart(layout, say)
     started = time.monotonic()
     layout.base.mkdir(parents=True, exist_ok=True)
-    with _exclusive(layout.base / ".update.lock"):
+    with _exclusive(layout.base / ".update.lock") as got_lock:
+        if not got_lock:  # the other one's result stands: nothing is recorded
+            say("another update is running")
+            return UpdateResult(None, "refused", "busy: another update is running")
         try:
             result = _update(bundle, sha256.strip().lower(), layout, probe, restart, deadline_s,
                              poll_s, python, say)  # fmt: skip
@@ -252,7 +261,9 @@ def _update(
         say(f"checking the bundle's sha256 ({path.stat().st_size // 1_000_000} MB)")
         got = file_sha256(path)
         if got != sha256:
-            raise UpdateRefused("sha256-mismatch", f"the bundle's sha256 is {got}, not the {sha256} given")
+            raise UpdateRefused(
+                "sha256-mismatch", f"the bundle's sha256 is {got}, not the {sha256} given"
+            )
         manifest = _verified_manifest(path, say)
         version = manifest["version"]
         previous = layout.current_version()
@@ -281,7 +292,9 @@ def _update(
         return UpdateResult(version, "ok", f"healthy within {deadline_s:.0f} s", previous=previous)
     reason = f"{version} {verdict} within {deadline_s:.0f} s"
     if previous is None or not (layout.releases / previous / INSTALLED_MARK).exists():
-        return UpdateResult(version, "failed", f"{reason}; no previous release to go back to", previous=previous)
+        return UpdateResult(
+            version, "failed", f"{reason}; no previous release to go back to", previous=previous
+        )
     say(f"rolling back to {previous}: {reason}")
     _switch(layout, previous)
     try:
@@ -301,12 +314,17 @@ def _fetch(bundle: str, incoming: Path, say: Progress) -> Path:
     dest = incoming / "bundle.tar.gz"
     say(f"fetching {bundle}")
     try:
-        with urllib.request.urlopen(bundle, timeout=60) as response, dest.open("wb") as out:  # noqa: S310 (the scheme is checked)
+        with (
+            urllib.request.urlopen(bundle, timeout=60) as response,
+            dest.open("wb") as out,
+        ):  # the scheme is checked above
             total = 0
             while chunk := response.read(1 << 20):
                 total += len(chunk)
                 if total > MAX_BUNDLE_BYTES:
-                    raise UpdateRefused("too-large", f"the bundle is over {MAX_BUNDLE_BYTES >> 20} MB")
+                    raise UpdateRefused(
+                        "too-large", f"the bundle is over {MAX_BUNDLE_BYTES >> 20} MB"
+                    )
                 out.write(chunk)
     except OSError as exc:
         raise UpdateRefused("fetch-failed", f"could not fetch {bundle}: {exc}") from None
@@ -329,7 +347,9 @@ def _verified_manifest(path: Path, say: Progress) -> dict[str, Any]:
                     continue
                 want = files.get(member.name)
                 if want is None or not member.isfile():
-                    raise UpdateRefused("bad-bundle", f"{member.name!r} is not a file listed in the manifest")
+                    raise UpdateRefused(
+                        "bad-bundle", f"{member.name!r} is not a file listed in the manifest"
+                    )
                 if member.name in seen:
                     raise UpdateRefused("bad-bundle", f"{member.name!r} appears twice")
                 seen.add(member.name)
@@ -340,14 +360,22 @@ def _verified_manifest(path: Path, say: Progress) -> dict[str, Any]:
                 if size != want["size"] or digest != want["sha256"]:
                     raise UpdateRefused("bad-bundle", f"{member.name} does not match the manifest")
             if seen != set(files):
-                raise UpdateRefused("bad-bundle", f"missing from the bundle: {sorted(set(files) - seen)[:3]}")
+                raise UpdateRefused(
+                    "bad-bundle", f"missing from the bundle: {sorted(set(files) - seen)[:3]}"
+                )
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise UpdateRefused("bad-bundle", f"not a readable bundle: {type(exc).__name__}: {exc}") from None
+        raise UpdateRefused(
+            "bad-bundle", f"not a readable bundle: {type(exc).__name__}: {exc}"
+        ) from None
     return manifest
 
 
 def _manifest_files(manifest: Any) -> dict[str, dict[str, Any]]:
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT or manifest.get("name") != PROJECT:
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != BUNDLE_FORMAT
+        or manifest.get("name") != PROJECT
+    ):
         raise UpdateRefused("bad-bundle", f"not an {PROJECT} bundle of format {BUNDLE_FORMAT}")
     if not isinstance(manifest.get("version"), str) or not VERSION_RE.match(manifest["version"]):
         raise UpdateRefused("bad-bundle", "the manifest's version is not a version")
@@ -360,7 +388,9 @@ def _manifest_files(manifest: Any) -> dict[str, dict[str, Any]]:
             and re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._+-]*", parts[1])
             and isinstance(entry.get("size"), int) and SHA256_RE.match(str(entry.get("sha256")))
         ):  # fmt: skip
-            raise UpdateRefused("bad-bundle", f"the manifest lists {name!r}, not a plain bundle file")
+            raise UpdateRefused(
+                "bad-bundle", f"the manifest lists {name!r}, not a plain bundle file"
+            )
         files[name] = entry
     if not any(n.startswith("wheels/") for n in files):
         raise UpdateRefused("bad-bundle", "the bundle holds no wheels")
@@ -377,7 +407,9 @@ def _stream_sha256(data: Any) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _install(bundle: Path, manifest: dict[str, Any], slot: Path, python: str | None, say: Progress) -> None:
+def _install(
+    bundle: Path, manifest: dict[str, Any], slot: Path, python: str | None, say: Progress
+) -> None:
     slot.mkdir(parents=True)
     names = {f["path"] for f in manifest["files"]}
     with tarfile.open(bundle, "r:gz") as tar:
@@ -386,19 +418,36 @@ def _install(bundle: Path, manifest: dict[str, Any], slot: Path, python: str | N
                 tar.extract(member, slot, filter="data")
     for launcher in (slot / "bin").glob("*"):
         launcher.chmod(0o755)
+    project = PROJECT.replace("-", "_")
+    if not list((slot / "wheels").glob(f"{project}-{manifest['version']}-*.whl")):
+        raise RuntimeError(f"the bundle holds no {project}-{manifest['version']} wheel")
     base_python = python or getattr(sys, "_base_executable", None) or sys.executable
+    venv_python = str(slot / "venv/bin/python")
+    # pip runs from the bundle's own pip wheel (pip supports `python pip.whl/pip`): the
+    # venv needs no ensurepip (the slowest step on an SD card) and the slot no pip.
+    pip_wheels = sorted((slot / "wheels").glob("pip-*.whl"))
     say(f"creating the venv ({base_python})")
-    _run([base_python, "-m", "venv", str(slot / "venv")], "create the venv")
+    _run([base_python, "-m", "venv", *(["--without-pip"] if pip_wheels else []), str(slot / "venv")],
+         "create the venv")  # fmt: skip
+    pip = [venv_python, f"{pip_wheels[-1]}/pip"] if pip_wheels else [venv_python, "-m", "pip"]
     say(f"installing {manifest['requirement']} from the bundle (no index)")
     constraints = slot / "constraints.txt"
     constraints.write_text("".join(f"{c}\n" for c in manifest.get("constraints", [])))
-    links = [a for d in ("wheels", "sdists") if (slot / d).is_dir() for a in ("--find-links", str(slot / d))]
+    links = [
+        a
+        for d in ("wheels", "sdists")
+        if (slot / d).is_dir()
+        for a in ("--find-links", str(slot / d))
+    ]
     _run(
-        [str(slot / "venv/bin/python"), "-m", "pip", "install", "--no-index", *links, "-q",
-         "--disable-pip-version-check", "-c", str(constraints), manifest["requirement"]],
+        [*pip, "install", "--no-index", *links, "-q", "--disable-pip-version-check",
+         "-c", str(constraints), manifest["requirement"]],
         "install the wheels",
     )  # fmt: skip
-    _run([str(slot / "venv/bin/python"), "-I", "-c", "import firmware.update, contract.messages"], "import the release")
+    _run(
+        [str(slot / "venv/bin/python"), "-I", "-c", "import firmware.update, contract.messages"],
+        "import the release",
+    )
     for d in ("wheels", "sdists"):
         shutil.rmtree(slot / d, ignore_errors=True)  # installed: the SD card need not keep them
     _write_atomic(slot / INSTALLED_MARK, json.dumps(manifest, indent=2) + "\n", 0o644)
@@ -422,7 +471,12 @@ def _switch(layout: Layout, version: str) -> None:
 
 
 def _wait_healthy(
-    probe: HealthProbe, version: str, since: datetime, deadline_s: float, poll_s: float, say: Progress
+    probe: HealthProbe,
+    version: str,
+    since: datetime,
+    deadline_s: float,
+    poll_s: float,
+    say: Progress,
 ) -> Health | None:
     """The new slot's latest report (healthy, or the last seen when the time is up)."""
     until = time.monotonic() + deadline_s
@@ -431,7 +485,11 @@ def _wait_healthy(
     last_said = ""
     while True:
         health = probe()
-        if health is not None and health.version == version and health.at >= since.replace(microsecond=0):
+        if (
+            health is not None
+            and health.version == version
+            and health.at >= since.replace(microsecond=0)
+        ):
             latest = health
             verdict = health.verdict()
             if verdict == "healthy":
@@ -473,13 +531,15 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path):  # type: ignore[no-untyped-def]
+def _exclusive(lock_path: Path) -> Iterator[bool]:
+    """Holds the lock while the block runs; yields False if another process has it."""
     with lock_path.open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SystemExit("update: another update is running") from None
-        yield
+            yield False
+            return
+        yield True
 
 
 # ---- an order left by the kiosk (firmware.update_order) ------------------------------------
@@ -509,13 +569,25 @@ def main(argv: list[str]) -> int:
         prog="python -m firmware update",
         description="Install a release bundle into a new slot, switch to it, roll back if it is not healthy.",
     )
-    parser.add_argument("--bundle", metavar="FILE|URL", help="the bundle (python -m firmware release)")
-    parser.add_argument("--sha256", metavar="HEX", help="the bundle's sha256, as release printed it")
-    parser.add_argument("--order", metavar="FILE", help="take bundle, sha256 and cmd_id from the kiosk's order file")
-    parser.add_argument("--root", metavar="DIR", help="a staging root (nothing outside it is touched; no restart)")
+    parser.add_argument(
+        "--bundle", metavar="FILE|URL", help="the bundle (python -m firmware release)"
+    )
+    parser.add_argument(
+        "--sha256", metavar="HEX", help="the bundle's sha256, as release printed it"
+    )
+    parser.add_argument(
+        "--order", metavar="FILE", help="take bundle, sha256 and cmd_id from the kiosk's order file"
+    )
+    parser.add_argument(
+        "--root", metavar="DIR", help="a staging root (nothing outside it is touched; no restart)"
+    )
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
                         help=f"how long the new release has to become healthy (default {DEFAULT_DEADLINE_S:.0f})")  # fmt: skip
-    parser.add_argument("--python", metavar="EXE", help="the interpreter for the new venv (default: this one's base)")
+    parser.add_argument(
+        "--python",
+        metavar="EXE",
+        help="the interpreter for the new venv (default: this one's base)",
+    )
     args = parser.parse_args(argv)
     cmd_id = None
     if args.order:
@@ -523,7 +595,11 @@ def main(argv: list[str]) -> int:
         if order is None:
             print(f"update: no valid order at {args.order}", file=sys.stderr)
             return 1
-        args.bundle, args.sha256, cmd_id = order["bundle_url"], str(order.get("sha256", "")), order.get("cmd_id")
+        args.bundle, args.sha256, cmd_id = (
+            order["bundle_url"],
+            str(order.get("sha256", "")),
+            order.get("cmd_id"),
+        )
     if not args.bundle or not args.sha256:
         parser.error("--bundle and --sha256 are required (or --order)")
     layout = Layout(Path(args.root).resolve() if args.root else Path("/"))

@@ -1,5 +1,6 @@
-"""`python -m hub`: run a hub worker, retire one, show fleet status, list demo readers
-and items; run the alliance PKI and write the secure broker's configuration
+"""`python -m hub`: run a hub worker, retire one, show fleet status (with each kiosk's
+release and last update), send a kiosk a signed command (hub/command_cli.py), list demo
+readers and items; run the alliance PKI and write the secure broker's configuration
 (`pki`, `broker-config`, `enroll`, `revoke`: hub/pki_cli.py).
 
 Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
@@ -20,12 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import pki_cli
-from hub.config import ConfigError, HubConfig, load_config
+from hub import command_cli, pki_cli
+from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
+from hub.sip2 import check_cli as sip2_check_cli
 
 if TYPE_CHECKING:
+    from hub.fleet_records import FleetRow
     from hub.ledger import Ledger
     from hub.registry import Registry
+    from hub.sip2.settings import Sip2Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SETTING = 0, 1, 2
 
@@ -55,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     subs = parser.add_subparsers(
-        dest="command", metavar="{status,demo,retire,pki,broker-config,enroll,revoke}"
+        dest="command", metavar="{status,command,demo,retire,pki,broker-config,enroll,revoke,sip2-check}"
     )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
+    command_cli.add_parser(subs, [sub_common])
     subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
     subs.add_parser(
         "retire",
@@ -65,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove worker --worker for good: handle what its broker session holds, then end it",
     )
     pki_cli.add_parsers(subs)
+    sip2_check_cli.add_parser(subs, [sub_common])
     return parser
 
 
@@ -72,17 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in pki_cli.COMMANDS:
         return pki_cli.run(args)  # the PKI needs no hub config, ledger or broker
+    if args.command == sip2_check_cli.COMMAND:
+        return sip2_check_cli.run(args)  # reads only the [sip2] tables of --config
     try:
         config = load_config(args.config).with_overrides(
             db=args.db, broker=getattr(args, "broker", None), worker=getattr(args, "worker", None)
         )
         if args.command == "status":
-            return cmd_status(config, args.json)
+            return cmd_status(config, args.json, tuple(load_hub_file(args.config).sip2.systems))
+        if args.command == "command":
+            return command_cli.run(config, args)
         if args.command == "demo":
             return cmd_demo(config, args.json)
         if args.command == "retire":
             return cmd_retire(config)
-        return cmd_run(config, verbose=args.verbose)
+        return cmd_run(config, verbose=args.verbose, sip2=load_sip2(args.config))
     except ConfigError as exc:
         print("\n".join(f"hub: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return EXIT_BAD_SETTING
@@ -132,8 +142,9 @@ def _lab_setup_warnings(config: HubConfig) -> list[str]:
     return warnings
 
 
-def cmd_run(config: HubConfig, verbose: bool = False) -> int:
-    """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger."""
+def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None = None) -> int:
+    """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger.
+    `sip2`: the members' own library systems (`[sip2]`), spoken to in SIP2."""
     from hub.service import HubService
 
     logging.basicConfig(
@@ -152,8 +163,11 @@ def cmd_run(config: HubConfig, verbose: bool = False) -> int:
         signal.signal(signum, lambda *_: stop.set())
     for warning in _lab_setup_warnings(config):
         print(f"hub: warning: {warning}", file=sys.stderr, flush=True)
-    service = HubService(config.broker, config.db, registry, config.worker, config=config)
-    service.start(wait=None)
+    service = HubService(config.broker, config.db, registry, config.worker, config=config, sip2=sip2)
+    try:
+        service.start(wait=None)
+    except ValueError as exc:  # [sip2.members] naming a library that is not a member
+        raise ConfigError(str(exc)) from None
     warned = not service.wait_subscribed(10.0)
     if warned:
         print(f"hub: waiting for the broker at {config.broker} ...", file=sys.stderr, flush=True)
@@ -210,7 +224,8 @@ def _redact(url: str) -> str:
     return url
 
 
-def cmd_status(config: HubConfig, as_json: bool) -> int:
+def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] = ()) -> int:
+    """The fleet, and each member's library system (`[sip2]`): link, queue, last error."""
     from hub.fleet import fleet_json, fleet_table
 
     missing = _sqlite_missing(config.db)
@@ -220,14 +235,51 @@ def cmd_status(config: HubConfig, as_json: bool) -> int:
     ledger = _open_ledger(config.db, config.pin_pepper_file)
     try:
         rows = ledger.fleet()
+        links = ledger.ils_links(sip2_systems)
     finally:
         ledger.close()
     now = datetime.now(UTC)
     if as_json:
-        print(json.dumps({"kiosks": fleet_json(rows, now)}, ensure_ascii=False, indent=2))
+        systems = [_link_json(link) for link in links]
+        print(json.dumps({"kiosks": fleet_json(rows, now), "sip2_systems": systems}, ensure_ascii=False, indent=2))
     else:
         print(fleet_table(rows, now))
+        if rows:
+            print()
+            print(releases_table(rows))
+        if links:
+            print()
+            print(_columns([_link_json(link) for link in links], _LINK_COLUMNS))
     return EXIT_OK
+
+
+_LINK_COLUMNS = ("system", "link", "queued", "conflicts", "since", "last error")
+
+
+def _link_json(link: Any) -> dict[str, Any]:
+    """A member's system (hub/ils_queue.py `LinkRow`) as `hub status` shows it."""
+    return {
+        "system": link.system,
+        "link": link.state,
+        "queued": link.queued,
+        "conflicts": link.conflicts,
+        "since": link.changed_at.isoformat(timespec="seconds") if link.changed_at else "-",
+        "last error": (link.last_error or "-")[:120],
+    }
+
+
+def releases_table(rows: Sequence[FleetRow]) -> str:
+    """Each kiosk's release and its last update (reported in telemetry), one line each."""
+    lines = []
+    for r in rows:
+        last = r.last_update or {}
+        outcome = "-"
+        if last:
+            outcome = f"{last.get('result', '?')} {last.get('version') or ''} at {last.get('at', '?')}".replace("  ", " ")
+            if last.get("result") != "ok" and last.get("reason"):
+                outcome += f": {str(last['reason'])[:120]}"
+        lines.append({"kiosk": r.kiosk_id, "release": r.firmware or "-", "last update": outcome})
+    return _columns(lines, ("kiosk", "release", "last update"))
 
 
 def cmd_demo(config: HubConfig, as_json: bool) -> int:

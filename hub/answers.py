@@ -26,11 +26,13 @@ from typing import Any
 
 from contract import card_schemes, messages, privacy
 from hub import rules
+from hub.ils_operations import IlsGateway, IlsRefusal, ils_item_view
 from hub.ledger import Ledger
 from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
+from hub.pins import PinResult
 from hub.queries import LoanRow
 from hub.registry import Registry
-from hub.rules import Decision, ReaderRecord
+from hub.rules import Decision, ItemRecord, ReaderRecord
 from hub.schemes import Scheme
 from hub.session_tokens import DEFAULT_TTL, SessionTokens, session_key
 
@@ -42,15 +44,33 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "This book is not on loan to you, so it cannot be renewed.",
         ),
         "card_required": ("请先刷读者卡。", "Please tap your reader card first."),
+        # A member's own library system (hub/ils_operations.py)
+        "ils_unavailable": (
+            "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",
+            "The library's system is not answering. Please try again later or ask at the"
+            " service desk. You can still return books.",
+        ),
+        "ils_refused": (
+            "图书馆系统不同意这次操作，请到服务台询问。",
+            "The library's system did not allow this. Please ask at the service desk.",
+        ),
+        "ils_no_guest_patron": (
+            "这本书所属的图书馆暂时不能借给这种读者卡，请到服务台询问。",
+            "The library this book belongs to cannot lend it on this kind of card yet."
+            " Please ask at the service desk.",
+        ),
     }
 )
 
 
-def reason_message(code: str | None) -> messages.Bilingual | None:
-    """The reader's words for a reason code (the code itself for one nobody wrote)."""
+def reason_message(code: str | None, note: str | None = None) -> messages.Bilingual | None:
+    """The reader's words for a reason code (the code itself for one nobody wrote), with
+    a library system's own words (`note`, its screen message) after them."""
     if not code:
         return None
     zh, en = rules.REASONS.get(code) or HUB_REASONS.get(code, (code, code))
+    if note:
+        zh, en = f"{zh}（{note[:200]}）", f"{en} ({note[:200]})"
     return messages.Bilingual(zh=zh, en=en)
 
 
@@ -58,7 +78,9 @@ class RequestAnswers:
     """Answers requests from one ledger and registry. `clock` gives the hub's time (UTC);
     `local_tz` is the alliance's calendar, on which a card expires; `offline_max_items`
     is what kiosks may lend per reader while offline (sent with the blocklist);
-    `session_ttl` is how long a session token is good for (`[hub] session_token_ttl_s`)."""
+    `session_ttl` is how long a session token is good for (`[hub] session_token_ttl_s`);
+    `ils` the members' own library systems (`[sip2]`): their cards are looked up and their
+    PINs checked there, their books lent, renewed and taken back there."""
 
     def __init__(
         self,
@@ -69,6 +91,7 @@ class RequestAnswers:
         offline_max_items: int,
         pin_guard: PinGuessGuard | None = None,
         session_ttl: timedelta = DEFAULT_TTL,
+        ils: IlsGateway | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
@@ -77,6 +100,8 @@ class RequestAnswers:
         self.offline_max_items = offline_max_items
         self.pin_guard = pin_guard or PinGuessGuard()
         self.session_ttl = session_ttl
+        # Members' own library systems (hub/ils_operations.py); None: the ledger alone.
+        self.ils = ils
         self._sessions: SessionTokens | None = None
 
     def answer(self, request: Any, kiosk_id: str | None = None) -> messages.Response:
@@ -112,7 +137,10 @@ class RequestAnswers:
         titles and a session token only when the scheme needs no PIN (the tap is the
         authentication then) and the reader may borrow here."""
         scheme_id, number = req.card.scheme, req.card.number
-        reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
+        try:
+            reader = self._reader(scheme_id, number)
+        except IlsRefusal as refusal:
+            return _unknown_card(scheme_id, refusal.code)
         if reader is None:
             return _unknown_card(scheme_id)
         scheme = self.registry.schemes[scheme_id]
@@ -147,13 +175,10 @@ class RequestAnswers:
             return messages.Response(ok=False, error=PIN_CHECKS_PAUSED)
         suspect = guard is not None and kiosk_id is not None and guard.suspect(kiosk_id, now)
         known = self._card_known(scheme_id, number)
-        result = (
-            self.ledger.check_pin(
-                scheme_id, number, req.pin, now, policy=self.registry.schemes[scheme_id], count_failure=not suspect
-            )
-            if known
-            else None
-        )
+        try:
+            result = self._check_pin(scheme_id, number, req.pin, now, not suspect) if known else None
+        except IlsRefusal as refusal:
+            return messages.Response(ok=False, error=refusal.code)
         if guard is not None and kiosk_id is not None and (result is None or not result.ok):
             # unknown card numbers count too: enumerating numbers is part of the attack
             guard.record_failure(kiosk_id, privacy.card_hash(scheme_id, number), now)
@@ -170,6 +195,14 @@ class RequestAnswers:
             reason_code=reason,
             message=reason_message(reason),
         )
+
+    def _check_pin(self, scheme_id: str, number: str, pin: str, now: datetime, count_failure: bool) -> PinResult:
+        """The card's PIN checked where the card lives: its member's system, or the ledger."""
+        policy = self.registry.schemes[scheme_id]
+        system = self.ils.card_system(scheme_id, number) if self.ils is not None else None
+        if self.ils is not None and system is not None:
+            return self.ils.check_pin(scheme_id, number, pin, policy, system, count_failure)
+        return self.ledger.check_pin(scheme_id, number, pin, now, policy=policy, count_failure=count_failure)
 
     def _pin_right(self, scheme_id: str, number: str, attempts_left: int, kiosk_id: str | None) -> messages.Response:
         """A right PIN: the reader's loans with their titles, and the session token."""
@@ -194,6 +227,9 @@ class RequestAnswers:
         key = privacy.card_hash(scheme_id, number)
         item = self.ledger.item(req.item)
         loans = self.ledger.active_loans(key) if reader is not None else []
+        system = self.ils.item_system(req.item) if self.ils is not None else None
+        if self.ils is not None and system is not None:
+            return self._ils_checkout(req, system, reader, item, len(loans))
         decision = rules.checkout_decision(
             self.registry, reader, item, req.library_id, len(loans), self.clock(), reader_hash=key
         )
@@ -202,6 +238,28 @@ class RequestAnswers:
             home_library=item.home_library if item is not None else None,
             due=decision.due if decision.allowed else None,
             **_refusal(decision),
+        )
+
+    def _ils_checkout(
+        self, req: messages.CheckoutAuth, system: str, reader: ReaderRecord | None, item: ItemRecord | None, loans: int
+    ) -> messages.Response:
+        """A book of a member's own system: the hub's rules for the reader and the
+        library, then that system's checkout (11); the title and due date are its own."""
+        assert self.ils is not None
+        member = self.ils.item_member(req.item) or ""
+        on_loan = self.ledger.active_loan_for_item(req.item) is not None
+        view = ils_item_view(item, req.item, member, on_loan)
+        key = privacy.card_hash(req.card.scheme, req.card.number)
+        decision = rules.checkout_decision(self.registry, reader, view, req.library_id, loans, self.clock(), key)
+        title = item.title if item is not None else None
+        if not decision.allowed:
+            return messages.Response(title=title, home_library=member or None, **_refusal(decision))
+        try:
+            loan = self.ils.checkout(req.card.scheme, req.card.number, req.item, req.library_id, system)
+        except IlsRefusal as refusal:
+            return _ils_refusal(refusal, title, member)
+        return messages.Response(
+            allowed=True, title=loan.title or title, home_library=member or None, due=loan.due or decision.due
         )
 
     def renew_auth(self, req: messages.RenewAuth) -> messages.Response:
@@ -225,6 +283,18 @@ class RequestAnswers:
         decision = rules.renew_decision(
             self.registry, reader, item, loan.due, loan.renewals, self.clock(), hold_waiting
         )
+        system = self.ils.item_system(req.item) if self.ils is not None else None
+        if self.ils is not None and system is not None and decision.allowed:
+            try:
+                renewal = self.ils.renew(scheme_id, number, req.item, req.library_id, system)
+            except IlsRefusal as refusal:
+                return _ils_refusal(refusal, item.title, item.home_library)
+            return messages.Response(
+                allowed=True,
+                title=renewal.title or item.title,
+                home_library=item.home_library,
+                due=renewal.due or decision.due,
+            )
         return messages.Response(
             title=item.title,
             home_library=item.home_library,
@@ -233,7 +303,21 @@ class RequestAnswers:
         )
 
     def return_route(self, req: messages.ReturnRoute) -> messages.Response:
-        """Where a book returned here goes: shelved here, to the hold shelf, or transferred."""
+        """Where a book returned here goes: shelved here, to the hold shelf, or transferred.
+        A book of a member's own system goes where that system's checkin (09) says; when
+        it does not answer, where the hub's rules say (its return txn queues the 09)."""
+        system = self.ils.item_system(req.item) if self.ils is not None else None
+        if self.ils is not None and system is not None:
+            routed = self.ils.return_route(req.item, req.library_id, system)
+            if routed is not None:
+                return messages.Response(
+                    allowed=True,
+                    title=routed.title,
+                    home_library=self.ils.item_member(req.item),
+                    route=routed.route,  # type: ignore[arg-type]
+                    route_library=routed.library_id,
+                    route_library_name=self._library_name(routed.library_id),
+                )
         item = self.ledger.item(req.item)
         if item is None:
             # Returns are always taken: an unknown book stays here for staff to look at.
@@ -288,6 +372,17 @@ class RequestAnswers:
             return None
         return self.sessions().issue(kiosk_id, scheme_id, number, self.clock())
 
+    def _reader(self, scheme_id: str, number: str) -> ReaderRecord | None:
+        """The card's reader where the card lives: its member's system (mirrored into the
+        ledger), or the ledger; None for a card nobody knows. IlsRefusal when the
+        member's system does not answer."""
+        if not self._card_known(scheme_id, number):
+            return None
+        system = self.ils.card_system(scheme_id, number) if self.ils is not None else None
+        if self.ils is not None and system is not None:
+            return self.ils.reader(scheme_id, number, system)
+        return self.ledger.reader(scheme_id, number)
+
     def _card_known(self, scheme_id: str, number: str) -> bool:
         """A scheme the registry has and a number valid for it: only then is the ledger asked."""
         return scheme_id in self.registry.schemes and card_schemes.number_is_valid(scheme_id, number)
@@ -330,13 +425,24 @@ def _items_left(loans: list[LoanRow], scheme: Scheme) -> int:
     return max(0, scheme.max_items - len(loans))
 
 
-def _unknown_card(scheme_id: str) -> messages.Response:
+def _unknown_card(scheme_id: str, reason: str = "card_unknown") -> messages.Response:
     return messages.Response(
         scheme=scheme_id,
         state="unknown",
         allowed=False,
-        reason_code="card_unknown",
-        message=reason_message("card_unknown"),
+        reason_code=reason,
+        message=reason_message(reason),
+    )
+
+
+def _ils_refusal(refusal: IlsRefusal, title: str | None, home_library: str | None) -> messages.Response:
+    """A member's system refused (or did not answer): the reason, in its own words too."""
+    return messages.Response(
+        allowed=False,
+        reason_code=refusal.code,
+        message=reason_message(refusal.code, refusal.note),
+        title=title,
+        home_library=home_library or None,
     )
 
 

@@ -14,11 +14,16 @@ dropped (the SIP2 offline pattern). What a kiosk may claim offline is bounded
 or promising a due date beyond the scheme's loan period, is an exception too, and the
 ledger keeps the rule's due date rather than the longer one. An online loan or renewal
 without a session token valid at its `at` is committed, but as an exception too.
+
+A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
+first commit: the hook of the members' own library systems (hub/ils_operations.py,
+`IlsGateway.follow_txn`), which records what the book's system is owed with the txn.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,16 +37,24 @@ from hub.txn_checks import OfflineBounds
 
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
+# (db, txn, its ack, now) -> the ack to keep, inside the txn's database transaction.
+TxnFollowUp = Callable[[Database, messages.Txn, messages.Ack, datetime], messages.Ack]
+
 
 def commit(
-    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
+    db: Database,
+    txn: messages.Txn,
+    registry: Registry,
+    now: datetime,
+    bounds: OfflineBounds | None = None,
+    follow_up: TxnFollowUp | None = None,
 ) -> list[messages.Ack]:
     """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ordering), and
     return the acks to send: none while it waits for a predecessor; its own, followed by
     those of the waiting txns it released. Retries a few times on lock timeouts,
     deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
     send the txn again). `bounds`: what an offline txn may claim (default
-    `OfflineBounds()`)."""
+    `OfflineBounds()`); `follow_up`: see the module doc."""
     bounds = bounds or OfflineBounds()
     delay = 0.01
     for attempt in range(_ATTEMPTS):
@@ -51,7 +64,7 @@ def commit(
                     db,
                     txn,
                     now,
-                    apply=lambda t: _apply(db, t, registry, now, bounds),
+                    apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
                     repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
                 )
         except db.RetryableError:
@@ -80,7 +93,12 @@ def _repeat_ack_of(db: Database, txn_id: str) -> messages.Ack | None:
 
 
 def _apply(
-    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds
+    db: Database,
+    txn: messages.Txn,
+    registry: Registry,
+    now: datetime,
+    bounds: OfflineBounds,
+    follow_up: TxnFollowUp | None = None,
 ) -> messages.Ack:
     """Record `txn` and its effects (its kiosk's order already allows it)."""
     reader_key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
@@ -118,6 +136,8 @@ def _apply(
         ack = _flag_out_of_bounds(db, txn, ack, time_problem, effects.due_capped, now)
     elif ack.result == "committed":
         ack = _flag_out_of_bounds(db, txn, ack, txn_checks.session_problem(bounds.sessions, txn, told_at), False, now)
+    if follow_up is not None and ack.result == "committed":
+        ack = follow_up(db, txn, ack, now)
     item_state = None
     if txn.kind == "return" and ack.result == "committed":
         item_state = db.scalar("SELECT state FROM items WHERE barcode = ?", (txn.item,))

@@ -28,6 +28,22 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     cert = "var/pki/workers/1/hub.crt"
     key = "var/pki/workers/1/hub.key"
 
+    [sip2.systems.east]                # a member's own library system, spoken to in SIP2
+    host = "127.0.0.1"
+    port = 6001
+    user = "alliance"                  # SIP2 login (CN); the password is in a 0600 file
+    password_file = "east.pw"          # relative to this file
+    institution = "capital"            # AO
+    location = "alliance-kiosks"       # CP / login location
+    encoding = "gb18030"               # utf-8, gb18030 or cp850 (the SIP2 default)
+    # optional: tls, tls_ca, timeout_s, utc_offset_hours (hub/sip2/settings.py)
+    guest_patrons = { nlc = "GUEST-NLC" }  # the virtual patron per partner card scheme
+    [sip2.members]
+    dongcheng = "east"                 # members whose items and cards live in that system
+
+Members not under `[sip2.members]` stay on the hub's own catalogue (docs/sip2.md, "The
+hub and members' own systems"); without a `[sip2]` table nothing changes.
+
 Kept apart from the service so the command line can report a bad setting (exit 2)
 before it opens anything: the broker URL is checked here, at load.
 """
@@ -53,8 +69,18 @@ from contract.settings import (
     validate_settings,
 )
 from contract.signing import DEFAULT_TTL_S, KeyFileError, load_private_key
+from hub.sip2.settings import Sip2Section, Sip2Settings, resolve_sip2
 
-__all__ = ["DEFAULT_BROKER", "DEFAULT_DB", "ConfigError", "HubConfig", "HubFile", "load_config"]
+__all__ = [
+    "DEFAULT_BROKER",
+    "DEFAULT_DB",
+    "ConfigError",
+    "HubConfig",
+    "HubFile",
+    "load_config",
+    "load_hub_file",
+    "load_sip2",
+]
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 DEFAULT_DB = "sqlite:///var/hub.sqlite"
@@ -175,15 +201,32 @@ class HubConfig(Section):
 
 
 class HubFile(Section):
-    """A hub settings file: its one table."""
+    """A hub settings file: the worker's `[hub]` table and the members' systems `[sip2]`."""
 
     hub: HubConfig = HubConfig()
+    sip2: Sip2Section = Sip2Section()
+
+
+def load_hub_file(path: str | Path | None) -> HubFile:
+    """The whole settings file (`[hub]` and `[sip2]`); the defaults without one. Raises
+    ConfigError, one line per problem, naming the file and the key."""
+    if path is None:
+        return HubFile()
+    return load_settings(HubFile, Path(path))
+
+
+def load_sip2(path: str | Path | None) -> Sip2Settings:
+    """The members' systems of the settings file, resolved (password files read,
+    relative to the file): none without a file or a `[sip2]` table. ConfigError for a
+    password file that is missing or that group or others can read."""
+    if path is None:
+        return Sip2Settings({}, {})
+    section = load_hub_file(path).sip2
+    return resolve_sip2(section, name=str(path), base_dir=Path(path).parent)
 
 
 def load_config(path: str | Path | None) -> HubConfig:
     """HubConfig from the `[hub]` table of a TOML file; the defaults without one.
     Raises ConfigError, one line per problem, naming the file and the key."""
-    if path is None:
-        return HubConfig()
-    return load_settings(HubFile, Path(path)).hub
+    return load_hub_file(path).hub
 

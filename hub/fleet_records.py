@@ -32,6 +32,13 @@ class FleetRow:
     clock_offset_s: float | None = None  # kiosk clock minus hub clock, at its last telemetry
     waiting: int = 0  # txns held back until their predecessors arrive (hub.ordering)
 
+    @property
+    def last_update(self) -> dict[str, Any] | None:
+        """The kiosk's last update as its telemetry reported it (version, result: ok,
+        rolled_back, refused or failed, reason, at), or None."""
+        report = (self.telemetry or {}).get("last_update")
+        return report if isinstance(report, dict) else None
+
     def as_json(self) -> dict[str, Any]:
         """The row for `python -m hub status --json` (without the raw telemetry)."""
         return {
@@ -44,6 +51,7 @@ class FleetRow:
             "faults": self.faults,
             "clock_offset_s": self.clock_offset_s,
             "txns_waiting": self.waiting,
+            "last_update": self.last_update,
         }
 
 

@@ -37,6 +37,7 @@ from contract import messages
 from hub.answers import RequestAnswers
 from hub.config import HubConfig
 from hub.enrolment import Enrolment
+from hub.ils_operations import IlsGateway
 from hub.ledger import Ledger
 from hub.rate_limit import RATE_LIMITED, RequestRateLimit
 from hub.registry import Registry
@@ -121,6 +122,7 @@ class Intake:
         clock: Callable[[], datetime],
         stats: WorkerStats,
         checks: IntakeChecks | None = None,
+        ils: IlsGateway | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
@@ -128,6 +130,9 @@ class Intake:
         self.clock = clock
         self.stats = stats
         self.checks = checks or IntakeChecks()
+        # Members' own library systems: a committed txn about one of their books records
+        # what that system is owed (hub/ils_operations.py). None: the ledger alone.
+        self.ils = ils
         self._bounds: OfflineBounds | None = None
 
     def txn_bounds(self) -> OfflineBounds:
@@ -170,7 +175,8 @@ class Intake:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
-        acks = self.ledger.commit(txn, self.registry, self.clock(), self.txn_bounds())
+        follow_up = self.ils.follow_txn if self.ils is not None else None
+        acks = self.ledger.commit(txn, self.registry, self.clock(), self.txn_bounds(), follow_up)
         if not acks:
             self.stats.parked += 1
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)

@@ -6,6 +6,7 @@ the modules that each do one job on it.
     hub.queries        read readers, items, loans, holds, the blocklist, audit views
     hub.fleet_records  keep what kiosks report about themselves
     hub.seeding        put the demo catalogue, or single rows, into the ledger
+    hub.ils_queue      what members' own library systems were told, and are owed
     hub.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
 
 Each method below only hands `self.db` to its module; read the module for what a caller
@@ -20,7 +21,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contract import messages
-from hub import commits, fleet_records, pins, queries, seeding
+from hub import commits, fleet_records, ils_queue, pins, queries, seeding
+from hub.commits import TxnFollowUp
 from hub.fleet_records import FleetRow
 from hub.ledger_sql import Database, LedgerUrlError, open_database
 from hub.pins import PinPeppers, PinResult
@@ -72,9 +74,14 @@ class Ledger:
     # -- hub.commits
 
     def commit(
-        self, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
+        self,
+        txn: messages.Txn,
+        registry: Registry,
+        now: datetime,
+        bounds: OfflineBounds | None = None,
+        follow_up: TxnFollowUp | None = None,
     ) -> list[messages.Ack]:
-        return commits.commit(self.db, txn, registry, now, bounds)
+        return commits.commit(self.db, txn, registry, now, bounds, follow_up)
 
     def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
         return commits.commit_txn(self.db, txn, registry, now)
@@ -126,6 +133,14 @@ class Ledger:
 
     def transfers(self, barcode: str) -> list[tuple[str, str]]:
         return queries.transfers(self.db, barcode)
+
+    # -- hub.ils_queue
+
+    def ils_links(self, systems: tuple[str, ...] = ()) -> list[ils_queue.LinkRow]:
+        return ils_queue.links(self.db, systems)
+
+    def ils_calls(self, system: str | None = None) -> list[tuple[str, str, str, str | None, str]]:
+        return ils_queue.calls(self.db, system)
 
     # -- hub.fleet_records
 

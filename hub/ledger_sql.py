@@ -157,6 +157,35 @@ CREATE TABLE IF NOT EXISTS parked (
     parked_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, epoch, seq)
 );
+CREATE TABLE IF NOT EXISTS ils_queue (
+    id {id_pk},
+    system TEXT NOT NULL,
+    op TEXT NOT NULL,
+    item TEXT NOT NULL,
+    patron_id TEXT,
+    card_hash TEXT,
+    txn_id TEXT,
+    kiosk_id TEXT,
+    library_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    due TEXT,
+    created_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE INDEX IF NOT EXISTS ils_queue_waiting ON ils_queue (system, state, id);
+CREATE INDEX IF NOT EXISTS ils_queue_item ON ils_queue (item, op, state);
+CREATE TABLE IF NOT EXISTS ils_links (
+    system TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    last_error TEXT,
+    changed_at TEXT,
+    checked_at TEXT,
+    lease_worker TEXT,
+    lease_until TEXT
+);
 """
 
 # Columns added after the first release: a ledger made before them gets them at open.
@@ -243,7 +272,7 @@ class Database:
         raise NotImplementedError
 
     def _schema_exists(self) -> bool:
-        """True when the newest table of the schema (`parked`) is already there."""
+        """True when the newest table of the schema (`ils_links`) is already there."""
         return False
 
     def _lock_schema(self) -> None:
@@ -274,7 +303,7 @@ class SqliteDatabase(Database):
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='parked'"))
+        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='ils_links'"))
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self.query(f"PRAGMA table_info({table})")}
@@ -352,7 +381,7 @@ class PostgresDatabase(Database):
             yield self
 
     def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT to_regclass('parked') IS NOT NULL"))
+        return bool(self.scalar("SELECT to_regclass('ils_links') IS NOT NULL"))
 
     def _columns(self, table: str) -> set[str]:
         rows = self.query(

@@ -49,10 +49,15 @@ from contract import messages, topics
 from contract.broker_url import parse_broker_url
 from hub.answers import RequestAnswers
 from hub.config import HubConfig
+from hub.ils_drainer import IlsDrainer
+from hub.ils_operations import IlsGateway
+from hub.ils_routing import IlsRouting
 from hub.intake import KIOSK_ID_RE, Intake, IntakeChecks, WorkerStats, safe_kiosk
 from hub.ledger import Ledger
 from hub.registry import Registry
 from hub.signer import HubSigner
+from hub.sip2.client import Sip2Pool
+from hub.sip2.settings import Sip2Settings
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,7 @@ class HubService:
         worker_name: str = "hub-1",
         config: HubConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        sip2: Sip2Settings | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.address = parse_broker_url(broker_url)
@@ -136,6 +142,12 @@ class HubService:
         self._commands_lock = threading.Lock()
         # None without `signing_key`; a key file that cannot be used fails here, at once.
         self._signer = HubSigner.from_config(self.config)
+        # Members' own library systems (`[sip2]`): a pool and a drainer per system while
+        # running (hub/ils_operations.py, hub/ils_drainer.py); none: the ledger alone.
+        self.sip2 = sip2
+        self.ils: IlsGateway | None = None
+        self.drainers: dict[str, IlsDrainer] = {}
+        self._pools: dict[str, Sip2Pool] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,6 +158,7 @@ class HubService:
         if self._client is not None:
             return self
         self.ledger = Ledger.open(self.db_url, self.config.pin_pepper_file)
+        self.ils = self._start_ils(self.ledger)
         answers = RequestAnswers(
             self.ledger,
             self.registry,
@@ -153,9 +166,16 @@ class HubService:
             local_tz=self.config.timezone,
             offline_max_items=self.config.offline_max_items,
             session_ttl=self.config.session_ttl,
+            ils=self.ils,
         )
         self.intake = Intake(
-            self.ledger, self.registry, answers, self.clock, self.stats, IntakeChecks.from_config(self.config)
+            self.ledger,
+            self.registry,
+            answers,
+            self.clock,
+            self.stats,
+            IntakeChecks.from_config(self.config),
+            ils=self.ils,
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
@@ -192,6 +212,35 @@ class HubService:
             raise TimeoutError(f"hub worker could not subscribe at {self.broker_url} within {wait}s")
         return self
 
+    def _start_ils(self, ledger: Ledger) -> IlsGateway | None:
+        """The members' systems of `[sip2]`: one pool and one drainer thread per system
+        that a member lives in; None without any."""
+        settings = self.sip2
+        if settings is None or not settings.members:
+            return None
+        routing = IlsRouting(
+            self.registry,
+            settings.members,
+            {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
+        )
+        self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
+        self.drainers = {
+            name: IlsDrainer(name, pool, ledger.db, self.worker_name, self.clock) for name, pool in self._pools.items()
+        }
+        gateway = IlsGateway(routing, self._pools, ledger.db, self.clock, wake=lambda name: self.drainers[name].wake())
+        for drainer in self.drainers.values():
+            drainer.start()
+        return gateway
+
+    def _stop_ils(self) -> None:
+        drainers, self.drainers = self.drainers, {}
+        for drainer in drainers.values():
+            drainer.stop()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
+        self.ils = None
+
     def stop(self) -> None:
         """Disconnect and close the ledger (idempotent). The broker keeps the session:
         what arrives meanwhile waits for this worker's return (see the module doc)."""
@@ -226,6 +275,7 @@ class HubService:
             finally:
                 client.loop_stop()
         self.intake = None
+        self._stop_ils()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None

@@ -11,6 +11,12 @@ What a caller may rely on:
 - A valid command on `.../cmd` is posted as `CommandReceived`; an invalid one is logged
   and ignored, and so is, with a `verifier`, one the hub did not sign for this kiosk, a
   retained one and a replayed one (firmware.hub_link.trust). `publish_command_result` sends on `.../cmd/result`, QoS 1.
+- An `update` command is never posted to the core: when it passed the verifier it is
+  handed to `order_update` (firmware.update_order: an updater that outlives the kiosk)
+  and answered at once with `{"update": "started"|"ordered"}`; the update's own result
+  comes later in telemetry (`last_update`). Without the hub's key (no verifier, or one
+  not verifying) an update is refused (`ok: false`, `updates-need-signed-commands`):
+  anyone who can publish on the broker could otherwise install code on the kiosk.
 - On each (re)connect the blocklist is asked for (when `fetch_blocklist`); its answer is
   posted as `BlocklistUpdated`; no answer changes nothing (the core keeps its last list).
 """
@@ -22,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
@@ -29,7 +36,9 @@ import paho.mqtt.client as mqtt
 from contract import messages
 from contract.messages import Command, CommandResult, KioskState, Response, Telemetry
 from contract.topics import topic
+from firmware import update_order
 from firmware.core.events import BlocklistUpdated, CommandReceived
+from firmware.health import state_dir
 from firmware.hub_link.connection import Connection
 from firmware.hub_link.outbox import Backlog
 from firmware.hub_link.requests import Requests
@@ -66,8 +75,12 @@ class Fleet:
         fetch_blocklist: bool = True,
         clock: Callable[[], float] = time.monotonic,
         verifier: HubVerifier | None = None,
+        data_dir: Path | None = None,
+        order_update: Callable[..., dict[str, Any]] = update_order.order_update,
     ) -> None:
         self._connection = connection
+        self._data_dir = data_dir if data_dir is not None else state_dir()
+        self._order_update = order_update
         self._verifier = verifier
         self._requests = requests
         self._library_id = library_id
@@ -141,7 +154,27 @@ class Fleet:
         cmd = messages.parse(Command, msg.payload)  # ProtocolError: logged, ignored
         if self._verifier is not None and not self._verifier.accepts(msg, "cmd", cmd.cmd_id):
             return
+        if cmd.cmd == "update":
+            self.publish_command_result(self._update(cmd))
+            return
         self._post(CommandReceived(cmd.cmd, cmd.cmd_id))
+
+    def _update(self, cmd: Command) -> CommandResult:
+        def refused(error: str, **detail: Any) -> CommandResult:
+            log.warning("update %s refused: %s", cmd.cmd_id, error)
+            return CommandResult(cmd_id=cmd.cmd_id, ok=False, detail={"error": error, **detail})
+
+        if self._verifier is None or not self._verifier.verifying:
+            return refused("updates-need-signed-commands", hint="set [hub] hub_public_key")
+        if self._data_dir is None:
+            return refused("no-state-directory", hint="not an installed kiosk (no STATE_DIRECTORY)")
+        assert cmd.bundle_url is not None and cmd.sha256 is not None  # the model requires them
+        try:
+            detail = self._order_update(self._data_dir, cmd.bundle_url, cmd.sha256, cmd.cmd_id)
+        except OSError as exc:
+            return refused("could-not-start-updater", detail=f"{type(exc).__name__}: {exc}"[:200])
+        log.info("update %s ordered: %s", cmd.cmd_id, cmd.bundle_url)
+        return CommandResult(cmd_id=cmd.cmd_id, ok=True, detail=detail)
 
     def _publish_state(self, state: State) -> mqtt.MQTTMessageInfo | None:
         payload = state_message(state, self._firmware, self._library_id, datetime.now(UTC))
@@ -161,6 +194,9 @@ class Fleet:
             "backlog_draining": backlog.draining,
             "at": datetime.now(UTC),
         }
+        report = update_order.last_update(self._data_dir)
+        if report is not None:
+            extra["last_update"] = report
         try:
             base = self._telemetry() if self._telemetry is not None else None
         except Exception:

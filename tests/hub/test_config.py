@@ -54,7 +54,7 @@ def test_an_unknown_key_is_named_with_the_known_ones(tmp_path: Path) -> None:
 
 def test_a_key_outside_the_hub_table_says_where_it_belongs(tmp_path: Path) -> None:
     assert error_of(tmp_path, 'broker = "mqtt://x"\n') == (
-        "hub.toml: broker: unknown key, did you mean 'hub.broker' (under [hub])? (known: hub)"
+        "hub.toml: broker: unknown key, did you mean 'hub.broker' (under [hub])? (known: hub, sip2)"
     )
 
 

@@ -1,0 +1,246 @@
+"""`Sip2Client`: one logged-in connection to one ACS, and the one rule for resends.
+
+What a caller may rely on:
+- Every call sends one request with AY (0-9, cycling) and AZ, and returns the parsed
+  answer, or raises `Sip2Unavailable` (cannot connect, login refused, no answer within
+  `timeout_s`) or `Sip2ProtocolError` (the answer does not fit, or the ACS refused the
+  request by closing the connection). After either error the connection is closed; the
+  next call connects again. After a timeout the outcome of the request is unknown.
+- Resends, one rule, bounded (`MAX_RESENDS` each way): a reply whose checksum is wrong
+  -> we send 97 and read again; a 96 from the ACS -> we send our last frame again,
+  byte for byte (same AY, same AZ, so an ACS that did act on it replays its answer).
+- A silent close after a request on a connection that had been idle (the ACS may have
+  restarted) -> one new connection and one resend; a silent close on a fresh connection
+  is the ACS refusing the request (pysip2 does this with requests it finds invalid) and
+  raises `Sip2ProtocolError` naming the message, never a retry loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from hub.sip2 import messages as m
+from hub.sip2.codec import Frame, decode_frame, encode_frame
+from hub.sip2.errors import Sip2ChecksumError, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.system import Sip2System
+from hub.sip2.transport import Connection, PeerClosed, ReadTimeout
+
+log = logging.getLogger(__name__)
+
+MAX_RESENDS = 3
+
+
+class _Request(Protocol):
+    def to_frame(self) -> m.FrameParts: ...
+
+
+class Sip2Client:
+    """One logged-in connection to one system; not thread-safe (the pool hands it out)."""
+
+    def __init__(
+        self, system: Sip2System, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.system = system
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._conn: Connection | None = None
+        self._seq = -1
+
+    # ---- connection ----
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    def connect(self) -> None:
+        """TCP (or TLS) and login 93; Sip2Unavailable when either fails."""
+        self.close()
+        s = self.system
+        self._conn = Connection.open(s.host, s.port, timeout_s=s.timeout_s, tls=s.tls,
+                                     tls_ca=s.tls_ca, label=s.label)
+        self._seq = -1
+        login = m.LoginRequest(s.user, s.password, s.location)
+        try:
+            ok = m.read_login(self._exchange(login))
+        except PeerClosed:
+            self.close()
+            raise Sip2Unavailable(
+                f"{s.label}: closed the connection at login (user {s.user!r}); check the "
+                "SIP2 user, password and location") from None
+        except Sip2ProtocolError as exc:
+            self.close()
+            raise Sip2Unavailable(f"{s.label}: login failed: {exc}") from None
+        if not ok:
+            self.close()
+            raise Sip2Unavailable(
+                f"{s.label}: login refused for user {s.user!r} at location {s.location!r}; "
+                "check the SIP2 user and password file")
+        log.info("sip2 %s: logged in as %s", s.label, s.user)
+
+    def close(self) -> None:
+        """Close the connection (idempotent); the next call connects again."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Sip2Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the messages ----
+
+    def sc_status(self) -> m.ScStatus:
+        """99 -> 98: what the ACS allows; also the keep-alive."""
+        return m.read_sc_status(self._call(m.ScStatusRequest()))
+
+    def patron_status(self, patron_id: str, pin: str | None = None) -> m.PatronInfo:
+        """23 -> 24 (AC and AD always sent)."""
+        s = self.system
+        return m.read_patron(self._call(m.PatronStatusRequest(
+            s.institution, patron_id, pin, self._clock(), s.local_tz, s.terminal_password)))
+
+    def patron_information(self, patron_id: str, pin: str | None = None) -> m.PatronInfo:
+        """63 -> 64, AD when `pin`; `valid_pin` is the ACS's CQ."""
+        s = self.system
+        return m.read_patron(self._call(m.PatronInformationRequest(
+            s.institution, patron_id, pin, self._clock(), s.local_tz, s.terminal_password)))
+
+    def item_information(self, item_id: str) -> m.ItemInfo:
+        """17 -> 18."""
+        s = self.system
+        return m.read_item(self._call(m.ItemInformationRequest(
+            s.institution, item_id, self._clock(), s.local_tz, s.terminal_password)), s.local_tz)
+
+    def checkout(
+        self,
+        patron_id: str,
+        item_id: str,
+        *,
+        pin: str | None = None,
+        at: datetime | None = None,
+        no_block: bool = False,
+        nb_due_date: datetime | None = None,
+    ) -> m.CheckoutResult:
+        """11 -> 12. `at`: when the loan happened (default now); `no_block` with
+        `nb_due_date` replays a loan made offline with the due date the reader was shown."""
+        s = self.system
+        return m.read_checkout(self._call(m.CheckoutRequest(
+            s.institution, patron_id, item_id, at or self._clock(), s.local_tz, pin=pin,
+            no_block=no_block, nb_due_date=nb_due_date,
+            terminal_password=s.terminal_password)), s.local_tz)
+
+    def checkin(
+        self, item_id: str, *, at: datetime, current_location: str, no_block: bool = False
+    ) -> m.CheckinResult:
+        """09 -> 10. `at` is when the book came back (the return date); `current_location`
+        (AP) the library it came back at."""
+        s = self.system
+        return m.read_checkin(self._call(m.CheckinRequest(
+            s.institution, item_id, at, self._clock(), current_location, s.local_tz,
+            no_block=no_block, terminal_password=s.terminal_password)))
+
+    def renew(
+        self, patron_id: str, item_id: str, *, pin: str | None = None, at: datetime | None = None
+    ) -> m.RenewResult:
+        """29 -> 30."""
+        s = self.system
+        return m.read_renew(self._call(m.RenewRequest(
+            s.institution, patron_id, item_id, at or self._clock(), s.local_tz, pin=pin,
+            terminal_password=s.terminal_password)), s.local_tz)
+
+    def end_session(self, patron_id: str) -> bool:
+        """35 -> 36: True when the ACS ended the session."""
+        s = self.system
+        return m.read_end_session(self._call(m.EndSessionRequest(
+            s.institution, patron_id, self._clock(), s.local_tz, s.terminal_password)))
+
+    # ---- one request, one answer ----
+
+    def _call(self, request: _Request) -> Frame:
+        reused = self.connected
+        if reused and self._conn is not None and self._conn.has_input_waiting():
+            log.info("sip2 %s: idle connection closed or out of step; reconnecting",
+                     self.system.label)
+            reused = False
+            self.close()
+        if not self.connected:
+            self.connect()
+        try:
+            return self._exchange(request)
+        except PeerClosed:
+            self.close()
+            if not reused:
+                raise self._refused(request) from None
+        log.info("sip2 %s: idle connection was closed; reconnecting once", self.system.label)
+        self.connect()
+        try:
+            return self._exchange(request)
+        except PeerClosed:
+            self.close()
+            raise self._refused(request) from None
+
+    def _refused(self, request: _Request) -> Sip2ProtocolError:
+        mid = request.to_frame()[0]
+        return Sip2ProtocolError(
+            f"{self.system.label}: closed the connection without answering {mid} "
+            f"({m.MESSAGE_NAMES.get(mid, mid)}): the ILS refused the request as invalid")
+
+    def _exchange(self, request: _Request) -> Frame:
+        """Send `request`, return its answer; resends as the module docstring says.
+        PeerClosed escapes to `_call`; every other failure closes the connection."""
+        conn = self._conn
+        assert conn is not None
+        s = self.system
+        mid, fixed, fields = request.to_frame()
+        name = f"{mid} ({m.MESSAGE_NAMES.get(mid, mid)})"
+        self._seq = (self._seq + 1) % 10
+        seq = self._seq
+        data = encode_frame(mid, fixed, fields, encoding=s.encoding, sequence=seq)
+        resends = rereads = 0
+        try:
+            conn.send(data, s.timeout_s)
+            while True:
+                raw = conn.read_frame(s.timeout_s)
+                try:
+                    frame = decode_frame(raw, encoding=s.encoding, require_trailer=True)
+                except Sip2ChecksumError as exc:
+                    rereads += 1
+                    if rereads > MAX_RESENDS:
+                        raise Sip2ProtocolError(
+                            f"{s.label}: answer to {name} still corrupt after {MAX_RESENDS} "
+                            f"resend requests (97): {exc}") from None
+                    log.warning("sip2 %s: corrupt answer to %s, asking for a resend (97)",
+                                s.label, name)
+                    conn.send(encode_frame("97", "", [], encoding=s.encoding, sequence=None),
+                              s.timeout_s)
+                    continue
+                if frame.message_id == "96":
+                    resends += 1
+                    if resends > MAX_RESENDS:
+                        raise Sip2ProtocolError(
+                            f"{s.label}: the ILS asked for {name} again {resends} times (96); "
+                            "it cannot read our frames (check the encoding)")
+                    log.warning("sip2 %s: the ILS asked for a resend (96) of %s", s.label, name)
+                    conn.send(data, s.timeout_s)
+                    continue
+                expected = m.ANSWER_TO[mid]
+                if frame.message_id != expected:
+                    raise Sip2ProtocolError(
+                        f"{s.label}: answered {name} with {frame.message_id}, not {expected}")
+                if frame.sequence is not None and frame.sequence != seq:
+                    raise Sip2ProtocolError(
+                        f"{s.label}: answer to {name} carries AY{frame.sequence}, not AY{seq}")
+                return frame
+        except ReadTimeout:
+            self.close()
+            raise Sip2Unavailable(
+                f"{s.label}: no answer to {name} within {s.timeout_s:g} s") from None
+        except Sip2ProtocolError as exc:
+            self.close()
+            if str(exc).startswith(s.label):
+                raise
+            raise Sip2ProtocolError(f"{s.label}: answer to {name}: {exc}") from None

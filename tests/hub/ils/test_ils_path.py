@@ -1,0 +1,239 @@
+"""The alliance operations at a member's own system, end to end below MQTT: the hub's
+answers and commits against the real ILS simulator over TCP, counted by its journal."""
+
+from __future__ import annotations
+
+import time
+
+from contract import messages
+from contract.privacy import card_hash
+from tests.hub.ils.conftest import (
+    BOOK,
+    BOOK_TITLE,
+    DONGCHENG_CARD,
+    DONGCHENG_PIN,
+    NLC_CARD,
+    NLC_PIN,
+    OTHER_BOOK,
+    THIRD_BOOK,
+    Hub,
+)
+
+
+def sign_in(hub: Hub, card: messages.CardRef, pin: str, library: str) -> str:
+    lookup = hub.ask(messages.ReaderLookup(op="reader_lookup", card=card, library_id=library))
+    assert lookup.state == "valid", lookup
+    answer = hub.ask(messages.PinCheck(op="pin_check", card=card, pin=pin))
+    assert answer.pin_ok, answer
+    assert answer.session_token
+    return answer.session_token
+
+
+def borrow(hub: Hub, card: messages.CardRef, item: str, library: str, token: str) -> messages.Ack:
+    answer = hub.ask(messages.CheckoutAuth(op="checkout_auth", card=card, item=item, library_id=library))
+    assert answer.allowed, answer
+    return hub.commit(
+        kind="loan", card=card.model_dump(), item=item, library_id=library, due=answer.due, session_token=token
+    )
+
+
+def give_back(hub: Hub, item: str, library: str) -> tuple[messages.Response, messages.Ack]:
+    route = hub.ask(messages.ReturnRoute(op="return_route", item=item, library_id=library))
+    ack = hub.commit(kind="return", item=item, library_id=library, route=route.route)
+    return route, ack
+
+
+def test_a_joint_card_of_a_sip2_member_is_looked_up_and_its_pin_checked_at_its_system(ils, make_hub):
+    hub = make_hub(ils)
+    lookup = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"))
+    assert lookup.state == "valid" and lookup.allowed and lookup.masked_name == "冯*"
+    wrong = hub.ask(messages.PinCheck(op="pin_check", card=DONGCHENG_CARD, pin="000000"))
+    right = hub.ask(messages.PinCheck(op="pin_check", card=DONGCHENG_CARD, pin=DONGCHENG_PIN))
+    assert wrong.pin_ok is False and wrong.reason_code == "pin_wrong"
+    assert right.pin_ok is True and right.session_token
+    asked = ils.journal.requests("63", patron=DONGCHENG_CARD.number)
+    assert len(asked) == 3  # the lookup, then each PIN (AD) at the card's own system
+    assert all(r.institution == "capital" for r in asked)
+
+
+def test_an_nlc_card_is_not_asked_of_the_sip2_system(ils, make_hub):
+    hub = make_hub(ils)
+    sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    assert ils.journal.count("63") == 0
+
+
+def test_a_dongcheng_book_borrowed_on_a_dongcheng_card_is_checked_out_to_the_reader(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    answer = hub.ask(
+        messages.CheckoutAuth(op="checkout_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng")
+    )
+    assert answer.allowed and answer.title == BOOK_TITLE  # the ILS's title, through gb18030 too
+    assert answer.due is not None
+    ack = hub.commit(
+        kind="loan", card=DONGCHENG_CARD.model_dump(), item=BOOK, library_id="dongcheng",
+        due=answer.due, session_token=token,
+    )  # fmt: skip
+    assert ack.result == "committed" and ack.exception is None
+    checkouts = ils.journal.requests("11", item=BOOK)
+    assert [r.patron for r in checkouts] == [DONGCHENG_CARD.number]
+    loan = hub.ledger.active_loan_for_item(BOOK)
+    assert loan is not None and loan.card_hash == card_hash("bj-joint", DONGCHENG_CARD.number)
+    assert loan.due.date() == answer.due.date()  # the ledger keeps the ILS's due date
+    assert hub.ledger.ils_calls("east") == [("east", "checkout", BOOK, ack.txn_id, "delivered")]
+
+
+def test_an_nlc_reader_borrows_a_dongcheng_book_through_the_guest_patron(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    ack = borrow(hub, NLC_CARD, BOOK, "capital", token)
+    assert ack.result == "committed" and ack.exception is None
+    assert [r.patron for r in ils.journal.requests("11", item=BOOK)] == ["GUEST-NLC"]
+    loan = hub.ledger.active_loan_for_item(BOOK)
+    assert loan is not None and loan.card_hash == card_hash("nlc", NLC_CARD.number)  # the real reader
+
+
+def test_without_a_guest_patron_for_the_scheme_the_loan_is_refused_in_both_languages(ils, make_hub):
+    hub = make_hub(ils, univ="GUEST-UNIV")  # no nlc entry
+    sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    answer = hub.ask(messages.CheckoutAuth(op="checkout_auth", card=NLC_CARD, item=BOOK, library_id="capital"))
+    assert answer.allowed is False and answer.reason_code == "ils_no_guest_patron"
+    assert answer.message is not None and answer.message.zh and answer.message.en
+    assert ils.journal.count("11") == 0
+
+
+def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    borrow(hub, NLC_CARD, BOOK, "capital", token)
+    route, ack = give_back(hub, BOOK, "chaoyang")
+    assert ack.result == "committed"
+    assert (route.route, route.route_library) == ("transfer", "dongcheng")  # CV 04, CT dongcheng
+    checkins = ils.journal.requests("09", item=BOOK)
+    assert [(r.location, r.ok) for r in checkins] == [("chaoyang", "1")]  # AP = the kiosk's library
+    assert hub.ledger.active_loan_for_item(BOOK) is None
+    assert [c[1:] for c in hub.ledger.ils_calls("east")] == [
+        ("checkout", BOOK, "T0001-k1-0000", "delivered"),
+        ("checkin", BOOK, ack.txn_id, "delivered"),
+    ]
+
+
+def test_with_the_ils_down_returns_still_commit_and_each_reaches_it_once_when_it_is_back(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    for item in (BOOK, OTHER_BOOK):
+        borrow(hub, DONGCHENG_CARD, item, "dongcheng", token)
+    ils.stop()
+    routes = [give_back(hub, item, "dongcheng") for item in (BOOK, OTHER_BOOK)]
+    assert all(ack.result == "committed" and ack.exception is None for _, ack in routes)
+    assert all(route.route == "shelve" for route, _ in routes)  # the hub's own rule meanwhile
+    assert hub.drain() == 0  # still down: nothing sent, nothing lost
+    link = hub.ledger.ils_links(("east",))[0]
+    assert (link.state, link.queued) == ("down", 2) and link.last_error
+    # a loan while the book's system is down is refused, with words for the reader
+    refused = hub.ask(
+        messages.CheckoutAuth(op="checkout_auth", card=DONGCHENG_CARD, item=THIRD_BOOK, library_id="dongcheng")
+    )
+    assert refused.allowed is False and refused.reason_code == "ils_unavailable"
+
+    ils.start()
+    deadline = time.monotonic() + 5
+    while hub.ledger.ils_links(("east",))[0].queued and time.monotonic() < deadline:
+        hub.drain()
+        time.sleep(0.05)
+    hub.drain()
+    assert [(r.item, r.ok) for r in ils.journal.requests("09")] == [(BOOK, "1"), (OTHER_BOOK, "1")]
+    assert hub.ledger.ils_links(("east",))[0].queued == 0
+    assert hub.ledger.ils_links(("east",))[0].state == "up"
+    hub.drain()
+    assert ils.journal.count("09") == 2  # exactly once each
+
+
+def test_an_offline_loan_arriving_later_is_queued_as_a_checkout_in_order(ils, make_hub):
+    hub = make_hub(ils)
+    sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    ack = hub.commit(kind="loan", card=DONGCHENG_CARD.model_dump(), item=THIRD_BOOK, library_id="dongcheng", mode="offline")
+    back = hub.commit(kind="return", item=THIRD_BOOK, library_id="dongcheng", mode="offline")
+    assert ack.result == back.result == "committed"
+    assert [c[1] for c in hub.ledger.ils_calls("east")] == ["checkout", "checkin"]
+    hub.drain()
+    handled = [(r.command, r.item) for r in ils.journal.requests() if r.item == THIRD_BOOK]
+    assert handled == [("11", THIRD_BOOK), ("09", THIRD_BOOK)]
+    assert [c[4] for c in hub.ledger.ils_calls("east")] == ["delivered", "delivered"]
+
+
+def test_a_checkin_the_ils_refuses_becomes_an_exception_for_staff(ils, make_hub):
+    hub = make_hub(ils)
+    ils.stop()
+    ack = hub.commit(kind="return", item=OTHER_BOOK, library_id="dongcheng", mode="offline")
+    assert ack.result == "committed"
+    ils.start()
+    deadline = time.monotonic() + 5
+    while hub.ledger.ils_links(("east",))[0].queued and time.monotonic() < deadline:
+        hub.drain()
+        time.sleep(0.05)
+    # the book was never out at the ILS: "not checked out" on a first send is a conflict
+    assert [c[4] for c in hub.ledger.ils_calls("east")] == ["conflict"]
+    reasons = [(e.txn_id, e.reason) for e in hub.ledger.exceptions()]
+    assert (ack.txn_id, "ils_checkin_refused") in reasons
+    assert hub.ledger.ils_links(("east",))[0].conflicts == 1
+
+
+def test_a_checkin_answered_not_checked_out_after_an_uncertain_send_counts_as_delivered(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    borrow(hub, DONGCHENG_CARD, BOOK, "dongcheng", token)
+    ils.stop()
+    give_back(hub, BOOK, "dongcheng")
+    call = hub.ledger.db.query_one("SELECT id FROM ils_queue WHERE op = 'checkin' AND state = 'queued'")
+    assert call is not None
+    ils.start()
+    # The first send reached the ILS but its answer was lost: the ILS checked it in.
+    assert ils.sim is not None
+    ils.sim.circulation.checkin(BOOK, location="dongcheng")
+    hub.ledger.db.execute("UPDATE ils_queue SET attempts = 1 WHERE id = ?", (call[0],))
+    deadline = time.monotonic() + 5
+    while hub.ledger.ils_links(("east",))[0].queued and time.monotonic() < deadline:
+        hub.drain()
+        time.sleep(0.05)
+    assert [c[4] for c in hub.ledger.ils_calls("east")][-1] == "delivered"
+    assert not [e for e in hub.ledger.exceptions() if e.reason.startswith("ils_")]
+
+
+def test_a_renewal_of_a_dongcheng_book_is_made_at_its_system_with_its_due_date(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    borrow(hub, DONGCHENG_CARD, BOOK, "dongcheng", token)
+    answer = hub.ask(messages.RenewAuth(op="renew_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng"))
+    assert answer.allowed, answer
+    ack = hub.commit(
+        kind="renew", card=DONGCHENG_CARD.model_dump(), item=BOOK, library_id="dongcheng",
+        due=answer.due, session_token=token,
+    )  # fmt: skip
+    assert ack.result == "committed"
+    assert [r.patron for r in ils.journal.requests("29", item=BOOK)] == [DONGCHENG_CARD.number]
+    assert [c[1:] for c in hub.ledger.ils_calls("east")][-1] == ("renew", BOOK, ack.txn_id, "delivered")
+
+
+def test_a_lookup_while_the_cards_system_is_down_is_refused_with_a_reason(ils, make_hub):
+    hub = make_hub(ils)
+    ils.stop()
+    lookup = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"))
+    assert lookup.state == "unknown" and lookup.reason_code == "ils_unavailable"
+    assert lookup.message is not None and "system" in lookup.message.en
+
+
+def test_books_of_members_not_listed_stay_on_the_hubs_catalogue(ils, make_hub, registry):
+    from hub import catalogue
+    from hub.rules import ItemRecord
+
+    hub = make_hub(ils)
+    barcode = catalogue.item_barcode(registry, "capital", 1)
+    hub.ledger.add_item(ItemRecord(barcode, "边城 / 沈从文 著", "capital", "on_shelf"))
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    ack = borrow(hub, NLC_CARD, barcode, "capital", token)
+    assert ack.result == "committed"
+    route, _ = give_back(hub, barcode, "capital")
+    assert route.route == "shelve"
+    assert not {"11", "09", "63", "29"} & set(ils.journal.counts())
+    assert hub.ledger.ils_calls() == []

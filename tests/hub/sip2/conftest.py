@@ -1,0 +1,40 @@
+"""Fixtures for the SIP2 client: a real pysip2 ACS with a small library behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from hub.sip2.client import Sip2System
+from tests.hub.sip2.peers import PASSWORD, USER, Library, ServerThread, build_app
+
+
+def system_for(port: int, encoding: str = "utf-8", **kw) -> Sip2System:
+    defaults = dict(name="east", host="127.0.0.1", port=port, user=USER, password=PASSWORD,
+                    institution="capital", location="alliance-kiosks", encoding=encoding,
+                    timeout_s=2.0)
+    return Sip2System(**{**defaults, **kw})
+
+
+@pytest.fixture
+def library() -> Library:
+    return Library(
+        patrons={"P1": ("张三", "1234"), "GUEST-NLC": ("国家图书馆", "")},
+        titles={"B1": "红楼梦", "B2": "億萬人的書", "B3": "Dream of the Red Chamber"},
+    )
+
+
+@pytest.fixture
+def start_ils(library: Library) -> Iterator[Callable[..., ServerThread]]:
+    """Start pysip2 ACSs for the library (stopped at the test's end)."""
+    started: list[ServerThread] = []
+
+    def start(encoding: str = "utf-8", port: int = 0, **kw) -> ServerThread:
+        server = ServerThread(build_app(library, encoding=encoding, **kw), port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,77 @@
+"""The pool: connections reused, a down system failing fast during backoff, and the
+pool reconnecting by itself when the ILS is back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from hub.sip2.client import Sip2Pool, Sip2Unavailable
+from tests.hub.sip2.conftest import system_for
+
+
+def test_connections_are_reused(start_ils, library) -> None:
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port), size=2)
+    for _ in range(3):
+        with pool.client() as c:
+            assert c.sc_status().online
+    pool.close()
+    assert [mid for mid, _ in library.seen].count("93") == 1
+    assert pool.state().up is True and pool.state().last_error is None
+
+
+def test_at_most_size_connections_and_a_busy_pool_waits(start_ils, library) -> None:
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port, timeout_s=0.3), size=1)
+    with pool.client(), pytest.raises(Sip2Unavailable, match="all 1 connections busy"), \
+            pool.client():
+        pass
+    got = []
+
+    def borrow_later() -> None:
+        with pool.client() as c:
+            got.append(c.sc_status().online)
+
+    with pool.client():
+        t = threading.Thread(target=borrow_later)
+        t.start()
+        time.sleep(0.05)
+    t.join(2)
+    assert got == [True]
+    pool.close()
+
+
+def test_a_down_ils_fails_fast_then_the_pool_reconnects_when_it_is_back(start_ils) -> None:
+    ils = start_ils()
+    port = ils.port
+    pool = Sip2Pool(system_for(port, timeout_s=0.5), backoff_min_s=0.2, backoff_max_s=0.4)
+    with pool.client() as c:
+        c.sc_status()
+    ils.stop()
+    with pytest.raises(Sip2Unavailable, match="cannot connect"), pool.client() as c:
+        c.sc_status()  # the idle connection is gone; reconnecting fails
+    started = time.monotonic()
+    with pytest.raises(Sip2Unavailable, match=r"down, next try in .* \(last error: .*cannot connect"):
+        pool.client().__enter__()
+    assert time.monotonic() - started < 0.1  # no connect attempt while in backoff
+    state = pool.state()
+    assert state.up is False and state.retry_in_s is not None and "cannot connect" in state.last_error
+    start_ils(port=port)
+    time.sleep(0.45)
+    with pool.client() as c:
+        assert c.sc_status().online
+    assert pool.state().up is True
+    pool.close()
+
+
+def test_a_timeout_inside_the_block_puts_the_system_in_backoff(start_ils) -> None:
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port), backoff_min_s=5)
+    with pytest.raises(Sip2Unavailable), pool.client():
+        raise Sip2Unavailable("east: no answer to 11 (checkout) within 5 s")
+    with pytest.raises(Sip2Unavailable, match="down, next try"):
+        pool.client().__enter__()
+    pool.close()

@@ -1,0 +1,77 @@
+"""The Dongcheng data set agrees with the hub's demo catalogue; the library loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contract.card_schemes import item_barcode_is_valid, make_card_number
+from hub.catalogue import generate_items, generate_readers
+from hub.registry import load_registry
+from ils_sim.circulation import Circulation
+from ils_sim.library import Item, Library, LibraryDataError, Patron, load_library
+
+DATA = Path(__file__).resolve().parents[2] / "ils_sim" / "data" / "dongcheng.toml"
+
+
+def test_dongcheng_items_carry_the_hubs_barcodes_and_titles():
+    library = load_library(DATA)
+    hub_items = {
+        i.barcode: i.title
+        for i in generate_items(load_registry(), per_member=24)
+        if i.home_library == "dongcheng"
+    }
+    assert len(library.items) >= 20
+    for barcode, item in library.items.items():
+        assert item_barcode_is_valid(barcode) and barcode.startswith("30101")
+        assert item.location == "dongcheng"
+    for barcode in list(library.items)[:22]:
+        assert library.items[barcode].title == hub_items[barcode]
+
+
+def test_dongcheng_patrons_are_dongcheng_joint_cards_and_guests():
+    library = load_library(DATA)
+    hub_reader = next(r for r in generate_readers(load_registry()) if r.home_library == "dongcheng")
+    assert library.patrons[hub_reader.number].pin == hub_reader.pin
+    cards = [p for p in library.patrons.values() if not p.guest]
+    assert len(cards) >= 6
+    for p in cards:
+        serial = int(p.id[4:-1])
+        assert p.id == make_card_number("bj-joint", serial, district="01") and p.pin
+    guests = {p.id for p in library.patrons.values() if p.guest}
+    assert guests == {"GUEST-NLC", "GUEST-UNIV"}
+    assert all(library.patrons[g].pin is None for g in guests)
+
+
+def test_a_library_loads_from_json_as_from_toml(tmp_path):
+    doc = {"institution": "east", "item": [{"barcode": "1", "title": "书"}],
+           "patron": [{"id": "p", "name": "读者", "pin": "1"}]}  # fmt: skip
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    library = load_library(path)
+    assert library.items["1"].location == "east" and library.login_user is None
+
+
+def test_duplicate_barcodes_are_refused(tmp_path):
+    path = tmp_path / "dup.toml"
+    path.write_text('institution = "x"\n[[item]]\nbarcode = "1"\ntitle = "a"\n'
+                    '[[item]]\nbarcode = "1"\ntitle = "b"\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(LibraryDataError, match="duplicate"):
+        load_library(path)
+
+
+def test_the_state_file_is_written_on_every_change_and_read_at_start(tmp_path):
+    def fresh() -> Library:
+        return Library.build(
+            institution="x",
+            items=[Item("b1", "书", "home")],
+            patrons=[Patron("p1", "读者", pin="1")],
+        )
+
+    state = tmp_path / "state.json"
+    Circulation(fresh(), state_file=state).checkout("p1", "b1")
+    assert Circulation(fresh(), state_file=state).charged_items("p1") == ["b1"]
+    Circulation(fresh(), state_file=state).checkin("b1", location="home")
+    assert Circulation(fresh(), state_file=state).charged_items("p1") == []
