@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -167,6 +168,24 @@ class ExpectRoute(Step):
 
 
 @dataclass(frozen=True)
+class ExpectTitle(Step):
+    """The book's line shows a title containing `text` (one word of it, no spaces)."""
+
+    barcode: str
+    text: str
+    verb: ClassVar[str] = "expect title"
+
+
+@dataclass(frozen=True)
+class ExpectDue(Step):
+    """The book's line shows this due date (YYYY-MM-DD, the alliance's local day)."""
+
+    barcode: str
+    due: str
+    verb: ClassVar[str] = "expect due"
+
+
+@dataclass(frozen=True)
 class ExpectOffline(Step):
     verb: ClassVar[str] = "expect offline"
 
@@ -191,6 +210,8 @@ EXPECT_STEPS = (
     ExpectRefused,
     ExpectReturn,
     ExpectRoute,
+    ExpectTitle,
+    ExpectDue,
     ExpectOffline,
     ExpectOnline,
     ExpectCommitted,
@@ -275,6 +296,12 @@ def _parse_expect(line: int, args: list[str]) -> Step:
     if form == "route":
         route = _one_of(line, "route", rest[1].lower(), ROUTES)
         return ExpectRoute(line, rest[0], route, rest[2] if len(rest) > 2 else None)
+    if form == "title":
+        return ExpectTitle(line, rest[0], rest[1])
+    if form == "due":
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", rest[1]):
+            raise ScenarioError(line, f"'expect due' needs a date YYYY-MM-DD, got '{rest[1]}'")
+        return ExpectDue(line, rest[0], rest[1])
     if form == "offline":
         return ExpectOffline(line)
     if form == "online":
@@ -290,6 +317,8 @@ _EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
     "refused": ("BARCODE [REASON]", 1, 2),
     "return": ("BARCODE", 1, 1),
     "route": ("BARCODE shelve|transfer|hold [LIBRARY_ID]", 2, 3),
+    "title": ("BARCODE WORD", 2, 2),
+    "due": ("BARCODE YYYY-MM-DD", 2, 2),
     "offline": ("no arguments", 0, 0),
     "online": ("no arguments", 0, 0),
     "committed": ("BARCODE", 1, 1),

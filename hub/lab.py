@@ -67,9 +67,10 @@ class Lab:
             self._each_running_broker(lambda b: b.admit_hub_worker(identity.name))
         return identity
 
-    def hub_config(self, worker: str = "1", **settings: object) -> Path:
+    def hub_config(self, worker: str = "1", tables: str = "", **settings: object) -> Path:
         """`hub-WORKER.toml`: the worker's TLS identity, the signing key, the PKI (so
-        only enrolled kiosks are served) and any other `[hub]` settings given."""
+        only enrolled kiosks are served), any other `[hub]` settings given, and `tables`
+        (more TOML, e.g. the `[sip2]` tables of members' own systems) at the end."""
         identity = self.hub_worker(worker)
         values: dict[str, object] = {
             "worker": worker,
@@ -86,7 +87,7 @@ class Lab:
             f"key = {_toml(str(identity.key))}",
         ]
         path = self.root / f"hub-{worker}.toml"
-        write_secret(path, ("\n".join(lines) + "\n").encode())
+        write_secret(path, ("\n".join(lines) + "\n\n" + tables).encode())
         return path
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from hal_sim.scenario import (
     ExpectAttempts,
     ExpectCommitted,
+    ExpectDue,
     ExpectLoan,
     ExpectOffline,
     ExpectOnline,
@@ -30,6 +31,7 @@ from hal_sim.scenario import (
     ExpectReturn,
     ExpectRoute,
     ExpectScreen,
+    ExpectTitle,
     HubDown,
     HubUp,
     PowerCut,
@@ -159,6 +161,10 @@ class ScriptRunner:
                     lambda line: line.get("route") == route
                     and (library is None or line.get("route_library") == library),
                 )
+            case ExpectTitle(barcode=barcode, text=text):
+                self._expect_line(step, child, barcode, lambda line: text in (line.get("title") or ""))
+            case ExpectDue(barcode=barcode, due=due):
+                self._expect_line(step, child, barcode, lambda line: (line.get("due") or "")[:10] == due)
             case ExpectCommitted(barcode=barcode):
                 self._expect_committed(step, child, probe, barcode)
             case _:
@@ -194,7 +200,7 @@ class ScriptRunner:
                 what = _masked(barcode) if barcode in shown.cards else barcode
                 return f"no line for {what} (screen {shown.view.get('screen')!r})"
             last = lines[-1]
-            keys = ("status", "reason_code", "route", "route_library")
+            keys = ("status", "reason_code", "route", "route_library", "title", "due")
             return ", ".join(f"{k}={last.get(k)}" for k in keys if last.get(k) is not None)
 
         self._expect(step, child, holds, seen)

@@ -1,0 +1,203 @@
+"""Issue 12's "done when", end to end: real kiosks (`python -m firmware --sim --script`)
+through the lab's TLS broker to a real hub worker whose member Dongcheng lives in its
+own library system, the ILS simulator (ils_sim, on pysip2's server and codec) reached
+over SIP2 in GB18030. The simulator's journal says what the ILS really handled."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.lab import Lab
+from ils_sim.journal import Journal
+from ils_sim.library import load_library
+from ils_sim.server import IlsSimulator
+from tests.e2e.conftest import REPO, Alliance, HubProcess
+
+DATA = REPO / "ils_sim" / "data" / "dongcheng.toml"
+JOINT_CARD, JOINT_PIN = "0101000012373", "196080"  # 冯兰, a Dongcheng reader, in the ILS
+NLC_CARD, NLC_PIN = "20001000000020", "2664"  # a National Library reader, in the hub
+JOINT_BOOK, NLC_BOOK = "30101000000018", "30101000000026"  # Dongcheng books, in the ILS
+SIP2_TABLES = """\
+[sip2.systems.east]
+host = "127.0.0.1"
+port = {port}
+user = "alliance"
+password_file = "{password_file}"
+institution = "capital"
+location = "alliance-kiosks"
+encoding = "gb18030"
+timeout_s = 2.0
+guest_patrons = {{ nlc = "GUEST-NLC" }}
+
+[sip2.members]
+dongcheng = "east"
+"""
+
+
+class Ils:
+    """The Dongcheng system, stoppable and restartable on its port, state and journal."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.journal_file = folder / "ils.jsonl"
+        self.port = 0
+        self.sim: IlsSimulator | None = None
+
+    def start(self) -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            sim = IlsSimulator(
+                load_library(DATA),
+                encoding="gb18030",
+                journal=Journal(self.journal_file),
+                state_file=self.folder / "ils-state.json",
+                port=self.port,
+            )
+            try:
+                self.port = sim.start()
+                self.sim = sim
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+            self.sim = None
+
+    @property
+    def journal(self) -> Journal:
+        return Journal.read(self.journal_file)
+
+
+@pytest.fixture
+def ils(tmp_path: Path) -> Iterator[Ils]:
+    system = Ils(tmp_path)
+    system.start()
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path, lab: Lab, ils: Ils) -> Iterator[Alliance]:
+    """A broker and a hub worker whose `[sip2]` tables send Dongcheng to the ILS."""
+    password = tmp_path / "east.pw"
+    password.write_text("east-sip2-demo\n")
+    password.chmod(0o600)
+    tables = SIP2_TABLES.format(port=ils.port, password_file=password)
+    broker = lab.broker().start()
+    hub = HubProcess(
+        broker.url,
+        tmp_path / "hub.sqlite",
+        tmp_path / "hub.log",
+        worker="sip2",
+        config=lab.hub_config("sip2", tables=tables, seed_per_member=50),
+    )
+    world = Alliance(tmp_path, lab, broker, hub.start())
+    yield world
+    world.close()
+
+
+def ils_title_word(barcode: str) -> str:
+    """A word of the ILS's own title for the book (what the reader must be shown)."""
+    title = load_library(DATA).items[barcode].title
+    return re.split(r"[\s·/]+", title)[0]
+
+
+def ils_due() -> str:
+    """The ILS lends for its own loan period (not the card scheme's), from today."""
+    return (date.today() + timedelta(days=load_library(DATA).loan_days)).isoformat()
+
+
+def play(world: Alliance, tmp_path: Path, name: str, text: str, library: str) -> None:
+    script = tmp_path / f"{name}.txt"
+    script.write_text(text, encoding="utf-8")
+    code, output = world.run_script(script, "--library", library)
+    assert code == 0, output
+
+
+def borrow_script(card: str, pin: str, book: str) -> str:
+    return f"""\
+tap {card}
+expect screen pin
+pin {pin}
+expect screen borrow
+scan {book}
+expect loan {book}
+expect title {book} {ils_title_word(book)}
+expect due {book} {ils_due()}
+press finish
+expect screen summary
+remove
+expect screen attract
+expect committed {book}
+"""
+
+
+RETURN_SCRIPT = f"""\
+press return
+expect screen returns
+drop {JOINT_BOOK}
+expect return {JOINT_BOOK}
+expect route {JOINT_BOOK} transfer dongcheng
+drop {NLC_BOOK}
+expect return {NLC_BOOK}
+expect route {NLC_BOOK} transfer dongcheng
+press finish
+expect screen attract
+expect committed {JOINT_BOOK}
+expect committed {NLC_BOOK}
+"""
+
+
+def test_a_members_books_are_lent_and_returned_through_its_own_system(
+    world: Alliance, ils: Ils, tmp_path: Path
+) -> None:
+    # At the Capital Library: a Dongcheng reader, and a National Library reader whose
+    # card Dongcheng's system does not know (lent to the guest patron GUEST-NLC).
+    play(world, tmp_path, "joint", borrow_script(JOINT_CARD, JOINT_PIN, JOINT_BOOK), "capital")
+    play(world, tmp_path, "nlc", borrow_script(NLC_CARD, NLC_PIN, NLC_BOOK), "capital")
+    # Both books come back at Xicheng: the ILS checks them in there and sends them home.
+    play(world, tmp_path, "return", RETURN_SCRIPT, "xicheng")
+
+    journal = ils.journal
+    assert [r.patron for r in journal.requests("11", item=JOINT_BOOK)] == [JOINT_CARD]
+    assert [r.patron for r in journal.requests("11", item=NLC_BOOK)] == ["GUEST-NLC"]
+    assert journal.count("63", patron=JOINT_CARD) >= 1  # the PIN was checked by the ILS
+    assert journal.count("63", patron=NLC_CARD) == 0  # never sent to a system not its own
+    for book in (JOINT_BOOK, NLC_BOOK):
+        checkins = journal.requests("09", item=book)
+        assert [(r.location, r.ok) for r in checkins] == [("xicheng", "1")]
+
+
+def test_returns_while_the_ils_is_down_reach_it_once_when_it_is_back(
+    world: Alliance, ils: Ils, tmp_path: Path, poll
+) -> None:
+    play(world, tmp_path, "joint", borrow_script(JOINT_CARD, JOINT_PIN, JOINT_BOOK), "capital")
+    play(world, tmp_path, "nlc", borrow_script(NLC_CARD, NLC_PIN, NLC_BOOK), "capital")
+    ils.stop()
+    play(world, tmp_path, "return", RETURN_SCRIPT, "xicheng")  # returns still succeed
+    assert ils.journal.count("09") == 0
+    ils.start()
+    poll(lambda: queued_checkins(world) == 0, 60, "the hub's queue for the ILS to drain")
+    journal = ils.journal
+    for book in (JOINT_BOOK, NLC_BOOK):
+        assert [(r.location, r.ok) for r in journal.requests("09", item=book)] == [("xicheng", "1")]
+
+
+def queued_checkins(world: Alliance) -> int:
+    """Checkins the hub still holds for the ILS (its `ils_queue`, read from the ledger)."""
+    with sqlite3.connect(world.hub.db_path) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM ils_queue WHERE op = 'checkin' AND state = 'queued'"
+        ).fetchone()
+    return count
