@@ -114,3 +114,24 @@ def _toml(value: object) -> str:
         return repr(value)
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def demo_sip2_tables(port: int, password_file: Path, encoding: str = "gb18030") -> str:
+    """The `[sip2]` tables of the demo alliance: Dongcheng keeps its own system, `east`
+    (the ILS simulator, `python -m ils_sim`, on 127.0.0.1:`port`), which lends to
+    National Library and university cards as guest patrons (docs/sip2.md)."""
+    return f"""\
+[sip2.systems.east]
+host = "127.0.0.1"
+port = {int(port)}
+user = "alliance"
+password_file = {_toml(str(password_file))}
+institution = "capital"
+location = "alliance-kiosks"
+encoding = {_toml(encoding)}
+timeout_s = 2.0
+guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV" }}
+
+[sip2.members]
+dongcheng = "east"
+"""

@@ -5,6 +5,10 @@ demo catalogue, and a simulated kiosk enrolled for the Capital Library: with its
 touchscreen and simulator panel when there is a display, else headless with a simulator
 console on the terminal.
 
+Dongcheng District Library keeps its own library system: an ILS simulator
+(`python -m ils_sim`, SIP2 in GB18030 on 127.0.0.1:6001, state in `var/ils/`), which
+the hub reaches for Dongcheng's books and cards (docs/sip2.md).
+
 `--plain` runs the old lab setup instead (the machine's broker on 1883 if one answers,
 else a private anonymous one, nothing signed), and every part says so at start."""
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -19,13 +24,14 @@ from pathlib import Path
 from typing import IO
 
 from hub.broker_process import BrokerUnavailable, MosquittoProcess, free_port, port_answers
-from hub.lab import Lab
-from hub.pki_files import PkiError
+from hub.lab import Lab, demo_sip2_tables
+from hub.pki_files import PkiError, write_secret
 
 VAR = Path("var")
 TLS_PORT = 8883
 KIOSK_ID = "sim-kiosk-1"
 LIBRARY_ID = "capital"
+ILS_PORT = 6001
 
 
 def _broker() -> tuple[str, MosquittoProcess | None]:
@@ -53,6 +59,30 @@ def _secure_broker(lab: Lab) -> MosquittoProcess:
         workdir = broker.workdir
     print(f"run: started the alliance broker on {broker.url} (TLS, certificates; log in {workdir})")
     return broker
+
+
+def _start_ils() -> tuple[subprocess.Popen[str], str]:
+    """Dongcheng's own library system (the ILS simulator) and the hub's `[sip2]` tables
+    for it: the district's books and cards go through SIP2, as in a real alliance."""
+    folder = VAR / "ils"
+    folder.mkdir(parents=True, exist_ok=True)
+    password = folder / "east.pw"
+    if not password.exists():
+        write_secret(password, (secrets.token_urlsafe(12) + "\n").encode())
+    port = ILS_PORT if not port_answers("127.0.0.1", ILS_PORT) else free_port()
+    ils = subprocess.Popen(
+        [sys.executable, "-m", "ils_sim", "--port", str(port), "--encoding", "gb18030",
+         "--password-file", str(password), "--journal", str(folder / "journal.jsonl"),
+         "--state", str(folder / "state.json")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert ils.stdout is not None
+    for line in ils.stdout:
+        if line.startswith("ils_sim: listening"):
+            break
+    threading.Thread(target=_drain, args=(ils.stdout,), name="ils-stdout", daemon=True).start()
+    print(f"run: Dongcheng's own library system (ILS simulator, SIP2, GB18030) on 127.0.0.1:{port}")
+    return ils, demo_sip2_tables(port, password.resolve())
 
 
 def _start_hub(broker_url: str, config: Path | None = None) -> subprocess.Popen[str]:
@@ -84,11 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lab = Lab(VAR / "lab")
     identity: list[str] = []
+    ils, sip2_tables = _start_ils()
     try:
         if args.plain:
             print("run: WARNING: --plain: no TLS, no certificates, nothing signed (a lab setup)")
             broker_url, broker = _broker()
-            hub = _start_hub(broker_url)
+            plain_hub = VAR / "plain-lab-hub.toml"
+            write_secret(plain_hub, sip2_tables.encode())
+            hub = _start_hub(broker_url, plain_hub)
             lab_config = VAR / "plain-lab-kiosk.toml"
             lab_config.write_text("[hub]\npins_over_plain = true  # make run --plain only\n")
             identity = ["--config", str(lab_config)]
@@ -97,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             broker_url = broker.url
             bundle = lab.kiosk(KIOSK_ID, LIBRARY_ID)
             identity = ["--kiosk-id", KIOSK_ID, "--library", LIBRARY_ID, "--identity", str(bundle.cert.parent)]
-            hub = _start_hub(broker_url, lab.hub_config("1"))
+            hub = _start_hub(broker_url, lab.hub_config("1", tables=sip2_tables))
     except BrokerUnavailable as exc:
         print(f"run: {exc}", file=sys.stderr)
+        ils.terminate()
         return 1
     display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker_url, *identity]
@@ -114,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         hub.terminate()
         hub.wait(timeout=10)
+        ils.terminate()
+        ils.wait(timeout=10)
         if broker is not None:
             broker.stop()
 

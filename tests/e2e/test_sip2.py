@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.lab import Lab
+from hub.lab import Lab, demo_sip2_tables
 from ils_sim.journal import Journal
 from ils_sim.library import load_library
 from ils_sim.server import IlsSimulator
@@ -24,21 +24,6 @@ DATA = REPO / "ils_sim" / "data" / "dongcheng.toml"
 JOINT_CARD, JOINT_PIN = "0101000012373", "196080"  # 冯兰, a Dongcheng reader, in the ILS
 NLC_CARD, NLC_PIN = "20001000000020", "2664"  # a National Library reader, in the hub
 JOINT_BOOK, NLC_BOOK = "30101000000018", "30101000000026"  # Dongcheng books, in the ILS
-SIP2_TABLES = """\
-[sip2.systems.east]
-host = "127.0.0.1"
-port = {port}
-user = "alliance"
-password_file = "{password_file}"
-institution = "capital"
-location = "alliance-kiosks"
-encoding = "gb18030"
-timeout_s = 2.0
-guest_patrons = {{ nlc = "GUEST-NLC" }}
-
-[sip2.members]
-dongcheng = "east"
-"""
 
 
 class Ils:
@@ -93,7 +78,7 @@ def world(tmp_path: Path, lab: Lab, ils: Ils) -> Iterator[Alliance]:
     password = tmp_path / "east.pw"
     password.write_text("east-sip2-demo\n")
     password.chmod(0o600)
-    tables = SIP2_TABLES.format(port=ils.port, password_file=password)
+    tables = demo_sip2_tables(ils.port, password)
     broker = lab.broker().start()
     hub = HubProcess(
         broker.url,
