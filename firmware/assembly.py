@@ -17,11 +17,10 @@ from drivers.transports import DeviceTransports
 from firmware.config import KioskConfig
 from firmware.core.config import CoreConfig
 from firmware.devices import build_devices
+from firmware.health import running_version
 from firmware.hub_link import HubLink, TlsFiles
 from firmware.journal import Journal
 from firmware.runtime import KioskRuntime
-
-FIRMWARE_VERSION = "0.1.0"
 
 
 def core_config_from(config: KioskConfig) -> CoreConfig:
@@ -131,7 +130,7 @@ def build_kiosk(
             config.kiosk.id,
             config.kiosk.library_id,
             runtime.post,
-            firmware_version=FIRMWARE_VERSION,
+            firmware_version=running_version(),
             username=config.hub.username,
             password=config.hub_password(),
             tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),

@@ -112,9 +112,13 @@ while IFS= read -r rel; do
 done < <(release_files)
 put_file "$RELEASE/bin/kiosk-launch" 755 "$SRC/deploy/kiosk-launch"
 put_file "$RELEASE/bin/kivy-input" 755 "$SRC/deploy/kivy-input"
+put_file "$RELEASE/bin/kiosk-update" 755 "$SRC/deploy/kiosk-update"
 # Kivy's master has moved to SDL3: a release pins kivy<3.
 printf 'kivy<3\n' | put "$RELEASE/constraints.txt" 644
 mkdir -p "$ROOT$RELEASE/venv"
+
+# evdev (HID scanners) and spidev publish source only: the venv builds them.
+run apt-get install -y --no-install-recommends python3-venv python3-dev gcc linux-libc-dev
 
 if [ "$BUILD_VENV" -eq 1 ]; then
     if [ ! -x "$RELEASE/venv/bin/python" ]; then
@@ -195,6 +199,9 @@ fi
 # ---- systemd, udev, watchdog, journald ---------------------------------------------------
 
 put_file /etc/systemd/system/alliance-kiosk.service 644 "$SRC/deploy/alliance-kiosk.service"
+# Hub-ordered updates: the kiosk leaves an order, the path unit starts the root updater.
+put_file /etc/systemd/system/alliance-kiosk-update.path 644 "$SRC/deploy/alliance-kiosk-update.path"
+put_file /etc/systemd/system/alliance-kiosk-update.service 644 "$SRC/deploy/alliance-kiosk-update.service"
 put_file /etc/udev/rules.d/90-alliance-kiosk.rules 644 "$SRC/deploy/90-alliance-kiosk.rules"
 put_file /etc/systemd/system.conf.d/alliance-watchdog.conf 644 "$SRC/deploy/alliance-watchdog.conf"
 put_file /etc/systemd/journald.conf.d/alliance-kiosk.conf 644 "$SRC/deploy/alliance-journald.conf"
@@ -225,7 +232,7 @@ fi
 run udevadm control --reload
 run udevadm trigger
 run systemctl daemon-reload
-run systemctl enable alliance-kiosk.service
+run systemctl enable alliance-kiosk.service alliance-kiosk-update.path
 
 if [ ${#CHANGED[@]} -eq 0 ]; then
     say "nothing changed"

@@ -148,19 +148,24 @@ def test_the_unit_asks_for_what_a_kiosk_needs(staged: Path) -> None:
     assert service["StandardError"] == "journal"
 
 
-def test_systemd_analyze_verifies_the_unit(staged: Path, tmp_path: Path) -> None:
-    """The unit as installed, with /opt pointed into the staging root (verify checks
+@pytest.mark.parametrize(
+    "unit", ["alliance-kiosk.service", "alliance-kiosk-update.service", "alliance-kiosk-update.path"]
+)
+def test_systemd_analyze_verifies_the_units(staged: Path, tmp_path: Path, unit: str) -> None:
+    """Each unit as installed, with /opt pointed into the staging root (verify checks
     that ExecStart exists and is executable). `make setup` installs systemd's tools."""
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze is missing: `make setup` installs the systemd package")
     _install(staged)
-    unit = (staged / "etc/systemd/system/alliance-kiosk.service").read_text()
-    check = tmp_path / "verify" / "alliance-kiosk.service"
-    check.parent.mkdir()
-    check.write_text(unit.replace("/opt/alliance-kiosk/", f"{staged}/opt/alliance-kiosk/"))
+    folder = tmp_path / "verify"
+    folder.mkdir()
+    for name in ("alliance-kiosk.service", "alliance-kiosk-update.service", "alliance-kiosk-update.path"):
+        text = (staged / "etc/systemd/system" / name).read_text()
+        (folder / name).write_text(text.replace("/opt/alliance-kiosk/", f"{staged}/opt/alliance-kiosk/"))
     out = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(check)], capture_output=True, text=True, timeout=60
-    )
+        ["systemd-analyze", "verify", "--man=no", str(folder / unit)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
     problems = [line for line in out.stderr.splitlines() if "alliance-kiosk" in line]
     assert out.returncode == 0 and problems == [], out.stderr
 
