@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench import kiosk_link, rfid, sd_writes
     from bench.endpoints import secure_endpoint
 
-    bench = Bench(total=16)
+    bench = Bench(total=17)
     no_broker = ""
     with ExitStack() as stack:
         try:
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    lambda: sd_writes.measure(100 if quick else 1000), sd_writes.rows)
         if secure is None:
             for key in ("kiosk_link", "hub", "bare_rtt", "tap_physical", "tap_event", "scan",
-                        "kiosk_process", "backlog_real_hub", "bare_rtt_plain", "tap_event_plain",
+                        "kiosk_process", "backlog_real_hub", "sip2_checkout", "bare_rtt_plain", "tap_event_plain",
                         "scan_plain", "tls_vs_plain"):
                 bench.skip(key, key, no_broker)
         else:
@@ -241,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.step("hub", "hub commits/s (TLS) on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
                        lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, target), hub_rows)
             run_end_to_end(bench, secure, taps, scans, backlog, idle_s)
+            sip2_n = 20 if quick else 100
+            bench.step("sip2_checkout",
+                       f"checkout through SIP2 (ILS sim) vs the built-in catalogue (TLS), {sip2_n} of each",
+                       lambda: _sip2_checkout(target, sip2_n, 3 if quick else 5), sip2_checkout_rows)
             run_plain_comparison(bench, taps, scans)
         bench.step("ui", "UI: Kivy frame time and RSS (child process, offscreen)",
                    lambda: _measure_ui(quick), ui_rows)
@@ -298,6 +302,19 @@ def _measure_ui(quick: bool) -> dict[str, float]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _sip2_checkout(endpoint: Any, n: int, warmup: int) -> dict[str, Any]:
+    """bench/sip2_checkout.py: a hub child with `[sip2]` tables and the ILS simulator."""
+    from bench import sip2_checkout
+
+    return sip2_checkout.measure(endpoint, n, warmup)
+
+
+def sip2_checkout_rows(raw: dict[str, Any]) -> list[Row]:
+    from bench import sip2_checkout
+
+    return sip2_checkout.rows(raw)
 
 
 def _e2e_titles(label: str, taps: int, scans: int) -> dict[str, str]:
