@@ -562,6 +562,40 @@ def take_order(path: Path) -> dict[str, Any] | None:
     return order
 
 
+class OrderRefused(ValueError):
+    """The kiosk's order is not an update the hub signed for this kiosk."""
+
+
+def verified_order(order: dict[str, Any], config_path: Path, now: float) -> tuple[str, str, str]:
+    """Bundle URL, sha256 and command id from the command the hub signed, never from the
+    order's plain fields: the order file is written by the unprivileged kiosk, and this
+    runs as root. The hub's key and the kiosk id come from the kiosk's own config."""
+    from contract import messages, signing
+    from firmware.config import ConfigError, load_config
+    from firmware.update_order import SignedCommand
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise OrderRefused(f"the kiosk's config cannot be read: {exc}") from None
+    if config.hub.hub_public_key is None:
+        raise OrderRefused(f"{config_path} has no [hub] hub_public_key: only a hub-signed update is installed")
+    try:
+        key = signing.load_public_key(config.hub.hub_public_key)
+        signed = SignedCommand.from_json(order.get("command"))
+        command = messages.parse(messages.Command, signed.payload)
+    except (signing.KeyFileError, ValueError) as exc:
+        raise OrderRefused(f"the order is not a signed command: {exc}") from None
+    verdict = signing.verify(
+        key, config.kiosk.id, "cmd", command.cmd_id, signed.payload, signed.user_properties, now=now
+    )
+    if not verdict:
+        raise OrderRefused(f"the order is not signed by the hub for kiosk {config.kiosk.id}: {verdict.reason}")
+    if command.cmd != "update" or not command.bundle_url or not command.sha256:
+        raise OrderRefused(f"the signed command is {command.cmd!r}, not an update")
+    return command.bundle_url, command.sha256, command.cmd_id
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
@@ -581,6 +615,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--root", metavar="DIR", help="a staging root (nothing outside it is touched; no restart)"
     )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="with --order: the kiosk's config, for the hub's key and the kiosk id "
+        "(default ROOT/etc/alliance-kiosk/kiosk.toml)",
+    )  # fmt: skip
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
                         help=f"how long the new release has to become healthy (default {DEFAULT_DEADLINE_S:.0f})")  # fmt: skip
     parser.add_argument(
@@ -590,19 +629,22 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     cmd_id = None
+    layout = Layout(Path(args.root).resolve() if args.root else Path("/"))
     if args.order:
         order = take_order(Path(args.order))
         if order is None:
             print(f"update: no valid order at {args.order}", file=sys.stderr)
             return 1
-        args.bundle, args.sha256, cmd_id = (
-            order["bundle_url"],
-            str(order.get("sha256", "")),
-            order.get("cmd_id"),
-        )
+        config = Path(args.config) if args.config else layout.root / "etc/alliance-kiosk/kiosk.toml"
+        try:
+            args.bundle, args.sha256, cmd_id = verified_order(order, config, time.time())
+        except OrderRefused as exc:
+            print(f"update: order refused: {exc}", file=sys.stderr)
+            record_result(layout, UpdateResult(None, "refused", f"order refused: {exc}"[:300],
+                                               previous=layout.current_version()))  # fmt: skip
+            return 1
     if not args.bundle or not args.sha256:
         parser.error("--bundle and --sha256 are required (or --order)")
-    layout = Layout(Path(args.root).resolve() if args.root else Path("/"))
 
     def progress(line: str) -> None:
         print(f"update: {line}", file=sys.stderr, flush=True)

@@ -18,11 +18,13 @@ writes its result to `last-update.json`, which the kiosk sends in its telemetry.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,33 @@ from contract.messages import UpdateReport
 from firmware.health import LAST_UPDATE_FILE, _write_atomic
 
 ORDER_FILE = "update-order.json"
+
+
+@dataclass(frozen=True)
+class SignedCommand:
+    """A `cmd` message exactly as it arrived: its payload and MQTT 5 user properties."""
+
+    payload: bytes
+    user_properties: tuple[tuple[str, str], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "payload_b64": base64.b64encode(self.payload).decode("ascii"),
+            "user_properties": [list(pair) for pair in self.user_properties],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SignedCommand:
+        """ValueError when `data` is not what `as_json` wrote."""
+        if not isinstance(data, dict):
+            raise ValueError("no signed command in the order")
+        pairs = data.get("user_properties")
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+        ):
+            raise ValueError("the order's user properties are malformed")
+        payload = base64.b64decode(str(data.get("payload_b64", "")), validate=True)
+        return cls(payload, tuple((a, b) for a, b in pairs))
 ROOT_ENV = "ALLIANCE_KIOSK_ROOT"
 
 
@@ -40,15 +69,21 @@ def order_update(
     sha256: str,
     cmd_id: str,
     *,
+    signed: SignedCommand | None = None,
     env: Mapping[str, str] | None = None,
     python: str = sys.executable,
 ) -> dict[str, Any]:
-    """Leave the order and get an updater going; the `CommandResult.detail` to answer."""
+    """Leave the order and get an updater going; the `CommandResult.detail` to answer.
+
+    `signed` is the command as the hub signed it: the root updater acts only on that,
+    checked with the hub's key from its own config (firmware.update.verified_order),
+    so a kiosk process that writes an order of its own installs nothing."""
     env = os.environ if env is None else env
     order = state_dir / ORDER_FILE
     _write_atomic(order, json.dumps({
         "bundle_url": bundle_url, "sha256": sha256, "cmd_id": cmd_id,
         "ordered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": signed.as_json() if signed is not None else None,
     }) + "\n")  # fmt: skip
     if env.get("INVOCATION_ID") and not env.get(ROOT_ENV):
         return {"update": "ordered", "by": "alliance-kiosk-update.path"}

@@ -155,11 +155,14 @@ class Fleet:
         if self._verifier is not None and not self._verifier.accepts(msg, "cmd", cmd.cmd_id):
             return
         if cmd.cmd == "update":
-            self.publish_command_result(self._update(cmd))
+            props = getattr(msg, "properties", None)
+            pairs = tuple(getattr(props, "UserProperty", None) or ()) if props is not None else ()
+            signed = update_order.SignedCommand(bytes(msg.payload), tuple(tuple(p) for p in pairs))
+            self.publish_command_result(self._update(cmd, signed))
             return
         self._post(CommandReceived(cmd.cmd, cmd.cmd_id))
 
-    def _update(self, cmd: Command) -> CommandResult:
+    def _update(self, cmd: Command, signed: update_order.SignedCommand) -> CommandResult:
         def refused(error: str, **detail: Any) -> CommandResult:
             log.warning("update %s refused: %s", cmd.cmd_id, error)
             return CommandResult(cmd_id=cmd.cmd_id, ok=False, detail={"error": error, **detail})
@@ -170,7 +173,9 @@ class Fleet:
             return refused("no-state-directory", hint="not an installed kiosk (no STATE_DIRECTORY)")
         assert cmd.bundle_url is not None and cmd.sha256 is not None  # the model requires them
         try:
-            detail = self._order_update(self._data_dir, cmd.bundle_url, cmd.sha256, cmd.cmd_id)
+            detail = self._order_update(
+                self._data_dir, cmd.bundle_url, cmd.sha256, cmd.cmd_id, signed=signed
+            )
         except OSError as exc:
             return refused("could-not-start-updater", detail=f"{type(exc).__name__}: {exc}"[:200])
         log.info("update %s ordered: %s", cmd.cmd_id, cmd.bundle_url)

@@ -1,0 +1,90 @@
+"""The root updater installs only what the hub signed: the order file is written by the
+unprivileged kiosk, so its plain fields are never trusted; the signed command inside it
+is checked with the hub's key and the kiosk id from the kiosk's own config."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from contract import messages, signing
+from firmware.update import OrderRefused, main, verified_order
+from firmware.update_order import ORDER_FILE, SignedCommand, order_update
+
+KIOSK = "k-upd"
+SHA = "a" * 64
+
+
+@pytest.fixture
+def hub_key(tmp_path: Path) -> signing.Ed25519PrivateKey:
+    private, public = signing.generate_key_pem()
+    (tmp_path / "hub.pub").write_bytes(public)
+    (tmp_path / "hub.pub").chmod(0o644)
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(private, password=None)  # type: ignore[return-value]
+
+
+def kiosk_config(root: Path, with_key: bool = True) -> Path:
+    config = root / "etc/alliance-kiosk/kiosk.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    key = f'hub_public_key = "{root.parent / "hub.pub"}"\n' if with_key else ""
+    config.write_text(f'[kiosk]\nid = "{KIOSK}"\n[hub]\n{key}')
+    return config
+
+
+def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz") -> SignedCommand:
+    command = messages.Command(cmd="update", cmd_id="c-1", bundle_url=url, sha256=SHA)
+    payload = messages.encode(command)
+    sig = signing.sign(key, kiosk, "cmd", command.cmd_id, payload, exp=int(time.time()) + 600)
+    return SignedCommand(payload, tuple(sig.user_properties()))
+
+
+def leave_order(state: Path, signed: SignedCommand | None, url: str = "file:///good.tar.gz") -> dict:
+    state.mkdir(parents=True, exist_ok=True)
+    order_update(state, url, SHA, "c-1", signed=signed, env={"INVOCATION_ID": "x"})
+    return json.loads((state / ORDER_FILE).read_text())
+
+
+def test_a_hub_signed_order_gives_the_signed_bundle_even_if_the_plain_fields_were_changed(
+    tmp_path: Path, hub_key: signing.Ed25519PrivateKey
+) -> None:
+    root = tmp_path / "root"
+    order = leave_order(root / "state", signed_update(hub_key))
+    order["bundle_url"], order["sha256"] = "file:///evil.tar.gz", "b" * 64  # the kiosk lied
+    assert verified_order(order, kiosk_config(root), time.time()) == ("file:///good.tar.gz", SHA, "c-1")
+
+
+@pytest.mark.parametrize("case", ["unsigned", "other-key", "other-kiosk", "expired", "no-hub-key"])
+def test_an_order_the_hub_did_not_sign_for_this_kiosk_is_refused(
+    tmp_path: Path, hub_key: signing.Ed25519PrivateKey, case: str
+) -> None:
+    root = tmp_path / "root"
+    signed = {
+        "unsigned": None,
+        "other-key": signed_update(signing.Ed25519PrivateKey.generate()),
+        "other-kiosk": signed_update(hub_key, kiosk="k-other"),
+        "expired": signed_update(hub_key),
+        "no-hub-key": signed_update(hub_key),
+    }[case]
+    order = leave_order(root / "state", signed)
+    now = time.time() + (3600 if case == "expired" else 0)
+    with pytest.raises(OrderRefused):
+        verified_order(order, kiosk_config(root, with_key=case != "no-hub-key"), now)
+
+
+def test_the_updater_records_a_refused_order_and_installs_nothing(
+    tmp_path: Path, hub_key: signing.Ed25519PrivateKey
+) -> None:
+    root = tmp_path / "root"
+    kiosk_config(root)
+    state = root / "var/lib/alliance-kiosk"
+    leave_order(state, signed_update(signing.Ed25519PrivateKey.generate()))
+    assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
+    result = json.loads((state / "last-update.json").read_text())
+    assert result["result"] == "refused" and "not signed by the hub" in result["reason"]
+    assert not (state / ORDER_FILE).exists()
+    assert not (root / "opt/alliance-kiosk/releases").exists()
