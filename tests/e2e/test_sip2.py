@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,58 +14,18 @@ from pathlib import Path
 import pytest
 
 from hub.lab import Lab, demo_sip2_tables
-from ils_sim.journal import Journal
 from ils_sim.library import load_library
-from ils_sim.server import IlsSimulator
-from tests.e2e.conftest import REPO, Alliance, HubProcess
+from tests.e2e.conftest import Alliance, HubProcess
+from tests.ils_peer import DATA, Ils
 
-DATA = REPO / "ils_sim" / "data" / "dongcheng.toml"
 JOINT_CARD, JOINT_PIN = "0101000012373", "196080"  # 冯兰, a Dongcheng reader, in the ILS
 NLC_CARD, NLC_PIN = "20001000000020", "2664"  # a National Library reader, in the hub
 JOINT_BOOK, NLC_BOOK = "30101000000018", "30101000000026"  # Dongcheng books, in the ILS
 
 
-class Ils:
-    """The Dongcheng system, stoppable and restartable on its port, state and journal."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.journal_file = folder / "ils.jsonl"
-        self.port = 0
-        self.sim: IlsSimulator | None = None
-
-    def start(self) -> None:
-        deadline = time.monotonic() + 10
-        while True:
-            sim = IlsSimulator(
-                load_library(DATA),
-                encoding="gb18030",
-                journal=Journal(self.journal_file),
-                state_file=self.folder / "ils-state.json",
-                port=self.port,
-            )
-            try:
-                self.port = sim.start()
-                self.sim = sim
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.sim is not None:
-            self.sim.stop()
-            self.sim = None
-
-    @property
-    def journal(self) -> Journal:
-        return Journal.read(self.journal_file)
-
-
 @pytest.fixture
 def ils(tmp_path: Path) -> Iterator[Ils]:
-    system = Ils(tmp_path)
+    system = Ils(tmp_path, "gb18030")
     system.start()
     yield system
     system.stop()

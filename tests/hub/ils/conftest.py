@@ -5,9 +5,8 @@ the simulator's journal counts what it handled."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,12 +22,8 @@ from hub.intake import Intake, WorkerStats
 from hub.ledger import Ledger
 from hub.registry import Registry
 from hub.rules import ReaderRecord
-from hub.sip2.client import Sip2Pool, Sip2System
-from ils_sim.journal import Journal
-from ils_sim.library import load_library
-from ils_sim.server import IlsSimulator
-
-DATA = Path(__file__).resolve().parents[3] / "ils_sim" / "data" / "dongcheng.toml"
+from hub.sip2.client import Sip2Pool
+from tests.ils_peer import Ils
 
 # From ils_sim/data/dongcheng.toml: a Dongcheng joint card, a book of Dongcheng.
 DONGCHENG_CARD = messages.CardRef(scheme="bj-joint", number="0101000012373")
@@ -44,65 +39,6 @@ NLC_PIN = "1234"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Ils:
-    """The simulated Dongcheng system, restartable on the same port, state and journal."""
-
-    tmp: Path
-    encoding: str
-    port: int = 0
-    sim: IlsSimulator | None = None
-    journal_file: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.journal_file = self.tmp / "ils.jsonl"
-
-    def start(self) -> IlsSimulator:
-        """Serve (again) on the same port; the old connections may hold it a moment."""
-        deadline = time.monotonic() + 10
-        while True:
-            sim = IlsSimulator(
-                load_library(DATA),
-                encoding=self.encoding,
-                journal=Journal(self.journal_file),
-                state_file=self.tmp / "ils-state.json",
-                port=self.port,
-            )
-            try:
-                self.port = sim.start()
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-                continue
-            self.sim = sim
-            return sim
-
-    def stop(self) -> None:
-        if self.sim is not None:
-            self.sim.stop()
-            self.sim = None
-
-    @property
-    def journal(self) -> Journal:
-        """Everything handled so far, across restarts (read from the journal file)."""
-        return Journal.read(self.journal_file)
-
-    def system(self, **guests: str) -> Sip2System:
-        return Sip2System(
-            name="east",
-            host="127.0.0.1",
-            port=self.port,
-            user="alliance",
-            password="east-sip2-demo",
-            institution="capital",
-            location="alliance-kiosks",
-            encoding=self.encoding,
-            timeout_s=2.0,
-            guest_patrons=guests or {"nlc": "GUEST-NLC"},
-        )
 
 
 @pytest.fixture(params=["gb18030", "utf-8"])
