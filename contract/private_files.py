@@ -33,13 +33,14 @@ def make_private(path: Path | str) -> Path:
     return path
 
 
-def shared_with_others(path: Path | str) -> str | None:
-    """Why a secret file (a key, a password) must be refused, or None when only its
-    owner can read it: a key others could copy is no longer this machine's alone."""
+def shared_with_others(path: Path | str, what: str = "a secret") -> str | None:
+    """Why a secret file (a key, a password, a pepper) must be refused, or None when only
+    its owner can read it: a secret others could copy is no longer this machine's alone.
+    The one check behind every "refused, group or others can read it" of kiosk and hub."""
     mode = Path(path).stat().st_mode
     if mode & 0o077:
         return (
-            f"group or others can read it (mode {stat.S_IMODE(mode):04o}); a secret must be "
+            f"group or others can read it (mode {stat.S_IMODE(mode):04o}); {what} must be "
             f"0600: chmod 600 {path}, and replace it if someone else read it"
         )
     return None

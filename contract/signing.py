@@ -45,6 +45,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from contract.private_files import shared_with_others
+
 __all__ = [
     "DEFAULT_TTL_S",
     "EXP_PROPERTY",
@@ -206,12 +208,10 @@ def _read(path: Path, what: str) -> tuple[bytes, int]:
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     """The hub's signing key from a PEM file that only its owner can read (0600)."""
     path = Path(path)
-    data, mode = _read(path, "hub signing key")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"{path}: refused, group or others can read it (mode {stat.S_IMODE(mode):04o}); "
-            f"a private key must be 0600: chmod 600 {path}, and replace the key if others read it"
-        )
+    data, _mode = _read(path, "hub signing key")
+    why = shared_with_others(path, "a private key")
+    if why:
+        raise KeyFileError(f"{path}: refused, {why}")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):

@@ -30,13 +30,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from contract.privacy import card_hash
+from contract.private_files import shared_with_others
 from hub.ledger_sql import Database, parse_time_text, time_text
 from hub.schemes import Scheme
 
@@ -91,15 +91,12 @@ def read_pepper_file(path: Path) -> bytes:
     """The pepper in `path` (at least 32 bytes; hex text or raw). Refuses a file group or
     others can read, as `hub/pki.py` refuses keys, naming the fix."""
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
         data = path.read_bytes()
+        why = shared_with_others(path, "the PIN pepper")
     except OSError as exc:
         raise PinPepperError(f"{path}: cannot read the PIN pepper file ({exc.strerror})") from exc
-    if mode & 0o077:
-        raise PinPepperError(
-            f"{path}: refused, group or others can read it (mode {mode:04o}); "
-            f"the PIN pepper must be 0600: chmod 600 {path}"
-        )
+    if why:
+        raise PinPepperError(f"{path}: refused, {why}")
     text = data.strip()
     try:
         key = bytes.fromhex(text.decode("ascii"))

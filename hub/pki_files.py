@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from contract.private_files import shared_with_others
 
 DEFAULT_PKI_DIR = Path("var/pki")
 
@@ -113,15 +114,11 @@ def write_secret(path: Path, data: bytes) -> None:
 def read_secret(path: Path) -> bytes:
     """The bytes of a secret file; PkiError if it is missing or group/others can read it."""
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise PkiError(f"{path}: no such file (run `python -m hub pki init` first?)") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PkiError(
-            f"{path}: refused, group or others can read it (mode {stat.S_IMODE(mode):04o}); "
-            f"a private key must be 0600: chmod 600 {path}, and replace the key if others read it"
-        )
+    if not path.exists():
+        raise PkiError(f"{path}: no such file (run `python -m hub pki init` first?)")
+    why = shared_with_others(path, "a private key")
+    if why:
+        raise PkiError(f"{path}: refused, {why}")
     return path.read_bytes()
 
 
