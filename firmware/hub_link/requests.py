@@ -143,7 +143,7 @@ class Requests:
     def _pin_kept_off_a_plain_link(self, corr_id: str, request_model: BaseModel) -> bool:
         if not isinstance(request_model, PinCheck) or self._pins_over_plain:
             return False
-        if getattr(self._connection, "address", None) is None or self._connection.address.tls:
+        if self._connection.address.tls:
             return False
         log.error(
             "PIN not sent: the link to the hub is plain %s and PINs travel only over TLS "

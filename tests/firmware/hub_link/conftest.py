@@ -13,6 +13,7 @@ import pytest
 from paho.mqtt.enums import MQTTErrorCode
 
 from contract import messages
+from contract.broker_url import BrokerAddress
 from contract.messages import Txn
 
 
@@ -29,6 +30,7 @@ class Published:
 class FakeConnection:
     """What `firmware.hub_link.connection.Connection` offers the parts, without a broker."""
 
+    address: BrokerAddress = field(default_factory=lambda: BrokerAddress("127.0.0.1", 8883, tls=True))
     usable: bool = True
     connected: bool = True
     refuse: bool = False  # paho refuses publishes (e.g. its queue is full)
