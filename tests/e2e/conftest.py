@@ -206,16 +206,6 @@ class Alliance:
     def db_url(self) -> str:
         return self.hub.db_url
 
-    def worker(self, name: str, db_path: Path | None = None, **settings: object) -> HubProcess:
-        """Another hub worker (not started) on this alliance's ledger and broker."""
-        return HubProcess(
-            self.broker_url,
-            db_path or self.hub.db_path,
-            self.workdir / f"hub-{name}.log",
-            worker=name,
-            config=self.lab.hub_config(name, **settings),
-        )
-
     def kiosk_args(self, kiosk_id: str, library_id: str) -> list[str]:
         """`--kiosk-id`, `--library` and the enrolment bundles of a kiosk and its probe."""
         identity = self.lab.kiosk(kiosk_id, library_id).cert.parent
