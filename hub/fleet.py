@@ -47,8 +47,8 @@ def _offset(seconds: float | None) -> str:
 
 def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
     """A fixed-width table: kiosk, library, state, last seen, journal depth, txns waiting
-    for a predecessor, clock offset, faults."""
-    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "WAITING", "CLOCK", "FAULTS")
+    for a predecessor, clock offset, faults, and what the hub flagged (hub.kiosk_flags)."""
+    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "WAITING", "CLOCK", "FAULTS", "FLAGS")
     lines = [
         (
             r.kiosk_id,
@@ -59,6 +59,7 @@ def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
             str(r.waiting),
             _offset(r.clock_offset_s),
             ", ".join(r.faults) or "-",
+            ", ".join(r.flags) or "-",
         )
         for r in rows
     ]

@@ -31,6 +31,7 @@ class FleetRow:
     telemetry: dict[str, Any] | None
     clock_offset_s: float | None = None  # kiosk clock minus hub clock, at its last telemetry
     waiting: int = 0  # txns held back until their predecessors arrive (hub.ordering)
+    flags: tuple[str, ...] = ()  # what the hub raised on it (hub.kiosk_flags)
 
     @property
     def last_update(self) -> dict[str, Any] | None:
@@ -51,6 +52,7 @@ class FleetRow:
             "faults": self.faults,
             "clock_offset_s": self.clock_offset_s,
             "txns_waiting": self.waiting,
+            "flags": list(self.flags),
             "last_update": self.last_update,
         }
 
@@ -109,7 +111,10 @@ def estimate_clock_offset(
 
 
 def fleet_rows(db: Database) -> list[FleetRow]:
-    """Every kiosk that ever reported, by kiosk id."""
+    """Every kiosk that ever reported, by kiosk id, with the flags the hub raised on it."""
+    raised: dict[str, list[str]] = {}
+    for kiosk_id, flag in db.query("SELECT kiosk_id, flag FROM kiosk_flags ORDER BY flag"):
+        raised.setdefault(kiosk_id, []).append(flag)
     rows = db.query(
         "SELECT kiosk_id, state, library_id, firmware, last_seen, journal_pending, faults, telemetry_json,"
         " clock_offset_s, (SELECT count(*) FROM parked p WHERE p.kiosk_id = fleet.kiosk_id)"
@@ -127,6 +132,7 @@ def fleet_rows(db: Database) -> list[FleetRow]:
             telemetry=json.loads(r[7]) if r[7] else None,
             clock_offset_s=r[8],
             waiting=int(r[9] or 0),
+            flags=tuple(raised.get(r[0], ())),
         )
         for r in rows
     ]

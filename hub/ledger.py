@@ -5,6 +5,7 @@ the modules that each do one job on it.
     hub.pins           check a PIN under the card scheme's lockout policy
     hub.queries        read readers, items, loans, holds, the blocklist, audit views
     hub.fleet_records  keep what kiosks report about themselves
+    hub.kiosk_flags    what the hub no longer takes a kiosk's word for
     hub.seeding        put the demo catalogue, or single rows, into the ledger
     hub.ils_queue      what members' own library systems were told, and are owed
     hub.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
@@ -21,9 +22,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contract import messages
-from hub import commits, fleet_records, ils_queue, pins, queries, seeding
+from hub import commits, fleet_records, ils_queue, kiosk_flags, pins, queries, seeding
 from hub.commits import TxnFollowUp
 from hub.fleet_records import FleetRow
+from hub.kiosk_flags import KioskFlag
 from hub.ledger_sql import Database, LedgerUrlError, open_database
 from hub.pins import PinPeppers, PinResult
 from hub.queries import ExceptionRow, LoanRow
@@ -152,6 +154,19 @@ class Ledger:
 
     def fleet(self) -> list[FleetRow]:
         return fleet_records.fleet_rows(self.db)
+
+    # -- hub.kiosk_flags
+
+    def raise_kiosk_flag(self, kiosk_id: str, flag: str, detail: str, now: datetime) -> None:
+        with self.db.write():
+            kiosk_flags.raise_flag(self.db, kiosk_id, flag, detail, now)
+
+    def clear_kiosk_flag(self, kiosk_id: str, flag: str | None = None) -> int:
+        with self.db.write():
+            return kiosk_flags.clear_flag(self.db, kiosk_id, flag)
+
+    def kiosk_flags(self, kiosk_id: str | None = None) -> list[KioskFlag]:
+        return kiosk_flags.flags(self.db, kiosk_id)
 
     # -- hub.seeding
 

@@ -177,6 +177,15 @@ CREATE TABLE IF NOT EXISTS ils_queue (
 );
 CREATE INDEX IF NOT EXISTS ils_queue_waiting ON ils_queue (system, state, id);
 CREATE INDEX IF NOT EXISTS ils_queue_item ON ils_queue (item, op, state);
+CREATE TABLE IF NOT EXISTS kiosk_flags (
+    kiosk_id TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    raised_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (kiosk_id, flag)
+);
 CREATE TABLE IF NOT EXISTS ils_links (
     system TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -187,6 +196,8 @@ CREATE TABLE IF NOT EXISTS ils_links (
     lease_until TEXT
 );
 """
+
+SCHEMA_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
 
 # Columns added after the first release: a ledger made before them gets them at open.
 _ADDED_COLUMNS = (
@@ -272,8 +283,14 @@ class Database:
         raise NotImplementedError
 
     def _schema_exists(self) -> bool:
-        """True when the newest table of the schema (`ils_links`) is already there."""
-        return False
+        """True when every table of the schema and every added column is already there
+        (so a ledger made by an older release gets what is new at open)."""
+        if not set(SCHEMA_TABLES) <= self._tables():
+            return False
+        return all(column in self._columns(table) for table, column, _kind in _ADDED_COLUMNS)
+
+    def _tables(self) -> set[str]:
+        raise NotImplementedError
 
     def _lock_schema(self) -> None:
         pass
@@ -302,8 +319,8 @@ class SqliteDatabase(Database):
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
 
-    def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='ils_links'"))
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self.query("SELECT name FROM sqlite_master WHERE type='table'")}
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self.query(f"PRAGMA table_info({table})")}
@@ -380,8 +397,9 @@ class PostgresDatabase(Database):
         with self._lock, self._conn.transaction():
             yield self
 
-    def _schema_exists(self) -> bool:
-        return bool(self.scalar("SELECT to_regclass('ils_links') IS NOT NULL"))
+    def _tables(self) -> set[str]:
+        rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return {row[0] for row in rows}
 
     def _columns(self, table: str) -> set[str]:
         rows = self.query(
