@@ -33,6 +33,7 @@ from contract import signing
 from firmware.hub_link.connection import TlsFiles
 from hub.broker_process import MosquittoProcess
 from hub.lab import Lab
+from hub.pins import write_pepper_file
 
 LIBRARY_ID = "capital"
 
@@ -89,21 +90,23 @@ class Endpoint:
 
     def hub_config(self, worker: str = "1", **settings: object) -> Path:
         """A `python -m hub --config` file: on TLS the lab's (the worker's certificate,
-        the signing key, the PKI, so only enrolled kiosks are served), on plain only the
-        `[hub]` settings given."""
+        the signing key, the PKI, so only enrolled kiosks are served), on plain a PIN pepper
+        file and the `[hub]` settings given."""
         if self.lab is not None:
             return self.lab.hub_config(worker, **settings)
         path = self.workdir / f"hub-{worker}.toml"
+        pepper = self.workdir / "pin-pepper"  # the hub refuses to keep it inside the ledger
+        if not pepper.exists():
+            write_pepper_file(pepper)
+        settings = {"pin_pepper_file": str(pepper), **settings}
         lines = ["[hub]", *(f"{key} = {value!r}" for key, value in settings.items())]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
     def hub_settings(self, worker: str, **settings: object) -> Any:
         """The `HubConfig` an in-process `HubService` named `worker` runs with."""
-        from hub.config import HubConfig, load_config
+        from hub.config import load_config
 
-        if self.lab is None and not settings:
-            return HubConfig()
         return load_config(self.hub_config(worker, **settings))
 
     def sign(self, props: Properties, kiosk_id: str, leaf: str, message_id: str | bytes, payload: bytes) -> None:

@@ -61,6 +61,7 @@ from hub import catalogue
 from hub.broker_process import MosquittoProcess
 from hub.lab import Lab
 from hub.ledger import Ledger
+from hub.pins import write_pepper_file
 from hub.registry import load_registry
 from hub.rules import ReaderRecord
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told
@@ -294,8 +295,11 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
                 lab.kiosk(f"soak-k{i}", library)
             # Its own directory (the mosquitto user must reach it; this one is 0700).
             broker: MosquittoProcess = lab.broker().start()
-        else:
-            configs = dict.fromkeys(names)
+        else:  # plain: only the PIN pepper file, which the hub will not keep in the ledger
+            write_pepper_file(workdir / "pin-pepper")
+            plain = workdir / "hub-plain.toml"
+            plain.write_text(f'[hub]\npin_pepper_file = "{workdir / "pin-pepper"}"\n', encoding="utf-8")
+            configs = dict.fromkeys(names, plain)
             broker = MosquittoProcess(workdir=workdir / "broker").start()
         workers = [Worker(name, broker.url, f"sqlite:///{db}", workdir / f"{name}.log", configs[name]) for name in names]
         kiosks = [Kiosk(f"soak-k{i}", library, broker.url, workdir, lab) for i, library in enumerate(LIBRARIES)]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import command_cli, pki_cli
+from hub import command_cli, pin_cli, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pki_cli.add_parsers(subs)
     sip2_check_cli.add_parser(subs, [sub_common])
+    pin_cli.add_parser(subs, [sub_common])
     return parser
 
 
@@ -88,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(config, args.json, tuple(load_hub_file(args.config).sip2.systems))
         if args.command == "command":
             return command_cli.run(config, args)
+        if args.command == pin_cli.COMMAND:
+            return pin_cli.run(config, args)
         if args.command == "demo":
             return cmd_demo(config, args.json)
         if args.command == "retire":
@@ -151,6 +154,7 @@ def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None 
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    config.refuse_pepper_in_ledger()  # before the ledger is opened (and seeded)
     registry = _registry()
     ledger = _open_ledger(config.db, config.pin_pepper_file)
     try:

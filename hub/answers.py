@@ -11,10 +11,17 @@ is testable with a ledger and a registry alone. What a caller may rely on:
   blocklist holds card hashes.
 - A card whose number is not valid for its scheme, or which the ledger does not know,
   is answered as `card_unknown`, never as an error.
-- Loan titles say what a reader reads, so they come only after authentication: with
-  the right PIN (`pin_check`), or at the lookup when the card's scheme needs no PIN. The
-  same answer carries the session token (hub/session_tokens.py) that online loans and
-  renewals of this card at this kiosk must carry.
+- Who a reader is and what they read come only after authentication: for a scheme
+  that needs a PIN, the lookup says only whether the card may go on here (its state,
+  whether it may borrow or only return, and that a PIN is needed); the masked name, home
+  library, loans with due dates and titles, and the allowance come with the right PIN
+  (`pin_check`). For a scheme without PINs the tap is the authentication and the
+  lookup carries them. The same answer carries the session token
+  (hub/session_tokens.py) that online loans and renewals of this card at this kiosk
+  must carry.
+- A kiosk walking card numbers (hub/card_walk_guard.py) or guessing PINs
+  (hub/pin_guard.py) is flagged for staff (hub/kiosk_flags.py) and paused, before the
+  ledger or a member's system is asked about the next card.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from typing import Any
 
 from contract import card_schemes, messages, privacy
 from hub import rules
+from hub.card_walk_guard import CARD_CHECKS_PAUSED, CardWalkGuard
 from hub.ils_operations import IlsGateway, IlsRefusal, ils_item_view
+from hub.kiosk_flags import CARD_WALKING, PIN_GUESSING
 from hub.ledger import Ledger
 from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
 from hub.pins import PinResult
@@ -44,6 +53,10 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "This book is not on loan to you, so it cannot be renewed.",
         ),
         "card_required": ("请先刷读者卡。", "Please tap your reader card first."),
+        "pin_locked_staff": (
+            "密码输错次数太多，卡已锁定。请带证件到服务台解锁。",
+            "Too many wrong PINs: your card is locked. Please ask at the service desk to unlock it.",
+        ),
         # A member's own library system (hub/ils_operations.py)
         "ils_unavailable": (
             "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",
@@ -80,7 +93,8 @@ class RequestAnswers:
     is what kiosks may lend per reader while offline (sent with the blocklist);
     `session_ttl` is how long a session token is good for (`[hub] session_token_ttl_s`);
     `ils` the members' own library systems (`[sip2]`): their cards are looked up and their
-    PINs checked there, their books lent, renewed and taken back there."""
+    PINs checked there, their books lent, renewed and taken back there. `pin_guard` and
+    `card_walk_guard` watch each kiosk's wrong PINs and the cards it asks about."""
 
     def __init__(
         self,
@@ -92,6 +106,7 @@ class RequestAnswers:
         pin_guard: PinGuessGuard | None = None,
         session_ttl: timedelta = DEFAULT_TTL,
         ils: IlsGateway | None = None,
+        card_walk_guard: CardWalkGuard | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
@@ -99,6 +114,7 @@ class RequestAnswers:
         self.local_tz = local_tz
         self.offline_max_items = offline_max_items
         self.pin_guard = pin_guard or PinGuessGuard()
+        self.card_walk_guard = card_walk_guard or CardWalkGuard()
         self.session_ttl = session_ttl
         # Members' own library systems (hub/ils_operations.py); None: the ledger alone.
         self.ils = ils
@@ -133,88 +149,116 @@ class RequestAnswers:
     # ------------------------------------------------------------------ readers
 
     def reader_lookup(self, req: messages.ReaderLookup, kiosk_id: str | None = None) -> messages.Response:
-        """The reader's state, masked name, loans and allowance at this library. Loan
-        titles and a session token only when the scheme needs no PIN (the tap is the
-        authentication then) and the reader may borrow here."""
+        """May this card go on here: its state, whether it may borrow or only return
+        (`allowed` and the reason), whether a PIN is needed. Who the reader is (masked
+        name, home library), their loans and allowance, and a session token only when the
+        scheme needs no PIN (the tap is the authentication then); otherwise they come
+        with the right PIN (`pin_check`)."""
         scheme_id, number = req.card.scheme, req.card.number
+        paused = self._card_checks_paused(kiosk_id)
+        if paused is not None:
+            return paused
         try:
             reader = self._reader(scheme_id, number)
         except IlsRefusal as refusal:
             return _unknown_card(scheme_id, refusal.code)
+        self._note_card(kiosk_id, scheme_id, number, known=reader is not None)
         if reader is None:
             return _unknown_card(scheme_id)
         scheme = self.registry.schemes[scheme_id]
         decision = rules.reader_status(self.registry, reader, req.library_id, self.today())
-        loans = self.ledger.active_loans(privacy.card_hash(scheme_id, number))
-        tap_authenticates = not scheme.pin_required
-        token = (
-            self._session_token(kiosk_id, scheme_id, number)
-            if tap_authenticates and decision.allowed
-            else None
+        if scheme.pin_required:
+            return messages.Response(
+                scheme=scheme_id, state=_reader_state(reader, decision), pin_required=True, **_refusal(decision)
+            )
+        return self._reader_answer(
+            reader, scheme, decision, with_token=decision.allowed, kiosk_id=kiosk_id, pin_required=False
         )
+
+    def _reader_answer(
+        self,
+        reader: ReaderRecord,
+        scheme: Scheme,
+        decision: Decision | None,
+        with_token: bool,
+        kiosk_id: str | None,
+        **fields: Any,
+    ) -> messages.Response:
+        """Everything an authenticated reader is greeted with: masked name, home library,
+        loans with titles, allowance, the session token (when `with_token`), and with a
+        `decision` the card's state and whether it may borrow here."""
+        loans = self.ledger.active_loans(privacy.card_hash(reader.scheme, reader.number))
+        verdict = {} if decision is None else {"state": _reader_state(reader, decision), **_refusal(decision)}
         return messages.Response(
-            scheme=scheme_id,
-            state=_reader_state(reader, decision),
+            scheme=reader.scheme,
             masked_name=privacy.mask_name(reader.name),
-            pin_required=bool(scheme.pin_required),
-            loans=_loan_lines(loans, scheme, with_titles=tap_authenticates),
+            loans=_loan_lines(loans, scheme, with_titles=True),
             items_left=_items_left(loans, scheme),
             home_library=reader.home_library if reader.home_library in self.registry.members else None,
-            session_token=token,
-            **_refusal(decision),
+            session_token=self._session_token(kiosk_id, reader.scheme, reader.number) if with_token else None,
+            **verdict,
+            **fields,
         )
 
     def pin_check(self, req: messages.PinCheck, kiosk_id: str | None = None) -> messages.Response:
-        """Right or wrong, attempts left, and the lock if this attempt locked the card.
-        A kiosk guessing across cards is paused, and while it is suspect its wrong PINs
-        do not count toward the reader's lockout (hub/pin_guard.py)."""
+        """Right or wrong, attempts left, and the lock if this attempt locked the card;
+        a right PIN brings who the reader is, their loans and the session token. Every
+        wrong PIN counts toward the card's lockout; a kiosk guessing across cards or
+        locking several out is flagged and paused (hub/pin_guard.py), one walking card
+        numbers too (hub/card_walk_guard.py)."""
         scheme_id, number = req.card.scheme, req.card.number
         now = self.clock()
-        guard = self.pin_guard if kiosk_id is not None else None
-        if guard is not None and kiosk_id is not None and guard.paused_until(kiosk_id, now) is not None:
+        if kiosk_id is not None and self.pin_guard.paused_until(kiosk_id, now) is not None:
             return messages.Response(ok=False, error=PIN_CHECKS_PAUSED)
-        suspect = guard is not None and kiosk_id is not None and guard.suspect(kiosk_id, now)
+        paused = self._card_checks_paused(kiosk_id)
+        if paused is not None:
+            return paused
         known = self._card_known(scheme_id, number)
         try:
-            result = self._check_pin(scheme_id, number, req.pin, now, not suspect) if known else None
+            result = self._check_pin(scheme_id, number, req.pin, now, kiosk_id) if known else None
         except IlsRefusal as refusal:
             return messages.Response(ok=False, error=refusal.code)
-        if guard is not None and kiosk_id is not None and (result is None or not result.ok):
+        card_known = result is not None and result.known
+        self._note_card(kiosk_id, scheme_id, number, known=card_known)
+        if kiosk_id is not None and (result is None or not result.ok):
             # unknown card numbers count too: enumerating numbers is part of the attack
-            guard.record_failure(kiosk_id, privacy.card_hash(scheme_id, number), now)
+            why = self.pin_guard.record_failure(kiosk_id, privacy.card_hash(scheme_id, number), now)
+            if result is not None and result.locked_now:
+                locked = self.ledger.cards_locked_by(kiosk_id, now)
+                why = self.pin_guard.lockouts_caused(kiosk_id, locked, now) or why
+            self._flag(kiosk_id, PIN_GUESSING, why)
         if result is None or not result.known:
             return _unknown_card(scheme_id)
         if result.ok:
             return self._pin_right(scheme_id, number, result.attempts_left, kiosk_id)
-        reason = "pin_locked" if result.locked_until else "pin_wrong"
+        reason = "pin_locked_staff" if result.until_staff else "pin_locked" if result.locked_until else "pin_wrong"
         return messages.Response(
             scheme=scheme_id,
             pin_ok=False,
             attempts_left=result.attempts_left,
-            locked_until=result.locked_until,
+            locked_until=None if result.until_staff else result.locked_until,
             reason_code=reason,
             message=reason_message(reason),
         )
 
-    def _check_pin(self, scheme_id: str, number: str, pin: str, now: datetime, count_failure: bool) -> PinResult:
+    def _check_pin(self, scheme_id: str, number: str, pin: str, now: datetime, kiosk_id: str | None) -> PinResult:
         """The card's PIN checked where the card lives: its member's system, or the ledger."""
         policy = self.registry.schemes[scheme_id]
         system = self.ils.card_system(scheme_id, number) if self.ils is not None else None
         if self.ils is not None and system is not None:
-            return self.ils.check_pin(scheme_id, number, pin, policy, system, count_failure)
-        return self.ledger.check_pin(scheme_id, number, pin, now, policy=policy, count_failure=count_failure)
+            return self.ils.check_pin(scheme_id, number, pin, policy, system, kiosk_id)
+        return self.ledger.check_pin(scheme_id, number, pin, now, policy=policy, kiosk_id=kiosk_id)
 
     def _pin_right(self, scheme_id: str, number: str, attempts_left: int, kiosk_id: str | None) -> messages.Response:
-        """A right PIN: the reader's loans with their titles, and the session token."""
+        """A right PIN: who the reader is (masked name, home library), their loans with
+        titles, the allowance and the session token. Whether the card may borrow here
+        the lookup said already (the request names no library)."""
         scheme = self.registry.schemes[scheme_id]
-        loans = self.ledger.active_loans(privacy.card_hash(scheme_id, number))
-        return messages.Response(
-            scheme=scheme_id,
-            pin_ok=True,
-            attempts_left=attempts_left,
-            loans=_loan_lines(loans, scheme, with_titles=True),
-            items_left=_items_left(loans, scheme),
-            session_token=self._session_token(kiosk_id, scheme_id, number),
+        reader = self.ledger.reader(scheme_id, number)  # a member system's reader is mirrored there
+        if reader is None:  # the card was removed between the check and now
+            return _unknown_card(scheme_id)
+        return self._reader_answer(
+            reader, scheme, None, with_token=True, kiosk_id=kiosk_id, pin_ok=True, attempts_left=attempts_left
         )
 
     # ------------------------------------------------------------------ loans
@@ -371,6 +415,24 @@ class RequestAnswers:
         if kiosk_id is None:
             return None
         return self.sessions().issue(kiosk_id, scheme_id, number, self.clock())
+
+    def _card_checks_paused(self, kiosk_id: str | None) -> messages.Response | None:
+        """The answer to a kiosk whose card checks are paused for walking numbers."""
+        if kiosk_id is not None and self.card_walk_guard.paused_until(kiosk_id, self.clock()) is not None:
+            return messages.Response(ok=False, error=CARD_CHECKS_PAUSED)
+        return None
+
+    def _note_card(self, kiosk_id: str | None, scheme_id: str, number: str, known: bool) -> None:
+        """Tell the walking guard which card a kiosk asked about; flag the kiosk it pauses."""
+        if kiosk_id is None:
+            return
+        why = self.card_walk_guard.note_card(kiosk_id, privacy.card_hash(scheme_id, number), known, self.clock())
+        self._flag(kiosk_id, CARD_WALKING, why)
+
+    def _flag(self, kiosk_id: str, flag: str, why: str | None) -> None:
+        """Raise `flag` on the kiosk for staff (hub/kiosk_flags.py) when a guard said why."""
+        if why is not None:
+            self.ledger.raise_kiosk_flag(kiosk_id, flag, why, self.clock())
 
     def _reader(self, scheme_id: str, number: str) -> ReaderRecord | None:
         """The card's reader where the card lives: its member's system (mirrored into the

@@ -13,7 +13,8 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_max_items = 3
     seed_per_member = 400
     signing_key = "var/pki/hub-signing.key"   # unset: acks, answers, commands unsigned
-    pin_pepper_file = "var/pin-pepper"  # 0600; unset: a pepper in the ledger's meta table
+    pin_pepper_file = "var/pki/pin-pepper"  # 0600, `hub pki init` writes it; required
+    pepper_in_ledger_ok = false        # lab only: let a worker start without pin_pepper_file
     signed_ack_ttl_s = 86400           # how long a signed ack, answer, command is good for
     signed_resp_ttl_s = 120
     signed_cmd_ttl_s = 600
@@ -112,9 +113,12 @@ class HubConfig(Section):
     # the public key act on nothing else. Unset: sent unsigned, as before.
     signing_key: SettingPath | None = None
     # A 0600 file holding the server-side PIN pepper (64 hex digits, hub/pins.py), kept
-    # outside the ledger so a copied database alone cannot test PIN guesses. Unset: the
-    # ledger's own pepper in its `meta` table, generated at first open.
+    # outside the ledger so a copied database alone cannot test PIN guesses (`python -m
+    # hub pki init` writes var/pki/pin-pepper). A worker refuses to start without one,
+    # unless `pepper_in_ledger_ok` (old test setups only): then the ledger's own pepper
+    # in its `meta` table, which a copy of the ledger carries with it.
     pin_pepper_file: SettingPath | None = None
+    pepper_in_ledger_ok: bool = False
     # How long a signed message is good for: an ack may wait a day in the session of a
     # kiosk that is away; an answer is stale after seconds; a command after minutes.
     signed_ack_ttl_s: Annotated[int, Field(ge=1, le=30 * 86400)] = DEFAULT_TTL_S["ack"]
@@ -136,6 +140,16 @@ class HubConfig(Section):
     # (hub/session_tokens.py). A reader session rarely lasts longer; short, since a token
     # cannot be revoked.
     session_token_ttl_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 900
+
+    def refuse_pepper_in_ledger(self) -> None:
+        """ConfigError (one line naming the setting) when a worker would keep the PIN
+        pepper inside the ledger: no `pin_pepper_file` and no `pepper_in_ledger_ok`."""
+        if self.pin_pepper_file is None and not self.pepper_in_ledger_ok:
+            raise ConfigError(
+                "hub.pin_pepper_file: not set, so the PIN pepper would live inside the ledger and a "
+                "copy of it alone gives away PINs; set it to the 0600 file `python -m hub pki init` "
+                "wrote (var/pki/pin-pepper), or `python -m hub pki pin-pepper` makes one"
+            )
 
     @property
     def session_ttl(self) -> timedelta:

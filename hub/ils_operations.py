@@ -36,7 +36,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from contract import messages
@@ -44,7 +44,7 @@ from contract.privacy import card_hash
 from hub import ils_queue, queries
 from hub.ils_routing import IlsRouting, NoGuestPatron, Patron
 from hub.ledger_sql import Database, time_text
-from hub.pins import PinResult
+from hub.pins import PinResult, count_right_pin, count_wrong_pin, still_locked
 from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
 from hub.schemes import Scheme
@@ -157,10 +157,13 @@ class IlsGateway:
         self._mirror_reader(record)
         return record
 
-    def check_pin(self, scheme: str, number: str, pin: str, policy: Scheme, system: str, count_failure: bool = True) -> PinResult:
+    def check_pin(
+        self, scheme: str, number: str, pin: str, policy: Scheme, system: str, kiosk_id: str | None = None
+    ) -> PinResult:
         """The system decides the PIN (63 with AD, its CQ); the hub counts wrong ones and
-        locks the card as for its own cards (hub/pins.py), so a kiosk cannot guess faster
-        at a member's system than at the hub. IlsRefusal when the system does not answer."""
+        locks the card as for its own cards (hub/pins.py, naming `kiosk_id` as a lock's
+        cause), so a kiosk cannot guess faster at a member's system than at the hub.
+        IlsRefusal when the system does not answer."""
         key = card_hash(scheme, number)
         now = self.clock()
         row = self.db.query_one("SELECT pin_failures, locked_until FROM readers WHERE card_hash = ?", (key,))
@@ -169,32 +172,18 @@ class IlsGateway:
             row = self.db.query_one("SELECT pin_failures, locked_until FROM readers WHERE card_hash = ?", (key,))
             if row is None:
                 return PinResult(ok=False, attempts_left=0, known=False)
-        failures, locked_text = int(row[0] or 0), row[1]
-        locked_until = datetime.fromisoformat(locked_text) if locked_text else None
-        if locked_until is not None and locked_until > now:
-            return PinResult(ok=False, attempts_left=0, locked_until=locked_until)
+        lock = still_locked(row[1], now)
+        if lock is not None:
+            return lock
         with self._client(system) as client:
             info = client.patron_information(number, pin=pin)
         if not info.valid_patron:
             return PinResult(ok=False, attempts_left=0, known=False)
-        attempts = policy.pin_max_attempts
         with self.db.write():
             if info.valid_pin:
-                self.db.execute("UPDATE readers SET pin_failures = 0, locked_until = NULL WHERE card_hash = ?", (key,))
-                return PinResult(ok=True, attempts_left=attempts)
-            if not count_failure:
-                return PinResult(ok=False, attempts_left=attempts - failures % attempts)
-            failures += 1
-            left = attempts - failures % attempts
-            new_lock = None
-            if failures % attempts == 0:
-                new_lock = now + timedelta(minutes=policy.lockout_minutes(failures // attempts))
-                left = 0
-            self.db.execute(
-                "UPDATE readers SET pin_failures = ?, locked_until = ? WHERE card_hash = ?",
-                (failures, time_text(new_lock) if new_lock else None, key),
-            )
-        return PinResult(ok=False, attempts_left=left, locked_until=new_lock)
+                return count_right_pin(self.db, key, policy)
+            failures = int(self.db.scalar("SELECT pin_failures FROM readers WHERE card_hash = ?", (key,)) or 0)
+            return count_wrong_pin(self.db, key, failures, policy, now, kiosk_id)
 
     # ------------------------------------------------------------------ loans
 

@@ -4,8 +4,9 @@ that is tested (issue 10 item 7, docs/security.md).
 
 `Lab(root)` keeps everything under `root` (`var/lab` for `make run`): `pki/` (the CA,
 `python -m hub pki init`), `kiosks/ID/` (each kiosk's enrolment bundle) and
-`hub-WORKER.toml` (a worker's settings: its certificate, the signing key, the PKI for
-the enrolment check). A kiosk or worker is enrolled on first use and admitted to every
+`hub-WORKER.toml` (a worker's settings: its certificate, the signing key, the PIN
+pepper file `pki/pin-pepper` that every worker of the lab shares, the PKI for the
+enrolment check). A kiosk or worker is enrolled on first use and admitted to every
 broker this lab started, while it runs; one enrolled for another library is revoked,
 expelled and enrolled again, as a technician would move a kiosk.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from hub.broker_process import TlsMosquittoProcess
 from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
-from hub.pki import ClientIdentity, hub_worker_identity, init_pki
+from hub.pki import ClientIdentity, hub_worker_identity, init_pki, write_pin_pepper
 from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
 
 # What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
@@ -37,6 +38,15 @@ class Lab:
         if not paths.ca_cert.exists():
             init_pki(paths.root)
         return paths
+
+    @property
+    def pin_pepper(self) -> Path:
+        """The lab's PIN pepper file (0600, `[hub] pin_pepper_file`), written with the PKI;
+        made now for a lab whose PKI predates it."""
+        paths = self.pki
+        if not paths.pin_pepper.exists():
+            write_pin_pepper(paths)
+        return paths.pin_pepper
 
     def broker(self, port: int = 0, workdir: Path | None = None) -> TlsMosquittoProcess:
         """A TLS broker on this lab's PKI (not started), told of kiosks enrolled later."""
@@ -75,6 +85,7 @@ class Lab:
         values: dict[str, object] = {
             "worker": worker,
             "signing_key": str(self.pki.hub_signing_key),
+            "pin_pepper_file": str(self.pin_pepper),
             "pki_dir": str(self.pki.root),
             **settings,
         }

@@ -91,9 +91,18 @@ class Ledger:
     # -- hub.pins
 
     def check_pin(
-        self, scheme: str, number: str, pin: str, now: datetime, policy: Scheme, count_failure: bool = True
+        self, scheme: str, number: str, pin: str, now: datetime, policy: Scheme, kiosk_id: str | None = None
     ) -> PinResult:
-        return pins.check_pin(self.db, scheme, number, pin, now, policy, self.pin_peppers(), count_failure)
+        return pins.check_pin(self.db, scheme, number, pin, now, policy, self.pin_peppers(), kiosk_id)
+
+    def cards_locked_by(self, kiosk_id: str, now: datetime) -> int:
+        return pins.cards_locked_by(self.db, kiosk_id, now)
+
+    def unlock_card(self, scheme: str, number: str) -> bool | None:
+        return pins.unlock_card(self.db, scheme, number)
+
+    def unlock_cards_locked_by(self, kiosk_id: str, now: datetime) -> int:
+        return pins.unlock_cards_locked_by(self.db, kiosk_id, now)
 
     # -- hub.queries
 

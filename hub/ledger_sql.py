@@ -208,6 +208,7 @@ _ADDED_COLUMNS = (
     ("txns", "item_state", "TEXT"),
     ("fleet", "clock_offset_s", "REAL"),
     ("fleet", "clock_sampled_at", "TEXT"),
+    ("readers", "locked_by", "TEXT"),
 )
 
 

@@ -1,17 +1,22 @@
 """Reader PINs: how they are stored, and the lockout that protects them.
 
 A 4-8 digit PIN has at most 10^8 values, so no key-derivation cost makes guessing it
-online slow enough; the lockout does. After the card scheme's `pin_max_attempts` wrong
-PINs in a row the card is locked, each lock twice as long as the one before, up to the
-scheme's cap (`Scheme.lockout_minutes`). A right PIN resets the count. The count and the
-lock live in the reader's row, so every hub worker sees the same ones.
+online slow enough; the lockout does. Every wrong PIN counts, whichever kiosk sent it:
+after the card scheme's `pin_max_attempts` wrong PINs the card is locked, for the
+scheme's own lockout first, then each step of its ladder (15 minutes, 1 hour, 24 hours),
+then until staff lift it (`Scheme.lockout_minutes`, `python -m hub pin unlock`). A
+right PIN after a lock ended resets the count and the ladder. The count, the lock and
+the kiosk whose wrong PIN made it (`locked_by`, so a kiosk locking several readers out
+is seen: hub/pin_guard.py) live in the reader's row, so every hub worker sees the same.
 
 Offline, against a stolen copy of the ledger, the hash is what is left. A stored PIN is
 `scrypt$<pepper id>$<n>$<r>$<p>$<salt>$<digest>`: scrypt (stdlib `hashlib.scrypt`,
 memory-hard, 16 MiB and about 70 ms per check at `PIN_COST`) over
 HMAC-SHA256(pepper, PIN), salted per reader. The pepper is a server-side key kept apart
-from the hashes where possible (`PinPeppers`): without it, even the cheapest stored hash
-cannot be tested against a single PIN.
+from the hashes (`PinPeppers`, a 0600 `[hub] pin_pepper_file` that `python -m hub pki
+init` writes): without it, even the cheapest stored hash cannot be tested against a
+single PIN, so a copy of the ledger alone yields no PIN. A hub refuses to start with
+the pepper inside the ledger (`HubConfig.refuse_pepper_in_ledger`).
 
 What a caller may rely on:
 - `verify_pin` still accepts the PBKDF2 hashes of earlier releases
@@ -32,7 +37,7 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contract.privacy import card_hash
@@ -67,11 +72,12 @@ class PinPeppers:
     """The pepper new hashes use (`current`) and every pepper a stored hash may name.
 
     Why a pepper in the ledger's own `meta` table when no `[hub] pin_pepper_file` is set:
-    it is generated at first open so that every hub has one without setup, and it still
-    defeats a leak of the `readers` table alone (an export, a report, a partial backup).
-    It does not help against a copy of the whole database; only a pepper file kept
-    outside the database (0600, `[hub] pin_pepper_file`) does, which is why production
-    should set one. Both stay known, so hashes made under either keep verifying.
+    tools that open a ledger without the hub's settings (tests seeding a ledger, an
+    older setup) still hash and verify. It defeats a leak of the `readers` table alone,
+    not a copy of the whole database; only a pepper file kept outside the database
+    (0600, `[hub] pin_pepper_file`) does, which is why a hub worker refuses to start
+    without one (unless `[hub] pepper_in_ledger_ok`, for old test setups). A pepper an
+    older setup left in the ledger stays known, so hashes made under it keep verifying.
     """
 
     current_id: str
@@ -129,27 +135,41 @@ def ledger_pepper(db: Database) -> bytes:
 
 
 def load_peppers(db: Database, pepper_file: Path | None = None) -> PinPeppers:
-    """The peppers for this ledger: the file's (current) when configured, and the
-    ledger's own, which is current when no file is configured."""
-    stored = ledger_pepper(db)
-    keys = {pepper_id(stored): stored}
-    current = pepper_id(stored)
-    if pepper_file is not None:
-        key = read_pepper_file(pepper_file)
-        current = pepper_id(key)
-        keys[current] = key
-    return PinPeppers(current, keys)
+    """The peppers for this ledger. With a pepper file, the file's is current and the
+    ledger gets none: only a pepper an older setup already left in the ledger is kept,
+    so that the hashes made under it still verify (until each is re-hashed at its
+    reader's next right PIN). Without one, the ledger's own, generated at first use."""
+    if pepper_file is None:
+        stored = ledger_pepper(db)
+        return PinPeppers(pepper_id(stored), {pepper_id(stored): stored})
+    key = read_pepper_file(pepper_file)
+    keys = {pepper_id(key): key}
+    old = db.scalar("SELECT value FROM meta WHERE key = ?", (_PEPPER_META_KEY,))
+    if old is not None:
+        stored = bytes.fromhex(str(old))
+        keys[pepper_id(stored)] = stored
+    return PinPeppers(pepper_id(key), keys)
+
+
+# The stored `locked_until` of a card only staff can unlock (its lockout ladder ran out).
+UNTIL_STAFF = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class PinResult:
     """The verdict on one PIN. `known` is False for a card the ledger does not hold;
-    `locked_until` is set while the card is locked (and on the attempt that locked it)."""
+    `locked_until` is set while the card is locked (and on the attempt that locked it,
+    `locked_now`), `UNTIL_STAFF` when only staff can lift the lock."""
 
     ok: bool
     attempts_left: int
     locked_until: datetime | None = None
     known: bool = True
+    locked_now: bool = False
+
+    @property
+    def until_staff(self) -> bool:
+        return self.locked_until is not None and self.locked_until >= UNTIL_STAFF
 
 
 def _scrypt(pin: str, key: bytes, salt: bytes, cost: ScryptCost) -> bytes:
@@ -203,14 +223,12 @@ def check_pin(
     now: datetime,
     policy: Scheme,
     peppers: PinPeppers,
-    count_failure: bool = True,
+    kiosk_id: str | None = None,
 ) -> PinResult:
     """Verify a reader's PIN under the card scheme's `policy` (see module doc), counting
-    the attempt. Even the right PIN is refused while the card is locked. A right PIN
-    whose stored hash is outdated is re-hashed in the same transaction. With
-    `count_failure` False (a kiosk under suspicion, hub/pin_guard.py) a wrong PIN is
-    refused without counting toward the card's lockout."""
-    attempts = policy.pin_max_attempts
+    the attempt whoever sent it. Even the right PIN is refused while the card is locked.
+    A right PIN whose stored hash is outdated is re-hashed in the same transaction. A
+    lock this attempt makes names `kiosk_id` as its cause (`cards_locked_by`)."""
     key = card_hash(scheme, number)
     with db.write():
         row = db.query_one(
@@ -219,26 +237,83 @@ def check_pin(
         if row is None:
             return PinResult(ok=False, attempts_left=0, known=False)
         stored, failures, locked_text = row
-        locked_until = parse_time_text(locked_text)
-        if locked_until is not None and locked_until > now:
-            return PinResult(ok=False, attempts_left=0, locked_until=locked_until)
+        lock = still_locked(locked_text, now)
+        if lock is not None:
+            return lock
         if stored is not None and verify_pin(pin, stored, peppers):
             new_hash = hash_pin(pin, peppers) if needs_rehash(stored, peppers) else stored
-            db.execute(
-                "UPDATE readers SET pin_failures = 0, locked_until = NULL, pin_hash = ? WHERE card_hash = ?",
-                (new_hash, key),
-            )
-            return PinResult(ok=True, attempts_left=attempts)
-        if not count_failure:
-            return PinResult(ok=False, attempts_left=attempts - failures % attempts)
-        failures += 1
-        left = attempts - failures % attempts
-        new_lock: datetime | None = None
-        if failures % attempts == 0:
-            new_lock = now + timedelta(minutes=policy.lockout_minutes(failures // attempts))
-            left = 0
-        db.execute(
-            "UPDATE readers SET pin_failures = ?, locked_until = ? WHERE card_hash = ?",
-            (failures, time_text(new_lock) if new_lock else None, key),
+            db.execute("UPDATE readers SET pin_hash = ? WHERE card_hash = ?", (new_hash, key))
+            return count_right_pin(db, key, policy)
+        return count_wrong_pin(db, key, int(failures or 0), policy, now, kiosk_id)
+
+
+def still_locked(locked_text: str | None, now: datetime) -> PinResult | None:
+    """The refusal for a card whose stored lock (`readers.locked_until`) has not ended."""
+    locked_until = parse_time_text(locked_text)
+    if locked_until is not None and locked_until > now:
+        return PinResult(ok=False, attempts_left=0, locked_until=locked_until)
+    return None
+
+
+def count_right_pin(db: Database, key: str, policy: Scheme) -> PinResult:
+    """A right PIN, inside the caller's write transaction: the count, the lock and its
+    ladder start again."""
+    db.execute(
+        "UPDATE readers SET pin_failures = 0, locked_until = NULL, locked_by = NULL WHERE card_hash = ?", (key,)
+    )
+    return PinResult(ok=True, attempts_left=policy.pin_max_attempts)
+
+
+def count_wrong_pin(
+    db: Database, key: str, failures: int, policy: Scheme, now: datetime, kiosk_id: str | None
+) -> PinResult:
+    """One more wrong PIN on the card `key` (which had `failures`), inside the caller's
+    write transaction: every `pin_max_attempts`-th locks it for the next step of the
+    scheme's ladder (`Scheme.lockout_minutes`), or until staff lift it, naming the kiosk."""
+    attempts = policy.pin_max_attempts
+    failures += 1
+    if failures % attempts:
+        db.execute("UPDATE readers SET pin_failures = ? WHERE card_hash = ?", (failures, key))
+        return PinResult(ok=False, attempts_left=attempts - failures % attempts)
+    minutes = policy.lockout_minutes(failures // attempts)
+    until = UNTIL_STAFF if minutes is None else now + timedelta(minutes=minutes)
+    db.execute(
+        "UPDATE readers SET pin_failures = ?, locked_until = ?, locked_by = ? WHERE card_hash = ?",
+        (failures, time_text(until), kiosk_id, key),
+    )
+    return PinResult(ok=False, attempts_left=0, locked_until=until, locked_now=True)
+
+
+def cards_locked_by(db: Database, kiosk_id: str, now: datetime) -> int:
+    """How many cards are locked now by wrong PINs that `kiosk_id` sent."""
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM readers WHERE locked_by = ? AND locked_until > ?", (kiosk_id, time_text(now))
         )
-        return PinResult(ok=False, attempts_left=left, locked_until=new_lock)
+        or 0
+    )
+
+
+def unlock_card(db: Database, scheme: str, number: str) -> bool | None:
+    """Lift a card's lock and start its count and ladder again (staff, who saw the
+    reader): True when it was locked, False when not, None for a card the ledger lacks."""
+    key = card_hash(scheme, number)
+    with db.write():
+        row = db.query_one("SELECT locked_until FROM readers WHERE card_hash = ?", (key,))
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE readers SET pin_failures = 0, locked_until = NULL, locked_by = NULL WHERE card_hash = ?", (key,)
+        )
+    return row[0] is not None
+
+
+def unlock_cards_locked_by(db: Database, kiosk_id: str, now: datetime) -> int:
+    """Lift every lock that `kiosk_id`'s wrong PINs made and that has not ended (staff,
+    once they know the kiosk was guessing); how many."""
+    with db.write():
+        return db.execute(
+            "UPDATE readers SET pin_failures = 0, locked_until = NULL, locked_by = NULL"
+            " WHERE locked_by = ? AND locked_until > ?",
+            (kiosk_id, time_text(now)),
+        )

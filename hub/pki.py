@@ -9,7 +9,8 @@ directory: `ca.key`, `ca.crt`, `hub.key`, `hub.crt` (client, CN `hub`: the defau
 worker and the tools), `workers/NAME/` (CN `hub-NAME`, one per extra hub worker, since
 the broker makes the CN the client id), `server.key`, `server.crt` (SAN 127.0.0.1 and
 localhost, plus any hosts given), `crl.pem`, `kiosks.json` and `hub-signing.key`,
-`hub-signing.pub` (Ed25519: the hub signs what it sends kiosks, contract.signing).
+`hub-signing.pub` (Ed25519: the hub signs what it sends kiosks, contract.signing), and
+`pin-pepper` (the PIN pepper, `[hub] pin_pepper_file`: kept out of the ledger, hub/pins.py).
 
 The CRL is re-signed from `kiosks.json` on every revocation and is valid for
 `CRL_VALID_DAYS` (Mosquitto refuses every client once it expires: re-sign it with
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from contract.signing import generate_key_pem
+from hub.pins import write_pepper_file
 from hub.pki_files import (
     PkiError,
     PkiPaths,
@@ -185,6 +187,7 @@ def init_pki(root: Path, server_hosts: Iterable[str] = ()) -> PkiPaths:
         ),
     )
     write_signing_key(paths)
+    write_pin_pepper(paths)
     hub_worker_identity(paths.root, DEFAULT_WORKER)
     save_table(paths, {})
     write_crl(paths)
@@ -202,6 +205,15 @@ def write_signing_key(paths: PkiPaths) -> None:
     private, public = generate_key_pem()
     write_secret(paths.hub_signing_key, private)
     write_secret(paths.hub_signing_pub, public)
+
+
+def write_pin_pepper(paths: PkiPaths) -> Path:
+    """Generate the hub's PIN pepper file (`pin-pepper`, 0600). PkiError if one exists:
+    every PIN hashed under it would stop verifying."""
+    if paths.pin_pepper.exists():
+        raise PkiError(f"{paths.pin_pepper}: a PIN pepper already exists; refusing to replace it (every stored PIN needs it)")
+    write_pepper_file(paths.pin_pepper)
+    return paths.pin_pepper
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
 
     pki = subs.add_parser("pki", help="the alliance CA: init, or re-sign the CRL")
     pki_subs = pki.add_subparsers(
-        dest="pki_command", metavar="{init,crl,signing-key}", required=True
+        dest="pki_command", metavar="{init,crl,signing-key,pin-pepper}", required=True
     )
     init = pki_subs.add_parser(
         "init", parents=[pki_dir], help="create the CA, the hub's and the broker's certificates"
@@ -45,6 +45,10 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
     pki_subs.add_parser(
         "signing-key", parents=[pki_dir],
         help="add the hub's message signing key to a PKI made before it existed",
+    )  # fmt: skip
+    pki_subs.add_parser(
+        "pin-pepper", parents=[pki_dir],
+        help="add the PIN pepper file ([hub] pin_pepper_file) to a PKI made before it existed",
     )  # fmt: skip
 
     conf = subs.add_parser(
@@ -114,9 +118,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_pki(args: argparse.Namespace) -> int:
-    from hub.pki import init_pki, write_crl, write_signing_key
+    from hub.pki import init_pki, write_crl, write_pin_pepper, write_signing_key
     from hub.pki_files import PkiPaths
 
+    if args.pki_command == "pin-pepper":
+        path = write_pin_pepper(PkiPaths(args.pki))
+        print(f"PIN pepper: {path} (0600; set [hub] pin_pepper_file to it)")
+        return EXIT_OK
     if args.pki_command == "signing-key":
         paths = PkiPaths(args.pki)
         write_signing_key(paths)
@@ -133,6 +141,7 @@ def cmd_pki(args: argparse.Namespace) -> int:
     print(f"broker certificate: {paths.server_cert}")
     print(f"CRL and kiosk table: {paths.crl}, {paths.kiosks}")
     print(f"hub signing key: {paths.hub_signing_key} (set [hub] signing_key to it)")
+    print(f"PIN pepper: {paths.pin_pepper} (set [hub] pin_pepper_file to it; keep it out of ledger backups)")
     return EXIT_OK
 
 

@@ -61,6 +61,12 @@ class PkiPaths:
         return self.root / "hub-signing.pub"
 
     @property
+    def pin_pepper(self) -> Path:
+        """The hub's PIN pepper (hub/pins.py), 0600, for `[hub] pin_pepper_file`: kept out
+        of the ledger so a copy of the ledger alone gives no PIN away."""
+        return self.root / "pin-pepper"
+
+    @property
     def server_key(self) -> Path:
         return self.root / "server.key"
 

@@ -197,11 +197,23 @@ _SCHEME_FIELDS = frozenset(
     {
         "id", "name_zh", "name_en", "pattern", "length", "example", "launched", "max_items",
         "loan_days", "max_renewals", "renew_days", "pin_required", "pin_length",
-        "pin_max_attempts", "lockout_base_minutes", "lockout_max_minutes", "issuing_quota",
+        "pin_max_attempts", "lockout_base_minutes", "lockout_later_minutes", "issuing_quota",
         "technician", "note_zh", "note_en", "level",
     }
 )  # fmt: skip
 _LEVEL_FIELDS = frozenset({"name_zh", "name_en", "deposit_yuan", "max_items"})
+
+
+def _lockout_ladder(f: _Fields) -> tuple[int, ...]:
+    """`lockout_later_minutes`: each further lockout's minutes, in turn, none shorter
+    than the one before it (after the last, the card waits for staff)."""
+    raw = f.get("lockout_later_minutes", list, [60, 24 * 60])
+    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in raw):
+        raise f.fail("lockout_later_minutes", "must be a list of whole minutes, each at least 1")
+    first = f.count("lockout_base_minutes", 15, minimum=1)
+    if any(a > b for a, b in zip([first, *raw], raw, strict=False)):
+        raise f.fail("lockout_later_minutes", "each lockout must last at least as long as the one before")
+    return tuple(raw)
 
 
 def _parse_schemes(doc: dict[str, Any], label: str) -> dict[str, Scheme]:
@@ -261,7 +273,7 @@ def _parse_schemes(doc: dict[str, Any], label: str) -> dict[str, Scheme]:
             pin_length=pin_length,
             pin_max_attempts=f.count("pin_max_attempts", 5, minimum=1),
             lockout_base_minutes=f.count("lockout_base_minutes", 15, minimum=1),
-            lockout_max_minutes=f.count("lockout_max_minutes", 24 * 60, minimum=1),
+            lockout_later_minutes=_lockout_ladder(f),
             technician=f.get("technician", bool, False),
             launched=f.count("launched", None),
             issuing_quota=f.count("issuing_quota", None, minimum=1),

@@ -39,7 +39,7 @@ class Scheme:
     pin_length: int
     pin_max_attempts: int = 5
     lockout_base_minutes: int = 15
-    lockout_max_minutes: int = 24 * 60
+    lockout_later_minutes: tuple[int, ...] = (60, 24 * 60)
     technician: bool = False
     launched: int | None = None
     issuing_quota: int | None = None  # cards a university may issue to the public per year
@@ -47,9 +47,12 @@ class Scheme:
     note_zh: str = ""
     note_en: str = ""
 
-    def lockout_minutes(self, lockouts: int) -> int:
-        """How long the `lockouts`-th lockout (1-based) lasts: doubling backoff, capped."""
+    def lockout_minutes(self, lockouts: int) -> int | None:
+        """How long the `lockouts`-th lockout (1-based) of a card lasts: the scheme's own
+        `lockout_base_minutes` first, then each of `lockout_later_minutes` in turn; after
+        the last, None: the card stays locked until staff lift it (`python -m hub pin
+        unlock`). A right PIN after a lockout ended starts the ladder again."""
         if lockouts <= 0:
             return 0
-        minutes = self.lockout_base_minutes * 2 ** min(lockouts - 1, 20)
-        return min(minutes, self.lockout_max_minutes)
+        ladder = (self.lockout_base_minutes, *self.lockout_later_minutes)
+        return ladder[lockouts - 1] if lockouts <= len(ladder) else None

@@ -154,9 +154,11 @@ class HubService:
     def start(self, wait: float | None = 10.0) -> HubService:
         """Open the ledger, connect, subscribe. With `wait`, block until the broker granted
         the subscriptions (TimeoutError otherwise); with None, return at once and let
-        paho keep retrying in the background."""
+        paho keep retrying in the background. ConfigError, before anything is opened, when
+        the PIN pepper would live inside the ledger (`HubConfig.refuse_pepper_in_ledger`)."""
         if self._client is not None:
             return self
+        self.config.refuse_pepper_in_ledger()
         self.ledger = Ledger.open(self.db_url, self.config.pin_pepper_file)
         self.ils = self._start_ils(self.ledger)
         answers = RequestAnswers(

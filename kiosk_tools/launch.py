@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             print("run: WARNING: --plain: no TLS, no certificates, nothing signed (a lab setup)")
             broker_url, broker = _broker()
             plain_hub = VAR / "plain-lab-hub.toml"
-            write_secret(plain_hub, sip2_tables.encode())
+            pepper = f'[hub]\npin_pepper_file = "{lab.pin_pepper}"\n\n'  # the secure lab's pepper file
+            write_secret(plain_hub, (pepper + sip2_tables).encode())
             hub = _start_hub(broker_url, plain_hub)
             lab_config = VAR / "plain-lab-kiosk.toml"
             lab_config.write_text("[hub]\npins_over_plain = true  # make run --plain only\n")

@@ -180,13 +180,15 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
 
 
 def _authenticated(state: State, response: Response) -> State:
-    """Keep what a right PIN brings: the session token, and the loans with their titles
-    (the lookup before the PIN had none)."""
+    """Keep what a right PIN brings: the session token, who the reader is (masked name)
+    and the loans with their titles and the allowance (the hub's lookup before the PIN
+    says none of them for a scheme with PINs)."""
     reader = state.reader
     assert reader is not None
     reader = replace(
         reader,
         session_token=response.session_token,
+        masked_name=response.masked_name if response.masked_name is not None else reader.masked_name,
         loans=tuple(response.loans) if response.loans is not None else reader.loans,
         items_left=response.items_left if response.items_left is not None else reader.items_left,
     )

@@ -149,6 +149,25 @@ def test_pin_ok_greets_reader() -> None:
     assert k.view.reader_name == "王*明"
 
 
+def test_the_greeting_after_the_pin_shows_the_name_and_loans_the_right_pins_answer_brought() -> None:
+    """The hub's lookup says nothing of the reader before the PIN (issue 16 item 7)."""
+    k = kiosk()
+    k.feed(card(JOINT))
+    k.answer(state="valid", scheme="bj-joint", pin_required=True, allowed=True)
+    assert k.view.screen == "pin" and k.view.reader_name is None
+    k.feed(PinEntered("123456"))
+    loans = [LoanLine(item="30002000000014", title="Old book", due=datetime(2030, 1, 1, tzinfo=UTC))]
+    k.answer(pin_ok=True, masked_name="王*明", loans=loans, items_left=4, session_token="t" * 40)
+    assert (k.view.screen, k.view.reader_name, k.view.reader_loans, k.view.items_left) == ("borrow", "王*明", 1, 4)
+
+
+def test_a_lookup_the_hub_paused_is_refused_and_never_admitted_offline() -> None:
+    k = kiosk()
+    k.feed(card(JOINT))
+    k.answer(ok=False, error="card_checks_paused")
+    assert (k.view.screen, k.view.notice, k.state.reader) == ("attract", "notice.try_again", None)
+
+
 def test_wrong_pin_shows_attempts_left() -> None:
     k = greeted(pin=True)
     k.feed(PinEntered("000000"))

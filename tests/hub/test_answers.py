@@ -37,16 +37,36 @@ def card(reader: catalogue.DemoReader) -> messages.CardRef:
     return messages.CardRef(scheme=reader.scheme, number=reader.number)
 
 
-def test_a_known_reader_is_answered_with_a_masked_name_and_what_they_may_borrow(
+def test_before_the_pin_a_lookup_says_only_whether_the_card_may_go_on(
     ledger: Ledger, registry: Registry
 ) -> None:
     reader = demo(registry)
     resp = answers_at(ledger, registry).answer(
-        messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital")
+        messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"), "k1"
     )
-    assert (resp.state, resp.allowed, resp.masked_name) == ("valid", True, "王*明")
-    assert resp.items_left == registry.scheme("bj-joint").max_items
+    assert (resp.scheme, resp.state, resp.allowed, resp.pin_required) == ("bj-joint", "valid", True, True)
+    assert (resp.masked_name, resp.home_library, resp.loans, resp.items_left, resp.session_token) == (
+        None, None, None, None, None,
+    )  # fmt: skip
     assert reader.number not in messages.encode(resp).decode()
+
+
+def test_the_right_pin_brings_the_masked_name_home_library_loans_and_allowance(
+    ledger: Ledger, registry: Registry
+) -> None:
+    reader = demo(registry)
+    resp = answers_at(ledger, registry).answer(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin), "k1")
+    assert (resp.pin_ok, resp.masked_name, resp.home_library) == (True, "王*明", "capital")
+    assert resp.items_left == registry.scheme("bj-joint").max_items and resp.loans == []
+    assert resp.session_token is not None
+    assert reader.number not in messages.encode(resp).decode() and reader.name not in messages.encode(resp).decode()
+
+
+def test_a_wrong_pin_brings_nothing_of_the_reader(ledger: Ledger, registry: Registry) -> None:
+    reader = demo(registry)
+    wrong = "0" * len(reader.pin) if reader.pin != "0" * len(reader.pin) else "1" * len(reader.pin)
+    resp = answers_at(ledger, registry).answer(messages.PinCheck(op="pin_check", card=card(reader), pin=wrong), "k1")
+    assert resp.pin_ok is False and (resp.masked_name, resp.loans, resp.session_token) == (None, None, None)
 
 
 def test_a_card_the_ledger_does_not_hold_is_unknown_in_both_languages(

@@ -168,8 +168,9 @@ def test_scheme_rules_match_the_domain_facts(registry: Registry) -> None:
     assert registry.schemes["nlc"].pin_length == 4
     assert registry.schemes["univ-public"].issuing_quota
     assert all(s.pin_max_attempts == 5 for s in registry.schemes.values())
-    assert joint.lockout_minutes(1) < joint.lockout_minutes(2) <= joint.lockout_max_minutes
-    assert joint.lockout_minutes(99) == joint.lockout_max_minutes
+    assert joint.lockout_minutes(1) == joint.lockout_base_minutes == 15
+    assert joint.lockout_minutes(1) < joint.lockout_minutes(2) < joint.lockout_minutes(3)  # type: ignore[operator]
+    assert joint.lockout_minutes(99) is None  # until staff lift it
 
 
 def test_the_number_formats_in_code_agree_with_schemes_toml() -> None:

@@ -36,7 +36,7 @@ from firmware.txn_ids import TxnIdFactory
 from hub.__main__ import main as hub_main
 from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.pki import init_pki, write_signing_key
+from hub.pki import init_pki, write_pin_pepper, write_signing_key
 from hub.pki_files import PkiPaths
 from hub.registry import Registry, load_registry
 from hub.service import HubService
@@ -66,6 +66,7 @@ def registry() -> Registry:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiPaths:
     paths = PkiPaths(tmp_path_factory.mktemp("pki"))
     write_signing_key(paths)
+    write_pin_pepper(paths)
     return paths
 
 
@@ -153,7 +154,7 @@ def start_hub(
 
     def start() -> HubService:
         # session_expiry_s=0: a worker a test stops leaves no session taking turns in the share.
-        config = HubConfig(signing_key=pki.hub_signing_key, session_expiry_s=0)
+        config = HubConfig(signing_key=pki.hub_signing_key, pin_pepper_file=pki.pin_pepper, session_expiry_s=0)
         name = f"sig-{secrets.token_hex(3)}"
         service = HubService(
             anonymous_broker.url, f"sqlite:///{tmp_path}/hub.sqlite", registry, name, config=config

@@ -30,7 +30,7 @@ from firmware.update import UpdateResult, update
 from hub.__main__ import main as hub_main
 from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.pki import write_signing_key
+from hub.pki import write_pin_pepper, write_signing_key
 from hub.pki_files import PkiPaths
 from hub.registry import load_registry
 from hub.service import HubService
@@ -50,6 +50,7 @@ BROKEN_DEADLINE_S = 15.0
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiPaths:
     paths = PkiPaths(tmp_path_factory.mktemp("pki"))
     write_signing_key(paths)
+    write_pin_pepper(paths)
     return paths
 
 
@@ -62,7 +63,7 @@ def hub(
     db = f"sqlite:///{tmp / 'hub.sqlite'}"
     worker = f"upd-{secrets.token_hex(3)}"
     config = HubConfig(broker=plain_broker.url, db=db, worker=worker, signing_key=pki.hub_signing_key,
-                       session_expiry_s=0)  # fmt: skip
+                       pin_pepper_file=pki.pin_pepper, session_expiry_s=0)  # fmt: skip
     service = HubService(plain_broker.url, db, load_registry(), worker, config=config).start()
     toml = tmp / "hub.toml"
     toml.write_text(
