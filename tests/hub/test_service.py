@@ -140,13 +140,17 @@ def txn(kiosk: Kiosk, kind: str, item: str, ref: messages.CardRef | None, librar
                         mode="online", **extra)
 
 
-def test_a_valid_reader_is_greeted_with_a_masked_name_and_allowance(kiosk: Kiosk, registry: Registry) -> None:
+def test_a_valid_reader_is_greeted_with_a_masked_name_and_allowance_after_the_right_pin(
+    kiosk: Kiosk, registry: Registry
+) -> None:
     reader = demo(registry, "bj-joint")
     resp = kiosk.request(messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital"))
     assert resp.ok and resp.state == "valid" and resp.allowed
-    assert resp.masked_name == "王*明" and reader.name not in resp.model_dump_json()
-    assert resp.pin_required is registry.scheme("bj-joint").pin_required
-    assert resp.items_left == registry.scheme("bj-joint").max_items - len(resp.loans or [])
+    assert resp.pin_required is registry.scheme("bj-joint").pin_required is True
+    assert resp.masked_name is None and resp.loans is None  # nothing of the reader before the PIN
+    right = kiosk.request(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin))
+    assert right.masked_name == "王*明" and reader.name not in right.model_dump_json()
+    assert right.items_left == registry.scheme("bj-joint").max_items - len(right.loans or [])
 
 
 @pytest.mark.parametrize(

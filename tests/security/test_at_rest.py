@@ -1,22 +1,39 @@
-"""Issue 10, item 6 "At rest": what the kiosk and the hub leave on disk."""
+"""Issue 10, item 6 and issue 16, finding 10 "At rest": what the kiosk and the hub leave on
+disk, and why a copy of the ledger alone gives no PIN away."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import stat
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from contract import card_schemes
 from contract.messages import Ack
 from contract.private_files import make_private
 from firmware.journal import Journal
 from firmware.logging_setup import configure_logging
+from hub.config import ConfigError, HubConfig, load_config
+from hub.lab import Lab
+from hub.ledger import Ledger
 from hub.ledger_sql import open_database
+from hub.pins import ScryptCost, _scrypt, hash_pin, read_pepper_file, write_pepper_file
+from hub.pki_files import PkiPaths
+from hub.registry import load_registry
+from hub.rules import ReaderRecord
+from hub.service import HubService
 from tests.firmware.test_journal import make_txn
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mode(path: Path) -> int:
@@ -121,3 +138,98 @@ def test_the_card_key_is_per_journal_and_kept_across_reopen(tmp_path: Path) -> N
         assert a.keyed_card_number("nlc", "0110000012341") == first
     with Journal.open(tmp_path / "b.sqlite") as b:
         assert b.keyed_card_number("nlc", "0110000012341") != first
+
+
+# -- the PIN pepper (issue 16, finding 10) --------------------------------------------------
+
+CHEAPEST = ScryptCost(n=2, r=1, p=1)  # the cheapest hash verify_pin takes: a search costs ~nothing
+NLC_NUMBER = card_schemes.make_card_number("nlc", 4711)
+NLC_PIN = "4711"
+
+
+def crack(stored: str, keys: Iterable[bytes]) -> str | None:
+    """What someone with a copy of the ledger does: every 4-digit PIN under every key."""
+    _, _pid, n, r, p, salt_hex, digest_hex = stored.split("$")
+    cost = ScryptCost(int(n), int(r), int(p))
+    for key in keys:
+        for guess in (f"{i:04d}" for i in range(10_000)):
+            if _scrypt(guess, key, bytes.fromhex(salt_hex), cost).hex() == digest_hex:
+                return guess
+    return None
+
+
+def ledger_copy_with_a_cheap_hash(tmp_path: Path, pepper_file: Path | None) -> tuple[Path, str]:
+    """A ledger holding one NLC reader's 4-digit PIN at the cheapest cost, and a copy of it."""
+    path = tmp_path / "hub.sqlite"
+    with Ledger.open(f"sqlite:///{path}", pepper_file) as ledger:
+        ledger.add_reader(ReaderRecord("nlc", NLC_NUMBER, "李雷", "valid", None, date(2030, 1, 1), "nlc"))
+        stored = hash_pin(NLC_PIN, ledger.pin_peppers(), CHEAPEST)
+        ledger.db.execute("UPDATE readers SET pin_hash = ? WHERE number = ?", (stored, NLC_NUMBER))
+    copy = tmp_path / "stolen.sqlite"
+    shutil.copyfile(path, copy)
+    return copy, stored
+
+
+def every_value_in(copy: Path) -> list[bytes]:
+    """Every cell of every table, raw and hex-decoded: any of them could be a key."""
+    db = sqlite3.connect(copy)
+    values: list[bytes] = [b""]
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for row in db.execute(f"SELECT * FROM {table}"):  # the names come from the file itself
+            for cell in row:
+                if isinstance(cell, str) and len(cell) >= 32:
+                    values.append(cell.encode())
+                    with contextlib.suppress(ValueError):
+                        values.append(bytes.fromhex(cell))
+    db.close()
+    return values
+
+
+def test_pki_init_writes_the_pin_pepper_0600_and_the_lab_names_it_in_every_hub_config(
+    tmp_path: Path, loose_umask: None
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "pki", "init", "--pki", str(tmp_path / "pki")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    pepper = PkiPaths(tmp_path / "pki").pin_pepper
+    assert mode(pepper) == 0o600 and len(read_pepper_file(pepper)) == 32
+    assert f"PIN pepper: {pepper}" in out.stdout
+    lab = Lab(tmp_path / "lab")
+    config = load_config(lab.hub_config("1"))
+    assert config.pin_pepper_file == lab.pin_pepper and mode(lab.pin_pepper) == 0o600
+    assert load_config(lab.hub_config("2")).pin_pepper_file == config.pin_pepper_file  # one pepper per ledger
+
+
+def test_a_copy_of_the_ledger_alone_cannot_give_away_a_4_digit_pin(tmp_path: Path) -> None:
+    pepper_file = tmp_path / "pin-pepper"
+    pepper = write_pepper_file(pepper_file)
+    copy, stored = ledger_copy_with_a_cheap_hash(tmp_path, pepper_file)
+    assert pepper.hex().encode() not in copy.read_bytes() and pepper not in copy.read_bytes()
+    assert sqlite3.connect(copy).execute("SELECT count(*) FROM meta WHERE key = 'pin_pepper'").fetchone() == (0,)
+    assert crack(stored, every_value_in(copy)) is None  # 10,000 PINs under every value the copy holds
+    assert crack(stored, [pepper]) == NLC_PIN  # the same search with the pepper file finds it
+
+
+def test_with_the_pepper_inside_the_ledger_a_copy_gives_the_pin_away(tmp_path: Path) -> None:
+    """Why the hub refuses that setup: the finding, performed."""
+    copy, stored = ledger_copy_with_a_cheap_hash(tmp_path, None)
+    assert crack(stored, every_value_in(copy)) == NLC_PIN
+
+
+def test_the_hub_refuses_to_start_with_the_pepper_in_the_ledger(tmp_path: Path) -> None:
+    db = tmp_path / "hub.sqlite"
+    settings = tmp_path / "hub.toml"
+    settings.write_text(f'[hub]\ndb = "sqlite:///{db}"\n', encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "--config", str(settings)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("hub: hub.pin_pepper_file: not set") and "python -m hub pki init" in line
+    assert not db.exists()  # refused before the ledger was opened, let alone seeded
+    with pytest.raises(ConfigError, match=r"hub\.pin_pepper_file"):
+        HubService("mqtt://127.0.0.1:1", f"sqlite:///{db}", load_registry(), "w", config=HubConfig()).start()
+    assert not db.exists()
+    HubConfig(pepper_in_ledger_ok=True).refuse_pepper_in_ledger()  # the lab flag, for old test setups

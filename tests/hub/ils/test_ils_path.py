@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from contract import messages
+from contract.card_schemes import make_card_number
 from contract.privacy import card_hash
 from tests.hub.ils.conftest import (
     BOOK,
@@ -46,11 +47,11 @@ def give_back(hub: Hub, item: str, library: str) -> tuple[messages.Response, mes
 def test_a_joint_card_of_a_sip2_member_is_looked_up_and_its_pin_checked_at_its_system(ils, make_hub):
     hub = make_hub(ils)
     lookup = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"))
-    assert lookup.state == "valid" and lookup.allowed and lookup.masked_name == "冯*"
+    assert lookup.state == "valid" and lookup.allowed and lookup.masked_name is None  # nothing before the PIN
     wrong = hub.ask(messages.PinCheck(op="pin_check", card=DONGCHENG_CARD, pin="000000"))
     right = hub.ask(messages.PinCheck(op="pin_check", card=DONGCHENG_CARD, pin=DONGCHENG_PIN))
     assert wrong.pin_ok is False and wrong.reason_code == "pin_wrong"
-    assert right.pin_ok is True and right.session_token
+    assert right.pin_ok is True and right.session_token and right.masked_name == "冯*"
     asked = ils.journal.requests("63", patron=DONGCHENG_CARD.number)
     assert len(asked) == 3  # the lookup, then each PIN (AD) at the card's own system
     assert all(r.institution == "capital" for r in asked)
@@ -237,3 +238,23 @@ def test_books_of_members_not_listed_stay_on_the_hubs_catalogue(ils, make_hub, r
     assert route.route == "shelve"
     assert not {"11", "09", "63", "29"} & set(ils.journal.counts())
     assert hub.ledger.ils_calls() == []
+
+
+def test_a_kiosk_walking_district_numbers_cannot_enumerate_the_members_patrons(ils, make_hub):
+    """District numbers are passed on to the member's system: the walking guard
+    (hub/card_walk_guard.py) pauses the kiosk before the system is asked any further."""
+    hub = make_hub(ils)
+    numbers = [make_card_number("bj-joint", serial, district="01") for serial in range(50_000, 50_200)]
+    assert hub.gateway.card_system("bj-joint", numbers[0]) == "east"
+    answered = [
+        hub.ask(messages.ReaderLookup(op="reader_lookup", card=messages.CardRef(scheme="bj-joint", number=n),
+                                      library_id="dongcheng"), kiosk_id="k-walk")
+        for n in numbers
+    ]  # fmt: skip
+    asked = sum(len(ils.journal.requests("63", patron=n)) for n in numbers)
+    assert asked <= 10 and sum(1 for a in answered if a.ok) == asked
+    assert answered[-1].error == "card_checks_paused"
+    assert "card_walking" in {f.flag for f in hub.ledger.kiosk_flags("k-walk")}
+    # a reader at another kiosk is still looked up at the system
+    other = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"), "k2")
+    assert other.state == "valid"
