@@ -111,6 +111,16 @@ def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
         raise ConfigError(str(exc)) from None
 
 
+def _check_db_url(url: str) -> None:
+    """A ledger URL's form, opening nothing (ConfigError in words)."""
+    from hub.ledger_sql import LedgerUrlError, check_url
+
+    try:
+        check_url(url)
+    except LedgerUrlError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _sqlite_missing(url: str) -> Path | None:
     """The path of a sqlite ledger that does not exist yet (read-only commands must not
     create one), else None."""
@@ -154,6 +164,7 @@ def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None 
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _check_db_url(config.db)
     config.refuse_pepper_in_ledger()  # before the ledger is opened (and seeded)
     registry = _registry()
     ledger = _open_ledger(config.db, config.pin_pepper_file)

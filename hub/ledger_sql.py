@@ -430,21 +430,31 @@ def _split_schema(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=urlencode(rest))), schema
 
 
-def open_database(url: str) -> Database:
-    """`sqlite:///relative/or/absolute/path`, `sqlite:///:memory:` or
-    `postgresql://user@host:port/db[?schema=name]`."""
+def check_url(url: str) -> str:
+    """The dialect of a ledger URL (`sqlite` or `postgresql`), judged by its form alone,
+    opening nothing; LedgerUrlError in words for one `open_database` could not open."""
     if not isinstance(url, str) or "://" not in url:
         raise LedgerUrlError(
             f"not a database URL: {url!r} (expected sqlite:///path or postgresql://user@host/db)"
         )
-    scheme = url.split("://", 1)[0].lower()
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
     if scheme == "sqlite":
-        rest = url.split("://", 1)[1]
         if not rest.startswith("/"):
             raise LedgerUrlError(f"sqlite URL needs three slashes: sqlite:///path (got {url!r})")
-        path_text = rest[1:]
-        if not path_text:
+        if not rest[1:]:
             raise LedgerUrlError("sqlite URL has no file path: use sqlite:///var/hub.sqlite")
+        return "sqlite"
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql"
+    raise LedgerUrlError(f"unsupported database {scheme!r}: use sqlite:///path or postgresql://...")
+
+
+def open_database(url: str) -> Database:
+    """`sqlite:///relative/or/absolute/path`, `sqlite:///:memory:` or
+    `postgresql://user@host:port/db[?schema=name]`."""
+    if check_url(url) == "sqlite":
+        path_text = url.split("://", 1)[1][1:]
         path = Path(path_text)
         if path_text != ":memory:":
             try:
@@ -455,6 +465,4 @@ def open_database(url: str) -> Database:
             return SqliteDatabase(path)
         except (sqlite3.Error, OSError) as exc:
             raise LedgerUrlError(f"cannot open SQLite ledger {path}: {exc}") from None
-    if scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(url)
-    raise LedgerUrlError(f"unsupported database {scheme!r}: use sqlite:///path or postgresql://...")
+    return PostgresDatabase(url)
