@@ -171,7 +171,8 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
     locked = response.locked_until is not None or response.attempts_left == 0
     if locked:
         state = end_session(state, config)
-        state = with_notice(state, "notice.pin_locked")
+        # the hub's words say for how long, or that only the service desk can unlock it
+        state = with_notice(state, "notice.pin_locked", (), _text(response))
         return state, (Beep("error"), Log("info", "pin.locked", {}))
     left = response.attempts_left
     args = (("attempts_left", str(left)),) if left is not None else ()

@@ -192,6 +192,15 @@ def test_locked_pin_returns_to_attract(fields: dict) -> None:
     assert k.state.reader is None
 
 
+def test_a_lock_only_staff_can_lift_shows_the_hubs_words() -> None:
+    k = greeted(pin=True)
+    k.feed(PinEntered("000000"))
+    words = Bilingual(zh="请到服务台解锁。", en="Please ask at the service desk to unlock it.")
+    k.answer(pin_ok=False, attempts_left=0, reason_code="pin_locked_staff", message=words)
+    assert (k.view.screen, k.view.notice) == ("attract", "notice.pin_locked")
+    assert k.view.hub_message == Text(words.zh, words.en)
+
+
 def test_badly_formed_pin_is_not_sent() -> None:
     k = greeted(pin=True)
     effects = k.feed(PinEntered("12"))
