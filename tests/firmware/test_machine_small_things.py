@@ -4,8 +4,8 @@ language."""
 
 from __future__ import annotations
 
-from contract.card_schemes import make_card_number
 from contract.barcodes import make_item_barcode
+from contract.card_schemes import make_card_number
 from contract.messages import ReaderLookup
 from contract.screens import Press
 from drivers.events import BarcodeRead, CardPresented, CardRemoved
@@ -81,7 +81,7 @@ def test_the_receipt_follows_the_chosen_language() -> None:
     k.feed(BarcodeRead(BOOK, "desk"))
     from datetime import UTC, datetime
 
-    k.answer(allowed=True, title="活着", due=datetime(2030, 2, 1, tzinfo=UTC))
+    k.answer(allowed=True, title="To Live", due=datetime(2030, 2, 1, tzinfo=UTC))
     k.feed(Press("lang"), Press("finish"))
     receipt = "\n".join(k.view.receipt_lines)
     assert "loaned, due 2030-02-01" in receipt and "Card" in receipt
