@@ -364,3 +364,4 @@ def test_tapping_the_card_already_on_the_reader_lifts_it_and_lays_it_back() -> N
     assert len(field.cards) == 1 and field.cards != first
     runner.run(parse_scenario("tap 0210000067890"))  # another card: laid beside it
     assert seen_while_lifted == [0] and len(field.cards) == 2
+
