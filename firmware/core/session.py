@@ -41,6 +41,9 @@ def card_presented(state: State, event: CardPresented, config: CoreConfig) -> St
     state = replace(state, card_uid=event.uid, card_left_since=None, card_left_warned=False)
     if waiting_for(state, "lookup", "pin"):
         return state, ()
+    if state.service.selftest_running:
+        # The self-test's own card (laid on an empty reader to test a read): not a tap.
+        return state, (Log("info", "card.during_selftest", {}),)
     number = card_number_from_data(event.data)
     if number is None:
         return _refuse_tap(state, "notice.card_unreadable", "card.unreadable", {})

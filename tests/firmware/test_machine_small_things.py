@@ -4,14 +4,16 @@ language."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from contract.barcodes import make_item_barcode
 from contract.card_schemes import make_card_number
 from contract.messages import ReaderLookup
-from contract.screens import Press
+from contract.screens import PinEntered, Press
 from drivers.events import BarcodeRead, CardPresented, CardRemoved
 from firmware.core.config import CoreConfig
 from firmware.core.effects import SendRequest
-from firmware.core.events import LinkChanged
+from firmware.core.events import LinkChanged, SelfTestDone
 from kiosk_tools.core_harness import CoreHarness
 
 JOINT = make_card_number("bj-joint", 42)
@@ -79,8 +81,6 @@ def test_a_new_card_after_the_inactivity_notice_starts_in_the_default_language()
 def test_the_receipt_follows_the_chosen_language() -> None:
     k = greeted()
     k.feed(BarcodeRead(BOOK, "desk"))
-    from datetime import UTC, datetime
-
     k.answer(allowed=True, title="To Live", due=datetime(2030, 2, 1, tzinfo=UTC))
     k.feed(Press("lang"), Press("finish"))
     receipt = "\n".join(k.view.receipt_lines)
@@ -89,3 +89,19 @@ def test_the_receipt_follows_the_chosen_language() -> None:
     k.feed(Press("lang"))  # switched back on the summary screen: the receipt follows
     receipt = "\n".join(k.view.receipt_lines)
     assert "借出 应还 2030-02-01" in receipt
+
+
+def test_the_self_tests_test_card_is_not_taken_for_a_tap() -> None:
+    """While the self-test runs it may lay its test card on an empty reader: the
+    technician is not told "this is not a library card"."""
+    k = CoreHarness(CoreConfig(library_id="capital"))
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=make_card_number("staff", 1).encode()))
+    k.answer(scheme="staff", state="valid", pin_required=True)
+    k.feed(PinEntered("246810"))
+    k.answer(pin_ok=True, attempts_left=5)
+    k.feed(CardRemoved(UID), Press("selftest"))
+    k.feed(CardPresented(uid=b"\x07\x07\x07\x07", data=b"TESTCARD"))
+    assert (k.view.screen, k.view.notice) == ("technician", None)
+    k.feed(SelfTestDone(()))
+    k.feed(CardPresented(uid=b"\x07\x07\x07\x07", data=b"TESTCARD"))
+    assert k.view.notice == "notice.card_not_library"  # after the test, a tap is a tap
