@@ -2,13 +2,18 @@
 
 The full directory (names, services, which card schemes each member honours) is in
 `contract/data/members.toml`; the hub validates all of it (`hub.registry`). A kiosk needs
-only the institution code -> member map, to route returns while it is offline.
+two things from it while it is offline: the institution code -> member map (to route
+returns) and which card schemes each member lends to (so it does not lend offline to a
+card the hub will refuse when the loan reaches it).
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
+from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 
@@ -17,7 +22,26 @@ def read_data_file(name: str) -> bytes:
     return (resources.files("contract") / "data" / name).read_bytes()
 
 
-def institution_members(document: dict[str, Any] | None = None) -> dict[str, str]:
+@cache
+def _packaged_members() -> Mapping[str, Any]:
+    return MappingProxyType(tomllib.loads(read_data_file("members.toml").decode()))
+
+
+def institution_members(document: Mapping[str, Any] | None = None) -> dict[str, str]:
     """institution code -> member id, from the packaged members.toml (or `document`)."""
-    doc = document if document is not None else tomllib.loads(read_data_file("members.toml").decode())
+    doc = document if document is not None else _packaged_members()
     return {m["institution_code"]: m["id"] for m in doc.get("member", [])}
+
+
+def lending_schemes(document: Mapping[str, Any] | None = None) -> dict[str, frozenset[str]]:
+    """member id -> the card schemes it lends to (its `accepts.borrow`), from the packaged
+    members.toml (or `document`). A member that does not offer "borrow" at all (the
+    National Library while its old building is renovated) lends to no scheme: the same
+    rule as `hub.registry.Registry.accepts(member, "borrow", scheme)`."""
+    doc = document if document is not None else _packaged_members()
+    lends: dict[str, frozenset[str]] = {}
+    for member in doc.get("member", []):
+        offers_borrow = "borrow" in member.get("services", ())
+        schemes = member.get("accepts", {}).get("borrow", ()) if offers_borrow else ()
+        lends[member["id"]] = frozenset(schemes)
+    return lends

@@ -15,6 +15,7 @@ SCREENS = (
     "help",
     "out_of_service",
     "technician",
+    "maintenance",  # a technician is at work: readers wait, a staff card + PIN ends it
 )
 
 ACTIONS = (

@@ -66,8 +66,13 @@ class KioskView:
     online: bool = False
     busy: bool = False  # a request is in flight: input is held
     reader_name: str | None = None  # already masked by the hub, e.g. "王*明"
-    reader_loans: int = 0
-    items_left: int | None = None
+    reader_loans: int | None = None  # None: not known (offline, or not told): no count shown
+    items_left: int | None = None  # None: no quota shown (not known, or may not borrow here)
+    # False: this card may only return here (e.g. a university public card at the
+    # Capital Library); `borrow_message` says why, in both languages.
+    may_borrow: bool = True
+    borrow_message: Text | None = None
+    session_offline: bool = False  # the reader was admitted while the hub was unreachable
     items: tuple[ItemLine, ...] = ()
     pin_length: int = 0  # digits typed so far (never the digits)
     pin_attempts_left: int | None = None
@@ -75,7 +80,7 @@ class KioskView:
     notice_args: tuple[tuple[str, str], ...] = ()
     hub_message: Text | None = None  # refusal reason from the hub, both languages
     countdown_s: int | None = None  # inactivity warning countdown
-    out_of_service_code: str | None = None  # fault code shown to technicians
+    out_of_service_code: str | None = None  # fault code shown to technicians (never "maintenance": its own screen)
     receipt_lines: tuple[str, ...] = ()
     library_id: str = ""
     kiosk_id: str = ""

@@ -11,6 +11,12 @@ cannot stretch a bounce into a level the debouncer would accept.
 
 Beams are wired like common open-collector receivers: the pin is pulled up and reads
 low while the beam is broken (`broken_low=True`, the driver's default).
+
+A jammed chute takes no book: the stuck book blocks the slot, and a kiosk with an
+intake flap keeps it closed while it is out of service. So `drop` (and every other
+way of feeding a book) on a jammed chute raises `ChuteBlocked` and changes nothing:
+the book is never read by the chute's scanner, never breaks a beam, and the jam stays
+until `clear()` (staff open the chute).
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from typing import Literal
 from hal_sim.gpio import PinSpec, SimPin, SimPinFactory
 
 Beam = Literal["entry", "exit"]
+
+
+class ChuteBlocked(RuntimeError):
+    """A book was offered to a jammed chute: it stays with the reader."""
 
 
 def _spin(seconds: float) -> None:
@@ -50,22 +60,40 @@ class SimulatedChute:
         }
         self._broken_low = broken_low
         self._held: dict[Beam, bool] = {}  # beams stuck at a level, whatever the books do
+        self._jammed: set[Beam] = set()  # beams a stuck book blocks, until clear()
         self._random = random.Random(seed)
         self._lock = threading.RLock()
 
     # -- books ------------------------------------------------------------------------
 
+    @property
+    def jammed(self) -> bool:
+        """A book is stuck in the chute (`jam()`), until staff `clear()` it."""
+        with self._lock:
+            return bool(self._jammed)
+
+    def refuse_if_jammed(self) -> None:
+        """Raise ChuteBlocked while jammed: what a book offered to the slot meets."""
+        if self.jammed:
+            raise ChuteBlocked(
+                "the chute is jammed: its slot is blocked (the flap stays closed) until "
+                "staff clear it; the book stays with the reader and nothing is recorded"
+            )
+
     def drop(self, ms: float = 40, bounce: bool = True, fall_ms: float = 30) -> None:
         """A book drops through: each beam is broken for `ms` while it passes, the exit
-        beam breaking `fall_ms` after the entry beam."""
+        beam breaking `fall_ms` after the entry beam. ChuteBlocked while jammed."""
+        self.refuse_if_jammed()
         self._play(self._book_timeline(0.0, ms, fall_ms), bounce)
 
     def pull_back(self, ms: float = 300, bounce: bool = True) -> None:
         """A reader pushes a book into the entry beam, then changes their mind."""
+        self.refuse_if_jammed()
         self._play([(0.0, "entry", True), (ms / 1000, "entry", False)], bounce)
 
     def drop_two_close(self, gap_ms: float = 50, ms: float = 40, fall_ms: float = 30) -> None:
         """Two books fed together: the second enters `gap_ms` after the first."""
+        self.refuse_if_jammed()
         timeline = self._book_timeline(0.0, ms, fall_ms)
         timeline += self._book_timeline(gap_ms / 1000, ms, fall_ms)
         self._play(timeline, bounce=True)
@@ -73,6 +101,7 @@ class SimulatedChute:
     def feed(self, books: int, interval_ms: float, ms: float = 40, fall_ms: float = 30) -> None:
         """A stack of `books` fed one after another, a book every `interval_ms`. Books
         closer than `ms` touch: the entry beam never clears between them."""
+        self.refuse_if_jammed()
         timeline: list[tuple[float, Beam, bool]] = []
         for book in range(books):
             timeline += self._book_timeline(book * interval_ms / 1000, ms, fall_ms)
@@ -87,12 +116,16 @@ class SimulatedChute:
 
     def jam(self, beam: Beam = "entry") -> None:
         """A book gets stuck across `beam` and stays there until `clear()`."""
-        self._set(beam, True, bounce=True)
+        with self._lock:
+            self._jammed.add(beam)
+            self._set(beam, True, bounce=True)
 
     def clear(self) -> None:
         """Staff open the chute and take out whatever was stuck: both beams clear."""
-        for beam in ("entry", "exit"):
-            self._set(beam, False, bounce=True)
+        with self._lock:
+            self._jammed.clear()
+            for beam in ("entry", "exit"):
+                self._set(beam, False, bounce=True)
 
     def stick(self, beam: Beam) -> None:
         """Dirt on the lens: `beam` reads broken whatever happens (beam-stuck), even

@@ -32,6 +32,8 @@ class ScannerHandle(Protocol):
 
 
 class ChuteHandle(Protocol):
+    @property
+    def jammed(self) -> bool: ...
     def drop(self) -> object: ...
     def jam(self, beam: Literal["entry", "exit"] = "entry") -> object: ...
     def clear(self) -> object: ...
@@ -49,9 +51,14 @@ class DeviceStepRunner:
       MFRC522's field). `remove` takes away every card present.
     - `scan`: the desk scanner reads the barcode (`desk_scanner.scan`).
     - `drop`: the chute's in-line scanner reads the barcode, then the book falls
-      through the beams (`chute_scanner.scan`, then `chute.drop()`).
+      through the beams (`chute_scanner.scan`, then `chute.drop()`). On a jammed
+      chute (`chute.jammed`) the step is refused with its line number and nothing
+      happens: the slot is blocked, the jam stays.
     - `jam`/`clear`: `chute.jam(beam)` / `chute.clear()`.
     - `wait`: sleeps (`sleep` is injectable).
+    A `tap` of a card already in the field is the reader lifting it and tapping
+    again: it is removed, `card_lifted()` (when given) waits until the reader has
+    seen it go, and it is laid back, so the kiosk sees a new tap instead of nothing.
     Everything else goes to `other(step)`; without it, `UnhandledStep`. A scanner
     handle with `wait_opened` (the pty simulator) is waited for once before its
     first scan, since a scan written before the driver opened the port is lost.
@@ -66,6 +73,7 @@ class DeviceStepRunner:
         chute_scanner: ScannerHandle | None = None,
         chute: ChuteHandle | None = None,
         other: Callable[[Step], object] | None = None,
+        card_lifted: Callable[[], object] | None = None,
         sleep: Callable[[float], object] = time.sleep,
         scanner_open_timeout_s: float = 5.0,
     ) -> None:
@@ -75,6 +83,7 @@ class DeviceStepRunner:
         self.chute_scanner = chute_scanner
         self.chute = chute
         self.other = other
+        self.card_lifted = card_lifted
         self.sleep = sleep
         self.scanner_open_timeout_s = scanner_open_timeout_s
         self.cards_present: list[object] = []
@@ -91,6 +100,13 @@ class DeviceStepRunner:
                     self._need(step, self.library_card),
                 )
                 card = make_card(number, uid)
+                again = [c for c in self.cards_present if getattr(c, "uid", None) == getattr(card, "uid", object())]
+                if again:  # the same card tapped again: lifted off first, then laid back
+                    for old in again:
+                        field.remove(old)
+                        self.cards_present.remove(old)
+                    if self.card_lifted is not None:
+                        self.card_lifted()
                 field.present(card)
                 self.cards_present.append(card)
             case Remove():
@@ -103,6 +119,12 @@ class DeviceStepRunner:
                 self._scan(step, self.desk_scanner, barcode)
             case Drop(barcode=barcode):
                 chute = self._need(step, self.chute)
+                if chute.jammed:  # the slot is blocked: the book is never read, never enters
+                    raise ScenarioError(
+                        step.line,
+                        f"'drop {barcode}': the chute is jammed, its slot blocked until "
+                        "'clear'; the book stays with the reader and nothing is recorded",
+                    )
                 self._scan(step, self.chute_scanner, barcode)
                 chute.drop()
             case Jam(beam=beam):

@@ -57,6 +57,7 @@ class SimRig:
             self.pins, flap_pin=flap_pin, led_pin=led_pin, buzzer_pin=buzzer_pin
         )
         self._cards: list[VirtualCard] = []
+        self._test_card: VirtualCard | None = None
         self._closed = False
         self.transports = DeviceTransports(
             spi=self.chip,
@@ -67,8 +68,8 @@ class SimRig:
                 desk_readback=self.desk.scan,
                 chute_readback=self.chute_scanner.scan,
                 exercise_beams=self.chute.exercise,
-                present_test_card=lambda: self.chip.field.present(library_card(TEST_CARD_NUMBER)),
-                remove_test_card=self.chip.field.clear,
+                present_test_card=self._present_test_card,
+                remove_test_card=self._remove_test_card,
             ),
             on_close=[self.close],
         )
@@ -86,9 +87,28 @@ class SimRig:
             self.chip.field.remove(self._cards.pop())
 
     def drop(self, barcode: str) -> None:
-        """A book falls in: the chute's in-line scanner reads it, then it passes the beams."""
+        """A book falls in: the chute's in-line scanner reads it, then it passes the beams.
+        A jammed chute takes no book (ChuteBlocked, before anything is read)."""
+        self.chute.refuse_if_jammed()
         self.chute_scanner.scan(barcode)
         self.chute.drop()
+
+    # -- the self-test's hand ----------------------------------------------------------
+
+    def _present_test_card(self) -> None:
+        """A technician lays a test card on the reader, unless a card already lies there
+        (at the technician screen it is their own staff card): the self-test reads that
+        one. Adding a second card would only make the reader see several cards, and
+        taking every card away afterwards would take the technician's card too."""
+        if self.chip.field.cards:
+            return
+        self._test_card = self.chip.field.present(library_card(TEST_CARD_NUMBER))
+
+    def _remove_test_card(self) -> None:
+        """Take back the test card laid by `_present_test_card`, and nothing else."""
+        card, self._test_card = self._test_card, None
+        if card is not None:
+            self.chip.field.remove(card)
 
     def inject_fault(self, name: str) -> None:
         """Break the simulated hardware the way the named fault looks in the field.

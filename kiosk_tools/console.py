@@ -19,7 +19,9 @@ HELP = """Type a step, e.g.:
   scan 30002000000018
   drop 30102000000016
   press finish | press lang | press help | press cancel
-  jam / clear / remove / hub down / hub up / quit"""
+  jam / clear / remove / hub down / hub up / quit
+A jammed chute takes no book ('drop' is refused until 'clear'); tapping the card
+already on the reader lifts it and taps it again."""
 
 
 def describe(view: KioskView) -> str:

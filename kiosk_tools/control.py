@@ -26,6 +26,7 @@ from hal_sim.cards import library_card
 from hal_sim.device_steps import DeviceStepRunner
 from hal_sim.scenario import Pin, ScenarioError, Step, parse_scenario
 from hal_sim.scenario import Press as PressStep
+from kiosk_tools.sim_controls import wait_until_reader_sees_no_card
 
 
 def view_to_json(view: KioskView) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class StdioControl:
             chute_scanner=rig.chute_scanner,  # type: ignore[attr-defined]
             chute=rig.chute,  # type: ignore[attr-defined]
             other=self._kiosk_step,
+            card_lifted=lambda: wait_until_reader_sees_no_card(kiosk),
         )
 
     def send(self, message: dict[str, Any]) -> None:

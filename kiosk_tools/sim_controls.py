@@ -3,9 +3,26 @@ tap a card, scan or drop a book, jam the chute, cut the hub link."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from firmware.assembly import Kiosk
+from hal_sim.chute_sim import ChuteBlocked
+
+log = logging.getLogger("kiosk_tools.sim")
+
+
+def wait_until_reader_sees_no_card(kiosk: Kiosk, timeout_s: float = 3.0) -> bool:
+    """Block until the kiosk's card reader has reported the card gone (it needs a few
+    empty polls, `removal_polls`), so that a card laid back is a new arrival."""
+    reader = kiosk.runtime.devices.card_reader
+    deadline = time.monotonic() + timeout_s
+    while reader.present_uid is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(reader.interval_s / 2)
+    return True
 
 
 @dataclass
@@ -21,7 +38,12 @@ class KioskSimControls:
         return self.kiosk.rig
 
     def tap(self, number: str) -> None:
-        self._rig.remove()
+        """Lay a card on the reader. A card already there is lifted off first, and the
+        reader is given the time to see it go: tapping the same card again is a new
+        tap, as it is at a real kiosk, never silently the same one."""
+        if self._rig.chip.field.cards:
+            self._rig.remove()
+            wait_until_reader_sees_no_card(self.kiosk)
         self._rig.tap(number)
 
     def remove(self) -> None:
@@ -31,7 +53,12 @@ class KioskSimControls:
         self._rig.desk.scan(barcode)
 
     def drop(self, barcode: str) -> None:
-        self._rig.drop(barcode)
+        """A jammed chute takes no book: the panel's drop does nothing then (the kiosk
+        shows it is out of service), and the log says why."""
+        try:
+            self._rig.drop(barcode)
+        except ChuteBlocked as blocked:
+            log.warning("simulator: book not dropped: %s", blocked)
 
     def jam(self) -> None:
         self._rig.chute.jam("entry")

@@ -86,10 +86,38 @@ def greeting(view: KioskView, cat: Catalogue) -> str:
     return cat.text(view.language, "borrow.greeting_anonymous")
 
 
+def standing(view: KioskView, cat: Catalogue) -> list[str]:
+    """The greeting's second line: what this reader may do here and now. Only what the
+    kiosk knows: no loan count it was not told, no quota for a card that cannot borrow
+    here, and an offline session says it is offline and what that changes."""
+    lang = view.language
+    if view.session_offline:
+        if view.may_borrow:
+            return [cat.text(lang, "borrow.offline", n=view.items_left or 0)]
+        parts = [cat.text(lang, "borrow.offline_label")]
+    else:
+        parts = []
+        if view.reader_loans is not None:
+            parts.append(cat.text(lang, "borrow.loans", n=view.reader_loans))
+    if not view.may_borrow:
+        if view.borrow_message is not None:
+            parts.append(view.borrow_message.in_language(lang))
+        else:
+            parts.append(cat.text(lang, "reason.scheme_not_accepted"))
+    elif view.items_left is not None:
+        parts.append(cat.text(lang, "borrow.items_left", n=view.items_left))
+    return parts
+
+
+# Generic notices the hub's own words replace: a lost card is told "reported lost",
+# not "cannot be used here" followed by the reason.
+_REPLACED_BY_HUB_WORDS = frozenset({"notice.card_refused"})
+
+
 def notice_text(view: KioskView, cat: Catalogue) -> str:
     """The notice (a catalogue key with args) and/or the hub's bilingual message."""
     parts: list[str] = []
-    if view.notice:
+    if view.notice and not (view.notice in _REPLACED_BY_HUB_WORDS and view.hub_message is not None):
         parts.append(cat.text(view.language, view.notice, **dict(view.notice_args)))
     if view.hub_message is not None:
         parts.append(view.hub_message.in_language(view.language))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from drivers.diagnostics import FAULT_HINTS
 from firmware.view import DeviceLine, ItemLine, KioskView, TechnicianView, Text
 
 XICHENG = Text("西城区图书馆", "Xicheng District Library")
@@ -51,36 +52,58 @@ def return_items() -> tuple[ItemLine, ...]:
 
 
 def technician() -> TechnicianView:
+    """A self-test as the drivers write it (`firmware diag --sim`), one scanner unplugged."""
     return TechnicianView(
         devices=(
-            DeviceLine("card_reader", True, "ok", "", "version=0x92 reads=1843"),
+            DeviceLine("card_reader", True, "ok", "", "version register 0x92; antenna on; test card 51417d67 read"),
             DeviceLine(
                 "scanner",
                 False,
                 "scanner-unplugged",
-                "The barcode scanner is not connected. Check its USB/serial cable and that it is powered.",
-                "port=/dev/ttyUSB0 (absent)",
+                FAULT_HINTS["scanner-unplugged"],
+                "serial /dev/ttyUSB0: absent (cannot open /dev/ttyUSB0: [Errno 2] could not open port /dev/ttyUSB0: [Errno 2] No such file or directory: '/dev/ttyUSB0')",
             ),
-            DeviceLine("chute", True, "ok", "", "entry=clear exit=clear"),
+            DeviceLine("chute_scanner", True, "ok", "", "test scan read back on serial /dev/ttyUSB1"),
+            DeviceLine("chute", True, "ok", "", "entry beam ok; exit beam ok"),
+            DeviceLine("flap", True, "ok", "", "toggles"),
+            DeviceLine("status_led", True, "ok", "", "toggles"),
+            DeviceLine("buzzer", True, "ok", "", "toggles"),
         ),
         journal_pending=3,
         journal_oldest_pending_s=42.0,
         hub_link="offline",
-        recent_faults=("scanner-unplugged", "chute-jammed"),
+        recent_faults=("scanner:scanner-unplugged", "chute:chute-jammed"),
         maintenance=True,
     )
 
 
-def receipt() -> tuple[str, ...]:
+def receipt(language: str = "zh") -> tuple[str, ...]:
+    """Shaped like the core's `receipt_lines` in `language` (titles stay as catalogued)."""
+    if language == "zh":
+        return (
+            "首都图书馆联盟",
+            "馆: xicheng  机: K-07",
+            "读者证: 0110****2341",
+            "30101000000017 平凡的世界（全三册）: 借出 应还 2025-04-12",
+            "30101000000025 活着: 离线借出 应还 2025-04-12",
+        )
     return (
-        "首都图书馆联盟 Capital Library Alliance",
-        "西城区图书馆 自助借还机 K-07",
-        "2025-03-01 10:42",
-        "读者 Reader: 王*明",
-        "借 Loan  平凡的世界（全三册） 30101000000017  还 due 2025-04-12",
-        "借 Loan  活着 30101000000025  还 due 2025-04-12",
-        "共 2 本 / 2 items",
+        "Capital Library Alliance",
+        "Library: xicheng  Kiosk: K-07",
+        "Card: 0110****2341",
+        "30101000000017 平凡的世界（全三册）: loaned, due 2025-04-12",
+        "30101000000025 活着: loaned offline, due 2025-04-12",
     )
+
+
+NOT_HERE = Text(
+    "本馆不能用这种读者卡借书，但可以还书。",
+    "This library cannot lend on this kind of card, but you can return books here.",
+)
+LOST = Text(
+    "这张卡已经挂失，不能使用。请到服务台办理。",
+    "This card has been reported lost and cannot be used. Please go to the service desk.",
+)
 
 
 def sample_views(language: str = "zh") -> dict[str, KioskView]:
@@ -120,11 +143,53 @@ def sample_views(language: str = "zh") -> dict[str, KioskView]:
             screen="summary",
             reader_name="王*明",
             items=borrow_items()[:2],
-            receipt_lines=receipt(),
+            receipt_lines=receipt(language),
         ),
         "help": replace(base, screen="help"),
         "out_of_service": replace(base, screen="out_of_service", out_of_service_code="chute-jammed"),
         "technician": replace(base, screen="technician", technician=technician()),
+        "maintenance": replace(base, screen="maintenance"),
+        "borrow_returns_only": replace(
+            base,
+            screen="borrow",
+            library_id="capital",
+            reader_name="赵*",
+            reader_loans=2,
+            may_borrow=False,
+            borrow_message=NOT_HERE,
+            items=(
+                ItemLine("30002000000018", "", "refused", reason_code="scheme_not_accepted", message=NOT_HERE),
+            ),
+        ),
+        "borrow_offline": replace(
+            base,
+            screen="borrow",
+            online=False,
+            session_offline=True,
+            items_left=2,
+            items=(borrow_items()[1],),
+            notice="notice.offline_reader",
+            notice_args=(("max_items", "3"),),
+            extras={"session_mode": "offline"},
+        ),
+        "borrow_offline_returns_only": replace(
+            base,
+            screen="borrow",
+            library_id="capital",
+            online=False,
+            session_offline=True,
+            may_borrow=False,
+            borrow_message=NOT_HERE,
+            notice="notice.offline_returns_only",
+            extras={"session_mode": "offline"},
+        ),
+        "pin_wrong": replace(
+            base, screen="pin", pin_attempts_left=4, notice="notice.pin_wrong"
+        ),
+        "card_lost": replace(
+            base, notice="notice.card_refused", notice_args=(("state", "blocked"),), hub_message=LOST
+        ),
+        "logged_out": replace(base, notice="notice.logged_out"),
         "offline": replace(
             base, screen="returns", online=False, items=return_items()[:2]
         ),

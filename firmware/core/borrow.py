@@ -16,6 +16,7 @@ from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Effect, Log, RecordTxn
 from firmware.core.messages import local_message
+from firmware.core.recognition import lending_refusal
 from firmware.core.render import offline_limit, on_blocklist
 from firmware.core.requests import link_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
@@ -43,6 +44,8 @@ def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     if not info.valid or info.kind != "item":
         reason = "bad_barcode" if not info.valid else "not_an_item"
         return _refuse_scan(state, existing, code, reason)
+    if reader.borrow_refusal is not None:  # told at the greeting: this card only returns here
+        return _refuse_scan(state, existing, code, reader.borrow_refusal, reader.borrow_message)
     if existing is not None:  # refused before: check it again
         state = put_line(state, replace(existing, status="queued", reason_code=None, message=None))
     else:
@@ -55,13 +58,17 @@ def _loan_line(state: State, barcode: str) -> Line | None:
     return next((x for x in state.lines if x.kind == "loan" and x.barcode == barcode), None)
 
 
-def _refuse_scan(state: State, existing: Line | None, code: str, reason: str) -> Step:
+def _refuse_scan(
+    state: State, existing: Line | None, code: str, reason: str, message: Text | None = None
+) -> Step:
     if existing is None:
         state, n = next_id(state)
     else:
         n = existing.n
-    line = Line(n, "loan", code, "refused", reason_code=reason, message=local_message(reason))
-    return put_line(state, line), (Beep("error"), Log("info", "borrow.bad_barcode", {"reason": reason}))
+    message = message or local_message(reason)
+    line = Line(n, "loan", code, "refused", reason_code=reason, message=message)
+    event = "borrow.bad_barcode" if reason in ("bad_barcode", "not_an_item") else "loan.refused"
+    return put_line(state, line), (Beep("error"), Log("info", event, {"reason": reason}))
 
 
 def desk_rejected(state: State, event: BarcodeRejected, config: CoreConfig) -> Step:
@@ -170,6 +177,9 @@ def lend_offline(state: State, line: Line, config: CoreConfig) -> Step:
     assert reader is not None
     if not config.offline_loans_allowed or on_blocklist(state, reader, config) or reader.staff:
         return _refuse(state, line, "offline_not_allowed", None)
+    refusal = lending_refusal(config, reader.card.scheme)
+    if refusal is not None:  # the hub would refuse it: no loan it will turn into an exception
+        return _refuse(state, line, refusal, None)
     if reader.items_left is not None and reader.items_left <= 0:
         return _refuse(state, line, "limit_reached", None)
     if state.offline_loans >= offline_limit(state, config):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from contract.members import lending_schemes
 from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
 from firmware.core import identify
 
@@ -20,12 +21,19 @@ def _no_members() -> Mapping[str, str]:
     return MappingProxyType({})
 
 
+def _alliance_lending_schemes() -> Mapping[str, frozenset[str]]:
+    return MappingProxyType(lending_schemes())
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     """What the state machine needs to know about this kiosk.
 
     `institution_members` maps a 4-digit institution code (from item barcodes) to the
     member id of the book's home library; it is used to route returns while offline.
+    `lending_schemes` maps a member id to the card schemes it lends to (the alliance's
+    member data by default): offline, a card whose scheme may not borrow here is greeted
+    as returns-only and lent nothing (firmware.core.recognition).
 
     There is no request timeout here: the hub link times requests out and always ends
     one with HubAnswered or HubTimedOut (firmware.hub_link.requests).
@@ -43,6 +51,7 @@ class CoreConfig:
     offline_max_items: int = OFFLINE_MAX_ITEMS
     offline_loan_days: int = OFFLINE_LOAN_DAYS  # why 28: contract.settings
     institution_members: Mapping[str, str] = field(default_factory=_no_members)
+    lending_schemes: Mapping[str, frozenset[str]] = field(default_factory=_alliance_lending_schemes)
     staff_scheme: str = "staff"
     recent_faults_kept: int = 10
     identify_scheme: Callable[[str], str | None] = field(

@@ -123,7 +123,7 @@ def _held_by_service(state: State, event: object) -> bool:
 def press(state: State, event: Press, config: CoreConfig) -> Step:
     action, screen = event.action, state.screen
     if action == "lang":
-        return session.toggle_language(state)
+        return session.toggle_language(state, config)
     if action == "help" and screen not in ("technician", "help"):
         return session.open_help(state)
     handler = _PRESSES.get(screen)
@@ -136,7 +136,10 @@ def _press_attract(state: State, action: str, config: CoreConfig) -> Step:
     if action == "return":
         return returns.open_returns(state)
     if action == "borrow":
-        return with_notice(state, "notice.tap_card_first"), ()
+        # A card still lying on the reader from the last visit is not seen again until
+        # it leaves the field: say so instead of "tap your card" to someone whose card is there.
+        key = "notice.lift_card_and_tap" if state.card_uid is not None else "notice.tap_card_first"
+        return with_notice(state, key), ()
     return state, ()
 
 

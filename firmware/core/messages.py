@@ -18,12 +18,14 @@ NOTICE_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "notice.one_card_at_a_time": "Please put only one card on the reader.",
         "notice.card_refused": "This card cannot be used here (see the message).",
         "notice.try_again": "Something went wrong. Please try again.",
-        "notice.pin_wrong": "Wrong PIN. {attempts_left} attempts left.",
+        "notice.pin_wrong": "Wrong PIN. Please try again (the PIN screen shows the attempts left).",
         "notice.pin_locked": "Too many wrong PINs: the card is locked for a while.",
         "notice.pin_format": "A PIN has 4 to 8 digits.",
         "notice.staff_needs_hub": "Staff cards need the library network; it is not reachable.",
         "notice.offline_reader": "The library network is down: you may borrow up to {max_items} books.",
         "notice.offline_no_loans": "The library network is down: borrowing is paused, returns are accepted.",
+        "notice.offline_returns_only": "The library network is down. This card cannot borrow at this library; you can return books.",
+        "notice.lift_card_and_tap": "Your card is still on the reader: lift it off and tap it again.",
         "notice.finish_first": "Please finish the current session first.",
         "notice.tap_card_first": "Please tap your library card first.",
         "notice.enter_pin_first": "Please enter your PIN first.",
@@ -73,6 +75,15 @@ LOCAL_REASONS: MappingProxyType[str, Text] = MappingProxyType(
         "card_expired": Text("读者证已过期。", "This card has expired."),
         "card_blocked": Text("读者证已被停用。", "This card is blocked."),
         "card_unknown": Text("未找到该读者证。", "This card is not known."),
+        # the hub's own words (hub.rules.REASONS), for the scheme rules applied offline
+        "scheme_not_accepted": Text(
+            "本馆不能用这种读者卡借书，但可以还书。",
+            "This library cannot lend on this kind of card, but you can return books here.",
+        ),
+        "service_suspended": Text(
+            "本馆暂停外借，可以还书和阅览。",
+            "Lending is suspended at this library. You can still return books and read here.",
+        ),
     }
 )
 

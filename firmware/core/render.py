@@ -18,19 +18,23 @@ SESSION_SCREENS: frozenset[str] = frozenset({"pin", "borrow", "returns", "help",
 
 
 def render(state: State, config: CoreConfig) -> KioskView:
-    screen = "out_of_service" if shows_out_of_service(state) else state.screen
+    screen = shown_screen(state)
     reader = state.reader
     greeted = reader is not None and reader.verified and not reader.staff
     notice, args = _notice(state, screen)
     extras = {"session_mode": "offline"} if greeted and reader.offline else {}
+    returns_only = greeted and reader.borrow_refusal is not None
     return KioskView(
         screen=screen,
         language=state.language,
         online=state.hub_answering,
         busy=waiting_for(state, "lookup", "pin", "checkout", "renew"),
         reader_name=reader.masked_name if greeted else None,
-        reader_loans=reader_loans(state) if greeted else 0,
-        items_left=items_left(state, config) if greeted else None,
+        reader_loans=reader_loans(state) if greeted else None,
+        items_left=items_left(state, config) if greeted and not returns_only else None,
+        may_borrow=not returns_only,
+        borrow_message=reader.borrow_message if returns_only else None,
+        session_offline=greeted and reader.offline,
         items=tuple(item_line(line) for line in state.lines),
         pin_attempts_left=state.pin_attempts_left if state.screen == "pin" else None,
         notice=notice,
@@ -46,9 +50,17 @@ def render(state: State, config: CoreConfig) -> KioskView:
     )
 
 
+def shown_screen(state: State) -> str:
+    """The flow's screen, unless the kiosk is out of service or in maintenance: those
+    cover it (the session underneath resumes when they end)."""
+    if not shows_out_of_service(state):
+        return state.screen
+    return "maintenance" if out_of_service_code(state) == "maintenance" else "out_of_service"
+
+
 def _notice(state: State, screen: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
     """The state's notice, or a standing notice about a broken device."""
-    if state.notice is not None:
+    if state.notice is not None or state.hub_message is not None:
         return state.notice, state.notice_args
     svc = state.service
     if screen == "attract" and svc.fault_of("card_reader"):
@@ -72,9 +84,12 @@ def item_line(line: Line) -> ItemLine:
     )
 
 
-def reader_loans(state: State) -> int:
-    """Loans the reader had when greeted plus the ones made in this session."""
+def reader_loans(state: State) -> int | None:
+    """Loans the reader had when greeted plus the ones made in this session; None when
+    no answer told the kiosk the reader's loans (offline, or before a PIN)."""
     assert state.reader is not None
+    if not state.reader.loans_known:
+        return None
     made = sum(1 for line in state.lines if line.status in ("loaned", "offline_loaned"))
     return len(state.reader.loans) + made
 

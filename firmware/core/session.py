@@ -25,6 +25,7 @@ from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Effect, Log, PrintReceipt
 from firmware.core.identify import card_number_from_data, mask
 from firmware.core.messages import CARD_STATE_REASONS, local_message
+from firmware.core.recognition import lending_refusal
 from firmware.core.render import offline_limit, on_blocklist
 from firmware.core.requests import drop_session_requests, link_down, send, waiting_for
 from firmware.core.state import Reader, State, clear_notice, go, with_notice
@@ -40,6 +41,9 @@ def card_presented(state: State, event: CardPresented, config: CoreConfig) -> St
     state = replace(state, card_uid=event.uid, card_left_since=None, card_left_warned=False)
     if waiting_for(state, "lookup", "pin"):
         return state, ()
+    if state.service.selftest_running:
+        # The self-test's own card (laid on an empty reader to test a read): not a tap.
+        return state, (Log("info", "card.during_selftest", {}),)
     number = card_number_from_data(event.data)
     if number is None:
         return _refuse_tap(state, "notice.card_unreadable", "card.unreadable", {})
@@ -92,11 +96,12 @@ def lookup_answered(state: State, response: Response, config: CoreConfig) -> Ste
         card=CardRef(scheme=response.scheme or reader.card.scheme, number=reader.card.number),
         masked_name=response.masked_name,
         loans=tuple(response.loans or ()),
+        loans_known=response.loans is not None,
         items_left=response.items_left,
         pin_required=bool(response.pin_required) or reader.staff,
         session_token=response.session_token,  # given only when the tap authenticates
     )
-    state = replace(state, reader=reader)
+    state = replace(state, reader=_returns_only(reader, response))
     if reader.pin_required:
         return go(state, "pin"), ()
     return greet(state, config)
@@ -107,12 +112,23 @@ def refuse_card(state: State, response: Response, config: CoreConfig) -> Step:
     reason = CARD_STATE_REASONS.get(card_state, "card_unknown")
     message = _text(response) or local_message(reason)
     state = end_session(state, config)
+    # The screen shows one message: the hub's (or our own) words for why, e.g.
+    # "reported lost", in place of the generic line (kiosk_ui.present.notice_text).
     state = with_notice(state, "notice.card_refused", (("state", card_state),), message)
     return state, (Beep("error"), Log("info", "card.refused", {"state": card_state}))
 
 
 def _text(response: Response) -> Text | None:
     return Text(response.message.zh, response.message.en) if response.message else None
+
+
+def _returns_only(reader: Reader, response: Response) -> Reader:
+    """A valid card the hub says may not borrow here (e.g. a university public card at
+    the Capital Library) is greeted as returns-only, with the hub's words."""
+    if response.allowed is not False or reader.staff:
+        return reader
+    reason = response.reason_code or "scheme_not_accepted"
+    return replace(reader, borrow_refusal=reason, borrow_message=_text(response) or local_message(reason))
 
 
 def greet(state: State, config: CoreConfig) -> Step:
@@ -138,8 +154,13 @@ def lookup_unanswered(state: State, config: CoreConfig) -> Step:
         return _refuse_tap(state, "notice.offline_no_loans", "card.offline_refused", {})
     if shows_out_of_service(state):
         return end_session(state, config), ()
-    state = replace(state, reader=replace(reader, offline=True, masked_name=None, loans=()))
-    state, effects = greet(state, config)
+    reader = replace(reader, offline=True, masked_name=None, loans=(), loans_known=False)
+    refusal = lending_refusal(config, reader.card.scheme)
+    if refusal is not None:  # the alliance's scheme rules, as the hub would apply them
+        reader = replace(reader, borrow_refusal=refusal, borrow_message=local_message(refusal))
+    state, effects = greet(replace(state, reader=reader), config)
+    if refusal is not None:
+        return with_notice(state, "notice.offline_returns_only"), effects
     limit = str(offline_limit(state, config))
     return with_notice(state, "notice.offline_reader", (("max_items", limit),)), effects
 
@@ -174,10 +195,9 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
         # the hub's words say for how long, or that only the service desk can unlock it
         state = with_notice(state, "notice.pin_locked", (), _text(response))
         return state, (Beep("error"), Log("info", "pin.locked", {}))
-    left = response.attempts_left
-    args = (("attempts_left", str(left)),) if left is not None else ()
-    state = replace(state, pin_attempts_left=left)
-    return with_notice(state, "notice.pin_wrong", args), (Beep("error"),)
+    # The attempts left are shown once, by the PIN screen itself (KioskView.pin_attempts_left).
+    state = replace(state, pin_attempts_left=response.attempts_left)
+    return with_notice(state, "notice.pin_wrong"), (Beep("error"),)
 
 
 def _authenticated(state: State, response: Response) -> State:
@@ -191,9 +211,10 @@ def _authenticated(state: State, response: Response) -> State:
         session_token=response.session_token,
         masked_name=response.masked_name if response.masked_name is not None else reader.masked_name,
         loans=tuple(response.loans) if response.loans is not None else reader.loans,
+        loans_known=reader.loans_known or response.loans is not None,
         items_left=response.items_left if response.items_left is not None else reader.items_left,
     )
-    return replace(state, reader=reader)
+    return replace(state, reader=_returns_only(reader, response))
 
 
 # ---- card removed, multiple cards ----
@@ -261,9 +282,14 @@ def end_session(state: State, config: CoreConfig) -> State:
 
 def auto_logout(state: State, config: CoreConfig) -> Step:
     had_reader = state.reader is not None
+    language = state.language
     state = end_session(state, config)
     if had_reader:
-        state = with_notice(state, "notice.logged_out")
+        # Told in the language the reader chose; the default returns with the notice's end.
+        default = state.language
+        state = with_notice(replace(state, language=language), "notice.logged_out")
+        if language != default:
+            state = replace(state, language_after_notice=default)
     return state, (Log("info", "session.auto_logout", {"reader": had_reader}),)
 
 
@@ -273,7 +299,7 @@ def receipt_lines(state: State, config: CoreConfig) -> tuple[str, ...]:
     reader = state.reader
     assert reader is not None
     head = (
-        "首都图书馆联盟 Capital Library Alliance",
+        "首都图书馆联盟" if zh else "Capital Library Alliance",
         f"{'馆' if zh else 'Library'}: {config.library_id}  {'机' if zh else 'Kiosk'}: {config.kiosk_id}",
         f"{'读者证' if zh else 'Card'}: {mask(reader.card.number)}",
     )
@@ -311,5 +337,9 @@ def close_help(state: State) -> Step:
     return replace(go(state, back), help_return_to=None), ()
 
 
-def toggle_language(state: State) -> Step:
-    return replace(state, language="en" if state.language == "zh" else "zh"), ()
+def toggle_language(state: State, config: CoreConfig) -> Step:
+    """Switch language; a receipt on screen is written again in the new language."""
+    state = replace(state, language="en" if state.language == "zh" else "zh", language_after_notice=None)
+    if state.screen == "summary" and state.reader is not None:
+        state = replace(state, receipt=receipt_lines(state, config))
+    return state, ()

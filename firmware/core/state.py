@@ -30,13 +30,20 @@ class Reader:
     passed, or the offline policy admitted the card. `session_token` is what the hub
     gave at that moment for this reader's online loans and renewals; it dies with the
     Reader at the session's end. `loans` carry titles only once the PIN was right (or
-    the scheme needs none)."""
+    the scheme needs none). `loans_known` is false until an answer carried the loans
+    (a lookup before the PIN, or any offline session, does not): the screen then shows
+    no loan count rather than a made-up one. `borrow_refusal` is set when this card may
+    only return here (the hub's reason, e.g. "scheme_not_accepted", or the alliance's
+    scheme rules applied offline), with the words to show in `borrow_message`."""
 
     card: CardRef
     card_hash: str
     staff: bool = False
     masked_name: str | None = None
     loans: tuple[LoanLine, ...] = ()
+    loans_known: bool = False
+    borrow_refusal: str | None = None
+    borrow_message: Text | None = None
     items_left: int | None = None
     pin_required: bool = False
     verified: bool = False
@@ -142,6 +149,9 @@ class State:
     card_left_since: float | None = None
     card_left_warned: bool = False
     receipt: tuple[str, ...] = ()
+    # After an inactivity logout the notice stays in the reader's language; the kiosk's
+    # default language comes back when that notice goes (clear_notice).
+    language_after_notice: str | None = None
     blocked_hashes: frozenset[str] = frozenset()
     blocklist_salt: str | None = None
     blocklist_max_items: int | None = None
@@ -161,7 +171,10 @@ def with_notice(
 
 
 def clear_notice(state: State) -> State:
-    return with_notice(state, None)
+    state = with_notice(state, None)
+    if state.language_after_notice is not None:
+        state = replace(state, language=state.language_after_notice, language_after_notice=None)
+    return state
 
 
 def go(state: State, screen: str) -> State:

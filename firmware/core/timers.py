@@ -35,7 +35,9 @@ def tick(state: State, event: Tick, config: CoreConfig) -> Step:
     ):
         state = replace(with_notice(state, "notice.take_your_card"), card_left_warned=True)
         effects += (Beep("warn"),)
-    elif state.notice is not None and state.now - state.notice_at >= config.notice_s:
+    elif (state.notice is not None or state.hub_message is not None) and (
+        state.now - state.notice_at >= config.notice_s
+    ):
         state = clear_notice(state)
     return state, effects
 

@@ -6,10 +6,11 @@ from .base import KioskScreen, UiContext
 
 
 def build_screens(ctx: UiContext) -> list[KioskScreen]:
-    """All eight screens, in `contract.screens.SCREENS` order."""
+    """Every screen, in `contract.screens.SCREENS` order."""
     from .attract import AttractScreen
     from .borrow import BorrowScreen
     from .help import HelpScreen
+    from .maintenance import MaintenanceScreen
     from .out_of_service import OutOfServiceScreen
     from .pin import PinScreen
     from .returns import ReturnsScreen
@@ -25,6 +26,7 @@ def build_screens(ctx: UiContext) -> list[KioskScreen]:
         HelpScreen,
         OutOfServiceScreen,
         TechnicianScreen,
+        MaintenanceScreen,
     ]
     return [cls(ctx) for cls in classes]
 

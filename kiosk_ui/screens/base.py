@@ -108,7 +108,8 @@ class KioskScreen(Screen):
         if item.status == "returned" and item.route in ROUTE_COLOURS:
             colour = ROUTE_COLOURS[item.route]
         return ItemRow(
-            title=book_title(item.title, view.language),
+            # A book the hub never named (refused before it was looked up) shows its barcode.
+            title=book_title(item.title, view.language) or item.barcode,
             detail=item_detail(item, view.language, cat),
             badge_text=cat.text(view.language, status_key(item)),
             badge_colour=colour,

@@ -6,7 +6,7 @@ from kivy.factory import Factory
 
 from firmware.view import KioskView
 
-from ..present import greeting
+from ..present import greeting, standing
 from ..widgets import PALETTE, KioskLabel
 from .base import KioskScreen
 
@@ -29,15 +29,13 @@ class BorrowScreen(KioskScreen):
 
     def update(self, view: KioskView) -> None:
         self.title.text = greeting(view, self.ctx.catalogue)
-        counts = [self.text(view, "borrow.loans", n=view.reader_loans)]
-        if view.items_left is not None:
-            counts.append(self.text(view, "borrow.items_left", n=view.items_left))
-        self.counts.text = " · ".join(counts)
+        self.counts.text = " · ".join(standing(view, self.ctx.catalogue))
         if view.busy:
             self.prompt.text = self.text(view, "busy.checking")
             self.prompt.color = PALETTE.busy
         else:
-            self.prompt.text = self.text(view, "borrow.prompt")
+            key = "borrow.prompt" if view.may_borrow else "borrow.returns_only_prompt"
+            self.prompt.text = self.text(view, key)
             self.prompt.color = PALETTE.primary
         self.renew.disabled = view.busy
         self.finish.disabled = view.busy

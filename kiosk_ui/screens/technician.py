@@ -10,6 +10,7 @@ from kivy.uix.scrollview import ScrollView
 
 from firmware.view import DeviceLine, KioskView, TechnicianView
 
+from ..tech_words import detail_text, device_name, fault_hint, recent_faults_text
 from ..widgets import PALETTE, Badge, Card, KioskLabel
 from .base import KioskScreen
 
@@ -43,11 +44,14 @@ class TechnicianScreen(KioskScreen):
         )
         row.add_widget(badge)
         texts = BoxLayout(orientation="vertical", size_hint_y=None)
-        name_key = f"device.{line.device}"
-        name = self.text(view, name_key) if self.ctx.catalogue.has(name_key) else line.device
-        head = KioskLabel(text=f"{name}  [{line.code}]", base_size=20, bold_text=True)
+        cat, lang = self.ctx.catalogue, view.language
+        name = device_name(line, lang, cat)
+        # The badge says ok or fault; a fault's code follows the name (the codes are
+        # what docs/fault-codes.md and the hub's fleet view list).
+        head_text = name if line.ok else f"{name} · {self.text(view, 'tech.code_label', code=line.code)}"
+        head = KioskLabel(text=head_text, base_size=20, bold_text=True)
         texts.add_widget(head)
-        for extra in (line.hint, line.detail):
+        for extra in (fault_hint(line, lang, cat), detail_text(line.detail, lang, cat)):
             if extra:
                 texts.add_widget(KioskLabel(text=extra, base_size=16, color=PALETTE.muted_ink))
         texts.bind(minimum_height=texts.setter("height"))
@@ -74,7 +78,8 @@ class TechnicianScreen(KioskScreen):
         if tech.selftest_running:
             parts.append(self.text(view, "tech.selftest_running"))
         self.status.text = " · ".join(parts)
-        faults = ", ".join(tech.recent_faults) or self.text(view, "tech.no_faults")
+        faults = recent_faults_text(tech.recent_faults, view.language, self.ctx.catalogue)
+        faults = faults or self.text(view, "tech.no_faults")
         self.faults.text = self.text(view, "tech.recent_faults", faults=faults)
         self.table.clear_widgets()
         for line in tech.devices:

@@ -176,12 +176,13 @@ def test_hub_commands_reach_a_running_kiosk(alliance, running_kiosk, poll) -> No
         assert {"card_reader", "scanner", "chute"} <= set(devices), devices
         assert all(d["ok"] for d in devices.values()), devices
 
-        # maintenance on: out of service on screen, "maintenance" retained for the fleet
+        # maintenance on: the maintenance screen (not a fault code), "maintenance"
+        # retained for the fleet
         result = command("maintenance_on")
         assert result.ok is True and result.detail == {"maintenance": True}, result
-        poll(lambda: kiosk.runtime.view.screen == "out_of_service"
-             and kiosk.runtime.view.out_of_service_code == "maintenance",
-             10, "the out_of_service screen with code maintenance")
+        poll(lambda: kiosk.runtime.view.screen == "maintenance"
+             and kiosk.runtime.view.out_of_service_code is None,
+             10, "the maintenance screen")
         observer.next_on(state_topic, 10, _state_is("maintenance"), since=marks["maintenance_on"])
         # sees only the retained state (an identity of its own: one would kick the other)
         late = Observer(alliance.lab, alliance.broker, "late-observer", state_topic)

@@ -105,3 +105,31 @@ def test_diag_reports_each_scanners_kind_and_path_and_the_printers_fault(tmp_pat
     assert f"FAIL  scanner        scanner-unplugged      hid {hid_path}: absent" in text
     assert "FAIL  printer        printer-paper-out" in text
     assert "Put in a new roll" in text
+
+
+def test_the_screens_self_test_reads_the_card_on_the_reader_as_diag_reads_its_test_card() -> None:
+    """At the technician screen the staff card lies on the reader. The self-test used to
+    lay the test card beside it ("several cards in the field; card read not tested")
+    and then clear the field, technician's card and all. It reads the card that is
+    there, the line has diag's shape, and the technician's card stays."""
+    import queue
+
+    from contract.card_schemes import make_card_number
+    from firmware.config import load_config
+    from firmware.devices import build_devices, summarise
+    from kiosk_tools.simulated import sim_rig
+
+    config = load_config()
+    rig = sim_rig(config)
+    devices = build_devices(config, rig.transports, queue.Queue().put)
+    try:
+        devices.start()
+        devices.wait_ready(5.0)
+        staff = rig.tap(make_card_number("staff", 1))
+        [reader] = [r for r in summarise(devices.self_test()) if r.device == "card_reader"]
+        assert reader.ok
+        assert "several cards" not in reader.detail and "not tested" not in reader.detail
+        assert f"test card {staff.uid.hex()} read" in reader.detail
+        assert rig.chip.field.cards == (staff,)
+    finally:
+        devices.close()

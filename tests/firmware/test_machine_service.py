@@ -75,15 +75,16 @@ def test_hub_selftest_command_is_answered_with_command_result() -> None:
     assert result.detail["devices"][0]["device"] == "scanner"
 
 
-def test_maintenance_from_technician_screen_shows_out_of_service_to_readers() -> None:
+def test_maintenance_from_technician_screen_shows_the_maintenance_screen_to_readers() -> None:
+    """Maintenance is its own screen, not a fault code on the out-of-service screen."""
     k = technician()
     effects = k.feed(Press("maintenance_on"))
     assert PublishState("maintenance") in effects
     assert k.view.screen == "technician"
     assert k.view.technician.maintenance
     k.feed(Press("cancel"))
-    assert k.view.screen == "out_of_service"
-    assert k.view.out_of_service_code == "maintenance"
+    assert k.view.screen == "maintenance"
+    assert k.view.out_of_service_code is None
 
 
 def test_maintenance_command_from_hub_and_back() -> None:
@@ -91,7 +92,7 @@ def test_maintenance_command_from_hub_and_back() -> None:
     effects = k.feed(CommandReceived("maintenance_on", "m1"))
     assert PublishState("maintenance") in effects
     assert CommandResult("m1", True, {"maintenance": True}) in effects
-    assert k.view.screen == "out_of_service"
+    assert k.view.screen == "maintenance"
     effects = k.feed(CommandReceived("maintenance_off", "m2"))
     assert PublishState("online") in effects
     assert k.view.screen == "attract"
@@ -102,7 +103,7 @@ def test_reader_card_in_maintenance_gets_nowhere() -> None:
     k.feed(CommandReceived("maintenance_on", "m1"))
     k.feed(CardPresented(uid=UID, data=JOINT.encode()))
     k.answer(state="valid", pin_required=False)
-    assert k.view.screen == "out_of_service"
+    assert k.view.screen == "maintenance"
     assert k.state.reader is None
 
 

@@ -292,6 +292,26 @@ def test_device_steps_play_against_the_simulators(kiosk: Kiosk) -> None:
     assert kiosk.next() == ChuteCleared()
 
 
+def test_a_book_dropped_into_a_jammed_chute_is_refused_and_the_jam_stays(kiosk: Kiosk) -> None:
+    """A jammed chute's slot is blocked: the drop step is refused with its line, the
+    chute scanner reads nothing, no beam moves, and only `clear` ends the jam."""
+    runner = DeviceStepRunner(chute_scanner=kiosk.chute_sim_scanner, chute=kiosk.chute_world)
+    runner.run(parse_scenario("jam"))
+    assert isinstance(kiosk.next(), BookEntered)
+    assert isinstance(kiosk.next(), ChuteJammed)
+    with pytest.raises(ScenarioError, match="jammed") as refused:
+        runner.run(parse_scenario("drop 30234000001233"))
+    assert refused.value.line == 1
+    assert kiosk.chute_world.jammed and kiosk.chute_world.is_broken("entry")
+    with pytest.raises(queue.Empty):
+        kiosk.events.get(timeout=0.5)  # no read, no ChuteCleared: nothing happened
+    runner.run(parse_scenario("clear"))
+    assert kiosk.next() == ChuteCleared()
+    runner.run(parse_scenario("drop 30234000001233"))
+    seen = {kiosk.next(), kiosk.next(), kiosk.next()}
+    assert BarcodeRead("30234000001233", "chute") in seen
+
+
 def test_core_steps_go_to_the_handler_given() -> None:
     handled: list[Step] = []
     runner = DeviceStepRunner(other=handled.append)
@@ -322,3 +342,26 @@ def test_scanning_on_an_unplugged_scanner_is_an_error() -> None:
         runner = DeviceStepRunner(desk_scanner=sim, scanner_open_timeout_s=0.1)
         with pytest.raises(ScenarioError, match=r"^line 1: 'scan'"):
             runner.run(parse_scenario("scan 3010"))
+
+
+def test_tapping_the_card_already_on_the_reader_lifts_it_and_lays_it_back() -> None:
+    """A second `tap` of the same card is a new tap: the card leaves the field, the
+    runner waits for the reader to see it go, and it comes back."""
+    from hal_sim.cards import library_card
+    from hal_sim.mfrc522_chip import RfField
+
+    field = RfField()
+    seen_while_lifted: list[int] = []
+    runner = DeviceStepRunner(
+        card_field=field,
+        library_card=library_card,
+        card_lifted=lambda: seen_while_lifted.append(len(field.cards)),
+    )
+    runner.run(parse_scenario("tap 0110000012345"))
+    first = field.cards
+    runner.run(parse_scenario("tap 0110000012345"))
+    assert seen_while_lifted == [0]  # the field was empty while the reader looked
+    assert len(field.cards) == 1 and field.cards != first
+    runner.run(parse_scenario("tap 0210000067890"))  # another card: laid beside it
+    assert seen_while_lifted == [0] and len(field.cards) == 2
+

@@ -3,6 +3,7 @@ contract use is present, and the wording rules pick the right words."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -121,3 +122,72 @@ def test_importing_kiosk_ui_loads_no_kivy_and_opens_no_window() -> None:
     code = "import sys, kiosk_ui, kiosk_ui.samples, kiosk_ui.receipt; assert 'kivy' not in sys.modules"
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=".")
+
+
+def test_every_fault_hint_and_output_device_has_words_in_both_languages(cat: Catalogue) -> None:
+    """The technician screen shows hints in its language; the English ones are the
+    drivers' own (so the two cannot drift)."""
+    from drivers.diagnostics import FAULT_HINTS
+
+    for code, hint in FAULT_HINTS.items():
+        if code == "ok":
+            continue
+        assert cat.has(f"hint.{code}", "zh") and cat.text("en", f"hint.{code}") == hint, code
+        assert cat.text("zh", f"hint.{code}") != hint, f"hint.{code} is not translated"
+    for device in ("flap", "status_led", "buzzer", "chute_scanner", "printer", "kiosk"):
+        assert cat.has(f"device.{device}", "zh") and cat.has(f"device.{device}", "en")
+
+
+@pytest.mark.parametrize(("detail", "zh"), [
+    ("version register 0x92; antenna on; test card 51417d67 read",
+     "版本寄存器 0x92；天线已开启；测试卡 51417d67 读取正常"),
+    ("version register reads 0x00", "版本寄存器读数 0x00"),
+    ("entry beam ok; exit beam ok", "入口光束正常；出口光束正常"),
+    ("entry beam reads blocked", "入口光束一直被挡住"),
+    ("toggles", "开关正常"),
+    ("no test card in the field; card read not tested", "读卡区没有测试卡；未测试读卡"),
+    ("serial /tmp/x/desk-scanner: absent (cannot open /tmp/x/desk-scanner: [Errno 2] could not open "
+     "port /tmp/x/desk-scanner: [Errno 2] No such file or directory: '/tmp/x/desk-scanner')",
+     "串口 /tmp/x/desk-scanner：不存在（无法打开 /tmp/x/desk-scanner：设备文件不存在（ENOENT））"),
+    ("hid /dev/input/by-id/usb-chute-event-kbd opens", "USB 键盘口 /dev/input/by-id/usb-chute-event-kbd 可以打开"),
+    ("serial /dev/ttyUSB0: paper end (status 0x72)", "串口 /dev/ttyUSB0：纸已用完（状态 0x72）"),
+    ("network 10.0.0.5:9100 answers; paper low", "网络 10.0.0.5:9100 有应答；纸快用完了"),
+])
+def test_self_test_lines_are_written_in_chinese(cat: Catalogue, detail: str, zh: str) -> None:
+    from kiosk_ui.tech_words import detail_text
+
+    assert detail_text(detail, "zh", cat) == zh
+
+
+def test_an_unknown_self_test_phrase_is_shown_as_it_is(cat: Catalogue) -> None:
+    from kiosk_ui.tech_words import detail_text
+
+    assert detail_text("antenna on; something new happened", "zh", cat) == "天线已开启；something new happened"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_lost_card_is_told_one_message_the_hubs(cat: Catalogue, lang: str) -> None:
+    """Not "this card cannot be used here" run together with the reason: only the reason."""
+    from contract.messages import Bilingual
+    from drivers.events import CardPresented
+    from firmware.core.events import LinkChanged
+    from kiosk_tools.core_harness import CoreHarness
+    from kiosk_ui.present import notice_text
+
+    lost = Bilingual(zh="这张卡已经挂失，不能使用。请到服务台办理。",
+                     en="This card has been reported lost and cannot be used. Please go to the service desk.")
+    core = CoreHarness()
+    core.feed(LinkChanged(True), CardPresented(uid=b"\x01\x02\x03\x04", data=b"0110000012341"))
+    core.answer(scheme="bj-joint", state="blocked", allowed=False, reason_code="card_blocked_lost",
+                message=lost)
+    view = dataclasses.replace(core.view, language=lang)
+    assert view.notice == "notice.card_refused"  # what `expect refused CARD` reads
+    assert notice_text(view, cat) == getattr(lost, lang)
+
+
+def test_a_refused_card_without_words_from_the_hub_gets_a_plain_line(cat: Catalogue) -> None:
+    from firmware.view import KioskView
+    from kiosk_ui.present import notice_text
+
+    view = KioskView(notice="notice.card_refused", notice_args=(("state", "unknown"),))
+    assert notice_text(view, cat) == "这张卡现在不能使用，请到服务台询问"

@@ -24,10 +24,20 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "borrow_busy": ("正在查询，请稍候…", "查询中"),
         "borrow_refusal": ("不能借", "这本书已被其他读者预约", "您借的书已经到了上限"),
         "returns": ("放回本馆书架", "送回西城区图书馆", "放到预约书架", "《城南旧事》"),
-        "summary": ("办理完成，谢谢！", "读者 Reader: 王*明", "用手机扫一扫，保存凭条"),
+        "summary": ("办理完成，谢谢！", "读者证: 0110****2341", "借出 应还 2025-04-12", "用手机扫一扫，保存凭条"),
         "help": ("需要帮助？", "已通知工作人员，请在这里稍等。"),
         "out_of_service": ("暂停服务", "故障代码：chute-jammed"),
-        "technician": ("技术维护", "自检", "结束维护", "故障", "正常", "扫描器  [scanner-unplugged]"),
+        "technician": ("技术维护", "自检", "结束维护", "故障", "正常", "扫描器 · 故障代码 scanner-unplugged",
+                       "条码扫描器没有连接", "分拣挡板", "状态指示灯", "蜂鸣器", "开关正常",
+                       "入口光束正常；出口光束正常", "测试卡 51417d67 读取正常", "设备文件不存在"),
+        "maintenance": ("维护中", "技术人员：刷技术人员卡，输入密码，再按「结束维护」。"),
+        "borrow_returns_only": ("赵*，您好！", "您已借 2 本", "本馆不能用这种读者卡借书，但可以还书。",
+                                "还书：请把书逐本放入还书口"),
+        "borrow_offline": ("离线服务：还书照常，本次还可以借 2 本", "暂时无法连接图书馆系统，还书照常"),
+        "borrow_offline_returns_only": ("离线服务", "本馆不能用这种读者卡借书，但可以还书。"),
+        "pin_wrong": ("密码不对，请再输一次", "还可以再试 4 次"),
+        "card_lost": ("这张卡已经挂失，不能使用。请到服务台办理。",),
+        "logged_out": ("长时间没有操作，已自动退出",),
         "offline": ("暂时无法连接图书馆系统，还书照常",),
         "countdown": ("15 秒后自动退出，点任意按钮继续",),
         "notice": ("请一次只放一张卡",),
@@ -39,10 +49,20 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "borrow_busy": ("Checking, please wait…", "Checking"),
         "borrow_refusal": ("Not borrowed", "Another reader has reserved this book"),
         "returns": ("Back on the shelf here", "Goes back to Xicheng District Library", "Goes to the hold shelf"),
-        "summary": ("All done — thank you!", "Scan with your phone to keep the receipt"),
+        "summary": ("All done — thank you!", "Card: 0110****2341", "loaned, due 2025-04-12",
+                    "Scan with your phone to keep the receipt"),
         "help": ("Need help?", "Staff have been called. Please wait here."),
         "out_of_service": ("Out of service", "Fault code: chute-jammed"),
-        "technician": ("Technician", "Self-test", "Maintenance off", "Fault", "Scanner  [scanner-unplugged]"),
+        "technician": ("Technician", "Self-test", "Maintenance off", "Fault", "Scanner · fault code scanner-unplugged",
+                       "Sorting flap", "Status light", "Buzzer", "entry beam ok; exit beam ok"),
+        "maintenance": ("Maintenance", "Technicians: tap a technician card, enter the PIN"),
+        "borrow_returns_only": ("Hello, 赵*!", "You have 2 on loan", "This library cannot lend on this kind of card",
+                                "To return books, put them into the return slot"),
+        "borrow_offline": ("Offline: returns as usual; you may borrow 2 more now", "Offline: returns still work"),
+        "borrow_offline_returns_only": ("Offline", "This library cannot lend on this kind of card"),
+        "pin_wrong": ("Wrong PIN. Please try again.", "4 tries left"),
+        "card_lost": ("This card has been reported lost",),
+        "logged_out": ("You were logged out after a period of inactivity.",),
         "offline": ("Offline: returns still work",),
         "countdown": ("Logging out in 15 s — press any button to stay",),
         "notice": ("Please put only one card on the reader.",),
@@ -56,6 +76,32 @@ def all_views() -> list[tuple[str, str, KioskView]]:
     ]
 
 
+# Words that must not be on a screen: a made-up loan count, a quota for a card that
+# cannot borrow here, raw device ids and English driver lines on the Chinese
+# technician screen, "[ok]" beside 正常, maintenance as a fault code, the count of a
+# wrong PIN twice, a lost card's generic line before the reason.
+FORBIDDEN_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "zh": {
+        "borrow_offline": ("您已借",),
+        "borrow_offline_returns_only": ("您已借", "还可以借"),
+        "borrow_returns_only": ("还可以借",),
+        "technician": ("[ok]", "flap", "status_led", "buzzer", "toggles", "beam ok", "version register",
+                       "The barcode scanner", "absent"),
+        "maintenance": ("故障代码", "maintenance"),
+        "card_lost": ("这张卡现在不能使用",),
+        "summary": ("Capital Library Alliance", "Card:"),
+    },
+    "en": {
+        "borrow_offline": ("on loan",),
+        "borrow_returns_only": ("more to borrow", "left to borrow"),
+        "technician": ("[ok]", "status_led"),
+        "maintenance": ("Fault code",),
+        "card_lost": ("cannot be used at the moment",),
+        "summary": ("首都图书馆联盟", "读者证", "借出"),
+    },
+}
+
+
 def test_every_screen_shows_the_views_words_in_its_language(ui: Any) -> None:
     for name, lang, view in all_views():
         ui.show(view)
@@ -63,10 +109,19 @@ def test_every_screen_shows_the_views_words_in_its_language(ui: Any) -> None:
         texts = "\n".join(ui.texts())
         for words in EXPECTED_WORDS[lang][name]:
             assert words in texts, f"{name}/{lang}: {words!r} not shown; shown: {ui.texts()}"
+        for words in FORBIDDEN_WORDS[lang].get(name, ()):
+            assert words not in texts, f"{name}/{lang}: {words!r} shown; shown: {ui.texts()}"
         ui.screenshot(f"{name}_{lang}")
 
 
-def test_the_samples_cover_all_eight_screens() -> None:
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_wrong_pin_shows_the_attempts_left_once(ui: Any, lang: str) -> None:
+    ui.show(sample_views(lang)["pin_wrong"])
+    words = [text for text in ui.texts() if len(text) > 1]  # not the keypad's digits
+    assert sum(text.count("4") for text in words) == 1, words
+
+
+def test_the_samples_cover_every_screen() -> None:
     assert {v.screen for v in sample_views().values()} == set(SCREENS)
 
 

@@ -75,3 +75,53 @@ def test_screenshots_at_larger_kiosk_screens(size: str) -> None:
     done = run_cli(ARTIFACTS, "--size", size, "--only", "attract,pin,borrow_refusal,technician")
     assert done.returncode == 0, done.stderr[-2000:]
     assert (ARTIFACTS / f"borrow_refusal_en_{size}.png").is_file()
+
+
+def test_the_sim_panels_tap_of_the_card_on_the_reader_is_a_new_tap_for_the_driver() -> None:
+    """The panel's "tap" with the same card still lying there used to swap it within one
+    poll, so the reader saw nothing: the card reader (real driver, emulated chip) now
+    reports it gone and then presented again. A jammed chute's drop changes nothing."""
+    import queue
+    import types
+
+    from drivers.events import BarcodeRead, CardPresented, CardRemoved, ChuteCleared
+    from firmware.config import load_config
+    from firmware.devices import build_devices
+    from kiosk_tools.sim_controls import KioskSimControls
+    from kiosk_tools.simulated import sim_rig
+
+    config = load_config()
+    rig = sim_rig(config)
+    events: queue.Queue[object] = queue.Queue()
+    devices = build_devices(config, rig.transports, events.put)
+    kiosk = types.SimpleNamespace(rig=rig, runtime=types.SimpleNamespace(devices=devices))
+    controls = KioskSimControls(kiosk)  # type: ignore[arg-type]
+    try:
+        devices.start()
+        devices.wait_ready(5.0)
+
+        def card_events(count: int) -> list[type]:
+            seen: list[type] = []
+            while len(seen) < count:
+                event = events.get(timeout=3)
+                if isinstance(event, CardPresented | CardRemoved):
+                    seen.append(type(event))
+            return seen
+
+        controls.tap("0110000012345")
+        assert card_events(1) == [CardPresented]
+        controls.tap("0110000012345")
+        assert card_events(2) == [CardRemoved, CardPresented]
+
+        controls.jam()
+        controls.drop("30234000001233")  # refused: logged, nothing read
+        assert rig.chute.jammed
+        time_limit = 0.5
+        while True:
+            try:
+                event = events.get(timeout=time_limit)
+            except queue.Empty:
+                break
+            assert not isinstance(event, BarcodeRead | ChuteCleared), event
+    finally:
+        devices.close()

@@ -42,8 +42,11 @@ def test_a_printer_fault_is_shown_with_its_code_and_hint(
     faults = (*tech.recent_faults, "printer:printer-paper-out")
     ui.show(replace(view, technician=replace(tech, devices=lines, recent_faults=faults)))
     texts = "\n".join(ui.texts())
-    assert f"{printer}  [printer-paper-out]" in texts
-    assert f"{chute_scanner}  [ok]" in texts
-    assert FAULT_HINTS["printer-paper-out"] in texts
-    assert "printer:printer-paper-out" in texts
+    code_label = "故障代码" if lang == "zh" else "fault code"
+    assert f"{printer} · {code_label} printer-paper-out" in texts
+    assert chute_scanner in texts and "[ok]" not in texts  # the badge says ok, once
+    hint = "小票打印机缺纸" if lang == "zh" else FAULT_HINTS["printer-paper-out"]
+    assert hint in texts
+    assert ("纸已用完（状态 0x72）" if lang == "zh" else "paper end (status 0x72)") in texts
+    assert f"{printer} printer-paper-out" in texts  # the recent faults name the device
     ui.screenshot(f"technician_printer_{lang}")
