@@ -208,6 +208,7 @@ _ADDED_COLUMNS = (
     ("txns", "item_state", "TEXT"),
     ("fleet", "clock_offset_s", "REAL"),
     ("fleet", "clock_sampled_at", "TEXT"),
+    ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ils_live.py
 )
 
 
