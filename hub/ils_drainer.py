@@ -39,6 +39,7 @@ from hub.ils_operations import ClientPool
 from hub.ils_queue import QueuedCall
 from hub.ledger_sql import Database
 from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.settings import DEFAULT_GRACE_S
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class IlsDrainer:
         keepalive_s: float = 30.0,
         lease_s: float = 30.0,
         max_invalid: int = 3,
-        live_grace_s: float = ils_live.DEFAULT_GRACE_S,
+        live_grace_s: float = DEFAULT_GRACE_S,
     ) -> None:
         self.system = system
         self.pool = pool

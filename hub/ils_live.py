@@ -33,8 +33,6 @@ from datetime import datetime
 from hub.ledger_sql import Database, parse_time_text, time_text
 
 OP = "checkout"
-OPEN_STATES = ("pending", "live")
-DEFAULT_GRACE_S = 300
 UNCLAIMED = "ils_live_checkout_unclaimed"  # the exception reason when its 09 fails
 
 

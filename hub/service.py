@@ -225,7 +225,10 @@ class HubService:
         )
         self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
         self.drainers = {
-            name: IlsDrainer(name, pool, ledger.db, self.worker_name, self.clock) for name, pool in self._pools.items()
+            name: IlsDrainer(
+                name, pool, ledger.db, self.worker_name, self.clock, live_grace_s=settings.live_checkout_grace_s
+            )
+            for name, pool in self._pools.items()
         }
         gateway = IlsGateway(routing, self._pools, ledger.db, self.clock, wake=lambda name: self.drainers[name].wake())
         for drainer in self.drainers.values():

@@ -58,8 +58,11 @@ class Sip2Client:
         """TCP (or TLS) and login 93; Sip2Unavailable when either fails."""
         self.close()
         s = self.system
+        if not s.tls and not s.allow_plain:  # Sip2System refuses this too; never send CO in clear
+            raise Sip2Unavailable(f"{s.label}: plain TCP refused (tls off without allow_plain)")
         self._conn = Connection.open(s.host, s.port, timeout_s=s.timeout_s, tls=s.tls,
-                                     tls_ca=s.tls_ca, label=s.label)
+                                     tls_ca=s.tls_ca, tls_fingerprint=s.tls_fingerprint,
+                                     label=s.label)
         self._seq = -1
         login = m.LoginRequest(s.user, s.password, s.location)
         try:
@@ -78,6 +81,11 @@ class Sip2Client:
                 f"{s.label}: login refused for user {s.user!r} at location {s.location!r}; "
                 "check the SIP2 user and password file")
         log.info("sip2 %s: logged in as %s", s.label, s.user)
+
+    def link_description(self) -> str:
+        """How the current connection is protected (TLS version and the server
+        certificate's SHA-256, or plain TCP); "not connected" before `connect()`."""
+        return self._conn.tls_description() if self._conn is not None else "not connected"
 
     def close(self) -> None:
         """Close the connection (idempotent); the next call connects again."""

@@ -17,7 +17,7 @@ from ils_sim.journal import Journal
 READER = "0101000012373"
 ITEM_1 = "30101000000018"
 ITEM_2 = "30101000000026"
-READY = re.compile(r"^ils_sim: listening on 127\.0\.0\.1:(\d+)$")
+READY = re.compile(r"^ils_sim: listening on 127\.0\.0\.1:(\d+) \(plain\)$")
 
 
 def _free_port() -> int:

@@ -11,9 +11,14 @@ from tests.hub.sip2.peers import PASSWORD, USER, Library, ServerThread, build_ap
 
 
 def system_for(port: int, encoding: str = "utf-8", **kw) -> Sip2System:
+    """The client's view of a test ACS. Plain TCP (allowed) unless `tls=True` is given:
+    these tests are about framing and resends; TLS has its own (test_tls.py), and the
+    hub's path to the ILS simulator runs over TLS (tests/ils_peer.py)."""
     defaults = dict(name="east", host="127.0.0.1", port=port, user=USER, password=PASSWORD,
                     institution="capital", location="alliance-kiosks", encoding=encoding,
-                    timeout_s=2.0)
+                    timeout_s=2.0, tls=False, allow_plain=True)
+    if kw.get("tls"):
+        defaults["allow_plain"] = False
     return Sip2System(**{**defaults, **kw})
 
 
