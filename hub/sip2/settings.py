@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from contract.private_files import shared_with_others
 from contract.settings import (
@@ -80,9 +80,12 @@ class Sip2SystemSection(Section):
                 "tls = false: plain TCP carries the SIP2 password (CO) and readers' PINs (AD)"
                 " readable, and anyone on the path can change the answers; use tls = true with"
                 " tls_ca or tls_fingerprint, or set allow_plain = true for a link you trust")
-        if self.tls_fingerprint is not None:
-            self.tls_fingerprint = normal_fingerprint(self.tls_fingerprint)
         return self
+
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _fingerprint_as_hex(cls, value: str | None) -> str | None:
+        return None if value is None else normal_fingerprint(value)
 
 
 class Sip2Section(Section):
