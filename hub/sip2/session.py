@@ -29,7 +29,12 @@ from typing import Protocol
 
 from hub.sip2 import messages as m
 from hub.sip2.codec import Frame, decode_frame, encode_frame
-from hub.sip2.errors import Sip2AnswerMismatch, Sip2ChecksumError, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.errors import (
+    Sip2AnswerMismatch,
+    Sip2ChecksumError,
+    Sip2ProtocolError,
+    Sip2Unavailable,
+)
 from hub.sip2.system import Sip2System
 from hub.sip2.transport import Connection, PeerClosed, ReadTimeout
 
