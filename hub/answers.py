@@ -62,6 +62,11 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "图书馆系统不同意这次操作，请到服务台询问。",
             "The library's system did not allow this. Please ask at the service desk.",
         ),
+        "ils_answer_mismatch": (
+            "图书馆系统的答复与请求不符，本次操作未完成，请到服务台询问。",
+            "The library's system gave an answer that does not match the request, so nothing"
+            " was done. Please ask at the service desk.",
+        ),
         "ils_no_guest_patron": (
             "这本书所属的图书馆暂时不能借给这种读者卡，请到服务台询问。",
             "The library this book belongs to cannot lend it on this kind of card yet."

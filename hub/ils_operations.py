@@ -49,7 +49,7 @@ from hub.pins import PinResult
 from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
 from hub.schemes import Scheme
-from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.client import Sip2AnswerMismatch, Sip2Error, Sip2ProtocolError, Sip2Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +354,10 @@ class IlsGateway:
         except Sip2Unavailable as exc:
             self._note_link(system, up=False, error=str(exc))
             raise IlsRefusal("ils_unavailable", None, system) from exc
+        except Sip2AnswerMismatch as exc:  # out of step, or altered on the way: refused
+            log.warning("SIP2 system %s: %s", system, exc)  # names the field, never the value
+            self._note_link(system, up=True, error=str(exc))
+            raise IlsRefusal("ils_answer_mismatch", None, system) from exc
         except Sip2ProtocolError as exc:
             log.warning("SIP2 system %s: %s", system, type(exc).__name__)
             self._note_link(system, up=True, error=str(exc))

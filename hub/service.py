@@ -58,6 +58,7 @@ from hub.registry import Registry
 from hub.signer import HubSigner
 from hub.sip2.client import Sip2Pool
 from hub.sip2.settings import Sip2Settings
+from hub.sip2.system import plain_warning
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,9 @@ class HubService:
             settings.members,
             {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
         )
+        for name in routing.systems:
+            if not settings.systems[name].tls:
+                log.warning("%s", plain_warning(settings.systems[name].label))
         self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
         self.drainers = {
             name: IlsDrainer(

@@ -46,6 +46,11 @@ class Sip2System:
             object.__setattr__(self, "tls_fingerprint", normal_fingerprint(self.tls_fingerprint))
 
     @property
+    def protection(self) -> str:
+        """How the link is protected, as `hub status` shows it."""
+        return protection(self.tls, self.tls_ca is not None, self.tls_fingerprint is not None)
+
+    @property
     def local_tz(self) -> tzinfo:
         return alliance_timezone(self.utc_offset_hours)
 
@@ -69,3 +74,21 @@ def normal_fingerprint(text: str) -> str:
     if not _HEX64.fullmatch(value):
         raise ValueError(f"tls_fingerprint {text!r} is not a SHA-256 fingerprint (64 hex digits)")
     return value
+
+
+def protection(tls: bool, ca: bool, pinned: bool) -> str:
+    """`tls (ca)`, `tls (pinned)`, `tls (ca, pinned)`, `tls (trust store)`, or
+    `PLAIN (allow_plain)`: what verifies the member's system, in `hub status`."""
+    if not tls:
+        return "PLAIN (allow_plain)"
+    how = [name for name, used in (("ca", ca), ("pinned", pinned)) if used]
+    return f"tls ({', '.join(how) or 'trust store'})"
+
+
+def plain_warning(label: str) -> str:
+    """The warning for a system on plain TCP, at hub start."""
+    return (
+        f"SIP2 system {label} on plain TCP (allow_plain = true): the SIP2 password and "
+        "readers' PINs cross the network readable, and anyone on the path can change "
+        "the system's answers (a refused checkout into an approved one); use tls = true"
+    )
