@@ -9,6 +9,9 @@ is testable with a ledger and a registry alone. What a caller may rely on:
   rules' own words, or `rules.REASONS` / `HUB_REASONS` for the code).
 - An answer never carries a card number or a full name: a reader's name is masked, the
   blocklist holds card hashes.
+- `checkout_auth` and `renew_auth` are answered only inside the reader's session: their
+  `session_token` must be valid now for this card at this kiosk, else `session_required`
+  before anything is looked up, and no member's system is asked to lend or renew.
 - A card whose number is not valid for its scheme, or which the ledger does not know,
   is answered as `card_unknown`, never as an error.
 - Loan titles say what a reader reads, so they come only after authentication: with
