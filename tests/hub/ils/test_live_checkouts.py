@@ -139,3 +139,21 @@ def test_a_checkout_whose_outcome_is_unknown_stays_in_the_ledger_until_a_09_sett
         time.sleep(drainer.step())  # the pool's backoff after the outage, then the 09
     assert [(i, s) for i, s, _ in live_rows(hub)] == [(BOOK, "not_lent")]  # its 09: never lent
     assert ils.sim.circulation.item(BOOK).status == "available"
+
+
+def test_a_checkout_whose_loan_reached_the_ledger_another_way_is_left_lent(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    assert checkout(hub, DONGCHENG_CARD, BOOK, token).allowed
+    # The loan txn comes from another kiosk (its own session): it does not claim k1's
+    # live checkout, and the system is told again (it already has the book out to him).
+    other = hub.ask(messages.PinCheck(op="pin_check", card=DONGCHENG_CARD, pin=DONGCHENG_PIN), "k2")
+    ack = hub.commit("k2", kind="loan", card=DONGCHENG_CARD.model_dump(), item=BOOK, library_id="dongcheng",
+                     session_token=other.session_token)  # fmt: skip
+    assert ack.result == "committed" and ack.exception is None
+    hub.drain()
+    drainer_at(hub, GRACE_S + 1).step()
+    assert ils.journal.count("09") == 0  # the reader has it in the ledger: not checked in
+    assert ils.sim.circulation.item(BOOK).status == "charged"
+    states = {(s, (why or "").split(" (")[0]) for _, s, why in live_rows(hub)}
+    assert ("delivered", "the ledger has this loan") in states
