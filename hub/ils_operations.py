@@ -13,9 +13,10 @@ What a caller may rely on:
 
 - Every call that reaches a system is in the ledger's `ils_queue` (hub/ils_queue.py):
   a live one waits for its txn, which claims it (a live checkout is recorded before its
-  11 is sent, and checked back in when no txn claims it in time: hub/ils_live.py); a txn whose call was not made live
-  (the system was down, the kiosk was offline) queues one, in the same database
-  transaction as its commit, and the drainer (hub/ils_drainer.py) sends it later.
+  11 is sent, and checked back in when no txn claims it in time: hub/ils_live.py); a
+  txn whose call was not made live (the system was down, the kiosk was offline) queues
+  one, in the same database transaction as its commit, and the drainer
+  (hub/ils_drainer.py) sends it later.
 - A live call never overtakes a queued one about the same book: while a book has a call
   waiting, its return is routed by the hub's own rules and its loan is refused.
 - Online loans and renewals of a book whose system does not answer are refused
@@ -222,7 +223,7 @@ class IlsGateway:
         except IlsRefusal as refusal:
             if call_id is not None:
                 cause = type(refusal.__cause__).__name__ if refusal.__cause__ else refusal.code
-                ils_live.note_uncertain(self.db, call_id, f"11 sent, outcome unknown ({cause})")
+                ils_live.note_uncertain(self.db, call_id, f"the 11 may have reached the system: outcome unknown ({cause})")
             raise
         assert call_id is not None
         if not result.ok:

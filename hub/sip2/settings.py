@@ -153,6 +153,9 @@ def resolve_sip2(section: Sip2Section, *, name: str, base_dir: Path) -> Sip2Sett
         ca = s.tls_ca
         if ca is not None and not ca.is_absolute():
             ca = base_dir / ca
+        if s.tls and ca is not None and not ca.is_file():
+            problems.append(f"{name}: sip2.systems.{sys_name}.tls_ca: {ca}: no such file")
+            continue
         systems[sys_name] = Sip2System(
             name=sys_name, host=s.host, port=s.port, user=s.user, password=password,
             institution=s.institution, location=s.location, encoding=s.encoding, tls=s.tls,

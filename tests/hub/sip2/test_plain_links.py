@@ -46,6 +46,7 @@ xicheng = "west"
 def config(tmp_path: Path) -> Path:
     (tmp_path / "pw").write_text("secret\n")
     os.chmod(tmp_path / "pw", 0o600)
+    (tmp_path / "west-ca.pem").write_text("")  # read only when connecting
     path = tmp_path / "hub.toml"
     path.write_text(f'[hub]\ndb = "sqlite:///{tmp_path}/hub.sqlite"\n' + TABLES)
     return path

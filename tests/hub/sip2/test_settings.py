@@ -92,6 +92,12 @@ def test_a_password_file_others_can_read_is_refused(tmp_path: Path) -> None:
         load_sip2_systems(path)
 
 
+def test_a_missing_tls_ca_is_named(tmp_path: Path) -> None:
+    path = write_config(tmp_path, extra='tls_ca = "east-ca.pem"')
+    with pytest.raises(ConfigError, match=r"sip2.systems.east.tls_ca: .*east-ca\.pem: no such file"):
+        load_sip2_systems(path)
+
+
 def test_a_missing_password_file_is_named(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     (tmp_path / "east.pw").unlink()
