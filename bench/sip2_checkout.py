@@ -127,9 +127,11 @@ def _why(response: messages.Response) -> str:
     return f"{response.reason_code} {text}".strip()
 
 
-def _checkout(asker: Asker, item: str) -> float:
+def _checkout(asker: Asker, item: str, token: str | None) -> float:
     elapsed, answer = asker.ask(
-        messages.CheckoutAuth(op="checkout_auth", card=CARD, item=item, library_id=LIBRARY_ID)
+        messages.CheckoutAuth(
+            op="checkout_auth", card=CARD, item=item, library_id=LIBRARY_ID, session_token=token
+        )
     )
     if not answer.ok or answer.allowed is not True:
         raise RuntimeError(f"checkout_auth of {item} not allowed: {_why(answer)}")
@@ -151,7 +153,7 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
     from hub.lab import demo_sip2_tables
     from ils_sim.journal import Journal
     from ils_sim.library import load_library
-    from ils_sim.server import IlsSimulator
+    from ils_sim.server import IlsSimulator, server_tls
 
     sip2_books, own_books = dongcheng_items(), capital_items()
     if not sip2_books or not own_books:
@@ -164,11 +166,13 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
         password_file = tmp / "east.pw"
         _write_secret(password_file, library.login_password)
         journal_file = tmp / "ils.jsonl"
+        identity = endpoint.lab.ils_server("east")  # SIP2 over TLS, as the hub requires
         ils = IlsSimulator(
             library,
             encoding="gb18030",
             journal=Journal(journal_file),
             state_file=tmp / "state.json",
+            tls=server_tls(identity.cert, identity.key),
         )
         port = ils.start()
         hub: HubProcess | None = None
@@ -176,7 +180,7 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
         try:
             config = endpoint.lab.hub_config(
                 HUB_WORKER,
-                tables=demo_sip2_tables(port, password_file),
+                tables=demo_sip2_tables(port, password_file, identity.ca),
                 request_rate_per_s=10000.0,
                 request_burst=10000,
             )
@@ -190,13 +194,15 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
             )
             if not looked.ok or looked.state != "valid":
                 raise RuntimeError(f"reader_lookup: {looked.state} {_why(looked)}")
+            token = looked.session_token
             if looked.pin_required:
                 _, pin = asker.ask(messages.PinCheck(op="pin_check", card=CARD, pin=PIN))
                 if not pin.ok or pin.pin_ok is not True:
                     raise RuntimeError(f"pin_check: {_why(pin)}")
+                token = pin.session_token
             for i in range(warmup):
-                _checkout(asker, sip2_books[i % len(sip2_books)])
-                _checkout(asker, own_books[i % len(own_books)])
+                _checkout(asker, sip2_books[i % len(sip2_books)], token)
+                _checkout(asker, own_books[i % len(own_books)], token)
             before = Journal.read(journal_file)
             sip2_s: list[float] = []
             own_s: list[float] = []
@@ -206,7 +212,7 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
                     (own_s, own_books[(warmup + i) % len(own_books)]),
                 ]
                 for times, item in pair if i % 2 == 0 else reversed(pair):
-                    times.append(_checkout(asker, item))
+                    times.append(_checkout(asker, item, token))
             after = Journal.read(journal_file)
         except Exception as exc:
             log = tmp / "hub.log"

@@ -120,17 +120,25 @@ class PinCheck(_Msg):
 
 
 class CheckoutAuth(_Msg):
+    """May this card borrow this book here now. `session_token` is the token the hub gave
+    on this card's right PIN (or tap, for schemes without PINs) at this kiosk: without a
+    valid one the answer is `session_required`, and no member's system is asked."""
+
     op: Literal["checkout_auth"]
     card: CardRef
     item: Barcode
     library_id: LibraryId
+    session_token: SessionToken | None = None
 
 
 class RenewAuth(_Msg):
+    """May this card renew this loan now; `session_token` as for `CheckoutAuth`."""
+
     op: Literal["renew_auth"]
     card: CardRef
     item: Barcode
     library_id: LibraryId
+    session_token: SessionToken | None = None
 
 
 class ReturnRoute(_Msg):

@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hub import command_cli, pin_cli, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
+from hub.sip2.system import plain_warning, protection
 
 if TYPE_CHECKING:
     from hub.fleet_records import FleetRow
@@ -86,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             db=args.db, broker=getattr(args, "broker", None), worker=getattr(args, "worker", None)
         )
         if args.command == "status":
-            return cmd_status(config, args.json, tuple(load_hub_file(args.config).sip2.systems))
+            systems = load_hub_file(args.config).sip2.systems
+            links = {name: protection(s.tls, s.tls_ca is not None, s.tls_fingerprint is not None) for name, s in systems.items()}
+            return cmd_status(config, args.json, links)
         if args.command == "command":
             return command_cli.run(config, args)
         if args.command == pin_cli.COMMAND:
@@ -155,6 +158,12 @@ def _lab_setup_warnings(config: HubConfig) -> list[str]:
     return warnings
 
 
+def _sip2_warnings(sip2: Sip2Settings | None) -> list[str]:
+    """A warning for each member's system reached over plain TCP (`allow_plain`)."""
+    systems = sip2.systems.values() if sip2 is not None else ()
+    return [plain_warning(system.label) for system in systems if not system.tls]
+
+
 def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None = None) -> int:
     """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger.
     `sip2`: the members' own library systems (`[sip2]`), spoken to in SIP2."""
@@ -176,7 +185,7 @@ def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    for warning in _lab_setup_warnings(config):
+    for warning in _lab_setup_warnings(config) + _sip2_warnings(sip2):
         print(f"hub: warning: {warning}", file=sys.stderr, flush=True)
     service = HubService(config.broker, config.db, registry, config.worker, config=config, sip2=sip2)
     try:
@@ -239,8 +248,11 @@ def _redact(url: str) -> str:
     return url
 
 
-def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] = ()) -> int:
-    """The fleet, and each member's library system (`[sip2]`): link, queue, last error."""
+def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str] | None = None) -> int:
+    """The fleet, and each member's library system (`[sip2]`): link, how it is protected
+    (`sip2_systems`: system -> `hub.sip2.system.protection`), live checkouts waiting
+    for their txn, queue, conflicts, last error."""
+    protections = dict(sip2_systems or {})
     from hub.fleet import fleet_json, fleet_table
 
     missing = _sqlite_missing(config.db)
@@ -250,12 +262,12 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] =
     ledger = _open_ledger(config.db, config.pin_pepper_file)
     try:
         rows = ledger.fleet()
-        links = ledger.ils_links(sip2_systems)
+        links = ledger.ils_links(tuple(protections))
     finally:
         ledger.close()
     now = datetime.now(UTC)
     if as_json:
-        systems = [_link_json(link) for link in links]
+        systems = [_link_json(link, protections) for link in links]
         print(json.dumps({"kiosks": fleet_json(rows, now), "sip2_systems": systems}, ensure_ascii=False, indent=2))
     else:
         print(fleet_table(rows, now))
@@ -264,18 +276,22 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] =
             print(releases_table(rows))
         if links:
             print()
-            print(_columns([_link_json(link) for link in links], _LINK_COLUMNS))
+            print(_columns([_link_json(link, protections) for link in links], _LINK_COLUMNS))
     return EXIT_OK
 
 
-_LINK_COLUMNS = ("system", "link", "queued", "conflicts", "since", "last error")
+_LINK_COLUMNS = ("system", "link", "transport", "live", "queued", "conflicts", "since", "last error")
 
 
-def _link_json(link: Any) -> dict[str, Any]:
-    """A member's system (hub/ils_queue.py `LinkRow`) as `hub status` shows it."""
+def _link_json(link: Any, protections: Mapping[str, str]) -> dict[str, Any]:
+    """A member's system (hub/ils_queue.py `LinkRow`) as `hub status` shows it:
+    `transport` is how the link is protected (`PLAIN (allow_plain)` stands out), `live`
+    the live checkouts waiting for their loan txn (hub/ils_live.py)."""
     return {
         "system": link.system,
         "link": link.state,
+        "transport": protections.get(link.system, "-"),
+        "live": link.live,
         "queued": link.queued,
         "conflicts": link.conflicts,
         "since": link.changed_at.isoformat(timespec="seconds") if link.changed_at else "-",

@@ -9,6 +9,9 @@ is testable with a ledger and a registry alone. What a caller may rely on:
   rules' own words, or `rules.REASONS` / `HUB_REASONS` for the code).
 - An answer never carries a card number or a full name: a reader's name is masked, the
   blocklist holds card hashes.
+- `checkout_auth` and `renew_auth` are answered only inside the reader's session: their
+  `session_token` must be valid now for this card at this kiosk, else `session_required`
+  before anything is looked up, and no member's system is asked to lend or renew.
 - A card whose number is not valid for its scheme, or which the ledger does not know,
   is answered as `card_unknown`, never as an error.
 - Who a reader is and what they read come only after authentication: for a scheme
@@ -26,6 +29,7 @@ is testable with a ledger and a registry alone. What a caller may rely on:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
 from types import MappingProxyType
@@ -43,7 +47,9 @@ from hub.queries import LoanRow
 from hub.registry import Registry
 from hub.rules import Decision, ItemRecord, ReaderRecord
 from hub.schemes import Scheme
-from hub.session_tokens import DEFAULT_TTL, SessionTokens, session_key
+from hub.session_tokens import DEFAULT_TTL, NO_SESSION_TOKEN, SessionTokens, session_key
+
+log = logging.getLogger(__name__)
 
 # Reasons only the hub gives (the rest are rules.REASONS).
 HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -57,6 +63,11 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "密码输错次数太多，卡已锁定。请带证件到服务台解锁。",
             "Too many wrong PINs: your card is locked. Please ask at the service desk to unlock it.",
         ),
+        # checkout_auth / renew_auth without this card's valid session token at this kiosk
+        "session_required": (
+            "请重新刷卡并输入密码后再借书或续借。",
+            "Please tap your card and enter your PIN again to borrow or renew.",
+        ),
         # A member's own library system (hub/ils_operations.py)
         "ils_unavailable": (
             "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",
@@ -66,6 +77,11 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "ils_refused": (
             "图书馆系统不同意这次操作，请到服务台询问。",
             "The library's system did not allow this. Please ask at the service desk.",
+        ),
+        "ils_answer_mismatch": (
+            "图书馆系统的答复与请求不符，本次操作未完成，请到服务台询问。",
+            "The library's system gave an answer that does not match the request, so nothing"
+            " was done. Please ask at the service desk.",
         ),
         "ils_no_guest_patron": (
             "这本书所属的图书馆暂时不能借给这种读者卡，请到服务台询问。",
@@ -131,9 +147,9 @@ class RequestAnswers:
             case messages.PinCheck():
                 return self.pin_check(request, kiosk_id)
             case messages.CheckoutAuth():
-                return self.checkout_auth(request)
+                return self.checkout_auth(request, kiosk_id)
             case messages.RenewAuth():
-                return self.renew_auth(request)
+                return self.renew_auth(request, kiosk_id)
             case messages.ReturnRoute():
                 return self.return_route(request)
             case messages.Blocklist():
@@ -263,8 +279,15 @@ class RequestAnswers:
 
     # ------------------------------------------------------------------ loans
 
-    def checkout_auth(self, req: messages.CheckoutAuth) -> messages.Response:
-        """May this reader borrow this book here now: the title, and the due date or why not."""
+    def checkout_auth(self, req: messages.CheckoutAuth, kiosk_id: str | None = None) -> messages.Response:
+        """May this reader borrow this book here now: the title, and the due date or why not.
+        Only inside the reader's session: without the session token the hub gave this card
+        at this kiosk (its right PIN, or its tap for a scheme without PINs), valid now, the
+        answer is `session_required` and nothing else is looked up or asked of a member's
+        system; on both paths alike, since the loan txn needs that token too."""
+        refused = self._outside_session(req, kiosk_id)
+        if refused is not None:
+            return refused
         scheme_id, number = req.card.scheme, req.card.number
         known = self._card_known(scheme_id, number)
         reader = self.ledger.reader(scheme_id, number) if known else None
@@ -273,7 +296,7 @@ class RequestAnswers:
         loans = self.ledger.active_loans(key) if reader is not None else []
         system = self.ils.item_system(req.item) if self.ils is not None else None
         if self.ils is not None and system is not None:
-            return self._ils_checkout(req, system, reader, item, len(loans))
+            return self._ils_checkout(req, system, reader, item, len(loans), kiosk_id)
         decision = rules.checkout_decision(
             self.registry, reader, item, req.library_id, len(loans), self.clock(), reader_hash=key
         )
@@ -285,10 +308,17 @@ class RequestAnswers:
         )
 
     def _ils_checkout(
-        self, req: messages.CheckoutAuth, system: str, reader: ReaderRecord | None, item: ItemRecord | None, loans: int
+        self,
+        req: messages.CheckoutAuth,
+        system: str,
+        reader: ReaderRecord | None,
+        item: ItemRecord | None,
+        loans: int,
+        kiosk_id: str | None = None,
     ) -> messages.Response:
         """A book of a member's own system: the hub's rules for the reader and the
-        library, then that system's checkout (11); the title and due date are its own."""
+        library, then that system's checkout (11), recorded as this kiosk's live
+        checkout (hub/ils_live.py); the title and due date are its own."""
         assert self.ils is not None
         member = self.ils.item_member(req.item) or ""
         on_loan = self.ledger.active_loan_for_item(req.item) is not None
@@ -299,15 +329,19 @@ class RequestAnswers:
         if not decision.allowed:
             return messages.Response(title=title, home_library=member or None, **_refusal(decision))
         try:
-            loan = self.ils.checkout(req.card.scheme, req.card.number, req.item, req.library_id, system)
+            loan = self.ils.checkout(req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
         except IlsRefusal as refusal:
             return _ils_refusal(refusal, title, member)
         return messages.Response(
             allowed=True, title=loan.title or title, home_library=member or None, due=loan.due or decision.due
         )
 
-    def renew_auth(self, req: messages.RenewAuth) -> messages.Response:
-        """May this reader renew this loan now: the new due date or why not."""
+    def renew_auth(self, req: messages.RenewAuth, kiosk_id: str | None = None) -> messages.Response:
+        """May this reader renew this loan now: the new due date or why not; only inside
+        the reader's session, as `checkout_auth`."""
+        refused = self._outside_session(req, kiosk_id)
+        if refused is not None:
+            return refused
         scheme_id, number = req.card.scheme, req.card.number
         key = privacy.card_hash(scheme_id, number)
         reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
@@ -344,6 +378,25 @@ class RequestAnswers:
             home_library=item.home_library,
             due=decision.due if decision.allowed else None,
             **_refusal(decision),
+        )
+
+    def _outside_session(
+        self, req: messages.CheckoutAuth | messages.RenewAuth, kiosk_id: str | None
+    ) -> messages.Response | None:
+        """The `session_required` refusal when `req` lacks a session token valid now for
+        its card at `kiosk_id` (a caller without a kiosk has none), else None. The log
+        line names the kiosk and the token's problem, never the card."""
+        card = req.card
+        problem = (
+            self.sessions().problem(req.session_token, kiosk_id, card.scheme, card.number, self.clock())
+            if kiosk_id is not None
+            else NO_SESSION_TOKEN
+        )
+        if problem is None:
+            return None
+        log.warning("%s from kiosk %s refused: %s", req.op, kiosk_id or "-", problem)
+        return messages.Response(
+            allowed=False, reason_code="session_required", message=reason_message("session_required")
         )
 
     def return_route(self, req: messages.ReturnRoute) -> messages.Response:

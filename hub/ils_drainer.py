@@ -15,6 +15,11 @@ The one rule, on one clock (monotonic), with one owner (this thread):
 - the system refuses (item not checked out on a first send, patron blocked, book out to
   someone else): a conflict, and an exception row for staff (`hub status`, the
   exceptions table); never dropped;
+- with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
+  (`[sip2] live_checkout_grace_s`, hub/ils_live.py) is checked back in (09), one at a
+  time, unless the ledger's own loan of the book or a later checkout of it stands; a
+  refused 09 is a conflict with an exception row for staff; the thread wakes when the
+  oldest open live checkout comes due;
 - with nothing owed, an SC status (99) every `keepalive_s` keeps `hub status`'s link
   state true; `wake()` (a txn just queued a call) sends at once.
 """
@@ -28,11 +33,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub import ils_queue
+from hub import ils_live, ils_queue
+from hub.ils_live import LiveCheckout
 from hub.ils_operations import ClientPool
 from hub.ils_queue import QueuedCall
 from hub.ledger_sql import Database
 from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.settings import DEFAULT_GRACE_S
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,7 @@ class IlsDrainer:
         keepalive_s: float = 30.0,
         lease_s: float = 30.0,
         max_invalid: int = 3,
+        live_grace_s: float = DEFAULT_GRACE_S,
     ) -> None:
         self.system = system
         self.pool = pool
@@ -64,6 +72,8 @@ class IlsDrainer:
         self.keepalive_s = keepalive_s
         self.lease = timedelta(seconds=lease_s)
         self.max_invalid = max_invalid
+        self.live_grace = timedelta(seconds=live_grace_s)
+        self.checked_back_in = 0
         self.delivered = 0  # counters a test or an operator can read
         self.conflicts = 0
         self._wake = threading.Event()
@@ -113,18 +123,76 @@ class IlsDrainer:
             return self.lease.total_seconds() / 2
         call = ils_queue.next_queued(self.db, self.system)
         if call is None:
+            expired = ils_live.next_expired(self.db, self.system, now - self.live_grace)
+            if expired is not None:
+                try:
+                    self.check_back_in(expired)
+                except Sip2Unavailable as exc:
+                    ils_live.retry_later(self.db, expired, str(exc))
+                    return self._down(str(exc))
+                self._backoff = 0.0
+                return 0.0
             if time.monotonic() - self._last_check >= self.keepalive_s:
                 self._check_link()
-            return min(self.keepalive_s, self.lease.total_seconds() / 2)
+            return min(self.keepalive_s, self.lease.total_seconds() / 2, self._until_live_due(now))
         try:
             self.send(call)
         except Sip2Unavailable as exc:
             ils_queue.note_error(self.db, call.id, str(exc))
-            ils_queue.note_link(self.db, self.system, False, self.clock(), str(exc))
-            self._backoff = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff * 2))
-            return self._backoff
+            return self._down(str(exc))
         self._backoff = 0.0
         return 0.0
+
+    def _down(self, error: str) -> float:
+        ils_queue.note_link(self.db, self.system, False, self.clock(), error)
+        self._backoff = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff * 2))
+        return self._backoff
+
+    def _until_live_due(self, now: datetime) -> float:
+        """Seconds until the oldest open live checkout passes its grace (inf: none)."""
+        oldest = ils_live.oldest_open(self.db, self.system)
+        if oldest is None:
+            return float("inf")
+        return max(0.05, (oldest + self.live_grace - now).total_seconds())
+
+    def check_back_in(self, call: LiveCheckout) -> None:
+        """A live checkout no loan txn claimed: check it back in (09) and record why, or
+        leave it when something else stands (hub/ils_live.py). Sip2Unavailable leaves it
+        open for the next try."""
+        why_not = ils_live.standing_instead(self.db, call)
+        if why_not is not None:
+            ils_live.settle(self.db, call, why_not[0], why_not[1], self.clock())
+            return
+        if not ils_live.begin_checkin(self.db, call, self.clock()):
+            return  # its txn claimed it just now
+        grace = int(self.live_grace.total_seconds())
+        why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
+        try:
+            with self.pool.client() as client:
+                result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
+        except Sip2ProtocolError as exc:
+            ils_queue.note_link(self.db, self.system, True, self.clock(), str(exc))
+            if call.attempts + 1 >= self.max_invalid:
+                ils_live.settle(self.db, call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
+            else:
+                ils_live.retry_later(self.db, call, str(exc))
+            return
+        except Sip2Unavailable:
+            raise
+        except Sip2Error as exc:
+            raise Sip2Unavailable(str(exc)) from exc
+        ils_queue.note_link(self.db, self.system, True, self.clock())
+        if result.ok:
+            ils_live.settle(self.db, call, "checked_in", f"{why}: checked back in (09)", self.clock())
+            self.checked_back_in += 1
+            log.warning("SIP2 %s: live checkout %s of item %s checked back in: %s", self.system, call.id, call.item, why)
+        elif call.state == "pending":
+            ils_live.settle(self.db, call, "not_lent", f"{why}: the system had not lent it", self.clock())
+        else:
+            words = result.screen_message or "no reason given"
+            ils_live.settle(self.db, call, "conflict", f"{why}; the 09 was refused: {words}", self.clock())
+            self.conflicts += 1
+            log.warning("SIP2 %s: live checkout %s could not be checked back in: staff", self.system, call.id)
 
     def send(self, call: QueuedCall) -> None:
         """Send one owed call and settle it; Sip2Unavailable leaves it owed."""

@@ -12,9 +12,11 @@ still owes the system (the commit hook `follow_txn`, hub/commits.py).
 What a caller may rely on:
 
 - Every call that reaches a system is in the ledger's `ils_queue` (hub/ils_queue.py):
-  a live one waits for its txn, which claims it; a txn whose call was not made live
-  (the system was down, the kiosk was offline) queues one, in the same database
-  transaction as its commit, and the drainer (hub/ils_drainer.py) sends it later.
+  a live one waits for its txn, which claims it (a live checkout is recorded before its
+  11 is sent, and checked back in when no txn claims it in time: hub/ils_live.py); a
+  txn whose call was not made live (the system was down, the kiosk was offline) queues
+  one, in the same database transaction as its commit, and the drainer
+  (hub/ils_drainer.py) sends it later.
 - A live call never overtakes a queued one about the same book: while a book has a call
   waiting, its return is routed by the hub's own rules and its loan is refused.
 - Online loans and renewals of a book whose system does not answer are refused
@@ -41,14 +43,14 @@ from typing import Any, Protocol
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import ils_queue, queries
+from hub import ils_live, ils_queue, queries
 from hub.ils_routing import IlsRouting, NoGuestPatron, Patron
 from hub.ledger_sql import Database, time_text
 from hub.pins import PinResult, count_right_pin, count_wrong_pin, still_locked
 from hub.registry import Registry
 from hub.rules import ItemRecord, ReaderRecord
 from hub.schemes import Scheme
-from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.client import Sip2AnswerMismatch, Sip2Error, Sip2ProtocolError, Sip2Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -187,23 +189,38 @@ class IlsGateway:
 
     # ------------------------------------------------------------------ loans
 
-    def checkout(self, scheme: str, number: str, item: str, library_id: str, system: str) -> IlsLoan:
-        """11 at the book's system (the hub's rules already allowed the loan). IlsRefusal
-        when the system refuses, does not answer, has no guest patron for the card's
-        scheme, or still waits for an earlier call about this book."""
+    def checkout(
+        self, scheme: str, number: str, item: str, library_id: str, system: str, kiosk_id: str | None = None
+    ) -> IlsLoan:
+        """11 at the book's system (the hub's rules already allowed the loan, inside the
+        reader's session at `kiosk_id`). The live checkout is in the ledger before the 11
+        leaves (hub/ils_live.py): lent, it waits for its loan txn; with no certain answer
+        it stays pending; either way it is checked back in if no txn claims it in time.
+        IlsRefusal when the system refuses, does not answer, has no guest patron for the
+        card's scheme, or still waits for an earlier call about this book."""
         patron = self._patron(system, scheme, number)
         self._not_behind_queue(system, item)
         now = self.clock()
-        with self._client(system) as client:
-            result = client.checkout(patron.patron_id, item, at=now)
+        call_id: int | None = None
+        try:
+            with self._client(system) as client:
+                call_id = ils_live.record_pending(
+                    self.db, system, item, library_id, now,
+                    patron_id=patron.patron_id, card_hash=card_hash(scheme, number), kiosk_id=kiosk_id,
+                )  # fmt: skip
+                result = client.checkout(patron.patron_id, item, at=now)
+        except IlsRefusal as refusal:
+            if call_id is not None:
+                cause = type(refusal.__cause__).__name__ if refusal.__cause__ else refusal.code
+                ils_live.note_uncertain(self.db, call_id, f"the 11 may have reached the system: outcome unknown ({cause})")
+            raise
+        assert call_id is not None
         if not result.ok:
+            ils_live.mark_refused(self.db, call_id, now, result.screen_message)
             raise IlsRefusal("ils_refused", result.screen_message, system)
         with self.db.write():
             self._mirror_item(item, result.title, system)
-            ils_queue.record_live_call(
-                self.db, system, "checkout", item, library_id, now,
-                patron_id=patron.patron_id, card_hash=card_hash(scheme, number), due=result.due_date,
-            )  # fmt: skip
+            ils_live.mark_lent(self.db, call_id, result.due_date)
         return IlsLoan(system, patron, result.title, result.due_date)
 
     def renew(self, scheme: str, number: str, item: str, library_id: str, system: str) -> IlsLoan:
@@ -280,9 +297,13 @@ class IlsGateway:
             return ack
         op = _TXN_OPS[txn.kind]
         key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
-        claimed = ils_queue.claim_live_call(
-            db, system, op, txn.item, None if op == "checkin" else key, txn.txn_id, txn.kiosk_id, now
-        )
+        if op == "checkout":
+            live = ils_live.claim(db, system, txn.item, key, txn.kiosk_id, txn.txn_id)
+            claimed = (live.id, live.due) if live is not None and live.lent else None
+        else:
+            claimed = ils_queue.claim_live_call(
+                db, system, op, txn.item, None if op == "checkin" else key, txn.txn_id, txn.kiosk_id, now
+            )
         if claimed is not None:
             _, due = claimed
             if due is not None and op != "checkin":
@@ -323,6 +344,10 @@ class IlsGateway:
         except Sip2Unavailable as exc:
             self._note_link(system, up=False, error=str(exc))
             raise IlsRefusal("ils_unavailable", None, system) from exc
+        except Sip2AnswerMismatch as exc:  # out of step, or altered on the way: refused
+            log.warning("SIP2 system %s: %s", system, exc)  # names the field, never the value
+            self._note_link(system, up=True, error=str(exc))
+            raise IlsRefusal("ils_answer_mismatch", None, system) from exc
         except Sip2ProtocolError as exc:
             log.warning("SIP2 system %s: %s", system, type(exc).__name__)
             self._note_link(system, up=True, error=str(exc))

@@ -11,6 +11,10 @@ One row of `ils_queue` is one SIP2 call about one book:
     delivered  the system has it (answered by a live call its txn claimed, or drained)
     conflict   the system refused it; an exception row tells staff (never dropped)
 
+A checkout made while a kiosk waits is a live checkout (hub/ils_live.py): recorded
+`pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
+claims it in time; its states are listed there.
+
 `attempts` counts sends that began: a call whose answer was lost counts, so a second
 answer such as "item not checked out" is read as "the first one arrived". `ils_links`
 has one row per system: up or down, the last error, and the lease that lets one worker
@@ -60,6 +64,7 @@ class LinkRow:
     checked_at: datetime | None
     queued: int
     conflicts: int
+    live: int = 0  # live checkouts waiting for their loan txn (hub/ils_live.py)
 
 
 # ---------------------------------------------------------------- calls made live
@@ -289,7 +294,14 @@ def links(db: Database, systems: tuple[str, ...] = ()) -> list[LinkRow]:
             "SELECT system, state, count(*) FROM ils_queue WHERE state IN ('queued', 'conflict') GROUP BY system, state"
         )
     }
-    names = list(dict.fromkeys([*systems, *known, *(s for s, _ in counts)]))
+    live: dict[str, int] = {
+        row[0]: int(row[1])
+        for row in db.query(
+            "SELECT system, count(*) FROM ils_queue WHERE op = 'checkout' AND state IN ('pending', 'live')"
+            " GROUP BY system"
+        )
+    }
+    names = list(dict.fromkeys([*systems, *known, *(s for s, _ in counts), *live]))
     result = []
     for name in names:
         row = known.get(name)
@@ -302,6 +314,7 @@ def links(db: Database, systems: tuple[str, ...] = ()) -> list[LinkRow]:
                 checked_at=parse_time_text(row[4]) if row else None,
                 queued=counts.get((name, "queued"), 0),
                 conflicts=counts.get((name, "conflict"), 0),
+                live=live.get(name, 0),
             )
         )
     return result

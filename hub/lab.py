@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hub.broker_process import TlsMosquittoProcess
 from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
-from hub.pki import ClientIdentity, hub_worker_identity, init_pki, write_pin_pepper
+from hub.pki import ClientIdentity, hub_worker_identity, init_pki, server_identity, write_pin_pepper
 from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
 
 # What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
@@ -101,6 +101,12 @@ class Lab:
         write_secret(path, ("\n".join(lines) + "\n\n" + tables).encode())
         return path
 
+    def ils_server(self, system: str = "east") -> ClientIdentity:
+        """The TLS identity of a member's SIP2 system in this lab (`ils/SYSTEM/`, issued
+        by the lab CA): the ILS simulator serves with its `cert` and `key`, the hub's
+        `[sip2.systems.SYSTEM] tls_ca` is its `ca`."""
+        return server_identity(self.pki.root, f"ils-{system}", self.root / "ils" / system)
+
     def close(self) -> None:
         for broker in self._brokers:
             broker.close()
@@ -127,11 +133,16 @@ def _toml(value: object) -> str:
     return f'"{text}"'
 
 
-def demo_sip2_tables(port: int, password_file: Path, encoding: str = "gb18030") -> str:
+def demo_sip2_tables(port: int, password_file: Path, tls_ca: Path, encoding: str = "gb18030", **sip2: int) -> str:
     """The `[sip2]` tables of the demo alliance: Dongcheng keeps its own system, `east`
-    (the ILS simulator, `python -m ils_sim`, on 127.0.0.1:`port`), which lends to
-    National Library and university cards as guest patrons (docs/sip2.md)."""
+    (the ILS simulator, `python -m ils_sim`, on 127.0.0.1:`port`, over TLS with a
+    certificate of the CA `tls_ca`: `Lab.ils_server`), which lends to National Library
+    and university cards as guest patrons (docs/sip2.md). `sip2`: `[sip2]` keys such as
+    `live_checkout_grace_s`."""
+    top = "".join(f"{key} = {int(value)}\n" for key, value in sip2.items())
     return f"""\
+[sip2]
+{top}
 [sip2.systems.east]
 host = "127.0.0.1"
 port = {int(port)}
@@ -140,6 +151,8 @@ password_file = {_toml(str(password_file))}
 institution = "capital"
 location = "alliance-kiosks"
 encoding = {_toml(encoding)}
+tls = true
+tls_ca = {_toml(str(tls_ca))}
 timeout_s = 2.0
 guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV" }}
 

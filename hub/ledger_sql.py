@@ -209,6 +209,7 @@ _ADDED_COLUMNS = (
     ("fleet", "clock_offset_s", "REAL"),
     ("fleet", "clock_sampled_at", "TEXT"),
     ("readers", "locked_by", "TEXT"),
+    ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ils_live.py
 )
 
 

@@ -257,6 +257,27 @@ def hub_worker_identity(root: Path, worker: str) -> ClientIdentity:
     return ident
 
 
+def server_identity(root: Path, name: str, folder: Path, hosts: Iterable[str] = ()) -> ClientIdentity:
+    """A server certificate (CN `name`, server authentication only, SAN 127.0.0.1,
+    localhost and `hosts`) and key under `folder` (`server.crt`, `server.key`), issued
+    by this CA on first use: e.g. a lab member's SIP2 system (the ILS simulator), which
+    the hub then verifies against `ca.crt`. `cert` and `key` of the answer are the
+    server's; `ca` the CA a client trusts."""
+    paths = PkiPaths(Path(root))
+    folder = Path(folder)
+    ident = ClientIdentity(name, paths.ca_cert, folder / "server.crt", folder / "server.key")
+    if not ident.cert.exists():
+        key = new_key()
+        sans = [_san(h) for h in dict.fromkeys(["127.0.0.1", "localhost", *hosts])]
+        cert = issue(
+            load_key(paths.ca_key), load_cert(paths.ca_cert), name, key.public_key(),
+            ExtendedKeyUsageOID.SERVER_AUTH, sans,
+        )  # fmt: skip
+        write_pem_key(ident.key, key)
+        write_pem_cert(ident.cert, cert)
+    return ident
+
+
 def hub_admin_identity(root: Path) -> ClientIdentity:
     """The `hub` identity `pki init` issued: the tools' (enrol, revoke) on the broker."""
     paths = PkiPaths(Path(root))

@@ -58,6 +58,7 @@ from hub.registry import Registry
 from hub.signer import HubSigner
 from hub.sip2.client import Sip2Pool
 from hub.sip2.settings import Sip2Settings
+from hub.sip2.system import plain_warning
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +226,15 @@ class HubService:
             settings.members,
             {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
         )
+        for name in routing.systems:
+            if not settings.systems[name].tls:
+                log.warning("%s", plain_warning(settings.systems[name].label))
         self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
         self.drainers = {
-            name: IlsDrainer(name, pool, ledger.db, self.worker_name, self.clock) for name, pool in self._pools.items()
+            name: IlsDrainer(
+                name, pool, ledger.db, self.worker_name, self.clock, live_grace_s=settings.live_checkout_grace_s
+            )
+            for name, pool in self._pools.items()
         }
         gateway = IlsGateway(routing, self._pools, ledger.db, self.clock, wake=lambda name: self.drainers[name].wake())
         for drainer in self.drainers.values():

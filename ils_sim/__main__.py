@@ -1,9 +1,13 @@
 """`python -m ils_sim`: serve a simulated ILS until SIGTERM or SIGINT.
 
     python -m ils_sim --port 6001 --data ils_sim/data/dongcheng.toml --encoding gb18030 \\
-        --journal var/ils.jsonl --state var/ils-state.json
+        --journal var/ils.jsonl --state var/ils-state.json --tls-cert C --tls-key K
 
-Prints `ils_sim: listening on 127.0.0.1:PORT` on stdout (flushed) once the port is open,
+Serves TLS with --tls-cert and --tls-key (what a hub expects by default), else plain
+TCP, and says which on its ready line. The journal and state files are created 0600
+(they hold full patron numbers).
+
+Prints `ils_sim: listening on 127.0.0.1:PORT (tls|plain)` on stdout (flushed) once the port is open,
 so a parent process can wait for that line. Exits 0 on SIGTERM/SIGINT, 2 on bad
 arguments or data. Restarting on the same --state and --journal keeps the loans and
 continues the journal.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import anyio
 from ils_sim.circulation import Circulation
 from ils_sim.journal import Journal
 from ils_sim.library import LibraryDataError, load_library
-from ils_sim.server import SUPPORTED_ENCODINGS, build_server, serving
+from ils_sim.server import SUPPORTED_ENCODINGS, build_server, server_tls, serving
 
 DEFAULT_DATA = Path(__file__).parent / "data" / "dongcheng.toml"
 
@@ -39,6 +44,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--password-file", type=Path,
         help="login password (first line), overriding the data file's [login] password",
     )  # fmt: skip
+    p.add_argument("--tls-cert", type=Path, help="serve TLS with this certificate (PEM)")
+    p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     p.add_argument("--no-login", action="store_true", help="do not require 93 first")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -55,15 +62,19 @@ async def _serve(args: argparse.Namespace) -> None:
         circulation, journal, encoding=args.encoding,
         login_required=False if args.no_login else None,
     )  # fmt: skip
+    tls = server_tls(args.tls_cert, args.tls_key) if args.tls_cert else None
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with serving(app, args.host, args.port) as port:
-            print(f"ils_sim: listening on {args.host}:{port}", flush=True)
+        async with serving(app, args.host, args.port, tls) as port:
+            print(f"ils_sim: listening on {args.host}:{port} ({'tls' if tls else 'plain'})", flush=True)
             async for _ in signals:
                 break
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("ils_sim: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="ils_sim %(levelname)s %(message)s",
@@ -71,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         anyio.run(_serve, args)
-    except (LibraryDataError, OSError, LookupError) as exc:
+    except (LibraryDataError, OSError, LookupError, ssl.SSLError) as exc:
         print(f"ils_sim: {exc}", file=sys.stderr)
         return 2
     return 0

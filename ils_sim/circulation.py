@@ -18,7 +18,6 @@ may rely on:
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ils_sim.library import Hold, Item, Library, Patron
+from ils_sim.private_files import replace_private
 
 ALERT_HOLD_HERE = "01"
 ALERT_HOLD_ELSEWHERE = "02"
@@ -195,7 +195,7 @@ def _blocked_message(patron: Patron) -> str:
 
 
 def save_state(library: Library, path: Path) -> None:
-    """Write every item's circulation state (not titles) to `path`, atomically."""
+    """Write every item's circulation state (not titles) to `path`, atomically, 0600."""
     doc = {
         "items": {
             b: {
@@ -208,9 +208,7 @@ def save_state(library: Library, path: Path) -> None:
             for b, i in library.items.items()
         }
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_private(path, json.dumps(doc, ensure_ascii=False, indent=1))
 
 
 def restore_state(library: Library, path: Path) -> None:

@@ -5,7 +5,7 @@ pysip2 replays from its own cache never reaches a handler and is not recorded: t
 what "the ILS handled it" means). A `Journal` lives in the simulator's process and, when
 given a file, also appends one JSON line per request, so another process can read the
 same records back with `Journal.read(path)`. The file is only appended to, so a simulator
-restarted on the same file continues the count.
+restarted on the same file continues the count; it is 0600 (full patron numbers).
 
     journal.count("09", item="30101000000018")   # how many checkins of that item
     journal.counts()                              # Counter by command code
@@ -18,6 +18,8 @@ import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ils_sim.private_files import append_private
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,7 @@ class Journal:
         with self._lock:
             self._requests.append(request)
             if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(asdict(request), ensure_ascii=False) + "\n")
+                append_private(self._path, json.dumps(asdict(request), ensure_ascii=False) + "\n")
 
     def requests(
         self, command: str | None = None, *, item: str | None = None, patron: str | None = None

@@ -5,7 +5,9 @@
 these registrations, so BX says what we handle and nothing else. Every handler records
 the request in the `Journal` before answering.
 
-`IlsSimulator` runs one such server on a background thread for tests and scenarios:
+Served over TLS when given a context (`server_tls(cert, key)`; pysip2 itself has none),
+else plain TCP. `IlsSimulator` runs one such server on a background thread for tests and
+scenarios:
 
     with IlsSimulator(load_library(DONGCHENG), encoding="gb18030") as sim:
         ...  # connect to 127.0.0.1:sim.port
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -33,8 +36,10 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+from anyio import aclose_forcefully
 from anyio.abc import SocketAttribute
 from anyio.from_thread import start_blocking_portal
+from anyio.streams.tls import TLSListener
 from pysip2 import (
     CHECKIN,
     CHECKOUT,
@@ -284,20 +289,43 @@ def build_server(
     return app
 
 
+class _TlsListener(TLSListener):
+    """anyio's TLS listener with a one-line log for a failed handshake (a client that
+    does not trust our certificate, or a port scanner) instead of a traceback."""
+
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: Any) -> None:
+        await aclose_forcefully(stream)
+        if isinstance(exc, Exception) and not isinstance(exc, anyio.get_cancelled_exc_class()):
+            _LOG.warning("TLS handshake failed: %s", exc)
+            return
+        raise exc
+
+
+def server_tls(cert: Path | str, key: Path | str) -> ssl.SSLContext:
+    """The server's TLS context from its certificate and key files (TLS 1.2 at least)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
 @asynccontextmanager
-async def serving(app: SIP2Server, host: str, port: int) -> AsyncIterator[int]:
-    """Serve `app` inside the block; yields the bound port.
+async def serving(app: SIP2Server, host: str, port: int, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """Serve `app` inside the block, over TLS with `tls`; yields the bound port.
 
     Like pysip2's `SIP2Server.start`, except that it closes the listening socket on exit:
     pysip2 0.1.0 leaves it open until garbage collection, so a simulator stopped and
     started again in the same process could not bind its port. Uses pysip2's
-    per-connection handler, `_handle_connection`, the one private name we rely on.
+    per-connection handler, `_handle_connection`, the one private name we rely on
+    (pysip2 has no TLS of its own: anyio's TLS listener wraps each connection first).
     """
-    listener = await app.listen(host, port)
+    tcp = await app.listen(host, port)
+    listener: Any = tcp if tls is None else _TlsListener(tcp, tls, standard_compatible=False, handshake_timeout=10)
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, app._handle_connection)
         try:
-            yield listener.extra(SocketAttribute.local_port)
+            yield tcp.extra(SocketAttribute.local_port)
         finally:
             tg.cancel_scope.cancel()
 
@@ -322,6 +350,7 @@ class IlsSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], datetime] = datetime.now,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.circulation = Circulation(library, state_file=state_file, clock=clock)
         self.journal = journal if journal is not None else Journal()
@@ -329,6 +358,7 @@ class IlsSimulator:
             self.circulation, self.journal, encoding=encoding, login_required=login_required
         )
         self.host = host
+        self.tls = tls  # None: plain TCP
         self._wanted_port = port
         self.port: int | None = None
         self._portal_cm: Any = None
@@ -342,7 +372,7 @@ class IlsSimulator:
         portal = self._portal_cm.__enter__()
         try:
             server_cm = portal.wrap_async_context_manager(
-                serving(self.server, self.host, self._wanted_port)
+                serving(self.server, self.host, self._wanted_port, self.tls)
             )
             self.port = server_cm.__enter__()
             self._server_cm = server_cm

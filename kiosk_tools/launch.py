@@ -6,7 +6,7 @@ touchscreen and simulator panel when there is a display, else headless with a si
 console on the terminal.
 
 Dongcheng District Library keeps its own library system: an ILS simulator
-(`python -m ils_sim`, SIP2 in GB18030 on 127.0.0.1:6001, state in `var/ils/`), which
+(`python -m ils_sim`, SIP2 over TLS in GB18030 on 127.0.0.1:6001, state in `var/ils/`), which
 the hub reaches for Dongcheng's books and cards (docs/sip2.md).
 
 `--plain` runs the old lab setup instead (the machine's broker on 1883 if one answers,
@@ -61,11 +61,13 @@ def _secure_broker(lab: Lab) -> MosquittoProcess:
     return broker
 
 
-def _start_ils() -> tuple[subprocess.Popen[str], str]:
+def _start_ils(lab: Lab) -> tuple[subprocess.Popen[str], str]:
     """Dongcheng's own library system (the ILS simulator) and the hub's `[sip2]` tables
-    for it: the district's books and cards go through SIP2, as in a real alliance."""
+    for it: the district's books and cards go through SIP2 over TLS (its certificate
+    from the lab CA, `Lab.ils_server`), as in a real alliance."""
     folder = VAR / "ils"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = lab.ils_server("east")
     password = folder / "east.pw"
     if not password.exists():
         write_secret(password, (secrets.token_urlsafe(12) + "\n").encode())
@@ -73,7 +75,8 @@ def _start_ils() -> tuple[subprocess.Popen[str], str]:
     ils = subprocess.Popen(
         [sys.executable, "-m", "ils_sim", "--port", str(port), "--encoding", "gb18030",
          "--password-file", str(password), "--journal", str(folder / "journal.jsonl"),
-         "--state", str(folder / "state.json")],
+         "--state", str(folder / "state.json"),
+         "--tls-cert", str(identity.cert), "--tls-key", str(identity.key)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert ils.stdout is not None
@@ -81,8 +84,8 @@ def _start_ils() -> tuple[subprocess.Popen[str], str]:
         if line.startswith("ils_sim: listening"):
             break
     threading.Thread(target=_drain, args=(ils.stdout,), name="ils-stdout", daemon=True).start()
-    print(f"run: Dongcheng's own library system (ILS simulator, SIP2, GB18030) on 127.0.0.1:{port}")
-    return ils, demo_sip2_tables(port, password.resolve())
+    print(f"run: Dongcheng's own library system (ILS simulator, SIP2 over TLS, GB18030) on 127.0.0.1:{port}")
+    return ils, demo_sip2_tables(port, password.resolve(), identity.ca)
 
 
 def _start_hub(broker_url: str, config: Path | None = None) -> subprocess.Popen[str]:
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lab = Lab(VAR / "lab")
     identity: list[str] = []
-    ils, sip2_tables = _start_ils()
+    ils, sip2_tables = _start_ils(lab)
     try:
         if args.plain:
             print("run: WARNING: --plain: no TLS, no certificates, nothing signed (a lab setup)")

@@ -104,12 +104,16 @@ def advance_queue(state: State, config: CoreConfig) -> Step:
             state, more = _unanswered(state, line, config)
             effects.extend(more)
             continue
-        card, lib = state.reader.card, config.library_id
+        # The session token of this reader's right PIN: the hub asks nothing of a library
+        # system for a card that did not authenticate here.
+        card, lib, token = state.reader.card, config.library_id, state.reader.session_token
         if line.kind == "loan":
-            request = CheckoutAuth(op="checkout_auth", card=card, item=line.barcode, library_id=lib)
+            request = CheckoutAuth(
+                op="checkout_auth", card=card, item=line.barcode, library_id=lib, session_token=token
+            )
             state, effect = send(state, "checkout", request, line.barcode, line.n)
         else:
-            request = RenewAuth(op="renew_auth", card=card, item=line.barcode, library_id=lib)
+            request = RenewAuth(op="renew_auth", card=card, item=line.barcode, library_id=lib, session_token=token)
             state, effect = send(state, "renew", request, line.barcode, line.n)
         state = put_line(state, replace(line, status="checking"))
         effects.append(effect)

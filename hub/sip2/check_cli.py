@@ -1,7 +1,10 @@
 """`python -m hub sip2-check SYSTEM [--config FILE]`: for a technician setting up a member.
 
-Logs in to the system as configured in `[sip2.systems.SYSTEM]`, asks SC status (99) and
-prints what the ILS says it supports. Exit 0 when the login and the status answer came
+Logs in to the system as configured in `[sip2.systems.SYSTEM]` (over TLS, its certificate
+verified as the hub verifies it, unless the system has `allow_plain`), asks SC status
+(99) and prints what the ILS says it supports, and how the link is protected: the TLS
+version and the server certificate's SHA-256 (what `tls_fingerprint` pins), or a
+warning for plain TCP. Exit 0 when the login and the status answer came
 back, 1 with one readable line when they did not, 2 for a bad setting.
 """
 
@@ -46,15 +49,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Sip2Client(system) as client:
             client.connect()
+            link = client.link_description()
             status = client.sc_status()
     except Sip2Error as exc:
         kind = "protocol error" if isinstance(exc, Sip2ProtocolError) else "unavailable"
         print(f"FAILED {system.name}: {kind}: {exc}", file=sys.stderr)
         return 1
     if getattr(args, "json", False):
-        print(json.dumps(_as_json(system.name, status), ensure_ascii=False, indent=2))
+        print(json.dumps({**_as_json(system.name, status), "link": link}, ensure_ascii=False, indent=2))
     else:
         print(describe(system.label, system.encoding, status))
+        print(f"  link:           {link}")
     return 0
 
 

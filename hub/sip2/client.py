@@ -13,7 +13,13 @@ deadlines), `session` (Sip2Client, the resend rule), `pool` (Sip2Pool, backoff),
 
 from __future__ import annotations
 
-from hub.sip2.errors import Sip2ChecksumError, Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.errors import (
+    Sip2AnswerMismatch,
+    Sip2ChecksumError,
+    Sip2Error,
+    Sip2ProtocolError,
+    Sip2Unavailable,
+)
 from hub.sip2.messages import (
     CIRCULATION_STATUSES,
     CheckinResult,
@@ -36,6 +42,7 @@ __all__ = [
     "PoolState",
     "RenewResult",
     "ScStatus",
+    "Sip2AnswerMismatch",
     "Sip2ChecksumError",
     "Sip2Client",
     "Sip2Error",

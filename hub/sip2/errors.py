@@ -5,6 +5,9 @@
 - `Sip2ProtocolError`: what came back (or did not) does not fit SIP2, or the peer closed
   the connection without answering a request, which SIP2 servers such as pysip2 do when
   they find the request invalid. Retrying the same call will not help; a person must look.
+- `Sip2AnswerMismatch`: an answer that is not the answer to what we asked (another AY,
+  another item or patron identifier): refused, never acted on; whether the ILS acted on
+  our request is not known.
 - `Sip2ChecksumError`: a frame whose AZ checksum does not match its bytes. The client
   handles it itself (it asks for a resend with 97); it only escapes from the codec.
 
@@ -30,3 +33,9 @@ class Sip2ProtocolError(Sip2Error):
 
 class Sip2ChecksumError(Sip2ProtocolError):
     """A frame's AZ checksum does not match the bytes it covers."""
+
+
+class Sip2AnswerMismatch(Sip2ProtocolError):
+    """An answer whose sequence number (AY), item (AB) or patron (AA) identifier is not
+    the request's: out of step, or altered on the way. Its message names the field,
+    never the value (a patron identifier is a card number)."""

@@ -6,6 +6,11 @@ What a caller may rely on:
   `timeout_s`) or `Sip2ProtocolError` (the answer does not fit, or the ACS refused the
   request by closing the connection). After either error the connection is closed; the
   next call connects again. After a timeout the outcome of the request is unknown.
+- An answer is taken only if it is the answer to the request: the expected message, the
+  request's sequence number (AY, always present, its checksum AZ verified), and the same
+  patron (AA) and item (AB) identifiers the request named. Anything else is
+  `Sip2AnswerMismatch` (the connection is closed; the log names the field, never the
+  patron number), so an answer altered on the way or out of step is a refusal.
 - Resends, one rule, bounded (`MAX_RESENDS` each way): a reply whose checksum is wrong
   -> we send 97 and read again; a 96 from the ACS -> we send our last frame again,
   byte for byte (same AY, same AZ, so an ACS that did act on it replays its answer).
@@ -24,13 +29,20 @@ from typing import Protocol
 
 from hub.sip2 import messages as m
 from hub.sip2.codec import Frame, decode_frame, encode_frame
-from hub.sip2.errors import Sip2ChecksumError, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.errors import (
+    Sip2AnswerMismatch,
+    Sip2ChecksumError,
+    Sip2ProtocolError,
+    Sip2Unavailable,
+)
 from hub.sip2.system import Sip2System
 from hub.sip2.transport import Connection, PeerClosed, ReadTimeout
 
 log = logging.getLogger(__name__)
 
 MAX_RESENDS = 3
+# Identifiers an answer must carry back exactly as the request named them.
+_ECHOED = {"AA": "patron identifier", "AB": "item identifier"}
 
 
 class _Request(Protocol):
@@ -58,8 +70,11 @@ class Sip2Client:
         """TCP (or TLS) and login 93; Sip2Unavailable when either fails."""
         self.close()
         s = self.system
+        if not s.tls and not s.allow_plain:  # Sip2System refuses this too; never send CO in clear
+            raise Sip2Unavailable(f"{s.label}: plain TCP refused (tls off without allow_plain)")
         self._conn = Connection.open(s.host, s.port, timeout_s=s.timeout_s, tls=s.tls,
-                                     tls_ca=s.tls_ca, label=s.label)
+                                     tls_ca=s.tls_ca, tls_fingerprint=s.tls_fingerprint,
+                                     label=s.label)
         self._seq = -1
         login = m.LoginRequest(s.user, s.password, s.location)
         try:
@@ -78,6 +93,11 @@ class Sip2Client:
                 f"{s.label}: login refused for user {s.user!r} at location {s.location!r}; "
                 "check the SIP2 user and password file")
         log.info("sip2 %s: logged in as %s", s.label, s.user)
+
+    def link_description(self) -> str:
+        """How the current connection is protected (TLS version and the server
+        certificate's SHA-256, or plain TCP); "not connected" before `connect()`."""
+        return self._conn.tls_description() if self._conn is not None else "not connected"
 
     def close(self) -> None:
         """Close the connection (idempotent); the next call connects again."""
@@ -231,9 +251,15 @@ class Sip2Client:
                 if frame.message_id != expected:
                     raise Sip2ProtocolError(
                         f"{s.label}: answered {name} with {frame.message_id}, not {expected}")
-                if frame.sequence is not None and frame.sequence != seq:
-                    raise Sip2ProtocolError(
-                        f"{s.label}: answer to {name} carries AY{frame.sequence}, not AY{seq}")
+                if frame.sequence != seq:
+                    got = "no AY" if frame.sequence is None else f"AY{frame.sequence}"
+                    raise Sip2AnswerMismatch(
+                        f"{s.label}: answer to {name} carries {got}, not AY{seq}: refused")
+                for field_id, value in fields:
+                    if field_id in _ECHOED and value is not None and frame.get(field_id) != value:
+                        raise Sip2AnswerMismatch(
+                            f"{s.label}: answer to {name} names another {_ECHOED[field_id]} "
+                            f"({field_id}) than the request: refused")
                 return frame
         except ReadTimeout:
             self.close()

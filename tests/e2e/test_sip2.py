@@ -31,13 +31,14 @@ def ils(tmp_path: Path) -> Iterator[Ils]:
     system.stop()
 
 
-@pytest.fixture
-def world(tmp_path: Path, lab: Lab, ils: Ils) -> Iterator[Alliance]:
-    """A broker and a hub worker whose `[sip2]` tables send Dongcheng to the ILS."""
+def start_world(tmp_path: Path, lab: Lab, ils: Ils, **sip2: int) -> Alliance:
+    """A broker and a hub worker whose `[sip2]` tables send Dongcheng to the ILS, over
+    TLS verified against the ILS's CA; `sip2`: more `[sip2]` keys."""
     password = tmp_path / "east.pw"
     password.write_text("east-sip2-demo\n")
     password.chmod(0o600)
-    tables = demo_sip2_tables(ils.port, password)
+    assert ils.ca is not None
+    tables = demo_sip2_tables(ils.port, password, ils.ca, **sip2)
     broker = lab.broker().start()
     hub = HubProcess(
         broker.url,
@@ -46,7 +47,12 @@ def world(tmp_path: Path, lab: Lab, ils: Ils) -> Iterator[Alliance]:
         worker="sip2",
         config=lab.hub_config("sip2", tables=tables, seed_per_member=50),
     )
-    world = Alliance(tmp_path, lab, broker, hub.start())
+    return Alliance(tmp_path, lab, broker, hub.start())
+
+
+@pytest.fixture
+def world(tmp_path: Path, lab: Lab, ils: Ils) -> Iterator[Alliance]:
+    world = start_world(tmp_path, lab, ils)
     yield world
     world.close()
 
@@ -145,3 +151,52 @@ def queued_checkins(world: Alliance) -> int:
             "SELECT count(*) FROM ils_queue WHERE op = 'checkin' AND state = 'queued'"
         ).fetchone()
     return count
+
+
+GRACE_S = 2
+
+
+def test_a_checkout_no_loan_follows_is_checked_back_in_and_one_outside_a_pin_session_never_reaches_the_ils(
+    tmp_path: Path, lab: Lab, ils: Ils, poll
+) -> None:
+    """Issue 16, finding 5, over the wire: an enrolled kiosk asks `checkout_auth` with
+    its reader's token and never records the loan; after `[sip2] live_checkout_grace_s`
+    the hub's drainer checks the book back in at the ILS and says why. Asked with no
+    token or a forged one, the ILS never sees an 11."""
+    from contract import messages
+    from tests.hub.test_service import Kiosk
+
+    world = start_world(tmp_path, lab, ils, live_checkout_grace_s=GRACE_S)
+    kiosk = Kiosk(lab, world.broker, "sip2-k1", "capital")
+    try:
+        card = messages.CardRef(scheme="bj-joint", number=JOINT_CARD)
+
+        def checkout(token: str | None) -> messages.Response:
+            return kiosk.request(messages.CheckoutAuth(
+                op="checkout_auth", card=card, item=JOINT_BOOK, library_id="capital", session_token=token),
+                timeout=15)  # fmt: skip
+
+        for token in (None, "s1.1.2." + "A" * 43):
+            refused = checkout(token)
+            assert (refused.allowed, refused.reason_code) == (False, "session_required")
+        assert ils.journal.count("11") == 0
+
+        pin = kiosk.request(messages.PinCheck(op="pin_check", card=card, pin=JOINT_PIN), timeout=15)
+        assert pin.pin_ok and pin.session_token
+        assert checkout(pin.session_token).allowed
+        assert ils.sim is not None and ils.sim.circulation.item(JOINT_BOOK).status == "charged"
+        # no loan txn follows
+        poll(lambda: ils.journal.count("09", item=JOINT_BOOK) == 1, 30, "the hub to check the book back in")
+        back = ils.sim.circulation.item(JOINT_BOOK)
+        assert back.status != "charged" and back.patron is None  # in transit home from Capital
+        assert [(r.location, r.ok) for r in ils.journal.requests("09", item=JOINT_BOOK)] == [("capital", "1")]
+        assert [r.ok for r in ils.journal.requests("09", item=JOINT_BOOK)] == ["1"]
+        with sqlite3.connect(world.hub.db_path) as db:
+            state, why = db.execute(
+                "SELECT state, last_error FROM ils_queue WHERE op = 'checkout' AND item = ?", (JOINT_BOOK,)
+            ).fetchone()
+        assert state == "checked_in"
+        assert f"no loan txn from kiosk sip2-k1 within {GRACE_S} s" in why
+    finally:
+        kiosk.close()
+        world.close()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from contract.screens import PinEntered, Press
 from drivers.events import BarcodeRead, CardPresented, CardRemoved
 from firmware.core.config import CoreConfig
-from firmware.core.effects import RecordTxn
+from firmware.core.effects import RecordTxn, SendRequest
 from kiosk_tools.core_harness import CoreHarness
 from tests.firmware.test_machine_borrow import BOOK, BOOK2, DUE, JOINT, UID
 
@@ -48,6 +48,15 @@ def test_a_renewal_carries_the_token_and_shows_the_title_from_the_pin_answer() -
     assert [(i.barcode, i.title) for i in k.view.items] == [(BOOK2, "平凡的世界 / 路遥 著")]
     k.answer(allowed=True, due=datetime(2030, 3, 1, tzinfo=UTC))
     assert (record(k).kind, record(k).session_token) == ("renew", TOKEN)
+
+
+def test_checkout_and_renew_requests_carry_the_token_so_the_hub_asks_a_library_system_only_inside_the_session() -> None:
+    k = after_pin()
+    [checkout] = [e.request for e in k.feed(BarcodeRead(BOOK)) if isinstance(e, SendRequest)]
+    assert (checkout.op, checkout.session_token) == ("checkout_auth", TOKEN)
+    k.answer(allowed=True, due=DUE, title="三体")
+    renewals = [e.request for e in k.feed(Press("renew")) if isinstance(e, SendRequest)]
+    assert [(r.op, r.session_token) for r in renewals][:1] == [("renew_auth", TOKEN)]
 
 
 def test_an_offline_loan_carries_no_token() -> None:

@@ -78,25 +78,67 @@ def test_a_card_the_ledger_does_not_hold_is_unknown_in_both_languages(
     assert resp.message == messages.Bilingual(zh=rules.REASONS["card_unknown"][0], en=rules.REASONS["card_unknown"][1])
 
 
+def signed_in(ask: RequestAnswers, reader: catalogue.DemoReader, kiosk_id: str = "k1") -> str:
+    """The session token of the reader's right PIN at `kiosk_id`."""
+    right = ask.answer(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin), kiosk_id)
+    assert right.pin_ok and right.session_token
+    return right.session_token
+
+
 def test_checkout_auth_gives_the_rules_due_date_and_refusals_carry_the_rules_words(
     ledger: Ledger, registry: Registry
 ) -> None:
     reader = demo(registry, "nlc")
     book = catalogue.item_barcode(registry, "dongcheng", 1)
     ask = answers_at(ledger, registry)
-    ok = ask.answer(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
+    token = signed_in(ask, reader)
+
+    def checkout(library: str) -> messages.Response:
+        return ask.answer(messages.CheckoutAuth(
+            op="checkout_auth", card=card(reader), item=book, library_id=library, session_token=token), "k1")
+
+    ok = checkout("capital")
     assert ok.allowed and ok.due == rules.due_after(NOW, registry.scheme("nlc").loan_days)
-    no = ask.answer(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="dongcheng"))
+    no = checkout("dongcheng")
     assert (no.allowed, no.reason_code, no.due) == (False, "scheme_not_accepted", None)
     assert no.message == reason_message("scheme_not_accepted")
+
+
+def test_checkout_and_renew_auth_outside_the_readers_session_are_refused_before_anything_is_looked_up(
+    ledger: Ledger, registry: Registry
+) -> None:
+    reader, other = demo(registry, "nlc"), demo(registry, "bj-joint")
+    book = catalogue.item_barcode(registry, "capital", 1)
+    ask = answers_at(ledger, registry)
+    token = signed_in(ask, reader, "k1")
+    later = answers_at(ledger, registry, NOW + timedelta(hours=2))
+    attempts = [
+        (ask, reader, None, "k1"),  # no token
+        (ask, reader, token, "k2"),  # another kiosk's
+        (ask, other, token, "k1"),  # another card's
+        (ask, reader, token[:-4] + "AAAA", "k1"),  # forged
+        (later, reader, token, "k1"),  # expired
+        (ask, reader, token, None),  # a caller without a kiosk: nothing to bind it to
+    ]
+    for answers, who, tok, kiosk in attempts:
+        for request in (
+            messages.CheckoutAuth(op="checkout_auth", card=card(who), item=book, library_id="capital", session_token=tok),
+            messages.RenewAuth(op="renew_auth", card=card(who), item=book, library_id="capital", session_token=tok),
+        ):
+            resp = answers.answer(request, kiosk)
+            assert (resp.allowed, resp.reason_code, resp.title, resp.due) == (False, "session_required", None, None)
+            assert resp.message == reason_message("session_required")
 
 
 def test_renewing_a_book_not_on_loan_to_the_reader_is_refused_in_the_hubs_own_words(
     ledger: Ledger, registry: Registry
 ) -> None:
     book = catalogue.item_barcode(registry, "capital", 2)
-    resp = answers_at(ledger, registry).answer(
-        messages.RenewAuth(op="renew_auth", card=card(demo(registry)), item=book, library_id="capital")
+    ask, reader = answers_at(ledger, registry), demo(registry)
+    token = signed_in(ask, reader)
+    resp = ask.answer(
+        messages.RenewAuth(op="renew_auth", card=card(reader), item=book, library_id="capital", session_token=token),
+        "k1",
     )
     assert (resp.allowed, resp.reason_code) == (False, "not_on_loan")
     zh, en = HUB_REASONS["not_on_loan"]

@@ -186,9 +186,15 @@ def test_pin_check_counts_down_attempts(kiosk: Kiosk, registry: Registry) -> Non
 def test_checkout_auth_gives_title_and_due_or_a_bilingual_refusal(kiosk: Kiosk, registry: Registry) -> None:
     reader = demo(registry, "nlc")
     book = catalogue.item_barcode(registry, "dongcheng", 3)
-    ok = kiosk.request(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
+    pin = kiosk.request(messages.PinCheck(op="pin_check", card=card(reader), pin=reader.pin))
+    token = pin.session_token
+    outside = kiosk.request(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="capital"))
+    assert (outside.allowed, outside.reason_code) == (False, "session_required")  # no token, no answer
+    ok = kiosk.request(messages.CheckoutAuth(
+        op="checkout_auth", card=card(reader), item=book, library_id="capital", session_token=token))
     assert ok.allowed and ok.due is not None and ok.title
-    no = kiosk.request(messages.CheckoutAuth(op="checkout_auth", card=card(reader), item=book, library_id="dongcheng"))
+    no = kiosk.request(messages.CheckoutAuth(
+        op="checkout_auth", card=card(reader), item=book, library_id="dongcheng", session_token=token))
     assert (no.allowed, no.reason_code) == (False, "scheme_not_accepted")
     assert no.message.zh and no.message.en and no.title == ok.title
 

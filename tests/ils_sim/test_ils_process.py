@@ -17,7 +17,7 @@ from ils_sim.journal import Journal
 READER = "0101000012373"
 ITEM_1 = "30101000000018"
 ITEM_2 = "30101000000026"
-READY = re.compile(r"^ils_sim: listening on 127\.0\.0\.1:(\d+)$")
+READY = re.compile(r"^ils_sim: listening on 127\.0\.0\.1:(\d+) \(plain\)$")
 
 
 def _free_port() -> int:
@@ -89,3 +89,42 @@ def test_bad_data_exits_2_with_a_message(tmp_path):
         cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert done.returncode == 2 and "institution" in done.stderr
+
+
+def test_with_a_certificate_it_serves_sip2_over_tls_and_refuses_plain_clients(data_file, tmp_path):
+    import ssl
+
+    from hub.pki import init_pki, server_identity
+
+    init_pki(tmp_path / "pki")
+    ident = server_identity(tmp_path / "pki", "ils-east", tmp_path / "pki" / "ils")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ils_sim", "--port", "0", "--data", str(data_file), "--encoding", "utf-8",
+         "--tls-cert", str(ident.cert), "--tls-key", str(ident.key)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline().strip()
+        match = re.match(r"^ils_sim: listening on 127\.0\.0\.1:(\d+) \(tls\)$", line)
+        assert match, line
+        port = int(match.group(1))
+        context = ssl.create_default_context(cafile=str(ident.ca))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            data = b"9300CNalliance|COeast-sip2-demo|CPalliance-kiosks|AY0AZ"
+            tls.sendall(data + f"{(-sum(data)) & 0xFFFF:04X}".encode() + b"\r")
+            assert tls.recv(100).startswith(b"941")  # logged in, over TLS
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+            plain.sendall(b"9300CNalliance|COeast-sip2-demo|CPalliance-kiosks|AY0AZ0000\r")
+            assert not plain.recv(100).startswith(b"94")  # no SIP2 in clear
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_a_certificate_without_its_key_exits_2(data_file):
+    done = subprocess.run(
+        [sys.executable, "-m", "ils_sim", "--port", "0", "--data", str(data_file), "--tls-cert", "x.crt"],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 2 and "--tls-cert and --tls-key go together" in done.stderr

@@ -22,7 +22,7 @@ from hub.intake import Intake, WorkerStats
 from hub.ledger import Ledger
 from hub.registry import Registry
 from hub.rules import ReaderRecord
-from hub.sip2.client import Sip2Pool
+from hub.sip2.client import Sip2Pool, Sip2System
 from tests.ils_peer import Ils
 
 # From ils_sim/data/dongcheng.toml: a Dongcheng joint card, a book of Dongcheng.
@@ -91,11 +91,12 @@ class Hub:
 def make_hub(ledger: Ledger, registry: Registry) -> Iterator[Callable[..., Hub]]:
     pools: list[Sip2Pool] = []
 
-    def make(ils: Ils, **guests: str) -> Hub:
+    def make(ils: Ils, system: Sip2System | None = None, **guests: str) -> Hub:
+        """The hub beside `ils`, reaching it as `system` says (default: directly, TLS)."""
         ledger.add_reader(
             ReaderRecord("nlc", NLC_CARD.number, "李雷", "valid", None, date(2036, 12, 31), "nlc"), pin=NLC_PIN
         )
-        system = ils.system(**guests)
+        system = system or ils.system(**guests)
         pool = Sip2Pool(system, backoff_min_s=0.05, backoff_max_s=0.2)
         pools.append(pool)
         routing = IlsRouting(registry, {"dongcheng": "east"}, {"east": dict(system.guest_patrons)})

@@ -31,7 +31,9 @@ def sign_in(hub: Hub, card: messages.CardRef, pin: str, library: str) -> str:
 
 
 def borrow(hub: Hub, card: messages.CardRef, item: str, library: str, token: str) -> messages.Ack:
-    answer = hub.ask(messages.CheckoutAuth(op="checkout_auth", card=card, item=item, library_id=library))
+    answer = hub.ask(
+        messages.CheckoutAuth(op="checkout_auth", card=card, item=item, library_id=library, session_token=token)
+    )
     assert answer.allowed, answer
     return hub.commit(
         kind="loan", card=card.model_dump(), item=item, library_id=library, due=answer.due, session_token=token
@@ -67,7 +69,9 @@ def test_a_dongcheng_book_borrowed_on_a_dongcheng_card_is_checked_out_to_the_rea
     hub = make_hub(ils)
     token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
     answer = hub.ask(
-        messages.CheckoutAuth(op="checkout_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng")
+        messages.CheckoutAuth(
+            op="checkout_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng", session_token=token
+        )
     )
     assert answer.allowed and answer.title == BOOK_TITLE  # the ILS's title, through gb18030 too
     assert answer.due is not None
@@ -96,8 +100,10 @@ def test_an_nlc_reader_borrows_a_dongcheng_book_through_the_guest_patron(ils, ma
 
 def test_without_a_guest_patron_for_the_scheme_the_loan_is_refused_in_both_languages(ils, make_hub):
     hub = make_hub(ils, univ="GUEST-UNIV")  # no nlc entry
-    sign_in(hub, NLC_CARD, NLC_PIN, "capital")
-    answer = hub.ask(messages.CheckoutAuth(op="checkout_auth", card=NLC_CARD, item=BOOK, library_id="capital"))
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    answer = hub.ask(
+        messages.CheckoutAuth(op="checkout_auth", card=NLC_CARD, item=BOOK, library_id="capital", session_token=token)
+    )
     assert answer.allowed is False and answer.reason_code == "ils_no_guest_patron"
     assert answer.message is not None and answer.message.zh and answer.message.en
     assert ils.journal.count("11") == 0
@@ -133,7 +139,9 @@ def test_with_the_ils_down_returns_still_commit_and_each_reaches_it_once_when_it
     assert (link.state, link.queued) == ("down", 2) and link.last_error
     # a loan while the book's system is down is refused, with words for the reader
     refused = hub.ask(
-        messages.CheckoutAuth(op="checkout_auth", card=DONGCHENG_CARD, item=THIRD_BOOK, library_id="dongcheng")
+        messages.CheckoutAuth(
+            op="checkout_auth", card=DONGCHENG_CARD, item=THIRD_BOOK, library_id="dongcheng", session_token=token
+        )
     )
     assert refused.allowed is False and refused.reason_code == "ils_unavailable"
 
@@ -205,7 +213,9 @@ def test_a_renewal_of_a_dongcheng_book_is_made_at_its_system_with_its_due_date(i
     hub = make_hub(ils)
     token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
     borrow(hub, DONGCHENG_CARD, BOOK, "dongcheng", token)
-    answer = hub.ask(messages.RenewAuth(op="renew_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng"))
+    answer = hub.ask(
+        messages.RenewAuth(op="renew_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng", session_token=token)
+    )
     assert answer.allowed, answer
     ack = hub.commit(
         kind="renew", card=DONGCHENG_CARD.model_dump(), item=BOOK, library_id="dongcheng",

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from hub.pki import ClientIdentity, init_pki, server_identity
 from hub.sip2.client import Sip2System
 from tests.hub.sip2.peers import PASSWORD, USER, Library, ServerThread, build_app
 
 
 def system_for(port: int, encoding: str = "utf-8", **kw) -> Sip2System:
+    """The client's view of a test ACS. Plain TCP (allowed) unless `tls=True` is given:
+    these tests are about framing and resends; TLS has its own (test_tls.py), and the
+    hub's path to the ILS simulator runs over TLS (tests/ils_peer.py)."""
     defaults = dict(name="east", host="127.0.0.1", port=port, user=USER, password=PASSWORD,
                     institution="capital", location="alliance-kiosks", encoding=encoding,
-                    timeout_s=2.0)
+                    timeout_s=2.0, tls=False, allow_plain=True)
+    if kw.get("tls"):
+        defaults["allow_plain"] = False
     return Sip2System(**{**defaults, **kw})
 
 
@@ -30,11 +38,24 @@ def start_ils(library: Library) -> Iterator[Callable[..., ServerThread]]:
     """Start pysip2 ACSs for the library (stopped at the test's end)."""
     started: list[ServerThread] = []
 
-    def start(encoding: str = "utf-8", port: int = 0, **kw) -> ServerThread:
-        server = ServerThread(build_app(library, encoding=encoding, **kw), port).start()
+    def start(encoding: str = "utf-8", port: int = 0, tls: ssl.SSLContext | None = None, **kw) -> ServerThread:
+        server = ServerThread(build_app(library, encoding=encoding, **kw), port, tls).start()
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def ils_identity(tmp_path: Path) -> ClientIdentity:
+    """A server certificate for 127.0.0.1 from a CA of the test's own (`.ca`)."""
+    init_pki(tmp_path / "ils-pki")
+    return server_identity(tmp_path / "ils-pki", "ils-east", tmp_path / "ils-pki" / "ils")
+
+
+def server_context(identity: ClientIdentity) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(identity.cert, identity.key)
+    return context

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSListener
 from pysip2 import (
     CHECKIN,
     CHECKOUT,
@@ -150,9 +151,10 @@ def build_app(library: Library, *, encoding: str, login_required: bool = True) -
 class ServerThread:
     """A pysip2 app served on 127.0.0.1 from its own thread and event loop."""
 
-    def __init__(self, app: SIP2Server, port: int = 0) -> None:
+    def __init__(self, app: SIP2Server, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.port = port
+        self.tls = tls
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -178,9 +180,10 @@ class ServerThread:
     async def _serve(self) -> None:
         # Not `app.start()`: it never closes its listener, so after it returns the port
         # still accepts connections that nobody answers (a stopped ILS would look hung).
-        listener = await self.app.listen("127.0.0.1", self.port)
+        tcp = await self.app.listen("127.0.0.1", self.port)
+        listener = tcp if self.tls is None else TLSListener(tcp, self.tls, standard_compatible=False)
         async with listener, anyio.create_task_group() as tg:
-            self.port = listener.extra(SocketAttribute.local_port)
+            self.port = tcp.extra(SocketAttribute.local_port)
             tg.start_soon(listener.serve, self.app._handle_connection)
             self._ready.set()
             while not self._stop.is_set():
