@@ -1,6 +1,7 @@
 """The root updater installs only what the hub signed: the order file is written by the
 unprivileged kiosk, so its plain fields are never trusted; the signed command inside it
-is checked with the hub's key and the kiosk id from the kiosk's own config."""
+is checked with the hub's key and the kiosk id from the root-owned trust directory
+(firmware.update_trust; the attacks on that directory are in test_update_trust.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from contract import messages, signing
 from firmware.update import OrderRefused, main, verified_order
 from firmware.update_order import ORDER_FILE, SignedCommand, order_update
+from firmware.update_trust import Trust, load_trust, trust_dir
 
 KIOSK = "k-upd"
 SHA = "a" * 64
@@ -28,12 +30,19 @@ def hub_key(tmp_path: Path) -> signing.Ed25519PrivateKey:
     return serialization.load_pem_private_key(private, password=None)  # type: ignore[return-value]
 
 
-def kiosk_config(root: Path, with_key: bool = True) -> Path:
-    config = root / "etc/alliance-kiosk/kiosk.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    key = f'hub_public_key = "{root.parent / "hub.pub"}"\n' if with_key else ""
-    config.write_text(f'[kiosk]\nid = "{KIOSK}"\n[hub]\n{key}')
-    return config
+def write_trust(root: Path, hub_pub: Path, kiosk: str = KIOSK) -> Path:
+    """The trust directory as install-pi.sh writes it (root's: the tests run as root)."""
+    folder = trust_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "updater.toml").write_text(f'kiosk_id = "{kiosk}"\nrelease_dir = "/opt/alliance-kiosk"\n')
+    (folder / "hub-signing.pub").write_bytes(hub_pub.read_bytes())
+    for path in (folder, folder.parent, folder / "updater.toml", folder / "hub-signing.pub"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
+def trust(root: Path) -> Trust:
+    return load_trust(write_trust(root, root.parent / "hub.pub"), root=root)
 
 
 def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz") -> SignedCommand:
@@ -55,10 +64,10 @@ def test_a_hub_signed_order_gives_the_signed_bundle_even_if_the_plain_fields_wer
     root = tmp_path / "root"
     order = leave_order(root / "state", signed_update(hub_key))
     order["bundle_url"], order["sha256"] = "file:///evil.tar.gz", "b" * 64  # the kiosk lied
-    assert verified_order(order, kiosk_config(root), time.time()) == ("file:///good.tar.gz", SHA, "c-1")
+    assert verified_order(order, trust(root), time.time()) == ("file:///good.tar.gz", SHA, "c-1")
 
 
-@pytest.mark.parametrize("case", ["unsigned", "other-key", "other-kiosk", "expired", "no-hub-key"])
+@pytest.mark.parametrize("case", ["unsigned", "other-key", "other-kiosk", "expired"])
 def test_an_order_the_hub_did_not_sign_for_this_kiosk_is_refused(
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey, case: str
 ) -> None:
@@ -68,19 +77,32 @@ def test_an_order_the_hub_did_not_sign_for_this_kiosk_is_refused(
         "other-key": signed_update(signing.Ed25519PrivateKey.generate()),
         "other-kiosk": signed_update(hub_key, kiosk="k-other"),
         "expired": signed_update(hub_key),
-        "no-hub-key": signed_update(hub_key),
     }[case]
     order = leave_order(root / "state", signed)
     now = time.time() + (3600 if case == "expired" else 0)
     with pytest.raises(OrderRefused):
-        verified_order(order, kiosk_config(root, with_key=case != "no-hub-key"), now)
+        verified_order(order, trust(root), now)
+
+
+def test_an_order_is_refused_and_recorded_when_the_trust_directory_has_no_hub_key(
+    tmp_path: Path, hub_key: signing.Ed25519PrivateKey
+) -> None:
+    root = tmp_path / "root"
+    (write_trust(root, tmp_path / "hub.pub") / "hub-signing.pub").unlink()
+    state = root / "var/lib/alliance-kiosk"
+    leave_order(state, signed_update(hub_key))
+    assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
+    result = json.loads((state / "last-update.json").read_text())
+    assert result["result"] == "refused"
+    assert "hub-signing.pub does not exist: hub-ordered updates need the root-owned trust directory" in result["reason"]
+    assert not (root / "opt/alliance-kiosk/releases").exists()
 
 
 def test_the_updater_records_a_refused_order_and_installs_nothing(
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey
 ) -> None:
     root = tmp_path / "root"
-    kiosk_config(root)
+    write_trust(root, tmp_path / "hub.pub")
     state = root / "var/lib/alliance-kiosk"
     leave_order(state, signed_update(signing.Ed25519PrivateKey.generate()))
     assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
