@@ -45,8 +45,9 @@ def trust(root: Path) -> Trust:
     return load_trust(write_trust(root, root.parent / "hub.pub"), root=root)
 
 
-def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz") -> SignedCommand:
-    command = messages.Command(cmd="update", cmd_id="c-1", bundle_url=url, sha256=SHA)
+def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz",
+                  sha256: str = SHA) -> SignedCommand:  # fmt: skip
+    command = messages.Command(cmd="update", cmd_id="c-1", bundle_url=url, sha256=sha256)
     payload = messages.encode(command)
     sig = signing.sign(key, kiosk, "cmd", command.cmd_id, payload, exp=int(time.time()) + 600)
     return SignedCommand(payload, tuple(sig.user_properties()))
