@@ -120,6 +120,16 @@ def staged_kiosk_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
         kiosk.stop()
 
 
+def install_pi(root: Path, *extra: str) -> None:
+    """Lay out an install with scripts/install-pi.sh --root, as CI tests it (release
+    0.1.0, the checkout's, with `current` and `last-healthy` on it; no venv)."""
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts/install-pi.sh"), "--root", str(root), *extra],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def make_staged_kiosk(root: Path, config_text: str, made: list[StagedKiosk]) -> StagedKiosk:
     layout = Layout(root)
     layout.data.mkdir(parents=True, exist_ok=True)

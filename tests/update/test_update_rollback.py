@@ -122,6 +122,7 @@ def test_a_bundle_built_here_installs_without_an_index_and_comes_up_healthy(
 ) -> None:
     assert first_update.result == "ok", first_update
     assert os.readlink(kiosk.layout.current) == f"releases/{GOOD}"
+    assert kiosk.layout.last_healthy_version() == GOOD  # marked only after the healthy verdict
     slot = kiosk.layout.releases / GOOD
     manifest = json.loads((slot / "manifest.json").read_text())
     assert manifest["version"] == GOOD and manifest["target"] == "native"
@@ -148,6 +149,7 @@ def test_a_release_that_never_comes_up_is_rolled_back_and_the_hub_sees_it(
     assert result.result == "rolled_back", result
     assert f"{BROKEN} no health report from it within" in result.reason
     assert os.readlink(kiosk.layout.current) == f"releases/{GOOD}"
+    assert kiosk.layout.last_healthy_version() == GOOD and not kiosk.layout.pending_file.exists()
     assert kiosk.starts[-2:] == [BROKEN, GOOD]
     recorded = json.loads(kiosk.layout.result_file.read_text())
     assert (recorded["result"], recorded["version"], recorded["previous"]) == (

@@ -26,9 +26,9 @@ from contract import signing
 from firmware.update import Layout, main
 from firmware.update_order import ORDER_FILE, order_update
 from firmware.update_trust import TrustError, load_trust, trust_dir
+from tests.update.conftest import install_pi
 from tests.update.test_order_verification import signed_update, write_trust
 
-REPO = Path(__file__).resolve().parents[2]
 KIOSK_USER = 65534  # nobody: plays alliance-kiosk
 KIOSK = "xicheng-3"
 VERSION = "0.1.0"  # the checkout's, as install-pi.sh installs it
@@ -78,14 +78,6 @@ json.dump({"wrote": wrote, "refused": refused}, sys.stdout)
 """
 
 
-def _install_pi(root: Path, *extra: str) -> None:
-    out = subprocess.run(
-        ["bash", str(REPO / "scripts/install-pi.sh"), "--root", str(root), *extra],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 def _as_systemd_would(root: Path) -> None:
     """What install-pi.sh only prints under --root, and systemd does at start: the state
     directory is the kiosk user's; the config directory and kiosk.toml root's, with the
@@ -108,7 +100,7 @@ def installed(tmp_path: Path) -> Iterator[tuple[Path, signing.Ed25519PrivateKey]
     root = Path(tempfile.mkdtemp(prefix="kiosk-attack-", dir="/tmp"))
     root.chmod(0o755)
     try:
-        _install_pi(root, "--kiosk-id", KIOSK, "--hub-public-key", str(tmp_path / "hub.pub"))
+        install_pi(root, "--kiosk-id", KIOSK, "--hub-public-key", str(tmp_path / "hub.pub"))
         _as_systemd_would(root)
         yield root, hub_key  # type: ignore[misc]
     finally:
