@@ -781,8 +781,10 @@ def main(argv: list[str]) -> int:
             args.bundle, args.sha256, cmd_id = verified_order(order, trust, time.time())
         except (TrustError, OrderRefused) as exc:
             print(f"update: order refused: {exc}", file=sys.stderr)
+            said = order.get("cmd_id")  # unverified: only so the hub can tell which order it was
             record_result(layout, UpdateResult(None, "refused", f"order refused: {exc}"[:300],
-                                               previous=layout.current_version()))  # fmt: skip
+                                               previous=layout.current_version(),
+                                               cmd_id=said if isinstance(said, str) and len(said) <= 64 else None))  # fmt: skip
             return 1
     if not args.bundle or not args.sha256:
         parser.error("--bundle and --sha256 are required (or --order, or --recover)")

@@ -14,7 +14,8 @@ import pytest
 from contract import messages, signing
 from firmware.update import OrderRefused, main, verified_order
 from firmware.update_order import ORDER_FILE, SignedCommand, order_update
-from firmware.update_trust import Trust, load_trust, trust_dir
+from firmware.update_trust import Trust, load_trust
+from tests.update.conftest import write_trust
 
 KIOSK = "k-upd"
 SHA = "a" * 64
@@ -30,19 +31,8 @@ def hub_key(tmp_path: Path) -> signing.Ed25519PrivateKey:
     return serialization.load_pem_private_key(private, password=None)  # type: ignore[return-value]
 
 
-def write_trust(root: Path, hub_pub: Path, kiosk: str = KIOSK) -> Path:
-    """The trust directory as install-pi.sh writes it (root's: the tests run as root)."""
-    folder = trust_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "updater.toml").write_text(f'kiosk_id = "{kiosk}"\nrelease_dir = "/opt/alliance-kiosk"\n')
-    (folder / "hub-signing.pub").write_bytes(hub_pub.read_bytes())
-    for path in (folder, folder.parent, folder / "updater.toml", folder / "hub-signing.pub"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return folder
-
-
 def trust(root: Path) -> Trust:
-    return load_trust(write_trust(root, root.parent / "hub.pub"), root=root)
+    return load_trust(write_trust(root, root.parent / "hub.pub", KIOSK), root=root)
 
 
 def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz",
@@ -89,7 +79,7 @@ def test_an_order_is_refused_and_recorded_when_the_trust_directory_has_no_hub_ke
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey
 ) -> None:
     root = tmp_path / "root"
-    (write_trust(root, tmp_path / "hub.pub") / "hub-signing.pub").unlink()
+    (write_trust(root, tmp_path / "hub.pub", KIOSK) / "hub-signing.pub").unlink()
     state = root / "var/lib/alliance-kiosk"
     leave_order(state, signed_update(hub_key))
     assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
@@ -103,7 +93,7 @@ def test_the_updater_records_a_refused_order_and_installs_nothing(
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey
 ) -> None:
     root = tmp_path / "root"
-    write_trust(root, tmp_path / "hub.pub")
+    write_trust(root, tmp_path / "hub.pub", KIOSK)
     state = root / "var/lib/alliance-kiosk"
     leave_order(state, signed_update(signing.Ed25519PrivateKey.generate()))
     assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1

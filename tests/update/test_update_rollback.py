@@ -34,7 +34,7 @@ from hub.pki import write_signing_key
 from hub.pki_files import PkiPaths
 from hub.registry import load_registry
 from hub.service import HubService
-from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk
+from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk, write_trust
 
 # Builds two bundles and installs two slots: minutes on a loaded machine, ~1 min idle.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -82,7 +82,9 @@ def kiosk(
         f'[kiosk]\nid = "{KIOSK}"\nlibrary_id = "capital"\n\n'
         f'[hub]\nbroker = "{plain_broker.url}"\nhub_public_key = "{pki.hub_signing_pub}"\ntelemetry_interval_s = 1\n'
     )
-    return make_staged_kiosk(root, config, staged_kiosk_factory)
+    kiosk = make_staged_kiosk(root, config, staged_kiosk_factory)
+    write_trust(root, pki.hub_signing_pub, KIOSK)  # what the root updater checks orders with
+    return kiosk
 
 
 @pytest.fixture(scope="module")

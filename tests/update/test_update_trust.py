@@ -26,8 +26,8 @@ from contract import signing
 from firmware.update import Layout, main
 from firmware.update_order import ORDER_FILE, order_update
 from firmware.update_trust import TrustError, load_trust, trust_dir
-from tests.update.conftest import install_pi
-from tests.update.test_order_verification import signed_update, write_trust
+from tests.update.conftest import install_pi, write_trust
+from tests.update.test_order_verification import signed_update
 
 KIOSK_USER = 65534  # nobody: plays alliance-kiosk
 KIOSK = "xicheng-3"
