@@ -196,15 +196,28 @@ HealthProbe = Callable[[], Health | None]
 
 
 def health_file_probe(path: Path) -> HealthProbe:
-    """Reads the kiosk's health file; None while it is absent or unreadable."""
+    """Reads the kiosk's health file; None while it is absent or unreadable (or not a
+    small plain file: the kiosk's user writes that directory, and this runs as root)."""
 
     def probe() -> Health | None:
         try:
-            return Health.from_json(json.loads(path.read_text()))
+            return Health.from_json(json.loads(read_plain_file(path, 64 * 1024)))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     return probe
+
+
+def read_plain_file(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of `path` if it is a plain file; a link is not followed, and
+    a FIFO or device is not read (OSError): for files in the kiosk's own directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a plain file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -638,7 +651,7 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+            os.fchmod(f.fileno(), mode)  # not by name: the kiosk's user may swap names in its dir
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -671,13 +684,7 @@ def take_order(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     try:
-        fd = os.open(taken, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            plain = stat.S_ISREG(os.fstat(fd).st_mode)
-            data = os.read(fd, 1 << 20) if plain else b""
-        finally:
-            os.close(fd)
-        order = json.loads(data)
+        order = json.loads(read_plain_file(taken, 1 << 20))
     except (OSError, ValueError):
         order = None
     taken.unlink(missing_ok=True)
@@ -765,6 +772,8 @@ def main(argv: list[str]) -> int:
         print(f"update: {line}", file=sys.stderr, flush=True)
 
     if args.recover:
+        with contextlib.suppress(TrustError):  # a release directory of its own, if it names one
+            layout = Layout(root, load_trust(trust_dir(root), root=root).release_dir)
         recovered = recover(layout, restart=systemctl_restart(layout, progress) if args.restart else None,
                             progress=progress)  # fmt: skip
         if recovered is not None:

@@ -6,6 +6,7 @@ is checked with the hub's key and the kiosk id from the root-owned trust directo
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -101,3 +102,21 @@ def test_the_updater_records_a_refused_order_and_installs_nothing(
     assert result["result"] == "refused" and "not signed by the hub" in result["reason"]
     assert not (state / ORDER_FILE).exists()
     assert not (root / "opt/alliance-kiosk/releases").exists()
+
+
+@pytest.mark.parametrize("kind", ["link to a root file", "fifo"])
+def test_an_order_that_is_not_a_plain_file_is_removed_unread(tmp_path: Path, kind: str) -> None:
+    """The kiosk's user writes the state directory: root does not follow its links
+    (to a file only root may read) nor block on a FIFO."""
+    from firmware.update import take_order
+
+    secret = tmp_path / "root-only.json"
+    secret.write_text(json.dumps({"bundle_url": "file:///root-only", "sha256": SHA}))
+    secret.chmod(0o600)
+    order = tmp_path / ORDER_FILE
+    if kind == "fifo":
+        os.mkfifo(order)
+    else:
+        order.symlink_to(secret)
+    assert take_order(order) is None
+    assert not order.exists() and not order.is_symlink() and secret.exists()
