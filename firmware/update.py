@@ -1,11 +1,16 @@
 """`python -m firmware update --bundle FILE|URL --sha256 HEX [--root DIR]`: install a
 release bundle (firmware.release) into a new slot, switch to it, and roll back by
-itself if the new slot does not come up healthy.
+itself if the new slot does not come up healthy. `--order FILE`: the same for an update
+the hub signed (the kiosk leaves the order); `--recover`: the boot check.
 
 The installed layout (scripts/install-pi.sh, docs/pi.md) under ROOT (`/`, or a staging
 root with `--root`):
     opt/alliance-kiosk/releases/<version>/{bin,venv,manifest.json}   one slot per release
     opt/alliance-kiosk/current -> releases/<version>                 what systemd runs
+    opt/alliance-kiosk/last-healthy -> releases/<version>            the release to go back to
+    opt/alliance-kiosk/update-pending.json    written here between a switch and its verdict
+    etc/alliance-kiosk/trust/                 root's: what an order is checked against
+                                              (firmware.update_trust)
     var/lib/alliance-kiosk/health.json        written by the running kiosk (firmware.health)
     var/lib/alliance-kiosk/last-update.json   written here: the last update's result
 
@@ -23,14 +28,24 @@ The steps, each of which stops the update before the next:
    printed, not run);
 5. the new slot must report, within the deadline, its version with `ready`,
    `link_online` and `selftest_ok` (the kiosk's health file, or any `HealthProbe`);
-   otherwise `current` goes back to the previous slot, the service is restarted again,
-   and the result says `rolled_back` with the reason.
+   then, and only then, `last-healthy` is pointed at it (atomically, fsync'd).
+   Otherwise `current` goes back to the last healthy slot (or, in a layout without the
+   marker, the previous one), the service is restarted again, and the result says
+   `rolled_back` with the reason.
+
+If the updater dies between the switch and the verdict, `current` points at a release
+nobody judged: `recover` (`--recover`, which alliance-kiosk.service runs before every
+start of the kiosk, so at every boot) points it back at `last-healthy` and records
+`rolled_back`. It does nothing while an updater holds the lock.
 
 What a caller may rely on: `current` is only ever a complete slot (the old one, or the
-new one after its venv installed); every run ends in one result written to
-`last-update.json` (ok, rolled_back, refused or failed, with a reason a technician can
-read); two updaters never run at once (a lock file). After a success the slots other
-than the current and the previous one are removed.
+new one after its venv installed), and `last-healthy` only ever one that was judged
+healthy (or the one scripts/install-pi.sh installed); every run ends in one result
+written to `last-update.json` (ok, rolled_back, refused or failed, with a reason a
+technician can read); two updaters never run at once (a lock file). After a success the
+slots other than the current and the previous one are removed. An order is checked only
+against the trust directory (firmware.update_trust), never against a file the kiosk's
+user can write.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -57,6 +73,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from firmware.release import BUNDLE_FORMAT, PROJECT, file_sha256
+from firmware.update_trust import TRUST_DIR, Trust, TrustError, load_trust, trust_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +84,8 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 INSTALLED_MARK = "manifest.json"  # written into the slot last: a slot without it is half-installed
 KEEP_SLOTS = 2  # the current one and the one to go back to
+LAST_HEALTHY = "last-healthy"  # a symlink beside `current`, moved only after a healthy verdict
+PENDING = "update-pending.json"  # there from the switch until the verdict is recorded
 
 Outcome = Literal["ok", "rolled_back", "refused", "failed"]
 Progress = Callable[[str], None]
@@ -85,10 +104,11 @@ class Layout:
     """Where an install lives, under `root` (`/` on the Pi)."""
 
     root: Path = Path("/")
+    release_dir: str = "/opt/alliance-kiosk"  # as on the kiosk; the trust file may name another
 
     @property
     def base(self) -> Path:
-        return self.root / "opt/alliance-kiosk"
+        return self.root / self.release_dir.lstrip("/")
 
     @property
     def releases(self) -> Path:
@@ -97,6 +117,14 @@ class Layout:
     @property
     def current(self) -> Path:
         return self.base / "current"
+
+    @property
+    def last_healthy(self) -> Path:
+        return self.base / LAST_HEALTHY
+
+    @property
+    def pending_file(self) -> Path:
+        return self.base / PENDING
 
     @property
     def data(self) -> Path:
@@ -111,8 +139,19 @@ class Layout:
         return self.data / "last-update.json"
 
     def current_version(self) -> str | None:
-        target = os.readlink(self.current) if self.current.is_symlink() else None
-        return Path(target).name if target else None
+        return _pointed_at(self.current)
+
+    def last_healthy_version(self) -> str | None:
+        return _pointed_at(self.last_healthy)
+
+    def complete(self, version: str | None) -> bool:
+        """Whether `releases/<version>` is a whole slot (its installed mark written last)."""
+        return version is not None and (self.releases / version / INSTALLED_MARK).is_file()
+
+
+def _pointed_at(link: Path) -> str | None:
+    target = os.readlink(link) if link.is_symlink() else None
+    return Path(target).name if target else None
 
 
 @dataclass(frozen=True)
@@ -157,15 +196,28 @@ HealthProbe = Callable[[], Health | None]
 
 
 def health_file_probe(path: Path) -> HealthProbe:
-    """Reads the kiosk's health file; None while it is absent or unreadable."""
+    """Reads the kiosk's health file; None while it is absent or unreadable (or not a
+    small plain file: the kiosk's user writes that directory, and this runs as root)."""
 
     def probe() -> Health | None:
         try:
-            return Health.from_json(json.loads(path.read_text()))
+            return Health.from_json(json.loads(read_plain_file(path, 64 * 1024)))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     return probe
+
+
+def read_plain_file(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of `path` if it is a plain file; a link is not followed, and
+    a FIFO or device is not read (OSError): for files in the kiosk's own directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a plain file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -224,12 +276,13 @@ def update(
             return UpdateResult(None, "refused", "busy: another update is running")
         try:
             result = _update(bundle, sha256.strip().lower(), layout, probe, restart, deadline_s,
-                             poll_s, python, say)  # fmt: skip
+                             poll_s, python, cmd_id, say)  # fmt: skip
         except UpdateRefused as exc:
             result = UpdateResult(None, "refused", str(exc), previous=layout.current_version())
         result.cmd_id = cmd_id
         result.took_s = round(time.monotonic() - started, 1)
         record_result(layout, result)
+        layout.pending_file.unlink(missing_ok=True)  # the verdict is recorded
     say(f"result: {result.result} ({result.reason})")
     return result
 
@@ -252,7 +305,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def _update(
     bundle: str, sha256: str, layout: Layout, probe: HealthProbe, restart: Callable[[], None],
-    deadline_s: float, poll_s: float, python: str | None, say: Progress,
+    deadline_s: float, poll_s: float, python: str | None, cmd_id: str | None, say: Progress,
 ) -> UpdateResult:  # fmt: skip
     if not SHA256_RE.match(sha256):
         raise UpdateRefused("bad-sha256", "--sha256 must be 64 hex digits")
@@ -278,8 +331,13 @@ def _update(
         except Exception as exc:  # current is untouched: the new slot goes
             _remove(slot)
             return UpdateResult(version, "failed", f"install failed: {exc}", previous=previous)
+    back_to = rollback_target(layout, version, previous)
     say(f"switching current: {previous or '(none)'} -> {version}")
     switched_at = datetime.now(UTC)
+    _write_atomic(layout.pending_file, json.dumps({
+        "version": version, "previous": previous, "back_to": back_to, "cmd_id": cmd_id,
+        "since": switched_at.isoformat(timespec="seconds"),
+    }) + "\n", 0o644)  # fmt: skip
     _switch(layout, version)
     try:
         restart()
@@ -288,20 +346,79 @@ def _update(
     except Exception as exc:
         verdict = f"restart failed: {exc}"
     if verdict == "healthy":
+        _point(layout, LAST_HEALTHY, version)  # only ever after a healthy verdict
         _prune(layout, keep=(version, previous))
         return UpdateResult(version, "ok", f"healthy within {deadline_s:.0f} s", previous=previous)
     reason = f"{version} {verdict} within {deadline_s:.0f} s"
-    if previous is None or not (layout.releases / previous / INSTALLED_MARK).exists():
+    if back_to is None:
         return UpdateResult(
-            version, "failed", f"{reason}; no previous release to go back to", previous=previous
+            version, "failed", f"{reason}; no healthy release to go back to", previous=previous
         )
-    say(f"rolling back to {previous}: {reason}")
-    _switch(layout, previous)
+    say(f"rolling back to {back_to}: {reason}")
+    _switch(layout, back_to)
     try:
         restart()
     except Exception as exc:
         reason += f"; restart after the rollback failed: {exc}"
     return UpdateResult(version, "rolled_back", reason, previous=previous)
+
+
+def rollback_target(layout: Layout, version: str, previous: str | None) -> str | None:
+    """Where an update to `version` goes back to: the last release judged healthy, else
+    (a layout from before the marker) the one running before; None without a whole slot."""
+    for candidate in (layout.last_healthy_version(), previous):
+        if candidate != version and layout.complete(candidate):
+            return candidate
+    return None
+
+
+def recover(layout: Layout, *, restart: Callable[[], None] | None = None,
+            progress: Progress | None = None) -> UpdateResult | None:  # fmt: skip
+    """The boot check: if `current` is not the last healthy release and no updater is
+    running (the lock is free), the switch was never judged (the updater died between
+    the switch and its verdict): point `current` back at `last-healthy`, record
+    `rolled_back` and, if given, `restart()` the kiosk. None when there was nothing to do."""
+    say = progress or (lambda line: log.info("%s", line))
+    if not layout.base.is_dir():
+        say(f"nothing to recover: no {layout.base}")
+        return None
+    with _exclusive(layout.base / ".update.lock") as got_lock:
+        if not got_lock:
+            say("an update is running: its own verdict decides, nothing to recover")
+            return None
+        healthy, current = layout.last_healthy_version(), layout.current_version()
+        pending = _read_json(layout.pending_file) or {}
+        if current == healthy or not layout.complete(healthy):
+            layout.pending_file.unlink(missing_ok=True)
+            say(f"current is the last healthy release ({current})" if current == healthy else
+                f"no whole last-healthy release to go back to (current: {current or 'none'})")  # fmt: skip
+            return None
+        assert healthy is not None
+        say(f"current ({current or 'none'}) was never judged healthy: back to {healthy}")
+        _switch(layout, healthy)
+        result = UpdateResult(
+            current, "rolled_back",
+            f"{current or 'no release'} was switched to but never judged healthy (the updater "
+            f"stopped before its verdict); back on {healthy}, the last healthy release",
+            previous=healthy, cmd_id=pending.get("cmd_id") if isinstance(pending.get("cmd_id"), str) else None,
+        )  # fmt: skip
+        if restart is not None:
+            try:
+                restart()
+            except Exception as exc:
+                result.reason += f"; restart after the rollback failed: {exc}"
+        record_result(layout, result)
+        layout.pending_file.unlink(missing_ok=True)
+    say(f"result: {result.result} ({result.reason})")
+    return result
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _fetch(bundle: str, incoming: Path, say: Progress) -> Path:
@@ -463,11 +580,22 @@ def _run(cmd: list[str], step: str) -> None:
 
 
 def _switch(layout: Layout, version: str) -> None:
-    new = layout.base / ".current.new"
+    _point(layout, layout.current.name, version)
+
+
+def _point(layout: Layout, name: str, version: str) -> None:
+    """`name` -> releases/<version>, atomically (a new link renamed over it) and durably
+    (the directory fsync'd): after a power cut it is the old link or the new one."""
+    new = layout.base / f".{name}.new"
     with contextlib.suppress(FileNotFoundError):
         new.unlink()
     new.symlink_to(f"releases/{version}")
-    os.replace(new, layout.current)
+    os.replace(new, layout.base / name)
+    fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _wait_healthy(
@@ -503,6 +631,7 @@ def _wait_healthy(
 
 
 def _prune(layout: Layout, keep: tuple[str | None, ...]) -> None:
+    keep = (*keep, layout.last_healthy_version())
     for slot in layout.releases.iterdir():
         if slot.name not in keep:
             _remove(slot)
@@ -522,7 +651,7 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+            os.fchmod(f.fileno(), mode)  # not by name: the kiosk's user may swap names in its dir
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -546,14 +675,16 @@ def _exclusive(lock_path: Path) -> Iterator[bool]:
 
 
 def take_order(path: Path) -> dict[str, Any] | None:
-    """Read and remove the kiosk's update order (so a path unit does not start us twice)."""
+    """Read and remove the kiosk's update order (so a path unit does not start us twice).
+    The kiosk's user writes that directory: a link or anything but a small plain file
+    is not followed, only removed."""
     taken = path.with_name(path.name + ".taken")
     try:
         os.replace(path, taken)
     except FileNotFoundError:
         return None
     try:
-        order = json.loads(taken.read_text())
+        order = json.loads(read_plain_file(taken, 1 << 20))
     except (OSError, ValueError):
         order = None
     taken.unlink(missing_ok=True)
@@ -566,31 +697,27 @@ class OrderRefused(ValueError):
     """The kiosk's order is not an update the hub signed for this kiosk."""
 
 
-def verified_order(order: dict[str, Any], config_path: Path, now: float) -> tuple[str, str, str]:
+def verified_order(order: dict[str, Any], trust: Trust, now: float) -> tuple[str, str, str]:
     """Bundle URL, sha256 and command id from the command the hub signed, never from the
     order's plain fields: the order file is written by the unprivileged kiosk, and this
-    runs as root. The hub's key and the kiosk id come from the kiosk's own config."""
+    runs as root. The hub's key and the kiosk id come from the trust directory
+    (firmware.update_trust), which only root can write; never from the kiosk's config."""
     from contract import messages, signing
-    from firmware.config import ConfigError, load_config
     from firmware.update_order import SignedCommand
 
     try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise OrderRefused(f"the kiosk's config cannot be read: {exc}") from None
-    if config.hub.hub_public_key is None:
-        raise OrderRefused(f"{config_path} has no [hub] hub_public_key: only a hub-signed update is installed")
-    try:
-        key = signing.load_public_key(config.hub.hub_public_key)
         signed = SignedCommand.from_json(order.get("command"))
         command = messages.parse(messages.Command, signed.payload)
-    except (signing.KeyFileError, ValueError) as exc:
+    except ValueError as exc:
         raise OrderRefused(f"the order is not a signed command: {exc}") from None
     verdict = signing.verify(
-        key, config.kiosk.id, "cmd", command.cmd_id, signed.payload, signed.user_properties, now=now
-    )
+        trust.hub_key, trust.kiosk_id, "cmd", command.cmd_id, signed.payload,
+        signed.user_properties, now=now,
+    )  # fmt: skip
     if not verdict:
-        raise OrderRefused(f"the order is not signed by the hub for kiosk {config.kiosk.id}: {verdict.reason}")
+        raise OrderRefused(
+            f"the order is not signed by the hub for kiosk {trust.kiosk_id}: {verdict.reason}"
+        )
     if command.cmd != "update" or not command.bundle_url or not command.sha256:
         raise OrderRefused(f"the signed command is {command.cmd!r}, not an update")
     return command.bundle_url, command.sha256, command.cmd_id
@@ -613,12 +740,21 @@ def main(argv: list[str]) -> int:
         "--order", metavar="FILE", help="take bundle, sha256 and cmd_id from the kiosk's order file"
     )
     parser.add_argument(
+        "--recover", action="store_true",
+        help="the boot check: if current was switched to but never judged healthy, go back "
+        "to the last healthy release (alliance-kiosk.service runs it before the kiosk)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="with --recover: restart the kiosk after going back (when it is running)",
+    )  # fmt: skip
+    parser.add_argument(
         "--root", metavar="DIR", help="a staging root (nothing outside it is touched; no restart)"
     )
     parser.add_argument(
-        "--config", metavar="FILE",
-        help="with --order: the kiosk's config, for the hub's key and the kiosk id "
-        "(default ROOT/etc/alliance-kiosk/kiosk.toml)",
+        "--trust", metavar="DIR",
+        help="with --order: the root-owned trust directory, for the hub's key, the kiosk id "
+        f"and the release directory (default ROOT{TRUST_DIR})",
     )  # fmt: skip
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, metavar="S",
                         help=f"how long the new release has to become healthy (default {DEFAULT_DEADLINE_S:.0f})")  # fmt: skip
@@ -629,25 +765,38 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     cmd_id = None
-    layout = Layout(Path(args.root).resolve() if args.root else Path("/"))
+    root = Path(args.root).resolve() if args.root else Path("/")
+    layout = Layout(root)
+
+    def progress(line: str) -> None:
+        print(f"update: {line}", file=sys.stderr, flush=True)
+
+    if args.recover:
+        with contextlib.suppress(TrustError):  # a release directory of its own, if it names one
+            layout = Layout(root, load_trust(trust_dir(root), root=root).release_dir)
+        recovered = recover(layout, restart=systemctl_restart(layout, progress) if args.restart else None,
+                            progress=progress)  # fmt: skip
+        if recovered is not None:
+            print(json.dumps(recovered.as_json()))
+        return 0
     if args.order:
         order = take_order(Path(args.order))
         if order is None:
             print(f"update: no valid order at {args.order}", file=sys.stderr)
             return 1
-        config = Path(args.config) if args.config else layout.root / "etc/alliance-kiosk/kiosk.toml"
         try:
-            args.bundle, args.sha256, cmd_id = verified_order(order, config, time.time())
-        except OrderRefused as exc:
+            trust = load_trust(Path(args.trust) if args.trust else trust_dir(root), root=root)
+            layout = Layout(root, trust.release_dir)
+            args.bundle, args.sha256, cmd_id = verified_order(order, trust, time.time())
+        except (TrustError, OrderRefused) as exc:
             print(f"update: order refused: {exc}", file=sys.stderr)
+            said = order.get("cmd_id")  # unverified: only so the hub can tell which order it was
             record_result(layout, UpdateResult(None, "refused", f"order refused: {exc}"[:300],
-                                               previous=layout.current_version()))  # fmt: skip
+                                               previous=layout.current_version(),
+                                               cmd_id=said if isinstance(said, str) and len(said) <= 64 else None))  # fmt: skip
             return 1
     if not args.bundle or not args.sha256:
-        parser.error("--bundle and --sha256 are required (or --order)")
-
-    def progress(line: str) -> None:
-        print(f"update: {line}", file=sys.stderr, flush=True)
+        parser.error("--bundle and --sha256 are required (or --order, or --recover)")
 
     result = update(args.bundle, args.sha256, layout=layout, deadline_s=args.deadline,
                     python=args.python, cmd_id=cmd_id, progress=progress)  # fmt: skip

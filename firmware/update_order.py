@@ -76,8 +76,9 @@ def order_update(
     """Leave the order and get an updater going; the `CommandResult.detail` to answer.
 
     `signed` is the command as the hub signed it: the root updater acts only on that,
-    checked with the hub's key from its own config (firmware.update.verified_order),
-    so a kiosk process that writes an order of its own installs nothing."""
+    checked with the hub's key and kiosk id from the root-owned trust directory
+    (firmware.update_trust, firmware.update.verified_order), so a kiosk process that
+    writes an order of its own, or rewrites the kiosk's config, installs nothing."""
     env = os.environ if env is None else env
     order = state_dir / ORDER_FILE
     _write_atomic(order, json.dumps({

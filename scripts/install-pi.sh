@@ -8,9 +8,14 @@
 #   - the service user alliance-kiosk (groups gpio spi dialout video render input lp),
 #     through a systemd-sysusers file;
 #   - the release in /opt/alliance-kiosk/releases/<version> with its own venv (the `pi`
-#     extra: spidev, lgpio; lgpio is what gpiozero must use on a Pi 5) and the
-#     `current` symlink pointing at it; state under /var/lib/alliance-kiosk;
-#   - /etc/alliance-kiosk/kiosk.toml (0600, only if absent: an edited config is kept);
+#     extra: spidev, lgpio; lgpio is what gpiozero must use on a Pi 5), its installed
+#     mark (manifest.json), and the `current` and `last-healthy` symlinks pointing at it
+#     (the release the updater goes back to); state under /var/lib/alliance-kiosk;
+#   - /etc/alliance-kiosk/kiosk.toml (only if absent: an edited config is kept), root's,
+#     0640, readable by the service's group and writable by root alone;
+#   - /etc/alliance-kiosk/trust/ (root's, 0755; files 0644): updater.toml (the kiosk id
+#     and release directory the root updater trusts) and, with --hub-public-key FILE,
+#     hub-signing.pub; the updater reads nothing else (firmware/update_trust.py);
 #   - the systemd unit, udev rules, the hardware watchdog and journald drop-ins;
 #   - dtparam=spi=on in /boot/firmware/config.txt if SPI is off (then: reboot).
 #
@@ -26,9 +31,10 @@ BUILD_VENV=1
 KIOSK_ID=""
 BROKER="mqtts://hub.alliance.example:8883"
 MODEL_OVERRIDE=""
+HUB_KEY=""
 usage() {
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
-    echo "options: --root DIR  --no-venv  --kiosk-id ID  --broker URL  --model 'Raspberry Pi 5 ...'"
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    echo "options: --root DIR  --no-venv  --kiosk-id ID  --broker URL  --hub-public-key FILE  --model 'Raspberry Pi 5 ...'"
 }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,6 +42,7 @@ while [ $# -gt 0 ]; do
         --no-venv) BUILD_VENV=0; shift ;;
         --kiosk-id) KIOSK_ID=$2; shift 2 ;;
         --broker) BROKER=$2; shift 2 ;;
+        --hub-public-key) HUB_KEY=$(realpath "$2"); shift 2 ;;
         --model) MODEL_OVERRIDE=$2; shift 2 ;;  # tests: pretend to be this Pi model
         -h|--help) usage; exit 0 ;;
         *) echo "install-pi: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -55,6 +62,7 @@ BASE=/opt/alliance-kiosk
 RELEASE=$BASE/releases/$VERSION
 STATE=/var/lib/alliance-kiosk
 CONF_DIR=/etc/alliance-kiosk
+TRUST_DIR=$CONF_DIR/trust
 CHANGED=()
 REBOOT_NEEDED=0
 
@@ -135,12 +143,20 @@ else
     say "venv not built (--root/--no-venv): on the target run python3 -m venv $RELEASE/venv && $RELEASE/venv/bin/pip install -c $RELEASE/constraints.txt '$RELEASE/src[pi]'"
 fi
 
-current=$(readlink "$ROOT$BASE/current" 2>/dev/null || true)
-if [ "$current" != "releases/$VERSION" ]; then
-    ln -sfn "releases/$VERSION" "$ROOT$BASE/.current.new"
-    mv -T "$ROOT$BASE/.current.new" "$ROOT$BASE/current"  # atomic switch
-    CHANGED+=("$BASE/current")
-fi
+# The installed mark, written last: the updater returns only to a slot that has one.
+printf '{\n  "format": 1,\n  "name": "alliance-kiosk",\n  "version": "%s",\n  "installed_by": "scripts/install-pi.sh"\n}\n' "$VERSION" \
+    | put "$RELEASE/manifest.json" 644
+
+# current: what systemd runs; last-healthy: what the updater goes back to (and where the
+# boot check runs from). The release a technician installs is the one to return to.
+for link in current last-healthy; do
+    if [ "$(readlink "$ROOT$BASE/$link" 2>/dev/null || true)" != "releases/$VERSION" ]; then
+        ln -sfn "releases/$VERSION" "$ROOT$BASE/.$link.new"
+        mv -T "$ROOT$BASE/.$link.new" "$ROOT$BASE/$link"  # atomic switch
+        CHANGED+=("$BASE/$link")
+    fi
+done
+sync "$ROOT$BASE"
 
 # ---- user, state, config -------------------------------------------------------------
 
@@ -156,12 +172,23 @@ for dir in "$STATE" "$STATE/kivy"; do
     run chown "$USER_NAME:$USER_NAME" "$dir"
 done
 
+# The kiosk id: --kiosk-id, else the one the kept config names, else the host name.
+kiosk_id=$KIOSK_ID
+if [ -z "$kiosk_id" ] && [ -f "$ROOT$CONF_DIR/kiosk.toml" ]; then
+    kiosk_id=$(sed -n 's/^[[:space:]]*id[[:space:]]*=[[:space:]]*"\([a-z0-9_-]*\)".*/\1/p' "$ROOT$CONF_DIR/kiosk.toml" | head -n1)
+fi
+if [ -z "$kiosk_id" ]; then
+    kiosk_id=$(hostname 2>/dev/null | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n-' '-' | cut -c1-64)
+    [ "$STAGING" -eq 1 ] && kiosk_id=kiosk-1
+fi
+mkdir -p "$ROOT$CONF_DIR"
+chmod 750 "$ROOT$CONF_DIR"
+run chown "root:$USER_NAME" "$CONF_DIR"
+key_line="# hub_public_key = \"$TRUST_DIR/hub-signing.pub\"   # install-pi.sh --hub-public-key FILE puts it there"
+[ -n "$HUB_KEY" ] && key_line="hub_public_key = \"$TRUST_DIR/hub-signing.pub\""
+
 if [ ! -e "$ROOT$CONF_DIR/kiosk.toml" ]; then
-    kiosk_id=${KIOSK_ID:-$(hostname 2>/dev/null | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n-' '-' | cut -c1-64)}
-    [ "$STAGING" -eq 1 ] && [ -z "$KIOSK_ID" ] && kiosk_id=kiosk-1
-    mkdir -p "$ROOT$CONF_DIR"
-    chmod 750 "$ROOT$CONF_DIR"
-    put "$CONF_DIR/kiosk.toml" 600 <<TOML
+    put "$CONF_DIR/kiosk.toml" 640 <<TOML
 # The alliance kiosk on this Pi (written once by install-pi.sh; edit freely: a new
 # install keeps it). All keys: $BASE/current/src/firmware/kiosk.toml, docs/configuration.md.
 
@@ -172,7 +199,7 @@ library_id = "capital"   # the member library this kiosk stands in
 [hub]
 broker = "$BROKER"
 # password_file = "$CONF_DIR/kiosk.password"
-# hub_public_key = "$CONF_DIR/hub-signing.pub"
+$key_line
 
 [hub.tls]
 # ca = "$CONF_DIR/ca.pem"
@@ -191,10 +218,34 @@ path = "$STATE/journal.sqlite3"
 [logging]
 level = "INFO"           # to journald: journalctl -u alliance-kiosk
 TOML
-    run chown "$USER_NAME:$USER_NAME" "$CONF_DIR/kiosk.toml"
 else
     say "keeping $CONF_DIR/kiosk.toml (already there)"
 fi
+# Root's, readable by the service's group: the kiosk reads it, only root changes it
+# (an older install gave it to the service user).
+chmod 640 "$ROOT$CONF_DIR/kiosk.toml"
+run chown "root:$USER_NAME" "$CONF_DIR/kiosk.toml"
+
+# What the root updater trusts (firmware/update_trust.py): root's alone.
+mkdir -p "$ROOT$TRUST_DIR"
+chmod 755 "$ROOT$TRUST_DIR"
+if [ ! -e "$ROOT$TRUST_DIR/updater.toml" ] || [ -n "$KIOSK_ID" ]; then
+    put "$TRUST_DIR/updater.toml" 644 <<TOML
+# What the root updater trusts when the kiosk leaves an update order (written by
+# install-pi.sh; root's, and nothing in here may be writable by anyone else).
+# The hub's public key is hub-signing.pub beside this file.
+kiosk_id = "$kiosk_id"
+release_dir = "$BASE"
+TOML
+else
+    say "keeping $TRUST_DIR/updater.toml (already there; --kiosk-id rewrites it)"
+fi
+if [ -n "$HUB_KEY" ]; then
+    put_file "$TRUST_DIR/hub-signing.pub" 644 "$HUB_KEY"
+elif [ ! -e "$ROOT$TRUST_DIR/hub-signing.pub" ]; then
+    say "no hub public key in $TRUST_DIR: hub-ordered updates are refused until you run install-pi.sh --hub-public-key FILE"
+fi
+run chown -R root:root "$TRUST_DIR"
 
 # ---- systemd, udev, watchdog, journald ---------------------------------------------------
 

@@ -5,6 +5,7 @@ SPI switched on, and a second run that changes nothing and keeps an edited confi
 from __future__ import annotations
 
 import configparser
+import json
 import shutil
 import stat
 import subprocess
@@ -80,8 +81,9 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     assert (release / "constraints.txt").read_text() == "kivy<3\n"
     assert _mode(staged / "var/lib/alliance-kiosk") == 0o750
     config = staged / "etc/alliance-kiosk/kiosk.toml"
-    assert _mode(config) == 0o600
+    assert _mode(config) == 0o640  # root's, readable by the service's group (chown below)
     assert 'path = "/var/lib/alliance-kiosk/journal.sqlite3"' in config.read_text()
+    assert "would run: chown root:alliance-kiosk /etc/alliance-kiosk/kiosk.toml" in out.stdout
     for path in (
         "etc/systemd/system/alliance-kiosk.service",
         "etc/udev/rules.d/90-alliance-kiosk.rules",
@@ -100,6 +102,61 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     assert "REBOOT NEEDED" in out.stdout
     # Nothing ran on this machine.
     assert "would run: systemd-sysusers" in out.stdout and "would run: systemctl enable" in out.stdout
+
+
+def test_the_installed_release_is_one_the_updater_can_go_back_to(staged: Path) -> None:
+    """A whole slot (installed mark), `current` and `last-healthy` on it, so an update
+    that never comes up has somewhere to go (test_rollback_to_installed.py runs that)."""
+    from firmware.update import Layout, rollback_target
+
+    _install(staged)
+    layout = Layout(staged)
+    assert layout.current_version() == VERSION and layout.last_healthy_version() == VERSION
+    assert layout.complete(VERSION)
+    manifest = json.loads((layout.releases / VERSION / "manifest.json").read_text())
+    assert (manifest["name"], manifest["version"]) == ("alliance-kiosk", VERSION)
+    assert rollback_target(layout, "0.2.0", VERSION) == VERSION
+
+
+def test_the_trust_directory_is_roots_and_holds_what_the_updater_needs(
+    staged: Path, tmp_path: Path
+) -> None:
+    from contract import signing
+    from firmware.update_trust import load_trust, trust_dir
+
+    _private, public = signing.generate_key_pem()
+    (tmp_path / "hub.pub").write_bytes(public)
+    out = _install(staged, "--kiosk-id", "xicheng-3", "--hub-public-key", str(tmp_path / "hub.pub"))
+    folder = trust_dir(staged)
+    assert _mode(folder) == 0o755
+    assert _mode(folder / "updater.toml") == 0o644 and _mode(folder / "hub-signing.pub") == 0o644
+    assert (folder / "hub-signing.pub").read_bytes() == public
+    assert "would run: chown -R root:root /etc/alliance-kiosk/trust" in out.stdout
+    assert "would run: chown root:alliance-kiosk /etc/alliance-kiosk\n" in out.stdout
+    trust = load_trust(folder, root=staged)  # as the updater reads it (root's: tests run as root)
+    assert trust.kiosk_id == "xicheng-3" and trust.release_dir == "/opt/alliance-kiosk"
+    config = (staged / "etc/alliance-kiosk/kiosk.toml").read_text()
+    assert 'hub_public_key = "/etc/alliance-kiosk/trust/hub-signing.pub"' in config
+
+
+def test_without_a_hub_key_the_install_says_hub_ordered_updates_are_refused(staged: Path) -> None:
+    out = _install(staged)
+    assert "hub-ordered updates are refused until you run install-pi.sh --hub-public-key FILE" in out.stdout
+    assert 'kiosk_id = "kiosk-1"' in (staged / "etc/alliance-kiosk/trust/updater.toml").read_text()
+
+
+def test_an_older_install_gets_its_config_back_from_the_service_user(staged: Path) -> None:
+    """Before the trust directory, kiosk.toml was the service user's (0600): a reinstall
+    keeps its contents, makes it root's 0640, and the trust file takes its kiosk id."""
+    config = staged / "etc/alliance-kiosk/kiosk.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[kiosk]\nid = "dongcheng-2"\nlibrary_id = "capital"\n')
+    config.chmod(0o600)
+    out = _install(staged)
+    assert "keeping /etc/alliance-kiosk/kiosk.toml" in out.stdout
+    assert _mode(config) == 0o640 and 'id = "dongcheng-2"' in config.read_text()
+    assert "would run: chown root:alliance-kiosk /etc/alliance-kiosk/kiosk.toml" in out.stdout
+    assert 'kiosk_id = "dongcheng-2"' in (staged / "etc/alliance-kiosk/trust/updater.toml").read_text()
 
 
 def test_the_config_is_written_with_the_kiosk_id_and_is_valid(staged: Path) -> None:
@@ -145,6 +202,12 @@ def test_the_unit_asks_for_what_a_kiosk_needs(staged: Path) -> None:
                    "KIOSK_TOUCH_INPUT=mtdev,/dev/alliance-touch"):
         assert wanted in env
     assert service["ExecStart"].endswith("--fullscreen")
+    # The boot check, as root, from the last healthy release, before every start.
+    assert service["ExecStartPre"] == "-+/opt/alliance-kiosk/last-healthy/bin/kiosk-update --recover"
+    updater = configparser.ConfigParser(strict=False, interpolation=None)
+    updater.read_string((staged / "etc/systemd/system/alliance-kiosk-update.service").read_text())
+    assert updater["Service"]["ExecStart"] == "/opt/alliance-kiosk/last-healthy/bin/kiosk-update"
+    assert "--recover" in updater["Service"]["ExecStopPost"]
     assert service["StandardError"] == "journal"
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from firmware.release import Bundle, _copy_tree, build_release
 from firmware.update import Layout
+from firmware.update_trust import trust_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD, BROKEN = "0.1.1", "0.1.2"
@@ -118,6 +119,27 @@ def staged_kiosk_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
     yield made
     for kiosk in made:
         kiosk.stop()
+
+
+def write_trust(root: Path, hub_pub: Path, kiosk: str) -> Path:
+    """The trust directory as install-pi.sh writes it (root's: the tests run as root)."""
+    folder = trust_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "updater.toml").write_text(f'kiosk_id = "{kiosk}"\nrelease_dir = "/opt/alliance-kiosk"\n')
+    (folder / "hub-signing.pub").write_bytes(hub_pub.read_bytes())
+    for path in (folder, folder.parent, folder / "updater.toml", folder / "hub-signing.pub"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
+def install_pi(root: Path, *extra: str) -> None:
+    """Lay out an install with scripts/install-pi.sh --root, as CI tests it (release
+    0.1.0, the checkout's, with `current` and `last-healthy` on it; no venv)."""
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts/install-pi.sh"), "--root", str(root), *extra],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def make_staged_kiosk(root: Path, config_text: str, made: list[StagedKiosk]) -> StagedKiosk:

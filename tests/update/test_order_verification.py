@@ -1,10 +1,12 @@
 """The root updater installs only what the hub signed: the order file is written by the
 unprivileged kiosk, so its plain fields are never trusted; the signed command inside it
-is checked with the hub's key and the kiosk id from the kiosk's own config."""
+is checked with the hub's key and the kiosk id from the root-owned trust directory
+(firmware.update_trust; the attacks on that directory are in test_update_trust.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 from contract import messages, signing
 from firmware.update import OrderRefused, main, verified_order
 from firmware.update_order import ORDER_FILE, SignedCommand, order_update
+from firmware.update_trust import Trust, load_trust
+from tests.update.conftest import write_trust
 
 KIOSK = "k-upd"
 SHA = "a" * 64
@@ -28,16 +32,13 @@ def hub_key(tmp_path: Path) -> signing.Ed25519PrivateKey:
     return serialization.load_pem_private_key(private, password=None)  # type: ignore[return-value]
 
 
-def kiosk_config(root: Path, with_key: bool = True) -> Path:
-    config = root / "etc/alliance-kiosk/kiosk.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    key = f'hub_public_key = "{root.parent / "hub.pub"}"\n' if with_key else ""
-    config.write_text(f'[kiosk]\nid = "{KIOSK}"\n[hub]\n{key}')
-    return config
+def trust(root: Path) -> Trust:
+    return load_trust(write_trust(root, root.parent / "hub.pub", KIOSK), root=root)
 
 
-def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz") -> SignedCommand:
-    command = messages.Command(cmd="update", cmd_id="c-1", bundle_url=url, sha256=SHA)
+def signed_update(key: signing.Ed25519PrivateKey, kiosk: str = KIOSK, url: str = "file:///good.tar.gz",
+                  sha256: str = SHA) -> SignedCommand:  # fmt: skip
+    command = messages.Command(cmd="update", cmd_id="c-1", bundle_url=url, sha256=sha256)
     payload = messages.encode(command)
     sig = signing.sign(key, kiosk, "cmd", command.cmd_id, payload, exp=int(time.time()) + 600)
     return SignedCommand(payload, tuple(sig.user_properties()))
@@ -55,10 +56,10 @@ def test_a_hub_signed_order_gives_the_signed_bundle_even_if_the_plain_fields_wer
     root = tmp_path / "root"
     order = leave_order(root / "state", signed_update(hub_key))
     order["bundle_url"], order["sha256"] = "file:///evil.tar.gz", "b" * 64  # the kiosk lied
-    assert verified_order(order, kiosk_config(root), time.time()) == ("file:///good.tar.gz", SHA, "c-1")
+    assert verified_order(order, trust(root), time.time()) == ("file:///good.tar.gz", SHA, "c-1")
 
 
-@pytest.mark.parametrize("case", ["unsigned", "other-key", "other-kiosk", "expired", "no-hub-key"])
+@pytest.mark.parametrize("case", ["unsigned", "other-key", "other-kiosk", "expired"])
 def test_an_order_the_hub_did_not_sign_for_this_kiosk_is_refused(
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey, case: str
 ) -> None:
@@ -68,19 +69,32 @@ def test_an_order_the_hub_did_not_sign_for_this_kiosk_is_refused(
         "other-key": signed_update(signing.Ed25519PrivateKey.generate()),
         "other-kiosk": signed_update(hub_key, kiosk="k-other"),
         "expired": signed_update(hub_key),
-        "no-hub-key": signed_update(hub_key),
     }[case]
     order = leave_order(root / "state", signed)
     now = time.time() + (3600 if case == "expired" else 0)
     with pytest.raises(OrderRefused):
-        verified_order(order, kiosk_config(root, with_key=case != "no-hub-key"), now)
+        verified_order(order, trust(root), now)
+
+
+def test_an_order_is_refused_and_recorded_when_the_trust_directory_has_no_hub_key(
+    tmp_path: Path, hub_key: signing.Ed25519PrivateKey
+) -> None:
+    root = tmp_path / "root"
+    (write_trust(root, tmp_path / "hub.pub", KIOSK) / "hub-signing.pub").unlink()
+    state = root / "var/lib/alliance-kiosk"
+    leave_order(state, signed_update(hub_key))
+    assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
+    result = json.loads((state / "last-update.json").read_text())
+    assert result["result"] == "refused"
+    assert "hub-signing.pub does not exist: hub-ordered updates need the root-owned trust directory" in result["reason"]
+    assert not (root / "opt/alliance-kiosk/releases").exists()
 
 
 def test_the_updater_records_a_refused_order_and_installs_nothing(
     tmp_path: Path, hub_key: signing.Ed25519PrivateKey
 ) -> None:
     root = tmp_path / "root"
-    kiosk_config(root)
+    write_trust(root, tmp_path / "hub.pub", KIOSK)
     state = root / "var/lib/alliance-kiosk"
     leave_order(state, signed_update(signing.Ed25519PrivateKey.generate()))
     assert main(["--order", str(state / ORDER_FILE), "--root", str(root)]) == 1
@@ -88,3 +102,21 @@ def test_the_updater_records_a_refused_order_and_installs_nothing(
     assert result["result"] == "refused" and "not signed by the hub" in result["reason"]
     assert not (state / ORDER_FILE).exists()
     assert not (root / "opt/alliance-kiosk/releases").exists()
+
+
+@pytest.mark.parametrize("kind", ["link to a root file", "fifo"])
+def test_an_order_that_is_not_a_plain_file_is_removed_unread(tmp_path: Path, kind: str) -> None:
+    """The kiosk's user writes the state directory: root does not follow its links
+    (to a file only root may read) nor block on a FIFO."""
+    from firmware.update import take_order
+
+    secret = tmp_path / "root-only.json"
+    secret.write_text(json.dumps({"bundle_url": "file:///root-only", "sha256": SHA}))
+    secret.chmod(0o600)
+    order = tmp_path / ORDER_FILE
+    if kind == "fifo":
+        os.mkfifo(order)
+    else:
+        order.symlink_to(secret)
+    assert take_order(order) is None
+    assert not order.exists() and not order.is_symlink() and secret.exists()

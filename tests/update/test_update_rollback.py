@@ -34,7 +34,7 @@ from hub.pki import write_pin_pepper, write_signing_key
 from hub.pki_files import PkiPaths
 from hub.registry import load_registry
 from hub.service import HubService
-from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk
+from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk, write_trust
 
 # Builds two bundles and installs two slots: minutes on a loaded machine, ~1 min idle.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -83,7 +83,9 @@ def kiosk(
         f'[kiosk]\nid = "{KIOSK}"\nlibrary_id = "capital"\n\n'
         f'[hub]\nbroker = "{plain_broker.url}"\nhub_public_key = "{pki.hub_signing_pub}"\ntelemetry_interval_s = 1\n'
     )
-    return make_staged_kiosk(root, config, staged_kiosk_factory)
+    kiosk = make_staged_kiosk(root, config, staged_kiosk_factory)
+    write_trust(root, pki.hub_signing_pub, KIOSK)  # what the root updater checks orders with
+    return kiosk
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,7 @@ def test_a_bundle_built_here_installs_without_an_index_and_comes_up_healthy(
 ) -> None:
     assert first_update.result == "ok", first_update
     assert os.readlink(kiosk.layout.current) == f"releases/{GOOD}"
+    assert kiosk.layout.last_healthy_version() == GOOD  # marked only after the healthy verdict
     slot = kiosk.layout.releases / GOOD
     manifest = json.loads((slot / "manifest.json").read_text())
     assert manifest["version"] == GOOD and manifest["target"] == "native"
@@ -149,6 +152,7 @@ def test_a_release_that_never_comes_up_is_rolled_back_and_the_hub_sees_it(
     assert result.result == "rolled_back", result
     assert f"{BROKEN} no health report from it within" in result.reason
     assert os.readlink(kiosk.layout.current) == f"releases/{GOOD}"
+    assert kiosk.layout.last_healthy_version() == GOOD and not kiosk.layout.pending_file.exists()
     assert kiosk.starts[-2:] == [BROKEN, GOOD]
     recorded = json.loads(kiosk.layout.result_file.read_text())
     assert (recorded["result"], recorded["version"], recorded["previous"]) == (
