@@ -20,10 +20,28 @@ What a caller may rely on:
 - `usable` is False once `begin_close()` was called: the parts start no new work then,
   while a last message (the "offline" state) can still be published until `stop()`.
 
-Reconnects: paho's exponential backoff (`reconnect_delay_set(0.5..30 s)`). paho has no
-jitter, so each connection starts its backoff at a random 0.5-1.0 s: a fleet of kiosks
-that lost the broker together does not come back in lock-step, and the doubling keeps
-them apart.
+A dead route is noticed by MQTT keepalive (`keepalive_s`, default `KEEPALIVE_S` = 4 s):
+paho sends a PINGREQ once nothing has come in (or gone out) for `keepalive_s` and
+drops the connection when nothing has come back `keepalive_s` after that, so a route
+that silently drops every packet (a dead 4G route: no reset, no error) is known down
+`keepalive_s` to about 2 x `keepalive_s` + 1 s after it died (paho looks once a
+second), 4-9 s at the default. The broker, for its part, drops a kiosk it has not heard
+from for 1.5 x `keepalive_s` and publishes its will. The price is on the data plan: an
+idle kiosk exchanges one PINGREQ/PINGRESP (2 bytes each, about 200 bytes a round on
+the wire with TLS records, TCP/IP headers and ACKs) every `keepalive_s`-`keepalive_s`+1 s:
+about 4 MB a day, 120 MB a month at 4 s (30 s cost about 17 MB a month; telemetry every
+30 s costs about 50 MB a month besides). `[hub] keepalive_s` trades one for the other.
+
+Reconnects: paho's exponential backoff from a random 0.25-0.5 s, doubling up to
+`RECONNECT_MAX_S` (1 s): while the route is down the kiosk tries about once a second,
+so it is back within about a second of the route coming back (the kiosk cannot know
+when that is; trying often is the only way). A try costs the kiosk a TCP connect and
+a TLS ClientHello, and a broker that is down nothing (its host refuses); when a broker
+comes back, every kiosk of the alliance connects within the next second (a TLS
+handshake each, a few milliseconds of the broker's CPU: fine for hundreds of kiosks).
+The random start keeps kiosks that lost the broker together from coming back in
+lock-step. A TLS handshake that gets no answer (a black hole) is given up after
+`CONNECT_TIMEOUT_S`; paho's network thread waits that long, nothing else does.
 """
 
 from __future__ import annotations
@@ -50,6 +68,10 @@ from firmware.core.events import LinkChanged
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+KEEPALIVE_S = 4
+RECONNECT_MIN_S = 0.25  # the first wait is 0.25-0.5 s (random), then it doubles...
+RECONNECT_MAX_S = 1.0  # ...up to this
+CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake, each (paho's default)
 
 Handler = Callable[[mqtt.MQTTMessage], None]
 
@@ -83,7 +105,7 @@ class Connection:
         username: str | None = None,
         password: str | None = None,
         tls: TlsFiles | None = None,
-        keepalive_s: int = 30,
+        keepalive_s: int = KEEPALIVE_S,
         max_inflight: int = 20,
     ) -> None:
         self.address = address
@@ -111,7 +133,9 @@ class Connection:
             )
         will_topic, will_payload = will
         client.will_set(will_topic, will_payload, qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=0.5 + random.random() * 0.5, max_delay=30)  # type: ignore[arg-type]
+        first_wait = RECONNECT_MIN_S * (1 + random.random())
+        client.reconnect_delay_set(min_delay=first_wait, max_delay=RECONNECT_MAX_S)  # type: ignore[arg-type]
+        client.connect_timeout = CONNECT_TIMEOUT_S
         client.max_inflight_messages_set(max_inflight)
         client.on_socket_open = _nodelay
         client.on_connect = self._on_connect

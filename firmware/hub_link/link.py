@@ -42,7 +42,7 @@ from contract.broker_url import parse_broker_url
 from contract.messages import CommandResult, Telemetry
 from contract.signing import Ed25519PublicKey
 from contract.topics import topic
-from firmware.hub_link.connection import Connection, TlsFiles
+from firmware.hub_link.connection import KEEPALIVE_S, Connection, TlsFiles
 from firmware.hub_link.fleet import Fleet, state_message
 from firmware.hub_link.outbox import DEFAULT_RESEND_AFTER_S, Outbox
 from firmware.hub_link.requests import Requests
@@ -82,7 +82,7 @@ class HubLink:
         depth_interval_s: float = 5.0,
         keep_acked_s: float | None = None,
         fetch_blocklist: bool = True,
-        keepalive_s: int = 30,
+        keepalive_s: int = KEEPALIVE_S,
         hub_public_key: Ed25519PublicKey | None = None,
         pins_over_plain: bool = False,
     ) -> None:
