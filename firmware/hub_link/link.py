@@ -12,6 +12,10 @@ What a caller may rely on:
   `HubTimedOut` after `request_timeout_s` (at once when the link is down, and when the
   link drops while waiting). A late answer is dropped. The core does not time requests
   out itself: it waits for one of these two.
+- A route that dies silently is known down within about 2 x `keepalive_s` + 1 s
+  (`firmware.hub_link.connection`); the same link reconnects by itself within about a
+  second of the route coming back. No thread of the link but paho's waits on the
+  network, so the pump beats through any outage.
 - The outbox publishes journal rows in journal order, QoS 1, up to `window` rows waiting
   for the hub's ack at a time; a row is done only on the hub's ack on `.../ack` (never on
   a broker PUBACK): then the journal is updated and `TxnAcked` posted. The resend rule

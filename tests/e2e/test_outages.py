@@ -275,7 +275,7 @@ def test_a_black_holed_route_for_two_minutes(
         assert reconnect <= RECONNECT_S, f"reconnected {reconnect:.2f} s after the route came back"
 
         wait_until(lambda: all_settled(w, items), 60, "the outage's returns acked by the hub")
-        txn_ids = [r.txn_id for i in items for r in journalled(w, i)]
+        txn_ids = [r.txn.txn_id for i in items for r in journalled(w, i)]
         assert ledger_counts(world.db_url, txn_ids) == dict.fromkeys(txn_ids, 1)
     finally:
         proxy.close()
@@ -317,5 +317,5 @@ def test_the_broker_killed_for_twenty_seconds(
     assert reconnect <= RECONNECT_S, f"reconnected {reconnect:.2f} s after the broker came back"
 
     wait_until(lambda: all_settled(w, items), 60, "the outage's returns acked by the hub")
-    txn_ids = [r.txn_id for i in items for r in journalled(w, i)]
+    txn_ids = [r.txn.txn_id for i in items for r in journalled(w, i)]
     assert ledger_counts(world.db_url, txn_ids) == dict.fromkeys(txn_ids, 1)
