@@ -246,8 +246,12 @@ class Connection:
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
-        if not self._closing.is_set():
+        if self._closing.is_set():
+            pass
+        elif self._connected:
             log.warning("hub link down: %s", reason)
+        else:  # a reconnect that failed: once a second while the route is down
+            log.debug("hub broker still unreachable: %s", reason)
         self._went_down()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
