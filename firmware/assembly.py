@@ -5,7 +5,6 @@ start and stop."""
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,11 +50,6 @@ class Kiosk:
     link: HubLink
     journal: Journal
     rig: Any = None  # the simulated world's handles (hal_sim.rig.SimRig) under --sim
-    make_link: Callable[[], HubLink] | None = None
-
-    def _make_link(self) -> HubLink:
-        assert self.make_link is not None
-        return self.make_link()
 
     def start(self, ready_timeout_s: float = 5.0) -> Kiosk:
         self.runtime.start()
@@ -63,16 +57,6 @@ class Kiosk:
         self.runtime.devices.wait_ready(ready_timeout_s)
         self.link.start()
         return self
-
-    def cut_link(self) -> None:
-        """Demos: the hub becomes unreachable (the journal keeps everything)."""
-        self.link.stop()
-
-    def restore_link(self) -> None:
-        """Demos: the hub is reachable again; a fresh link drains the journal."""
-        self.link = self._make_link()
-        self.runtime.link = self.link
-        self.link.start()
 
     def stop(self) -> None:
         self.link.stop()
@@ -124,25 +108,23 @@ def build_kiosk(
         load_public_key(config.hub.hub_public_key) if config.hub.hub_public_key else None
     )  # checked at config load already: a bad file never gets this far
 
-    def make_link() -> HubLink:
-        return HubLink(
-            config.hub.broker,
-            config.kiosk.id,
-            config.kiosk.library_id,
-            runtime.post,
-            firmware_version=running_version(),
-            username=config.hub.username,
-            password=config.hub_password(),
-            tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
-            request_timeout_s=config.hub.request_timeout_s,
-            telemetry_interval_s=config.hub.telemetry_interval_s,
-            telemetry=runtime.telemetry,
-            journal=journal,
-            keep_acked_s=config.journal.prune_acked_after_days * 86400,
-            hub_public_key=hub_key,
-            pins_over_plain=config.hub.pins_over_plain,
-        )
-
-    link = make_link()
+    link = HubLink(
+        config.hub.broker,
+        config.kiosk.id,
+        config.kiosk.library_id,
+        runtime.post,
+        firmware_version=running_version(),
+        username=config.hub.username,
+        password=config.hub_password(),
+        tls=TlsFiles(ca=tls.ca, cert=tls.cert, key=tls.key),
+        request_timeout_s=config.hub.request_timeout_s,
+        telemetry_interval_s=config.hub.telemetry_interval_s,
+        telemetry=runtime.telemetry,
+        journal=journal,
+        keep_acked_s=config.journal.prune_acked_after_days * 86400,
+        hub_public_key=hub_key,
+        pins_over_plain=config.hub.pins_over_plain,
+        keepalive_s=config.hub.keepalive_s,
+    )
     runtime.link = link
-    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig, make_link=make_link)
+    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig)

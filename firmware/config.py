@@ -42,6 +42,7 @@ from contract.settings import (
 )
 from contract.signing import KeyFileError, load_public_key
 from firmware.core.config import CoreConfig
+from firmware.hub_link.connection import KEEPALIVE_S
 
 __all__ = ["DEFAULT_NAME", "ConfigError", "KioskConfig", "default_config_text", "load_config"]
 
@@ -79,6 +80,9 @@ class HubSection(Section):
     pins_over_plain: bool = False
     request_timeout_s: Seconds = 3.0
     telemetry_interval_s: Seconds = 30.0
+    # MQTT keepalive: a dead route is known down 1-2 keepalives after it died; each
+    # keepalive of silence costs one ping on the data plan (firmware/hub_link/connection.py).
+    keepalive_s: Annotated[int, Field(ge=2, le=300)] = KEEPALIVE_S
 
     @field_validator("broker")
     @classmethod

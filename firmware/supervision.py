@@ -3,8 +3,8 @@ watchdog thread, and READY / STATUS / STOPPING.
 
 The workers watched are the core's event loop (`kiosk-core`), every device whose
 driver has a `beat` hook (the card poller, each scanner reader), the hub link's pump
-(`hub-link`, also on a link rebuilt by `Kiosk.restore_link`) and, registered by the
-caller that owns it, the UI's loop. Each beats from its own loop; see
+(`hub-link`: it beats through outages, since its pump never waits on the network) and,
+registered by the caller that owns it, the UI's loop. Each beats from its own loop; see
 `firmware.heartbeats` for what happens when one stops.
 
 Off systemd (no `NOTIFY_SOCKET`) all of this still runs and costs one thread that
@@ -79,18 +79,7 @@ def supervise(
     kiosk.runtime.beat = registry.register("kiosk-core", stale_after_s).beat
     for name, device in _devices_with_beats(kiosk):
         device.beat = registry.register(name, stale_after_s).beat
-    link_beat = registry.register("hub-link", stale_after_s)
-    kiosk.link.beat = link_beat.beat
-    if kiosk.make_link is not None:
-        make_link = kiosk.make_link
-
-        def make_beating_link() -> Any:
-            link = make_link()
-            link_beat.beat()  # a fresh link starts with a fresh beat
-            link.beat = link_beat.beat
-            return link
-
-        kiosk.make_link = make_beating_link
+    kiosk.link.beat = registry.register("hub-link", stale_after_s).beat
     watchdog = ServiceWatchdog(
         notifier,
         registry,

@@ -17,6 +17,7 @@ from firmware.config import ConfigError, KioskConfig, enrolment_overrides, load_
 from firmware.journal import JournalError
 from firmware.logging_setup import configure_logging
 from firmware.supervision import Supervision, supervise
+from kiosk_tools.demo_route import DemoRoute
 
 log = logging.getLogger("kiosk_tools.app")
 HEADLESS_BEAT_S = 1.0
@@ -53,7 +54,10 @@ def run_kiosk(args: argparse.Namespace) -> int:
             probe_identity=args.probe_identity,
         )
     journal = Path(args.journal) if getattr(args, "journal", None) else None
+    route = _demo_route(args, config)
     try:
+        if route is not None:
+            config = route.routed(config)
         if args.sim:
             from kiosk_tools.simulated import build_simulated_kiosk
 
@@ -63,13 +67,18 @@ def run_kiosk(args: argparse.Namespace) -> int:
 
             kiosk = build_kiosk(config, journal_path=journal)
     except ConfigError as exc:
+        _close(route)
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
     except JournalError as exc:
+        _close(route)
         # A journal that cannot be opened is never touched: a technician copies it off.
         log.error("journal unusable: %s", exc.code)
         print(f"the kiosk cannot start: {exc.code}: {exc.hint}", file=sys.stderr)
         return 1
+    except BaseException:
+        _close(route)
+        raise
     kiosk.start()
     # systemd (Type=notify): heartbeats from every worker, READY once devices and the
     # journal are up, WATCHDOG=1 only while all of them beat. A no-op off systemd.
@@ -82,16 +91,41 @@ def run_kiosk(args: argparse.Namespace) -> int:
             StdioControl(kiosk).serve()
         elif args.headless:
             supervision.ready()
-            _run_headless(kiosk, supervision.register("event-loop").beat)
+            _run_headless(kiosk, supervision.register("event-loop").beat, route)
         else:
-            _run_touchscreen(kiosk, supervision, fullscreen=getattr(args, "fullscreen", False))
+            _run_touchscreen(
+                kiosk, supervision, fullscreen=getattr(args, "fullscreen", False), route=route
+            )
     finally:
         supervision.stop()
         kiosk.stop()
+        _close(route)
     return 0
 
 
-def _run_touchscreen(kiosk: Kiosk, supervision: Supervision, *, fullscreen: bool) -> None:
+def _demo_route(args: argparse.Namespace, config: KioskConfig) -> DemoRoute | None:
+    """The simulator's cuttable route to the broker, for the demo's `hub down` / `hub up`
+    (panel or console): only where someone can press them. A scenario's child kiosk
+    (`--control-stdio`) goes through its runner's own proxy instead."""
+    if not args.sim or getattr(args, "control_stdio", False):
+        return None
+    if args.headless and not sys.stdin.isatty():
+        return None  # no console, no panel: nobody to cut the route
+    from kiosk_tools.demo_route import DemoRoute
+
+    route = DemoRoute.open(config.hub.broker)
+    log.info("simulator: the kiosk reaches %s through %s (hub down / hub up)", route.broker_url, route.kiosk_url)
+    return route
+
+
+def _close(route: DemoRoute | None) -> None:
+    if route is not None:
+        route.close()
+
+
+def _run_touchscreen(
+    kiosk: Kiosk, supervision: Supervision, *, fullscreen: bool, route: DemoRoute | None
+) -> None:
     """The Kivy window; its clock beats for the UI loop (a hung UI thread stops it)."""
     from kiosk_ui.headless import prepare_kivy_environment
 
@@ -106,7 +140,7 @@ def _run_touchscreen(kiosk: Kiosk, supervision: Supervision, *, fullscreen: bool
     # systemd stops the kiosk with SIGTERM: close the window so the kiosk stops cleanly.
     signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda _dt: _close_app()))
     supervision.ready()
-    run_touchscreen(kiosk, fullscreen=fullscreen)
+    run_touchscreen(kiosk, fullscreen=fullscreen, route=route)
 
 
 def _close_app() -> None:
@@ -117,18 +151,18 @@ def _close_app() -> None:
         app.stop()
 
 
-def _run_headless(kiosk: Kiosk, beat: Callable[[], None]) -> None:
+def _run_headless(kiosk: Kiosk, beat: Callable[[], None], route: DemoRoute | None) -> None:
     """No screen: on the simulator, a console that takes scenario verbs from stdin and
     prints what the reader would see; otherwise run until SIGTERM, beating once a second."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if kiosk.rig is not None and sys.stdin.isatty():
+    if kiosk.rig is not None and route is not None and sys.stdin.isatty():
         from kiosk_tools.console import SimConsole
 
         # The console blocks on the keyboard: a developer's tool, not watched.
         beat_forever = threading.Thread(target=_beat_until, args=(stop, beat), daemon=True)
         beat_forever.start()
-        SimConsole(kiosk).run(stop)
+        SimConsole(kiosk, route).run(stop)
         stop.set()
         return
     with contextlib.suppress(KeyboardInterrupt):

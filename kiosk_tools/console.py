@@ -1,6 +1,8 @@
 """A simulator console for a kiosk without a screen (`make run` on a headless machine):
 type scenario verbs (`tap`, `pin`, `scan`, `drop`, `press`, `jam`, `clear`, `remove`,
-`hub down`, `hub up`) and see what a reader would be shown."""
+`hub down`, `hub down refuse`, `hub up`) and see what a reader would be shown.
+`hub down` black-holes the kiosk's route to the broker (kiosk_tools.demo_route), as a
+dropped 4G route does; `hub down refuse` closes it so the kiosk knows at once."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import TextIO
 from firmware.assembly import Kiosk
 from firmware.view import KioskView
 from kiosk_tools.control import StdioControl
+from kiosk_tools.demo_route import DemoRoute
 from kiosk_tools.sim_controls import KioskSimControls
 
 HELP = """Type a step, e.g.:
@@ -19,9 +22,19 @@ HELP = """Type a step, e.g.:
   scan 30002000000018
   drop 30102000000016
   press finish | press lang | press help | press cancel
-  jam / clear / remove / hub down / hub up / quit
+  jam / clear / remove / quit
+  hub down               (the route to the hub drops every packet, as a lost 4G route;
+                          the kiosk notices within a few seconds)
+  hub down refuse        (the route refuses: the kiosk knows at once)
+  hub up                 (the route is back: the kiosk reconnects within a second)
 A jammed chute takes no book ('drop' is refused until 'clear'); tapping the card
 already on the reader lifts it and taps it again."""
+
+ROUTE_SAID = {
+    "black hole": "route to the hub: black hole (nothing passes; the kiosk has to notice)",
+    "refused": "route to the hub: refused (every connection closed)",
+    "up": "route to the hub: up",
+}
 
 
 def describe(view: KioskView) -> str:
@@ -43,26 +56,31 @@ def describe(view: KioskView) -> str:
 
 
 class SimConsole:
-    def __init__(self, kiosk: Kiosk, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self, kiosk: Kiosk, route: DemoRoute, out: TextIO = sys.stdout, stdin: TextIO = sys.stdin
+    ) -> None:
         self.kiosk = kiosk
         self.out = out
-        self.controls = KioskSimControls(kiosk)
+        self.stdin = stdin
+        self.controls = KioskSimControls(kiosk, route)
         # Device steps and touches are played exactly as a scenario's are.
-        self.player = StdioControl(kiosk, stdin=sys.stdin, stdout=out)
+        self.player = StdioControl(kiosk, stdin=stdin, stdout=out)
 
     def run(self, stop: threading.Event) -> None:
         self.out.write(HELP + "\n")
         self.kiosk.runtime.on_view(lambda view: self.out.write(describe(view) + "\n"))
         self.out.write(describe(self.kiosk.runtime.view) + "\n> ")
         self.out.flush()
-        for raw in sys.stdin:
-            line = raw.strip()
+        for raw in self.stdin:
+            line = " ".join(raw.split())
             if stop.is_set() or line in ("quit", "exit"):
                 return
-            if line == "hub down":
-                self.controls.hub_down()
-            elif line == "hub up":
-                self.controls.hub_up()
+            if line in ("hub down", "hub down refuse", "hub up"):
+                if line == "hub up":
+                    self.controls.hub_up()
+                else:
+                    self.controls.hub_down(refuse=line.endswith("refuse"))
+                self.out.write(ROUTE_SAID[self.controls.route.state] + "\n")
             elif line:
                 error = self.player.play_line(line)
                 if error:

@@ -1,5 +1,5 @@
 """The simulated world's controls for demos (the UI's simulator panel, the console):
-tap a card, scan or drop a book, jam the chute, cut the hub link."""
+tap a card, scan or drop a book, jam the chute, cut the route to the hub."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from firmware.assembly import Kiosk
 from hal_sim.chute_sim import ChuteBlocked
+from kiosk_tools.demo_route import DemoRoute
 
 log = logging.getLogger("kiosk_tools.sim")
 
@@ -27,10 +28,13 @@ def wait_until_reader_sees_no_card(kiosk: Kiosk, timeout_s: float = 3.0) -> bool
 
 @dataclass
 class KioskSimControls:
-    """`kiosk_ui.SimControls` over a simulated kiosk. Cutting the hub stops the kiosk's
-    link (as a dead 4G modem would); restoring starts a new one on the same journal."""
+    """`kiosk_ui.SimControls` over a simulated kiosk. "Hub down" cuts the kiosk's
+    network path (`route`, a proxy between kiosk and broker), never the link itself:
+    by default a black hole, as a dropped 4G route is, which the kiosk notices within
+    a few seconds; "hub up" restores the route and the link reconnects on its own."""
 
     kiosk: Kiosk
+    route: DemoRoute
 
     @property
     def _rig(self):  # type: ignore[no-untyped-def]
@@ -66,11 +70,12 @@ class KioskSimControls:
     def clear(self) -> None:
         self._rig.chute.clear()
 
-    def hub_down(self) -> None:
-        self.kiosk.cut_link()
+    def hub_down(self, *, refuse: bool = False) -> None:
+        """Black-hole the route (or, with `refuse`, close and refuse every connection)."""
+        self.route.down(refuse=refuse)
 
     def hub_up(self) -> None:
-        self.kiosk.restore_link()
+        self.route.up()
 
     def demo_cards(self) -> list[tuple[str, str]]:
         """A few of the hub's demo readers, one of each kind of trouble, PIN in the label."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from firmware.assembly import Kiosk
 from firmware.view import KioskView
+from kiosk_tools.demo_route import DemoRoute
 
 
 class RuntimeViews:
@@ -23,16 +24,21 @@ class RuntimeViews:
 
 
 def run_touchscreen(
-    kiosk: Kiosk, size: tuple[int, int] | None = None, *, fullscreen: bool = False
+    kiosk: Kiosk,
+    size: tuple[int, int] | None = None,
+    *,
+    fullscreen: bool = False,
+    route: DemoRoute | None = None,
 ) -> None:
-    """Block in the Kivy app until its window closes (full screen: the panel's own size)."""
+    """Block in the Kivy app until its window closes (full screen: the panel's own size).
+    A simulated kiosk with its demo `route` gets the simulator panel beside it."""
     import kiosk_ui
 
     controls = None
-    if kiosk.rig is not None:
+    if kiosk.rig is not None and route is not None:
         from kiosk_tools.sim_controls import KioskSimControls
 
-        controls = KioskSimControls(kiosk)
+        controls = KioskSimControls(kiosk, route)
     kiosk_ui.run_app(
         kiosk.runtime.post,
         RuntimeViews(kiosk),

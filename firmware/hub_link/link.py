@@ -12,6 +12,10 @@ What a caller may rely on:
   `HubTimedOut` after `request_timeout_s` (at once when the link is down, and when the
   link drops while waiting). A late answer is dropped. The core does not time requests
   out itself: it waits for one of these two.
+- A route that dies silently is known down within about 2 x `keepalive_s` + 1 s
+  (`firmware.hub_link.connection`); the same link reconnects by itself within about a
+  second of the route coming back. No thread of the link but paho's waits on the
+  network, so the pump beats through any outage.
 - The outbox publishes journal rows in journal order, QoS 1, up to `window` rows waiting
   for the hub's ack at a time; a row is done only on the hub's ack on `.../ack` (never on
   a broker PUBACK): then the journal is updated and `TxnAcked` posted. The resend rule
@@ -42,7 +46,7 @@ from contract.broker_url import parse_broker_url
 from contract.messages import CommandResult, Telemetry
 from contract.signing import Ed25519PublicKey
 from contract.topics import topic
-from firmware.hub_link.connection import Connection, TlsFiles
+from firmware.hub_link.connection import KEEPALIVE_S, Connection, TlsFiles
 from firmware.hub_link.fleet import Fleet, state_message
 from firmware.hub_link.outbox import DEFAULT_RESEND_AFTER_S, Outbox
 from firmware.hub_link.requests import Requests
@@ -82,7 +86,7 @@ class HubLink:
         depth_interval_s: float = 5.0,
         keep_acked_s: float | None = None,
         fetch_blocklist: bool = True,
-        keepalive_s: int = 30,
+        keepalive_s: int = KEEPALIVE_S,
         hub_public_key: Ed25519PublicKey | None = None,
         pins_over_plain: bool = False,
     ) -> None:

@@ -54,6 +54,7 @@ from firmware.core.events import (
 from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
+from hal_sim.tcp_proxy import CuttableProxy
 from hub.broker_process import MosquittoProcess
 from hub.lab import Lab
 from hub.signer import HubSigner
@@ -373,6 +374,35 @@ def test_a_request_waiting_when_the_broker_goes_away_ends_in_hub_timed_out(
     own_broker.stop()
     assert events.wait(lambda e: isinstance(e, HubTimedOut)) == HubTimedOut("lost")
     assert events.wait(lambda e: isinstance(e, LinkChanged)) == LinkChanged(False)
+
+
+def test_a_black_holed_route_is_noticed_by_the_link_itself_and_the_same_link_comes_back(
+    lab, broker, events, links
+) -> None:
+    """A dead route says nothing (no reset, no close: hal_sim.tcp_proxy's black hole).
+    The link's keepalive notices it: a request waiting with a 60 s timeout ends then,
+    requests after that end at once instead of waiting out theirs, and the same link
+    object reconnects by itself when the route is back."""
+    address = parse_broker_url(broker.url)
+    proxy = CuttableProxy(address.host, address.port)
+    lookup = ReaderLookup(
+        op="reader_lookup", card=CardRef(scheme="joint", number=CARD), library_id="dongcheng"
+    )
+    try:
+        url = f"mqtts://127.0.0.1:{proxy.port}"
+        link = make_link(lab, url, events, links, new_kiosk_id(), request_timeout_s=60)
+        proxy.black_hole()
+        link.request("lost", lookup)
+        assert events.wait(lambda e: isinstance(e, HubTimedOut), timeout=30) == HubTimedOut("lost")
+        assert events.wait(lambda e: isinstance(e, LinkChanged)) == LinkChanged(False)
+        assert not link.connected
+        link.request("after", lookup)
+        assert events.q.get_nowait() == HubTimedOut("after")  # posted before request() returned
+        proxy.restore()
+        assert events.wait(lambda e: isinstance(e, LinkChanged), timeout=10) == LinkChanged(True)
+        assert link.connected
+    finally:
+        proxy.close()
 
 
 def test_blocklist_is_fetched_on_connect(lab, broker, events, links) -> None:
