@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import command_cli, pki_cli
+from hub import command_cli, exceptions_cli, operator_config, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 
@@ -59,10 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     subs = parser.add_subparsers(
-        dest="command", metavar="{status,command,demo,retire,pki,broker-config,enroll,revoke,sip2-check}"
+        dest="command",
+        metavar="{status,command,exceptions,demo,retire,pki,broker-config,enroll,revoke,sip2-check}",
     )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     command_cli.add_parser(subs, [sub_common])
+    exceptions_cli.add_parser(subs, [sub_common])
     subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
     subs.add_parser(
         "retire",
@@ -76,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # operator commands find make run's var/lab/hub.toml (hub/operator_config.py)
+        args.config = operator_config.config_for(args.command, args.config)
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     if args.command in pki_cli.COMMANDS:
         return pki_cli.run(args)  # the PKI needs no hub config, ledger or broker
     if args.command == sip2_check_cli.COMMAND:
@@ -88,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(config, args.json, tuple(load_hub_file(args.config).sip2.systems))
         if args.command == "command":
             return command_cli.run(config, args)
+        if args.command == exceptions_cli.COMMAND:
+            return exceptions_cli.run(config, args)
         if args.command == "demo":
             return cmd_demo(config, args.json)
         if args.command == "retire":

@@ -8,6 +8,12 @@ that is tested (issue 10 item 7, docs/security.md).
 the enrolment check). A kiosk or worker is enrolled on first use and admitted to every
 broker this lab started, while it runs; one enrolled for another library is revoked,
 expelled and enrolled again, as a technician would move a kiosk.
+
+`hub.toml` (`operator_config`) is the operator's: the broker, the ledger, the `hub` tool
+identity and the PKI, which `python -m hub status|command|exceptions|enroll|revoke|
+sip2-check` and scenario plays find by default (hub/operator_config.py). A process that
+did not start the broker (a scenario play) enrols its kiosks with `kiosk_on_broker`,
+which tells the running broker through its admin interface.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 from hub.broker_process import TlsMosquittoProcess
 from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
-from hub.pki import ClientIdentity, hub_worker_identity, init_pki
+from hub.pki import ClientIdentity, hub_admin_identity, hub_worker_identity, init_pki
 from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
 
 # What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
@@ -87,6 +93,50 @@ class Lab:
             f"key = {_toml(str(identity.key))}",
         ]
         path = self.root / f"hub-{worker}.toml"
+        write_secret(path, ("\n".join(lines) + "\n\n" + tables).encode())
+        return path
+
+    def kiosk_on_broker(self, kiosk_id: str, library_id: str, broker_url: str) -> KioskBundle:
+        """As `kiosk`, for a broker this `Lab` object did not start (the one `make run`
+        runs, found through the operator config): a new or moved enrolment is told to
+        the broker at `broker_url` through its admin interface, as `hub enroll` does.
+        Raises hub.broker_admin.BrokerAdminError when that broker does not answer."""
+        from hub.broker_admin import BrokerAdmin
+
+        before = enrolled_kiosks(self.pki.root).get(kiosk_id)
+        bundle = self.kiosk(kiosk_id, library_id)
+        if enrolled_kiosks(self.pki.root).get(kiosk_id) != before:
+            with BrokerAdmin(broker_url, hub_admin_identity(self.pki.root)) as admin:
+                if before is not None and before.get("revoked_at") is None:
+                    admin.expel_kiosk(kiosk_id)
+                admin.admit_kiosk(kiosk_id)
+        return bundle
+
+    def operator_config(self, broker_url: str, db_url: str, tables: str = "") -> Path:
+        """`hub.toml`: what an operator's commands need of this lab (the broker, the
+        ledger, the signing key for commands, the PKI with the `hub` tool identity, and
+        `tables`, e.g. the members' `[sip2]` systems). Found by default from the
+        directory above `var/` (hub/operator_config.py)."""
+        admin = hub_admin_identity(self.pki.root)
+        values = {
+            "broker": broker_url,
+            "db": db_url,
+            "signing_key": str(self.pki.hub_signing_key),
+            "pki_dir": str(self.pki.root),
+        }
+        lines = [
+            "# The operator's settings for the lab `make run` started: python -m hub status,",
+            "# command, exceptions, enroll, revoke, sip2-check and scenario plays read it by",
+            "# default (hub/operator_config.py). Written again at every `make run`.",
+            "[hub]",
+            *(f"{key} = {_toml(value)}" for key, value in values.items()),
+            "",
+            "[hub.tls]                 # the operator's identity: CN hub, the broker-admin role",
+            f"ca = {_toml(str(admin.ca))}",
+            f"cert = {_toml(str(admin.cert))}",
+            f"key = {_toml(str(admin.key))}",
+        ]
+        path = self.root / "hub.toml"
         write_secret(path, ("\n".join(lines) + "\n\n" + tables).encode())
         return path
 

@@ -208,6 +208,10 @@ _ADDED_COLUMNS = (
     ("txns", "item_state", "TEXT"),
     ("fleet", "clock_offset_s", "REAL"),
     ("fleet", "clock_sampled_at", "TEXT"),
+    # staff close an exception with a record (hub.staff_exceptions)
+    ("exceptions", "resolved_at", "TEXT"),
+    ("exceptions", "resolved_by", "TEXT"),
+    ("exceptions", "resolved_note", "TEXT"),
 )
 
 

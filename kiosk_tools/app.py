@@ -43,14 +43,35 @@ def run_kiosk(args: argparse.Namespace) -> int:
             return 2
         from kiosk_tools.script_runner import run_script
 
+        broker, kiosk_id, identity = config.hub.broker, config.kiosk.id, args.identity
+        probe = args.probe_identity
+        if args.broker is None and args.identity is None and config.hub.tls.cert is None:
+            from hub.broker_admin import BrokerAdminError
+            from kiosk_tools.scenario_lab import lab_target  # the lab `make run` set up
+
+            try:
+                target = lab_target(config.kiosk.library_id, args.kiosk_id)
+            except ConfigError as exc:
+                print(f"configuration error:\n{exc}", file=sys.stderr)
+                return 2
+            except BrokerAdminError as exc:  # a new enrolment the broker could not be told
+                print(f"the lab's broker was not told of the scenario kiosk: {exc}: is `make run` running?",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            if target is not None:
+                broker, kiosk_id = target.broker_url, target.kiosk_id
+                identity = str(target.identity) if target.identity else None
+                probe = str(target.probe_identity) if target.probe_identity else probe
+                print(f"scenario: kiosk {kiosk_id} on {broker}", file=sys.stderr)
         return run_script(
             Path(args.script),
-            broker_url=config.hub.broker,
-            kiosk_id=config.kiosk.id,
+            broker_url=broker,
+            kiosk_id=kiosk_id,
             library_id=config.kiosk.library_id,
             config_path=args.config,
-            identity=args.identity,
-            probe_identity=args.probe_identity,
+            identity=identity,
+            probe_identity=probe,
+            request_timeout_s=config.hub.request_timeout_s,
         )
     journal = Path(args.journal) if getattr(args, "journal", None) else None
     try:
