@@ -169,7 +169,8 @@ def _toml(value: object) -> str:
 def demo_sip2_tables(port: int, password_file: Path, encoding: str = "gb18030") -> str:
     """The `[sip2]` tables of the demo alliance: Dongcheng keeps its own system, `east`
     (the ILS simulator, `python -m ils_sim`, on 127.0.0.1:`port`), which lends to
-    National Library and university cards as guest patrons (docs/sip2.md)."""
+    National Library, university and other districts' joint cards as guest patrons
+    (docs/sip2.md)."""
     return f"""\
 [sip2.systems.east]
 host = "127.0.0.1"
@@ -180,7 +181,7 @@ institution = "capital"
 location = "alliance-kiosks"
 encoding = {_toml(encoding)}
 timeout_s = 2.0
-guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV" }}
+guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV", bj-joint = "GUEST-JOINT" }}
 
 [sip2.members]
 dongcheng = "east"
