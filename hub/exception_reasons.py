@@ -47,6 +47,8 @@ EXCEPTION_REASONS: dict[str, str] = {
     "ils_checkout_refused": "The member's own system refused the checkout: it does not show the loan.",
     "ils_checkin_refused": "The member's own system refused the return: it still shows the book on loan.",
     "ils_renew_refused": "The member's own system refused the renewal.",
+    "ils_refused": "The member's own system refused the request.",
+    "ils_unavailable": "The member's own system could not be reached.",
     "ils_invalid_request": "The member's own system found the call invalid, again and again: it was not told.",
 }
 
