@@ -129,7 +129,7 @@ def describe_result(kiosk_id: str, cmd: str, result: messages.CommandResult) -> 
                 "python -m hub status shows LAST UPDATE")  # fmt: skip
     if not result.ok:
         error = detail.get("error", "no reason given")
-        extra = "; ".join(f"{k}: {v}" for k, v in detail.items() if k != "error")
+        extra = "; ".join(f"{k}: {v}" for k, v in detail.items() if k not in ("error", "cmd"))
         words = "not supported by this kiosk" if error == "unsupported" else str(error)
         return f"{kiosk_id}: {cmd} refused: {words}" + (f" ({extra})" if extra else "")
     extra = ", ".join(f"{k}: {v}" for k, v in detail.items())
