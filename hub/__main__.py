@@ -1,7 +1,9 @@
 """`python -m hub`: run a hub worker, retire one, show fleet status (with each kiosk's
-release and last update), send a kiosk a signed command (hub/command_cli.py), list demo
-readers and items; run the alliance PKI and write the secure broker's configuration
-(`pki`, `broker-config`, `enroll`, `revoke`: hub/pki_cli.py).
+release and last update), send a kiosk a signed command (hub/command_cli.py), list and
+resolve staff exceptions (hub/exceptions_cli.py), list demo readers and items; run the
+alliance PKI and write the secure broker's configuration (`pki`, `broker-config`,
+`enroll`, `revoke`: hub/pki_cli.py). Operator commands find make run's settings
+without `--config` (hub/operator_config.py).
 
 Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
 at), 2 a bad setting (--db / --broker

@@ -183,11 +183,15 @@ def start_plain(var: Path = VAR) -> Alliance:
         raise
     plain_hub = var / "plain-lab-hub.toml"
     write_secret(plain_hub, sip2_tables.encode())
-    hub = _start_hub(broker_url, f"sqlite:///{var / 'hub.sqlite'}", plain_hub)
+    db_url = f"sqlite:///{(var / 'hub.sqlite').resolve()}"
+    hub = _start_hub(broker_url, db_url, plain_hub)
+    # The operator's commands follow this setup too (not a secure run's stale settings).
+    operator = var / "lab" / "hub.toml"
+    write_secret(operator, f'# make run --plain: no TLS\n[hub]\nbroker = "{broker_url}"\ndb = "{db_url}"\n\n{sip2_tables}'.encode())
     lab_config = var / "plain-lab-kiosk.toml"
     lab_config.write_text("[hub]\npins_over_plain = true  # make run --plain only\n")
     kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker_url, "--config", str(lab_config)]
-    return Alliance(broker_url, broker, hub, ils, kiosk)
+    return Alliance(broker_url, broker, hub, ils, kiosk, operator)
 
 
 def main(argv: list[str] | None = None) -> int:
