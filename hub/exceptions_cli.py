@@ -34,6 +34,7 @@ COMMAND = "exceptions"
 _AGE = re.compile(r"^(\d{1,6})\s*([mhd])$")
 _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def add_parser(subs: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -95,7 +96,8 @@ def run(config: HubConfig, args: argparse.Namespace) -> int:
 def _resolve(ledger: Any, args: argparse.Namespace, now: datetime, zone: tzinfo) -> int:
     from hub.staff_exceptions import ResolveError
 
-    note = args.note.strip()
+    # The note is the record other staff read in a terminal: no control characters.
+    note = " ".join(_CONTROL.sub(" ", args.note).split())
     if not note:
         raise ConfigError("--note: say what staff found or did (it is the record)")
     by = (args.by or os.environ.get("USER") or getpass.getuser() or "").strip()
@@ -127,15 +129,20 @@ def exceptions_text(rows: Sequence[Any], zone: tzinfo) -> str:
         book = "-" if not r.item else f"{r.item}" + (f" 《{r.title}》" if r.title else " (not in the catalogue)")
         reader = "-" if r.reader is None and r.scheme is None else f"{r.reader or '?'} ({r.scheme or '?'} card)"
         lines.append(f"    book {book} · reader {reader}")
-        if r.kind is None:
-            lines.append(f"    {r.summary}")
+        if r.kind is None:  # e.g. a member's system refusing a call: its own words, cleaned
+            lines.append(f"    {_clean(r.summary)}")
         if r.resolved_at is not None:
-            lines.append(f"    resolved {_local(r.resolved_at, zone)} by {r.resolved_by}: {r.resolved_note}")
+            lines.append(f"    resolved {_local(r.resolved_at, zone)} by {_clean(r.resolved_by)}: {_clean(r.resolved_note)}")
         blocks.append("\n".join(lines))
     open_count = sum(1 for r in rows if r.resolved_at is None)
     blocks.append(f"{len(rows)} exception(s), {open_count} open"
                   + (" (python -m hub exceptions resolve ID --note '...')" if open_count else ""))  # fmt: skip
     return "\n\n".join(blocks)
+
+
+def _clean(text: str | None) -> str:
+    """Text from elsewhere (a member's system, an older note) without control characters."""
+    return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
 def _local(moment: datetime | None, zone: tzinfo) -> str:

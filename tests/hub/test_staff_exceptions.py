@@ -166,3 +166,8 @@ def test_the_cli_lists_resolves_and_refuses_a_second_resolve(tmp_path: Path, reg
     assert bad.returncode == 2 and "not a time" in bad.stderr and "Traceback" not in bad.stderr
     empty = _cli("exceptions", "resolve", "1", "--note", "  ", "--db", db)
     assert empty.returncode == 2 and "--note" in empty.stderr
+    second = json.loads(_cli("exceptions", "--db", db, "--json", "--open").stdout)["exceptions"][0]["id"]
+    escaped = _cli("exceptions", "resolve", str(second), "--note", "ok\x1b[2J\nnext line", "--by", "bob", "--db", db)
+    assert escaped.returncode == 0 and "\x1b" not in escaped.stdout
+    with Ledger.open(db) as led:
+        assert led.staff_exceptions()[1].resolved_note == "ok [2J next line"
