@@ -106,7 +106,10 @@ class ScriptRunner:
         start would otherwise meet a kiosk still connecting and be served offline. Bounded;
         a kiosk that never comes online is the scenario's to judge."""
         if not child.wait_for(lambda s: s.view.get("online") is True, self.expect_timeout_s):
-            self.out.write(f"note: the kiosk was not online within {self.expect_timeout_s:g} s\n")
+            self.out.write(
+                f"note: the kiosk was not online within {self.expect_timeout_s:g} s "
+                f"(is the broker running at {self.broker_url}?)\n"
+            )
 
     def _say(self, step: Step) -> None:
         if isinstance(step, Tap):

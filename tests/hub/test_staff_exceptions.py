@@ -171,3 +171,18 @@ def test_the_cli_lists_resolves_and_refuses_a_second_resolve(tmp_path: Path, reg
     assert escaped.returncode == 0 and "\x1b" not in escaped.stdout
     with Ledger.open(db) as led:
         assert led.staff_exceptions()[1].resolved_note == "ok [2J next line"
+
+
+def test_offline_loans_on_a_card_the_library_does_not_lend_to_are_listed_for_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Issue 20's case: three offline loans on a university card at the Capital Library."""
+    student = card("univ-public", 30)
+    add_reader(ledger, student)
+    books = [add_item(ledger, registry, "capital", n) for n in (30, 31, 32)]
+    for n, book in enumerate(books):
+        ack = ledger.commit_txn(txn("loan", book, student, mode="offline", at=NOW + timedelta(minutes=n)), registry, NOW)
+        assert (ack.result, ack.exception) == ("committed", "scheme_not_accepted")
+    listed = ledger.staff_exceptions(kiosk_id="k1")
+    assert [(e.reason, e.item, e.scheme) for e in listed] == [("scheme_not_accepted", b, "univ-public") for b in books]
+    assert listed[0].reason_text == "This library does not lend on this kind of card (it may only return books here)."
