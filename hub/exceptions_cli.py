@@ -45,7 +45,11 @@ def add_parser(subs: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", metavar="T", help="only those since T: 2026-12-07, 2026-12-07T09:30, 12h, 7d")
     p.add_argument("--open", action="store_true", help="only open ones")
     actions = p.add_subparsers(dest="exceptions_action", metavar="{resolve}")
-    r = actions.add_parser("resolve", parents=parents, help="close an exception with a note")
+    r = actions.add_parser("resolve", help="close an exception with a note")
+    # SUPPRESS: a value given before `resolve` is kept, not reset by this parser's default.
+    r.add_argument("--config", metavar="F", default=argparse.SUPPRESS)
+    r.add_argument("--db", metavar="URL", default=argparse.SUPPRESS)
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     r.add_argument("exception_id", metavar="ID", type=int, help="the exception's number (first column)")
     r.add_argument("--note", required=True, metavar="TEXT", help="what staff found or did")
     r.add_argument("--by", metavar="NAME", help="who resolves it (default: $USER)")
