@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firmware.assembly import Kiosk
-from firmware.config import ConfigError, KioskConfig, enrolment_overrides, load_config
+from firmware.config import ConfigError, HubSection, KioskConfig, enrolment_overrides, load_config
 from firmware.journal import JournalError
 from firmware.logging_setup import configure_logging
 from firmware.supervision import Supervision, supervise
@@ -30,6 +30,33 @@ def _load(args: argparse.Namespace) -> KioskConfig:
     return load_config(Path(args.config) if args.config else None, overrides)
 
 
+def _scenario_kiosk(args: argparse.Namespace, config: KioskConfig) -> tuple[str, str, str | None, str | None] | int:
+    """(broker, kiosk id, identity, probe identity) a scenario plays with: as given, or,
+    when neither the command line nor `--config` names a broker or TLS files, the lab's
+    (kiosk_tools.scenario_lab); an exit status when the lab cannot be used."""
+    given = (config.hub.broker, config.kiosk.id, args.identity, args.probe_identity)
+    names_its_broker = args.broker is not None or args.identity is not None or config.hub.tls.cert is not None
+    if names_its_broker or config.hub.broker != HubSection.model_fields["broker"].default:
+        return given
+    from hub.broker_admin import BrokerAdminError
+    from kiosk_tools.scenario_lab import lab_target
+
+    try:
+        target = lab_target(config.kiosk.library_id, args.kiosk_id)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except BrokerAdminError as exc:  # a new enrolment the broker could not be told
+        print(f"the lab's broker was not told of the scenario kiosk: {exc}: is `make run` running?", file=sys.stderr)
+        return 1
+    if target is None:
+        return given
+    print(f"scenario: kiosk {target.kiosk_id} on {target.broker_url}", file=sys.stderr)
+    identity = str(target.identity) if target.identity else None
+    probe = str(target.probe_identity) if target.probe_identity else None
+    return target.broker_url, target.kiosk_id, identity, probe
+
+
 def run_kiosk(args: argparse.Namespace) -> int:
     try:
         config = _load(args)
@@ -43,26 +70,10 @@ def run_kiosk(args: argparse.Namespace) -> int:
             return 2
         from kiosk_tools.script_runner import run_script
 
-        broker, kiosk_id, identity = config.hub.broker, config.kiosk.id, args.identity
-        probe = args.probe_identity
-        if args.broker is None and args.identity is None and config.hub.tls.cert is None:
-            from hub.broker_admin import BrokerAdminError
-            from kiosk_tools.scenario_lab import lab_target  # the lab `make run` set up
-
-            try:
-                target = lab_target(config.kiosk.library_id, args.kiosk_id)
-            except ConfigError as exc:
-                print(f"configuration error:\n{exc}", file=sys.stderr)
-                return 2
-            except BrokerAdminError as exc:  # a new enrolment the broker could not be told
-                print(f"the lab's broker was not told of the scenario kiosk: {exc}: is `make run` running?",
-                      file=sys.stderr)  # fmt: skip
-                return 1
-            if target is not None:
-                broker, kiosk_id = target.broker_url, target.kiosk_id
-                identity = str(target.identity) if target.identity else None
-                probe = str(target.probe_identity) if target.probe_identity else probe
-                print(f"scenario: kiosk {kiosk_id} on {broker}", file=sys.stderr)
+        found = _scenario_kiosk(args, config)
+        if isinstance(found, int):
+            return found
+        broker, kiosk_id, identity, probe = found
         return run_script(
             Path(args.script),
             broker_url=broker,
