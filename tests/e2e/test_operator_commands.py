@@ -191,3 +191,22 @@ def test_a_failed_expect_says_that_no_hub_answered(tmp_path: Path, lab: Lab, own
         f"the hub did not answer the kiosk's request (lookup) within 3 s: is the hub running and reachable "
         f"at {own_broker.url}?" in out.stdout
     )
+
+
+@pytest.mark.slow
+def test_a_scenario_elsewhere_finds_the_lab_through_the_environment(made_run: MadeRun, tmp_path: Path) -> None:
+    """From any directory, with ALLIANCE_HUB_CONFIG naming make run's settings: a scenario
+    at another library plays as that library's lab kiosk, enrolled with its probe."""
+    config = made_run.folder / "var" / "lab" / "hub.toml"
+    env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: str(config)}
+    script = REPO / "scenarios" / "nlc_card_at_district_library.txt"
+    out = subprocess.run(
+        [sys.executable, "-m", "firmware", "--sim", "--headless", "--script", str(script), "--library", "dongcheng"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"hub: using {config} (from {ENV_VAR})" in out.stderr
+    assert "scenario: kiosk scenario-dongcheng on mqtts://" in out.stderr
+    kiosks = made_run.folder / "var" / "lab" / "kiosks"
+    assert (kiosks / "scenario-dongcheng" / "kiosk.crt").is_file()
+    assert (kiosks / "scenario-dongcheng-probe" / "kiosk.crt").is_file()
