@@ -247,6 +247,7 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] =
     try:
         rows = ledger.fleet()
         links = ledger.ils_links(sip2_systems)
+        open_exceptions = len(ledger.staff_exceptions(only_open=True))
     finally:
         ledger.close()
     now = datetime.now(UTC)
@@ -261,6 +262,8 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: tuple[str, ...] =
         if links:
             print()
             print(_columns([_link_json(link) for link in links], _LINK_COLUMNS))
+        if open_exceptions:
+            print(f"\n{open_exceptions} open staff exception(s): python -m hub exceptions --open")
     return EXIT_OK
 
 

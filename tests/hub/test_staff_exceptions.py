@@ -162,6 +162,7 @@ def test_the_cli_lists_resolves_and_refuses_a_second_resolve(tmp_path: Path, reg
     assert json.loads(_cli("exceptions", "--db", db, "--json", "--open").stdout)["exceptions"][0]["reason"] == "item_unknown"
     status = json.loads(_cli("status", "--db", db, "--json").stdout)["kiosks"]
     assert status[0]["open_exceptions"] == 1
+    assert "1 open staff exception(s): python -m hub exceptions --open" in _cli("status", "--db", db).stdout
     bad = _cli("exceptions", "--db", db, "--since", "last tuesday")
     assert bad.returncode == 2 and "not a time" in bad.stderr and "Traceback" not in bad.stderr
     empty = _cli("exceptions", "resolve", "1", "--note", "  ", "--db", db)
