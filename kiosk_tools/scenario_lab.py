@@ -64,7 +64,15 @@ def lab_target(
             "kiosk is enrolled here: pass --identity DIR (python -m hub enroll) and --broker URL"
         )
     from hub.lab import Lab
+    from hub.pki_files import enrolled_kiosks
 
+    known = enrolled_kiosks(root / "pki").get(kiosk_id)
+    if known is not None and known.get("revoked_at") is None and known.get("library_id") != library_id:
+        # Enrolling it again for this library would revoke it where it stands (make run's own kiosk, say).
+        raise ConfigError(
+            f"kiosk {kiosk_id} is enrolled for {known.get('library_id')}, not {library_id}: "
+            f"play as another --kiosk-id, or with --library {known.get('library_id')}"
+        )
     lab = Lab(root)
     bundle = lab.kiosk_on_broker(kiosk_id, library_id, config.broker)
     probe = lab.kiosk_on_broker(probe_id(kiosk_id), library_id, config.broker)

@@ -210,3 +210,25 @@ def test_a_scenario_elsewhere_finds_the_lab_through_the_environment(made_run: Ma
     kiosks = made_run.folder / "var" / "lab" / "kiosks"
     assert (kiosks / "scenario-dongcheng" / "kiosk.crt").is_file()
     assert (kiosks / "scenario-dongcheng-probe" / "kiosk.crt").is_file()
+
+
+def _play(script: Path, *extra: str, cwd: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: str(config)}
+    return subprocess.run([sys.executable, "-m", "firmware", "--sim", "--headless", "--script", str(script), *extra],
+                          cwd=cwd, capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+
+
+def test_a_scenario_says_when_the_labs_broker_is_not_running_and_never_moves_a_labs_kiosk(tmp_path: Path) -> None:
+    from hub.broker_process import free_port
+    from hub.pki_files import enrolled_kiosks
+
+    lab = Lab(tmp_path / "var" / "lab")
+    lab.kiosk("sim-kiosk-1", "capital")
+    config = lab.operator_config(f"mqtts://127.0.0.1:{free_port()}", f"sqlite:///{tmp_path}/hub.sqlite")
+    script = REPO / "scenarios" / "help.txt"
+    down = _play(script, cwd=tmp_path, config=config)
+    assert down.returncode == 1 and "is `make run` running?" in down.stderr, down.stderr
+    moved = _play(script, "--kiosk-id", "sim-kiosk-1", "--library", "xicheng", cwd=tmp_path, config=config)
+    assert moved.returncode == 2 and "kiosk sim-kiosk-1 is enrolled for capital, not xicheng" in moved.stderr
+    entry = enrolled_kiosks(lab.pki.root)["sim-kiosk-1"]
+    assert entry["library_id"] == "capital" and entry.get("revoked_at") is None
