@@ -98,18 +98,19 @@ class Lab:
 
     def kiosk_on_broker(self, kiosk_id: str, library_id: str, broker_url: str) -> KioskBundle:
         """As `kiosk`, for a broker this `Lab` object did not start (the one `make run`
-        runs, found through the operator config): a new or moved enrolment is told to
-        the broker at `broker_url` through its admin interface, as `hub enroll` does.
+        runs, found through the operator config): the broker at `broker_url` is told
+        through its admin interface, as `hub enroll` does, every time (admitting a kiosk
+        it knows changes nothing), so an admission that failed once is made up for.
         Raises hub.broker_admin.BrokerAdminError when that broker does not answer."""
         from hub.broker_admin import BrokerAdmin
 
         before = enrolled_kiosks(self.pki.root).get(kiosk_id)
         bundle = self.kiosk(kiosk_id, library_id)
-        if enrolled_kiosks(self.pki.root).get(kiosk_id) != before:
-            with BrokerAdmin(broker_url, hub_admin_identity(self.pki.root)) as admin:
-                if before is not None and before.get("revoked_at") is None:
-                    admin.expel_kiosk(kiosk_id)
-                admin.admit_kiosk(kiosk_id)
+        moved = before is not None and before.get("revoked_at") is None and before != enrolled_kiosks(self.pki.root).get(kiosk_id)
+        with BrokerAdmin(broker_url, hub_admin_identity(self.pki.root)) as admin:
+            if moved:
+                admin.expel_kiosk(kiosk_id)
+            admin.admit_kiosk(kiosk_id)
         return bundle
 
     def operator_config(self, broker_url: str, db_url: str, tables: str = "") -> Path:
