@@ -87,6 +87,7 @@ class KioskRuntime:
         self.txn_ids = TxnIdFactory(self.core_config.kiosk_id, self.journal.last_txn_id())
         self._view_listeners: list[Callable[[KioskView], None]] = []
         self._record_listeners: list[Callable[[Recorded], None]] = []
+        self._event_listeners: list[Callable[[object], None]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._journal_broken = False
@@ -103,6 +104,11 @@ class KioskRuntime:
 
     def on_record(self, listener: Callable[[Recorded], None]) -> None:
         self._record_listeners.append(listener)
+
+    def on_event(self, listener: Callable[[object], None]) -> None:
+        """`listener(event)` on the core thread before the core steps with it, `state`
+        still as it was (the scenario runner's control channel tells hub timeouts so)."""
+        self._event_listeners.append(listener)
 
     def telemetry(self) -> messages.Telemetry:
         """What the hub's fleet view shows of this kiosk (no reader data)."""
@@ -154,6 +160,8 @@ class KioskRuntime:
 
     def handle(self, event: object) -> None:
         """Step the core with one event, run its effects, publish the view."""
+        for observe in self._event_listeners:
+            observe(event)
         self.state, effects = step(self.state, event, self.core_config)
         self._run_effects(effects)
         view = render(self.state, self.core_config)

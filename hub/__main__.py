@@ -1,7 +1,9 @@
 """`python -m hub`: run a hub worker, retire one, show fleet status (with each kiosk's
-release and last update), send a kiosk a signed command (hub/command_cli.py), list demo
-readers and items; run the alliance PKI and write the secure broker's configuration
-(`pki`, `broker-config`, `enroll`, `revoke`: hub/pki_cli.py).
+release and last update), send a kiosk a signed command (hub/command_cli.py), list and
+resolve staff exceptions (hub/exceptions_cli.py), list demo readers and items; run the
+alliance PKI and write the secure broker's configuration (`pki`, `broker-config`,
+`enroll`, `revoke`: hub/pki_cli.py). Operator commands find make run's settings
+without `--config` (hub/operator_config.py).
 
 Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
 at), 2 a bad setting (--db / --broker
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import command_cli, pin_cli, pki_cli
+from hub import command_cli, exceptions_cli, operator_config, pin_cli, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 from hub.sip2.system import plain_warning, protection
@@ -60,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     subs = parser.add_subparsers(
-        dest="command", metavar="{status,command,demo,retire,pki,broker-config,enroll,revoke,sip2-check}"
+        dest="command",
+        metavar="{status,command,exceptions,demo,retire,pki,broker-config,enroll,revoke,sip2-check}",
     )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     command_cli.add_parser(subs, [sub_common])
+    exceptions_cli.add_parser(subs, [sub_common])
     subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
     subs.add_parser(
         "retire",
@@ -78,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # operator commands find make run's var/lab/hub.toml (hub/operator_config.py)
+        args.config = operator_config.config_for(args.command, args.config)
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     if args.command in pki_cli.COMMANDS:
         return pki_cli.run(args)  # the PKI needs no hub config, ledger or broker
     if args.command == sip2_check_cli.COMMAND:
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_cli.run(config, args)
         if args.command == pin_cli.COMMAND:
             return pin_cli.run(config, args)
+        if args.command == exceptions_cli.COMMAND:
+            return exceptions_cli.run(config, args)
         if args.command == "demo":
             return cmd_demo(config, args.json)
         if args.command == "retire":
@@ -263,6 +274,7 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
     try:
         rows = ledger.fleet()
         links = ledger.ils_links(tuple(protections))
+        open_exceptions = len(ledger.staff_exceptions(only_open=True))
     finally:
         ledger.close()
     now = datetime.now(UTC)
@@ -277,6 +289,8 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
         if links:
             print()
             print(_columns([_link_json(link, protections) for link in links], _LINK_COLUMNS))
+        if open_exceptions:
+            print(f"\n{open_exceptions} open staff exception(s): python -m hub exceptions --open")
     return EXIT_OK
 
 

@@ -1,5 +1,7 @@
 """`python -m hub command KIOSK CMD`: send one signed command to a kiosk and print its
-result (docs/mqtt-contract.md, "cmd").
+result in words (a self-test's device lines, maintenance on or off, the update ordered
+or refused); `--json` prints the kiosk's `CommandResult` as it came (docs/mqtt-contract.md,
+"cmd").
 
 It does not start a hub worker (a worker joins the shared subscriptions and would take
 a share of the kiosks' traffic): it is a short-lived client of its own, clean session,
@@ -8,8 +10,8 @@ that subscribes to the kiosk's `cmd/result`, publishes the command (signed with
 TLS broker it connects as the `hub` tool identity from `pki_dir` (the `hub` role may
 write every kiosk's `cmd`), else with `[hub.tls]`.
 
-Exit codes: 0 the kiosk answered ok, 1 it answered not ok or did not answer in time,
-2 a bad setting.
+Exit codes: 0 the kiosk answered ok, 1 it answered not ok, did not answer in time (the
+message says so and what to check) or the broker could not be reached, 2 a bad setting.
 """
 
 from __future__ import annotations
@@ -71,13 +73,67 @@ def run(config: HubConfig, args: argparse.Namespace) -> int:
     if not KIOSK_ID_RE.match(args.kiosk_id):
         raise ConfigError(f"not a kiosk id: {args.kiosk_id!r}")
     command = build_command(args)
-    result = send_command(config, args.kiosk_id, command, args.timeout)
-    if result is None:
-        print(f"hub: no result from {args.kiosk_id} within {args.timeout:.0f} s (cmd_id {command.cmd_id})",
-              file=sys.stderr)  # fmt: skip
+    try:
+        result = send_command(config, args.kiosk_id, command, args.timeout)
+    except OSError as exc:
+        print(f"hub: cannot reach the broker at {config.broker}: {exc.strerror or exc} "
+              "(is it running? python -m hub status shows the kiosks)", file=sys.stderr)  # fmt: skip
         return 1
-    print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+    if result is None:
+        print(
+            f"hub: {args.kiosk_id} did not answer {args.cmd} within {args.timeout:g} s (cmd_id {command.cmd_id}). "
+            f"Check that it is running and online (python -m hub status), that it uses the broker at "
+            f"{config.broker}, and that it trusts the key this hub signs with ([hub] signing_key); "
+            "a longer --timeout for a slow self-test.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+    else:
+        print(describe_result(args.kiosk_id, args.cmd, result))
     return 0 if result.ok else 1
+
+
+def describe_result(kiosk_id: str, cmd: str, result: messages.CommandResult) -> str:
+    """The kiosk's answer to `cmd` as lines an operator reads (docs/commands.md)."""
+    detail = result.detail
+    if cmd == "selftest" and isinstance(detail.get("devices"), list):
+        devices = [d for d in detail["devices"] if isinstance(d, dict)]
+        failed = [d for d in devices if not d.get("ok")]
+        head = (
+            f"{kiosk_id}: self-test passed, all {len(devices)} devices ok"
+            if result.ok
+            else f"{kiosk_id}: self-test FAILED, {len(failed)} of {len(devices)} devices"
+        )
+        width = max((len(str(d.get("device", "?"))) for d in devices), default=0)
+        lines = [head]
+        for d in devices:
+            name = str(d.get("device", "?")).ljust(width)
+            if d.get("ok"):
+                lines.append(f"  PASS  {name}  {d.get('detail') or ''}".rstrip())
+            else:
+                lines.append(f"  FAIL  {name}  {d.get('code', '?')}: {d.get('hint') or ''}".rstrip())
+                if d.get("detail"):
+                    lines.append(f"        {' ' * width}  ({d['detail']})")
+        return "\n".join(lines)
+    if cmd in ("maintenance_on", "maintenance_off") and "maintenance" in detail:
+        if detail["maintenance"]:
+            return (f"{kiosk_id}: maintenance mode on: readers see the out-of-service screen "
+                    f"(python -m hub command {kiosk_id} maintenance_off ends it)")  # fmt: skip
+        return f"{kiosk_id}: maintenance mode off: serving readers"
+    if cmd == "update" and result.ok:
+        how = "ordered (the updater service starts)" if detail.get("update") == "ordered" else (
+            f"started (updater pid {detail.get('pid', '?')})")  # fmt: skip
+        return (f"{kiosk_id}: update {how}; its outcome arrives in the kiosk's telemetry: "
+                "python -m hub status shows LAST UPDATE")  # fmt: skip
+    if not result.ok:
+        error = detail.get("error", "no reason given")
+        extra = "; ".join(f"{k}: {v}" for k, v in detail.items() if k not in ("error", "cmd"))
+        words = "not supported by this kiosk" if error == "unsupported" else str(error)
+        return f"{kiosk_id}: {cmd} refused: {words}" + (f" ({extra})" if extra else "")
+    extra = ", ".join(f"{k}: {v}" for k, v in detail.items())
+    return f"{kiosk_id}: {cmd} done" + (f" ({extra})" if extra else "")
 
 
 def send_command(

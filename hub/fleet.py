@@ -47,8 +47,9 @@ def _offset(seconds: float | None) -> str:
 
 def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
     """A fixed-width table: kiosk, library, state, last seen, journal depth, txns waiting
-    for a predecessor, clock offset, faults, and what the hub flagged (hub.kiosk_flags)."""
-    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "WAITING", "CLOCK", "FAULTS", "FLAGS")
+    for a predecessor, clock offset, open staff exceptions (`python -m hub exceptions`),
+    faults, and what the hub flagged (hub.kiosk_flags)."""
+    header = ("KIOSK", "LIBRARY", "STATE", "LAST SEEN", "JOURNAL", "WAITING", "CLOCK", "EXCEPTIONS", "FAULTS", "FLAGS")
     lines = [
         (
             r.kiosk_id,
@@ -58,6 +59,7 @@ def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
             "-" if r.journal_pending is None else str(r.journal_pending),
             str(r.waiting),
             _offset(r.clock_offset_s),
+            str(r.open_exceptions) if r.open_exceptions else "-",
             ", ".join(r.faults) or "-",
             ", ".join(r.flags) or "-",
         )

@@ -32,6 +32,7 @@ class FleetRow:
     clock_offset_s: float | None = None  # kiosk clock minus hub clock, at its last telemetry
     waiting: int = 0  # txns held back until their predecessors arrive (hub.ordering)
     flags: tuple[str, ...] = ()  # what the hub raised on it (hub.kiosk_flags)
+    open_exceptions: int = 0  # staff exceptions of its txns not resolved yet (hub.staff_exceptions)
 
     @property
     def last_update(self) -> dict[str, Any] | None:
@@ -53,6 +54,7 @@ class FleetRow:
             "clock_offset_s": self.clock_offset_s,
             "txns_waiting": self.waiting,
             "flags": list(self.flags),
+            "open_exceptions": self.open_exceptions,
             "last_update": self.last_update,
         }
 
@@ -117,7 +119,8 @@ def fleet_rows(db: Database) -> list[FleetRow]:
         raised.setdefault(kiosk_id, []).append(flag)
     rows = db.query(
         "SELECT kiosk_id, state, library_id, firmware, last_seen, journal_pending, faults, telemetry_json,"
-        " clock_offset_s, (SELECT count(*) FROM parked p WHERE p.kiosk_id = fleet.kiosk_id)"
+        " clock_offset_s, (SELECT count(*) FROM parked p WHERE p.kiosk_id = fleet.kiosk_id),"
+        " (SELECT count(*) FROM exceptions e WHERE e.kiosk_id = fleet.kiosk_id AND e.resolved_at IS NULL)"
         " FROM fleet ORDER BY kiosk_id"
     )
     return [
@@ -133,6 +136,7 @@ def fleet_rows(db: Database) -> list[FleetRow]:
             clock_offset_s=r[8],
             waiting=int(r[9] or 0),
             flags=tuple(raised.get(r[0], ())),
+            open_exceptions=int(r[10] or 0),
         )
         for r in rows
     ]

@@ -9,6 +9,12 @@ pepper file `pki/pin-pepper` that every worker of the lab shares, the PKI for th
 enrolment check). A kiosk or worker is enrolled on first use and admitted to every
 broker this lab started, while it runs; one enrolled for another library is revoked,
 expelled and enrolled again, as a technician would move a kiosk.
+
+`hub.toml` (`operator_config`) is the operator's: the broker, the ledger, the `hub` tool
+identity and the PKI, which `python -m hub status|command|exceptions|enroll|revoke|
+sip2-check` and scenario plays find by default (hub/operator_config.py). A process that
+did not start the broker (a scenario play) enrols its kiosks with `kiosk_on_broker`,
+which tells the running broker through its admin interface.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 
 from hub.broker_process import TlsMosquittoProcess
 from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
-from hub.pki import ClientIdentity, hub_worker_identity, init_pki, server_identity, write_pin_pepper
+from hub.pki import ClientIdentity, hub_admin_identity, hub_worker_identity, init_pki, server_identity, write_pin_pepper
 from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
 
 # What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
@@ -107,6 +113,52 @@ class Lab:
         `[sip2.systems.SYSTEM] tls_ca` is its `ca`."""
         return server_identity(self.pki.root, f"ils-{system}", self.root / "ils" / system)
 
+    def kiosk_on_broker(self, kiosk_id: str, library_id: str, broker_url: str) -> KioskBundle:
+        """As `kiosk`, for a broker this `Lab` object did not start (the one `make run`
+        runs, found through the operator config): the broker at `broker_url` is told
+        through its admin interface, as `hub enroll` does, every time (admitting a kiosk
+        it knows changes nothing), so an admission that failed once is made up for.
+        Raises hub.broker_admin.BrokerAdminError when that broker does not answer."""
+        from hub.broker_admin import BrokerAdmin
+
+        before = enrolled_kiosks(self.pki.root).get(kiosk_id)
+        bundle = self.kiosk(kiosk_id, library_id)
+        moved = before is not None and before.get("revoked_at") is None and before != enrolled_kiosks(self.pki.root).get(kiosk_id)
+        with BrokerAdmin(broker_url, hub_admin_identity(self.pki.root)) as admin:
+            if moved:
+                admin.expel_kiosk(kiosk_id)
+            admin.admit_kiosk(kiosk_id)
+        return bundle
+
+    def operator_config(self, broker_url: str, db_url: str, tables: str = "") -> Path:
+        """`hub.toml`: what an operator's commands need of this lab (the broker, the
+        ledger, the signing key for commands, the PKI with the `hub` tool identity, and
+        `tables`, e.g. the members' `[sip2]` systems). Found by default from the
+        directory above `var/` (hub/operator_config.py)."""
+        admin = hub_admin_identity(self.pki.root)
+        values = {
+            "broker": broker_url,
+            "db": db_url,
+            "signing_key": str(self.pki.hub_signing_key),
+            "pki_dir": str(self.pki.root),
+            "pin_pepper_file": str(self.pin_pepper),
+        }
+        lines = [
+            "# The operator's settings for the lab `make run` started: python -m hub status,",
+            "# command, exceptions, enroll, revoke, sip2-check and scenario plays read it by",
+            "# default (hub/operator_config.py). Written again at every `make run`.",
+            "[hub]",
+            *(f"{key} = {_toml(value)}" for key, value in values.items()),
+            "",
+            "[hub.tls]                 # the operator's identity: CN hub, the broker-admin role",
+            f"ca = {_toml(str(admin.ca))}",
+            f"cert = {_toml(str(admin.cert))}",
+            f"key = {_toml(str(admin.key))}",
+        ]
+        path = self.root / "hub.toml"
+        write_secret(path, ("\n".join(lines) + "\n\n" + tables).encode())
+        return path
+
     def close(self) -> None:
         for broker in self._brokers:
             broker.close()
@@ -136,9 +188,9 @@ def _toml(value: object) -> str:
 def demo_sip2_tables(port: int, password_file: Path, tls_ca: Path, encoding: str = "gb18030", **sip2: int) -> str:
     """The `[sip2]` tables of the demo alliance: Dongcheng keeps its own system, `east`
     (the ILS simulator, `python -m ils_sim`, on 127.0.0.1:`port`, over TLS with a
-    certificate of the CA `tls_ca`: `Lab.ils_server`), which lends to National Library
-    and university cards as guest patrons (docs/sip2.md). `sip2`: `[sip2]` keys such as
-    `live_checkout_grace_s`."""
+    certificate of the CA `tls_ca`: `Lab.ils_server`), which lends to National Library,
+    university and other districts' joint cards as guest patrons (docs/sip2.md).
+    `sip2`: `[sip2]` keys such as `live_checkout_grace_s`."""
     top = "".join(f"{key} = {int(value)}\n" for key, value in sip2.items())
     return f"""\
 [sip2]
@@ -154,7 +206,7 @@ encoding = {_toml(encoding)}
 tls = true
 tls_ca = {_toml(str(tls_ca))}
 timeout_s = 2.0
-guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV" }}
+guest_patrons = {{ nlc = "GUEST-NLC", univ-public = "GUEST-UNIV", bj-joint = "GUEST-JOINT" }}
 
 [sip2.members]
 dongcheng = "east"

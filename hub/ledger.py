@@ -4,6 +4,7 @@ the modules that each do one job on it.
     hub.commits        commit a kiosk txn exactly once (loans, returns, renewals)
     hub.pins           check a PIN under the card scheme's lockout policy
     hub.queries        read readers, items, loans, holds, the blocklist, audit views
+    hub.staff_exceptions  list staff exceptions with book and reader; resolve one
     hub.fleet_records  keep what kiosks report about themselves
     hub.kiosk_flags    what the hub no longer takes a kiosk's word for
     hub.seeding        put the demo catalogue, or single rows, into the ledger
@@ -22,7 +23,16 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contract import messages
-from hub import commits, fleet_records, ils_queue, kiosk_flags, pins, queries, seeding
+from hub import (
+    commits,
+    fleet_records,
+    ils_queue,
+    kiosk_flags,
+    pins,
+    queries,
+    seeding,
+    staff_exceptions,
+)
 from hub.commits import TxnFollowUp
 from hub.fleet_records import FleetRow
 from hub.kiosk_flags import KioskFlag
@@ -141,6 +151,18 @@ class Ledger:
 
     def exceptions(self) -> list[ExceptionRow]:
         return queries.exceptions(self.db)
+
+    # -- hub.staff_exceptions
+
+    def staff_exceptions(
+        self, kiosk_id: str | None = None, since: datetime | None = None, only_open: bool = False
+    ) -> list[staff_exceptions.StaffException]:
+        return staff_exceptions.staff_exceptions(self.db, kiosk_id, since, only_open)
+
+    def resolve_exception(
+        self, exception_id: int, by: str, note: str, now: datetime
+    ) -> staff_exceptions.StaffException:
+        return staff_exceptions.resolve(self.db, exception_id, by, note, now)
 
     def transfers(self, barcode: str) -> list[tuple[str, str]]:
         return queries.transfers(self.db, barcode)

@@ -210,6 +210,10 @@ _ADDED_COLUMNS = (
     ("fleet", "clock_sampled_at", "TEXT"),
     ("readers", "locked_by", "TEXT"),
     ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ils_live.py
+    # staff close an exception with a record (hub.staff_exceptions)
+    ("exceptions", "resolved_at", "TEXT"),
+    ("exceptions", "resolved_by", "TEXT"),
+    ("exceptions", "resolved_note", "TEXT"),
 )
 
 

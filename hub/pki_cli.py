@@ -29,6 +29,18 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
         help=f"the PKI directory (default {DEFAULT_PKI_DIR})",
     )  # fmt: skip
 
+    # enroll and revoke act on a running alliance: the PKI and the broker default to the
+    # operator config's (`pki_dir`, `broker`: make run's var/lab/hub.toml, hub/operator_config.py).
+    on_alliance = argparse.ArgumentParser(add_help=False)
+    on_alliance.add_argument(
+        "--pki", "--dir", dest="pki", metavar="D", type=Path, default=None,
+        help=f"the PKI directory (default: the hub config's pki_dir, else {DEFAULT_PKI_DIR})",
+    )  # fmt: skip
+    on_alliance.add_argument(
+        "--config", metavar="F", default=argparse.SUPPRESS,
+        help="hub settings whose pki_dir and broker to use (default: as python -m hub status)",
+    )  # fmt: skip
+
     pki = subs.add_parser("pki", help="the alliance CA: init, or re-sign the CRL")
     pki_subs = pki.add_subparsers(
         dest="pki_command", metavar="{init,crl,signing-key,pin-pepper}", required=True
@@ -64,7 +76,7 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
     )
 
     enroll = subs.add_parser(
-        "enroll", parents=[pki_dir], help="issue a kiosk's certificate and its kiosk.toml"
+        "enroll", parents=[on_alliance], help="issue a kiosk's certificate and its kiosk.toml"
     )
     enroll.add_argument("kiosk_id", metavar="KIOSK_ID")
     enroll.add_argument(
@@ -84,17 +96,19 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
         "(default: --out; with --csr, the kiosk's keygen directory)",
     )  # fmt: skip
     enroll.add_argument(
-        "--broker", dest="kiosk_broker", default=DEFAULT_KIOSK_BROKER, metavar="URL",
-        help=f"the broker the kiosk uses, mqtts:// only (default {DEFAULT_KIOSK_BROKER})",
+        "--broker", dest="kiosk_broker", default=None, metavar="URL",
+        help="the broker the kiosk uses, mqtts:// only (default: the hub config's broker, "
+        f"else {DEFAULT_KIOSK_BROKER})",
     )  # fmt: skip
 
     revoke = subs.add_parser(
-        "revoke", parents=[pki_dir], help="revoke a kiosk's certificate (CRL updated)"
+        "revoke", parents=[on_alliance], help="revoke a kiosk's certificate (CRL updated)"
     )
     revoke.add_argument("kiosk_id", metavar="KIOSK_ID")
     revoke.add_argument(
         "--broker", dest="expel_from", metavar="URL",
-        help="the running broker (mqtts://HOST:PORT): disconnect the kiosk there now",
+        help="the running broker (mqtts://HOST:PORT): disconnect the kiosk there now "
+        "(default: the hub config's broker, when a config is found)",
     )  # fmt: skip
     revoke.add_argument(
         "--broker-dir", type=Path, metavar="DIR",
@@ -102,8 +116,31 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
     )  # fmt: skip
 
 
+def _alliance_defaults(args: argparse.Namespace) -> None:
+    """enroll/revoke: `--pki` and the broker from the hub config (`args.config`, found as
+    for any operator command) when not given; the built-in defaults without a config."""
+    from hub.config import load_config
+
+    config = load_config(args.config) if getattr(args, "config", None) else None
+    if args.pki is None:
+        args.pki = config.pki_dir if config is not None and config.pki_dir is not None else DEFAULT_PKI_DIR
+    tls_broker = config.broker if config is not None and config.broker_address.tls else None
+    if args.command == "enroll" and args.kiosk_broker is None:
+        args.kiosk_broker = tls_broker or DEFAULT_KIOSK_BROKER
+    if args.command == "revoke" and args.expel_from is None:
+        args.expel_from = tls_broker
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand in `args.command` (one of COMMANDS)."""
+    from contract.settings import ConfigError
+
+    try:
+        if args.command in ("enroll", "revoke"):
+            _alliance_defaults(args)
+    except ConfigError as exc:
+        print("\n".join(f"hub: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+        return EXIT_MISUSE
     try:
         if args.command == "pki":
             return cmd_pki(args)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firmware.assembly import Kiosk
-from firmware.config import ConfigError, KioskConfig, enrolment_overrides, load_config
+from firmware.config import ConfigError, HubSection, KioskConfig, enrolment_overrides, load_config
 from firmware.journal import JournalError
 from firmware.logging_setup import configure_logging
 from firmware.supervision import Supervision, supervise
@@ -31,6 +31,33 @@ def _load(args: argparse.Namespace) -> KioskConfig:
     return load_config(Path(args.config) if args.config else None, overrides)
 
 
+def _scenario_kiosk(args: argparse.Namespace, config: KioskConfig) -> tuple[str, str, str | None, str | None] | int:
+    """(broker, kiosk id, identity, probe identity) a scenario plays with: as given, or,
+    when neither the command line nor `--config` names a broker or TLS files, the lab's
+    (kiosk_tools.scenario_lab); an exit status when the lab cannot be used."""
+    given = (config.hub.broker, config.kiosk.id, args.identity, args.probe_identity)
+    names_its_broker = args.broker is not None or args.identity is not None or config.hub.tls.cert is not None
+    if names_its_broker or config.hub.broker != HubSection.model_fields["broker"].default:
+        return given
+    from hub.broker_admin import BrokerAdminError
+    from kiosk_tools.scenario_lab import lab_target
+
+    try:
+        target = lab_target(config.kiosk.library_id, args.kiosk_id)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except BrokerAdminError as exc:  # a new enrolment the broker could not be told
+        print(f"the lab's broker was not told of the scenario kiosk: {exc}: is `make run` running?", file=sys.stderr)
+        return 1
+    if target is None:
+        return given
+    print(f"scenario: kiosk {target.kiosk_id} on {target.broker_url}", file=sys.stderr)
+    identity = str(target.identity) if target.identity else None
+    probe = str(target.probe_identity) if target.probe_identity else None
+    return target.broker_url, target.kiosk_id, identity, probe
+
+
 def run_kiosk(args: argparse.Namespace) -> int:
     try:
         config = _load(args)
@@ -44,14 +71,19 @@ def run_kiosk(args: argparse.Namespace) -> int:
             return 2
         from kiosk_tools.script_runner import run_script
 
+        found = _scenario_kiosk(args, config)
+        if isinstance(found, int):
+            return found
+        broker, kiosk_id, identity, probe = found
         return run_script(
             Path(args.script),
-            broker_url=config.hub.broker,
-            kiosk_id=config.kiosk.id,
+            broker_url=broker,
+            kiosk_id=kiosk_id,
             library_id=config.kiosk.library_id,
             config_path=args.config,
-            identity=args.identity,
-            probe_identity=args.probe_identity,
+            identity=identity,
+            probe_identity=probe,
+            request_timeout_s=config.hub.request_timeout_s,
         )
     journal = Path(args.journal) if getattr(args, "journal", None) else None
     route = _demo_route(args, config)

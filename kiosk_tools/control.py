@@ -7,7 +7,10 @@ reports what the reader is shown; the runner judges the `expect`s.
 
 runner → kiosk: {"n": 1, "op": "step", "line": "scan 3010..."} | {"n": 2, "op": "rows",
 "item": "3010..."} | {"op": "quit"}; kiosk → runner: {"type": "ready"}, {"type": "view",
-"view": {...}}, {"type": "done"|"error", "n": ...}, {"type": "rows", "n": ..., "rows": [...]}.
+"view": {...}}, {"type": "done"|"error", "n": ...}, {"type": "rows", "n": ..., "rows": [...]},
+and {"type": "hub_timeout", "op": "lookup"|"pin"|"checkout"|..., "link": "up"|"down"|"unknown"}
+whenever a request to the hub ended unanswered (`link`: the kiosk's broker connection
+then), so a runner can say that no hub answered when an `expect` fails.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, TextIO
 
 from contract.screens import PinEntered, Press
 from firmware.assembly import Kiosk
+from firmware.core.events import HubTimedOut
 from firmware.journal import JournalRow
 from firmware.view import KioskView
 from hal_sim.cards import library_card
@@ -61,6 +65,7 @@ class StdioControl:
 
     def serve(self) -> None:
         self.kiosk.runtime.on_view(lambda view: self.send({"type": "view", "view": view_to_json(view)}))
+        self.kiosk.runtime.on_event(self._tell_hub_timeouts)
         self.send({"type": "view", "view": view_to_json(self.kiosk.runtime.view)})
         self.send({"type": "ready"})
         for raw in self._in:
@@ -83,6 +88,14 @@ class StdioControl:
                     self.send({"type": "error", "n": n, "message": f"unknown op {op!r}"})
             except (ScenarioError, KeyError, OSError, ValueError) as exc:
                 self.send({"type": "error", "n": n, "message": str(exc)})
+
+    def _tell_hub_timeouts(self, event: object) -> None:
+        if not isinstance(event, HubTimedOut):
+            return
+        state = self.kiosk.runtime.state
+        pending = next((p for p in state.pending if p.corr_id == event.corr_id), None)
+        if pending is not None:  # else it was answered or ended already: nothing timed out
+            self.send({"type": "hub_timeout", "op": pending.purpose, "link": state.broker_link})
 
     def play_line(self, line: str) -> str | None:
         """Play one step of script text; the error in words, or None."""

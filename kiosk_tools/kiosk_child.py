@@ -30,6 +30,9 @@ class Shown:
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tapped: str | None = None  # the card last tapped, for card refusals
     cards: set[str] = field(default_factory=set)  # every card tapped in this run
+    # (request, the kiosk's broker link then) of each request to the hub that ended
+    # unanswered, oldest first (kiosk_tools.control's `hub_timeout` messages).
+    hub_timeouts: list[tuple[str, str]] = field(default_factory=list)
 
     def tap(self, card: str) -> None:
         self.tapped = card
@@ -95,6 +98,9 @@ class KioskChild:
                 with self._cond:
                     self.shown.add(message["view"])
                     self._cond.notify_all()
+            elif kind == "hub_timeout":
+                with self._cond:
+                    self.shown.hub_timeouts.append((str(message.get("op")), str(message.get("link"))))
             elif kind == "ready":
                 self._ready.set()
             else:

@@ -36,7 +36,11 @@ class LedgerProbe:
         self._client.on_message = lambda _c, _u, msg: self._answers.put(msg.payload)
         if address.tls:
             if identity is None:
-                raise ValueError("`expect committed` on a TLS broker needs the probe's identity")
+                raise ValueError(
+                    f"`expect committed` on a TLS broker asks the hub as kiosk {self._name}, "
+                    f"which has no enrolment bundle here: enrol it beside the kiosk's "
+                    f"(python -m hub enroll {self._name} --library LIB --out DIR/../{self._name})"
+                )
             self._client.tls_set(
                 ca_certs=str(identity / "ca.crt"),
                 certfile=str(identity / "kiosk.crt"),
@@ -49,6 +53,7 @@ class LedgerProbe:
         time.sleep(0.2)
 
     def rows(self, txn_ids: list[str], timeout_s: float = 5.0) -> dict[str, int]:
+        """txn_id -> ledger rows holding it; TimeoutError when no hub answers in time."""
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = self._resp
         props.CorrelationData = uuid.uuid4().hex.encode()
@@ -56,7 +61,10 @@ class LedgerProbe:
         self._client.publish(
             topics.topic(self._name, "req"), messages.encode(request), qos=1, properties=props
         )
-        raw = self._answers.get(timeout=timeout_s)
+        try:
+            raw = self._answers.get(timeout=timeout_s)
+        except queue.Empty:
+            raise TimeoutError(f"no answer to the ledger query within {timeout_s:g} s") from None
         response = messages.parse(messages.Response, raw)
         return dict(response.rows or {})
 

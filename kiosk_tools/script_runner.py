@@ -5,7 +5,9 @@ kiosk as a child process on simulated hardware (so `power cut` can SIGKILL it an
 start it again on the same journal), puts a cuttable TCP proxy between kiosk and
 broker (`hub down` / `hub up`, with any broker), and judges every `expect` against
 what the kiosk showed and what the hub's ledger holds. It exits non-zero at the first
-failed `expect`, naming the line and what was seen instead.
+failed `expect`, naming the line and what was seen instead; when the kiosk's requests
+went unanswered meanwhile, it says so (no hub answered within the kiosk's request
+timeout, or the kiosk had no broker), since that is then the likely cause.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from hal_sim.scenario import (
 )
 from hal_sim.tcp_proxy import CuttableProxy
 from kiosk_tools.kiosk_child import KioskChild, Shown
-from kiosk_tools.ledger_probe import LedgerProbe
+from kiosk_tools.ledger_probe import LedgerProbe, probe_id
 
 LOANED = ("loaned", "offline_loaned")
 SETTLED = ("acked", "rejected", "exception")
@@ -63,6 +65,8 @@ class ScriptRunner:
     commit_timeout_s: float = 30.0
     kiosk_log: TextIO | None = None
     probe_identity: Path | None = None
+    request_timeout_s: float = 3.0  # the kiosk's [hub] request_timeout_s, for the hint
+    _timeouts_seen: int = 0  # hub timeouts already explained (before the last expect held)
 
     def run(self) -> int:
         from contract.broker_url import parse_broker_url
@@ -80,7 +84,10 @@ class ScriptRunner:
             for step in self.steps:
                 self._say(step)
                 if isinstance(step, ExpectCommitted) and probe is None:
-                    probe = LedgerProbe(self.broker_url, self.kiosk_id, self.probe_identity)
+                    try:
+                        probe = LedgerProbe(self.broker_url, self.kiosk_id, self.probe_identity)
+                    except ValueError as exc:
+                        raise ScenarioError(step.line, str(exc)) from None
                 self._play(step, child, proxy, probe)
             self.out.write(f"PASS: all {len(self.steps)} steps held\n")
             return 0
@@ -99,7 +106,10 @@ class ScriptRunner:
         start would otherwise meet a kiosk still connecting and be served offline. Bounded;
         a kiosk that never comes online is the scenario's to judge."""
         if not child.wait_for(lambda s: s.view.get("online") is True, self.expect_timeout_s):
-            self.out.write(f"note: the kiosk was not online within {self.expect_timeout_s:g} s\n")
+            self.out.write(
+                f"note: the kiosk was not online within {self.expect_timeout_s:g} s "
+                f"(is the broker running at {self.broker_url}?)\n"
+            )
 
     def _say(self, step: Step) -> None:
         if isinstance(step, Tap):
@@ -120,6 +130,7 @@ class ScriptRunner:
                 proxy.cut()
             case HubUp():
                 proxy.restore()
+                self._timeouts_seen = len(child.shown.hub_timeouts)  # the cut explains those
             case Tap(card=card):
                 with child._cond:
                     child.shown.tap(card)
@@ -185,8 +196,27 @@ class ScriptRunner:
     ) -> None:
         if not child.wait_for(check, self.expect_timeout_s):
             raise ExpectationFailed(
-                step.line, f"'{step.verb}' did not hold; saw {describe(child.shown)}"
+                step.line,
+                f"'{step.verb}' did not hold; saw {describe(child.shown)}{self._unanswered(child)}",
             )
+        self._timeouts_seen = len(child.shown.hub_timeouts)
+
+    def _unanswered(self, child: KioskChild) -> str:
+        """Why the kiosk may have shown something else: its requests to the hub went
+        unanswered since the last `expect` held (not while the runner cut the hub)."""
+        new = child.shown.hub_timeouts[self._timeouts_seen :]
+        if not new:
+            return ""
+        ops = ", ".join(dict.fromkeys(op for op, _link in new))
+        if any(link == "up" for _op, link in new):
+            return (
+                f" — the hub did not answer the kiosk's request ({ops}) within "
+                f"{self.request_timeout_s:g} s: is the hub running and reachable at {self.broker_url}?"
+            )
+        return (
+            f" — the kiosk had no connection to the broker for its request ({ops}): "
+            f"is the broker running at {self.broker_url}?"
+        )
 
     def _expect_line(
         self, step: Step, child: KioskChild, barcode: str, check: Callable[[dict], bool]
@@ -218,7 +248,10 @@ class ScriptRunner:
         unsettled = [r for r in rows if r["status"] not in SETTLED]
         if unsettled:
             raise ExpectationFailed(
-                step.line, f"{len(unsettled)} row(s) for {barcode} still wait for the hub's ack"
+                step.line,
+                f"{len(unsettled)} row(s) for {barcode} still wait for the hub's ack: no hub "
+                f"acked them within {self.commit_timeout_s:g} s (is the hub running and "
+                f"reachable at {self.broker_url}?)",
             )
         rejected = [r for r in rows if r["status"] == "rejected"]
         if rejected:
@@ -227,10 +260,26 @@ class ScriptRunner:
         doubled = [a for a, b in itertools.pairwise(kinds) if a == b == "loan"]
         if doubled:
             raise ExpectationFailed(step.line, f"{barcode} was lent twice in a row: {kinds}")
-        counts = probe.rows([r["txn_id"] for r in rows])
+        try:
+            counts = probe.rows([r["txn_id"] for r in rows])
+        except TimeoutError:
+            raise ExpectationFailed(
+                step.line,
+                f"the hub did not answer the ledger query for {barcode}: is the hub running "
+                f"and reachable at {self.broker_url}?",
+            ) from None
         wrong = {t: counts.get(t, 0) for t in (r["txn_id"] for r in rows) if counts.get(t, 0) != 1}
         if wrong:
             raise ExpectationFailed(step.line, f"ledger rows per txn for {barcode}: {wrong}")
+
+
+def probe_beside(identity: str | Path | None, kiosk_id: str) -> Path | None:
+    """The ledger probe's enrolment bundle beside the kiosk's (`DIR/../ID-probe`), if
+    there is one there."""
+    if not identity:
+        return None
+    folder = Path(identity).resolve().parent / probe_id(kiosk_id)
+    return folder if (folder / "kiosk.crt").is_file() else None
 
 
 def _masked(card: str) -> str:
@@ -270,9 +319,12 @@ def run_script(
     config_path: str | None,
     identity: str | None = None,
     probe_identity: str | None = None,
+    request_timeout_s: float = 3.0,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Parse `script` (line-numbered errors exit 2) and play it against a fresh journal."""
+    """Parse `script` (line-numbered errors exit 2) and play it against a fresh journal.
+    `probe_identity`: the ledger probe's bundle (`expect committed` on TLS); unset, the
+    one enrolled beside `identity` (`hub.lab`'s layout: `kiosks/ID` and `kiosks/ID-probe`)."""
     from hal_sim.scenario import load_scenario
 
     try:
@@ -294,10 +346,11 @@ def run_script(
     if identity:
         argv += ["--identity", identity]
     log_path = workdir / "kiosk.log"
+    probe = Path(probe_identity) if probe_identity else probe_beside(identity, kiosk_id)
     with open(log_path, "w", encoding="utf-8") as log:
         runner = ScriptRunner(
             steps, broker_url, argv, kiosk_id, out=out, kiosk_log=log,
-            probe_identity=Path(probe_identity) if probe_identity else None,
+            probe_identity=probe, request_timeout_s=request_timeout_s,
         )  # fmt: skip
         status = runner.run()
     if status != 0:

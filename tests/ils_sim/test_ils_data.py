@@ -41,7 +41,7 @@ def test_dongcheng_patrons_are_dongcheng_joint_cards_and_guests():
         serial = int(p.id[4:-1])
         assert p.id == make_card_number("bj-joint", serial, district="01") and p.pin
     guests = {p.id for p in library.patrons.values() if p.guest}
-    assert guests == {"GUEST-NLC", "GUEST-UNIV"}
+    assert guests == {"GUEST-NLC", "GUEST-UNIV", "GUEST-JOINT"}
     assert all(library.patrons[g].pin is None for g in guests)
 
 

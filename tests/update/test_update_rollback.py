@@ -255,7 +255,7 @@ def test_the_hub_orders_an_update_with_a_signed_command_and_the_kiosk_starts_the
     good = bundles[GOOD]
     capsys.readouterr()
     argv = ["--config", str(hub), "command", KIOSK, "update", "--bundle-url", good.path.as_uri(),
-            "--sha256", good.sha256, "--timeout", "30"]  # fmt: skip
+            "--sha256", good.sha256, "--timeout", "30", "--json"]  # fmt: skip
     assert hub_main(argv) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["ok"] and answer["detail"]["update"] == "started", answer
