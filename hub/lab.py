@@ -24,7 +24,14 @@ from pathlib import Path
 
 from hub.broker_process import TlsMosquittoProcess
 from hub.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
-from hub.pki import ClientIdentity, hub_admin_identity, hub_worker_identity, init_pki, server_identity, write_pin_pepper
+from hub.pki import (
+    ClientIdentity,
+    hub_admin_identity,
+    hub_worker_identity,
+    init_pki,
+    server_identity,
+    write_pin_pepper,
+)
 from hub.pki_files import PkiPaths, enrolled_kiosks, write_secret
 
 # What the kiosk CLI's `--identity DIR` reads from an enrolment bundle (firmware side).
