@@ -50,6 +50,7 @@ EXCEPTION_REASONS: dict[str, str] = {
     "ils_refused": "The member's own system refused the request.",
     "ils_unavailable": "The member's own system could not be reached.",
     "ils_invalid_request": "The member's own system found the call invalid, again and again: it was not told.",
+    "ils_answer_mismatch": "The member's own system answered with another patron, item or sequence number than asked: the answer was refused, and whether it acted is unknown.",
 }
 
 

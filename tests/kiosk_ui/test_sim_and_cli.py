@@ -95,7 +95,7 @@ def test_the_sim_panels_tap_of_the_card_on_the_reader_is_a_new_tap_for_the_drive
     events: queue.Queue[object] = queue.Queue()
     devices = build_devices(config, rig.transports, events.put)
     kiosk = types.SimpleNamespace(rig=rig, runtime=types.SimpleNamespace(devices=devices))
-    controls = KioskSimControls(kiosk)  # type: ignore[arg-type]
+    controls = KioskSimControls(kiosk, route=None)  # type: ignore[arg-type]  # taps only: no route needed
     try:
         devices.start()
         devices.wait_ready(5.0)
