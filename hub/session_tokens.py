@@ -31,6 +31,8 @@ from contract.privacy import card_hash
 NO_SESSION_TOKEN = "no_session_token"
 SESSION_TOKEN_INVALID = "session_token_invalid"  # malformed, forged, another kiosk or card
 SESSION_TOKEN_EXPIRED = "session_token_expired"
+# Expired when the txn reached the hub, with no outage to explain it (hub/txn_checks.py).
+SESSION_TOKEN_EXPIRED_AT_RECEIPT = "session_token_expired_at_receipt"
 
 DEFAULT_TTL = timedelta(minutes=15)
 _KEY_LABEL = b"alliance session token key v1"
@@ -75,6 +77,12 @@ class SessionTokens:
         if moment > datetime.fromtimestamp(expires, UTC):
             return SESSION_TOKEN_EXPIRED
         return None
+
+    @staticmethod
+    def expires_at(token: str | None) -> datetime | None:
+        """When a well-formed token says it expires (its MAC is `problem`'s to check), or None."""
+        match = _TOKEN_RE.fullmatch(token or "")
+        return None if match is None else datetime.fromtimestamp(int(match[2]), UTC)
 
     def _mac(self, kiosk_id: str, scheme: str, number: str, issued: int, expires: int) -> str:
         text = f"s1\0{kiosk_id}\0{card_hash(scheme, number)}\0{issued}\0{expires}"
