@@ -39,7 +39,17 @@ from typing import Any
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import item_history, kiosk_flags, kiosk_presence, ordering, queries, rules, txn_checks, txn_clock, txn_plausibility
+from hub import (
+    item_history,
+    kiosk_flags,
+    kiosk_presence,
+    ordering,
+    queries,
+    rules,
+    txn_checks,
+    txn_clock,
+    txn_plausibility,
+)
 from hub.ledger_sql import Database, time_text
 from hub.registry import Registry
 from hub.rules import ItemRecord
@@ -140,7 +150,7 @@ def _apply(
         assert earlier is not None
         return earlier
     newest = item_history.is_newest_event(db, txn.item, order_at, txn.kiosk_id, txn.seq)
-    verdict = txn_plausibility.judge(db, txn, placement.at, received, reader_key, bounds)
+    verdict = txn_plausibility.judge(db, txn, placement, received, reader_key, bounds)
     effects = _Commit(db, txn, registry, now, reader_key, placement, verdict.hold_return)
     ack = effects.apply()
     if ack.result == "committed":

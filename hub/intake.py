@@ -241,8 +241,9 @@ class Intake:
 
     def record_state(self, kiosk_id: str, raw: bytes, retained: bool = False) -> None:
         """Keep a kiosk's retained state; an empty payload (a cleared retained message)
-        is ignored. A fresh "online" state is presence, "offline" (the kiosk's will)
-        ends it; a `retained` replay is not news about this moment."""
+        is ignored. A fresh "offline" state (the kiosk's will) ends its presence; a fresh
+        "online" one, published on every (re)connect, ends the session before and begins
+        another; a `retained` replay is not news about this moment."""
         if not raw:
             return
         state = self._fleet_message(kiosk_id, messages.KioskState, raw, "state")
@@ -251,10 +252,7 @@ class Intake:
             self.ledger.record_state(kiosk_id, state, now)
             self.stats.fleet_updates += 1
             if not retained:
-                if state.state == "offline":
-                    self.ledger.record_gone(self.presence, kiosk_id, now)
-                else:
-                    self._heard(kiosk_id, now)
+                self._heard(kiosk_id, now, session_began=True, still_there=state.state != "offline")
 
     def record_telemetry(self, kiosk_id: str, raw: bytes) -> None:
         """Keep a kiosk's telemetry (its clock offset bounded by `[hub] max_clock_offset_s`)."""
@@ -266,10 +264,15 @@ class Intake:
             self.stats.fleet_updates += 1
             self._heard(kiosk_id, now)
 
-    def _heard(self, kiosk_id: str, now: datetime) -> None:
-        """Presence, best effort: a failed write never costs the message its answer."""
+    def _heard(self, kiosk_id: str, now: datetime, session_began: bool = False, still_there: bool = True) -> None:
+        """Presence, best effort: a failed write never costs the message its answer.
+        `session_began`: the kiosk's session before this moment ended (a state message);
+        `still_there`: it is connected now."""
         try:
-            self.ledger.record_heard(self.presence, kiosk_id, now)
+            if session_began:
+                self.ledger.record_gone(self.presence, kiosk_id, now)
+            if still_there:
+                self.ledger.record_heard(self.presence, kiosk_id, now)
         except Exception as exc:
             log.warning("kiosk %s: presence not recorded: %s", kiosk_id, type(exc).__name__)
 

@@ -5,8 +5,10 @@ keeps its own record (`kiosk_presence`: kiosk_id, from_at, to_at, closed) of whe
 heard the kiosk, on its own clock: every request, txn, telemetry and "online" state a
 worker handles is an event (`record_heard`); events less than `gap` apart extend one
 interval; a kiosk's "offline" state (its will, or a clean stop) closes the interval, so
-the next event starts a new one even seconds later (`record_gone`). Retained messages
-replayed to a worker at its start are not events: they say nothing about that moment.
+the next event starts a new one even seconds later (`record_gone`), and so does a fresh
+"online" state, which a kiosk publishes on every (re)connect: its session before that
+ended, however briefly. Retained messages replayed to a worker at its start are not
+events: they say nothing about that moment.
 
 What a caller may rely on:
 
@@ -82,13 +84,18 @@ def heard_around(db: Database, kiosk_id: str, at: datetime) -> bool:
     return bool(found)
 
 
-def heard_until(db: Database, kiosk_id: str) -> datetime | None:
-    """The end of the kiosk's latest interval still open (no "offline" state since), or
-    None."""
+def heard_just_before(db: Database, kiosk_id: str, at: datetime, margin: timedelta) -> bool:
+    """Whether the hub heard the kiosk in the `margin` before `at` in a session that has
+    not ended since (its latest interval began by `at` and is still open: no "offline"
+    state, no reconnect)."""
     row = db.query_one(
-        "SELECT to_at, closed FROM kiosk_presence WHERE kiosk_id = ? ORDER BY id DESC LIMIT 1", (kiosk_id,)
+        "SELECT from_at, to_at, closed FROM kiosk_presence WHERE kiosk_id = ? ORDER BY id DESC LIMIT 1",
+        (kiosk_id,),
     )
-    return None if row is None or row[1] else parse_time_text(row[0])
+    if row is None or row[2]:
+        return False
+    began, ended = parse_time_text(row[0]), parse_time_text(row[1])
+    return began is not None and ended is not None and began <= at and ended >= at - margin
 
 
 def intervals(db: Database, kiosk_id: str) -> list[tuple[datetime, datetime, bool]]:

@@ -23,7 +23,16 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contract import messages
-from hub import commits, fleet_records, ils_queue, kiosk_flags, kiosk_presence, pins, queries, seeding
+from hub import (
+    commits,
+    fleet_records,
+    ils_queue,
+    kiosk_flags,
+    kiosk_presence,
+    pins,
+    queries,
+    seeding,
+)
 from hub.commits import TxnFollowUp
 from hub.fleet_records import FleetRow
 from hub.kiosk_flags import KioskFlag

@@ -8,8 +8,9 @@ reader keeps the book, a real book in a chute is taken), each with its reason:
 
 - `offline_while_online`: an offline loan dated where the hub was hearing the kiosk
   before and after (hub/kiosk_presence.py, `[hub] offline_presence_margin_s`), or
-  delivered within that margin of its `at` while the hub was hearing the kiosk just
-  before it: the kiosk was talking to the hub, so it was not offline.
+  delivered within that margin of its `at` in the same session the hub heard it in just
+  before (no reconnect in between): the kiosk was talking to the hub, so it was not
+  offline.
 - `offline_over_card_limit`: the card already holds `offline_max_items` books from
   offline loans (at any kiosk) made within `[hub] offline_limit_hours`: the offline
   policy the hub sends kiosks with the blocklist ("books per reader while offline").
@@ -39,6 +40,7 @@ from hub import kiosk_presence
 from hub.kiosk_flags import IMPLAUSIBLE_RETURNS
 from hub.ledger_sql import Database, parse_time_text, time_text
 from hub.txn_checks import OfflineBounds
+from hub.txn_clock import Placement
 
 OFFLINE_WHILE_ONLINE = "offline_while_online"
 OFFLINE_OVER_CARD_LIMIT = "offline_over_card_limit"
@@ -62,23 +64,39 @@ class Verdict:
 
 
 def judge(
-    db: Database, txn: messages.Txn, at: datetime, now: datetime, card_hash: str | None, bounds: OfflineBounds
+    db: Database,
+    txn: messages.Txn,
+    placement: Placement,
+    now: datetime,
+    card_hash: str | None,
+    bounds: OfflineBounds,
 ) -> Verdict:
-    """What is implausible about `txn`, placed at `at`, received at `now`."""
+    """What is implausible about `txn`, placed by hub.txn_clock, received at `now`."""
+    at = placement.at
     if txn.kind == "loan" and txn.mode == "offline":
-        return Verdict(problems=tuple(_offline_loan_problems(db, txn, at, now, card_hash, bounds)))
+        # An `at` the hub could not vouch for was moved (hub.txn_clock, its own
+        # exception): whether the kiosk was heard at the moved time says nothing.
+        dated = not placement.problems
+        return Verdict(problems=tuple(_offline_loan_problems(db, txn, at, now, card_hash, bounds, dated)))
     if txn.kind == "return":
         return _return_verdict(db, txn, at, now, bounds)
     return Verdict()
 
 
 def _offline_loan_problems(
-    db: Database, txn: messages.Txn, at: datetime, now: datetime, card_hash: str | None, bounds: OfflineBounds
+    db: Database,
+    txn: messages.Txn,
+    at: datetime,
+    now: datetime,
+    card_hash: str | None,
+    bounds: OfflineBounds,
+    dated: bool,
 ) -> list[str]:
     problems = []
     margin = bounds.presence_margin
-    if kiosk_presence.heard_around(db, txn.kiosk_id, at) or (
-        now - at <= margin and _heard_just_before(db, txn.kiosk_id, at, margin)
+    if dated and (
+        kiosk_presence.heard_around(db, txn.kiosk_id, at)
+        or (now - at <= margin and kiosk_presence.heard_just_before(db, txn.kiosk_id, at, margin))
     ):
         problems.append(OFFLINE_WHILE_ONLINE)
     if card_hash is not None:
@@ -97,13 +115,6 @@ def _offline_loan_problems(
     if int(by_kiosk or 0) >= bounds.offline_loans_per_kiosk_hour:
         problems.append(OFFLINE_OVER_KIOSK_LIMIT)
     return problems
-
-
-def _heard_just_before(db: Database, kiosk_id: str, at: datetime, margin: timedelta) -> bool:
-    """The kiosk's open interval (no "offline" state since) reaches into the `margin`
-    before `at`."""
-    until = kiosk_presence.heard_until(db, kiosk_id)
-    return until is not None and until >= at - margin
 
 
 def _return_verdict(db: Database, txn: messages.Txn, at: datetime, now: datetime, bounds: OfflineBounds) -> Verdict:
