@@ -26,7 +26,7 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_presence_margin_s = 10     # heard this close around it: an "offline" loan was not
     late_txn_grace_s = 120             # a txn after an outage arrives this soon after reconnect
     offline_limit_hours = 24           # offline_max_items per card within these hours
-    offline_loans_per_kiosk_hour = 120 # offline loans one kiosk may make in an hour
+    offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
     return_min_interval_s = 600        # a loan at one library, a return at another: at least
     returns_per_minute = 30            # what one kiosk's chute can take
 
@@ -150,7 +150,8 @@ class HubConfig(Section):
     max_clock_offset_s: Annotated[int, Field(ge=1, le=86400)] = 300
     # An "offline" loan dated where the hub heard the kiosk before and after, never this
     # many seconds apart, is an exception (`offline_while_online`, hub/kiosk_presence.py).
-    offline_presence_margin_s: Annotated[int, Field(ge=1, le=600)] = 10
+    # 0: not checked (a soak whose kiosks "lend offline" while connected).
+    offline_presence_margin_s: Annotated[int, Field(ge=0, le=600)] = 10
     # How soon after the hub hears a kiosk again a txn it held through an outage must
     # arrive for an expired session token to be excused (hub/txn_checks.py).
     late_txn_grace_s: Annotated[int, Field(ge=0, le=3600)] = 120
@@ -158,7 +159,7 @@ class HubConfig(Section):
     # within these hours, across kiosks; and offline loans per kiosk per hour. More:
     # exceptions `offline_over_card_limit`, `offline_over_kiosk_limit`.
     offline_limit_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
-    offline_loans_per_kiosk_hour: Annotated[int, Field(ge=1, le=100_000)] = 120
+    offline_loans_per_kiosk_hour: Annotated[int, Field(ge=1, le=100_000)] = 240
     # Returns that cannot be true (exceptions, the loan stays open): one at another
     # library than the loan's sooner than this after it (`return_implausible`), and more
     # returns in a minute than one chute takes (`returns_over_chute_rate`).

@@ -73,7 +73,7 @@ class OfflineBounds:
     late_grace: timedelta = timedelta(seconds=120)
     offline_max_items: int = 3
     offline_limit_period: timedelta = timedelta(hours=24)
-    offline_loans_per_kiosk_hour: int = 120
+    offline_loans_per_kiosk_hour: int = 240
     return_min_interval: timedelta = timedelta(seconds=600)
     returns_per_minute: int = 30
 

@@ -14,9 +14,9 @@ re-dates a txn by more than that:
   skew before the latest moment a row of the same kiosk was placed at. A kiosk's journal
   is applied in its order (hub.ordering), so its rows cannot go back in time.
 
-A txn with any of these problems is placed at its `told` moment kept inside what the hub
-can vouch for: not after the hub's receipt, not before the kiosk's latest row, not
-before the offline window. Due-date caps count from the earlier of `told` and that
+No txn is placed after the hub's receipt. A txn with any of these problems is placed at
+its `told` moment kept inside what the hub can vouch for: not after the hub's receipt,
+not before the kiosk's latest row, not before the offline window. Due-date caps count from the earlier of `told` and that
 place (`Placement.due_from`), so neither a clock set ahead nor a huge offset stretches a
 loan. See docs/ordering.md, "Clocks".
 
@@ -83,7 +83,9 @@ def place(db: Database, txn: messages.Txn, now: datetime, bounds: OfflineBounds)
         if txn.seq is not None and last is not None and told < last - bounds.skew:
             problems.append(AT_BEFORE_LAST_ROW)
     if not problems:
-        return Placement(told, told)
+        # Within the skew a clock may run a little ahead; still nothing the hub holds
+        # happened after the hub received it.
+        return Placement(min(told, now), told)
     lower = now - bounds.window
     if last is not None and last <= now:
         lower = max(lower, last)

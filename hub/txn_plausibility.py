@@ -94,7 +94,7 @@ def _offline_loan_problems(
 ) -> list[str]:
     problems = []
     margin = bounds.presence_margin
-    if dated and (
+    if dated and margin > timedelta(0) and (
         kiosk_presence.heard_around(db, txn.kiosk_id, at)
         or (now - at <= margin and kiosk_presence.heard_just_before(db, txn.kiosk_id, at, margin))
     ):

@@ -176,9 +176,10 @@ def offline_backlog(path: Path, kiosk_id: str, chain: tuple[int, ...]) -> KioskJ
     (to the next reader), ... of a length taken from `chain` in rotation, so books end
     returned (even lengths) or lent (odd). A book's events are neighbouring rows: the
     ones several workers are most likely to commit in reverse."""
-    # A row every 12 s, as one kiosk can lend and take back: a backlog faster than that
-    # would be offline loans and returns the hub holds for staff (hub/txn_plausibility.py).
-    journal = KioskJournal(path, kiosk_id, datetime.now(BEIJING) - timedelta(hours=6), step=timedelta(seconds=12))
+    # A row every 20 s, as one kiosk can lend and take back: a backlog much faster than
+    # that would be offline loans and returns the hub holds for staff
+    # (`[hub] offline_loans_per_kiosk_hour`, `returns_per_minute`: hub/txn_plausibility.py).
+    journal = KioskJournal(path, kiosk_id, datetime.now(BEIJING) - timedelta(hours=10), step=timedelta(seconds=20))
     readers = itertools.cycle(reader_cards())
     lengths = itertools.cycle(chain)
     for book in shelf_books():
