@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -139,7 +139,8 @@ class Intake:
         # what that system is owed (hub/ils_operations.py). None: the ledger alone.
         self.ils = ils
         self._bounds: OfflineBounds | None = None
-        self.presence = PresenceWriter(gap=self.checks.bounds.presence_margin)
+        bounds = self.checks.bounds
+        self.presence = PresenceWriter(gap=bounds.presence_margin, keep=bounds.window + timedelta(days=1))
 
     def txn_bounds(self) -> OfflineBounds:
         """The configured bounds, with the session tokens of this ledger's key (derived

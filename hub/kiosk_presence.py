@@ -22,6 +22,9 @@ What a caller may rely on:
   `resolution` per kiosk (per worker), so a kiosk's requests do not each cost a
   database write. Every worker writes into the same table, so what one worker heard,
   all judge by.
+- History is bounded: a kiosk's intervals that ended longer ago than the writer's
+  `keep` (the offline window and a day: nothing older is judged) are deleted as new
+  ones begin.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from datetime import datetime, timedelta
 from hub.ledger_sql import Database, parse_time_text, time_text
 
 
-def record_heard(db: Database, kiosk_id: str, now: datetime, gap: timedelta) -> None:
+def record_heard(db: Database, kiosk_id: str, now: datetime, gap: timedelta, keep: timedelta | None = None) -> None:
     """The hub heard `kiosk_id` at `now`: extend its latest open interval when that one
     ended less than `gap` ago, else start a new one (inside the caller's transaction, or
-    on its own)."""
+    on its own), and then forget the kiosk's intervals that ended more than `keep` ago."""
     row = db.query_one(
         "SELECT id, to_at, closed FROM kiosk_presence WHERE kiosk_id = ? ORDER BY id DESC LIMIT 1", (kiosk_id,)
     )
@@ -50,6 +53,8 @@ def record_heard(db: Database, kiosk_id: str, now: datetime, gap: timedelta) -> 
         "INSERT INTO kiosk_presence (kiosk_id, from_at, to_at, closed) VALUES (?, ?, ?, 0)",
         (kiosk_id, stamp, stamp),
     )
+    if keep is not None:
+        db.execute("DELETE FROM kiosk_presence WHERE kiosk_id = ? AND to_at < ?", (kiosk_id, time_text(now - keep)))
 
 
 def record_gone(db: Database, kiosk_id: str, now: datetime) -> None:
@@ -66,22 +71,26 @@ def heard_between(db: Database, kiosk_id: str, start: datetime, end: datetime) -
     """Whether the hub heard `kiosk_id` at some moment in [start, end]."""
     if end < start:
         return False
-    found = db.scalar(
-        "SELECT count(*) FROM kiosk_presence WHERE kiosk_id = ? AND from_at <= ? AND to_at >= ?",
-        (kiosk_id, time_text(end), time_text(start)),
-    )
-    return bool(found)
+    began = _first_ending_from(db, kiosk_id, start)
+    return began is not None and began <= time_text(end)
 
 
 def heard_around(db: Database, kiosk_id: str, at: datetime) -> bool:
     """Whether `at` lies inside one interval of `kiosk_id`: the hub heard the kiosk
     before and after it, never more than the interval's `gap` apart, and no "offline"
     state came in between."""
-    found = db.scalar(
-        "SELECT count(*) FROM kiosk_presence WHERE kiosk_id = ? AND from_at <= ? AND to_at >= ?",
-        (kiosk_id, time_text(at), time_text(at)),
+    began = _first_ending_from(db, kiosk_id, at)
+    return began is not None and began <= time_text(at)
+
+
+def _first_ending_from(db: Database, kiosk_id: str, moment: datetime) -> str | None:
+    """The start (time_text) of the kiosk's first interval ending at or after `moment`:
+    intervals of one kiosk follow one another, so it is the only one that can hold
+    `moment` or begin soonest after it (one index range step, however long the history)."""
+    return db.scalar(
+        "SELECT from_at FROM kiosk_presence WHERE kiosk_id = ? AND to_at >= ? ORDER BY to_at LIMIT 1",
+        (kiosk_id, time_text(moment)),
     )
-    return bool(found)
 
 
 def heard_just_before(db: Database, kiosk_id: str, at: datetime, margin: timedelta) -> bool:
@@ -113,6 +122,7 @@ class PresenceWriter:
     events into one interval (`[hub] offline_presence_margin_s`)."""
 
     gap: timedelta
+    keep: timedelta | None = None  # intervals older than this are forgotten (None: kept)
     resolution: timedelta = timedelta(seconds=1)
     max_kiosks: int = 10_000
     _written: dict[str, datetime] = field(default_factory=dict)
@@ -123,7 +133,7 @@ class PresenceWriter:
             return
         if len(self._written) >= self.max_kiosks:
             self._written.clear()  # invented kiosk ids cannot grow memory
-        record_heard(db, kiosk_id, now, self.gap)
+        record_heard(db, kiosk_id, now, self.gap, self.keep)
         self._written[kiosk_id] = now
 
     def gone(self, db: Database, kiosk_id: str, now: datetime) -> None:

@@ -194,6 +194,7 @@ CREATE TABLE IF NOT EXISTS kiosk_presence (
     closed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS kiosk_presence_kiosk ON kiosk_presence (kiosk_id, id);
+CREATE INDEX IF NOT EXISTS kiosk_presence_until ON kiosk_presence (kiosk_id, to_at);
 CREATE TABLE IF NOT EXISTS ils_links (
     system TEXT PRIMARY KEY,
     state TEXT NOT NULL,

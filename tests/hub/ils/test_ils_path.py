@@ -123,6 +123,15 @@ def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(il
     ]
 
 
+def test_a_return_that_cannot_be_true_of_a_members_book_is_held_in_the_ledger(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    borrow(hub, NLC_CARD, BOOK, "capital", token)
+    _route, ack = give_back(hub, BOOK, "chaoyang")  # at once, across town
+    assert (ack.result, ack.exception) == ("committed", "return_implausible")
+    assert hub.ledger.active_loan_for_item(BOOK) is not None
+
+
 def test_with_the_ils_down_returns_still_commit_and_each_reaches_it_once_when_it_is_back(ils, make_hub):
     hub = make_hub(ils)
     token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
