@@ -318,3 +318,36 @@ def test_on_the_secure_broker_400_days_of_telemetry_then_a_loan_400_days_ahead_i
     back = kiosk.send_txn(kiosk.txn_doc("return", item, None, datetime.now(UTC), mode="online"))
     assert back.result == "committed"
     assert wire_hub.service.stats.errors == 0
+
+
+def test_on_the_secure_broker_a_return_back_dated_60_days_does_not_close_the_loan_before_it_opened(
+    wire_hub: WireHub, kiosks: Kiosks, registry: Registry
+) -> None:
+    lender, other = kiosks(prefix="k-lend"), kiosks(prefix="k-back")
+    card, item = reader(wire_hub.ledger, 12), book(registry, 3)
+    now = datetime.now(UTC)
+    loan = lender.send_txn(lender.txn_doc("loan", item, card, now - timedelta(hours=1)))
+    assert (loan.result, loan.exception) == ("committed", None)
+    back = other.send_txn(other.txn_doc("return", item, None, now - timedelta(days=60)))
+    assert (back.result, back.exception) == ("committed", "at_beyond_offline_window")
+    assert wire_hub.ledger.active_loan_for_item(item) is not None
+    rows = wire_hub.ledger.db.query("SELECT opened_at, closed_at FROM loans WHERE item = ?", (item,))
+    assert all(closed is None or closed >= opened for opened, closed in rows)
+
+
+def test_on_the_secure_broker_an_expired_token_reused_with_at_set_back_is_an_exception(
+    wire_hub: WireHub, kiosks: Kiosks, registry: Registry
+) -> None:
+    kiosk = kiosks(prefix="k-token")
+    card, item = reader(wire_hub.ledger, 13), book(registry, 1)
+    issued = datetime.now(UTC)
+    pin = kiosk.ask(messages.PinCheck(op="pin_check", card=messages.CardRef(**card), pin="123456"))
+    assert pin.pin_ok and pin.session_token
+    wire_hub.clock.shift = timedelta(minutes=10)
+    assert kiosk.ask(messages.Blocklist(op="blocklist")).ok  # the kiosk is there, connected
+    wire_hub.clock.shift = timedelta(minutes=20)  # the 15-minute token has expired
+    doc = kiosk.txn_doc(
+        "loan", item, card, issued + timedelta(minutes=1), mode="online", session_token=pin.session_token
+    )
+    ack = kiosk.send_txn(doc)
+    assert (ack.result, ack.exception) == ("committed", "session_token_expired_at_receipt")

@@ -216,3 +216,16 @@ def test_on_the_secure_broker_kiosk_b_across_town_cannot_close_kiosk_as_loan_a_m
     assert (back.result, back.exception) == ("committed", "return_implausible")
     assert wire_hub.ledger.active_loan_for_item(item) is not None
     assert [f.flag for f in wire_hub.ledger.kiosk_flags(thief.kiosk_id)] == [kiosk_flags.IMPLAUSIBLE_RETURNS]
+
+
+def test_on_the_secure_broker_a_kiosk_returning_more_than_a_chute_takes_is_flagged(
+    wire_hub: WireHub, kiosks: Kiosks, registry: Registry
+) -> None:
+    kiosk = kiosks("capital", prefix="k-chute")
+    members = sorted(registry.members)[:11]
+    books = [catalogue.item_barcode(registry, m, n) for m in members for n in (1, 2, 3)][:31]
+    start = datetime.now(UTC) - timedelta(seconds=40)
+    acks = [kiosk.send_txn(kiosk.txn_doc("return", b, None, start + timedelta(seconds=n))) for n, b in enumerate(books)]
+    assert [a.exception for a in acks[:30]] == [None] * 30
+    assert acks[30].exception == "returns_over_chute_rate"
+    assert [f.flag for f in wire_hub.ledger.kiosk_flags(kiosk.kiosk_id)] == [kiosk_flags.IMPLAUSIBLE_RETURNS]

@@ -270,3 +270,15 @@ def test_on_the_secure_broker_a_loan_made_while_the_kiosk_was_away_is_clean(
     kiosk.state("online")  # back: a new session
     ack = kiosk.send_txn(kiosk.txn_doc("loan", item, card, lent_at))
     assert (ack.result, ack.exception) == ("committed", None)
+
+
+def test_on_the_secure_broker_a_fourth_offline_loan_on_one_card_is_an_exception(
+    wire_hub: WireHub, kiosks: Kiosks, registry: Registry
+) -> None:
+    kiosk = kiosks(prefix="k-limit")
+    card = reader(wire_hub.ledger, 42)
+    items = [book(registry, n) for n in (1, 2, 3)] + [catalogue_book(registry, "dongcheng", 2)]
+    lent_at = datetime.now(UTC) - timedelta(hours=1)  # in an outage, sent on reconnecting
+    acks = [kiosk.send_txn(kiosk.txn_doc("loan", item, card, lent_at + timedelta(minutes=n))) for n, item in enumerate(items)]
+    assert [a.exception for a in acks] == [None, None, None, "offline_over_card_limit"]
+    assert wire_hub.ledger.item(items[3]).state == "on_loan"
