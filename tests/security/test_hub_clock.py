@@ -16,10 +16,7 @@ import pytest
 
 from contract import messages
 from hub import fleet, kiosk_flags, rules
-from hub.broker_process import MosquittoProcess
-from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks
-from hub.lab import Lab
+from hub.intake import Intake
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from tests.security.test_txn_checks import (
@@ -27,12 +24,11 @@ from tests.security.test_txn_checks import (
     NOW,
     book,
     exception_reasons,
-    make_intake,
     reader,
     session_token,
     txn,
 )
-from tests.security.wire_kiosk import Kiosks, WireHub, start_hub, wait_until
+from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at, wait_until
 
 LOAN_DAYS = 42  # the joint card's (contract/data/schemes.toml)
 
@@ -49,28 +45,14 @@ def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
         yield led
 
 
-class Clock:
-    """The hub's clock in a test: set it, then each intake reads it."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
 def intake(ledger: Ledger, registry: Registry, clock: Clock) -> Intake:
-    checks = IntakeChecks.from_config(HubConfig())
-    hub = make_intake(ledger, registry, checks)
-    hub.clock = clock
-    hub.answers.clock = clock
-    return hub
+    return hub_at(ledger, registry, clock)
 
 
 def telemetry(intake: Intake, at: datetime) -> None:
@@ -127,8 +109,7 @@ def test_within_the_limit_the_offset_corrects_the_kiosks_at_and_the_txn_is_clean
 
 
 def test_the_clock_limit_follows_the_setting(ledger: Ledger, registry: Registry, clock: Clock) -> None:
-    hub = make_intake(ledger, registry, IntakeChecks.from_config(HubConfig(max_clock_offset_s=3600)))
-    hub.clock = clock
+    hub = hub_at(ledger, registry, clock, max_clock_offset_s=3600)
     hub.record_telemetry(KIOSK, messages.encode(messages.Telemetry(at=NOW + timedelta(minutes=30), journal_pending=0)))
     [ack] = hub.handle_txn(KIOSK, txn("return", book(registry, 1), None, NOW + timedelta(minutes=30)))
     assert (ack.result, ack.exception) == ("committed", None)
@@ -283,20 +264,6 @@ def test_a_telemetry_at_at_the_end_of_the_calendar_crashes_nothing(
 
 
 # ---------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def wire_hub(lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[WireHub]:
-    hub = start_hub(lab, broker, tmp_path, registry)
-    yield hub
-    hub.service.retire()
-
-
-@pytest.fixture
-def kiosks(lab: Lab, broker: MosquittoProcess) -> Iterator[Kiosks]:
-    opened = Kiosks(lab, broker)
-    yield opened
-    opened.close()
 
 
 def test_on_the_secure_broker_400_days_of_telemetry_then_a_loan_400_days_ahead_is_an_exception(

@@ -15,10 +15,7 @@ import pytest
 
 from contract import messages
 from hub import catalogue, fleet, kiosk_flags
-from hub.broker_process import MosquittoProcess
-from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks
-from hub.lab import Lab
+from hub.intake import Intake
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from tests.security.test_txn_checks import (
@@ -26,11 +23,10 @@ from tests.security.test_txn_checks import (
     NOW,
     book,
     exception_reasons,
-    make_intake,
     reader,
     txn,
 )
-from tests.security.wire_kiosk import Kiosks, WireHub, start_hub
+from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at
 
 ACROSS_TOWN = "k-chaoyang"  # a kiosk of another library
 
@@ -47,24 +43,9 @@ def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
         yield led
 
 
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-def hub_at(ledger: Ledger, registry: Registry, clock: Clock, **settings: object) -> Intake:
-    hub = make_intake(ledger, registry, IntakeChecks.from_config(HubConfig(**settings)))
-    hub.clock = clock
-    hub.answers.clock = clock
-    return hub
+    return Clock(NOW)
 
 
 @pytest.fixture
@@ -184,20 +165,6 @@ def _lend_other(intake: Intake, ledger: Ledger, registry: Registry) -> str:
 
 
 # ---------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def wire_hub(lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[WireHub]:
-    hub = start_hub(lab, broker, tmp_path, registry)
-    yield hub
-    hub.service.retire()
-
-
-@pytest.fixture
-def kiosks(lab: Lab, broker: MosquittoProcess) -> Iterator[Kiosks]:
-    opened = Kiosks(lab, broker)
-    yield opened
-    opened.close()
 
 
 def test_on_the_secure_broker_kiosk_b_across_town_cannot_close_kiosk_as_loan_a_minute_later(

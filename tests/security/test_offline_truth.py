@@ -16,10 +16,7 @@ import pytest
 
 from contract import card_schemes, messages
 from hub import catalogue, rules
-from hub.broker_process import MosquittoProcess
-from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks
-from hub.lab import Lab
+from hub.intake import Intake
 from hub.ledger import Ledger
 from hub.registry import Registry, load_registry
 from tests.security.test_txn_checks import (
@@ -27,11 +24,10 @@ from tests.security.test_txn_checks import (
     NOW,
     book,
     exception_reasons,
-    make_intake,
     reader,
     txn,
 )
-from tests.security.wire_kiosk import Kiosks, WireHub, start_hub, wait_until
+from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at, wait_until
 
 BLOCKLIST = messages.encode(messages.Blocklist(op="blocklist"))
 
@@ -48,24 +44,9 @@ def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
         yield led
 
 
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-def hub_at(ledger: Ledger, registry: Registry, clock: Clock, **settings: object) -> Intake:
-    hub = make_intake(ledger, registry, IntakeChecks.from_config(HubConfig(**settings)))
-    hub.clock = clock
-    hub.answers.clock = clock
-    return hub
+    return Clock(NOW)
 
 
 @pytest.fixture
@@ -231,20 +212,6 @@ def catalogue_book(registry: Registry, library: str, serial: int) -> str:
 
 
 # ---------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def wire_hub(lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[WireHub]:
-    hub = start_hub(lab, broker, tmp_path, registry)
-    yield hub
-    hub.service.retire()
-
-
-@pytest.fixture
-def kiosks(lab: Lab, broker: MosquittoProcess) -> Iterator[Kiosks]:
-    opened = Kiosks(lab, broker)
-    yield opened
-    opened.close()
 
 
 def test_on_the_secure_broker_an_offline_loan_from_a_kiosk_the_hub_is_answering_is_an_exception(

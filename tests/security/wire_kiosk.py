@@ -1,6 +1,7 @@
 """An enrolled kiosk as an attacker drives it: raw MQTT on the lab's secure broker, sending
 whatever payloads it likes on its own topics (the broker lets it publish nothing else),
-and a real hub worker (`HubService`) on a clock the test can move forward.
+and a real hub worker (`HubService`) on a clock the test can move forward; for the tests
+on the ledger directly, an `Intake` on a clock the test sets (`Clock`, `hub_at`).
 
 Used by the hub-side truth tests (test_hub_clock.py, test_offline_truth.py,
 test_implausible_returns.py): what they prove, they prove over TLS, certificates and the
@@ -23,12 +24,34 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, topics
+from hub import rules
+from hub.answers import RequestAnswers
 from hub.broker_process import MosquittoProcess
+from hub.config import HubConfig
+from hub.intake import Intake, IntakeChecks, WorkerStats
 from hub.lab import Lab
 from hub.ledger import Ledger
 from hub.registry import Registry
 from hub.service import HubService
 from tests.secure_clients import hub_settings, secure_client
+
+
+class Clock:
+    """The hub's clock in a test on the ledger: set `now`, and the intake reads it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def hub_at(ledger: Ledger, registry: Registry, clock: Clock, **settings: Any) -> Intake:
+    """An intake (and its request answers) on `clock`, with the checks `[hub]` `settings`
+    give (the defaults otherwise), as a worker builds them."""
+    answers = RequestAnswers(ledger, registry, clock, rules.SHANGHAI, 3)
+    checks = IntakeChecks.from_config(HubConfig(**settings))
+    return Intake(ledger, registry, answers, clock, WorkerStats(), checks)
 
 
 @dataclass
