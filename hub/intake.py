@@ -268,7 +268,10 @@ class Intake:
     def _heard(self, kiosk_id: str, now: datetime, session_began: bool = False, still_there: bool = True) -> None:
         """Presence, best effort: a failed write never costs the message its answer.
         `session_began`: the kiosk's session before this moment ended (a state message);
-        `still_there`: it is connected now."""
+        `still_there`: it is connected now. Kiosks not enrolled leave no presence."""
+        enrolment = self.checks.enrolment
+        if enrolment is not None and enrolment.problem(kiosk_id) is not None:
+            return
         try:
             if session_began:
                 self.ledger.record_gone(self.presence, kiosk_id, now)

@@ -5,8 +5,9 @@ its `at` and `due` come from the kiosk alone. A txn outside these bounds is comm
 an exception for staff (`hub.commits`), never as a clean commit:
 
 - `due_beyond_loan_period`: an offline loan (renewal) promises a due date later than the
-  rule's: `loan_days` (`renew_days`) of the card's scheme from `at`, end of that Beijing
-  day. The ledger keeps the rule's date, not the kiosk's.
+  rule's: `loan_days` (`renew_days`) of the card's scheme from its `at` as the hub placed
+  it (hub.txn_clock: corrected, never after the hub's receipt), end of that Beijing day.
+  The ledger keeps the rule's date, not the kiosk's.
 - `at_in_future`: `at` (corrected by the kiosk's measured clock offset) is more than
   `skew` past the hub's clock.
 - `at_beyond_offline_window`: `at` is older than the kiosk's offline window

@@ -18,6 +18,7 @@ from contract import card_schemes, messages
 from hub import catalogue, rules
 from hub.intake import Intake
 from hub.ledger import Ledger
+from hub.pki import init_pki
 from hub.registry import Registry, load_registry
 from tests.security.test_txn_checks import (
     KIOSK,
@@ -138,6 +139,17 @@ def test_presence_is_kept_as_intervals_and_an_offline_state_ends_one(
         (NOW + timedelta(seconds=12), NOW + timedelta(seconds=12), False),
         (NOW + timedelta(seconds=60), NOW + timedelta(seconds=60), False),
     ]
+
+
+def test_an_unenrolled_kiosk_leaves_no_presence(
+    tmp_path: Path, ledger: Ledger, registry: Registry, clock: Clock
+) -> None:
+    root = tmp_path / "pki"
+    init_pki(root)
+    hub = hub_at(ledger, registry, clock, pki_dir=root)
+    hub.record_telemetry("k-stranger", messages.encode(messages.Telemetry(at=NOW, journal_pending=0)))
+    hub.record_state("k-stranger", messages.encode(messages.KioskState(state="online", library_id="capital")))
+    assert ledger.presence("k-stranger") == []
 
 
 def test_the_presence_margin_follows_the_setting(ledger: Ledger, registry: Registry, clock: Clock) -> None:
