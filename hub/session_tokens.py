@@ -13,6 +13,10 @@ and `[hub] pin_pepper_file` verifies every other's tokens, across restarts, and 
 is worth nothing as a PIN hash key. Nothing is stored; a token cannot be revoked before
 it expires, which is why it is short-lived (`[hub] session_token_ttl_s`).
 
+`problem` judges a token at the txn's `at`; whether a token already expired when the txn
+reached the hub is excused by an outage is hub/txn_checks.py's rule
+(`session_token_expired_at_receipt`, with `expires_at`).
+
 What a caller may rely on: `problem` returns one of the reason codes below or None, and
 never raises on a hostile token.
 """
