@@ -84,9 +84,15 @@ class SessionTokens:
 
     @staticmethod
     def expires_at(token: str | None) -> datetime | None:
-        """When a well-formed token says it expires (its MAC is `problem`'s to check), or None."""
+        """When a well-formed token says it expires (its MAC is `problem`'s to check), or
+        None (never raises: a hostile token may name a time past the calendar)."""
         match = _TOKEN_RE.fullmatch(token or "")
-        return None if match is None else datetime.fromtimestamp(int(match[2]), UTC)
+        if match is None:
+            return None
+        try:
+            return datetime.fromtimestamp(int(match[2]), UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
 
     def _mac(self, kiosk_id: str, scheme: str, number: str, issued: int, expires: int) -> str:
         text = f"s1\0{kiosk_id}\0{card_hash(scheme, number)}\0{issued}\0{expires}"
