@@ -14,7 +14,7 @@ re-dates a txn by more than that:
   skew before the latest moment a row of the same kiosk was placed at. A kiosk's journal
   is applied in its order (hub.ordering), so its rows cannot go back in time.
 
-No txn is placed after the hub's receipt. A txn with any of these problems is placed at
+No txn is placed after the hub's receipt, or before the offline window. A txn with any of these problems is placed at
 its `told` moment kept inside what the hub can vouch for: not after the hub's receipt,
 not before the kiosk's latest row, not before the offline window. Due-date caps count from the earlier of `told` and that
 place (`Placement.due_from`), so neither a clock set ahead nor a huge offset stretches a
@@ -74,7 +74,7 @@ def place(db: Database, txn: messages.Txn, now: datetime, bounds: OfflineBounds)
         problems.append(KIOSK_CLOCK_OFF)
         told = written
     else:
-        told = _shifted(written, -offset)
+        told = shifted(written, -offset)
     last = _latest_row_at(db, txn.kiosk_id)
     if txn.mode == "offline":
         time_problem = bounds.time_problem(told, now)
@@ -84,8 +84,8 @@ def place(db: Database, txn: messages.Txn, now: datetime, bounds: OfflineBounds)
             problems.append(AT_BEFORE_LAST_ROW)
     if not problems:
         # Within the skew a clock may run a little ahead; still nothing the hub holds
-        # happened after the hub received it.
-        return Placement(min(told, now), told)
+        # happened after the hub received it (nor, online, before the offline window).
+        return Placement(min(max(told, now - bounds.window), now), told)
     lower = now - bounds.window
     if last is not None and last <= now:
         lower = max(lower, last)
@@ -97,7 +97,7 @@ def _latest_row_at(db: Database, kiosk_id: str) -> datetime | None:
     return parse_time_text(db.scalar("SELECT max(order_at) FROM txns WHERE kiosk_id = ?", (kiosk_id,)))
 
 
-def _shifted(moment: datetime, seconds: float) -> datetime:
+def shifted(moment: datetime, seconds: float) -> datetime:
     """`moment` moved by `seconds`, kept at the end of the calendar when that overflows."""
     try:
         return moment + timedelta(seconds=seconds)

@@ -40,7 +40,7 @@ from hub import kiosk_presence
 from hub.kiosk_flags import IMPLAUSIBLE_RETURNS
 from hub.ledger_sql import Database, parse_time_text, time_text
 from hub.txn_checks import OfflineBounds
-from hub.txn_clock import Placement
+from hub.txn_clock import Placement, shifted
 
 OFFLINE_WHILE_ONLINE = "offline_while_online"
 OFFLINE_OVER_CARD_LIMIT = "offline_over_card_limit"
@@ -103,14 +103,14 @@ def _offline_loan_problems(
         held = db.scalar(
             "SELECT count(*) FROM loans l JOIN txns t ON t.txn_id = l.txn_id"
             " WHERE l.card_hash = ? AND l.closed_at IS NULL AND t.mode = 'offline' AND t.order_at > ?",
-            (card_hash, time_text(at - bounds.offline_limit_period)),
+            (card_hash, time_text(shifted(at, -bounds.offline_limit_period.total_seconds()))),
         )
         if int(held or 0) >= bounds.offline_max_items:
             problems.append(OFFLINE_OVER_CARD_LIMIT)
     by_kiosk = db.scalar(
         "SELECT count(*) FROM txns WHERE kiosk_id = ? AND kind = 'loan' AND mode = 'offline'"
         " AND result = 'committed' AND order_at > ? AND order_at <= ?",
-        (txn.kiosk_id, time_text(at - timedelta(hours=1)), time_text(at)),
+        (txn.kiosk_id, time_text(shifted(at, -3600)), time_text(at)),
     )
     if int(by_kiosk or 0) >= bounds.offline_loans_per_kiosk_hour:
         problems.append(OFFLINE_OVER_KIOSK_LIMIT)
@@ -139,7 +139,7 @@ def _return_verdict(db: Database, txn: messages.Txn, at: datetime, now: datetime
     recent = db.scalar(
         "SELECT count(*) FROM txns WHERE kiosk_id = ? AND kind = 'return' AND result = 'committed'"
         " AND order_at > ? AND order_at <= ?",
-        (txn.kiosk_id, time_text(at - timedelta(minutes=1)), time_text(at)),
+        (txn.kiosk_id, time_text(shifted(at, -60)), time_text(at)),
     )
     if int(recent or 0) >= bounds.returns_per_minute:
         problems.append(RETURNS_OVER_CHUTE_RATE)

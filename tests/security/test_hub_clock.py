@@ -318,3 +318,21 @@ def test_on_the_secure_broker_an_expired_token_reused_with_at_set_back_is_an_exc
     )
     ack = kiosk.send_txn(doc)
     assert (ack.result, ack.exception) == ("committed", "session_token_expired_at_receipt")
+
+
+@pytest.mark.parametrize("far", [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)])
+@pytest.mark.parametrize("mode", ["offline", "online"])
+@pytest.mark.parametrize("kind", ["loan", "return", "renew"])
+def test_a_txn_dated_at_the_ends_of_the_calendar_crashes_nothing(
+    intake: Intake, ledger: Ledger, registry: Registry, far: datetime, mode: str, kind: str
+) -> None:
+    card = reader(ledger, 8)
+    token = session_token(ledger, registry, card) if mode == "online" else None
+    due = far.isoformat() if kind != "return" else None
+    raw = txn(kind, book(registry, 1), None if kind == "return" else card, far, mode=mode, session_token=token, due=due)
+    [ack] = intake.handle_txn(KIOSK, raw)  # answered, whatever the answer
+    assert ack.result in ("committed", "rejected")
+    if ack.result == "committed" and kind == "loan":
+        assert ack.exception is not None  # never a clean commit
+        loan = ledger.active_loan_for_item(book(registry, 1))
+        assert loan is not None and loan.due <= rules.due_after(NOW, LOAN_DAYS)
