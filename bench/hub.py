@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.endpoints import Endpoint
@@ -59,7 +59,8 @@ def hub_commits(endpoint: Endpoint, db_url: str, n: int) -> float:
             all_in.set()
 
     kiosk = bench_client(endpoint, kiosk_id, on_ack, subscribe=topics.topic(kiosk_id, "ack"))
-    now = datetime.now(UTC).isoformat()
+    # Returns a chute's pace apart (3 s, under `[hub] returns_per_minute`), up to now.
+    start = datetime.now(UTC) - timedelta(seconds=3 * n)
     payloads = [
         messages.encode(
             messages.Txn.model_validate(
@@ -69,7 +70,7 @@ def hub_commits(endpoint: Endpoint, db_url: str, n: int) -> float:
                     "library_id": "capital",
                     "kind": "return",
                     "item": items[k % len(items)],
-                    "at": now,
+                    "at": (start + timedelta(seconds=3 * k)).isoformat(),
                     "mode": "offline",
                 }
             )

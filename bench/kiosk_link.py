@@ -24,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,8 @@ def measure_backlog_drain(
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         journal = Journal.open(Path(tmp) / "journal.sqlite3")
         factory = TxnIdFactory(kiosk_id, None)
-        at = datetime.now(UTC)
+        # A chute's pace apart (3 s, under the hub's `returns_per_minute`), up to now.
+        start = datetime.now(UTC) - timedelta(seconds=3 * n)
         for i in range(n):
             journal.record(
                 messages.Txn(
@@ -164,7 +165,7 @@ def measure_backlog_drain(
                     library_id="capital",
                     kind="return",
                     item=items[i % len(items)] if items else f"3010100{i:07d}",
-                    at=at,
+                    at=start + timedelta(seconds=3 * i),
                     mode="offline",
                     route="shelve",
                 )

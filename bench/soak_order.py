@@ -71,6 +71,25 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = ("capital", "capital", "xicheng", "xicheng", "dongcheng", "chaoyang")
 READERS = 200
 MAX_LOANS = 4  # per reader: under every scheme's limit, so no loan is refused for it
+# The soak's world is faster than readers: its kiosks "lend offline" while connected and
+# books cross town in milliseconds. The hub's plausibility checks (docs/security.md,
+# "What a kiosk claims") would hold those for staff; off here, so the soak measures
+# ordering alone.
+SOAK_HUB: dict[str, object] = {
+    "offline_presence_margin_s": 0, "offline_max_items": 100, "offline_loans_per_kiosk_hour": 100_000,
+    "return_min_interval_s": 0, "returns_per_minute": 10_000,
+}  # fmt: skip
+
+
+def _plain_config(workdir: Path, name: str, pepper: Path) -> Path:
+    """A `[hub]` file of SOAK_HUB for a worker on the plain broker, with the PIN pepper
+    file (a hub will not keep its pepper in the ledger)."""
+    path = workdir / f"hub-{name}.toml"
+    lines = [f'pin_pepper_file = "{pepper}"', *(f"{key} = {value}" for key, value in SOAK_HUB.items())]
+    path.write_text("[hub]\n" + "".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
 RATE_PER_S = 60.0  # txns the world makes per second, all kiosks together
 
 
@@ -290,16 +309,15 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
         lab = None if plain else Lab(workdir / "lab")
         names = [f"w{i}" for i in range(1, n_workers + 1)]
         if lab is not None:  # every identity issued before the broker writes its roles
-            configs: dict[str, Path | None] = {name: lab.hub_config(name) for name in names}
+            configs: dict[str, Path | None] = {name: lab.hub_config(name, **SOAK_HUB) for name in names}
             for i, library in enumerate(LIBRARIES):
                 lab.kiosk(f"soak-k{i}", library)
             # Its own directory (the mosquitto user must reach it; this one is 0700).
             broker: MosquittoProcess = lab.broker().start()
-        else:  # plain: only the PIN pepper file, which the hub will not keep in the ledger
-            write_pepper_file(workdir / "pin-pepper")
-            plain = workdir / "hub-plain.toml"
-            plain.write_text(f'[hub]\npin_pepper_file = "{workdir / "pin-pepper"}"\n', encoding="utf-8")
-            configs = dict.fromkeys(names, plain)
+        else:  # plain: the PIN pepper file and SOAK_HUB in each worker's [hub]
+            pepper = workdir / "pin-pepper"
+            write_pepper_file(pepper)
+            configs = {name: _plain_config(workdir, name, pepper) for name in names}
             broker = MosquittoProcess(workdir=workdir / "broker").start()
         workers = [Worker(name, broker.url, f"sqlite:///{db}", workdir / f"{name}.log", configs[name]) for name in names]
         kiosks = [Kiosk(f"soak-k{i}", library, broker.url, workdir, lab) for i, library in enumerate(LIBRARIES)]

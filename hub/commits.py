@@ -13,7 +13,17 @@ dropped (the SIP2 offline pattern). What a kiosk may claim offline is bounded
 (`hub.txn_checks`): a txn dated ahead of the hub's clock or older than the offline window,
 or promising a due date beyond the scheme's loan period, is an exception too, and the
 ledger keeps the rule's due date rather than the longer one. An online loan or renewal
-without a session token valid at its `at` is committed, but as an exception too.
+without a session token valid at its `at` (and not stale at its receipt) is committed,
+but as an exception too.
+
+The hub's clock decides where a txn goes in time (`hub.txn_clock`): a kiosk's `at` is
+corrected by its measured clock offset only within `[hub] max_clock_offset_s`, and a txn
+whose `at` the hub cannot vouch for is placed inside what it can (after the kiosk's
+latest row, not after its receipt) and kept for staff. Loans open and close, and due
+dates are capped, at that placed time, never at the kiosk's raw `at`. What an offline
+loan or a return claims beyond time (an "offline" kiosk the hub was hearing, offline
+limits, a return that cannot be true) is `hub.txn_plausibility`'s to judge; a return it
+holds leaves the loan open until staff decide.
 
 A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
 first commit: the hook of the members' own library systems (hub/ils_operations.py,
@@ -29,7 +39,17 @@ from typing import Any
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import item_history, ordering, queries, rules, txn_checks
+from hub import (
+    item_history,
+    kiosk_flags,
+    kiosk_presence,
+    ordering,
+    queries,
+    rules,
+    txn_checks,
+    txn_clock,
+    txn_plausibility,
+)
 from hub.ledger_sql import Database, time_text
 from hub.registry import Registry
 from hub.rules import ItemRecord
@@ -102,8 +122,9 @@ def _apply(
 ) -> messages.Ack:
     """Record `txn` and its effects (its kiosk's order already allows it)."""
     reader_key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
-    told_at = _aware(txn.at) - timedelta(seconds=_clock_offset_s(db, txn.kiosk_id))
-    order_at = time_text(told_at)
+    received = _aware(now)
+    placement = txn_clock.place(db, txn, received, bounds)
+    order_at = time_text(placement.at)
     inserted = db.execute(
         "INSERT INTO txns (txn_id, kiosk_id, library_id, kind, item, card_hash, at, mode,"
         " result, ack_json, committed_at, seq, epoch, order_at)"
@@ -129,13 +150,20 @@ def _apply(
         assert earlier is not None
         return earlier
     newest = item_history.is_newest_event(db, txn.item, order_at, txn.kiosk_id, txn.seq)
-    effects = _Commit(db, txn, registry, now, reader_key)
+    verdict = txn_plausibility.judge(db, txn, placement, received, reader_key, bounds)
+    effects = _Commit(db, txn, registry, now, reader_key, placement, verdict.hold_return)
     ack = effects.apply()
-    if txn.mode == "offline" and ack.result == "committed":
-        time_problem = bounds.time_problem(told_at, _aware(now))
-        ack = _flag_out_of_bounds(db, txn, ack, time_problem, effects.due_capped, now)
-    elif ack.result == "committed":
-        ack = _flag_out_of_bounds(db, txn, ack, txn_checks.session_problem(bounds.sessions, txn, told_at), False, now)
+    if ack.result == "committed":
+        problems = [*placement.problems, *verdict.problems]
+        session = txn_checks.session_problem(
+            bounds, txn, placement.told, received,
+            lambda start, end: kiosk_presence.heard_between(db, txn.kiosk_id, start, end),
+        )  # fmt: skip
+        if session is not None:
+            problems.append(session)
+        ack = _flag_out_of_bounds(db, txn, ack, problems, effects.due_capped, now)
+        for flag, detail in verdict.flags:
+            kiosk_flags.raise_flag(db, txn.kiosk_id, flag, detail, now)
     if follow_up is not None and ack.result == "committed":
         ack = follow_up(db, txn, ack, now)
     item_state = None
@@ -158,15 +186,15 @@ def _flag_out_of_bounds(
     db: Database,
     txn: messages.Txn,
     ack: messages.Ack,
-    time_problem: str | None,
+    problems: list[str],
     due_capped: bool,
     now: datetime,
 ) -> messages.Ack:
-    """Keep a txn outside `hub.txn_checks`' bounds for staff: one exception row per
-    problem (an offline `at`, an online loan's session token; a due date the ledger
-    capped, which the ack already shows); the ack names the first exception when it had
-    none."""
-    problems = [time_problem] if time_problem is not None else []
+    """Keep a txn outside the bounds for staff: one exception row per problem (its `at`
+    or its kiosk's clock, an online loan's session token, what `hub.txn_plausibility`
+    found; a due date the ledger capped, which the ack already shows); the ack names the
+    first exception when it had none."""
+    problems = list(problems)
     if due_capped:
         problems.append(txn_checks.DUE_BEYOND_LOAN_PERIOD)
     for reason in problems:
@@ -209,18 +237,6 @@ def _reconcile_overlaps(db: Database, item: str, overlapping: set[str], now: dat
         _record_overlap(db, txn_id, now)
 
 
-# Within this, a kiosk's clock is taken as right: NTP keeps a kiosk within milliseconds,
-# and a telemetry sample can read low by as long as it waited on its way.
-CLOCK_DEAD_BAND_S = 2.0
-
-
-def _clock_offset_s(db: Database, kiosk_id: str) -> float:
-    """How far the kiosk's clock runs ahead of the hub's (telemetry), 0 when unknown or
-    within CLOCK_DEAD_BAND_S (docs/ordering.md, "Clocks")."""
-    offset = float(db.scalar("SELECT clock_offset_s FROM fleet WHERE kiosk_id = ?", (kiosk_id,)) or 0.0)
-    return offset if abs(offset) >= CLOCK_DEAD_BAND_S else 0.0
-
-
 def _record_overlap(db: Database, txn_id: str, now: datetime) -> None:
     row = db.query_one("SELECT kiosk_id, library_id, item FROM txns WHERE txn_id = ?", (txn_id,))
     assert row is not None
@@ -246,15 +262,27 @@ class _Commit:
     """The effects of one txn, inside the database transaction `_commit_once` opened."""
 
     def __init__(
-        self, db: Database, txn: messages.Txn, registry: Registry, now: datetime, reader_key: str | None
+        self,
+        db: Database,
+        txn: messages.Txn,
+        registry: Registry,
+        now: datetime,
+        reader_key: str | None,
+        placement: txn_clock.Placement,
+        hold_return: bool = False,
     ) -> None:
         self.db = db
         self.txn = txn
         self.registry = registry
         self.now = now
         self.reader_key = reader_key
-        # Offline txns are judged at the moment they happened (SIP2: original txn date).
-        self.when = now if txn.mode == "online" else _aware(txn.at)
+        self.placement = placement
+        # Where the ledger puts it (hub.txn_clock): loans open and close at this moment.
+        self.at = time_text(placement.at)
+        # Offline txns are judged at the moment they happened (SIP2: original txn date),
+        # as the hub places it.
+        self.when = now if txn.mode == "online" else placement.at
+        self.hold_return = hold_return  # a return staff must confirm: the loan stays open
         self.due_capped = False  # an offline due date beyond the rules was cut to them
 
     def apply(self) -> messages.Ack:
@@ -321,12 +349,12 @@ class _Commit:
     def _loan_limit(self) -> datetime | None:
         if self.txn.card is None:
             return None
-        return txn_checks.loan_due_limit(self.registry, self.txn.card.scheme, _aware(self.txn.at))
+        return txn_checks.loan_due_limit(self.registry, self.txn.card.scheme, self.placement.due_from)
 
     def _open_loan(self, item: ItemRecord, due: datetime) -> None:
         self.db.execute(
             "INSERT INTO loans (item, card_hash, opened_at, due, renewals, txn_id) VALUES (?, ?, ?, ?, 0, ?)",
-            (item.barcode, self.reader_key, time_text(self.txn.at), time_text(due), self.txn.txn_id),
+            (item.barcode, self.reader_key, self.at, time_text(due), self.txn.txn_id),
         )
         hold_for = None if item.hold_for == self.reader_key else item.hold_for
         self.db.execute(
@@ -343,9 +371,11 @@ class _Commit:
             # Returns are always taken; an unknown book is for staff to identify.
             self._exception("item_unknown")
             return self._ack(exception="item_unknown")
+        if self.hold_return:
+            return self._ack()  # the book's state and loan stay as they were, for staff
         self.db.execute(
-            "UPDATE loans SET closed_at = ? WHERE item = ? AND closed_at IS NULL",
-            (time_text(self.txn.at), item.barcode),
+            "UPDATE loans SET closed_at = ?, closed_by = ? WHERE item = ? AND closed_at IS NULL",
+            (self.at, self.txn.txn_id, item.barcode),
         )
         hold = queries.waiting_hold(self.db, item.barcode)
         route = rules.route_return(self.registry, item, self.txn.library_id, hold[1] if hold else None)
@@ -363,7 +393,7 @@ class _Commit:
             )
             self.db.execute(
                 "INSERT INTO transfers (item, from_library, to_library, at, txn_id) VALUES (?, ?, ?, ?, ?)",
-                (item.barcode, self.txn.library_id, route.library_id, time_text(self.txn.at), self.txn.txn_id),
+                (item.barcode, self.txn.library_id, route.library_id, self.at, self.txn.txn_id),
             )
         else:
             self.db.execute(
@@ -389,7 +419,7 @@ class _Commit:
             assert self.txn.card is not None  # reader_key came from it
             due = self._offline_due(
                 txn_checks.renew_due_limit(
-                    self.registry, self.txn.card.scheme, _aware(self.txn.at), _aware(current.due)
+                    self.registry, self.txn.card.scheme, self.placement.due_from, _aware(current.due)
                 )
             )
         if decision.allowed or (self.txn.mode == "offline" and due is not None):

@@ -23,6 +23,13 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     request_rate_per_s = 20.0          # per kiosk; beyond it and the burst: rate_limited
     request_burst = 40
     session_token_ttl_s = 900          # how long a right PIN lets a card borrow at a kiosk
+    max_clock_offset_s = 300           # beyond: kiosk flagged clock_off, its txns exceptions
+    offline_presence_margin_s = 10     # heard this close around it: an "offline" loan was not
+    late_txn_grace_s = 120             # a txn after an outage arrives this soon after reconnect
+    offline_limit_hours = 24           # offline_max_items per card within these hours
+    offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
+    return_min_interval_s = 600        # a loan at one library, a return at another: at least
+    returns_per_minute = 30            # what one kiosk's chute can take
 
     [hub.tls]                          # for mqtts://, see `python -m hub pki init`
     ca = "var/pki/ca.crt"
@@ -140,6 +147,28 @@ class HubConfig(Section):
     # (hub/session_tokens.py). A reader session rarely lasts longer; short, since a token
     # cannot be revoked.
     session_token_ttl_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 900
+    # How far a kiosk's measured clock (telemetry) may be from the hub's: within it the
+    # ledger corrects the kiosk's `at` by the offset; beyond it the kiosk is flagged
+    # `clock_off` and each of its txns is an exception (`kiosk_clock_off`), placed on
+    # the hub's clock instead of being re-dated by the offset (docs/ordering.md, "Clocks").
+    max_clock_offset_s: Annotated[int, Field(ge=1, le=86400)] = 300
+    # An "offline" loan dated where the hub heard the kiosk before and after, never this
+    # many seconds apart, is an exception (`offline_while_online`, hub/kiosk_presence.py).
+    # 0: not checked (a soak whose kiosks "lend offline" while connected).
+    offline_presence_margin_s: Annotated[int, Field(ge=0, le=600)] = 10
+    # How soon after the hub hears a kiosk again a txn it held through an outage must
+    # arrive for an expired session token to be excused (hub/txn_checks.py).
+    late_txn_grace_s: Annotated[int, Field(ge=0, le=3600)] = 120
+    # The offline policy as the hub judges it: `offline_max_items` offline loans per card
+    # within these hours, across kiosks; and offline loans per kiosk per hour. More:
+    # exceptions `offline_over_card_limit`, `offline_over_kiosk_limit`.
+    offline_limit_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    offline_loans_per_kiosk_hour: Annotated[int, Field(ge=1, le=100_000)] = 240
+    # Returns that cannot be true (exceptions, the loan stays open): one at another
+    # library than the loan's sooner than this after it (`return_implausible`), and more
+    # returns in a minute than one chute takes (`returns_over_chute_rate`).
+    return_min_interval_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 600
+    returns_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 30
 
     def refuse_pepper_in_ledger(self) -> None:
         """ConfigError (one line naming the setting) when a worker would keep the PIN

@@ -1,59 +1,90 @@
-"""What each staff exception's reason code means, in one sentence a member of staff reads.
+"""Every reason code the hub records on a staff exception, with a sentence for staff.
 
-An exception is a committed txn the hub kept for staff (hub/commits.py, hub/txn_checks.py,
-hub/session_tokens.py, hub/ils_queue.py): the reader keeps the book; staff decide. The
-codes are the hub's own: a loan rule's refusal (`hub.rules.REASONS`) that came too late
-because the kiosk lent offline, a bound on what a kiosk may claim, or a member's own
-library system refusing a call the hub owed it. `python -m hub exceptions` shows these
-sentences; a code missing here is shown as itself (`describe_reason`).
+An exception is a txn the hub committed (it happened: the reader keeps the book, a book
+in the chute is taken) but does not take at its word; the `exceptions` table holds its
+reason code. This is the one list of those codes, so a staff command (`hub exceptions`)
+can say each in words, and a test can check that the hub records no code missing here.
+
+Where they come from: the loan rules applied to an offline txn (hub.rules, hub.commits),
+the bounds on what a kiosk may claim (hub.txn_checks, hub.txn_clock, hub.session_tokens,
+hub.txn_plausibility), and members' own library systems (hub.ils_drainer,
+hub.ils_operations, hub.ils_live). docs/security.md, "Hub-side checks", explains each.
+
+What a caller may rely on: every key is a code the hub may write; `describe` never
+raises, so an older ledger's unknown code still shows (as itself).
 """
 
 from __future__ import annotations
 
-EXCEPTION_REASONS: dict[str, str] = {
-    # A loan rule the kiosk could not ask while offline (hub.rules.REASONS)
-    "card_unknown": "The card is not known to the alliance: nobody can be asked to bring the book back.",
-    "card_misread": "The card number was misread: the loan may be on the wrong card.",
-    "card_expired": "The card had expired: it may not borrow until it is renewed.",
-    "card_blocked": "The card is blocked: it may not borrow.",
-    "card_blocked_lost": "The card was reported lost: someone else may hold it.",
-    "card_blocked_overdue": "The card is blocked for overdue books: it may not borrow more.",
-    "card_blocked_fees": "The card is blocked for unpaid fees: it may not borrow.",
-    "staff_card": "A staff card was used to borrow: staff cards may not borrow.",
-    "scheme_not_accepted": "This library does not lend on this kind of card (it may only return books here).",
-    "service_suspended": "Lending is suspended at this library: only returns were allowed.",
-    "item_unknown": "The book is not in the alliance's catalogue: check its barcode.",
-    "item_not_loanable": "The book may not be lent (reference only).",
-    "item_on_loan": "The book was already on loan to another reader: two loans overlap.",
-    "item_in_transit": "The book was in transit to another library.",
-    "item_on_hold": "The book was on hold for another reader.",
-    "limit_reached": "The reader already had as many books as the card allows.",
-    "renew_limit": "The loan had been renewed as often as the card allows.",
-    "renew_on_hold": "The book is on hold for another reader: it may not be renewed.",
-    "renew_overdue": "The book was overdue: it may not be renewed.",
-    "card_required": "The txn names no card: nobody is on the loan.",
-    "not_on_loan": "The book was not on loan: nothing to renew or return.",
-    # What a kiosk claims about a txn, bounded by the hub (hub.txn_checks)
-    "due_beyond_loan_period": "The kiosk promised a due date beyond the loan period: the ledger keeps the rule's date.",
-    "at_in_future": "The kiosk dated the txn in the future: its clock may be wrong.",
-    "at_beyond_offline_window": "The txn reached the hub after the offline window: it is older than a kiosk may stay offline.",
-    # An online loan without the session a right PIN opened (hub.session_tokens)
-    "no_session_token": "An online loan or renewal came without the session of a right PIN.",
-    "session_token_invalid": "An online loan or renewal came with a session token for another kiosk or card, or a forged one.",
-    "session_token_expired": "An online loan or renewal came after its PIN session had expired.",
-    # A member's own library system (SIP2) refused a call the hub owed it (hub.ils_drainer)
-    "ils_no_guest_patron": "The member's own system has no guest patron for this card's scheme: it was not told.",
-    "ils_patron_blocked": "The member's own system says the patron is blocked: it did not lend.",
-    "ils_checkout_refused": "The member's own system refused the checkout: it does not show the loan.",
-    "ils_checkin_refused": "The member's own system refused the return: it still shows the book on loan.",
-    "ils_renew_refused": "The member's own system refused the renewal.",
-    "ils_refused": "The member's own system refused the request.",
-    "ils_unavailable": "The member's own system could not be reached.",
-    "ils_invalid_request": "The member's own system found the call invalid, again and again: it was not told.",
-    "ils_answer_mismatch": "The member's own system answered with another patron, item or sequence number than asked: the answer was refused, and whether it acted is unknown.",
-}
+from collections.abc import Mapping
+from types import MappingProxyType
+
+EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        # The loan rules, applied to an offline txn the hub would have refused online.
+        "card_required": "The kiosk sent a loan or renewal without a card.",
+        "card_unknown": "The card is not known to the alliance.",
+        "card_misread": "The card number could not be read as a card of its scheme.",
+        "card_expired": "The card had expired when the book was lent offline.",
+        "card_blocked": "The card was blocked when the hub judged this offline loan.",
+        "card_blocked_lost": "The card was reported lost when the hub judged this offline loan.",
+        "card_blocked_overdue": "The card was blocked for overdue books when the hub judged this offline loan.",
+        "card_blocked_fees": "The card was blocked for unpaid fees when the hub judged this offline loan.",
+        "staff_card": "A staff (technician) card was used to borrow offline.",
+        "scheme_not_accepted": "This library does not lend to this kind of card, but the kiosk lent offline.",
+        "service_suspended": "Lending is suspended at this library, but the kiosk lent offline.",
+        "item_unknown": "The book's barcode is not in the catalogue: identify the book.",
+        "item_not_loanable": "The book may not be lent (reference or not for loan), but it was lent offline.",
+        "item_on_loan": "The book was already on loan to another reader at that moment: two loans overlap.",
+        "item_in_transit": "The book was in transit between libraries when it was lent offline.",
+        "item_on_hold": "The book was on the hold shelf for another reader when it was lent offline.",
+        "limit_reached": "The reader already had as many books as the card allows.",
+        "renew_limit": "The loan had been renewed as often as the card allows.",
+        "renew_on_hold": "Another reader is waiting for the book, but it was renewed offline.",
+        "renew_overdue": "The book was overdue, but it was renewed offline.",
+        "not_on_loan": "The book renewed offline was not on loan to this reader.",
+        "refused": "The hub would have refused this offline txn.",
+        # What a kiosk may claim (hub.txn_checks, hub.txn_clock).
+        "due_beyond_loan_period": "The kiosk promised a due date beyond the card's loan period; "
+        "the ledger keeps the rule's date.",
+        "at_in_future": "The txn is dated ahead of the hub's clock; it is placed at the hub's receipt.",
+        "at_beyond_offline_window": "The txn is dated before the offline window; it is placed at the window's start.",
+        "at_before_last_row": "The txn is dated before this kiosk's previous row; it is placed after that row.",
+        "kiosk_clock_off": "The kiosk's clock is beyond the allowed offset from the hub's; "
+        "the txn was not re-dated by it. Check the kiosk's time.",
+        # Session tokens (hub.session_tokens, hub.txn_checks).
+        "no_session_token": "An online loan or renewal without the session token of a PIN check at this kiosk.",
+        "session_token_invalid": "An online loan or renewal with a forged session token, "
+        "or one for another kiosk or card.",
+        "session_token_expired": "An online loan or renewal dated after its session token expired.",
+        "session_token_expired_at_receipt": "The session token had expired when the txn reached the hub, "
+        "and the kiosk had been connected in between: not a loan held back by an outage.",
+        # What an offline loan or a return claims (hub.txn_plausibility).
+        "offline_while_online": "An offline loan dated while the hub was hearing the kiosk: it was not offline.",
+        "offline_over_card_limit": "The reader already held as many books from offline loans as the offline policy allows.",
+        "offline_over_kiosk_limit": "The kiosk made more offline loans in an hour than the offline policy allows.",
+        "return_implausible": "The book was returned at one library minutes after it was lent at another; "
+        "the loan stays open until staff decide.",
+        "returns_over_chute_rate": "The kiosk returned more books in a minute than its chute can take; "
+        "the loan stays open until staff decide.",
+        # Members' own library systems (hub.ils_operations, hub.ils_drainer).
+        "ils_no_guest_patron": "The member's system has no guest patron for this card's scheme: "
+        "the txn could not be passed on.",
+        "ils_invalid_request": "The member's system found the hub's request invalid.",
+        "ils_checkin_refused": "The member's system refused to check the book in.",
+        "ils_patron_blocked": "The member's system says the patron is blocked.",
+        "ils_checkout_refused": "The member's system refused to lend the book.",
+        "ils_renew_refused": "The member's system refused to renew the loan.",
+        "ils_refused": "The member's system refused the request.",
+        "ils_unavailable": "The member's system could not be reached.",
+        "ils_answer_mismatch": "The member's system answered with another patron, item or sequence number "
+        "than asked: the answer was refused, and whether it acted is unknown.",
+        "ils_live_checkout_unclaimed": "The member's system lent the book at a kiosk's request, no loan txn "
+        "followed, and checking it back in failed: the system still shows it lent.",
+    }
+)
 
 
 def describe_reason(code: str) -> str:
-    """The sentence for `code`, or the code itself when none is written yet."""
-    return EXCEPTION_REASONS.get(code, f"{code} (no description yet: see the summary)")
+    """The staff sentence for `code`, or the code itself when it is not (yet) listed."""
+    return EXCEPTION_REASONS.get(code, code)

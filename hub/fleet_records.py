@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contract import messages
+from hub import kiosk_flags
 from hub.ledger_sql import Database, parse_time_text, time_text
 
 
@@ -70,11 +71,19 @@ def record_state(db: Database, kiosk_id: str, state: messages.KioskState, now: d
     )
 
 
-def record_telemetry(db: Database, kiosk_id: str, telemetry: messages.Telemetry, now: datetime) -> None:
+def record_telemetry(
+    db: Database,
+    kiosk_id: str,
+    telemetry: messages.Telemetry,
+    now: datetime,
+    max_clock_offset_s: float | None = None,
+) -> None:
     """Keep a kiosk's telemetry; a kiosk first heard of by telemetry is taken as online.
 
     Its `at` against the hub's clock on arrival also samples how far the kiosk's clock
-    runs ahead (`clock_offset_s`): see `estimate_clock_offset`."""
+    runs ahead (`clock_offset_s`): see `estimate_clock_offset`. An offset beyond
+    `max_clock_offset_s` raises the kiosk's `clock_off` flag (hub.kiosk_flags); the
+    ledger then stops correcting that kiosk's txns by it (hub.txn_clock)."""
     faults = sorted(set(telemetry.faults) | {f"{d}:{c}" for d, c in telemetry.devices.items() if c != "ok"})
     sample = (telemetry.at - now).total_seconds() if telemetry.at.tzinfo else None
     known = db.query_one("SELECT clock_offset_s, clock_sampled_at FROM fleet WHERE kiosk_id = ?", (kiosk_id,))
@@ -91,6 +100,11 @@ def record_telemetry(db: Database, kiosk_id: str, telemetry: messages.Telemetry,
         (kiosk_id, time_text(now), telemetry.model_dump_json(), telemetry.journal_pending,
          json.dumps(faults), offset, sampled_at),
     )
+    if max_clock_offset_s is not None and offset is not None and abs(offset) > max_clock_offset_s:
+        kiosk_flags.raise_flag(
+            db, kiosk_id, kiosk_flags.CLOCK_OFF,
+            f"clock {offset:+.0f} s from the hub's (limit {max_clock_offset_s:.0f} s)", now,
+        )  # fmt: skip
 
 
 # A sample is the kiosk's clock minus the hub's on arrival, less however long the message

@@ -17,6 +17,10 @@ What a caller may rely on:
   outside the bounds they are committed as exceptions for staff. So is an online loan or
   renewal without a session token valid for its kiosk and card at its `at`, checked
   under the key of this intake's ledger (hub/session_tokens.py).
+- What the hub hears from each kiosk (requests, txns, telemetry, its "online" state; a
+  retained state replayed at the worker's start is not news) is kept as presence
+  intervals, and its "offline" state closes one (hub/kiosk_presence.py): offline txns
+  are judged against them (hub/txn_plausibility.py).
 - A request always gets a `Response`: a failed one is `ok=False` with an error; a kiosk
   asking faster than its `RequestRateLimit` gets `error="rate_limited"`.
 """
@@ -28,7 +32,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -38,6 +42,7 @@ from hub.answers import RequestAnswers
 from hub.config import HubConfig
 from hub.enrolment import Enrolment
 from hub.ils_operations import IlsGateway
+from hub.kiosk_presence import PresenceWriter
 from hub.ledger import Ledger
 from hub.rate_limit import RATE_LIMITED, RequestRateLimit
 from hub.registry import Registry
@@ -82,7 +87,7 @@ class IntakeChecks:
     def from_config(cls, config: HubConfig) -> IntakeChecks:
         """A worker's checks from its settings (one rate limit per worker)."""
         return cls(
-            bounds=OfflineBounds.of_days(config.offline_window_days),
+            bounds=OfflineBounds.from_config(config),
             enrolment=Enrolment(config.pki_dir) if config.pki_dir is not None else None,
             rate_limit=RequestRateLimit(config.request_rate_per_s, config.request_burst),
         )
@@ -134,6 +139,8 @@ class Intake:
         # what that system is owed (hub/ils_operations.py). None: the ledger alone.
         self.ils = ils
         self._bounds: OfflineBounds | None = None
+        bounds = self.checks.bounds
+        self.presence = PresenceWriter(gap=bounds.presence_margin, keep=bounds.window + timedelta(days=1))
 
     def txn_bounds(self) -> OfflineBounds:
         """The configured bounds, with the session tokens of this ledger's key (derived
@@ -176,7 +183,9 @@ class Intake:
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
         follow_up = self.ils.follow_txn if self.ils is not None else None
-        acks = self.ledger.commit(txn, self.registry, self.clock(), self.txn_bounds(), follow_up)
+        now = self.clock()
+        acks = self.ledger.commit(txn, self.registry, now, self.txn_bounds(), follow_up)
+        self._heard(kiosk_id, now)  # after: a txn is not its own evidence
         if not acks:
             self.stats.parked += 1
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)
@@ -197,6 +206,7 @@ class Intake:
         refusal = self._request_refusal(kiosk_id)
         if refusal is not None:
             return messages.Response(ok=False, error=refusal)
+        self._heard(kiosk_id, self.clock())
         try:
             request = messages.parse_request(raw)
         except messages.ProtocolError as exc:
@@ -230,22 +240,45 @@ class Intake:
             log.warning("kiosk %s: request refused: %s", kiosk_id, problem)
         return problem
 
-    def record_state(self, kiosk_id: str, raw: bytes) -> None:
+    def record_state(self, kiosk_id: str, raw: bytes, retained: bool = False) -> None:
         """Keep a kiosk's retained state; an empty payload (a cleared retained message)
-        is ignored."""
+        is ignored. A fresh "offline" state (the kiosk's will) ends its presence; a fresh
+        "online" one, published on every (re)connect, ends the session before and begins
+        another; a `retained` replay is not news about this moment."""
         if not raw:
             return
         state = self._fleet_message(kiosk_id, messages.KioskState, raw, "state")
         if state is not None:
-            self.ledger.record_state(kiosk_id, state, self.clock())
+            now = self.clock()
+            self.ledger.record_state(kiosk_id, state, now)
             self.stats.fleet_updates += 1
+            if not retained:
+                self._heard(kiosk_id, now, session_began=True, still_there=state.state != "offline")
 
     def record_telemetry(self, kiosk_id: str, raw: bytes) -> None:
-        """Keep a kiosk's telemetry."""
+        """Keep a kiosk's telemetry (its clock offset bounded by `[hub] max_clock_offset_s`)."""
         telemetry = self._fleet_message(kiosk_id, messages.Telemetry, raw, "telemetry")
         if telemetry is not None:
-            self.ledger.record_telemetry(kiosk_id, telemetry, self.clock())
+            now = self.clock()
+            limit = self.checks.bounds.max_clock_offset.total_seconds()
+            self.ledger.record_telemetry(kiosk_id, telemetry, now, limit)
             self.stats.fleet_updates += 1
+            self._heard(kiosk_id, now)
+
+    def _heard(self, kiosk_id: str, now: datetime, session_began: bool = False, still_there: bool = True) -> None:
+        """Presence, best effort: a failed write never costs the message its answer.
+        `session_began`: the kiosk's session before this moment ended (a state message);
+        `still_there`: it is connected now. Kiosks not enrolled leave no presence."""
+        enrolment = self.checks.enrolment
+        if enrolment is not None and enrolment.problem(kiosk_id) is not None:
+            return
+        try:
+            if session_began:
+                self.ledger.record_gone(self.presence, kiosk_id, now)
+            if still_there:
+                self.ledger.record_heard(self.presence, kiosk_id, now)
+        except Exception as exc:
+            log.warning("kiosk %s: presence not recorded: %s", kiosk_id, type(exc).__name__)
 
     def _fleet_message(self, kiosk_id: str, model: type[M], raw: bytes, what: str) -> M | None:
         """The parsed state or telemetry, or None (counted and logged) when it is invalid."""

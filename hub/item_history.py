@@ -10,7 +10,8 @@ derived again from all its events in that order:
 - a loan opens, unless the reader already has the book (a double scan: nothing new) or
   another reader's loan is open at that moment — a true conflict, two loans of one book
   overlapping in time: it is left to staff as an `item_on_loan` exception, not opened;
-- a return closes the loan open at that moment (none: nothing to close);
+- a return closes the loan open at that moment (none: nothing to close), unless staff
+  hold it (`return_implausible`, `returns_over_chute_rate`: hub.txn_plausibility);
 - a renewal by the holder moves the due date.
 
 The item's state follows the last event: on loan while a loan is open, else what the
@@ -23,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from contract import messages
 from hub.ledger_sql import Database, time_text
+from hub.txn_plausibility import HELD_RETURN_REASONS
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,15 @@ def rederive(db: Database, item: str) -> list[str]:
 
 
 def _events(db: Database, item: str) -> list[Event]:
+    """The item's committed events in told order, at the moments the ledger placed them
+    (`order_at`, hub.txn_clock); a return held for staff (hub.txn_plausibility) is none."""
+    held = ", ".join("?" for _ in HELD_RETURN_REASONS)
     rows = db.query(
-        "SELECT txn_id, kind, card_hash, at, ack_json, item_state FROM txns"
-        " WHERE item = ? AND result = 'committed' ORDER BY order_at, kiosk_id, seq, id",
-        (item,),
+        "SELECT txn_id, kind, card_hash, order_at, ack_json, item_state FROM txns t"
+        " WHERE item = ? AND result = 'committed' AND NOT (kind = 'return' AND EXISTS"
+        f" (SELECT 1 FROM exceptions e WHERE e.txn_id = t.txn_id AND e.reason IN ({held})))"
+        " ORDER BY order_at, kiosk_id, seq, id",
+        (item, *HELD_RETURN_REASONS),
     )
     events = []
     for txn_id, kind, card_hash, at, ack_json, item_state in rows:

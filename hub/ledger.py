@@ -7,6 +7,7 @@ the modules that each do one job on it.
     hub.staff_exceptions  list staff exceptions with book and reader; resolve one
     hub.fleet_records  keep what kiosks report about themselves
     hub.kiosk_flags    what the hub no longer takes a kiosk's word for
+    hub.kiosk_presence when the hub heard each kiosk (is "offline" true?)
     hub.seeding        put the demo catalogue, or single rows, into the ledger
     hub.ils_queue      what members' own library systems were told, and are owed
     hub.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
@@ -28,6 +29,7 @@ from hub import (
     fleet_records,
     ils_queue,
     kiosk_flags,
+    kiosk_presence,
     pins,
     queries,
     seeding,
@@ -180,8 +182,22 @@ class Ledger:
     def record_state(self, kiosk_id: str, state: messages.KioskState, now: datetime) -> None:
         fleet_records.record_state(self.db, kiosk_id, state, now)
 
-    def record_telemetry(self, kiosk_id: str, telemetry: messages.Telemetry, now: datetime) -> None:
-        fleet_records.record_telemetry(self.db, kiosk_id, telemetry, now)
+    def record_telemetry(
+        self, kiosk_id: str, telemetry: messages.Telemetry, now: datetime, max_clock_offset_s: float | None = None
+    ) -> None:
+        with self.db.write():
+            fleet_records.record_telemetry(self.db, kiosk_id, telemetry, now, max_clock_offset_s)
+
+    # -- hub.kiosk_presence
+
+    def record_heard(self, writer: kiosk_presence.PresenceWriter, kiosk_id: str, now: datetime) -> None:
+        writer.heard(self.db, kiosk_id, now)
+
+    def record_gone(self, writer: kiosk_presence.PresenceWriter, kiosk_id: str, now: datetime) -> None:
+        writer.gone(self.db, kiosk_id, now)
+
+    def presence(self, kiosk_id: str) -> list[tuple[datetime, datetime, bool]]:
+        return kiosk_presence.intervals(self.db, kiosk_id)
 
     def fleet(self) -> list[FleetRow]:
         return fleet_records.fleet_rows(self.db)

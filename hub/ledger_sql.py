@@ -186,6 +186,15 @@ CREATE TABLE IF NOT EXISTS kiosk_flags (
     count INTEGER NOT NULL,
     PRIMARY KEY (kiosk_id, flag)
 );
+CREATE TABLE IF NOT EXISTS kiosk_presence (
+    id {id_pk},
+    kiosk_id TEXT NOT NULL,
+    from_at TEXT NOT NULL,
+    to_at TEXT NOT NULL,
+    closed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS kiosk_presence_kiosk ON kiosk_presence (kiosk_id, id);
+CREATE INDEX IF NOT EXISTS kiosk_presence_until ON kiosk_presence (kiosk_id, to_at);
 CREATE TABLE IF NOT EXISTS ils_links (
     system TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -214,6 +223,12 @@ _ADDED_COLUMNS = (
     ("exceptions", "resolved_at", "TEXT"),
     ("exceptions", "resolved_by", "TEXT"),
     ("exceptions", "resolved_note", "TEXT"),
+)
+
+# Indexes on added columns: made after them. What a kiosk's txns claimed
+# lately (hub.txn_plausibility, hub.txn_clock) is read by these.
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS txns_kiosk_at ON txns (kiosk_id, order_at)",
 )
 
 
@@ -283,6 +298,8 @@ class Database:
             for table, column, kind in _ADDED_COLUMNS:
                 if column not in self._columns(table):
                     self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            for index in _ADDED_INDEXES:
+                self.execute(index)
             self.execute("UPDATE txns SET order_at = at WHERE order_at IS NULL")
 
     def _columns(self, table: str) -> set[str]:

@@ -359,7 +359,7 @@ class HubService:
             elif leaf == "req":
                 self._reply(kiosk_id, msg, intake.handle_request(kiosk_id, msg.payload))
             elif leaf == "state":
-                intake.record_state(kiosk_id, msg.payload)
+                intake.record_state(kiosk_id, msg.payload, retained=bool(msg.retain))
             elif leaf == "telemetry":
                 intake.record_telemetry(kiosk_id, msg.payload)
             elif leaf == "cmd/result":

@@ -13,6 +13,10 @@ and `[hub] pin_pepper_file` verifies every other's tokens, across restarts, and 
 is worth nothing as a PIN hash key. Nothing is stored; a token cannot be revoked before
 it expires, which is why it is short-lived (`[hub] session_token_ttl_s`).
 
+`problem` judges a token at the txn's `at`; whether a token already expired when the txn
+reached the hub is excused by an outage is hub/txn_checks.py's rule
+(`session_token_expired_at_receipt`, with `expires_at`).
+
 What a caller may rely on: `problem` returns one of the reason codes below or None, and
 never raises on a hostile token.
 """
@@ -31,6 +35,8 @@ from contract.privacy import card_hash
 NO_SESSION_TOKEN = "no_session_token"
 SESSION_TOKEN_INVALID = "session_token_invalid"  # malformed, forged, another kiosk or card
 SESSION_TOKEN_EXPIRED = "session_token_expired"
+# Expired when the txn reached the hub, with no outage to explain it (hub/txn_checks.py).
+SESSION_TOKEN_EXPIRED_AT_RECEIPT = "session_token_expired_at_receipt"
 
 DEFAULT_TTL = timedelta(minutes=15)
 _KEY_LABEL = b"alliance session token key v1"
@@ -75,6 +81,18 @@ class SessionTokens:
         if moment > datetime.fromtimestamp(expires, UTC):
             return SESSION_TOKEN_EXPIRED
         return None
+
+    @staticmethod
+    def expires_at(token: str | None) -> datetime | None:
+        """When a well-formed token says it expires (its MAC is `problem`'s to check), or
+        None (never raises: a hostile token may name a time past the calendar)."""
+        match = _TOKEN_RE.fullmatch(token or "")
+        if match is None:
+            return None
+        try:
+            return datetime.fromtimestamp(int(match[2]), UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
 
     def _mac(self, kiosk_id: str, scheme: str, number: str, issued: int, expires: int) -> str:
         text = f"s1\0{kiosk_id}\0{card_hash(scheme, number)}\0{issued}\0{expires}"

@@ -138,18 +138,19 @@ def start_hub(tmp_path: Path, seeded_ledger: Path, lab: Lab) -> Iterator[Callabl
 
 class KioskJournal:
     """A kiosk's journal, written as the kiosk writes it: one row per loan or return,
-    each `at` a little later than the one before."""
+    each `at` `step` later than the one before."""
 
-    def __init__(self, path: Path, kiosk_id: str, start: datetime) -> None:
+    def __init__(self, path: Path, kiosk_id: str, start: datetime, step: timedelta = timedelta(seconds=1)) -> None:
         self.path = path
         self.kiosk_id = kiosk_id
+        self.step = step
         self.ids = TxnIdFactory(kiosk_id, None)
         self.at = start
         self.txn_ids: list[str] = []
         self.journal = Journal.open(path)
 
     def record(self, kind: str, book: tuple[str, str], card: messages.CardRef | None, mode: str) -> None:
-        self.at += timedelta(seconds=1)
+        self.at += self.step
         barcode, home = book
         txn = messages.Txn(
             txn_id=self.ids.next_id(),
@@ -175,7 +176,10 @@ def offline_backlog(path: Path, kiosk_id: str, chain: tuple[int, ...]) -> KioskJ
     (to the next reader), ... of a length taken from `chain` in rotation, so books end
     returned (even lengths) or lent (odd). A book's events are neighbouring rows: the
     ones several workers are most likely to commit in reverse."""
-    journal = KioskJournal(path, kiosk_id, datetime.now(BEIJING) - timedelta(hours=6))
+    # A row every 20 s, as one kiosk can lend and take back: a backlog much faster than
+    # that would be offline loans and returns the hub holds for staff
+    # (`[hub] offline_loans_per_kiosk_hour`, `returns_per_minute`: hub/txn_plausibility.py).
+    journal = KioskJournal(path, kiosk_id, datetime.now(BEIJING) - timedelta(hours=10), step=timedelta(seconds=20))
     readers = itertools.cycle(reader_cards())
     lengths = itertools.cycle(chain)
     for book in shelf_books():

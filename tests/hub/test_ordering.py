@@ -163,14 +163,14 @@ def test_a_kiosk_clock_running_ahead_is_corrected_by_its_telemetry(ledger: Ledge
     add_reader(ledger, reader)
     book = add_item(ledger, registry, "capital", 8)
     fast, right = Kiosk("kfast"), Kiosk("kright")
-    ahead = timedelta(minutes=30)
+    ahead = timedelta(minutes=4)  # within [hub] max_clock_offset_s: corrected
     telemetry = messages.Telemetry(at=NOW + ahead, journal_pending=0)
     ledger.record_telemetry("kfast", telemetry, NOW)
-    # The fast kiosk lent it at 10:10 real time (its clock said 10:40); the return at the
-    # other kiosk was at 10:20 real time and reached the hub first.
+    # The fast kiosk lent it at 10:10 real time (its clock said 10:14); the return at the
+    # other kiosk was at 10:12 real time and reached the hub first.
     loan = fast.txn("loan", book, reader, NOW + timedelta(minutes=10) + ahead)
-    back = right.txn("return", book, None, NOW + timedelta(minutes=20), mode="online")
-    ledger.commit(back, registry, NOW + timedelta(minutes=20))
+    back = right.txn("return", book, None, NOW + timedelta(minutes=12), mode="online")
+    ledger.commit(back, registry, NOW + timedelta(minutes=12))
     ledger.commit(loan, registry, NOW + timedelta(hours=1))
     assert holder(ledger, book) is None
     [row] = ledger.fleet()

@@ -260,3 +260,15 @@ def test_the_token_lifetime_follows_the_hub_setting(ledger: Ledger, registry: Re
     intake = Intake(ledger, registry, answers, lambda: NOW, WorkerStats(), IntakeChecks.from_config(config))
     [ack] = intake.handle_txn(KIOSK, online("loan", item, card, token=token))
     assert ack.exception == "session_token_expired"
+
+
+@pytest.mark.parametrize(
+    "token", [None, "", "s1.1.2", "s1.99999999999999.1." + "A" * 43, "s1.1.999999999999." + "A" * 43, "x" * 500]
+)
+def test_a_hostile_token_has_no_expiry_and_raises_nothing(token: str | None) -> None:
+    assert SessionTokens.expires_at(token) is None
+
+
+def test_a_tokens_expiry_is_read_from_it(ledger: Ledger) -> None:
+    tokens = SessionTokens(b"k" * 32)
+    assert SessionTokens.expires_at(tokens.issue(KIOSK, "bj-joint", "1", NOW)) == NOW + tokens.ttl

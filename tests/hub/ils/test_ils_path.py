@@ -4,6 +4,7 @@ answers and commits against the real ILS simulator over TCP, counted by its jour
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from contract import messages
 from contract.card_schemes import make_card_number
@@ -18,6 +19,7 @@ from tests.hub.ils.conftest import (
     OTHER_BOOK,
     THIRD_BOOK,
     Hub,
+    now,
 )
 
 
@@ -113,8 +115,11 @@ def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(il
     hub = make_hub(ils)
     token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
     borrow(hub, NLC_CARD, BOOK, "capital", token)
+    # The hub gets the return a while later: sooner, at another library, it cannot be
+    # true and the loan would stay open for staff (hub/txn_plausibility.py).
+    hub.intake.clock = lambda: now() + timedelta(minutes=15)
     route, ack = give_back(hub, BOOK, "chaoyang")
-    assert ack.result == "committed"
+    assert (ack.result, ack.exception) == ("committed", None)
     assert (route.route, route.route_library) == ("transfer", "dongcheng")  # CV 04, CT dongcheng
     checkins = ils.journal.requests("09", item=BOOK)
     assert [(r.location, r.ok) for r in checkins] == [("chaoyang", "1")]  # AP = the kiosk's library
@@ -123,6 +128,15 @@ def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(il
         ("checkout", BOOK, "T0001-k1-0000", "delivered"),
         ("checkin", BOOK, ack.txn_id, "delivered"),
     ]
+
+
+def test_a_return_that_cannot_be_true_of_a_members_book_is_held_in_the_ledger(ils, make_hub):
+    hub = make_hub(ils)
+    token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
+    borrow(hub, NLC_CARD, BOOK, "capital", token)
+    _route, ack = give_back(hub, BOOK, "chaoyang")  # at once, across town
+    assert (ack.result, ack.exception) == ("committed", "return_implausible")
+    assert hub.ledger.active_loan_for_item(BOOK) is not None
 
 
 def test_with_the_ils_down_returns_still_commit_and_each_reaches_it_once_when_it_is_back(ils, make_hub):
