@@ -94,7 +94,7 @@ def test_command_line_overrides_are_checked_and_blamed_on_the_command_line() -> 
 
 
 # Keys the hub may read through a HubConfig property instead.
-READ_THROUGH = {"broker": "broker_address", "session_token_ttl_s": "session_ttl"}
+READ_THROUGH = {"broker": "broker_address", "session_token_ttl_s": "session_ttl", "parked_max_age_h": "parked_max_age"}
 
 
 def test_every_key_is_read_by_the_hub() -> None:
