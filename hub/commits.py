@@ -20,9 +20,9 @@ first commit: the hook of the members' own library systems (hub/ils_operations.p
 `IlsGateway.follow_txn`), which records what the book's system is owed with the txn.
 
 What one kiosk may leave waiting is capped (hub/order_caps.py): a txn over a cap raises
-`OverCap` from `commit`, after the kiosk's `over_cap` flag was raised (hub/kiosk_flags.py)
-and nothing of the txn written. `sweep_parked` hands parked txns older than the cap's age
-to staff: committed, each with a `parked_too_long` exception.
+`OverCap` from `commit`, nothing of it written (judged first without a write, so a flood
+of refused txns costs reads only). `sweep_parked` hands parked txns older than the cap's
+age to staff: committed, each with a `parked_too_long` exception.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from typing import Any, TypeVar
 
 from contract import messages
 from contract.privacy import card_hash
-from hub import item_history, kiosk_flags, ordering, queries, rules, txn_checks
+from hub import item_history, ordering, queries, rules, txn_checks
 from hub.ledger_sql import Database, time_text
-from hub.order_caps import PARKED_TOO_LONG, OrderCaps, OverCap, forget_old_epochs
+from hub.order_caps import PARKED_TOO_LONG, OrderCaps, forget_old_epochs
 from hub.registry import Registry
 from hub.rules import ItemRecord
 from hub.txn_checks import OfflineBounds
@@ -67,30 +67,21 @@ def commit(
     deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
     send the txn again). `bounds`: what an offline txn may claim (default
     `OfflineBounds()`); `follow_up`: see the module doc; `caps`: what the kiosk may leave
-    waiting (default `OrderCaps()`): over them, `OverCap` is raised once the kiosk is
-    flagged, nothing of the txn written."""
+    waiting (default `OrderCaps()`): over them, `OverCap` is raised and nothing of the
+    txn written."""
     bounds = bounds or OfflineBounds()
-    refused: list[OverCap] = []
-
-    def attempt() -> list[messages.Ack]:
-        try:
-            return ordering.commit_in_order(
-                db,
-                txn,
-                now,
-                apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
-                repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
-                caps=caps,
-            )
-        except OverCap as refusal:  # nothing of the txn was written: keep only the flag
-            kiosk_flags.raise_flag(db, txn.kiosk_id, kiosk_flags.OVER_CAP, refusal.detail, now)
-            refused[:] = [refusal]
-            return []
-
-    acks = _in_write(db, attempt)
-    if refused:
-        raise refused[0]
-    return acks
+    ordering.check_caps(db, txn, now, lambda txn_id: _repeat_ack_of(db, txn_id), caps)  # no write to refuse
+    return _in_write(
+        db,
+        lambda: ordering.commit_in_order(
+            db,
+            txn,
+            now,
+            apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
+            repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
+            caps=caps,
+        ),
+    )
 
 
 def sweep_parked(

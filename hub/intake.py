@@ -199,15 +199,16 @@ class Intake:
         follow_up = self.ils.follow_txn if self.ils is not None else None
         try:
             acks = self.ledger.commit(txn, self.registry, self.clock(), self.txn_bounds(), follow_up, self.checks.caps)
-        except OverCap as refusal:  # the ledger flagged the kiosk; nothing of the txn kept
+        except OverCap as refusal:  # nothing of the txn kept
             self.stats.over_cap += 1
             if refusal.ack is not None:
                 self.stats.rejected += 1
-            if self._cap_warnings.due(f"{kiosk_id} {refusal.reason}"):
+            if self._cap_warnings.due(f"{kiosk_id} {refusal.reason}"):  # once per burst
                 log.warning(
                     "kiosk %s: txn %s refused (%s), %s; flagged %s",
                     kiosk_id, txn.txn_id, "rejected" if refusal.ack else "not acked", refusal.detail, OVER_CAP,
                 )  # fmt: skip
+                self.ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, refusal.detail, self.clock())
             return [refusal.ack] if refusal.ack is not None else []
         if not acks:
             self.stats.parked += 1

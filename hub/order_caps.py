@@ -5,10 +5,10 @@ parked txn may wait. Issue 16, finding 9: without them one kiosk filled `parked`
 
 What a caller may rely on:
 
-- `admit_epoch` and `make_room` run inside the caller's write transaction, before
-  anything of the txn is written, and refuse by raising `OverCap`; the caller lets the
-  transaction end without the txn (hub/commits.py raises the kiosk's `over_cap` flag in
-  it) and answers as `OverCap.ack` says.
+- `epoch_room` and `make_room` only read, and refuse by raising `OverCap`: hub/ordering.py
+  asks them once before its write transaction (so refusing a flood costs no write) and
+  again under the kiosk's lock; the caller answers as `OverCap.ack` says and raises the
+  kiosk's `over_cap` flag (hub/intake.py, once per burst).
 - Over the parked cap there is **no ack** (`ack` None): the kiosk sends the txn again
   after its resend interval, by which time the gap before it has usually filled. A
   kiosk's journal holds the txn meanwhile, so nothing is lost and `parked` stays bounded.
@@ -59,10 +59,9 @@ def epoch_known(db: Database, kiosk_id: str, epoch: str) -> bool:
     return db.query_one("SELECT 1 FROM kiosk_epochs WHERE kiosk_id = ? AND epoch = ?", (kiosk_id, epoch)) is not None
 
 
-def admit_epoch(db: Database, txn: messages.Txn, now: datetime, caps: OrderCaps) -> None:
-    """Count `txn.epoch` as one of its kiosk's epochs (it is new to the hub), or raise
-    OverCap when the kiosk already opened `max_epochs_per_day` in the last day."""
-    assert txn.epoch is not None
+def epoch_room(db: Database, txn: messages.Txn, now: datetime, caps: OrderCaps) -> None:
+    """Raise OverCap (a rejection) when `txn.epoch`, new to the hub, would be one more
+    than `max_epochs_per_day` its kiosk opened in the last day."""
     opened = int(
         db.scalar(
             "SELECT count(*) FROM kiosk_epochs WHERE kiosk_id = ? AND first_at > ?",
@@ -74,6 +73,10 @@ def admit_epoch(db: Database, txn: messages.Txn, now: datetime, caps: OrderCaps)
         detail = f"{EPOCHS_OVER_CAP}: {opened} journal epochs opened in a day (cap {caps.max_epochs_per_day})"
         ack = messages.Ack(txn_id=txn.txn_id, result="rejected", reason=EPOCHS_OVER_CAP)
         raise OverCap(EPOCHS_OVER_CAP, detail, ack)
+
+
+def count_epoch(db: Database, txn: messages.Txn, now: datetime) -> None:
+    """Count `txn.epoch` as one its kiosk opened now (inside the caller's write)."""
     db.execute(
         "INSERT INTO kiosk_epochs (kiosk_id, epoch, first_at) VALUES (?, ?, ?) ON CONFLICT (kiosk_id, epoch) DO NOTHING",
         (txn.kiosk_id, txn.epoch, time_text(now)),

@@ -50,25 +50,64 @@ def commit_in_order(
     of `txn` written) when `caps` refuse it."""
     if txn.seq is None or txn.epoch is None:
         return [apply(txn)]
-    caps = caps or OrderCaps()
     epoch, last_seq = _lock_order(db, txn.kiosk_id, txn.epoch)
-    if (epoch != txn.epoch or last_seq == 0) and not order_caps.epoch_known(db, txn.kiosk_id, txn.epoch):
-        earlier = repeat_ack(txn.txn_id)  # an old journal's txn, already in the ledger
-        if earlier is not None:
-            return [earlier]
-        order_caps.admit_epoch(db, txn, now, caps)
-    expected = max((last_seq if epoch == txn.epoch else 0) + 1, txn.floor or 1)
+    earlier, opens_epoch, expected = _judge(db, txn, epoch, last_seq, now, caps or OrderCaps(), repeat_ack)
+    if earlier is not None:
+        return [earlier]
+    if opens_epoch:
+        order_caps.count_epoch(db, txn, now)
     if txn.seq > expected:
-        earlier = repeat_ack(txn.txn_id)  # applied under an epoch since replaced
-        if earlier is not None:
-            return [earlier]
-        order_caps.make_room(db, txn, caps)
         _park(db, txn, now)
         return []
     acks = [apply(txn)]
     last = max(txn.seq, expected - 1)
     acks += _release_successors(db, txn.kiosk_id, txn.epoch, last, apply)
     return acks
+
+
+def check_caps(
+    db: Database,
+    txn: messages.Txn,
+    now: datetime,
+    repeat_ack: Callable[[str], messages.Ack | None],
+    caps: OrderCaps | None = None,
+) -> None:
+    """Outside any transaction, before `commit_in_order`: raise `OverCap` when `caps`
+    refuse `txn`, the judgement `commit_in_order` makes again under its lock. So a flood
+    of refused txns costs the ledger reads, never a write."""
+    if txn.seq is None or txn.epoch is None:
+        return
+    row = db.query_one("SELECT epoch, last_seq FROM kiosk_order WHERE kiosk_id = ?", (txn.kiosk_id,))
+    epoch, last_seq = (str(row[0]), int(row[1])) if row is not None else (txn.epoch, 0)
+    _judge(db, txn, epoch, last_seq, now, caps or OrderCaps(), repeat_ack)
+
+
+def _judge(
+    db: Database,
+    txn: messages.Txn,
+    epoch: str,
+    last_seq: int,
+    now: datetime,
+    caps: OrderCaps,
+    repeat_ack: Callable[[str], messages.Ack | None],
+) -> tuple[messages.Ack | None, bool, int]:
+    """Where `txn` stands in its kiosk's order (`epoch`, `last_seq`): (its first ack when
+    the ledger already holds it and the order would not apply it, whether it opens an
+    epoch new to the hub, the seq the order applies next). Raises `OverCap`."""
+    assert txn.seq is not None and txn.epoch is not None
+    opens_epoch = (epoch != txn.epoch or last_seq == 0) and not order_caps.epoch_known(db, txn.kiosk_id, txn.epoch)
+    if opens_epoch:
+        earlier = repeat_ack(txn.txn_id)  # an old journal's txn, already in the ledger
+        if earlier is not None:
+            return earlier, False, 0
+        order_caps.epoch_room(db, txn, now, caps)
+    expected = max((last_seq if epoch == txn.epoch else 0) + 1, txn.floor or 1)
+    if txn.seq > expected:
+        earlier = repeat_ack(txn.txn_id)  # applied under an epoch since replaced
+        if earlier is not None:
+            return earlier, False, expected
+        order_caps.make_room(db, txn, caps)
+    return None, opens_epoch, expected
 
 
 def release_stale(
