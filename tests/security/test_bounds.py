@@ -305,6 +305,17 @@ def test_every_timestamp_of_the_contract_is_bounded_at_parse(model: type, doc: d
         messages.parse(model, json.dumps(doc).encode())
 
 
+def test_a_kiosk_with_a_clock_far_off_still_journals_its_txn_and_the_hub_refuses_it_naming_it(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Built in code (the kiosk recording what it did) a txn is not judged: the journal is
+    the record. On arrival the hub rejects it, so the kiosk keeps it for staff."""
+    txn = messages.Txn.model_validate_json(ordered(seq=1, at="1970-01-01T08:00:00+08:00"))
+    assert txn.at.year == 1970
+    [ack] = make_intake(ledger, registry).handle_txn(KIOSK, messages.encode(txn))
+    assert (ack.txn_id, ack.result) == (txn.txn_id, "rejected")
+
+
 def test_timestamps_at_the_edges_of_the_sane_years_parse_naive_or_with_an_offset() -> None:
     for at in ("2000-01-01T00:00:00", "2100-12-31T23:59:59+14:00", "2026-03-03T10:00:00+08:00"):
         telemetry = messages.parse(messages.Telemetry, json.dumps({"at": at, "journal_pending": 0}).encode())
