@@ -107,10 +107,12 @@ def over_cap_detail(ledger: Ledger, kiosk: str = KIOSK) -> str | None:
 
 
 def test_3000_txns_each_opening_a_new_epoch_behind_a_gap_are_refused_beyond_the_cap(
-    ledger: Ledger, registry: Registry
+    ledger: Ledger, registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     intake = make_intake(ledger, registry)  # the defaults: 20 epochs a day, 500 parked
-    answers = [intake.handle_txn(KIOSK, ordered(seq=2, epoch=new_epoch(n))) for n in range(3000)]
+    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+        answers = [intake.handle_txn(KIOSK, ordered(seq=2, epoch=new_epoch(n))) for n in range(3000)]
+    assert len([r for r in caplog.records if EPOCHS_OVER_CAP in r.getMessage()]) == 1  # once per burst
 
     assert parked(ledger) == 20  # each admitted epoch's txn waits for its seq 1
     assert all(a == [] for a in answers[:20])
