@@ -343,7 +343,13 @@ def run_one(n_workers: int, txns: int, kills: int, broker_restarts: int, max_s: 
                 while faults and faults[0][0] <= now:
                     _, what = faults.pop(0)
                     if what == "worker":
-                        victim = rng.choice(workers)
+                        # Never one already killed and waiting for its restart: it would be
+                        # launched twice, and two processes under one name duel for its session.
+                        waiting = {id(w) for _at, w in restarts}
+                        alive = [w for w in workers if id(w) not in waiting]
+                        if not alive:
+                            continue
+                        victim = rng.choice(alive)
                         victim.kill()
                         result.worker_kills += 1
                         restarts.append((time.monotonic() + rng.uniform(0.1, 2.0), victim))

@@ -13,14 +13,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 VERSION = 1
 
@@ -33,6 +36,30 @@ TxnId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{10,64}$")]
 # Opaque to the kiosk: it keeps what the hub gave and hands it back (hub/session_tokens.py).
 SessionToken = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{16,128}$")]
 MAX_PAYLOAD_BYTES = 16 * 1024
+
+# Every timestamp in a payload lies in these years (as written, before any offset is
+# applied): a kiosk's clock that is that far off is broken, and a year like 9999 would
+# overflow the hub's clock arithmetic (issue 16, finding 10).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+_FROM_WIRE = {"from_wire": True}  # the validation context of `parse` and `parse_request`
+
+
+def _sane_moment(moment: datetime, info: ValidationInfo) -> datetime:
+    from_wire = isinstance(info.context, dict) and info.context.get("from_wire") is True
+    if from_wire and not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            TIMESTAMP_OUT_OF_RANGE, "timestamp outside the years {first}-{last}", {"first": FIRST_YEAR, "last": LAST_YEAR}
+        )
+    return moment
+
+
+# A timestamp of the contract: ISO 8601, with an offset or naive (read as UTC). What
+# arrives (`parse`, `parse_request`) must lie in the years FIRST_YEAR..LAST_YEAR, or
+# ProtocolError names the field and `timestamp_out_of_range`. A message built in code is
+# not judged: a kiosk whose clock is that wrong still journals what it did (the journal
+# is the record), and the hub refuses the txn when it arrives, naming it.
+Moment = Annotated[datetime, AfterValidator(_sane_moment)]
 
 
 class ProtocolError(ValueError):
@@ -72,9 +99,9 @@ class Txn(_Msg):
     kind: Literal["loan", "return", "renew"]
     card: CardRef | None = None  # a return may come without a card
     item: Barcode
-    at: datetime
+    at: Moment
     mode: Literal["online", "offline"]
-    due: datetime | None = None  # loans and renewals: what the reader was shown
+    due: Moment | None = None  # loans and renewals: what the reader was shown
     route: Literal["shelve", "transfer", "hold"] | None = None  # returns
     # Per-kiosk order (docs/ordering.md): the row's place in its kiosk's journal. `seq`
     # counts 1, 2, ... within one journal (`epoch`, a new one if a journal is ever
@@ -101,7 +128,7 @@ class Ack(_Msg):
     result: Literal["committed", "duplicate", "rejected"]
     reason: str | None = None
     exception: str | None = None  # committed, but held for staff (offline conflict)
-    due: datetime | None = None  # the hub's due date for a loan
+    due: Moment | None = None  # the hub's due date for a loan
 
 
 # ---- requests (kiosk -> hub, .../req, MQTT 5 ResponseTopic + CorrelationData) ----
@@ -168,7 +195,7 @@ class LoanLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     item: Barcode
     title: str | None = None  # only after the PIN, for schemes that need one
-    due: datetime
+    due: Moment
     renewals_left: int = 0
 
 
@@ -188,7 +215,7 @@ class Response(_Msg):
     # pin_check (a right PIN also gets `loans` with titles and `items_left`)
     pin_ok: bool | None = None
     attempts_left: int | None = None
-    locked_until: datetime | None = None
+    locked_until: Moment | None = None
     # a right PIN, or a lookup of a card whose scheme needs no PIN: online loans and
     # renewals of this card at this kiosk carry it back in `Txn.session_token`
     session_token: SessionToken | None = None
@@ -197,7 +224,7 @@ class Response(_Msg):
     reason_code: str | None = None
     message: Bilingual | None = None
     title: str | None = None
-    due: datetime | None = None
+    due: Moment | None = None
     home_library: LibraryId | None = None
     route: Literal["shelve", "transfer", "hold"] | None = None
     route_library: LibraryId | None = None
@@ -219,7 +246,7 @@ class KioskState(_Msg):
     state: Literal["online", "offline", "maintenance"]
     firmware: str = ""
     library_id: LibraryId | None = None
-    at: datetime | None = None
+    at: Moment | None = None
 
 
 class UpdateReport(BaseModel):
@@ -229,13 +256,13 @@ class UpdateReport(BaseModel):
     version: Annotated[str, StringConstraints(max_length=64)] | None = None
     result: Literal["ok", "rolled_back", "refused", "failed"]
     reason: str = ""
-    at: datetime
+    at: Moment
     previous: Annotated[str, StringConstraints(max_length=64)] | None = None
     cmd_id: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class Telemetry(_Msg):
-    at: datetime
+    at: Moment
     journal_pending: int
     journal_oldest_pending_s: float | None = None
     backlog_draining: bool = False
@@ -281,7 +308,11 @@ def _decode_json(raw: bytes) -> Any:
 
 def _summarise(exc: ValidationError) -> str:
     """Field paths and error kinds only: never echo the input (it may hold a card number)."""
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['type']}" for e in exc.errors()]
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['type']}"
+        + (f" ({e['msg']})" if e["type"] == TIMESTAMP_OUT_OF_RANGE else "")  # our words, no input
+        for e in exc.errors()
+    ]
     return "invalid payload: " + "; ".join(parts[:5])
 
 
@@ -289,7 +320,7 @@ def parse(model: type[BaseModel], raw: bytes) -> Any:
     """Parse and validate `raw` as `model`, or raise ProtocolError with a loggable reason."""
     data = _decode_json(raw)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=_FROM_WIRE)
     except ValidationError as exc:
         raise ProtocolError(_summarise(exc)) from None
 
@@ -303,7 +334,7 @@ def parse_request(raw: bytes) -> Any:
     """Parse any request by its `op`, or raise ProtocolError."""
     data = _decode_json(raw)
     try:
-        return _request_adapter().validate_python(data)
+        return _request_adapter().validate_python(data, context=_FROM_WIRE)
     except ValidationError as exc:
         raise ProtocolError(_summarise(exc)) from None
 

@@ -28,14 +28,20 @@ holds leaves the loan open until staff decide.
 A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
 first commit: the hook of the members' own library systems (hub/ils_operations.py,
 `IlsGateway.follow_txn`), which records what the book's system is owed with the txn.
+
+What one kiosk may leave waiting is capped (hub/order_caps.py): a txn over a cap raises
+`OverCap` from `commit`, nothing of it written (judged first without a write, so a flood
+of refused txns costs reads only). `sweep_parked` hands parked txns older than the cap's
+age to staff: committed, each with a `parked_too_long` exception.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from contract import messages
 from contract.privacy import card_hash
@@ -51,9 +57,13 @@ from hub import (
     txn_plausibility,
 )
 from hub.ledger_sql import Database, time_text
+from hub.order_caps import PARKED_TOO_LONG, OrderCaps, forget_old_epochs
 from hub.registry import Registry
 from hub.rules import ItemRecord
 from hub.txn_checks import OfflineBounds
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
@@ -68,30 +78,93 @@ def commit(
     now: datetime,
     bounds: OfflineBounds | None = None,
     follow_up: TxnFollowUp | None = None,
+    caps: OrderCaps | None = None,
 ) -> list[messages.Ack]:
     """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ordering), and
     return the acks to send: none while it waits for a predecessor; its own, followed by
     those of the waiting txns it released. Retries a few times on lock timeouts,
     deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
     send the txn again). `bounds`: what an offline txn may claim (default
-    `OfflineBounds()`); `follow_up`: see the module doc."""
+    `OfflineBounds()`); `follow_up`: see the module doc; `caps`: what the kiosk may leave
+    waiting (default `OrderCaps()`): over them, `OverCap` is raised and nothing of the
+    txn written."""
     bounds = bounds or OfflineBounds()
+    ordering.check_caps(db, txn, now, lambda txn_id: _repeat_ack_of(db, txn_id), caps)  # no write to refuse
+    return _in_write(
+        db,
+        lambda: ordering.commit_in_order(
+            db,
+            txn,
+            now,
+            apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
+            repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
+            caps=caps,
+        ),
+    )
+
+
+def sweep_parked(
+    db: Database,
+    registry: Registry,
+    now: datetime,
+    caps: OrderCaps | None = None,
+    bounds: OfflineBounds | None = None,
+    follow_up: TxnFollowUp | None = None,
+) -> list[tuple[str, messages.Ack]]:
+    """Hand every txn parked longer than `caps.parked_max_age` to staff: committed (as
+    `commit` would, in its kiosk's order), kept as a `parked_too_long` exception, and the
+    kiosk's order goes on after it (hub.ordering.release_stale). One database
+    transaction per kiosk epoch. (kiosk_id, ack) of every txn it applied, for the
+    caller to send; the kiosk would otherwise learn them from its next resend."""
+    caps = caps or OrderCaps()
+    bounds = bounds or OfflineBounds()
+    sent: list[tuple[str, messages.Ack]] = []
+    for kiosk_id, epoch, top in ordering.stale_parked(db, now - caps.parked_max_age):
+
+        def release(kiosk_id: str = kiosk_id, epoch: str = epoch, top: int = top) -> list[messages.Ack]:
+            return ordering.release_stale(
+                db,
+                kiosk_id,
+                epoch,
+                top,
+                apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
+                keep_for_staff=lambda t, first: _keep_swept(db, t, first, now),
+            )
+
+        acks = _in_write(db, release)
+        if acks:
+            log.warning(
+                "kiosk %s: txns of journal epoch %s waited over %g h for a predecessor: %d committed,"
+                " the stale ones as %s exceptions for staff",
+                kiosk_id, epoch, caps.parked_max_age.total_seconds() / 3600, len(acks), PARKED_TOO_LONG,
+            )  # fmt: skip
+        sent += [(kiosk_id, ack) for ack in acks]
+    _in_write(db, lambda: forget_old_epochs(db, now))
+    return sent
+
+
+def _keep_swept(db: Database, txn: messages.Txn, ack: messages.Ack, now: datetime) -> messages.Ack:
+    """A swept txn, applied though its predecessors never came: an exception row for
+    staff, named in its ack when it was committed without one."""
+    if ack.result == "duplicate":
+        return ack
+    _record_exception(db, txn, PARKED_TOO_LONG, now)
+    if ack.result == "committed" and ack.exception is None:
+        ack = ack.model_copy(update={"exception": PARKED_TOO_LONG})
+        db.execute("UPDATE txns SET ack_json = ? WHERE txn_id = ?", (messages.encode(ack).decode(), txn.txn_id))
+    return ack
+
+
+def _in_write(db: Database, work: Callable[[], T]) -> T:
+    """`work()` in one write transaction, retried a few times on lock timeouts, deadlocks
+    and a lost race on a unique index (a txn_id, one active loan per item, a kiosk's
+    order); the last failure propagates."""
     delay = 0.01
     for attempt in range(_ATTEMPTS):
         try:
             with db.write():
-                return ordering.commit_in_order(
-                    db,
-                    txn,
-                    now,
-                    apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
-                    repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
-                )
-        except db.RetryableError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-        except db.IntegrityError:
-            # A unique index (txn_id, one active loan per item, a kiosk's order) lost a race.
+                return work()
+        except (*db.RetryableError, db.IntegrityError):
             if attempt == _ATTEMPTS - 1:
                 raise
         time.sleep(delay)

@@ -30,6 +30,11 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
     return_min_interval_s = 600        # a loan at one library, a return at another: at least
     returns_per_minute = 30            # what one kiosk's chute can take
+    txn_rate_per_s = 200.0             # per kiosk; beyond it and the burst: no ack (resent later)
+    txn_burst = 3000
+    max_parked_per_kiosk = 500         # txns waiting for a predecessor; beyond: no ack
+    max_epochs_per_day = 20            # journal epochs a kiosk may open a day; beyond: rejected
+    parked_max_age_h = 24.0            # older parked txns are committed as exceptions for staff
 
     [hub.tls]                          # for mqtts://, see `python -m hub pki init`
     ca = "var/pki/ca.crt"
@@ -169,6 +174,17 @@ class HubConfig(Section):
     # returns in a minute than one chute takes (`returns_over_chute_rate`).
     return_min_interval_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 600
     returns_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 30
+    # Txns each kiosk may send (token bucket per kiosk in each worker): beyond the rate and
+    # the burst a txn gets no ack, so the kiosk sends it again after its resend interval;
+    # far above what a kiosk draining its journal sends (docs/ordering.md, "Bounds").
+    txn_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+    txn_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 3000
+    # What one kiosk may leave waiting in its order (hub/order_caps.py): txns parked for a
+    # predecessor (beyond: no ack, sent again later), journal epochs opened in a day
+    # (beyond: rejected), and how long a parked txn waits before it goes to staff.
+    max_parked_per_kiosk: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    max_epochs_per_day: Annotated[int, Field(ge=1, le=10_000)] = 20
+    parked_max_age_h: Annotated[float, Field(gt=0, le=90 * 24)] = 24.0
 
     def refuse_pepper_in_ledger(self) -> None:
         """ConfigError (one line naming the setting) when a worker would keep the PIN
@@ -183,6 +199,10 @@ class HubConfig(Section):
     @property
     def session_ttl(self) -> timedelta:
         return timedelta(seconds=self.session_token_ttl_s)
+
+    @property
+    def parked_max_age(self) -> timedelta:
+        return timedelta(hours=self.parked_max_age_h)
 
     @field_validator("broker")
     @classmethod

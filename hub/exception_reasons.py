@@ -67,6 +67,9 @@ EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
         "the loan stays open until staff decide.",
         "returns_over_chute_rate": "The kiosk returned more books in a minute than its chute can take; "
         "the loan stays open until staff decide.",
+        # What one kiosk may leave waiting in its order (hub.order_caps, hub.parked_sweeper).
+        "parked_too_long": "The txn waited longer than allowed for an earlier one of its kiosk that never came; "
+        "it was committed without it, so check that kiosk's journal for the missing row.",
         # Members' own library systems (hub.ils_operations, hub.ils_drainer).
         "ils_no_guest_patron": "The member's system has no guest patron for this card's scheme: "
         "the txn could not be passed on.",

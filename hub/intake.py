@@ -23,6 +23,11 @@ What a caller may rely on:
   are judged against them (hub/txn_plausibility.py).
 - A request always gets a `Response`: a failed one is `ok=False` with an error; a kiosk
   asking faster than its `RequestRateLimit` gets `error="rate_limited"`.
+- What one kiosk can make the hub hold is bounded (docs/ordering.md, "Bounds"): a txn
+  over the kiosk's txn rate (`IntakeChecks.txn_rate_limit`), or one more than its parked
+  cap, gets no ack at all, so the kiosk sends it again later and nothing is lost; a txn
+  opening one journal epoch too many in a day is rejected (`epochs_over_cap`). Each is
+  counted, logged once per burst, and raises the kiosk's `over_cap` flag.
 """
 
 from __future__ import annotations
@@ -42,9 +47,11 @@ from hub.answers import RequestAnswers
 from hub.config import HubConfig
 from hub.enrolment import Enrolment
 from hub.ils_operations import IlsGateway
+from hub.kiosk_flags import OVER_CAP
 from hub.kiosk_presence import PresenceWriter
 from hub.ledger import Ledger
-from hub.rate_limit import RATE_LIMITED, RequestRateLimit
+from hub.order_caps import OrderCaps, OverCap
+from hub.rate_limit import RATE_LIMITED, RequestRateLimit, WarnEvery
 from hub.registry import Registry
 from hub.session_tokens import SessionTokens, session_key
 from hub.txn_checks import OfflineBounds
@@ -71,25 +78,35 @@ class WorkerStats:
     fleet_updates: int = 0
     rate_limited: int = 0  # requests answered "rate_limited"
     rejected_requests: int = 0  # requests from kiosks not enrolled, or revoked
+    txns_rate_limited: int = 0  # txns over their kiosk's rate: not acked
+    over_cap: int = 0  # txns refused by a cap on what a kiosk may leave waiting
 
 
 @dataclass(frozen=True)
 class IntakeChecks:
     """The hub-side checks one worker applies before it judges a payload (docs/security.md,
-    "Hub-side checks"). The defaults are today's: offline bounds, no enrolment check, no
-    rate limit."""
+    "Hub-side checks"). The defaults: offline bounds, the order caps, no enrolment check,
+    no rate limits."""
 
     bounds: OfflineBounds = field(default_factory=OfflineBounds)
     enrolment: Enrolment | None = None
     rate_limit: RequestRateLimit | None = None
+    txn_rate_limit: RequestRateLimit | None = None
+    caps: OrderCaps = field(default_factory=OrderCaps)
 
     @classmethod
     def from_config(cls, config: HubConfig) -> IntakeChecks:
-        """A worker's checks from its settings (one rate limit per worker)."""
+        """A worker's checks from its settings (one rate limit of each kind per worker)."""
         return cls(
             bounds=OfflineBounds.from_config(config),
             enrolment=Enrolment(config.pki_dir) if config.pki_dir is not None else None,
             rate_limit=RequestRateLimit(config.request_rate_per_s, config.request_burst),
+            txn_rate_limit=RequestRateLimit(config.txn_rate_per_s, config.txn_burst),
+            caps=OrderCaps(
+                max_parked_per_kiosk=config.max_parked_per_kiosk,
+                max_epochs_per_day=config.max_epochs_per_day,
+                parked_max_age=config.parked_max_age,
+            ),
         )
 
 
@@ -141,6 +158,7 @@ class Intake:
         self._bounds: OfflineBounds | None = None
         bounds = self.checks.bounds
         self.presence = PresenceWriter(gap=bounds.presence_margin, keep=bounds.window + timedelta(days=1))
+        self._cap_warnings = WarnEvery()
 
     def txn_bounds(self) -> OfflineBounds:
         """The configured bounds, with the session tokens of this ledger's key (derived
@@ -156,8 +174,11 @@ class Intake:
         """The acks to send to kiosk_id for one txn payload received on its topic. Commits
         when valid, in the kiosk's order: none while the txn waits for a predecessor (or
         has no recoverable txn_id to answer to); its own, then those of the waiting txns it
-        released."""
+        released; none either when the kiosk is over its txn rate or parked cap (it sends
+        the txn again after its resend interval)."""
         self.stats.txns += 1
+        if self._over_txn_rate(kiosk_id):
+            return []
         try:
             txn = messages.parse(messages.Txn, raw)
         except messages.ProtocolError as exc:
@@ -184,7 +205,19 @@ class Intake:
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
         follow_up = self.ils.follow_txn if self.ils is not None else None
         now = self.clock()
-        acks = self.ledger.commit(txn, self.registry, now, self.txn_bounds(), follow_up)
+        try:
+            acks = self.ledger.commit(txn, self.registry, now, self.txn_bounds(), follow_up, self.checks.caps)
+        except OverCap as refusal:  # nothing of the txn kept
+            self.stats.over_cap += 1
+            if refusal.ack is not None:
+                self.stats.rejected += 1
+            if self._cap_warnings.due(f"{kiosk_id} {refusal.reason}"):  # once per burst
+                log.warning(
+                    "kiosk %s: txn %s refused (%s), %s; flagged %s",
+                    kiosk_id, txn.txn_id, "rejected" if refusal.ack else "not acked", refusal.detail, OVER_CAP,
+                )  # fmt: skip
+                self.ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, refusal.detail, now)
+            return [refusal.ack] if refusal.ack is not None else []
         self._heard(kiosk_id, now)  # after: a txn is not its own evidence
         if not acks:
             self.stats.parked += 1
@@ -199,6 +232,22 @@ class Intake:
             if ack.exception:
                 log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, ack.txn_id, ack.exception)
         return acks
+
+    def _over_txn_rate(self, kiosk_id: str) -> bool:
+        """True when kiosk_id sends txns faster than its limit: counted; once per burst
+        logged and the kiosk flagged."""
+        limit = self.checks.txn_rate_limit
+        if limit is None:
+            return False
+        allowed, warn = limit.take(kiosk_id)
+        if allowed:
+            return False
+        self.stats.txns_rate_limited += 1
+        if warn:
+            detail = f"txn_rate: over {limit.rate_per_s:g} txns/s (burst {limit.burst})"
+            log.warning("kiosk %s: %s: not acked (the kiosk sends them again); flagged %s", kiosk_id, detail, OVER_CAP)
+            self.ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, detail, self.clock())
+        return True
 
     def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
         """The answer to one request payload (a failed request is `ok=False`, never raised)."""

@@ -39,6 +39,7 @@ from hub.commits import TxnFollowUp
 from hub.fleet_records import FleetRow
 from hub.kiosk_flags import KioskFlag
 from hub.ledger_sql import Database, LedgerUrlError, open_database
+from hub.order_caps import OrderCaps
 from hub.pins import PinPeppers, PinResult
 from hub.queries import ExceptionRow, LoanRow
 from hub.registry import Registry
@@ -94,8 +95,19 @@ class Ledger:
         now: datetime,
         bounds: OfflineBounds | None = None,
         follow_up: TxnFollowUp | None = None,
+        caps: OrderCaps | None = None,
     ) -> list[messages.Ack]:
-        return commits.commit(self.db, txn, registry, now, bounds, follow_up)
+        return commits.commit(self.db, txn, registry, now, bounds, follow_up, caps)
+
+    def sweep_parked(
+        self,
+        registry: Registry,
+        now: datetime,
+        caps: OrderCaps | None = None,
+        bounds: OfflineBounds | None = None,
+        follow_up: TxnFollowUp | None = None,
+    ) -> list[tuple[str, messages.Ack]]:
+        return commits.sweep_parked(self.db, registry, now, caps, bounds, follow_up)
 
     def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
         return commits.commit_txn(self.db, txn, registry, now)

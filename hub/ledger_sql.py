@@ -157,6 +157,12 @@ CREATE TABLE IF NOT EXISTS parked (
     parked_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, epoch, seq)
 );
+CREATE TABLE IF NOT EXISTS kiosk_epochs (
+    kiosk_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    first_at TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, epoch)
+);
 CREATE TABLE IF NOT EXISTS ils_queue (
     id {id_pk},
     system TEXT NOT NULL,

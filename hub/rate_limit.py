@@ -1,8 +1,10 @@
-"""Per-kiosk request rate limit: a token bucket per kiosk id, in one hub worker.
+"""Per-kiosk rate limits: a token bucket per kiosk id, in one hub worker.
 
 A kiosk asks at a reader's pace (a lookup, a PIN, a few loans a minute); a kiosk that
 asks faster is broken or hostile, and must not starve the others of the worker. Each
-kiosk may make `burst` requests at once and `rate_per_s` a second after that.
+kiosk may make `burst` requests at once and `rate_per_s` a second after that. The same
+buckets, with their own rate, bound each kiosk's txns (hub/intake.py): a kiosk draining
+its journal sends fast, so that rate is far higher.
 
 What a caller may rely on: `allow()` never raises and uses a monotonic clock; it keeps
 at most `max_kiosks` buckets (the least recently used go first), so kiosk ids a hostile
@@ -59,3 +61,27 @@ class RequestRateLimit:
         while len(self._buckets) > self.max_kiosks:
             self._buckets.popitem(last=False)
         return allowed, warn
+
+
+class WarnEvery:
+    """Says when a warning about `key` is due: the first time, then once every
+    `every_s`; remembers at most `max_keys` keys (the least recently warned go first)."""
+
+    def __init__(
+        self, every_s: float = WARN_EVERY_S, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000
+    ) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self.max_keys = max_keys
+        self._warned: OrderedDict[str, float] = OrderedDict()
+
+    def due(self, key: str) -> bool:
+        now = self.clock()
+        last = self._warned.get(key)
+        if last is not None and now - last < self.every_s:
+            return False
+        self._warned.pop(key, None)
+        self._warned[key] = now
+        while len(self._warned) > self.max_keys:
+            self._warned.popitem(last=False)
+        return True

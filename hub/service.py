@@ -25,6 +25,10 @@ does", has the measurements behind this):
   which handles what its session holds and then ends it;
 - `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
   made again in `on_connect` all the same, for a broker that lost its sessions.
+
+Periodic work beside the messages: each worker sweeps parked txns that waited too long
+for a predecessor to staff (hub/parked_sweeper.py, at start and then every few
+minutes), and, with `[sip2]`, drains what members' systems are owed (hub/ils_drainer.py).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from hub.ils_operations import IlsGateway
 from hub.ils_routing import IlsRouting
 from hub.intake import KIOSK_ID_RE, Intake, IntakeChecks, WorkerStats, safe_kiosk
 from hub.ledger import Ledger
+from hub.parked_sweeper import ParkedSweeper
 from hub.registry import Registry
 from hub.signer import HubSigner
 from hub.sip2.client import Sip2Pool
@@ -149,6 +154,8 @@ class HubService:
         self.ils: IlsGateway | None = None
         self.drainers: dict[str, IlsDrainer] = {}
         self._pools: dict[str, Sip2Pool] = {}
+        # Parked txns older than `parked_max_age_h` go to staff (hub/parked_sweeper.py).
+        self.sweeper: ParkedSweeper | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,14 +178,9 @@ class HubService:
             session_ttl=self.config.session_ttl,
             ils=self.ils,
         )
-        self.intake = Intake(
-            self.ledger,
-            self.registry,
-            answers,
-            self.clock,
-            self.stats,
-            IntakeChecks.from_config(self.config),
-            ils=self.ils,
+        checks = IntakeChecks.from_config(self.config)
+        self.intake = intake = Intake(
+            self.ledger, self.registry, answers, self.clock, self.stats, checks, ils=self.ils
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
@@ -210,6 +212,15 @@ class HubService:
             self.host, self.port, keepalive=30, clean_start=False, properties=session
         )
         client.loop_start()
+        self.sweeper = ParkedSweeper(
+            self.ledger,
+            self.registry,
+            self.clock,
+            checks.caps,
+            intake.txn_bounds,
+            send=lambda kiosk_id, ack: self._publish(topics.topic(kiosk_id, "ack"), ack),
+            follow_up=self.ils.follow_txn if self.ils is not None else None,
+        ).start()
         if wait is not None and not self._subscribed.wait(wait):
             self.stop()
             raise TimeoutError(f"hub worker could not subscribe at {self.broker_url} within {wait}s")
@@ -283,6 +294,9 @@ class HubService:
                     client.disconnect()
             finally:
                 client.loop_stop()
+        sweeper, self.sweeper = self.sweeper, None
+        if sweeper is not None:
+            sweeper.stop()
         self.intake = None
         self._stop_ils()
         if self.ledger is not None:

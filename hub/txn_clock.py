@@ -26,6 +26,7 @@ out-of-range moment is a problem, not an OverflowError) and reads only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -61,6 +62,8 @@ def clock_offset_s(db: Database, kiosk_id: str) -> float:
     """How far the kiosk's clock runs ahead of the hub's (telemetry), 0 when unknown or
     within CLOCK_DEAD_BAND_S."""
     offset = float(db.scalar("SELECT clock_offset_s FROM fleet WHERE kiosk_id = ?", (kiosk_id,)) or 0.0)
+    if not math.isfinite(offset):
+        return math.inf  # beyond any bound: never applied, the kiosk's txns go to staff
     return offset if abs(offset) >= CLOCK_DEAD_BAND_S else 0.0
 
 

@@ -98,6 +98,7 @@ READ_THROUGH = {
     "broker": "broker_address",
     "session_token_ttl_s": "session_ttl",
     "pepper_in_ledger_ok": "refuse_pepper_in_ledger",
+    "parked_max_age_h": "parked_max_age",
 }
 
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from hub import kiosk_flags, rules, session_tokens, txn_checks, txn_clock, txn_plausibility
+from hub import (
+    kiosk_flags,
+    order_caps,
+    rules,
+    session_tokens,
+    txn_checks,
+    txn_clock,
+    txn_plausibility,
+)
 from hub.exception_reasons import EXCEPTION_REASONS, describe_reason
 
 HUB = Path(__file__).resolve().parents[2] / "hub"
@@ -51,6 +59,7 @@ def test_the_source_scan_finds_the_codes_it_should() -> None:
         recorded_in_source()
         | (set(rules.REASONS) - {"pin_wrong", "pin_locked"})  # offline refusals become exceptions
         | (code_constants(txn_checks, txn_clock, txn_plausibility, session_tokens) - code_constants(kiosk_flags))
+        | {order_caps.PARKED_TOO_LONG}  # the caps' other codes are rejections and flags, not exceptions
     ),
 )
 def test_every_code_the_hub_records_has_words_for_staff(code: str) -> None:

@@ -9,8 +9,11 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contract import messages, privacy
 from hub.ledger import Ledger
+from hub.order_caps import EPOCHS_OVER_CAP, PARKED_FULL, PARKED_TOO_LONG, OrderCaps, OverCap
 from hub.registry import Registry
 from tests.hub.test_ledger import add_item, add_reader, card
 
@@ -239,3 +242,35 @@ def test_a_telemetry_sample_delayed_on_its_way_does_not_skew_the_kiosks_order(
     ledger.commit(back, registry, NOW + timedelta(seconds=41))
     ledger.commit(loan, registry, NOW + timedelta(seconds=50))
     assert holder(ledger, book) is None
+
+
+# ---- bounds (issue 16, finding 9): the same SQL on both dialects
+
+
+def test_over_the_caps_a_txn_is_refused_with_nothing_written_and_stale_parked_txns_go_to_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    caps = OrderCaps(max_parked_per_kiosk=2, max_epochs_per_day=2, parked_max_age=timedelta(hours=1))
+    book = add_item(ledger, registry, "capital", 9)
+    k = Kiosk("k-caps")
+    rows = [k.txn("return", book, None, NOW + timedelta(minutes=n)) for n in range(4)]
+    assert ledger.commit(rows[1], registry, NOW, caps=caps) == []
+    assert ledger.commit(rows[2], registry, NOW, caps=caps) == []
+    with pytest.raises(OverCap) as parked_full:
+        ledger.commit(rows[3], registry, NOW, caps=caps)
+    assert (parked_full.value.reason, parked_full.value.ack) == (PARKED_FULL, None)
+    other = Kiosk("k-caps", epoch="00000000000000b1").txn("return", book, None, NOW)
+    assert ledger.commit(other, registry, NOW, caps=caps)[0].result == "committed"  # a second epoch
+    third = Kiosk("k-caps", epoch="00000000000000b2").txn("return", book, None, NOW)
+    with pytest.raises(OverCap) as too_many:
+        ledger.commit(third, registry, NOW, caps=caps)
+    assert too_many.value.ack == messages.Ack(txn_id=third.txn_id, result="rejected", reason=EPOCHS_OVER_CAP)
+    assert ledger.txn_rows() == 1
+
+    later = NOW + timedelta(hours=2)
+    swept = ledger.sweep_parked(registry, later, caps)
+    assert [(a.txn_id, a.exception) for _, a in swept] == [(t.txn_id, PARKED_TOO_LONG) for t in rows[1:3]]
+    assert ledger.commit(rows[3], registry, later, caps=caps) == []  # behind the other epoch's order now
+    assert ledger.sweep_parked(registry, later + timedelta(days=3), caps)[0][1].txn_id == rows[3].txn_id
+    assert ledger.db.scalar("SELECT count(*) FROM parked") == 0
+    assert ledger.db.scalar("SELECT count(*) FROM kiosk_epochs") == 1  # old epochs forgotten, the current kept
