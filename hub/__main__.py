@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import command_cli, exceptions_cli, operator_config, pin_cli, pki_cli
+from hub import command_cli, exceptions_cli, flags_cli, operator_config, pin_cli, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 from hub.sip2.system import plain_warning, protection
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     pki_cli.add_parsers(subs)
     sip2_check_cli.add_parser(subs, [sub_common])
     pin_cli.add_parser(subs, [sub_common])
+    flags_cli.add_parser(subs, [sub_common])
     return parser
 
 
@@ -103,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_cli.run(config, args)
         if args.command == pin_cli.COMMAND:
             return pin_cli.run(config, args)
+        if args.command == flags_cli.COMMAND:
+            return flags_cli.run(config, args)
         if args.command == exceptions_cli.COMMAND:
             return exceptions_cli.run(config, args)
         if args.command == "demo":
