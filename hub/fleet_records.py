@@ -127,7 +127,8 @@ def estimate_clock_offset(
 
 
 def fleet_rows(db: Database) -> list[FleetRow]:
-    """Every kiosk that ever reported, by kiosk id, with the flags the hub raised on it."""
+    """Every kiosk that ever reported or was flagged, by kiosk id, with the flags the hub
+    raised on it (state "unknown" for a flagged kiosk that never reported)."""
     raised: dict[str, list[str]] = {}
     for kiosk_id, flag in db.query("SELECT kiosk_id, flag FROM kiosk_flags ORDER BY flag"):
         raised.setdefault(kiosk_id, []).append(flag)
@@ -137,7 +138,7 @@ def fleet_rows(db: Database) -> list[FleetRow]:
         " (SELECT count(*) FROM exceptions e WHERE e.kiosk_id = fleet.kiosk_id AND e.resolved_at IS NULL)"
         " FROM fleet ORDER BY kiosk_id"
     )
-    return [
+    reported = [
         FleetRow(
             kiosk_id=r[0],
             state=r[1],
@@ -154,3 +155,13 @@ def fleet_rows(db: Database) -> list[FleetRow]:
         )
         for r in rows
     ]
+    # A kiosk the hub flagged without ever hearing its state (one that only walks card
+    # numbers, say) is shown too: it is the one staff most need to see.
+    known = {row.kiosk_id for row in reported}
+    unheard = [
+        FleetRow(kiosk_id=kiosk_id, state="unknown", library_id=None, firmware=None, last_seen=None,
+                 journal_pending=None, faults=[], telemetry=None, flags=tuple(flags))
+        for kiosk_id, flags in raised.items()
+        if kiosk_id not in known
+    ]  # fmt: skip
+    return sorted(reported + unheard, key=lambda row: row.kiosk_id)

@@ -35,3 +35,12 @@ def test_an_older_ledger_gets_the_flags_table_at_open(tmp_path):
     ledger.close()
     again = Ledger.open(f"sqlite:///{path}")
     assert again.kiosk_flags() == []
+
+
+def test_a_flagged_kiosk_that_never_reported_is_shown_too(tmp_path):
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    ledger.record_state("k1", messages.KioskState(state="online", library_id="capital"), NOW)
+    ledger.raise_kiosk_flag("k0-walker", kiosk_flags.CARD_WALKING, "40 unknown cards in 10 min", NOW)
+    rows = ledger.fleet()
+    assert [(r.kiosk_id, r.state, r.flags) for r in rows] == [("k0-walker", "unknown", ("card_walking",)), ("k1", "online", ())]
+    assert "card_walking" in fleet_table(rows, NOW).splitlines()[1]
