@@ -1,6 +1,6 @@
 """The broker a bench step runs against, and the identities its clients connect as.
 
-By default every step runs on the alliance's secure setup (`hub.lab.Lab`, issue 10
+By default every step runs on the alliance's secure setup (`hub.lab.lab.Lab`, issue 10
 item 7): a local CA in a temporary directory, its TLS broker (client certificates, the
 dynamic-security roles), each kiosk enrolled, each hub-side client a hub worker
 identity, the hub signing what it sends. `plain_endpoint()` is the old anonymous
@@ -31,9 +31,9 @@ from paho.mqtt.properties import Properties
 
 from contract import signing
 from firmware.hub_link.connection import TlsFiles
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.pins import write_pepper_file
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger.pins import write_pepper_file
 
 LIBRARY_ID = "capital"
 

@@ -21,10 +21,10 @@ from typing import Any
 from bench.endpoints import Endpoint
 from bench.kiosk_link import bare_qos1_publish_s, bench_client
 from contract import messages, topics
-from hub import catalogue
-from hub.ledger import Ledger
-from hub.registry import load_registry
-from hub.service import HubService
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import load_registry
+from hub.worker.service import HubService
 
 
 def bare_qos1(endpoint: Endpoint, n: int) -> float:
@@ -112,7 +112,7 @@ def run_all(
     import tempfile
 
     from bench.endpoints import secure_endpoint
-    from hub.broker_process import port_answers
+    from hub.lab.broker_process import port_answers
 
     results: dict[str, Any] = {"broker": (endpoint.label if endpoint else "TLS")}
     own = None if endpoint else secure_endpoint()

@@ -2,7 +2,7 @@
 
 A simulated kiosk (hal_sim rig under the real drivers, `firmware.assembly.build_kiosk`)
 runs in this process against a private broker and a `python -m hub` child with its
-own SQLite ledger: by default the secure setup (`bench.endpoints`, `hub.lab`): the TLS
+own SQLite ledger: by default the secure setup (`bench.endpoints`, `hub.lab.lab`): the TLS
 broker, the kiosk enrolled with its own certificate and verifying what the hub signs,
 the hub with its worker certificate and signing key serving only enrolled kiosks. The
 same figures can be taken on a plain anonymous broker (`plain_endpoint()`) to show
@@ -279,8 +279,8 @@ class Reader:
 
 def demo_readers() -> list[Reader]:
     """Valid demo readers who may borrow at the kiosk's library (not staff)."""
-    from hub import catalogue
-    from hub.registry import load_registry
+    from hub.ledger import catalogue
+    from hub.rules.registry import load_registry
 
     registry = load_registry()
     return [
@@ -293,8 +293,8 @@ def demo_readers() -> list[Reader]:
 def shelf_items(count: int) -> list[str]:
     """`count` distinct on-shelf loanable barcodes, spread over many members
     (serials 1..STABLE_SERIALS of each member are on the shelf in every demo ledger)."""
-    from hub import catalogue
-    from hub.registry import load_registry
+    from hub.ledger import catalogue
+    from hub.rules.registry import load_registry
 
     registry = load_registry()
     stable = [
@@ -497,8 +497,8 @@ def measure_backlog_real_hub(endpoint: Endpoint, n: int, timeout_s: float = 120.
     return for each) drained through HubLink into the real hub until every ack is in,
     vs a bare QoS 1 publish of n messages."""
     from bench.kiosk_link import measure_backlog_drain
-    from hub import catalogue
-    from hub.registry import load_registry
+    from hub.ledger import catalogue
+    from hub.rules.registry import load_registry
 
     books = [i.barcode for i in catalogue.generate_items(load_registry(), per_member=400)]
     return measure_backlog_drain(endpoint, n, acker=False, items=books[:n], timeout_s=timeout_s)

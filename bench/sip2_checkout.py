@@ -1,9 +1,9 @@
 """Checkout through a member's own library system (SIP2) beside the built-in catalogue's,
 in one run (issue 12).
 
-On the secure setup (`bench.endpoints`, `hub.lab`): the ILS simulator (`ils_sim`, the
+On the secure setup (`bench.endpoints`, `hub.lab.lab`): the ILS simulator (`ils_sim`, the
 Dongcheng system of `ils_sim/data/dongcheng.toml`, GB18030) on loopback, a
-`python -m hub` child whose `[sip2]` tables (`hub.lab.demo_sip2_tables`) send Dongcheng
+`python -m hub` child whose `[sip2]` tables (`hub.lab.lab.demo_sip2_tables`) send Dongcheng
 to it, and an enrolled kiosk sending `checkout_auth` requests as the kiosk's link does
 (MQTT 5 ResponseTopic = its own `resp` topic, CorrelationData with a random part), each
 answer verified against the hub's signature before it counts. The same reader (a
@@ -45,7 +45,7 @@ KIOSK_ID = "bench-sip2"
 LIBRARY_ID = "capital"  # the kiosk's library: a member whose books the hub keeps itself
 # Worker "1", as the end-to-end steps' hub before it (stopped by then): a stopped worker
 # keeps its broker session, and Mosquitto goes on handing it its share of the requests
-# (hub/service.py), so a worker of another name would see only some of them. Under the
+# (hub/worker/service.py), so a worker of another name would see only some of them. Under the
 # same name this hub takes that session over and is the group's only member.
 HUB_WORKER = "1"
 DATA = ROOT / "ils_sim" / "data" / "dongcheng.toml"
@@ -65,8 +65,8 @@ def dongcheng_items() -> list[str]:
 
 def capital_items() -> list[str]:
     """Capital Library books always on the shelf and loanable in a demo ledger."""
-    from hub import catalogue
-    from hub.registry import load_registry
+    from hub.ledger import catalogue
+    from hub.rules.registry import load_registry
 
     items = catalogue.generate_items(load_registry(), per_member=catalogue.STABLE_SERIALS)
     return [
@@ -150,7 +150,7 @@ def measure(endpoint: Endpoint, n: int = 100, warmup: int = 5) -> dict[str, Any]
     catalogue, interleaved (alternating which goes first), after `warmup` of each."""
     if endpoint.lab is None:
         raise RuntimeError("needs the secure setup (the lab's PKI)")
-    from hub.lab import demo_sip2_tables
+    from hub.lab.lab import demo_sip2_tables
     from ils_sim.journal import Journal
     from ils_sim.library import load_library
     from ils_sim.server import IlsSimulator, server_tls

@@ -4,7 +4,7 @@ hub workers killed at random and the broker restarted under load?
     .venv/bin/python -m bench.soak_order --workers 1,2,4 --txns 3000 --kills 20
 
 For each worker count, on loopback only, in a temporary directory:
-- the secure setup, as deployed (`hub.lab`): a local CA, its TLS broker (client
+- the secure setup, as deployed (`hub.lab.lab`): a local CA, its TLS broker (client
   certificates, the roles), and N `python -m hub --worker wK` processes, each with its
   own worker certificate and the signing key, on one SQLite ledger (demo catalogue plus
   soak readers, seeded before they start); `--plain` runs the old anonymous broker
@@ -57,13 +57,13 @@ from firmware.hub_link import HubLink
 from firmware.hub_link.connection import TlsFiles
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
-from hub import catalogue
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.pins import write_pepper_file
-from hub.registry import load_registry
-from hub.rules import ReaderRecord
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.ledger.pins import write_pepper_file
+from hub.rules.registry import load_registry
+from hub.rules.rules import ReaderRecord
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told
 
 ROOT = Path(__file__).resolve().parents[1]

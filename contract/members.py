@@ -1,7 +1,7 @@
 """The alliance's member libraries as every kiosk knows them: id and institution code.
 
 The full directory (names, services, which card schemes each member honours) is in
-`contract/data/members.toml`; the hub validates all of it (`hub.registry`). A kiosk needs
+`contract/data/members.toml`; the hub validates all of it (`hub.rules.registry`). A kiosk needs
 two things from it while it is offline: the institution code -> member map (to route
 returns) and which card schemes each member lends to (so it does not lend offline to a
 card the hub will refuse when the loan reaches it).
@@ -37,7 +37,7 @@ def lending_schemes(document: Mapping[str, Any] | None = None) -> dict[str, froz
     """member id -> the card schemes it lends to (its `accepts.borrow`), from the packaged
     members.toml (or `document`). A member that does not offer "borrow" at all (the
     National Library while its old building is renovated) lends to no scheme: the same
-    rule as `hub.registry.Registry.accepts(member, "borrow", scheme)`."""
+    rule as `hub.rules.registry.Registry.accepts(member, "borrow", scheme)`."""
     doc = document if document is not None else _packaged_members()
     lends: dict[str, frozenset[str]] = {}
     for member in doc.get("member", []):

@@ -33,7 +33,7 @@ Barcode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,20}$")]
 CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{6,24}$")]
 SchemeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 TxnId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{10,64}$")]
-# Opaque to the kiosk: it keeps what the hub gave and hands it back (hub/session_tokens.py).
+# Opaque to the kiosk: it keeps what the hub gave and hands it back (hub/ledger/session_tokens.py).
 SessionToken = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{16,128}$")]
 MAX_PAYLOAD_BYTES = 16 * 1024
 

@@ -1,9 +1,9 @@
 """`python -m hub`: run a hub worker, retire one, show fleet status (with each kiosk's
-release and last update), send a kiosk a signed command (hub/command_cli.py), list and
-resolve staff exceptions (hub/exceptions_cli.py), list demo readers and items; run the
+release and last update), send a kiosk a signed command (hub/cli/command_cli.py), list and
+resolve staff exceptions (hub/cli/exceptions_cli.py), list demo readers and items; run the
 alliance PKI and write the secure broker's configuration (`pki`, `broker-config`,
-`enroll`, `revoke`: hub/pki_cli.py). Operator commands find make run's settings
-without `--config` (hub/operator_config.py).
+`enroll`, `revoke`: hub/cli/pki_cli.py). Operator commands find make run's settings
+without `--config` (hub/cli/operator_config.py).
 
 Exit codes: 0 success, 1 a runtime failure (e.g. no ledger to read, no broker to retire
 at), 2 a bad setting (--db / --broker
@@ -23,15 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import command_cli, exceptions_cli, flags_cli, operator_config, pin_cli, pki_cli
+from hub.cli import command_cli, exceptions_cli, flags_cli, operator_config, pin_cli, pki_cli
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 from hub.sip2.system import plain_warning, protection
 
 if TYPE_CHECKING:
-    from hub.fleet_records import FleetRow
-    from hub.ledger import Ledger
-    from hub.registry import Registry
+    from hub.ledger.fleet_records import FleetRow
+    from hub.ledger.ledger import Ledger
+    from hub.rules.registry import Registry
     from hub.sip2.settings import Sip2Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SETTING = 0, 1, 2
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:  # operator commands find make run's var/lab/hub.toml (hub/operator_config.py)
+    try:  # operator commands find make run's var/lab/hub.toml (hub/cli/operator_config.py)
         args.config = operator_config.config_for(args.command, args.config)
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
@@ -119,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
-    from hub.ledger import Ledger, LedgerUrlError
-    from hub.pins import PinPepperError
+    from hub.ledger.ledger import Ledger, LedgerUrlError
+    from hub.ledger.pins import PinPepperError
 
     try:
         return Ledger.open(url, pin_pepper_file)
@@ -130,7 +130,7 @@ def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
 
 def _check_db_url(url: str) -> None:
     """A ledger URL's form, opening nothing (ConfigError in words)."""
-    from hub.ledger_sql import LedgerUrlError, check_url
+    from hub.ledger.ledger_sql import LedgerUrlError, check_url
 
     try:
         check_url(url)
@@ -149,7 +149,7 @@ def _sqlite_missing(url: str) -> Path | None:
 
 
 def _registry() -> Registry:
-    from hub.registry import RegistryError, load_registry
+    from hub.rules.registry import RegistryError, load_registry
 
     try:
         return load_registry()
@@ -181,7 +181,7 @@ def _sip2_warnings(sip2: Sip2Settings | None) -> list[str]:
 def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None = None) -> int:
     """Run one worker until SIGTERM/SIGINT; seed the demo catalogue into an empty ledger.
     `sip2`: the members' own library systems (`[sip2]`), spoken to in SIP2."""
-    from hub.service import HubService
+    from hub.worker.service import HubService
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -227,7 +227,7 @@ def cmd_retire(config: HubConfig) -> int:
     """Connect as worker `config.worker`, handle what the broker queued for it, then end
     its session: the broker stops handing it a share of the kiosks' messages. For a
     worker removed for good; a worker that only restarts keeps its session."""
-    from hub.service import HubService
+    from hub.worker.service import HubService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = HubService(config.broker, config.db, _registry(), config.worker, config=config)
@@ -267,7 +267,7 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
     (`sip2_systems`: system -> `hub.sip2.system.protection`), live checkouts waiting
     for their txn, queue, conflicts, last error."""
     protections = dict(sip2_systems or {})
-    from hub.fleet import fleet_json, fleet_table
+    from hub.cli.fleet import fleet_json, fleet_table
 
     missing = _sqlite_missing(config.db)
     if missing is not None:
@@ -301,9 +301,9 @@ _LINK_COLUMNS = ("system", "link", "transport", "live", "queued", "conflicts", "
 
 
 def _link_json(link: Any, protections: Mapping[str, str]) -> dict[str, Any]:
-    """A member's system (hub/ils_queue.py `LinkRow`) as `hub status` shows it:
+    """A member's system (hub/ledger/ils_queue.py `LinkRow`) as `hub status` shows it:
     `transport` is how the link is protected (`PLAIN (allow_plain)` stands out), `live`
-    the live checkouts waiting for their loan txn (hub/ils_live.py)."""
+    the live checkouts waiting for their loan txn (hub/ils/ils_live.py)."""
     return {
         "system": link.system,
         "link": link.state,
@@ -334,7 +334,7 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
     """Demo readers come from the generator (it is deterministic and the only place their
     PINs exist in clear); their state and the items' states come from the ledger when
     there is one, so a demo after some loans shows what is really on loan."""
-    from hub import catalogue
+    from hub.ledger import catalogue
 
     registry = _registry()
     readers = catalogue.generate_readers(registry)

@@ -124,7 +124,7 @@ class HubConfig(Section):
     # set, every ack, answer and command is signed (contract.signing), and kiosks holding
     # the public key act on nothing else. Unset: sent unsigned, as before.
     signing_key: SettingPath | None = None
-    # A 0600 file holding the server-side PIN pepper (64 hex digits, hub/pins.py), kept
+    # A 0600 file holding the server-side PIN pepper (64 hex digits, hub/ledger/pins.py), kept
     # outside the ledger so a copied database alone cannot test PIN guesses (`python -m
     # hub pki init` writes var/pki/pin-pepper). A worker refuses to start without one,
     # unless `pepper_in_ledger_ok` (old test setups only): then the ledger's own pepper
@@ -137,11 +137,11 @@ class HubConfig(Section):
     signed_resp_ttl_s: Annotated[int, Field(ge=1, le=86400)] = DEFAULT_TTL_S["resp"]
     signed_cmd_ttl_s: Annotated[int, Field(ge=1, le=30 * 86400)] = DEFAULT_TTL_S["cmd"]
     # How long a kiosk may stay offline: an offline txn whose `at` is older than this when
-    # it reaches the hub is committed as an exception for staff (hub/txn_checks.py).
+    # it reaches the hub is committed as an exception for staff (hub/ledger/txn_checks.py).
     offline_window_days: Annotated[int, Field(ge=1, le=365)] = 7
     # The alliance PKI directory (`python -m hub pki init`, holding `kiosks.json`). When
     # set, only enrolled, unrevoked kiosks are served, and a txn must name the kiosk's
-    # enrolled library (hub/enrolment.py). Unset: any kiosk id on a topic is served.
+    # enrolled library (hub/worker/enrolment.py). Unset: any kiosk id on a topic is served.
     pki_dir: SettingPath | None = None
     # Requests each kiosk may make (token bucket per kiosk in each worker): a sustained
     # rate and a burst; beyond them a request is answered `ok=false, error="rate_limited"`.
@@ -149,7 +149,7 @@ class HubConfig(Section):
     request_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
     # How long the session token of a right PIN (or a tap, for schemes without PINs) is
     # good for: an online loan or renewal whose `at` is later is an exception for staff
-    # (hub/session_tokens.py). A reader session rarely lasts longer; short, since a token
+    # (hub/ledger/session_tokens.py). A reader session rarely lasts longer; short, since a token
     # cannot be revoked.
     session_token_ttl_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 900
     # How far a kiosk's measured clock (telemetry) may be from the hub's: within it the
@@ -158,11 +158,11 @@ class HubConfig(Section):
     # the hub's clock instead of being re-dated by the offset (docs/ordering.md, "Clocks").
     max_clock_offset_s: Annotated[int, Field(ge=1, le=86400)] = 300
     # An "offline" loan dated where the hub heard the kiosk before and after, never this
-    # many seconds apart, is an exception (`offline_while_online`, hub/kiosk_presence.py).
+    # many seconds apart, is an exception (`offline_while_online`, hub/ledger/kiosk_presence.py).
     # 0: not checked (a soak whose kiosks "lend offline" while connected).
     offline_presence_margin_s: Annotated[int, Field(ge=0, le=600)] = 10
     # How soon after the hub hears a kiosk again a txn it held through an outage must
-    # arrive for an expired session token to be excused (hub/txn_checks.py).
+    # arrive for an expired session token to be excused (hub/ledger/txn_checks.py).
     late_txn_grace_s: Annotated[int, Field(ge=0, le=3600)] = 120
     # The offline policy as the hub judges it: `offline_max_items` offline loans per card
     # within these hours, across kiosks; and offline loans per kiosk per hour. More:
@@ -179,7 +179,7 @@ class HubConfig(Section):
     # far above what a kiosk draining its journal sends (docs/ordering.md, "Bounds").
     txn_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     txn_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 3000
-    # What one kiosk may leave waiting in its order (hub/order_caps.py): txns parked for a
+    # What one kiosk may leave waiting in its order (hub/ledger/order_caps.py): txns parked for a
     # predecessor (beyond: no ack, sent again later), journal epochs opened in a day
     # (beyond: rejected), and how long a parked txn waits before it goes to staff.
     max_parked_per_kiosk: Annotated[int, Field(ge=1, le=1_000_000)] = 500
@@ -224,7 +224,7 @@ class HubConfig(Section):
     @classmethod
     def _usable_tls_files(cls, value: TlsSection) -> TlsSection:
         """At load, not at the first connect: a missing file or a key others can read."""
-        from hub.pki_files import PkiError, read_secret
+        from hub.pki.pki_files import PkiError, read_secret
 
         for path in (value.ca, value.cert):
             if path is not None and not Path(path).is_file():

@@ -39,7 +39,7 @@ def _scenario_kiosk(args: argparse.Namespace, config: KioskConfig) -> tuple[str,
     names_its_broker = args.broker is not None or args.identity is not None or config.hub.tls.cert is not None
     if names_its_broker or config.hub.broker != HubSection.model_fields["broker"].default:
         return given
-    from hub.broker_admin import BrokerAdminError
+    from hub.pki.broker_admin import BrokerAdminError
     from kiosk_tools.scenario_lab import lab_target
 
     try:

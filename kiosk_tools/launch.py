@@ -1,5 +1,5 @@
 """`make run`: a whole alliance on one machine, secured as deployed — a local CA under
-`var/lab` (`hub.lab`), the alliance's TLS broker on 127.0.0.1:8883 (another free port if
+`var/lab` (`hub.lab.lab`), the alliance's TLS broker on 127.0.0.1:8883 (another free port if
 that one is taken), the reference hub with its own certificate and signing key and its
 demo catalogue, and a simulated kiosk enrolled for the Capital Library: with its
 touchscreen and simulator panel when there is a display, else headless with a simulator
@@ -12,7 +12,7 @@ the hub reaches for Dongcheng's books and cards (docs/sip2.md).
 It leaves the operator's settings in `var/lab/hub.toml` (the broker, the ledger, the
 `hub` identity, the PKI, the `[sip2]` tables), which `python -m hub status`, `command`,
 `exceptions`, `enroll`, `revoke`, `sip2-check` and scenario plays read by default
-(hub/operator_config.py).
+(hub/cli/operator_config.py).
 
 `--plain` runs the old lab setup instead (the machine's broker on 1883 if one answers,
 else a private anonymous one, nothing signed), and every part says so at start."""
@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from hub.broker_process import (
+from hub.lab.broker_process import (
     BrokerUnavailable,
     MosquittoProcess,
     TlsMosquittoProcess,
     free_port,
     port_answers,
 )
-from hub.lab import Lab, demo_sip2_tables
-from hub.pki_files import PkiError, write_secret
+from hub.lab.lab import Lab, demo_sip2_tables
+from hub.pki.pki_files import PkiError, write_secret
 
 VAR = Path("var")
 TLS_PORT = 8883

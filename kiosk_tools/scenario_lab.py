@@ -2,10 +2,10 @@
 
 `python -m firmware --sim --headless --script FILE`, with no `--broker`, no `--identity`
 and no TLS files in `--config`, plays against the hub settings an operator command would
-read (hub/operator_config.py: `$ALLIANCE_HUB_CONFIG`, else `./var/lab/hub.toml` that
+read (hub/cli/operator_config.py: `$ALLIANCE_HUB_CONFIG`, else `./var/lab/hub.toml` that
 `make run` leaves): its broker, and on a TLS broker a kiosk `scenario-LIBRARY` (or
 `--kiosk-id`) and its ledger probe `ID-probe`, enrolled in that lab for the scenario's
-library on first use and admitted to the running broker (`hub.lab.Lab.kiosk_on_broker`).
+library on first use and admitted to the running broker (`hub.lab.lab.Lab.kiosk_on_broker`).
 
 Kiosks are enrolled only in a lab (a settings file with its `pki/` beside it, as
 `make run` writes it): against any other alliance a scenario names its kiosk's bundle
@@ -47,8 +47,8 @@ def lab_target(
     """The lab's broker and a kiosk enrolled there, or None when no operator config is
     found. ConfigError when the config is unusable or not a lab's; BrokerAdminError
     when a new enrolment cannot be told to the broker (it is not running)."""
+    from hub.cli.operator_config import find_config
     from hub.config import load_config
-    from hub.operator_config import find_config
 
     path = find_config(None, say=say) if say is not None else find_config(None)
     if path is None:
@@ -63,8 +63,8 @@ def lab_target(
             f"{path}: not a lab that `make run` set up (no pki/ beside it), so no scenario "
             "kiosk is enrolled here: pass --identity DIR (python -m hub enroll) and --broker URL"
         )
-    from hub.lab import Lab
-    from hub.pki_files import enrolled_kiosks
+    from hub.lab.lab import Lab
+    from hub.pki.pki_files import enrolled_kiosks
 
     known = enrolled_kiosks(root / "pki").get(kiosk_id)
     if known is not None and known.get("revoked_at") is None and known.get("library_id") != library_id:

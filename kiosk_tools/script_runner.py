@@ -324,7 +324,7 @@ def run_script(
 ) -> int:
     """Parse `script` (line-numbered errors exit 2) and play it against a fresh journal.
     `probe_identity`: the ledger probe's bundle (`expect committed` on TLS); unset, the
-    one enrolled beside `identity` (`hub.lab`'s layout: `kiosks/ID` and `kiosks/ID-probe`)."""
+    one enrolled beside `identity` (`hub.lab.lab`'s layout: `kiosks/ID` and `kiosks/ID-probe`)."""
     from hal_sim.scenario import load_scenario
 
     try:

@@ -80,8 +80,8 @@ class KioskSimControls:
     def demo_cards(self) -> list[tuple[str, str]]:
         """A few of the hub's demo readers, one of each kind of trouble, PIN in the label."""
         from contract.privacy import mask_name
-        from hub.catalogue import generate_readers
-        from hub.registry import load_registry
+        from hub.ledger.catalogue import generate_readers
+        from hub.rules.registry import load_registry
 
         wanted: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()
@@ -96,8 +96,8 @@ class KioskSimControls:
 
     def demo_books(self) -> list[tuple[str, str]]:
         """Books of several members: a loan here, a transfer home after a return."""
-        from hub.catalogue import item_barcode
-        from hub.registry import load_registry
+        from hub.ledger.catalogue import item_barcode
+        from hub.rules.registry import load_registry
 
         registry = load_registry()
         books = []

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from contract.messages import Txn
 from contract.privacy import card_hash
-from hub.ledger import Ledger
+from hub.ledger.ledger import Ledger
 
 
 @dataclass(frozen=True)

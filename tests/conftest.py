@@ -1,5 +1,5 @@
 """Shared fixtures: the secure alliance by default (a lab PKI, a TLS Mosquitto with the
-alliance's roles, identities enrolled on first use: `hub.lab`), a private broker per test
+alliance's roles, identities enrolled on first use: `hub.lab.lab`), a private broker per test
 when it must be stopped, plain brokers only for what is about Mosquitto itself or an
 anonymous broker, PostgreSQL when a server answers, and a KIVY_HOME that keeps ~/.kivy
 clean."""
@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.broker_process import (
+from hub.lab.broker_process import (
     BrokerUnavailable,
     MosquittoProcess,
     TlsMosquittoProcess,
     port_answers,
 )
-from hub.lab import Lab
+from hub.lab.lab import Lab
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")

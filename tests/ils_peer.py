@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.pki import ClientIdentity, init_pki, server_identity
+from hub.pki.pki import ClientIdentity, init_pki, server_identity
 from hub.sip2.client import Sip2System
 from ils_sim.journal import Journal
 from ils_sim.library import load_library

@@ -7,10 +7,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.hub_link.connection import TlsFiles
-from hub.broker_process import MosquittoProcess, TlsMosquittoProcess
 from hub.config import HubConfig, load_config
-from hub.lab import Lab
-from hub.pki import ClientIdentity
+from hub.lab.broker_process import MosquittoProcess, TlsMosquittoProcess
+from hub.lab.lab import Lab
+from hub.pki.pki import ClientIdentity
 
 
 def identity_for(lab: Lab, name: str, library_id: str = "capital") -> ClientIdentity:

@@ -75,7 +75,7 @@ LOCAL_REASONS: MappingProxyType[str, Text] = MappingProxyType(
         "card_expired": Text("读者证已过期。", "This card has expired."),
         "card_blocked": Text("读者证已被停用。", "This card is blocked."),
         "card_unknown": Text("未找到该读者证。", "This card is not known."),
-        # the hub's own words (hub.rules.REASONS), for the scheme rules applied offline
+        # the hub's own words (hub.rules.rules.REASONS), for the scheme rules applied offline
         "scheme_not_accepted": Text(
             "本馆不能用这种读者卡借书，但可以还书。",
             "This library cannot lend on this kind of card, but you can return books here.",

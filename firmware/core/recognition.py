@@ -4,7 +4,7 @@ kiosk itself when the hub cannot be asked.
 Recognition is per member, per service, per scheme (contract/data/members.toml): an NLC
 card borrows at the Capital Library but only returns at a district library; a
 university public card returns anywhere and borrows nowhere in the public network. The
-hub applies the same rules (`hub.rules.reader_status`); the kiosk applies them offline
+hub applies the same rules (`hub.rules.rules.reader_status`); the kiosk applies them offline
 so that it never lends a book the hub will later turn into a staff exception
 (`scheme_not_accepted`). What a caller may rely on: `lending_refusal` says None exactly
 when the member data lets this scheme borrow here, or when the kiosk's library is not

@@ -25,11 +25,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract import signing
-from hub.broker_admin import BrokerAdmin
-from hub.broker_process import BrokerUnavailable, TlsMosquittoProcess
-from hub.lab import Lab
-from hub.pki import hub_admin_identity
-from hub.signer import HubSigner
+from hub.lab.broker_process import BrokerUnavailable, TlsMosquittoProcess
+from hub.lab.lab import Lab
+from hub.pki.broker_admin import BrokerAdmin
+from hub.pki.pki import hub_admin_identity
+from hub.worker.signer import HubSigner
 from kiosk_tools.ledger_probe import probe_id
 from tests.secure_clients import secure_client
 
@@ -65,7 +65,7 @@ def wiretap(lab: Lab, broker: TlsMosquittoProcess, name: str) -> mqtt.Client:
     running one) also lets read every alliance topic: the test's view of a kiosk's whole
     conversation, its `ack`, `resp` and `cmd` included, which the alliance's roles let no
     one but the kiosk read. The extra role is granted through the broker's own admin
-    interface (`hub.broker_admin`), as an operator would, and lives as long as the
+    interface (`hub.pki.broker_admin`), as an operator would, and lives as long as the
     broker runs; `broker.start()` again writes the roles afresh: call this again."""
     identity = lab.hub_worker(name)
     acls = [
@@ -190,7 +190,7 @@ class HubProcess:
 @dataclass
 class Alliance:
     """A private broker and a hub worker on a fresh ledger, plus a scenario runner; all on
-    the lab's PKI (`hub.lab`): TLS, the alliance's roles, signed answers, enrolled kiosks."""
+    the lab's PKI (`hub.lab.lab`): TLS, the alliance's roles, signed answers, enrolled kiosks."""
 
     workdir: Path
     lab: Lab

@@ -31,11 +31,11 @@ from firmware.config import enrolment_overrides, load_config
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hal_sim.tcp_proxy import CuttableProxy
-from hub.broker_process import TlsMosquittoProcess
-from hub.catalogue import item_barcode
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import load_registry
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger.catalogue import item_barcode
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import load_registry
 from kiosk_tools.script_runner import KioskChild
 from kiosk_tools.simulated import build_simulated_kiosk
 from tests.e2e.conftest import Alliance, wiretap
@@ -295,7 +295,7 @@ def fill_journal(path: Path, kiosk_id: str, count: int) -> list[str]:
     per_member = -(-count // len(BACKLOG_MEMBERS))
     txn_ids = []
     # One every 3 s, up to now: as fast as a chute takes books (more than
-    # `[hub] returns_per_minute` would be held for staff, hub/txn_plausibility.py).
+    # `[hub] returns_per_minute` would be held for staff, hub/ledger/txn_plausibility.py).
     start = datetime.now(BEIJING) - timedelta(seconds=3 * count)
     with Journal.open(path) as journal:
         for n in range(count):

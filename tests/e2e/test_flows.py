@@ -25,8 +25,8 @@ import pytest
 from contract import messages, topics
 from contract.broker_url import parse_broker_url
 from firmware.config import enrolment_overrides, load_config
-from hub.broker_process import TlsMosquittoProcess
-from hub.lab import Lab
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
 from kiosk_tools.simulated import build_simulated_kiosk
 from tests.e2e.conftest import hub_signer, wiretap
 

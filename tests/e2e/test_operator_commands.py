@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from hub.broker_process import TlsMosquittoProcess
-from hub.lab import Lab
-from hub.operator_config import ENV_VAR
+from hub.cli.operator_config import ENV_VAR
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
 from kiosk_tools import launch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,8 +219,8 @@ def _play(script: Path, *extra: str, cwd: Path, config: Path) -> subprocess.Comp
 
 
 def test_a_scenario_says_when_the_labs_broker_is_not_running_and_never_moves_a_labs_kiosk(tmp_path: Path) -> None:
-    from hub.broker_process import free_port
-    from hub.pki_files import enrolled_kiosks
+    from hub.lab.broker_process import free_port
+    from hub.pki.pki_files import enrolled_kiosks
 
     lab = Lab(tmp_path / "var" / "lab")
     lab.kiosk("sim-kiosk-1", "capital")

@@ -36,12 +36,12 @@ from contract.privacy import card_hash
 from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
-from hub import catalogue
-from hub.broker_process import TlsMosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import load_registry
-from hub.rules import ReaderRecord
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import load_registry
+from hub.rules.rules import ReaderRecord
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told, loan_history
 from tests.e2e.conftest import HubProcess, wait_until
 from tests.secure_clients import kiosk_tls
@@ -178,7 +178,7 @@ def offline_backlog(path: Path, kiosk_id: str, chain: tuple[int, ...]) -> KioskJ
     ones several workers are most likely to commit in reverse."""
     # A row every 20 s, as one kiosk can lend and take back: a backlog much faster than
     # that would be offline loans and returns the hub holds for staff
-    # (`[hub] offline_loans_per_kiosk_hour`, `returns_per_minute`: hub/txn_plausibility.py).
+    # (`[hub] offline_loans_per_kiosk_hour`, `returns_per_minute`: hub/ledger/txn_plausibility.py).
     journal = KioskJournal(path, kiosk_id, datetime.now(BEIJING) - timedelta(hours=10), step=timedelta(seconds=20))
     readers = itertools.cycle(reader_cards())
     lengths = itertools.cycle(chain)

@@ -36,9 +36,9 @@ from firmware.service_notify import ServiceNotifier
 from firmware.supervision import Supervision, supervise
 from firmware.view import KioskView
 from hal_sim.tcp_proxy import CuttableProxy
-from hub.catalogue import item_barcode
-from hub.ledger import Ledger
-from hub.registry import load_registry
+from hub.ledger.catalogue import item_barcode
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import load_registry
 from kiosk_tools.simulated import build_simulated_kiosk
 from tests.e2e.conftest import Alliance, wait_until
 

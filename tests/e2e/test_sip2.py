@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.lab import Lab, demo_sip2_tables
+from hub.lab.lab import Lab, demo_sip2_tables
 from ils_sim.library import load_library
 from tests.e2e.conftest import Alliance, HubProcess
 from tests.ils_peer import DATA, Ils
@@ -46,7 +46,7 @@ def start_world(tmp_path: Path, lab: Lab, ils: Ils, **sip2: int) -> Alliance:
         tmp_path / "hub.log",
         worker="sip2",
         # Its readers take a book across town in seconds: without return_min_interval_s=0
-        # the hub would hold such returns for staff (hub/txn_plausibility.py).
+        # the hub would hold such returns for staff (hub/ledger/txn_plausibility.py).
         config=lab.hub_config("sip2", tables=tables, seed_per_member=50, return_min_interval_s=0),
     )
     return Alliance(tmp_path, lab, broker, hub.start())

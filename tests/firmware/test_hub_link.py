@@ -6,7 +6,7 @@ request on its response topic with its correlation data, ack each txn by id.
 All on the lab's secure broker (tests/conftest.py `broker`), as a kiosk runs: the link
 connects with its enrolment (`kiosk_tls`) and holds the hub's public key, the fake hub
 and every spy are `hub-...` identities, and the fake hub signs what it sends as the hub
-does (`hub.signer.HubSigner` with the lab's signing key).
+does (`hub.worker.signer.HubSigner` with the lab's signing key).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hal_sim.tcp_proxy import CuttableProxy
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.signer import HubSigner
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.worker.signer import HubSigner
 from tests.secure_clients import kiosk_tls, secure_client
 
 REPO = Path(__file__).resolve().parents[2]

@@ -167,7 +167,7 @@ def test_a_reader_greeted_online_whose_checkout_times_out_is_held_to_the_scheme_
 
 
 def test_the_kiosks_rules_are_the_member_data_the_hub_loads() -> None:
-    from hub.registry import load_registry
+    from hub.rules.registry import load_registry
 
     registry = load_registry()
     config_of = {member: CoreConfig(library_id=member) for member in lending_schemes()}

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from contract import card_schemes, messages, privacy
-from hub import catalogue, rules
-from hub.answers import HUB_REASONS, RequestAnswers, reason_message
-from hub.ledger import Ledger
-from hub.registry import Registry
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules import rules
+from hub.rules.registry import Registry
+from hub.worker.answers import HUB_REASONS, RequestAnswers, reason_message
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))

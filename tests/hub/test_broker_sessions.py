@@ -3,7 +3,7 @@ the real broker (the alliance's secure one, `mosquitto` on a free port, as every
 here), with members that are processes a test SIGKILLs (tests/hub/share_member.py), each
 connected as a hub worker identity (`hub-a` is worker `a`: the broker makes the CN the
 client id), and txns published by enrolled kiosk `k1`. docs/ordering.md, "What the broker
-does", reports these facts; hub/service.py is designed for them.
+does", reports these facts; hub/worker/service.py is designed for them.
 
 Every member subscribes `$share/hub/alliance/v1/kiosk/+/txn` at QoS 1. "Persistent"
 means `clean_start=False` with a session expiry, as the hub's workers connect.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
 from tests.secure_clients import identity_for, secure_client
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 from contract.card_schemes import identify_scheme, item_barcode_is_valid, number_is_valid
 from contract.privacy import card_hash
-from hub.catalogue import (
+from hub.ledger.catalogue import (
     HOLDER_NUMBER,
     STABLE_SERIALS,
     DemoReader,
@@ -20,8 +20,8 @@ from hub.catalogue import (
     generate_readers,
     item_barcode,
 )
-from hub.registry import Registry, load_registry
-from hub.rules import SHANGHAI, ItemRecord, checkout_decision, reader_status, route_return
+from hub.rules.registry import Registry, load_registry
+from hub.rules.rules import SHANGHAI, ItemRecord, checkout_decision, reader_status, route_return
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`hub.exception_reasons` lists every reason code the hub records on a staff exception,
+"""`hub.ledger.exception_reasons` lists every reason code the hub records on a staff exception,
 each with a sentence for staff: found here by reading the modules that record them, so a
 new code without words fails this test."""
 
@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from hub import (
+from hub.ledger import (
     kiosk_flags,
     order_caps,
-    rules,
     session_tokens,
     txn_checks,
     txn_clock,
     txn_plausibility,
 )
-from hub.exception_reasons import EXCEPTION_REASONS, describe_reason
+from hub.ledger.exception_reasons import EXCEPTION_REASONS, describe_reason
+from hub.rules import rules
 
 HUB = Path(__file__).resolve().parents[2] / "hub"
 # Where a code is written into the exceptions table, as the modules spell it.
@@ -26,7 +26,7 @@ _RECORDED = re.compile(
     r"""(?:_refuse|_exception|_conflict)\(\s*(?:call,\s*)?"([a-z_]+)"|reason="([a-z_]+)"|reason = '([a-z_]+)'"""
     r"""|VALUES \(\?, \?, '([a-z_]+)'"""
 )
-_RECORDING_MODULES = ("commits.py", "ils_drainer.py", "ils_operations.py", "ils_live.py")
+_RECORDING_MODULES = ("ledger/commits.py", "ils/ils_drainer.py", "ils/ils_operations.py", "ils/ils_live.py")
 # Every `ils_...` code the SIP2 leg may record a conflict under, however it spells the call.
 _ILS_CODE = re.compile(r'"(ils_[a-z_]+)"')
 

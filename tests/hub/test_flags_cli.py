@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hub import kiosk_flags
 from hub.__main__ import main
-from hub.ledger import Ledger
-from hub.pins import write_pepper_file
+from hub.ledger import kiosk_flags
+from hub.ledger.ledger import Ledger
+from hub.ledger.pins import write_pepper_file
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 

@@ -3,7 +3,7 @@ never logs a card number.
 
 On the secure broker the realistic attacker is a compromised enrolled kiosk: it sends
 the hostile payloads on its own topics, and the broker refuses those over its size limit
-(`hub.broker_config.MESSAGE_SIZE_LIMIT`) and any topic not its own. What only an
+(`hub.pki.broker_config.MESSAGE_SIZE_LIMIT`) and any topic not its own. What only an
 anonymous or misconfigured broker lets through (a card number where the kiosk id
 belongs, payloads over the limit) is sent on a plain broker of its own, since the worker
 must survive it all the same."""
@@ -30,13 +30,13 @@ from paho.mqtt.properties import Properties
 
 from contract import messages, topics
 from contract.card_schemes import make_card_number
-from hub import catalogue
-from hub.broker_config import MESSAGE_SIZE_LIMIT
-from hub.broker_process import MosquittoProcess, TlsMosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess, TlsMosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.pki.broker_config import MESSAGE_SIZE_LIMIT
+from hub.rules.registry import Registry, load_registry
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 SECRET_CARD = make_card_number("bj-joint", 7654321)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from contract import messages
-from hub import catalogue
-from hub.answers import RequestAnswers
-from hub.intake import Intake, WorkerStats, recover_txn_id, safe_kiosk
-from hub.ledger import Ledger
-from hub.registry import Registry
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, WorkerStats, recover_txn_id, safe_kiosk
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-intake"

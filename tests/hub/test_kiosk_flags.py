@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from contract import messages
-from hub import kiosk_flags
-from hub.fleet import fleet_table
-from hub.ledger import Ledger
+from hub.cli.fleet import fleet_table
+from hub.ledger import kiosk_flags
+from hub.ledger.ledger import Ledger
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 

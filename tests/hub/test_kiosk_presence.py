@@ -1,15 +1,15 @@
-"""When the hub heard each kiosk (hub/kiosk_presence.py), and the checks that read it and
-the ledger's own history (hub/txn_plausibility.py), on SQLite and PostgreSQL alike."""
+"""When the hub heard each kiosk (hub/ledger/kiosk_presence.py), and the checks that read it and
+the ledger's own history (hub/ledger/txn_plausibility.py), on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub import kiosk_presence
-from hub.kiosk_presence import PresenceWriter
-from hub.ledger import Ledger
-from hub.registry import Registry
-from hub.txn_checks import OfflineBounds
+from hub.ledger import kiosk_presence
+from hub.ledger.kiosk_presence import PresenceWriter
+from hub.ledger.ledger import Ledger
+from hub.ledger.txn_checks import OfflineBounds
+from hub.rules.registry import Registry
 from tests.hub.test_ledger import add_item, add_reader, card
 from tests.hub.test_ordering import Kiosk
 

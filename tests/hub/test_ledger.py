@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from contract import card_schemes, messages, privacy
-from hub import rules
-from hub.ledger import Ledger, LedgerUrlError
-from hub.registry import Registry
+from hub.ledger.ledger import Ledger, LedgerUrlError
+from hub.rules import rules
+from hub.rules.registry import Registry
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 

@@ -13,10 +13,10 @@ import pytest
 
 from contract import messages
 from contract.settings import ConfigError
-from hub.broker_process import TlsMosquittoProcess
-from hub.command_cli import describe_result
-from hub.lab import Lab
-from hub.operator_config import ENV_VAR, config_for, find_config
+from hub.cli.command_cli import describe_result
+from hub.cli.operator_config import ENV_VAR, config_for, find_config
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contract import messages, privacy
-from hub.ledger import Ledger
-from hub.order_caps import EPOCHS_OVER_CAP, PARKED_FULL, PARKED_TOO_LONG, OrderCaps, OverCap
-from hub.registry import Registry
+from hub.ledger.ledger import Ledger
+from hub.ledger.order_caps import EPOCHS_OVER_CAP, PARKED_FULL, PARKED_TOO_LONG, OrderCaps, OverCap
+from hub.rules.registry import Registry
 from tests.hub.test_ledger import add_item, add_reader, card
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)

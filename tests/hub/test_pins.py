@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from contract import card_schemes
-from hub.ledger import Ledger
-from hub.pins import UNTIL_STAFF, PinPeppers, hash_pin, verify_pin
-from hub.registry import load_registry
-from hub.rules import ReaderRecord
-from hub.schemes import Scheme
+from hub.ledger.ledger import Ledger
+from hub.ledger.pins import UNTIL_STAFF, PinPeppers, hash_pin, verify_pin
+from hub.rules.registry import load_registry
+from hub.rules.rules import ReaderRecord
+from hub.rules.schemes import Scheme
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 NUMBER = card_schemes.make_card_number("bj-joint", 4711)

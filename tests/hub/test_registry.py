@@ -21,7 +21,7 @@ from contract.card_schemes import (
     make_item_barcode,
     number_is_valid,
 )
-from hub.registry import LENDING_MEMBERS, Registry, RegistryError, load_registry
+from hub.rules.registry import LENDING_MEMBERS, Registry, RegistryError, load_registry
 
 SEED = Path("/work/shared/seed/000_348ff9eaf1c8d309.txt")
 

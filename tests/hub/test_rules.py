@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from contract.card_schemes import make_card_number, make_item_barcode
 from contract.privacy import card_hash, mask_card, mask_name
-from hub.registry import Registry, RegistryError, load_registry
-from hub.rules import (
+from hub.rules.registry import Registry, RegistryError, load_registry
+from hub.rules.rules import (
     REASONS,
     SHANGHAI,
     Decision,

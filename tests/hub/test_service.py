@@ -26,12 +26,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, privacy, topics
-from hub import catalogue
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 ROOT = Path(__file__).resolve().parents[2]

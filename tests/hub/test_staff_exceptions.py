@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from contract import messages
-from hub import rules
-from hub.exception_reasons import EXCEPTION_REASONS
-from hub.exceptions_cli import parse_since
-from hub.ledger import Ledger
-from hub.registry import Registry
-from hub.staff_exceptions import ResolveError
+from hub.cli.exceptions_cli import parse_since
+from hub.ledger.exception_reasons import EXCEPTION_REASONS
+from hub.ledger.ledger import Ledger
+from hub.ledger.staff_exceptions import ResolveError
+from hub.rules import rules
+from hub.rules.registry import Registry
 from tests.hub.test_ledger import NOW, add_item, add_reader, card, txn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def test_the_list_filters_by_kiosk_and_time(ledger: Ledger, registry: Registry) 
 
 
 def test_status_counts_the_open_exceptions_of_each_kiosk(ledger: Ledger, registry: Registry) -> None:
-    from hub.fleet import fleet_json, fleet_table
+    from hub.cli.fleet import fleet_json, fleet_table
 
     ledger.record_state("k1", messages.KioskState(state="online", library_id="capital"), NOW)
     _two_exceptions(ledger, registry)

@@ -1,4 +1,4 @@
-"""A hub worker's broker session (hub/service.py, docs/ordering.md): one stable client id
+"""A hub worker's broker session (hub/worker/service.py, docs/ordering.md): one stable client id
 per worker name, kept across restarts, ended only by `retire`, never shared by two
 workers. Each test has its own secure Mosquitto (sessions outlive the workers that made
 them); each worker connects as its lab identity, whose CN `hub-NAME` is its client id."""
@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from contract import messages, topics
-from hub import catalogue
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
-from hub.service import HubService, client_id
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.worker.service import HubService, client_id
 from tests.secure_clients import hub_settings, secure_client
 
 pytestmark = pytest.mark.slow

@@ -19,12 +19,12 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract import messages, topics
-from hub import catalogue
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 N = 120

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from contract.card_schemes import item_barcode_is_valid, make_card_number
-from hub.catalogue import generate_items, generate_readers
-from hub.registry import load_registry
+from hub.ledger.catalogue import generate_items, generate_readers
+from hub.rules.registry import load_registry
 from ils_sim.circulation import Circulation
 from ils_sim.library import Item, Library, LibraryDataError, Patron, load_library
 

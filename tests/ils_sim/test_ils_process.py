@@ -94,7 +94,7 @@ def test_bad_data_exits_2_with_a_message(tmp_path):
 def test_with_a_certificate_it_serves_sip2_over_tls_and_refuses_plain_clients(data_file, tmp_path):
     import ssl
 
-    from hub.pki import init_pki, server_identity
+    from hub.pki.pki import init_pki, server_identity
 
     init_pki(tmp_path / "pki")
     ident = server_identity(tmp_path / "pki", "ils-east", tmp_path / "pki" / "ils")

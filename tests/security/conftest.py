@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.registry import load_registry
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.rules.registry import load_registry
 from tests.security.wire_kiosk import Kiosks, WireHub, start_hub
 
 

@@ -23,14 +23,14 @@ from contract.private_files import make_private
 from firmware.journal import Journal
 from firmware.logging_setup import configure_logging
 from hub.config import ConfigError, HubConfig, load_config
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.ledger_sql import open_database
-from hub.pins import ScryptCost, _scrypt, hash_pin, read_pepper_file, write_pepper_file
-from hub.pki_files import PkiPaths
-from hub.registry import load_registry
-from hub.rules import ReaderRecord
-from hub.service import HubService
+from hub.lab.lab import Lab
+from hub.ledger.ledger import Ledger
+from hub.ledger.ledger_sql import open_database
+from hub.ledger.pins import ScryptCost, _scrypt, hash_pin, read_pepper_file, write_pepper_file
+from hub.pki.pki_files import PkiPaths
+from hub.rules.registry import load_registry
+from hub.rules.rules import ReaderRecord
+from hub.worker.service import HubService
 from tests.firmware.test_journal import make_txn
 
 ROOT = Path(__file__).resolve().parents[2]

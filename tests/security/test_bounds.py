@@ -22,18 +22,19 @@ from typing import Any
 import pytest
 
 from contract import messages, topics
-from hub import catalogue, rules
-from hub.answers import RequestAnswers
-from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks, WorkerStats
-from hub.kiosk_flags import OVER_CAP
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.order_caps import EPOCHS_OVER_CAP, PARKED_TOO_LONG, OrderCaps
-from hub.rate_limit import RequestRateLimit
-from hub.registry import Registry, load_registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.kiosk_flags import OVER_CAP
+from hub.ledger.ledger import Ledger
+from hub.ledger.order_caps import EPOCHS_OVER_CAP, PARKED_TOO_LONG, OrderCaps
+from hub.rules import rules
+from hub.rules.registry import Registry, load_registry
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, IntakeChecks, WorkerStats
+from hub.worker.rate_limit import RequestRateLimit
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
@@ -110,7 +111,7 @@ def test_3000_txns_each_opening_a_new_epoch_behind_a_gap_are_refused_beyond_the_
     ledger: Ledger, registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     intake = make_intake(ledger, registry)  # the defaults: 20 epochs a day, 500 parked
-    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+    with caplog.at_level(logging.WARNING, logger="hub.worker.intake"):
         answers = [intake.handle_txn(KIOSK, ordered(seq=2, epoch=new_epoch(n))) for n in range(3000)]
     assert len([r for r in caplog.records if EPOCHS_OVER_CAP in r.getMessage()]) == 1  # once per burst
 
@@ -228,7 +229,7 @@ def test_txns_over_the_kiosks_rate_get_no_ack_are_logged_once_and_commit_when_re
     limit = RequestRateLimit(rate_per_s=1.0, burst=10, clock=lambda: ticks[0])
     intake = make_intake(ledger, registry, IntakeChecks(txn_rate_limit=limit))
     journal = [ordered(seq=seq) for seq in range(1, 31)]
-    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+    with caplog.at_level(logging.WARNING, logger="hub.worker.intake"):
         answers = [intake.handle_txn(KIOSK, raw) for raw in journal]
     assert [len(a) for a in answers] == [1] * 10 + [0] * 20
     assert intake.stats.txns_rate_limited == 20

@@ -1,7 +1,7 @@
 """Attacks on the secure broker that must fail (issue 10, item 8, the broker's part).
 
-One real Mosquitto for the module, started from `hub.broker_config`'s files
-(`TlsMosquittoProcess`) with a PKI made by `hub.pki`; every client is paho over TLS with
+One real Mosquitto for the module, started from `hub.pki.broker_config`'s files
+(`TlsMosquittoProcess`) with a PKI made by `hub.pki.pki`; every client is paho over TLS with
 a certificate. docs/security.md records what each test measured.
 """
 
@@ -20,10 +20,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.topics import topic
-from hub.broker_process import BrokerUnavailable, TlsMosquittoProcess
-from hub.kiosk_certs import enroll_kiosk, revoke_kiosk
-from hub.pki import hub_worker_identity, init_pki
-from hub.pki_files import PkiPaths
+from hub.lab.broker_process import BrokerUnavailable, TlsMosquittoProcess
+from hub.pki.kiosk_certs import enroll_kiosk, revoke_kiosk
+from hub.pki.pki import hub_worker_identity, init_pki
+from hub.pki.pki_files import PkiPaths
 
 QUIET_S = 0.4  # how long "nothing is delivered" is watched for, on loopback
 

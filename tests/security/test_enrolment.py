@@ -20,10 +20,10 @@ from firmware.core.events import LinkChanged
 from firmware.hub_link import HubLink, TlsFiles
 from firmware.identity_keys import generate_identity
 from hub.__main__ import main
-from hub.broker_process import TlsMosquittoProcess
-from hub.kiosk_certs import enroll_kiosk
-from hub.pki import init_pki
-from hub.pki_files import PkiError, enrolled_kiosks, read_secret
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.pki.kiosk_certs import enroll_kiosk
+from hub.pki.pki import init_pki
+from hub.pki.pki_files import PkiError, enrolled_kiosks, read_secret
 from kiosk_tools.cli import main as firmware_main
 
 

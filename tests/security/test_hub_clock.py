@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from contract import messages
-from hub import fleet, kiosk_flags, rules
-from hub.intake import Intake
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
+from hub.cli import fleet
+from hub.ledger import kiosk_flags
+from hub.ledger.ledger import Ledger
+from hub.rules import rules
+from hub.rules.registry import Registry, load_registry
+from hub.worker.intake import Intake
 from tests.security.test_txn_checks import (
     KIOSK,
     NOW,

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from contract import messages
-from hub import catalogue, fleet, kiosk_flags
-from hub.intake import Intake
-from hub.ledger import Ledger
-from hub.registry import Registry, load_registry
+from hub.cli import fleet
+from hub.ledger import catalogue, kiosk_flags
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.worker.intake import Intake
 from tests.security.test_txn_checks import (
     KIOSK,
     NOW,

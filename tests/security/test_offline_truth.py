@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from contract import card_schemes, messages
-from hub import catalogue, rules
-from hub.intake import Intake
-from hub.ledger import Ledger
-from hub.pki import init_pki
-from hub.registry import Registry, load_registry
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.pki.pki import init_pki
+from hub.rules import rules
+from hub.rules.registry import Registry, load_registry
+from hub.worker.intake import Intake
 from tests.security.test_txn_checks import (
     KIOSK,
     NOW,

@@ -19,18 +19,18 @@ import pytest
 
 from contract import card_schemes, messages
 from contract.privacy import card_hash, mask_card
-from hub import catalogue
-from hub.answers import RequestAnswers
-from hub.broker_process import MosquittoProcess
-from hub.card_walk_guard import CARD_CHECKS_PAUSED
-from hub.kiosk_flags import CARD_WALKING, PIN_GUESSING
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
-from hub.registry import Registry, load_registry
-from hub.rules import ItemRecord, ReaderRecord
-from hub.schemes import Scheme
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.kiosk_flags import CARD_WALKING, PIN_GUESSING
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.rules.rules import ItemRecord, ReaderRecord
+from hub.rules.schemes import Scheme
+from hub.worker.answers import RequestAnswers
+from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED
+from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
+from hub.worker.service import HubService
 from tests.hub.test_service import Kiosk
 from tests.secure_clients import hub_settings
 
@@ -152,7 +152,7 @@ def test_one_pin_tried_across_many_cards_pauses_that_kiosks_pin_checks_and_logs_
     ledger: Ledger, strict: RequestAnswers, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     refs = cards(ledger, 8)
-    with caplog.at_level(logging.WARNING, logger="hub.pin_guard"):
+    with caplog.at_level(logging.WARNING, logger="hub.worker.pin_guard"):
         verdicts = [try_pin(strict, ref, "123456") for ref in refs]
     assert [v.pin_ok for v in verdicts[:6]] == [False] * 6
     assert all(v.ok is False and v.error == PIN_CHECKS_PAUSED for v in verdicts[6:])

@@ -13,8 +13,8 @@ import pytest
 
 from contract import card_schemes
 from contract.privacy import card_hash
-from hub.ledger import Ledger
-from hub.pins import (
+from hub.ledger.ledger import Ledger
+from hub.ledger.pins import (
     DEMO_SEED_COST,
     PIN_COST,
     PinPepperError,
@@ -23,9 +23,9 @@ from hub.pins import (
     verify_pin,
     write_pepper_file,
 )
-from hub.registry import load_registry
-from hub.rules import ReaderRecord
-from hub.schemes import Scheme
+from hub.rules.registry import load_registry
+from hub.rules.rules import ReaderRecord
+from hub.rules.schemes import Scheme
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 NUMBER = card_schemes.make_card_number("bj-joint", 4712)

@@ -9,7 +9,7 @@ import pytest
 
 from firmware.config import ConfigError, load_config
 from hub.config import load_config as load_hub_config
-from hub.lab import Lab
+from hub.lab.lab import Lab
 
 
 @pytest.fixture(scope="module")

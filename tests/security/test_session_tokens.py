@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from contract import messages
-from hub import rules
-from hub.answers import RequestAnswers
 from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks, WorkerStats
-from hub.ledger import Ledger
-from hub.registry import Registry
-from hub.session_tokens import SessionTokens
+from hub.ledger.ledger import Ledger
+from hub.ledger.session_tokens import SessionTokens
+from hub.rules import rules
+from hub.rules.registry import Registry
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, IntakeChecks, WorkerStats
 from tests.security import test_txn_checks as checks
 from tests.security.test_txn_checks import (
     KIOSK,

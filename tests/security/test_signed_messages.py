@@ -34,13 +34,13 @@ from firmware.hub_link import HubLink
 from firmware.journal import Journal
 from firmware.txn_ids import TxnIdFactory
 from hub.__main__ import main as hub_main
-from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.pki import init_pki, write_pin_pepper, write_signing_key
-from hub.pki_files import PkiPaths
-from hub.registry import Registry, load_registry
-from hub.service import HubService
-from hub.signer import HubSigner
+from hub.lab.broker_process import MosquittoProcess
+from hub.pki.pki import init_pki, write_pin_pepper, write_signing_key
+from hub.pki.pki_files import PkiPaths
+from hub.rules.registry import Registry, load_registry
+from hub.worker.service import HubService
+from hub.worker.signer import HubSigner
 from tests.firmware.test_hub_link import Events  # what the link posts, waited for by kind
 
 LIBRARY = "capital"

@@ -23,20 +23,21 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import card_schemes, messages, topics
-from hub import catalogue, rules
-from hub.answers import RequestAnswers
-from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.enrolment import Enrolment
-from hub.intake import Intake, IntakeChecks, WorkerStats
-from hub.kiosk_certs import enroll_kiosk, revoke_kiosk
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.pki import init_pki
-from hub.rate_limit import RequestRateLimit
-from hub.registry import Registry, load_registry
-from hub.service import HubService
-from hub.txn_checks import OfflineBounds
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger import catalogue
+from hub.ledger.ledger import Ledger
+from hub.ledger.txn_checks import OfflineBounds
+from hub.pki.kiosk_certs import enroll_kiosk, revoke_kiosk
+from hub.pki.pki import init_pki
+from hub.rules import rules
+from hub.rules.registry import Registry, load_registry
+from hub.worker.answers import RequestAnswers
+from hub.worker.enrolment import Enrolment
+from hub.worker.intake import Intake, IntakeChecks, WorkerStats
+from hub.worker.rate_limit import RequestRateLimit
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
@@ -273,7 +274,7 @@ def test_a_kiosk_over_its_request_rate_is_answered_rate_limited_and_logged_once(
     clock = [0.0]
     limit = RequestRateLimit(rate_per_s=20, burst=40, clock=lambda: clock[0])
     intake = make_intake(ledger, registry, IntakeChecks(rate_limit=limit))
-    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+    with caplog.at_level(logging.WARNING, logger="hub.worker.intake"):
         answers = [intake.handle_request(KIOSK, request()) for _ in range(60)]
     assert all(a.ok for a in answers[:40])
     assert all(a == messages.Response(ok=False, error="rate_limited") for a in answers[40:])

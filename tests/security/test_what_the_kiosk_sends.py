@@ -19,7 +19,7 @@ from contract.messages import CardRef, PinCheck, ReaderLookup
 from contract.topics import topic
 from firmware.core.events import HubAnswered, HubTimedOut, LinkChanged
 from firmware.hub_link.link import HubLink
-from hub.broker_process import MosquittoProcess
+from hub.lab.broker_process import MosquittoProcess
 
 PIN = PinCheck(op="pin_check", card=CardRef(scheme="bj-joint", number="0110000012341"), pin="123456")
 

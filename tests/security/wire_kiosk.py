@@ -24,15 +24,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, topics
-from hub import rules
-from hub.answers import RequestAnswers
-from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.intake import Intake, IntakeChecks, WorkerStats
-from hub.lab import Lab
-from hub.ledger import Ledger
-from hub.registry import Registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.ledger.ledger import Ledger
+from hub.rules import rules
+from hub.rules.registry import Registry
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, IntakeChecks, WorkerStats
+from hub.worker.service import HubService
 from tests.secure_clients import hub_settings, secure_client
 
 

@@ -16,7 +16,7 @@ from contract import messages, topics
 from firmware.core.events import CommandReceived, LinkChanged
 from firmware.hub_link import HubLink
 from firmware.update_order import last_update
-from hub.broker_process import MosquittoProcess
+from hub.lab.broker_process import MosquittoProcess
 from tests.firmware.test_hub_link import Events
 
 SHA = "ab" * 32

@@ -28,12 +28,12 @@ from contract import messages, signing, topics
 from firmware.release import Bundle
 from firmware.update import UpdateResult, update
 from hub.__main__ import main as hub_main
-from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
-from hub.pki import write_pin_pepper, write_signing_key
-from hub.pki_files import PkiPaths
-from hub.registry import load_registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.pki.pki import write_pin_pepper, write_signing_key
+from hub.pki.pki_files import PkiPaths
+from hub.rules.registry import load_registry
+from hub.worker.service import HubService
 from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk, write_trust
 
 # Builds two bundles and installs two slots: minutes on a loaded machine, ~1 min idle.

@@ -14,15 +14,15 @@ import pytest
 
 from contract import messages
 from contract.card_schemes import make_card_number
-from hub.answers import RequestAnswers
-from hub.ils_drainer import IlsDrainer
-from hub.ils_operations import IlsGateway
-from hub.ils_routing import IlsRouting
-from hub.intake import Intake, WorkerStats
-from hub.ledger import Ledger
-from hub.registry import Registry
-from hub.rules import ReaderRecord
+from hub.ils.ils_drainer import IlsDrainer
+from hub.ils.ils_operations import IlsGateway
+from hub.ils.ils_routing import IlsRouting
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry
+from hub.rules.rules import ReaderRecord
 from hub.sip2.client import Sip2Pool, Sip2System
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, WorkerStats
 from tests.ils_peer import Ils
 
 # From ils_sim/data/dongcheng.toml: a Dongcheng joint card, a book of Dongcheng.

@@ -116,7 +116,7 @@ def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(il
     token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
     borrow(hub, NLC_CARD, BOOK, "capital", token)
     # The hub gets the return a while later: sooner, at another library, it cannot be
-    # true and the loan would stay open for staff (hub/txn_plausibility.py).
+    # true and the loan would stay open for staff (hub/ledger/txn_plausibility.py).
     hub.intake.clock = lambda: now() + timedelta(minutes=15)
     route, ack = give_back(hub, BOOK, "chaoyang")
     assert (ack.result, ack.exception) == ("committed", None)
@@ -249,8 +249,8 @@ def test_a_lookup_while_the_cards_system_is_down_is_refused_with_a_reason(ils, m
 
 
 def test_books_of_members_not_listed_stay_on_the_hubs_catalogue(ils, make_hub, registry):
-    from hub import catalogue
-    from hub.rules import ItemRecord
+    from hub.ledger import catalogue
+    from hub.rules.rules import ItemRecord
 
     hub = make_hub(ils)
     barcode = catalogue.item_barcode(registry, "capital", 1)
@@ -266,7 +266,7 @@ def test_books_of_members_not_listed_stay_on_the_hubs_catalogue(ils, make_hub, r
 
 def test_a_kiosk_walking_district_numbers_cannot_enumerate_the_members_patrons(ils, make_hub):
     """District numbers are passed on to the member's system: the walking guard
-    (hub/card_walk_guard.py) pauses the kiosk before the system is asked any further."""
+    (hub/worker/card_walk_guard.py) pauses the kiosk before the system is asked any further."""
     hub = make_hub(ils)
     numbers = [make_card_number("bj-joint", serial, district="01") for serial in range(50_000, 50_200)]
     assert hub.gateway.card_system("bj-joint", numbers[0]) == "east"

@@ -8,8 +8,8 @@ import time
 from datetime import timedelta
 
 from contract import messages
-from hub.ils_drainer import IlsDrainer
-from hub.ils_live import UNCLAIMED
+from hub.ils.ils_drainer import IlsDrainer
+from hub.ils.ils_live import UNCLAIMED
 from tests.hub.ils.conftest import (
     BOOK,
     DONGCHENG_CARD,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contract.card_schemes import make_card_number
-from hub.ils_routing import JOINT_CARD_ISSUERS, IlsRouting, NoGuestPatron, Patron
-from hub.registry import Registry
+from hub.ils.ils_routing import JOINT_CARD_ISSUERS, IlsRouting, NoGuestPatron, Patron
+from hub.rules.registry import Registry
 
 
 @pytest.fixture

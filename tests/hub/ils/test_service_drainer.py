@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contract import messages
-from hub.broker_process import MosquittoProcess
-from hub.lab import Lab
-from hub.registry import Registry
-from hub.service import HubService
+from hub.lab.broker_process import MosquittoProcess
+from hub.lab.lab import Lab
+from hub.rules.registry import Registry
 from hub.sip2.settings import Sip2Settings
+from hub.worker.service import HubService
 from tests.hub.ils.conftest import BOOK, OTHER_BOOK, Ils
 from tests.secure_clients import hub_settings
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from contract import messages
-from hub.pki import init_pki, server_identity
+from hub.pki.pki import init_pki, server_identity
 from tests.hub.ils.conftest import BOOK, DONGCHENG_CARD, DONGCHENG_PIN, NLC_CARD, NLC_PIN, Hub
 from tests.hub.ils.mitm import Mitm, replace_field, resign
 from tests.hub.ils.test_ils_path import sign_in

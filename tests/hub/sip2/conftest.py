@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.pki import ClientIdentity, init_pki, server_identity
+from hub.pki.pki import ClientIdentity, init_pki, server_identity
 from hub.sip2.client import Sip2System
 from tests.hub.sip2.peers import PASSWORD, USER, Library, ServerThread, build_app
 

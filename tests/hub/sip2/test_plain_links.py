@@ -11,8 +11,8 @@ from pathlib import Path
 
 from hub.__main__ import _sip2_warnings, main
 from hub.config import load_sip2
-from hub.ils_live import mark_lent, record_pending
-from hub.ledger import Ledger
+from hub.ils.ils_live import mark_lent, record_pending
+from hub.ledger.ledger import Ledger
 
 TABLES = """
 [sip2]

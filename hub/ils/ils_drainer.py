@@ -1,0 +1,270 @@
+"""Sends each member's library system the calls it is owed (`ils_queue`, state
+`queued`), oldest first, once it answers again: one thread per system in each hub worker
+(hub/worker/service.py), of which one at a time holds the system's lease (`ils_links`).
+
+The one rule, on one clock (monotonic), with one owner (this thread):
+- the oldest owed call of the system is sent; the next one only after it is settled, so
+  the system sees a book's loan before its return, as the ledger did;
+- a send is counted (`attempts`) before it starts, so an answer lost on the way still
+  counts: if the retry is then answered "item not checked out" (a checkin) or the book
+  is already on the patron's record (a checkout), the first send arrived: delivered;
+- `Sip2Unavailable`: the system is down; the call stays first in line and the thread
+  waits a backoff doubling from `backoff_min_s` to `backoff_max_s`, then tries again;
+- `Sip2ProtocolError` (the system found the request invalid): tried `max_invalid` times,
+  then a conflict, so one bad call cannot hold a system's queue for ever;
+- the system refuses (item not checked out on a first send, patron blocked, book out to
+  someone else): a conflict, and an exception row for staff (`hub status`, the
+  exceptions table); never dropped;
+- with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
+  (`[sip2] live_checkout_grace_s`, hub/ils/ils_live.py) is checked back in (09), one at a
+  time, unless the ledger's own loan of the book or a later checkout of it stands; a
+  refused 09 is a conflict with an exception row for staff; the thread wakes when the
+  oldest open live checkout comes due;
+- with nothing owed, an SC status (99) every `keepalive_s` keeps `hub status`'s link
+  state true; `wake()` (a txn just queued a call) sends at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.ils import ils_live
+from hub.ils.ils_live import LiveCheckout
+from hub.ils.ils_operations import ClientPool
+from hub.ledger import ils_queue
+from hub.ledger.ils_queue import QueuedCall
+from hub.ledger.ledger_sql import Database
+from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
+from hub.sip2.settings import DEFAULT_GRACE_S
+
+log = logging.getLogger(__name__)
+
+
+class IlsDrainer:
+    """The drainer of one system; `start()` / `stop()` (idempotent)."""
+
+    def __init__(
+        self,
+        system: str,
+        pool: ClientPool,
+        db: Database,
+        worker: str,
+        clock: Callable[[], datetime],
+        *,
+        backoff_min_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        keepalive_s: float = 30.0,
+        lease_s: float = 30.0,
+        max_invalid: int = 3,
+        live_grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.system = system
+        self.pool = pool
+        self.db = db
+        self.worker = worker
+        self.clock = clock
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.keepalive_s = keepalive_s
+        self.lease = timedelta(seconds=lease_s)
+        self.max_invalid = max_invalid
+        self.live_grace = timedelta(seconds=live_grace_s)
+        self.checked_back_in = 0
+        self.delivered = 0  # counters a test or an operator can read
+        self.conflicts = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = 0.0
+        self._last_check = float("-inf")
+
+    def start(self) -> IlsDrainer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"ils-drain-{self.system}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        try:
+            ils_queue.release_lease(self.db, self.system, self.worker)
+        except Exception:
+            log.debug("could not release the lease of %s", self.system, exc_info=True)
+
+    def wake(self) -> None:
+        """A call was queued: send it now rather than at the next poll."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self.step()
+            except Exception:  # the database went away for a moment: log, wait, go on
+                log.exception("SIP2 drainer of %s", self.system)
+                wait = self.backoff_max_s
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+
+    def step(self) -> float:
+        """Do one thing, and say how long to wait before the next (0: at once)."""
+        now = self.clock()
+        if not ils_queue.take_lease(self.db, self.system, self.worker, now, self.lease):
+            return self.lease.total_seconds() / 2
+        call = ils_queue.next_queued(self.db, self.system)
+        if call is None:
+            expired = ils_live.next_expired(self.db, self.system, now - self.live_grace)
+            if expired is not None:
+                try:
+                    self.check_back_in(expired)
+                except Sip2Unavailable as exc:
+                    ils_live.retry_later(self.db, expired, str(exc))
+                    return self._down(str(exc))
+                self._backoff = 0.0
+                return 0.0
+            if time.monotonic() - self._last_check >= self.keepalive_s:
+                self._check_link()
+            return min(self.keepalive_s, self.lease.total_seconds() / 2, self._until_live_due(now))
+        try:
+            self.send(call)
+        except Sip2Unavailable as exc:
+            ils_queue.note_error(self.db, call.id, str(exc))
+            return self._down(str(exc))
+        self._backoff = 0.0
+        return 0.0
+
+    def _down(self, error: str) -> float:
+        ils_queue.note_link(self.db, self.system, False, self.clock(), error)
+        self._backoff = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff * 2))
+        return self._backoff
+
+    def _until_live_due(self, now: datetime) -> float:
+        """Seconds until the oldest open live checkout passes its grace (inf: none)."""
+        oldest = ils_live.oldest_open(self.db, self.system)
+        if oldest is None:
+            return float("inf")
+        return max(0.05, (oldest + self.live_grace - now).total_seconds())
+
+    def check_back_in(self, call: LiveCheckout) -> None:
+        """A live checkout no loan txn claimed: check it back in (09) and record why, or
+        leave it when something else stands (hub/ils/ils_live.py). Sip2Unavailable leaves it
+        open for the next try."""
+        why_not = ils_live.standing_instead(self.db, call)
+        if why_not is not None:
+            ils_live.settle(self.db, call, why_not[0], why_not[1], self.clock())
+            return
+        if not ils_live.begin_checkin(self.db, call, self.clock()):
+            return  # its txn claimed it just now
+        grace = int(self.live_grace.total_seconds())
+        why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
+        try:
+            with self.pool.client() as client:
+                result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
+        except Sip2ProtocolError as exc:
+            ils_queue.note_link(self.db, self.system, True, self.clock(), str(exc))
+            if call.attempts + 1 >= self.max_invalid:
+                ils_live.settle(self.db, call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
+            else:
+                ils_live.retry_later(self.db, call, str(exc))
+            return
+        except Sip2Unavailable:
+            raise
+        except Sip2Error as exc:
+            raise Sip2Unavailable(str(exc)) from exc
+        ils_queue.note_link(self.db, self.system, True, self.clock())
+        if result.ok:
+            ils_live.settle(self.db, call, "checked_in", f"{why}: checked back in (09)", self.clock())
+            self.checked_back_in += 1
+            log.warning("SIP2 %s: live checkout %s of item %s checked back in: %s", self.system, call.id, call.item, why)
+        elif call.state == "pending":
+            ils_live.settle(self.db, call, "not_lent", f"{why}: the system had not lent it", self.clock())
+        else:
+            words = result.screen_message or "no reason given"
+            ils_live.settle(self.db, call, "conflict", f"{why}; the 09 was refused: {words}", self.clock())
+            self.conflicts += 1
+            log.warning("SIP2 %s: live checkout %s could not be checked back in: staff", self.system, call.id)
+
+    def send(self, call: QueuedCall) -> None:
+        """Send one owed call and settle it; Sip2Unavailable leaves it owed."""
+        ils_queue.begin_attempt(self.db, call.id)
+        earlier = call.attempts > 0  # an earlier send may have arrived
+        try:
+            with self.pool.client() as client:
+                self._deliver(client, call, earlier)
+        except Sip2ProtocolError as exc:
+            ils_queue.note_error(self.db, call.id, str(exc))
+            ils_queue.note_link(self.db, self.system, True, self.clock(), str(exc))
+            if call.attempts + 1 >= self.max_invalid:
+                self._conflict(call, "ils_invalid_request", f"the system found the request invalid: {exc}")
+            return
+        except Sip2Unavailable:
+            raise
+        except Sip2Error as exc:  # any other client fault: as if down, retried later
+            raise Sip2Unavailable(str(exc)) from exc
+        ils_queue.note_link(self.db, self.system, True, self.clock())
+
+    def _deliver(self, client: Any, call: QueuedCall, earlier: bool) -> None:
+        if call.op == "checkin":
+            result = client.checkin(call.item, at=call.at, current_location=call.library_id, no_block=True)
+            if result.ok:
+                self._delivered(call)
+            elif earlier:
+                self._delivered(call, "answered not checked out after an earlier send: taken as arrived")
+            else:
+                self._conflict(
+                    call, "ils_checkin_refused", f"not checked in: {result.screen_message or 'no reason given'}"
+                )
+            return
+        assert call.patron_id is not None
+        if call.op == "checkout":
+            result = client.checkout(call.patron_id, call.item, at=call.at, no_block=True)
+            if result.ok:
+                self._delivered(call, due=result.due_date)
+                return
+            patron = client.patron_information(call.patron_id)
+            if call.item in patron.charged_items:
+                self._delivered(call, "already out to this patron: taken as arrived")
+            elif patron.blocked:
+                self._conflict(call, "ils_patron_blocked", f"patron blocked: {result.screen_message or ''}")
+            else:
+                self._conflict(
+                    call, "ils_checkout_refused", f"not lent: {result.screen_message or 'no reason given'}"
+                )
+            return
+        result = client.renew(call.patron_id, call.item, at=call.at)
+        if result.ok:
+            self._delivered(call, due=result.due_date)
+        else:
+            self._conflict(call, "ils_renew_refused", f"not renewed: {result.screen_message or 'no reason given'}")
+
+    def _delivered(self, call: QueuedCall, note: str | None = None, due: datetime | None = None) -> None:
+        ils_queue.mark_delivered(self.db, call.id, self.clock(), due=due, note=note)
+        self.delivered += 1
+        log.info("SIP2 %s: %s of item delivered (call %s)", self.system, call.op, call.id)
+
+    def _conflict(self, call: QueuedCall, reason: str, words: str) -> None:
+        summary = f"SIP2 system {self.system}: {call.op} of item {call.item} (txn {call.txn_id}): {words}"
+        ils_queue.mark_conflict(self.db, call, reason, summary, self.clock())
+        self.conflicts += 1
+        log.warning("SIP2 %s: call %s is a conflict for staff: %s", self.system, call.id, reason)
+
+    def _check_link(self) -> None:
+        self._last_check = time.monotonic()
+        try:
+            with self.pool.client() as client:
+                client.sc_status()
+        except Sip2Error as exc:
+            ils_queue.note_link(self.db, self.system, False, self.clock(), str(exc))
+            return
+        ils_queue.note_link(self.db, self.system, True, self.clock())

@@ -1,0 +1,320 @@
+"""The ledger's record of what the hub told each member's library system (SIP2), and
+what it still owes it: the tables `ils_queue` and `ils_links` (hub/ledger_sql.py).
+
+One row of `ils_queue` is one SIP2 call about one book:
+
+    state      meaning
+    live       made while a kiosk waited (checkout_auth, renew_auth, return_route) and
+               answered; waits for the kiosk's txn, which claims it (`claim_live_call`)
+    queued     owed: the txn is committed in the ledger, the system has not been told;
+               the drainer (hub/ils_drainer.py) sends it, oldest first per system
+    delivered  the system has it (answered by a live call its txn claimed, or drained)
+    conflict   the system refused it; an exception row tells staff (never dropped)
+
+A checkout made while a kiosk waits is a live checkout (hub/ils_live.py): recorded
+`pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
+claims it in time; its states are listed there.
+
+`attempts` counts sends that began: a call whose answer was lost counts, so a second
+answer such as "item not checked out" is read as "the first one arrived". `ils_links`
+has one row per system: up or down, the last error, and the lease that lets one worker
+at a time drain that system's queue.
+
+Every function takes a `Database`; the ones a txn commit calls run inside its
+transaction, so a txn and what it owes a system commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.ledger.ledger_sql import Database, parse_time_text, time_text
+
+OPS = ("checkout", "checkin", "renew")
+# A live call older than this is not claimed by a txn: the reader's session is long over.
+LIVE_CLAIM_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class QueuedCall:
+    """One owed call, as the drainer sends it."""
+
+    id: int
+    system: str
+    op: str
+    item: str
+    patron_id: str | None
+    card_hash: str | None
+    txn_id: str | None
+    kiosk_id: str | None
+    library_id: str
+    at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A system as `python -m hub status` shows it."""
+
+    system: str
+    state: str  # up, down, unknown
+    last_error: str | None
+    changed_at: datetime | None
+    checked_at: datetime | None
+    queued: int
+    conflicts: int
+    live: int = 0  # live checkouts waiting for their loan txn (hub/ils_live.py)
+
+
+# ---------------------------------------------------------------- calls made live
+
+
+def record_live_call(
+    db: Database,
+    system: str,
+    op: str,
+    item: str,
+    library_id: str,
+    at: datetime,
+    *,
+    patron_id: str | None = None,
+    card_hash: str | None = None,
+    due: datetime | None = None,
+) -> None:
+    """A call the system answered while a kiosk waited; its txn claims it later."""
+    db.execute(
+        "INSERT INTO ils_queue (system, op, item, patron_id, card_hash, library_id, at, state, attempts,"
+        " due, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'live', 1, ?, ?, ?)",
+        (
+            system, op, item, patron_id, card_hash, library_id, time_text(at),
+            time_text(due) if due else None, time_text(at), time_text(at),
+        ),
+    )  # fmt: skip
+
+
+def claim_live_call(
+    db: Database, system: str, op: str, item: str, card_hash: str | None, txn_id: str, kiosk_id: str, now: datetime
+) -> tuple[int, datetime | None] | None:
+    """The newest unclaimed live call of this kind for this book (and reader), now
+    delivered under `txn_id`: its id and the system's due date; None when there is none."""
+    since = time_text(now - LIVE_CLAIM_WINDOW)
+    if card_hash is None:
+        row = db.query_one(
+            "SELECT id, due FROM ils_queue WHERE system = ? AND op = ? AND item = ? AND state = 'live'"
+            " AND created_at >= ? ORDER BY id DESC LIMIT 1",
+            (system, op, item, since),
+        )
+    else:
+        row = db.query_one(
+            "SELECT id, due FROM ils_queue WHERE system = ? AND op = ? AND item = ? AND card_hash = ?"
+            " AND state = 'live' AND created_at >= ? ORDER BY id DESC LIMIT 1",
+            (system, op, item, card_hash, since),
+        )
+    if row is None:
+        return None
+    db.execute(
+        "UPDATE ils_queue SET state = 'delivered', txn_id = ?, kiosk_id = ? WHERE id = ?", (txn_id, kiosk_id, row[0])
+    )
+    return int(row[0]), parse_time_text(row[1])
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def enqueue(
+    db: Database,
+    system: str,
+    op: str,
+    item: str,
+    library_id: str,
+    at: datetime,
+    now: datetime,
+    *,
+    txn_id: str,
+    kiosk_id: str,
+    patron_id: str | None = None,
+    card_hash: str | None = None,
+) -> int:
+    """Owe `system` a call for a committed txn; returns the row id (order of sending)."""
+    if op not in OPS:
+        raise ValueError(f"unknown SIP2 operation {op!r}")
+    db.execute(
+        "INSERT INTO ils_queue (system, op, item, patron_id, card_hash, txn_id, kiosk_id, library_id, at,"
+        " state, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)",
+        (system, op, item, patron_id, card_hash, txn_id, kiosk_id, library_id, time_text(at), time_text(now)),
+    )
+    return int(db.scalar("SELECT max(id) FROM ils_queue WHERE txn_id = ? AND op = ?", (txn_id, op)))
+
+
+def item_waiting(db: Database, system: str, item: str) -> bool:
+    """Does `system` still owe a call about this book? A live call must not overtake it."""
+    return (
+        db.query_one(
+            "SELECT 1 FROM ils_queue WHERE system = ? AND item = ? AND state = 'queued' LIMIT 1", (system, item)
+        )
+        is not None
+    )
+
+
+def next_queued(db: Database, system: str) -> QueuedCall | None:
+    """The oldest call `system` is owed."""
+    row = db.query_one(
+        "SELECT id, system, op, item, patron_id, card_hash, txn_id, kiosk_id, library_id, at, attempts"
+        " FROM ils_queue WHERE system = ? AND state = 'queued' ORDER BY id LIMIT 1",
+        (system,),
+    )
+    if row is None:
+        return None
+    at = parse_time_text(row[9])
+    assert at is not None
+    return QueuedCall(
+        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], at, int(row[10])
+    )
+
+
+def queued_count(db: Database, system: str) -> int:
+    return int(db.scalar("SELECT count(*) FROM ils_queue WHERE system = ? AND state = 'queued'", (system,)))
+
+
+def begin_attempt(db: Database, call_id: int) -> None:
+    """Count a send before it starts, so a lost answer still counts as an attempt."""
+    with db.write():
+        db.execute("UPDATE ils_queue SET attempts = attempts + 1 WHERE id = ?", (call_id,))
+
+
+def note_error(db: Database, call_id: int, error: str) -> None:
+    with db.write():
+        db.execute("UPDATE ils_queue SET last_error = ? WHERE id = ?", (error[:300], call_id))
+
+
+def mark_delivered(db: Database, call_id: int, now: datetime, due: datetime | None = None, note: str | None = None) -> None:
+    with db.write():
+        db.execute(
+            "UPDATE ils_queue SET state = 'delivered', done_at = ?, due = COALESCE(?, due), last_error = ?"
+            " WHERE id = ? AND state = 'queued'",
+            (time_text(now), time_text(due) if due else None, note, call_id),
+        )
+
+
+def mark_conflict(db: Database, call: QueuedCall, reason: str, summary: str, now: datetime) -> None:
+    """The system refused an owed call: kept as a conflict and as an exception for staff
+    (the hub's exceptions table), in one transaction."""
+    with db.write():
+        updated = db.execute(
+            "UPDATE ils_queue SET state = 'conflict', done_at = ?, last_error = ? WHERE id = ? AND state = 'queued'",
+            (time_text(now), f"{reason}: {summary}"[:300], call.id),
+        )
+        if updated:
+            db.execute(
+                "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
+                (call.txn_id or "-", call.kiosk_id or "-", reason, summary[:500], time_text(now)),
+            )
+
+
+def record_conflict_now(
+    db: Database, system: str, op: str, item: str, library_id: str, at: datetime, now: datetime,
+    *, txn_id: str, kiosk_id: str, reason: str, summary: str, card_hash: str | None = None,
+) -> None:  # fmt: skip
+    """A call that cannot even be queued (no guest patron for the card's scheme): a
+    conflict row and an exception for staff, inside the caller's transaction."""
+    db.execute(
+        "INSERT INTO ils_queue (system, op, item, card_hash, txn_id, kiosk_id, library_id, at, state, attempts,"
+        " last_error, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'conflict', 0, ?, ?, ?)",
+        (
+            system, op, item, card_hash, txn_id, kiosk_id, library_id, time_text(at),
+            f"{reason}: {summary}"[:300], time_text(now), time_text(now),
+        ),
+    )  # fmt: skip
+    db.execute(
+        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
+        (txn_id, kiosk_id, reason, summary[:500], time_text(now)),
+    )
+
+
+def calls(db: Database, system: str | None = None) -> list[tuple[str, str, str, str | None, str]]:
+    """(system, op, item, txn_id, state) of every call, oldest first (tests, audits)."""
+    if system is None:
+        rows = db.query("SELECT system, op, item, txn_id, state FROM ils_queue ORDER BY id")
+    else:
+        rows = db.query("SELECT system, op, item, txn_id, state FROM ils_queue WHERE system = ? ORDER BY id", (system,))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- links
+
+
+def note_link(db: Database, system: str, up: bool, now: datetime, error: str | None = None) -> None:
+    """What the last contact with `system` showed; `changed_at` moves only on a change."""
+    state = "up" if up else "down"
+    with db.write():
+        db.execute(
+            "INSERT INTO ils_links (system, state, last_error, changed_at, checked_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (system) DO UPDATE SET"
+            " changed_at = CASE WHEN ils_links.state = excluded.state THEN ils_links.changed_at"
+            " ELSE excluded.changed_at END,"
+            " state = excluded.state, checked_at = excluded.checked_at,"
+            " last_error = COALESCE(excluded.last_error, ils_links.last_error)",
+            (system, state, error[:300] if error else None, time_text(now), time_text(now)),
+        )
+
+
+def take_lease(db: Database, system: str, worker: str, now: datetime, lease: timedelta) -> bool:
+    """May `worker` drain `system` now? One worker at a time holds a system's lease; it
+    lapses `lease` after the holder last renewed it (a dead worker's passes on)."""
+    with db.write():
+        db.execute(
+            "INSERT INTO ils_links (system, state) VALUES (?, 'unknown') ON CONFLICT (system) DO NOTHING", (system,)
+        )
+        taken = db.execute(
+            "UPDATE ils_links SET lease_worker = ?, lease_until = ? WHERE system = ?"
+            " AND (lease_worker IS NULL OR lease_worker = ? OR lease_until IS NULL OR lease_until < ?)",
+            (worker, time_text(now + lease), system, worker, time_text(now)),
+        )
+    return taken == 1
+
+
+def release_lease(db: Database, system: str, worker: str) -> None:
+    with db.write():
+        db.execute(
+            "UPDATE ils_links SET lease_worker = NULL, lease_until = NULL WHERE system = ? AND lease_worker = ?",
+            (system, worker),
+        )
+
+
+def links(db: Database, systems: tuple[str, ...] = ()) -> list[LinkRow]:
+    """Every system the ledger has heard of, and `systems` (configured) even if not."""
+    known = {
+        row[0]: row
+        for row in db.query("SELECT system, state, last_error, changed_at, checked_at FROM ils_links ORDER BY system")
+    }
+    counts: dict[tuple[str, str], int] = {
+        (row[0], row[1]): int(row[2])
+        for row in db.query(
+            "SELECT system, state, count(*) FROM ils_queue WHERE state IN ('queued', 'conflict') GROUP BY system, state"
+        )
+    }
+    live: dict[str, int] = {
+        row[0]: int(row[1])
+        for row in db.query(
+            "SELECT system, count(*) FROM ils_queue WHERE op = 'checkout' AND state IN ('pending', 'live')"
+            " GROUP BY system"
+        )
+    }
+    names = list(dict.fromkeys([*systems, *known, *(s for s, _ in counts), *live]))
+    result = []
+    for name in names:
+        row = known.get(name)
+        result.append(
+            LinkRow(
+                system=name,
+                state=row[1] if row else "unknown",
+                last_error=row[2] if row else None,
+                changed_at=parse_time_text(row[3]) if row else None,
+                checked_at=parse_time_text(row[4]) if row else None,
+                queued=counts.get((name, "queued"), 0),
+                conflicts=counts.get((name, "conflict"), 0),
+                live=live.get(name, 0),
+            )
+        )
+    return result

@@ -1,0 +1,449 @@
+"""The hub's MQTT worker: takes kiosk messages off the broker, hands them to
+`hub.worker.intake`, publishes the acks and responses, and sends kiosks commands.
+
+Several workers may run against one ledger and one broker: they subscribe through the
+shared subscription group `$share/hub/...`, so the broker hands each message to one of
+them, and the ledger's unique txn_id makes a message delivered twice (to one worker or
+to two) commit once. Nothing a kiosk sends can crash a worker: every handler is wrapped,
+and logs carry field names and reason codes, never card numbers or names.
+
+Each worker keeps one persistent broker session (docs/ordering.md, "What the broker
+does", has the measurements behind this):
+- client id `hub-{worker}`, the same on every connect of every process, so a restarted
+  worker gets back the session it left: `clean_start=False` on every connect (the first
+  of a process too) and a session expiry of `session_expiry_s`;
+- while a worker is away, Mosquitto keeps handing it its share of the shared messages
+  and queues them in its session, with the ones it had received but not acknowledged;
+  they are delivered (in order, the unacknowledged ones marked dup) when it comes back,
+  never to the other workers. If it stays away longer than the expiry they are dropped
+  and only the kiosks' resends bring them back;
+- so two workers must never share a name: each connect takes the session from the
+  other, which Mosquitto 2.0 simply disconnects (no "session taken over" reason), and
+  the two throw each other off at paho's reconnect pace. A worker whose connections
+  keep dying within seconds says so in an error log line (`name_clash` is set);
+- a worker removed for good is `retire()`d (`python -m hub --worker NAME retire`),
+  which handles what its session holds and then ends it;
+- `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
+  made again in `on_connect` all the same, for a broker that lost its sessions.
+
+Periodic work beside the messages: each worker sweeps parked txns that waited too long
+for a predecessor to staff (hub/worker/parked_sweeper.py, at start and then every few
+minutes), and, with `[sip2]`, drains what members' systems are owed (hub/ils/ils_drainer.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract import messages, topics
+from contract.broker_url import parse_broker_url
+from hub.config import HubConfig
+from hub.ils.ils_drainer import IlsDrainer
+from hub.ils.ils_operations import IlsGateway
+from hub.ils.ils_routing import IlsRouting
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry
+from hub.sip2.client import Sip2Pool
+from hub.sip2.settings import Sip2Settings
+from hub.sip2.system import plain_warning
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import KIOSK_ID_RE, Intake, IntakeChecks, WorkerStats, safe_kiosk
+from hub.worker.parked_sweeper import ParkedSweeper
+from hub.worker.signer import HubSigner
+
+log = logging.getLogger(__name__)
+
+SHARE_GROUP = "hub"
+# Shared (load-balanced) subscriptions, one per kiosk->hub leaf.
+SHARED_LEAVES = ("txn", "req", "state", "telemetry")
+# Connections that die this soon after the CONNACK, this many times in a row, look like
+# two processes taking one session from each other (or a broker that keeps failing).
+_SHORT_LIVED_S = 5.0
+_SHORT_LIVED_IN_A_ROW = 3
+
+
+def client_id(worker: str) -> str:
+    """The worker's MQTT client id: stable, so a restarted worker finds its session.
+    The prefix keeps a worker from ever taking a kiosk's session (`kiosk-...`)."""
+    return f"hub-{worker}"
+
+
+def subscriptions() -> list[tuple[str, int]]:
+    """What a worker subscribes to. Command results are a plain subscription: the worker
+    that sent a command is the one waiting for its result, and they are few."""
+    subs = [(f"$share/{SHARE_GROUP}/{topics.PREFIX}/kiosk/+/{leaf}", 1) for leaf in SHARED_LEAVES]
+    subs.append((f"{topics.PREFIX}/kiosk/+/cmd/result", 1))
+    return subs
+
+
+@dataclass
+class _CommandWait:
+    """A sent command: `event` is set when its result arrives."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    result: messages.CommandResult | None = None
+
+
+def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """TCP_NODELAY: without it every QoS 1 round trip waits ~88 ms (Nagle vs delayed ACK)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _paho_log(client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+    if level == mqtt.MQTT_LOG_ERR:
+        log.error("paho: %s", buf[:200])
+    elif level == mqtt.MQTT_LOG_WARNING:
+        log.warning("paho: %s", buf[:200])
+
+
+class HubService:
+    """One hub worker. `start()` opens the ledger, connects and returns once subscribed;
+    `stop()` is idempotent. Handlers run on paho's network thread. `ledger` and `intake`
+    exist between `start()` and `stop()`."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        db_url: str,
+        registry: Registry,
+        worker_name: str = "hub-1",
+        config: HubConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sip2: Sip2Settings | None = None,
+    ) -> None:
+        self.broker_url = broker_url
+        self.address = parse_broker_url(broker_url)
+        self.host, self.port = self.address.host, self.address.port
+        self.db_url = db_url
+        self.registry = registry
+        self.worker_name = worker_name
+        self.config = config or HubConfig()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.stats = WorkerStats()
+        self.ledger: Ledger | None = None
+        self.intake: Intake | None = None
+        self._client: mqtt.Client | None = None
+        self._subscribed = threading.Event()
+        # Set when the connections keep dying right after connecting: most likely another
+        # process runs under this worker's name (see the module doc).
+        self.name_clash = threading.Event()
+        self._connected_at: float | None = None
+        self._short_lived = 0
+        self._commands: dict[str, _CommandWait] = {}
+        self._commands_lock = threading.Lock()
+        # None without `signing_key`; a key file that cannot be used fails here, at once.
+        self._signer = HubSigner.from_config(self.config)
+        # Members' own library systems (`[sip2]`): a pool and a drainer per system while
+        # running (hub/ils/ils_operations.py, hub/ils/ils_drainer.py); none: the ledger alone.
+        self.sip2 = sip2
+        self.ils: IlsGateway | None = None
+        self.drainers: dict[str, IlsDrainer] = {}
+        self._pools: dict[str, Sip2Pool] = {}
+        # Parked txns older than `parked_max_age_h` go to staff (hub/worker/parked_sweeper.py).
+        self.sweeper: ParkedSweeper | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, wait: float | None = 10.0) -> HubService:
+        """Open the ledger, connect, subscribe. With `wait`, block until the broker granted
+        the subscriptions (TimeoutError otherwise); with None, return at once and let
+        paho keep retrying in the background. ConfigError, before anything is opened, when
+        the PIN pepper would live inside the ledger (`HubConfig.refuse_pepper_in_ledger`)."""
+        if self._client is not None:
+            return self
+        self.config.refuse_pepper_in_ledger()
+        self.ledger = Ledger.open(self.db_url, self.config.pin_pepper_file)
+        self.ils = self._start_ils(self.ledger)
+        answers = RequestAnswers(
+            self.ledger,
+            self.registry,
+            self.clock,
+            local_tz=self.config.timezone,
+            offline_max_items=self.config.offline_max_items,
+            session_ttl=self.config.session_ttl,
+            ils=self.ils,
+        )
+        checks = IntakeChecks.from_config(self.config)
+        self.intake = intake = Intake(
+            self.ledger, self.registry, answers, self.clock, self.stats, checks, ils=self.ils
+        )
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
+        )
+        client.on_socket_open = _set_nodelay
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.max_inflight_messages_set(100)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        # Not enable_logger(): paho's debug lines echo topics, and a hostile topic may
+        # carry a card number. Only its warnings and errors are passed on.
+        client.on_log = _paho_log
+        self._client = client
+        if self.address.tls:
+            tls = self.config.tls
+            client.tls_set(
+                ca_certs=str(tls.ca) if tls.ca else None,  # None: the system's trust store
+                certfile=str(tls.cert) if tls.cert else None,
+                keyfile=str(tls.key) if tls.key else None,
+            )
+        # paho reuses clean_start and the properties on every reconnect; its default
+        # (clean on the first connect of a process) would throw the session away.
+        session = Properties(PacketTypes.CONNECT)
+        session.SessionExpiryInterval = self.config.session_expiry_s
+        client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=session
+        )
+        client.loop_start()
+        self.sweeper = ParkedSweeper(
+            self.ledger,
+            self.registry,
+            self.clock,
+            checks.caps,
+            intake.txn_bounds,
+            send=lambda kiosk_id, ack: self._publish(topics.topic(kiosk_id, "ack"), ack),
+            follow_up=self.ils.follow_txn if self.ils is not None else None,
+        ).start()
+        if wait is not None and not self._subscribed.wait(wait):
+            self.stop()
+            raise TimeoutError(f"hub worker could not subscribe at {self.broker_url} within {wait}s")
+        return self
+
+    def _start_ils(self, ledger: Ledger) -> IlsGateway | None:
+        """The members' systems of `[sip2]`: one pool and one drainer thread per system
+        that a member lives in; None without any."""
+        settings = self.sip2
+        if settings is None or not settings.members:
+            return None
+        routing = IlsRouting(
+            self.registry,
+            settings.members,
+            {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
+        )
+        for name in routing.systems:
+            if not settings.systems[name].tls:
+                log.warning("%s", plain_warning(settings.systems[name].label))
+        self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
+        self.drainers = {
+            name: IlsDrainer(
+                name, pool, ledger.db, self.worker_name, self.clock, live_grace_s=settings.live_checkout_grace_s
+            )
+            for name, pool in self._pools.items()
+        }
+        gateway = IlsGateway(routing, self._pools, ledger.db, self.clock, wake=lambda name: self.drainers[name].wake())
+        for drainer in self.drainers.values():
+            drainer.start()
+        return gateway
+
+    def _stop_ils(self) -> None:
+        drainers, self.drainers = self.drainers, {}
+        for drainer in drainers.values():
+            drainer.stop()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
+        self.ils = None
+
+    def stop(self) -> None:
+        """Disconnect and close the ledger (idempotent). The broker keeps the session:
+        what arrives meanwhile waits for this worker's return (see the module doc)."""
+        self._close(end_session=False)
+
+    def retire(self, timeout: float = 10.0) -> None:
+        """Leave the group for good: unsubscribe from the shared topics (everything the
+        broker had queued for this worker comes before the UNSUBACK and is handled),
+        then disconnect with a session expiry of 0, so the broker forgets the session
+        and no longer hands it a share. For a worker that will not come back, and for
+        tests that must not leave sessions behind on a shared broker."""
+        client = self._client
+        if client is not None and client.is_connected():
+            done = threading.Event()
+            client.on_unsubscribe = lambda *_: done.set()
+            shared = [name for name, _qos in subscriptions() if name.startswith("$share/")]
+            client.unsubscribe(shared)
+            if not done.wait(timeout):
+                log.warning("worker %s: no UNSUBACK within %ss", self.worker_name, timeout)
+        self._close(end_session=True)
+
+    def _close(self, end_session: bool) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                if end_session:
+                    props = Properties(PacketTypes.DISCONNECT)
+                    props.SessionExpiryInterval = 0
+                    client.disconnect(properties=props)
+                else:
+                    client.disconnect()
+            finally:
+                client.loop_stop()
+        sweeper, self.sweeper = self.sweeper, None
+        if sweeper is not None:
+            sweeper.stop()
+        self.intake = None
+        self._stop_ils()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+    def __enter__(self) -> HubService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("worker %s: broker refused connection: %s", self.worker_name, reason)
+            return
+        self._connected_at = time.monotonic()
+        present = bool(getattr(flags, "session_present", False))
+        log.info(
+            "worker %s: connected, %s",
+            self.worker_name,
+            "session resumed (what was queued for it follows)" if present else "new session",
+        )
+        # Subscribing here brings the subscriptions back after every reconnect, and after
+        # a broker that lost its sessions (killed before it saved them, or expired).
+        client.subscribe(subscriptions())
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("worker %s: subscriptions refused: %s", self.worker_name, failed)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._subscribed.clear()
+        connected_at, self._connected_at = self._connected_at, None
+        if connected_at is not None and self._client is client:  # not our own stop()
+            lasted = time.monotonic() - connected_at
+            self._short_lived = self._short_lived + 1 if lasted < _SHORT_LIVED_S else 0
+            if self._short_lived >= _SHORT_LIVED_IN_A_ROW and not self.name_clash.is_set():
+                self.name_clash.set()
+                log.error(
+                    "worker %s: %d connections in a row lost within %.0f s of connecting: is "
+                    "another worker running as %s? Every worker needs its own name "
+                    "(--worker / config worker), or the two take the session from each other",
+                    self.worker_name, self._short_lived, _SHORT_LIVED_S, client_id(self.worker_name),
+                )  # fmt: skip
+        if reason is not None and getattr(reason, "is_failure", False):
+            log.warning("worker %s: disconnected (%s); paho reconnects", self.worker_name, reason)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        kiosk_id = topics.kiosk_id_from_topic(msg.topic)
+        leaf = msg.topic.split("/", 4)[4] if msg.topic.count("/") >= 4 else ""
+        intake = self.intake
+        try:
+            if kiosk_id is None or not KIOSK_ID_RE.match(kiosk_id):
+                self.stats.invalid += 1
+                log.warning("message on a topic with an invalid kiosk id dropped")
+                return
+            assert intake is not None  # paho calls handlers only between start() and stop()
+            if leaf == "txn":
+                for ack in intake.handle_txn(kiosk_id, msg.payload):
+                    self._publish(topics.topic(kiosk_id, "ack"), ack)
+            elif leaf == "req":
+                self._reply(kiosk_id, msg, intake.handle_request(kiosk_id, msg.payload))
+            elif leaf == "state":
+                intake.record_state(kiosk_id, msg.payload, retained=bool(msg.retain))
+            elif leaf == "telemetry":
+                intake.record_telemetry(kiosk_id, msg.payload)
+            elif leaf == "cmd/result":
+                self._command_result_arrived(kiosk_id, msg.payload)
+        except Exception as exc:  # a worker never dies of one message
+            self.stats.errors += 1
+            log.error(
+                "kiosk %s %s: handler failed: %s", safe_kiosk(kiosk_id), leaf or "?", type(exc).__name__
+            )
+
+    def _publish(self, topic_name: str, message: messages._Msg, properties: Properties | None = None) -> None:
+        client = self._client
+        if client is None:
+            return
+        payload = messages.encode(message)
+        if self._signer is not None:  # every ack, resp and cmd leaves through here
+            properties = self._signer.properties_for(topic_name, message, payload, properties)
+        client.publish(topic_name, payload, qos=1, properties=properties)
+
+    def _reply(self, kiosk_id: str, msg: mqtt.MQTTMessage, response: messages.Response) -> None:
+        """Publish a response on the kiosk's own `resp` topic (the one of the topic the
+        request came on), with the request's CorrelationData. The request's ResponseTopic
+        is never followed: a client could name another kiosk's `resp` and have the hub
+        answer there (docs/security.md, "Hub-side checks")."""
+        props = msg.properties
+        asked = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        reply_to = topics.topic(kiosk_id, "resp")
+        if asked is not None and asked != reply_to:
+            log.warning("kiosk %s: request named another ResponseTopic; answered on its own", kiosk_id)
+        out = Properties(PacketTypes.PUBLISH)
+        if isinstance(correlation, bytes | bytearray):
+            out.CorrelationData = bytes(correlation)
+        self._publish(reply_to, response, out)
+
+    # ------------------------------------------------------------------ commands
+
+    def send_command(self, kiosk_id: str, cmd: str | messages.Command) -> messages.Command:
+        """Publish a command to a kiosk; its result arrives on `.../cmd/result` and
+        `command_result(cmd_id)` waits for it."""
+        if isinstance(cmd, str):
+            cmd = messages.Command(cmd=cmd, cmd_id=f"c{int(time.time() * 1000)}-{secrets.token_hex(3)}")
+        if not KIOSK_ID_RE.match(kiosk_id):
+            raise ValueError(f"not a kiosk id: {kiosk_id!r}")
+        with self._commands_lock:
+            self._commands[cmd.cmd_id] = _CommandWait()
+        self._publish(topics.topic(kiosk_id, "cmd"), cmd)
+        return cmd
+
+    def command_result(self, cmd_id: str, timeout: float = 10.0) -> messages.CommandResult | None:
+        """The result of a command this worker sent, or None if none came within `timeout`
+        (or the id is not one of this worker's commands)."""
+        with self._commands_lock:
+            wait = self._commands.get(cmd_id)
+        if wait is None or not wait.event.wait(timeout):
+            return None
+        with self._commands_lock:
+            self._commands.pop(cmd_id, None)
+        return wait.result
+
+    def _command_result_arrived(self, kiosk_id: str, raw: bytes) -> None:
+        try:
+            result = messages.parse(messages.CommandResult, raw)
+        except messages.ProtocolError as exc:
+            log.warning("kiosk %s: invalid command result: %s", kiosk_id, exc.reason)
+            return
+        with self._commands_lock:
+            wait = self._commands.get(result.cmd_id)
+        if wait is None:
+            return  # another worker's command
+        wait.result = result
+        wait.event.set()
+        log.info("kiosk %s: command %s ok=%s", kiosk_id, result.cmd_id, result.ok)
