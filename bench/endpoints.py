@@ -33,7 +33,7 @@ from contract import signing
 from firmware.hub_link.connection import TlsFiles
 from hub.lab.broker_process import MosquittoProcess
 from hub.lab.lab import Lab
-from hub.ledger.pins import write_pepper_file
+from hub.pki.pin_pepper import write_pepper_file
 
 LIBRARY_ID = "capital"
 

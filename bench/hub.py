@@ -112,7 +112,7 @@ def run_all(
     import tempfile
 
     from bench.endpoints import secure_endpoint
-    from hub.lab.broker_process import port_answers
+    from hub.pki.broker_admin import port_answers
 
     results: dict[str, Any] = {"broker": (endpoint.label if endpoint else "TLS")}
     own = None if endpoint else secure_endpoint()

@@ -61,7 +61,7 @@ from hub.lab.broker_process import MosquittoProcess
 from hub.lab.lab import Lab
 from hub.ledger import catalogue
 from hub.ledger.ledger import Ledger
-from hub.ledger.pins import write_pepper_file
+from hub.pki.pin_pepper import write_pepper_file
 from hub.rules.registry import load_registry
 from hub.rules.rules import ReaderRecord
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told

@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
     from hub.ledger.ledger import Ledger, LedgerUrlError
-    from hub.ledger.pins import PinPepperError
+    from hub.pki.pin_pepper import PinPepperError
 
     try:
         return Ledger.open(url, pin_pepper_file)

@@ -34,9 +34,9 @@ from hub.lab.broker_process import (
     MosquittoProcess,
     TlsMosquittoProcess,
     free_port,
-    port_answers,
 )
 from hub.lab.lab import Lab, demo_sip2_tables
+from hub.pki.broker_admin import port_answers
 from hub.pki.pki_files import PkiError, write_secret
 
 VAR = Path("var")

@@ -16,9 +16,9 @@ from hub.lab.broker_process import (
     BrokerUnavailable,
     MosquittoProcess,
     TlsMosquittoProcess,
-    port_answers,
 )
 from hub.lab.lab import Lab
+from hub.pki.broker_admin import port_answers
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")

@@ -69,7 +69,7 @@ def run(config: HubConfig, args: argparse.Namespace) -> int:
 
 def _open_ledger(config: HubConfig) -> Ledger:
     from hub.ledger.ledger import Ledger, LedgerUrlError
-    from hub.ledger.pins import PinPepperError
+    from hub.pki.pin_pepper import PinPepperError
 
     try:
         return Ledger.open(config.db, config.pin_pepper_file)

@@ -265,8 +265,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def _tell_broker(pki: Path, url: str, action: str, kiosk_id: str) -> None:
     """Admit or expel a kiosk on the running broker at `url`; when none answers there,
     say how the broker will learn of it (its configuration written again)."""
-    from hub.lab.broker_process import port_answers
-    from hub.pki.broker_admin import BrokerAdmin, BrokerAdminError
+    from hub.pki.broker_admin import BrokerAdmin, BrokerAdminError, port_answers
     from hub.pki.pki import hub_admin_identity
 
     address = parse_broker_url(url)

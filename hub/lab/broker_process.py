@@ -15,10 +15,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from hub.pki.broker_admin import BrokerAdmin
+from hub.pki.broker_admin import BrokerAdmin, port_answers
 
 
 class BrokerUnavailable(RuntimeError):
@@ -30,15 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def port_answers(host: str, port: int, timeout: float = 0.3) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def find_mosquitto() -> str:
@@ -208,7 +197,6 @@ class TlsMosquittoProcess(MosquittoProcess):
             admin.admit_hub_worker(name)
 
     def _admin(self) -> BrokerAdmin:
-        from hub.pki.broker_admin import BrokerAdmin
         from hub.pki.pki import hub_admin_identity
 
         assert self.pki is not None

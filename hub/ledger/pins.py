@@ -41,8 +41,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contract.privacy import card_hash
-from contract.private_files import shared_with_others
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
+from hub.pki.pin_pepper import read_pepper_file
 from hub.rules.schemes import Scheme
 
 
@@ -61,10 +61,6 @@ PIN_COST = ScryptCost(n=2**14, r=8, p=1)
 DEMO_SEED_COST = ScryptCost(n=2**8, r=8, p=1)
 _MAX_N = 2**20  # refuse stored parameters that would make one check eat the hub's memory
 _PEPPER_META_KEY = "pin_pepper"
-
-
-class PinPepperError(ValueError):
-    """The configured pepper file cannot be used (missing, readable by others, too short)."""
 
 
 @dataclass(frozen=True)
@@ -91,35 +87,6 @@ class PinPeppers:
 def pepper_id(key: bytes) -> str:
     """A short public name for a pepper, stored in each hash so the right key is used."""
     return hashlib.sha256(b"alliance pin pepper id\0" + key).hexdigest()[:12]
-
-
-def read_pepper_file(path: Path) -> bytes:
-    """The pepper in `path` (at least 32 bytes; hex text or raw). Refuses a file group or
-    others can read, as `hub/pki/pki.py` refuses keys, naming the fix."""
-    try:
-        data = path.read_bytes()
-        why = shared_with_others(path, "the PIN pepper")
-    except OSError as exc:
-        raise PinPepperError(f"{path}: cannot read the PIN pepper file ({exc.strerror})") from exc
-    if why:
-        raise PinPepperError(f"{path}: refused, {why}")
-    text = data.strip()
-    try:
-        key = bytes.fromhex(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        key = data
-    if len(key) < 32:
-        raise PinPepperError(f"{path}: the PIN pepper must hold at least 32 bytes (64 hex digits)")
-    return key
-
-
-def write_pepper_file(path: Path) -> bytes:
-    """Create a new random pepper file, 0600 (for `[hub] pin_pepper_file`)."""
-    key = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(key.hex() + "\n")
-    return key
 
 
 def ledger_pepper(db: Database) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 from typing import Any
 
@@ -26,6 +27,16 @@ from hub.pki.broker_roles import (
     kiosk_role_name,
 )
 from hub.pki.pki import ClientIdentity
+
+
+def port_answers(host: str, port: int, timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
 
 # Answers that mean "already as asked": admitting twice or expelling twice is no error.
 _ALREADY = ("already exists", "not found")

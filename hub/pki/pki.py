@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from contract.signing import generate_key_pem
-from hub.ledger.pins import write_pepper_file
+from hub.pki.pin_pepper import write_pepper_file
 from hub.pki.pki_files import (
     PkiError,
     PkiPaths,

@@ -11,7 +11,7 @@ import pytest
 from hub.__main__ import main
 from hub.ledger import kiosk_flags
 from hub.ledger.ledger import Ledger
-from hub.ledger.pins import write_pepper_file
+from hub.pki.pin_pepper import write_pepper_file
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 

@@ -26,7 +26,8 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.lab.lab import Lab
 from hub.ledger.ledger import Ledger
 from hub.ledger.ledger_sql import open_database
-from hub.ledger.pins import ScryptCost, _scrypt, hash_pin, read_pepper_file, write_pepper_file
+from hub.ledger.pins import ScryptCost, _scrypt, hash_pin
+from hub.pki.pin_pepper import read_pepper_file, write_pepper_file
 from hub.pki.pki_files import PkiPaths
 from hub.rules.registry import load_registry
 from hub.rules.rules import ReaderRecord

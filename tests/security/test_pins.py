@@ -17,12 +17,11 @@ from hub.ledger.ledger import Ledger
 from hub.ledger.pins import (
     DEMO_SEED_COST,
     PIN_COST,
-    PinPepperError,
     PinPeppers,
     hash_pin,
     verify_pin,
-    write_pepper_file,
 )
+from hub.pki.pin_pepper import PinPepperError, write_pepper_file
 from hub.rules.registry import load_registry
 from hub.rules.rules import ReaderRecord
 from hub.rules.schemes import Scheme
