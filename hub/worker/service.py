@@ -29,6 +29,8 @@ does", has the measurements behind this):
 Periodic work beside the messages: each worker sweeps parked txns that waited too long
 for a predecessor to staff (hub/worker/parked_sweeper.py, at start and then every few
 minutes), and, with `[sip2]`, drains what members' systems are owed (hub/ils/ils_drainer.py).
+What a worker is built of, and in which order, is hub/worker/assembly.py's: this module
+only moves bytes between the broker and the intake it builds.
 """
 
 from __future__ import annotations
@@ -54,14 +56,11 @@ from contract.broker_url import parse_broker_url
 from hub.config import HubConfig
 from hub.ils.ils_drainer import IlsDrainer
 from hub.ils.ils_operations import IlsGateway
-from hub.ils.ils_routing import IlsRouting
 from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry
-from hub.sip2.client import Sip2Pool
 from hub.sip2.settings import Sip2Settings
-from hub.sip2.system import plain_warning
-from hub.worker.answers import RequestAnswers
-from hub.worker.intake import KIOSK_ID_RE, Intake, IntakeChecks, WorkerStats, safe_kiosk
+from hub.worker.assembly import HubParts, build_hub
+from hub.worker.intake import KIOSK_ID_RE, Intake, WorkerStats, safe_kiosk
 from hub.worker.parked_sweeper import ParkedSweeper
 from hub.worker.signer import HubSigner
 
@@ -135,8 +134,9 @@ class HubService:
         self.config = config or HubConfig()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stats = WorkerStats()
-        self.ledger: Ledger | None = None
-        self.intake: Intake | None = None
+        # The ledger, the intake, the members' systems and the sweeper, between start()
+        # and stop() (hub/worker/assembly.py builds them).
+        self._parts: HubParts | None = None
         self._client: mqtt.Client | None = None
         self._subscribed = threading.Event()
         # Set when the connections keep dying right after connecting: most likely another
@@ -151,11 +151,30 @@ class HubService:
         # Members' own library systems (`[sip2]`): a pool and a drainer per system while
         # running (hub/ils/ils_operations.py, hub/ils/ils_drainer.py); none: the ledger alone.
         self.sip2 = sip2
-        self.ils: IlsGateway | None = None
-        self.drainers: dict[str, IlsDrainer] = {}
-        self._pools: dict[str, Sip2Pool] = {}
-        # Parked txns older than `parked_max_age_h` go to staff (hub/worker/parked_sweeper.py).
-        self.sweeper: ParkedSweeper | None = None
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def ledger(self) -> Ledger | None:
+        return self._parts.ledger if self._parts is not None else None
+
+    @property
+    def intake(self) -> Intake | None:
+        return self._parts.intake if self._parts is not None else None
+
+    @property
+    def ils(self) -> IlsGateway | None:
+        """The gateway to the members' systems of `[sip2]`; None without any."""
+        return self._parts.ils if self._parts is not None else None
+
+    @property
+    def drainers(self) -> dict[str, IlsDrainer]:
+        return self._parts.drainers if self._parts is not None else {}
+
+    @property
+    def sweeper(self) -> ParkedSweeper | None:
+        """Parked txns older than `parked_max_age_h` go to staff (hub/worker/parked_sweeper.py)."""
+        return self._parts.sweeper if self._parts is not None else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -166,21 +185,15 @@ class HubService:
         the PIN pepper would live inside the ledger (`HubConfig.refuse_pepper_in_ledger`)."""
         if self._client is not None:
             return self
-        self.config.refuse_pepper_in_ledger()
-        self.ledger = Ledger.open(self.db_url, self.config.pin_pepper_file)
-        self.ils = self._start_ils(self.ledger)
-        answers = RequestAnswers(
-            self.ledger,
+        self._parts = build_hub(
+            self.db_url,
             self.registry,
+            self.config,
             self.clock,
-            local_tz=self.config.timezone,
-            offline_max_items=self.config.offline_max_items,
-            session_ttl=self.config.session_ttl,
-            ils=self.ils,
-        )
-        checks = IntakeChecks.from_config(self.config)
-        self.intake = intake = Intake(
-            self.ledger, self.registry, answers, self.clock, self.stats, checks, ils=self.ils
+            self.stats,
+            self.worker_name,
+            send_ack=lambda kiosk_id, ack: self._publish(topics.topic(kiosk_id, "ack"), ack),
+            sip2=self.sip2,
         )
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
@@ -212,54 +225,11 @@ class HubService:
             self.host, self.port, keepalive=30, clean_start=False, properties=session
         )
         client.loop_start()
-        self.sweeper = ParkedSweeper(
-            self.ledger,
-            self.registry,
-            self.clock,
-            checks.caps,
-            intake.txn_bounds,
-            send=lambda kiosk_id, ack: self._publish(topics.topic(kiosk_id, "ack"), ack),
-            follow_up=self.ils.follow_txn if self.ils is not None else None,
-        ).start()
+        self._parts.start_sweeping()
         if wait is not None and not self._subscribed.wait(wait):
             self.stop()
             raise TimeoutError(f"hub worker could not subscribe at {self.broker_url} within {wait}s")
         return self
-
-    def _start_ils(self, ledger: Ledger) -> IlsGateway | None:
-        """The members' systems of `[sip2]`: one pool and one drainer thread per system
-        that a member lives in; None without any."""
-        settings = self.sip2
-        if settings is None or not settings.members:
-            return None
-        routing = IlsRouting(
-            self.registry,
-            settings.members,
-            {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
-        )
-        for name in routing.systems:
-            if not settings.systems[name].tls:
-                log.warning("%s", plain_warning(settings.systems[name].label))
-        self._pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
-        self.drainers = {
-            name: IlsDrainer(
-                name, pool, ledger.db, self.worker_name, self.clock, live_grace_s=settings.live_checkout_grace_s
-            )
-            for name, pool in self._pools.items()
-        }
-        gateway = IlsGateway(routing, self._pools, ledger.db, self.clock, wake=lambda name: self.drainers[name].wake())
-        for drainer in self.drainers.values():
-            drainer.start()
-        return gateway
-
-    def _stop_ils(self) -> None:
-        drainers, self.drainers = self.drainers, {}
-        for drainer in drainers.values():
-            drainer.stop()
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
-        self.ils = None
 
     def stop(self) -> None:
         """Disconnect and close the ledger (idempotent). The broker keeps the session:
@@ -294,14 +264,9 @@ class HubService:
                     client.disconnect()
             finally:
                 client.loop_stop()
-        sweeper, self.sweeper = self.sweeper, None
-        if sweeper is not None:
-            sweeper.stop()
-        self.intake = None
-        self._stop_ils()
-        if self.ledger is not None:
-            self.ledger.close()
-            self.ledger = None
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            parts.close()
 
     def __enter__(self) -> HubService:
         return self.start()

@@ -1,0 +1,156 @@
+"""Builds one hub worker from its settings: the ledger, the members' own library systems
+of `[sip2]` (a pool and a drainer per system, and the gateway over them), the answers to
+requests, the intake and the parked-txn sweeper, in the order they must start and stop.
+
+This is the hub's composition root, as `firmware/assembly.py` is the kiosk's. The MQTT
+worker (`HubService`, hub/worker/service.py) only moves bytes: it connects, hands each
+message to the intake built here, and publishes what comes back.
+
+What a caller may rely on:
+- `build_hub` raises `ConfigError` before anything is opened when the PIN pepper would
+  live inside the ledger (`HubConfig.refuse_pepper_in_ledger`).
+- The drainers are running when `build_hub` returns (they only talk to the members'
+  systems and the ledger); the sweeper is built but not started, because the acks it
+  sends need the worker's connection: `HubParts.start_sweeping()` starts it.
+- `HubParts.close()` stops the sweeper, then the drainers, closes the pools, then the
+  ledger; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from contract import messages
+from hub.config import HubConfig
+from hub.ils.ils_drainer import IlsDrainer
+from hub.ils.ils_operations import IlsGateway
+from hub.ils.ils_routing import IlsRouting
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry
+from hub.sip2.client import Sip2Pool
+from hub.sip2.settings import Sip2Settings
+from hub.sip2.system import plain_warning
+from hub.worker.answers import RequestAnswers
+from hub.worker.intake import Intake, IntakeChecks, WorkerStats
+from hub.worker.parked_sweeper import ParkedSweeper
+
+log = logging.getLogger(__name__)
+
+SendAck = Callable[[str, messages.Ack], None]
+"""Publish an ack to a kiosk: (kiosk id, ack)."""
+
+
+@dataclass
+class HubParts:
+    """What one running hub worker is made of (`build_hub`). `ils` is None, and
+    `drainers` and `pools` are empty, without `[sip2]` members: the ledger alone."""
+
+    ledger: Ledger
+    answers: RequestAnswers
+    intake: Intake
+    sweeper: ParkedSweeper
+    ils: IlsGateway | None = None
+    drainers: dict[str, IlsDrainer] = field(default_factory=dict)
+    pools: dict[str, Sip2Pool] = field(default_factory=dict)
+    _closed: bool = False
+
+    def start_sweeping(self) -> None:
+        """Start the parked-txn sweeper (at once, then every few minutes)."""
+        self.sweeper.start()
+
+    def close(self) -> None:
+        """Stop the threads and close the pools and the ledger (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.sweeper.stop()
+        for drainer in self.drainers.values():
+            drainer.stop()
+        for pool in self.pools.values():
+            pool.close()
+        self.ledger.close()
+
+
+@dataclass(frozen=True)
+class _Ils:
+    gateway: IlsGateway
+    drainers: dict[str, IlsDrainer]
+    pools: dict[str, Sip2Pool]
+
+
+def build_hub(
+    db_url: str,
+    registry: Registry,
+    config: HubConfig,
+    clock: Callable[[], datetime],
+    stats: WorkerStats,
+    worker_name: str,
+    send_ack: SendAck,
+    sip2: Sip2Settings | None = None,
+) -> HubParts:
+    """Open the ledger at `db_url` and build the worker's parts on it. `stats` is the
+    worker's counters (the intake adds to them); `send_ack` is how the sweeper answers a
+    kiosk whose parked txn it settled; `worker_name` names the drainers' claims."""
+    config.refuse_pepper_in_ledger()
+    ledger = Ledger.open(db_url, config.pin_pepper_file)
+    ils = _start_ils(ledger, registry, sip2, worker_name, clock)
+    gateway = ils.gateway if ils is not None else None
+    answers = RequestAnswers(
+        ledger,
+        registry,
+        clock,
+        local_tz=config.timezone,
+        offline_max_items=config.offline_max_items,
+        session_ttl=config.session_ttl,
+        ils=gateway,
+    )
+    checks = IntakeChecks.from_config(config)
+    intake = Intake(ledger, registry, answers, clock, stats, checks, ils=gateway)
+    sweeper = ParkedSweeper(
+        ledger,
+        registry,
+        clock,
+        checks.caps,
+        intake.txn_bounds,
+        send=send_ack,
+        follow_up=gateway.follow_txn if gateway is not None else None,
+    )
+    parts = HubParts(ledger, answers, intake, sweeper, ils=gateway)
+    if ils is not None:
+        parts.drainers, parts.pools = ils.drainers, ils.pools
+    return parts
+
+
+def _start_ils(
+    ledger: Ledger,
+    registry: Registry,
+    settings: Sip2Settings | None,
+    worker_name: str,
+    clock: Callable[[], datetime],
+) -> _Ils | None:
+    """The members' systems of `[sip2]`: one pool and one drainer thread per system
+    that a member lives in; None without any."""
+    if settings is None or not settings.members:
+        return None
+    routing = IlsRouting(
+        registry,
+        settings.members,
+        {name: dict(system.guest_patrons) for name, system in settings.systems.items()},
+    )
+    for name in routing.systems:
+        if not settings.systems[name].tls:
+            log.warning("%s", plain_warning(settings.systems[name].label))
+    pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
+    drainers = {
+        name: IlsDrainer(
+            name, pool, ledger.db, worker_name, clock, live_grace_s=settings.live_checkout_grace_s
+        )
+        for name, pool in pools.items()
+    }
+    gateway = IlsGateway(routing, pools, ledger.db, clock, wake=lambda name: drainers[name].wake())
+    for drainer in drainers.values():
+        drainer.start()
+    return _Ils(gateway, drainers, pools)
