@@ -122,8 +122,11 @@ def running_hub(endpoint: Endpoint, workdir: Path) -> Iterator[HubProcess]:
     """Hub worker "1" on `endpoint` (its certificate and signing key on TLS), SQLite in
     `workdir`. The bench taps and scans back to back, far faster than a reader: the
     per-kiosk request rate limit (docs/security.md) is lifted so it measures latency,
-    not the limit."""
-    config = endpoint.hub_config("1", request_rate_per_s=10000.0, request_burst=10000)
+    not the limit; and its `Returner` gives each session's books back at once, far faster
+    than a chute takes them, so the chute-rate check is lifted too (`returns_per_minute`)."""
+    config = endpoint.hub_config(
+        "1", request_rate_per_s=10000.0, request_burst=10000, returns_per_minute=10_000
+    )
     hub = HubProcess(
         endpoint.url, f"sqlite:///{workdir}/hub.sqlite", workdir / "hub.log", config
     ).start()
