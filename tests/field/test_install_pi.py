@@ -107,7 +107,8 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
 def test_the_installed_release_is_one_the_updater_can_go_back_to(staged: Path) -> None:
     """A whole slot (installed mark), `current` and `last-healthy` on it, so an update
     that never comes up has somewhere to go (test_rollback_to_installed.py runs that)."""
-    from firmware.update import Layout, rollback_target
+    from updater.layout import Layout
+    from updater.switch import rollback_target
 
     _install(staged)
     layout = Layout(staged)
@@ -122,7 +123,7 @@ def test_the_trust_directory_is_roots_and_holds_what_the_updater_needs(
     staged: Path, tmp_path: Path
 ) -> None:
     from contract import signing
-    from firmware.update_trust import load_trust, trust_dir
+    from updater.trust import load_trust, trust_dir
 
     _private, public = signing.generate_key_pem()
     (tmp_path / "hub.pub").write_bytes(public)

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware.update import Layout, main, recover, rollback_target
+from updater.cli import main
+from updater.layout import Layout
+from updater.recover import recover
+from updater.switch import rollback_target
 
 
 def _slot(layout: Layout, version: str, *, whole: bool = True) -> None:

@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 
 from contract import signing
-from firmware.update import Layout, main
-from firmware.update_order import ORDER_FILE, order_update
-from firmware.update_trust import TrustError, load_trust, trust_dir
+from updater.cli import main
+from updater.layout import Layout
+from contract.update_files import ORDER_FILE
+from firmware.update_order import order_update
+from updater.trust import TrustError, load_trust, trust_dir
 from tests.update.conftest import install_pi, write_trust
 from tests.update.test_order_verification import signed_update
 
