@@ -74,6 +74,8 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     release = staged / "opt/alliance-kiosk/releases" / VERSION
     assert (staged / "opt/alliance-kiosk/current").readlink() == Path("releases") / VERSION
     assert (release / "src/firmware/__main__.py").is_file()
+    assert (release / "src/updater/__main__.py").is_file()  # the root updater, a package of its own
+    assert "-P -m updater" in (release / "bin/kiosk-update").read_text()
     assert (release / "src/pyproject.toml").is_file()
     assert not (release / "src/tests").exists()
     assert _mode(release / "bin/kiosk-launch") == 0o755

@@ -1,7 +1,7 @@
 """The root updater installs only what the hub signed: the order file is written by the
 unprivileged kiosk, so its plain fields are never trusted; the signed command inside it
 is checked with the hub's key and the kiosk id from the root-owned trust directory
-(firmware.update_trust; the attacks on that directory are in test_update_trust.py)."""
+(updater.trust; the attacks on that directory are in test_update_trust.py)."""
 
 from __future__ import annotations
 

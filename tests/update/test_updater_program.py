@@ -42,6 +42,19 @@ def test_every_entry_to_the_updater_answers(command: list[str], prog: str) -> No
     assert done.stdout.startswith(f"usage: {prog}")
 
 
+def test_the_updater_is_packaged_with_every_release() -> None:
+    """The wheel a bundle (or install-pi.sh's pip install) builds holds `updater`, as
+    setuptools finds packages from pyproject.toml; test_update_rollback.py installs such
+    a bundle, whose slot must then import `updater.cli` in isolated mode."""
+    import tomllib
+
+    from setuptools import find_namespace_packages
+
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    found = find_namespace_packages(str(REPO), include=find["include"])
+    assert {"updater", "contract", "firmware"} <= set(found)
+
+
 def _poll(probe: Callable[[], Health | None], until: str, timeout: float = 20.0) -> Health:
     end = time.monotonic() + timeout
     seen = None
