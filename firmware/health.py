@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from contract import health_file
-from contract.health_file import HEALTH_FILE, Health
+from contract.health_file import Health
 
 log = logging.getLogger(__name__)
 
 DISTRIBUTION = "alliance-kiosk"
-__all__ = ["HEALTH_FILE", "HealthReporter", "running_version", "state_dir"]  # HEALTH_FILE: the contract's
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path | None:
