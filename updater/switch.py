@@ -67,7 +67,7 @@ def update(
     bundle: str,
     sha256: str,
     *,
-    layout: Layout = Layout(),
+    layout: Layout | None = None,
     probe: HealthProbe | None = None,
     restart: Callable[[], None] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
@@ -78,7 +78,9 @@ def update(
 ) -> UpdateResult:
     """Install `bundle` (a path or URL) if it has `sha256`, switch to it, and keep it
     only if it comes up healthy within `deadline_s`. Never raises for a bad bundle or a
-    failed step: the result says what happened (and is written to the data dir)."""
+    failed step: the result says what happened (and is written to the data dir).
+    `layout` defaults to the kiosk's own (`/opt/alliance-kiosk` under `/`)."""
+    layout = layout or Layout()
     say = progress or (lambda line: log.info("%s", line))
     probe = probe or health_file_probe(layout.health_file)
     restart = restart or systemctl_restart(layout, say)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from updater.release import Bundle, _copy_tree, build_release
 from updater.layout import Layout
+from updater.release import Bundle, _copy_tree, build_release
 from updater.trust import trust_dir
 
 REPO = Path(__file__).resolve().parents[2]

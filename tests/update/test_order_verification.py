@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from contract import messages, signing
-from updater.cli import main
-from updater.order import OrderRefused, verified_order
 from contract.update_files import ORDER_FILE, SignedCommand
 from firmware.update_order import order_update
-from updater.trust import Trust, load_trust
 from tests.update.conftest import write_trust
+from updater.cli import main
+from updater.order import OrderRefused, verified_order
+from updater.trust import Trust, load_trust
 
 KIOSK = "k-upd"
 SHA = "a" * 64

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from updater.release import Bundle
-from updater.layout import Layout
 from tests.update.conftest import BROKEN, REPO, install_pi
+from updater.layout import Layout
+from updater.release import Bundle
 
 # Each test installs a built bundle into a venv: a minute or more on a loaded machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]

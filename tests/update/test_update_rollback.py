@@ -25,9 +25,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, signing, topics
-from updater.release import Bundle
-from updater.results import UpdateResult
-from updater.switch import update
 from hub.__main__ import main as hub_main
 from hub.broker_process import MosquittoProcess
 from hub.config import HubConfig
@@ -36,6 +33,9 @@ from hub.pki_files import PkiPaths
 from hub.registry import load_registry
 from hub.service import HubService
 from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk, write_trust
+from updater.release import Bundle
+from updater.results import UpdateResult
+from updater.switch import update
 
 # Builds two bundles and installs two slots: minutes on a loaded machine, ~1 min idle.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]

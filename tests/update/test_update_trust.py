@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 from contract import signing
-from updater.cli import main
-from updater.layout import Layout
 from contract.update_files import ORDER_FILE
 from firmware.update_order import order_update
-from updater.trust import TrustError, load_trust, trust_dir
 from tests.update.conftest import install_pi, write_trust
 from tests.update.test_order_verification import signed_update
+from updater.cli import main
+from updater.layout import Layout
+from updater.trust import TrustError, load_trust, trust_dir
 
 KIOSK_USER = 65534  # nobody: plays alliance-kiosk
 KIOSK = "xicheng-3"
