@@ -48,7 +48,7 @@ from hub.ils_routing import IlsRouting, NoGuestPatron, Patron
 from hub.ledger_sql import Database, time_text
 from hub.pins import PinResult, count_right_pin, count_wrong_pin, still_locked
 from hub.registry import Registry
-from hub.rules import ItemRecord, ReaderRecord
+from hub.rules import ItemRecord, ReaderRecord, Route
 from hub.schemes import Scheme
 from hub.sip2.client import Sip2AnswerMismatch, Sip2Error, Sip2ProtocolError, Sip2Unavailable
 
@@ -252,10 +252,11 @@ class IlsGateway:
                 result = client.checkin(item, at=now, current_location=library_id)
         except IlsRefusal:
             return None
+        route = Route(*self._route(item, library_id, result.alert_type, result.destination))
         with self.db.write():
             self._mirror_item(item, result.title, system, available=False)
-            ils_queue.record_live_call(self.db, system, "checkin", item, library_id, now)
-        return IlsRoute(*self._route(item, library_id, result.alert_type, result.destination), title=result.title)
+            ils_queue.record_live_call(self.db, system, "checkin", item, library_id, now, route=route)
+        return IlsRoute(route.route, route.library_id, title=result.title)
 
     def _route(self, item: str, library_id: str, alert_type: str | None, destination: str | None) -> tuple[str, str]:
         """The contract's route from a checkin answer: CV 01 hold here, 02 hold elsewhere

@@ -13,6 +13,7 @@ from contract import card_schemes, messages, privacy
 from hub import rules
 from hub.ledger import Ledger, LedgerUrlError
 from hub.registry import Registry
+from tests.hub import ledger_doors as doors
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def add_item(
     hold_for: str | None = None,
 ) -> str:
     barcode = card_schemes.make_item_barcode(registry.member(library).institution_code, serial)
-    led.add_item(rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
+    doors.add_item(led, rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
     return barcode
 
 
@@ -83,12 +84,12 @@ def test_a_repeated_txn_leaves_one_row_and_gets_the_same_ack(
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 1)
     t = txn("loan", book, ref)
-    first = ledger.commit_txn(t, registry, NOW)
-    again = ledger.commit_txn(t, registry, NOW + timedelta(minutes=5))
+    first = doors.commit_txn(ledger, t, registry, NOW)
+    again = doors.commit_txn(ledger, t, registry, NOW + timedelta(minutes=5))
     assert first.result == "committed"
     assert again.result == "duplicate"
     assert again.model_copy(update={"result": "committed"}) == first
-    assert ledger.txn_rows(t.txn_id) == 1
+    assert doors.txn_rows(ledger, t.txn_id) == 1
     assert ledger.count("loans") == 1
     assert ledger.ledger_counts([t.txn_id, "never-sent-0001"]) == {
         t.txn_id: 1,
@@ -103,7 +104,7 @@ def test_online_loans_get_the_hubs_due_date_not_the_kiosks(
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 2)
     wrong_due = NOW + timedelta(days=365)
-    ack = ledger.commit_txn(txn("loan", book, ref, due=wrong_due), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, due=wrong_due), registry, NOW)
     expected = rules.due_after(NOW, registry.scheme("bj-joint").loan_days)
     assert ack.due == expected
     assert ledger.active_loan_for_item(book).due == expected
@@ -116,8 +117,8 @@ def test_a_double_scan_under_a_new_txn_id_makes_no_second_loan(
     ref = card("bj-joint", 3)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 3)
-    first = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
-    second = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
+    first = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
+    second = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
     assert second.result == "committed" and second.due == first.due
     assert ledger.count("loans") == 1
 
@@ -129,9 +130,9 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     add_reader(ledger, alice)
     add_reader(ledger, bob)
     book = add_item(ledger, registry, "capital", 10)
-    ledger.commit_txn(txn("loan", book, alice), registry, NOW)
+    doors.commit_txn(ledger, txn("loan", book, alice), registry, NOW)
     offline = txn("loan", book, bob, mode="offline", at=NOW + timedelta(hours=1))
-    ack = ledger.commit_txn(offline, registry, NOW + timedelta(hours=2))
+    ack = doors.commit_txn(ledger, offline, registry, NOW + timedelta(hours=2))
     assert ack.result == "committed"
     assert ack.exception == "item_on_loan"
     [row] = ledger.exceptions()
@@ -140,7 +141,7 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     assert ledger.active_loan_for_item(book).card_hash == privacy.card_hash(
         alice.scheme, alice.number
     )
-    assert ledger.commit_txn(offline, registry, NOW).result == "duplicate"
+    assert doors.commit_txn(ledger, offline, registry, NOW).result == "duplicate"
     assert len(ledger.exceptions()) == 1
 
 
@@ -151,7 +152,7 @@ def test_an_offline_loan_by_a_blocked_reader_is_kept_with_the_book_and_flagged(
     add_reader(ledger, ref, state="blocked", block_reason="fees")
     book = add_item(ledger, registry, "capital", 12)
     shown = NOW + timedelta(days=30)
-    ack = ledger.commit_txn(txn("loan", book, ref, mode="offline", due=shown), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, mode="offline", due=shown), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "card_blocked_fees")
     assert ledger.active_loan_for_item(book).due == shown  # the promise the reader was given
     assert [e.reason for e in ledger.exceptions()] == ["card_blocked_fees"]
@@ -162,9 +163,9 @@ def test_an_offline_loan_of_an_unknown_book_is_an_exception_not_a_loss(
 ) -> None:
     ref = card("bj-joint", 13)
     add_reader(ledger, ref)
-    ack = ledger.commit_txn(txn("loan", "30002999999990", ref, mode="offline"), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", "30002999999990", ref, mode="offline"), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "item_unknown")
-    assert ledger.count("loans") == 0 and ledger.txn_rows() == 1
+    assert ledger.count("loans") == 0 and doors.txn_rows(ledger) == 1
 
 
 def test_cross_scheme_borrowing_follows_each_members_recognition(
@@ -176,14 +177,14 @@ def test_cross_scheme_borrowing_follows_each_members_recognition(
     at_dongcheng = add_item(ledger, registry, "dongcheng", 20)
     assert registry.accepts("capital", "borrow", "nlc")
     assert not registry.accepts("dongcheng", "borrow", "nlc")
-    ok = ledger.commit_txn(txn("loan", at_capital, nlc_card, library="capital"), registry, NOW)
+    ok = doors.commit_txn(ledger, txn("loan", at_capital, nlc_card, library="capital"), registry, NOW)
     refused_txn = txn("loan", at_dongcheng, nlc_card, library="dongcheng")
-    refused = ledger.commit_txn(refused_txn, registry, NOW)
+    refused = doors.commit_txn(ledger, refused_txn, registry, NOW)
     assert ok.result == "committed"
     assert (refused.result, refused.reason) == ("rejected", "scheme_not_accepted")
     assert ledger.active_loan_for_item(at_dongcheng) is None
-    assert ledger.commit_txn(refused_txn, registry, NOW) == refused  # a repeat: same answer
-    assert ledger.txn_rows(refused_txn.txn_id) == 1
+    assert doors.commit_txn(ledger, refused_txn, registry, NOW) == refused  # a repeat: same answer
+    assert doors.txn_rows(ledger, refused_txn.txn_id) == 1
     assert ledger.ledger_counts([refused_txn.txn_id]) == {refused_txn.txn_id: 0}
 
 
@@ -193,7 +194,7 @@ def test_lending_suspended_at_the_national_library_refuses_online_loans(
     ref = card("nlc", 21)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "nlc", 21)
-    ack = ledger.commit_txn(txn("loan", book, ref, library="nlc"), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, library="nlc"), registry, NOW)
     assert (ack.result, ack.reason) == ("rejected", "service_suspended")
 
 
@@ -203,21 +204,21 @@ def test_a_returned_book_of_another_member_is_routed_home(
     ref = card("bj-joint", 30)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "dongcheng", 30)
-    ledger.commit_txn(txn("loan", book, ref, library="dongcheng"), registry, NOW)
-    ack = ledger.commit_txn(
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    ack = doors.commit_txn(ledger,
         txn("return", book, None, library="capital"), registry, NOW + timedelta(days=3)
     )
     assert ack.result == "committed" and ack.exception is None
     assert ledger.active_loan_for_item(book) is None
     assert ledger.item(book).state == "in_transit"
-    assert ledger.transfers(book) == [("capital", "dongcheng")]
+    assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
 
 
 def test_a_book_returned_at_home_is_shelved(ledger: Ledger, registry: Registry) -> None:
     book = add_item(ledger, registry, "capital", 31, state="on_loan")
-    ledger.commit_txn(txn("return", book, None, library="capital"), registry, NOW)
+    doors.commit_txn(ledger, txn("return", book, None, library="capital"), registry, NOW)
     assert ledger.item(book).state == "on_shelf"
-    assert ledger.transfers(book) == []
+    assert doors.transfers(ledger, book) == []
 
 
 def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(
@@ -227,24 +228,24 @@ def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(
     add_reader(ledger, lender)
     waiter_hash = add_reader(ledger, waiter)
     book = add_item(ledger, registry, "dongcheng", 40)
-    ledger.commit_txn(txn("loan", book, lender, library="dongcheng"), registry, NOW)
-    ledger.place_hold(book, waiter_hash, "capital", NOW)
-    ledger.commit_txn(
+    doors.commit_txn(ledger, txn("loan", book, lender, library="dongcheng"), registry, NOW)
+    doors.place_hold(ledger, book, waiter_hash, "capital", NOW)
+    doors.commit_txn(ledger,
         txn("return", book, lender, library="capital"), registry, NOW + timedelta(days=1)
     )
     item = ledger.item(book)
     assert (item.state, item.hold_for) == ("on_hold", waiter_hash)
-    assert ledger.transfers(book) == []
+    assert doors.transfers(ledger, book) == []
     # Nobody else may take it; the reader it waits for may, and the hold is then done.
-    other = ledger.commit_txn(txn("loan", book, lender), registry, NOW + timedelta(days=2))
+    other = doors.commit_txn(ledger, txn("loan", book, lender), registry, NOW + timedelta(days=2))
     assert (other.result, other.reason) == ("rejected", "item_on_hold")
-    mine = ledger.commit_txn(txn("loan", book, waiter), registry, NOW + timedelta(days=2))
+    mine = doors.commit_txn(ledger, txn("loan", book, waiter), registry, NOW + timedelta(days=2))
     assert mine.result == "committed"
     assert ledger.item(book).hold_for is None and ledger.waiting_hold(book) is None
 
 
 def test_a_returned_unknown_book_is_taken_and_flagged(ledger: Ledger, registry: Registry) -> None:
-    ack = ledger.commit_txn(txn("return", "30002999999990", None), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("return", "30002999999990", None), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "item_unknown")
 
 
@@ -252,14 +253,14 @@ def test_renewal_extends_the_loan_and_counts(ledger: Ledger, registry: Registry)
     ref = card("bj-joint", 50)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 50)
-    loan = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
+    loan = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
     later = NOW + timedelta(days=30)
-    renewed = ledger.commit_txn(txn("renew", book, ref, at=later), registry, later)
+    renewed = doors.commit_txn(ledger, txn("renew", book, ref, at=later), registry, later)
     assert renewed.result == "committed" and renewed.due > loan.due
     assert ledger.active_loan_for_item(book).renewals == 1
     stranger = card("bj-joint", 51)
     add_reader(ledger, stranger)
-    refused = ledger.commit_txn(txn("renew", book, stranger, at=later), registry, later)
+    refused = doors.commit_txn(ledger, txn("renew", book, stranger, at=later), registry, later)
     assert (refused.result, refused.reason) == ("rejected", "not_on_loan")
 
 
@@ -280,7 +281,7 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
                 led: Ledger, t: messages.Txn, barrier: threading.Barrier, acks: list[messages.Ack]
             ) -> None:
                 barrier.wait()
-                acks.append(led.commit_txn(t, registry, NOW))
+                acks.append(doors.commit_txn(led, t, registry, NOW))
 
             threads = [
                 threading.Thread(target=commit, args=(led, t, barrier, acks)) for led in ledgers
