@@ -63,6 +63,7 @@ def txn(
     txn_id: str | None = None,
     at: datetime = NOW,
     due: datetime | None = None,
+    route: str | None = None,
 ) -> messages.Txn:
     return messages.Txn(
         txn_id=txn_id or f"k1-{secrets.token_hex(8)}",
@@ -74,6 +75,7 @@ def txn(
         at=at,
         mode=mode,
         due=due,
+        route=route,
     )
 
 
@@ -212,6 +214,76 @@ def test_a_returned_book_of_another_member_is_routed_home(
     assert ledger.active_loan_for_item(book) is None
     assert ledger.item(book).state == "in_transit"
     assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
+
+
+def test_a_return_the_diverter_shelved_against_the_hubs_rule_is_shelved_in_the_ledger_and_shown_to_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Issue 17's Done-when: the chute's diverter put a Dongcheng book on the Capital
+    Library's shelf (the kiosk's route), the hub's rule would send it home: the ledger
+    says where the book is, and staff see the correction with both routes."""
+    ref = card("bj-joint", 32)
+    add_reader(ledger, ref)
+    book = add_item(ledger, registry, "dongcheng", 32)
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    back = txn("return", book, None, library="capital", route="shelve")
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=3))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert ledger.active_loan_for_item(book) is None
+    assert ledger.item(book).state == "on_shelf"  # where the diverter put it, not in transit
+    assert doors.transfers(ledger, book) == []
+    [shown] = ledger.staff_exceptions()
+    assert (shown.reason, shown.txn_id, shown.item) == ("route_corrected", back.txn_id, book)
+    assert "sent it to the shelf at capital" in shown.summary
+    assert "would have sent it in transit to dongcheng" in shown.summary
+    # A repeat of the txn changes nothing and records no second correction.
+    again = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=3))
+    assert again is not None and again.result == "duplicate"
+    assert len(ledger.staff_exceptions()) == 1
+
+
+def test_a_return_the_diverter_sent_on_is_in_transit_where_the_rule_would_have_shelved_it(
+    ledger: Ledger, registry: Registry
+) -> None:
+    book = add_item(ledger, registry, "capital", 33, state="on_loan")
+    ack = doors.commit_txn(ledger, txn("return", book, None, library="capital", route="transfer"), registry, NOW)
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert ledger.item(book).state == "in_transit"
+    assert doors.transfers(ledger, book) == [("capital", "capital")]  # its home, as the ledger knows it
+    assert ledger.exceptions()[0].reason == "route_corrected"
+
+
+def test_a_book_the_kiosk_put_in_the_hold_bin_offline_is_on_the_hold_shelf_for_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """The kiosk's offline rule sends a book whose home it cannot tell to the hold bin;
+    the hub's rule would send it home. The ledger keeps it on the hold shelf, for no
+    reader: nobody borrows it before staff look at it."""
+    ref, other = card("bj-joint", 34), card("bj-joint", 35)
+    add_reader(ledger, ref)
+    add_reader(ledger, other)
+    book = add_item(ledger, registry, "dongcheng", 34)
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    back = txn("return", book, None, library="capital", mode="offline", at=NOW + timedelta(days=2), route="hold")
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=2, minutes=5))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    item = ledger.item(book)
+    assert (item.state, item.hold_for) == ("on_hold", None)
+    assert doors.transfers(ledger, book) == []
+    assert "to the hold shelf at capital" in ledger.staff_exceptions()[0].summary
+    lent = doors.commit_txn(ledger, txn("loan", book, other, library="capital"), registry, NOW + timedelta(days=3))
+    assert (lent.result, lent.reason) == ("rejected", "item_on_hold")
+
+
+def test_a_return_routed_as_the_rule_says_keeps_the_rules_library_and_no_exception(
+    ledger: Ledger, registry: Registry
+) -> None:
+    book = add_item(ledger, registry, "dongcheng", 36, state="on_loan")
+    ack = doors.commit_txn(ledger, txn("return", book, None, library="capital", route="transfer"), registry, NOW)
+    assert (ack.result, ack.exception) == ("committed", None)
+    assert ledger.item(book).state == "in_transit"
+    assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
+    assert ledger.exceptions() == []
 
 
 def test_a_book_returned_at_home_is_shelved(ledger: Ledger, registry: Registry) -> None:

@@ -173,3 +173,17 @@ def test_offline_loans_on_a_card_the_library_does_not_lend_to_are_listed_for_sta
     listed = ledger.staff_exceptions(kiosk_id="k1")
     assert [(e.reason, e.item, e.scheme) for e in listed] == [("scheme_not_accepted", b, "univ-public") for b in books]
     assert listed[0].reason_text == EXCEPTION_REASONS["scheme_not_accepted"]
+
+
+def test_a_route_correction_is_listed_by_hub_exceptions_with_both_routes(tmp_path: Path, registry: Registry) -> None:
+    """The diverter put a Dongcheng book on the Capital Library's shelf, the hub would
+    have sent it home: `python -m hub exceptions` says so, in words and with both routes."""
+    db = f"sqlite:///{tmp_path}/hub.sqlite"
+    with Ledger.open(db) as led:
+        book = add_item(led, registry, "dongcheng", 40, state="on_loan")
+        ack = doors.commit_txn(led, txn("return", book, None, library="capital", route="shelve"), registry, NOW)
+        assert ack is not None and ack.exception == "route_corrected"
+    listed = _cli("exceptions", "--db", db, "--open")
+    assert listed.returncode == 0, listed.stderr
+    assert "[route_corrected]" in listed.stdout and EXCEPTION_REASONS["route_corrected"] in listed.stdout
+    assert "sent it to the shelf at capital" in listed.stdout and "in transit to dongcheng" in listed.stdout

@@ -283,3 +283,34 @@ def test_a_kiosk_walking_district_numbers_cannot_enumerate_the_members_patrons(i
     # a reader at another kiosk is still looked up at the system
     other = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"), "k2")
     assert other.state == "valid"
+
+
+# ils_sim/data/dongcheng.toml: on loan there, and held for a reader who picks it up at capital.
+HELD_BOOK = "30101000000216"
+
+
+def test_a_book_its_system_sends_to_the_hold_shelf_is_on_hold_in_the_ledger_not_in_transit(ils, make_hub):
+    """The 09 says "hold here" (CV 01); the hub's own rule, knowing no hold, would send the
+    book home. The ledger follows the route the kiosk was given and its diverter used."""
+    hub = make_hub(ils)
+    route, ack = give_back(hub, HELD_BOOK, "capital")
+    assert (route.route, route.route_library) == ("hold", "capital")
+    assert (ack.result, ack.exception) == ("committed", None)  # the system decided: nothing to correct
+    item = hub.ledger.item(HELD_BOOK)
+    assert item is not None and item.state == "on_hold"
+    assert doors.transfers(hub.ledger, HELD_BOOK) == []
+    assert hub.ledger.exceptions() == []
+    assert [c[1:] for c in doors.ils_calls(hub.ledger, "east")] == [("checkin", HELD_BOOK, ack.txn_id, "delivered")]
+
+
+def test_a_return_diverted_otherwise_than_its_systems_09_is_recorded_as_diverted_for_staff(ils, make_hub):
+    hub = make_hub(ils)
+    route = hub.ask(messages.ReturnRoute(op="return_route", item=HELD_BOOK, library_id="capital"))
+    assert route.route == "hold"
+    ack = hub.commit(kind="return", item=HELD_BOOK, library_id="capital", route="transfer")
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    item = hub.ledger.item(HELD_BOOK)
+    assert item is not None and item.state == "in_transit"
+    assert doors.transfers(hub.ledger, HELD_BOOK) == [("capital", "dongcheng")]
+    [shown] = hub.ledger.staff_exceptions()
+    assert "would have sent it to the hold shelf at capital" in shown.summary
