@@ -288,7 +288,7 @@ def _record_exception(db: Database, t: messages.Txn, reason: str, now: datetime,
     scheme = t.card.scheme if t.card else "-"
     summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
     if detail:
-        summary = f"{summary}: {detail}"
+        summary = f"{summary}; {detail}"
     db.execute(
         "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
         (t.txn_id, t.kiosk_id, reason, summary, time_text(now)),

@@ -92,6 +92,11 @@ EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Codes whose summary carries what staff need beyond the txn itself (a route correction's
+# two routes): `hub exceptions` shows their summary, as it does a call's.
+SUMMARY_SHOWN = frozenset({"route_corrected"})
+
+
 def describe_reason(code: str) -> str:
     """The staff sentence for `code`, or the code itself when it is not (yet) listed."""
     return EXCEPTION_REASONS.get(code, code)

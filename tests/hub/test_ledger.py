@@ -366,7 +366,7 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
                 len(ledgers) - 1
             )
             assert len({a.model_copy(update={"result": "x"}) for a in acks}) == 1
-            assert ledgers[0].txn_rows(t.txn_id) == 1
+            assert doors.txn_rows(ledgers[0], t.txn_id) == 1
         assert ledgers[0].count("loans") == len(books)
     finally:
         for led in ledgers:
