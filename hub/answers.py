@@ -38,7 +38,7 @@ from typing import Any
 from contract import card_schemes, messages, privacy
 from hub import rules
 from hub.card_walk_guard import CARD_CHECKS_PAUSED, CardWalkGuard
-from hub.ils_operations import IlsGateway, IlsRefusal, ils_item_view
+from hub.ils_operations import IlsGateway, IlsRefusal, LendOp, ils_item_view
 from hub.kiosk_flags import CARD_WALKING, PIN_GUESSING
 from hub.ledger import Ledger
 from hub.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
@@ -317,8 +317,7 @@ class RequestAnswers:
         kiosk_id: str | None = None,
     ) -> messages.Response:
         """A book of a member's own system: the hub's rules for the reader and the
-        library, then that system's checkout (11), recorded as this kiosk's live
-        checkout (hub/ils_live.py); the title and due date are its own."""
+        library, then that system's checkout (`_ils_lend`)."""
         assert self.ils is not None
         member = self.ils.item_member(req.item) or ""
         on_loan = self.ledger.active_loan_for_item(req.item) is not None
@@ -328,12 +327,28 @@ class RequestAnswers:
         title = item.title if item is not None else None
         if not decision.allowed:
             return messages.Response(title=title, home_library=member or None, **_refusal(decision))
+        return self._ils_lend("checkout", req, system, decision, title, member, kiosk_id)
+
+    def _ils_lend(
+        self,
+        op: LendOp,
+        req: messages.CheckoutAuth | messages.RenewAuth,
+        system: str,
+        decision: Decision,
+        title: str | None,
+        home_library: str | None,
+        kiosk_id: str | None,
+    ) -> messages.Response:
+        """The one answer path of a checkout or renewal the hub's rules allowed (`decision`)
+        of a member's system's book: that system's 11 or 29 (`IlsGateway.lend`); the
+        title and due date are its own, else the ledger's title and the rules' date."""
+        assert self.ils is not None
         try:
-            loan = self.ils.checkout(req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
+            loan = self.ils.lend(op, req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
         except IlsRefusal as refusal:
-            return _ils_refusal(refusal, title, member)
+            return _ils_refusal(refusal, title, home_library)
         return messages.Response(
-            allowed=True, title=loan.title or title, home_library=member or None, due=loan.due or decision.due
+            allowed=True, title=loan.title or title, home_library=home_library or None, due=loan.due or decision.due
         )
 
     def renew_auth(self, req: messages.RenewAuth, kiosk_id: str | None = None) -> messages.Response:
@@ -363,16 +378,7 @@ class RequestAnswers:
         )
         system = self.ils.item_system(req.item) if self.ils is not None else None
         if self.ils is not None and system is not None and decision.allowed:
-            try:
-                renewal = self.ils.renew(scheme_id, number, req.item, req.library_id, system)
-            except IlsRefusal as refusal:
-                return _ils_refusal(refusal, item.title, item.home_library)
-            return messages.Response(
-                allowed=True,
-                title=renewal.title or item.title,
-                home_library=item.home_library,
-                due=renewal.due or decision.due,
-            )
+            return self._ils_lend("renew", req, system, decision, item.title, item.home_library, kiosk_id)
         return messages.Response(
             title=item.title,
             home_library=item.home_library,

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub import queries
 from hub.ledger_sql import Database, parse_time_text, time_text
 
 OP = "checkout"
@@ -150,7 +151,7 @@ def standing_instead(db: Database, call: LiveCheckout) -> tuple[str, str] | None
     """Why `call` must not be checked back in, as (state, note), or None: the ledger has
     an open loan of the book (the txn came by another way), or a later checkout of it
     took its place."""
-    loan = db.query_one("SELECT txn_id, card_hash FROM loans WHERE item = ? AND closed_at IS NULL", (call.item,))
+    loan = queries.open_loan_txn(db, call.item)
     if loan is not None:
         if loan[1] == call.card_hash:
             return "delivered", f"the ledger has this loan (txn {loan[0]}): not checked in"

@@ -109,9 +109,6 @@ class Ledger:
     ) -> list[tuple[str, messages.Ack]]:
         return commits.sweep_parked(self.db, registry, now, caps, bounds, follow_up)
 
-    def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
-        return commits.commit_txn(self.db, txn, registry, now)
-
     # -- hub.pins
 
     def check_pin(
@@ -157,9 +154,6 @@ class Ledger:
     def ledger_counts(self, txn_ids: Sequence[str]) -> dict[str, int]:
         return queries.ledger_counts(self.db, txn_ids)
 
-    def txn_rows(self, txn_id: str | None = None) -> int:
-        return queries.txn_rows(self.db, txn_id)
-
     def count(self, table: str) -> int:
         return queries.count(self.db, table)
 
@@ -178,16 +172,10 @@ class Ledger:
     ) -> staff_exceptions.StaffException:
         return staff_exceptions.resolve(self.db, exception_id, by, note, now)
 
-    def transfers(self, barcode: str) -> list[tuple[str, str]]:
-        return queries.transfers(self.db, barcode)
-
     # -- hub.ils_queue
 
     def ils_links(self, systems: tuple[str, ...] = ()) -> list[ils_queue.LinkRow]:
         return ils_queue.links(self.db, systems)
-
-    def ils_calls(self, system: str | None = None) -> list[tuple[str, str, str, str | None, str]]:
-        return ils_queue.calls(self.db, system)
 
     # -- hub.fleet_records
 
@@ -207,9 +195,6 @@ class Ledger:
 
     def record_gone(self, writer: kiosk_presence.PresenceWriter, kiosk_id: str, now: datetime) -> None:
         writer.gone(self.db, kiosk_id, now)
-
-    def presence(self, kiosk_id: str) -> list[tuple[datetime, datetime, bool]]:
-        return kiosk_presence.intervals(self.db, kiosk_id)
 
     def fleet(self) -> list[FleetRow]:
         return fleet_records.fleet_rows(self.db)
@@ -236,9 +221,3 @@ class Ledger:
 
     def add_reader(self, reader: ReaderRecord, pin: str | None = None) -> str:
         return seeding.add_reader(self.db, reader, self.pin_peppers(), pin)
-
-    def add_item(self, item: ItemRecord) -> None:
-        seeding.add_item(self.db, item)
-
-    def place_hold(self, item: str, reader_hash: str, pickup_library: str, at: datetime) -> None:
-        seeding.place_hold(self.db, item, reader_hash, pickup_library, at)

@@ -195,8 +195,3 @@ def _unpark(db: Database, kiosk_id: str, epoch: str, seq: int) -> messages.Txn |
         (kiosk_id, epoch, seq),
     )
     return None if row is None else messages.Txn.model_validate_json(row[0])
-
-
-def parked_count(db: Database) -> int:
-    """Txns waiting for a predecessor (fleet status shows them)."""
-    return int(db.scalar("SELECT count(*) FROM parked") or 0)

@@ -123,6 +123,22 @@ def active_loan_for_item(db: Database, barcode: str) -> LoanRow | None:
     return None if row is None else _loan(row)
 
 
+def reader_home(db: Database, reader_hash: str) -> str | None:
+    """The home library the ledger has for the card `reader_hash` (None: no such reader)."""
+    return db.scalar("SELECT home_library FROM readers WHERE card_hash = ?", (reader_hash,))
+
+
+def item_home(db: Database, barcode: str) -> str | None:
+    """The home library the ledger has for the book (None: not in the catalogue)."""
+    return db.scalar("SELECT home_library FROM items WHERE barcode = ?", (barcode,))
+
+
+def open_loan_txn(db: Database, barcode: str) -> tuple[str, str] | None:
+    """(txn id, reader hash) of the book's open loan, or None."""
+    row = db.query_one("SELECT txn_id, card_hash FROM loans WHERE item = ? AND closed_at IS NULL", (barcode,))
+    return None if row is None else (row[0], row[1])
+
+
 def waiting_hold(db: Database, barcode: str) -> tuple[str, str] | None:
     """(reader hash, pickup library) of the oldest open hold on the item."""
     row = db.query_one(
