@@ -24,7 +24,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.endpoints import Endpoint
+from hub.worker.worker_process import WorkerNotReady, WorkerProcess, start_hub_worker, worker_args
 
 ROOT = Path(__file__).resolve().parents[1]
 KIOSK_ID = "bench-kiosk"
@@ -66,55 +66,29 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
 
 @dataclass
 class HubProcess:
-    """`python -m hub` as a child, ready once it prints its "hub worker ..." line."""
+    """`python -m hub` as a child (hub/worker/worker_process.py), ready once it says READY."""
 
     broker_url: str
     db_url: str
     log_path: Path
     config: Path
-    proc: subprocess.Popen[str] | None = None
+    child: WorkerProcess | None = None
     ready_s: float = 0.0
 
     def start(self, timeout_s: float = 120.0) -> HubProcess:
-        started = time.perf_counter()
         # stderr (logging, seeding progress) goes to a file: a full pipe would stall the hub.
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--config", str(self.config), "--broker", self.broker_url,
-             "--db", self.db_url],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                if line.startswith("hub worker") and "broker" in line:
-                    ready.set()
-
-        threading.Thread(target=read, name="hub-stdout", daemon=True).start()
-        deadline = time.monotonic() + timeout_s
-        while not ready.wait(0.05):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.log_path.read_text(errors="replace")[-1500:]
-                raise RuntimeError(f"the hub never became ready: {tail}")
-        self.ready_s = time.perf_counter() - started
+        args = worker_args(self.broker_url, self.db_url, config=self.config)
+        try:
+            self.child = start_hub_worker(args, log_path=self.log_path, timeout_s=timeout_s, cwd=ROOT)
+        except WorkerNotReady as exc:
+            raise RuntimeError(f"the hub never became ready: {exc}") from None
+        self.ready_s = self.child.ready_s or 0.0
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self._log.close()
+        if self.child is not None:
+            self.child.stop()
+        self.child = None
 
 
 @contextmanager
@@ -122,8 +96,11 @@ def running_hub(endpoint: Endpoint, workdir: Path) -> Iterator[HubProcess]:
     """Hub worker "1" on `endpoint` (its certificate and signing key on TLS), SQLite in
     `workdir`. The bench taps and scans back to back, far faster than a reader: the
     per-kiosk request rate limit (docs/security.md) is lifted so it measures latency,
-    not the limit."""
-    config = endpoint.hub_config("1", request_rate_per_s=10000.0, request_burst=10000)
+    not the limit; and its `Returner` gives each session's books back at once, far faster
+    than a chute takes them, so the chute-rate check is lifted too (`returns_per_minute`)."""
+    config = endpoint.hub_config(
+        "1", request_rate_per_s=10000.0, request_burst=10000, returns_per_minute=10_000
+    )
     hub = HubProcess(
         endpoint.url, f"sqlite:///{workdir}/hub.sqlite", workdir / "hub.log", config
     ).start()

@@ -38,11 +38,8 @@ import json
 import logging
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -64,6 +61,7 @@ from hub.ledger.ledger import Ledger
 from hub.pki.pin_pepper import write_pepper_file
 from hub.rules.registry import load_registry
 from hub.rules.rules import ReaderRecord
+from hub.worker.worker_process import WorkerNotReady, WorkerProcess, launch_hub_worker, worker_args
 from kiosk_tools.told_audit import audit, journal_events, known_cards, last_told
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,49 +95,32 @@ RATE_PER_S = 60.0  # txns the world makes per second, all kiosks together
 
 
 class Worker:
-    """`python -m hub --worker NAME` as a child, ready when it prints its worker line."""
+    """`python -m hub --worker NAME` as a child (hub/worker/worker_process.py), ready when it
+    says READY."""
 
     def __init__(self, name: str, broker_url: str, db_url: str, log: Path, config: Path | None = None) -> None:
         self.name, self.broker_url, self.db_url, self.log = name, broker_url, db_url, log
         self.config = config  # the lab's hub-NAME.toml on TLS: certificate, signing key, PKI
-        self.proc: subprocess.Popen[str] | None = None
-        self._ready = threading.Event()
+        self.child: WorkerProcess | None = None
 
     def launch(self) -> None:
-        self._ready = ready = threading.Event()
-        settings = ["--config", str(self.config)] if self.config else []
-        with self.log.open("a") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hub", *settings, "--broker", self.broker_url, "--worker", self.name,
-                 "--db", self.db_url],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-            )  # fmt: skip
-        proc = self.proc
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(f"hub worker {self.name}: broker"):
-                    ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
+        args = worker_args(self.broker_url, self.db_url, self.name, self.config)
+        self.child = launch_hub_worker(args, log_path=self.log, cwd=ROOT)
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"hub worker {self.name} not ready; see {self.log}")
+        assert self.child is not None
+        try:
+            self.child.wait_ready(timeout_s)
+        except WorkerNotReady as exc:
+            raise RuntimeError(f"hub worker {self.name} not ready: {exc}") from None
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.child is not None:
+            self.child.kill()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.child is not None:
+            self.child.stop()
 
 
 # ---- kiosks ------------------------------------------------------------------------------

@@ -250,7 +250,7 @@ class KioskState(_Msg):
 
 
 class UpdateReport(BaseModel):
-    """The kiosk's last update (firmware.update's last-update.json), as the hub shows it."""
+    """The kiosk's last update (the updater's last-update.json), as the hub shows it."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=300)
     version: Annotated[str, StringConstraints(max_length=64)] | None = None

@@ -28,8 +28,8 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 
+from drivers.device_thread import ThreadedDevice
 from drivers.diagnostics import FAULT_HINTS, DiagResult
 from drivers.events import (
     CardPresented,
@@ -80,8 +80,12 @@ class _Unreadable:
 _Seen = _Absent | _Card | _Several | _Unreadable
 
 
-class CardReader:
-    """Polls one MFRC522 and posts card and device events; see the module docstring."""
+class CardReader(ThreadedDevice):
+    """Polls one MFRC522 and posts card and device events; see the module docstring.
+
+    The polling thread's life cycle (`start`, idempotent `close`, context manager) is
+    `drivers.device_thread.ThreadedDevice`'s; closing switches the antenna off.
+    """
 
     def __init__(
         self,
@@ -98,6 +102,7 @@ class CardReader:
             raise ValueError("a MIFARE key is 6 bytes")
         if removal_polls < 1 or reinit_after_failures < 1:
             raise ValueError("removal_polls and reinit_after_failures are at least 1")
+        super().__init__(thread_name="card-reader", join_timeout_s=max(1.0, 5 * interval_s))
         self.chip = chip
         self.post = post
         self.interval_s = interval_s
@@ -105,10 +110,7 @@ class CardReader:
         self.data_blocks = tuple(data_blocks)
         self.removal_polls = removal_polls
         self.reinit_after_failures = reinit_after_failures
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._lock = threading.Lock()  # one poll or self-test at a time
         self._ready = False  # chip initialised since the last failure
         self._hard_reset_next = True  # on open, and once the chip has gone silent
         self._faulted = False  # a DeviceFault is outstanding
@@ -263,16 +265,8 @@ class CardReader:
 
     # -- background polling --
 
-    def start(self) -> CardReader:
-        """Poll on a daemon thread every `interval_s` until `close()`."""
-        if self._closed:
-            raise RuntimeError("card reader is closed")
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="card-reader", daemon=True)
-            self._thread.start()
-        return self
-
     def _run(self) -> None:
+        """Poll every `interval_s` until `close()`; `start()` runs this on a daemon thread."""
         while not self._stop.is_set():
             self.beat()
             try:
@@ -281,28 +275,10 @@ class CardReader:
                 log.exception("card reader poll crashed")
             self._stop.wait(self.interval_s)
 
-    def close(self) -> None:
-        """Stop polling and switch the antenna off. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(1.0, 5 * self.interval_s))
-            self._thread = None
+    def _release(self) -> None:
+        """After the poller stopped: switch the antenna off."""
         with self._lock, contextlib.suppress(MFRC522Error):
             self.chip.antenna_off()
-
-    def __enter__(self) -> CardReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- self-test --
 

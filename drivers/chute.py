@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from drivers.device_thread import ThreadedDevice
 from drivers.diagnostics import DiagResult
 from drivers.events import (
     BookEntered,
@@ -70,12 +71,13 @@ class _BeamState:
     toggles: int = 0  # raw edges seen, for the self-test
 
 
-class Chute:
+class Chute(ThreadedDevice):
     """Debounced entry/exit beams of the return chute, posting book events.
 
-    A monitor thread applies the debounce and the jam and pull-back timers; pin
-    callbacks only record edges. `close()` is idempotent; the class is a context
-    manager.
+    A monitor thread, started when the chute is built, applies the debounce and the
+    jam and pull-back timers; pin callbacks only record edges. `close()` is idempotent
+    and releases the pins; the class is a context manager (both from
+    `drivers.device_thread.ThreadedDevice`).
     """
 
     def __init__(
@@ -93,13 +95,13 @@ class Chute:
     ) -> None:
         from gpiozero import DigitalInputDevice  # the backend is chosen here, not at import
 
+        super().__init__(thread_name="chute-beams")
         self._post = post
         self.bounce_s = bounce_s
         self.jam_after_s = jam_after_s
         self.min_gap_s = min_gap_s
         self.pull_back_after_s = pull_back_after_s
         self._cond = threading.Condition()
-        self._closing = False
         self._muted = False
         self._books: list[_Book] = []
         self._last_entry_at: float | None = None
@@ -122,8 +124,7 @@ class Chute:
             self._beams[beam] = _BeamState(raw=level, stable=level, stable_since=now, decided=level)
             device.when_activated = self._edge_handler(beam, True)
             device.when_deactivated = self._edge_handler(beam, False)
-        self._thread = threading.Thread(target=self._monitor, name="chute-beams", daemon=True)
-        self._thread.start()
+        self.start()
 
     # -- what callers may read ----------------------------------------------------------
 
@@ -152,10 +153,12 @@ class Chute:
 
     # -- the monitor thread ---------------------------------------------------------------
 
-    def _monitor(self) -> None:
+    def _run(self) -> None:
+        """The monitor: settle edges and run the timers, sleeping on the condition until
+        the next edge or deadline; until `close()` (whose `_wake` notifies it)."""
         while True:
             with self._cond:
-                if self._closing:
+                if self._stop.is_set():
                     return
                 now = time.monotonic()
                 events = self._settle(now) + self._run_timers(now)
@@ -309,23 +312,15 @@ class Chute:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the monitor and release the pins. Safe to call twice."""
+    def _wake(self) -> None:
+        """The monitor sleeps on the condition: wake it to see the stop."""
         with self._cond:
-            already, self._closing = self._closing, True
             self._cond.notify()
-        if already:
-            return
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+
+    def _release(self) -> None:
+        """After the monitor stopped: release the pins."""
         self._close_devices()
 
     def _close_devices(self) -> None:
         for device in self._devices.values():
             device.close()
-
-    def __enter__(self) -> Chute:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from drivers.device_thread import ThreadedDevice
 from drivers.diagnostics import FAULT_HINTS, DiagResult
 from drivers.events import DeviceFault, DeviceRecovered, Post
 
@@ -230,8 +231,12 @@ class PrinterFault(Exception):
         self.detail = detail
 
 
-class ReceiptPrinter:
-    """The kiosk's receipt printer; see the module docstring."""
+class ReceiptPrinter(ThreadedDevice):
+    """The kiosk's receipt printer; see the module docstring.
+
+    The printer thread's life cycle is `drivers.device_thread.ThreadedDevice`'s:
+    `close()` lets the receipts already queued print, then stops the thread.
+    """
 
     device = "printer"
 
@@ -248,6 +253,7 @@ class ReceiptPrinter:
         recheck_s: float = 10.0,
         max_waiting: int = 4,
     ) -> None:
+        super().__init__(thread_name="printer", join_timeout_s=10.0)
         self.link = link
         self.encoding: Encoding = encoding
         self.columns = columns
@@ -260,9 +266,6 @@ class ReceiptPrinter:
         self._post = post
         self._jobs: queue.Queue[tuple[str, ...] | None] = queue.Queue(maxsize=max_waiting)
         self._fault: str | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
         self._idle = threading.Event()
         self._idle.set()
 
@@ -270,7 +273,7 @@ class ReceiptPrinter:
 
     def print_receipt(self, lines: Sequence[str]) -> None:
         """Queue the receipt for printing; never blocks, never raises."""
-        if self._closed:
+        if self.closed:
             return
         self._idle.clear()
         try:
@@ -288,31 +291,10 @@ class ReceiptPrinter:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    def start(self) -> ReceiptPrinter:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("printer is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
-                self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the printer thread (a job being printed is finished). Safe to call twice."""
-        with self._lock:
-            self._closed = True
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            with contextlib.suppress(queue.Full):
-                self._jobs.put_nowait(None)
-            if thread is not threading.current_thread():
-                thread.join(timeout=10)
-
-    def __enter__(self) -> ReceiptPrinter:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _wake(self) -> None:
+        """The thread sleeps on the job queue: an end marker behind the queued jobs."""
+        with contextlib.suppress(queue.Full):
+            self._jobs.put_nowait(None)
 
     # -- the bytes ---------------------------------------------------------------------
 
@@ -327,6 +309,8 @@ class ReceiptPrinter:
     # -- the printer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        """Print queued jobs until the end marker `_wake` queues (or, when the queue
+        was full, until it has been emptied after `close()`)."""
         self._recheck()  # a printer missing at start shows up before the first reader
         while True:
             try:
@@ -341,6 +325,8 @@ class ReceiptPrinter:
             finally:
                 if self._jobs.empty():
                     self._idle.set()
+            if self._stop.is_set() and self._jobs.empty():
+                return
 
     def _print(self, lines: tuple[str, ...]) -> None:
         try:

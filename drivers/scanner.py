@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from drivers.device_thread import ThreadedDevice
 from drivers.diagnostics import FAULT_HINTS, DiagResult
 from drivers.events import BarcodeRead, BarcodeRejected, DeviceFault, DeviceRecovered, Post
 
@@ -131,13 +132,15 @@ def fault_code_for(exc: BaseException) -> str:
     return "scanner-unplugged"
 
 
-class BarcodeScanner:
+class BarcodeScanner(ThreadedDevice):
     """A serial barcode scanner posting `BarcodeRead`/`BarcodeRejected` from a thread.
 
     `source` is "desk" (borrowing) or "chute" (the return chute's in-line scanner);
     faults name the device "scanner" or "chute_scanner" accordingly. `start()` opens
-    the port in the reader thread; `wait_connected()` tells a caller when bytes
-    written by the device will arrive (opening a port flushes its input).
+    the port in the reader thread (a missing scanner is posted as a fault, not
+    raised); `wait_connected()` tells a caller when bytes
+    written by the device will arrive (opening a port flushes its input). `close()`,
+    entering and leaving are `drivers.device_thread.ThreadedDevice`'s.
 
     `kind`, `port` and `last_error` are what `diag` reports. Subclasses for other
     transports (`drivers.hid_scanner.HidScanner`) override `_open` and `_read_bytes`
@@ -159,55 +162,25 @@ class BarcodeScanner:
         reconnect_max_s: float = 5.0,
         partial_line_timeout_s: float = 0.5,
     ) -> None:
+        self.device = "scanner" if source == "desk" else f"{source}_scanner"
+        super().__init__(thread_name=f"{self.device}-reader")
         self.port = port
         self.baudrate = baudrate
         self.suffix: Suffix = suffix
         self.source = source
-        self.device = "scanner" if source == "desk" else f"{source}_scanner"
         self.max_length = max_length
         self.reconnect_initial_s = reconnect_initial_s
         self.reconnect_max_s = reconnect_max_s
         self.partial_line_timeout_s = partial_line_timeout_s
         self._post = post
         self._framer = LineFramer(suffix, max_length)
-        self._stop = threading.Event()
         self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self._diag_lines: queue.Queue[Frame] | None = None
-        self._closed = False
         self.last_error: str | None = None  # the last open or read failure, for diag
         self.last_fault = "scanner-unplugged"  # its code, while the device is not open
         self.beat = lambda: None  # the watchdog's heartbeat (firmware.heartbeats); set before start()
 
     # -- life cycle --------------------------------------------------------------
-
-    def start(self) -> BarcodeScanner:
-        """Start reading; a missing scanner is reported as a fault, not raised."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("scanner is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"{self.device}-reader", daemon=True
-                )
-                self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the reader thread and close the port. Safe to call twice."""
-        with self._lock:
-            self._closed = True
-            thread, self._thread = self._thread, None
-        self._stop.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-
-    def __enter__(self) -> BarcodeScanner:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def connected(self) -> bool:
@@ -231,6 +204,7 @@ class BarcodeScanner:
         return data
 
     def _run(self) -> None:
+        """Open the port, read until it goes away, reopen with backoff; until `close()`."""
         delay = self.reconnect_initial_s
         faulted: str | None = None  # the fault code posted last, until recovery
         while not self._stop.is_set():
@@ -308,7 +282,7 @@ class BarcodeScanner:
         scanner emit the test code it is given, e.g. the simulator's `scan`), the test
         scan comes back. While the test runs, lines go to the test, not to the core, so
         the test code can never become a loan."""
-        running = self._thread is not None and not self._closed
+        running = self.running
         where = f"{self.kind} {self.port}"
         if running and not self.wait_connected(readback_timeout_s):
             detail = f"{where}: absent ({self.last_error or 'not opened yet'})"

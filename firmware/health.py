@@ -1,28 +1,25 @@
-"""The kiosk's health file: how the updater (firmware.update) learns that a new release
-came up well, without talking to the kiosk.
+"""The kiosk's side of its health file: how the root updater (updater.verdict) learns
+that a new release came up well, without talking to the kiosk.
 
 `$STATE_DIRECTORY/health.json` (systemd sets `STATE_DIRECTORY` for the unit's
-`StateDirectory=`: /var/lib/alliance-kiosk) holds:
-    {"version": "0.1.1", "ready": true, "link_online": true, "selftest_ok": true,
-     "selftest_failed": [], "at": "...", "pid": 1234}
+`StateDirectory=`: /var/lib/alliance-kiosk); its fields and format are defined once,
+in contract.health_file, for the kiosk that writes it and the updater that reads it.
 `version` is the installed distribution's (the release's slot), `ready` turns true with
 systemd's READY=1, `selftest_ok` is the result of one self-test of every device run
 right after READY (None until it finished), `link_online` is the hub link as the core
 sees it.
 
-What a caller may rely on: the file is replaced atomically, written at start and then
-only when one of those values changes (an SD card is not written every few seconds),
-and never raises into the kiosk: a write that fails is logged once. With no state
-directory (a developer's machine, the simulator, the tests) nothing is written.
+What a caller may rely on: the file is replaced atomically and fsync'd
+(contract.atomic_files), written at start and then only when one of those values
+changes (an SD card is not written every few seconds), and never raises into the
+kiosk: a write that fails is logged once. With no state directory (a developer's
+machine, the simulator, the tests) nothing is written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -30,11 +27,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from contract import health_file
+from contract.health_file import Health
+
 log = logging.getLogger(__name__)
 
 DISTRIBUTION = "alliance-kiosk"
-HEALTH_FILE = "health.json"
-LAST_UPDATE_FILE = "last-update.json"  # written by firmware.update, read for telemetry
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path | None:
@@ -115,33 +113,17 @@ class HealthReporter:
         values = (self._ready.is_set(), online, self._selftest_ok, tuple(self._selftest_failed))
         if values == self._written:
             return
-        report = {
-            "version": self._version,
-            "ready": values[0],
-            "link_online": values[1],
-            "selftest_ok": values[2],
-            "selftest_failed": list(values[3]),
-            "at": datetime.now(UTC).isoformat(),
-            "pid": os.getpid(),
-        }
+        report = Health(
+            version=self._version, ready=values[0], link_online=values[1],
+            selftest_ok=values[2], selftest_failed=values[3], at=datetime.now(UTC),
+            pid=os.getpid(),
+        )  # fmt: skip
         try:
-            _write_atomic(self.path, json.dumps(report) + "\n")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            health_file.write(self.path, report)
             self._written = values
         except OSError as exc:
             if not self._warned:
                 log.warning("could not write the health file %s: %s", self.path, exc)
                 self._warned = True
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # the updater (root) and a technician read it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -60,13 +60,6 @@ class Link(Protocol):
 
 
 @dataclass
-class Recorded:
-    """A journal row just written: what the reader is about to be told."""
-
-    txn: messages.Txn
-
-
-@dataclass
 class KioskRuntime:
     core_config: CoreConfig
     devices: DeviceSet
@@ -86,7 +79,6 @@ class KioskRuntime:
         self.view: KioskView = render(self.state, self.core_config)
         self.txn_ids = TxnIdFactory(self.core_config.kiosk_id, self.journal.last_txn_id())
         self._view_listeners: list[Callable[[KioskView], None]] = []
-        self._record_listeners: list[Callable[[Recorded], None]] = []
         self._event_listeners: list[Callable[[object], None]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -101,9 +93,6 @@ class KioskRuntime:
 
     def on_view(self, listener: Callable[[KioskView], None]) -> None:
         self._view_listeners.append(listener)
-
-    def on_record(self, listener: Callable[[Recorded], None]) -> None:
-        self._record_listeners.append(listener)
 
     def on_event(self, listener: Callable[[object], None]) -> None:
         """`listener(event)` on the core thread before the core steps with it, `state`
@@ -244,8 +233,6 @@ class KioskRuntime:
             session_token=effect.session_token,
         )
         self.journal.record(txn)
-        for listener in self._record_listeners:
-            listener(Recorded(txn))
         if self.link is not None:
             self.link.notify_new_txn()
 

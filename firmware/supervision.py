@@ -21,8 +21,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from contract.health_file import HEALTH_FILE
 from firmware.assembly import Kiosk
-from firmware.health import HEALTH_FILE, HealthReporter, state_dir
+from firmware.health import HealthReporter, state_dir
 from firmware.heartbeats import DEFAULT_STALE_AFTER_S, Heartbeat, HeartbeatRegistry, ServiceWatchdog
 from firmware.service_notify import ServiceNotifier
 

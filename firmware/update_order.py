@@ -7,59 +7,33 @@ started as a child. So it writes the order, `update-order.json` in its state dir
 and:
 - under systemd (`INVOCATION_ID` set), `alliance-kiosk-update.path` sees the file and
   starts `alliance-kiosk-update.service` (root, its own cgroup), which runs
-  `python -m firmware update --order FILE` from the current release;
+  `python -m updater --order FILE` from the last healthy release;
 - elsewhere (a developer's machine, tests) it starts that same command itself, in a new
   session so it survives the kiosk, with `--root $ALLIANCE_KIOSK_ROOT` when that staging
   root is set; its output goes to `update.log` in the state directory.
 
-The updater takes the file away before it starts (firmware.update.take_order) and
-writes its result to `last-update.json`, which the kiosk sends in its telemetry.
+The updater takes the file away before it starts (updater.order.take_order) and
+writes its result to `last-update.json`, which the kiosk sends in its telemetry. Both
+files, and the signed command the order carries, are defined in contract.update_files.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract.atomic_files import write_atomic
 from contract.messages import UpdateReport
-from firmware.health import LAST_UPDATE_FILE, _write_atomic
+from contract.update_files import LAST_UPDATE_FILE, ORDER_FILE, SignedCommand
 
-ORDER_FILE = "update-order.json"
+__all__ = ["ORDER_FILE", "ROOT_ENV", "SignedCommand", "last_update", "order_update"]
 
-
-@dataclass(frozen=True)
-class SignedCommand:
-    """A `cmd` message exactly as it arrived: its payload and MQTT 5 user properties."""
-
-    payload: bytes
-    user_properties: tuple[tuple[str, str], ...]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "payload_b64": base64.b64encode(self.payload).decode("ascii"),
-            "user_properties": [list(pair) for pair in self.user_properties],
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> SignedCommand:
-        """ValueError when `data` is not what `as_json` wrote."""
-        if not isinstance(data, dict):
-            raise ValueError("no signed command in the order")
-        pairs = data.get("user_properties")
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
-        ):
-            raise ValueError("the order's user properties are malformed")
-        payload = base64.b64decode(str(data.get("payload_b64", "")), validate=True)
-        return cls(payload, tuple((a, b) for a, b in pairs))
 ROOT_ENV = "ALLIANCE_KIOSK_ROOT"
 
 
@@ -77,18 +51,18 @@ def order_update(
 
     `signed` is the command as the hub signed it: the root updater acts only on that,
     checked with the hub's key and kiosk id from the root-owned trust directory
-    (firmware.update_trust, firmware.update.verified_order), so a kiosk process that
+    (updater.trust, updater.order.verified_order), so a kiosk process that
     writes an order of its own, or rewrites the kiosk's config, installs nothing."""
     env = os.environ if env is None else env
     order = state_dir / ORDER_FILE
-    _write_atomic(order, json.dumps({
+    write_atomic(order, json.dumps({
         "bundle_url": bundle_url, "sha256": sha256, "cmd_id": cmd_id,
         "ordered_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": signed.as_json() if signed is not None else None,
     }) + "\n")  # fmt: skip
     if env.get("INVOCATION_ID") and not env.get(ROOT_ENV):
         return {"update": "ordered", "by": "alliance-kiosk-update.path"}
-    command = [python, "-m", "firmware", "update", "--order", str(order)]
+    command = [python, "-P", "-m", "updater", "--order", str(order)]
     if env.get(ROOT_ENV):
         command += ["--root", env[ROOT_ENV]]
     with (state_dir / "update.log").open("ab") as log_file:

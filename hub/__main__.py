@@ -27,6 +27,7 @@ from hub.cli import command_cli, exceptions_cli, flags_cli, operator_config, pin
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 from hub.sip2.system import plain_warning, protection
+from hub.worker.worker_process import notify_ready
 
 if TYPE_CHECKING:
     from hub.ledger.fleet_records import FleetRow
@@ -210,8 +211,15 @@ def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None 
     if warned:
         print(f"hub: waiting for the broker at {config.broker} ...", file=sys.stderr, flush=True)
     print(f"hub worker {config.worker}: broker {config.broker}, ledger {_redact(config.db)}", flush=True)
+    told_ready = False  # READY on a parent's pipe, once subscribed (hub/worker/worker_process.py)
+    if not warned:
+        notify_ready()
+        told_ready = True
     try:
         while not stop.wait(1.0):
+            if not told_ready and service.wait_subscribed(0):
+                notify_ready()
+                told_ready = True
             if not service.connected and not warned:
                 print(f"hub: waiting for the broker at {config.broker} ...", file=sys.stderr, flush=True)
                 warned = True

@@ -29,9 +29,9 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_limit_hours = 24           # offline_max_items per card within these hours
     offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
     return_min_interval_s = 600        # a loan at one library, a return at another: at least
-    returns_per_minute = 30            # what one kiosk's chute can take
+    returns_per_minute = 120           # more than one kiosk's chute takes from a reader
     txn_rate_per_s = 200.0             # per kiosk; beyond it and the burst: no ack (resent later)
-    txn_burst = 3000
+    txn_burst = 10000                  # a week offline at a busy kiosk, drained at once
     max_parked_per_kiosk = 500         # txns waiting for a predecessor; beyond: no ack
     max_epochs_per_day = 20            # journal epochs a kiosk may open a day; beyond: rejected
     parked_max_age_h = 24.0            # older parked txns are committed as exceptions for staff
@@ -173,12 +173,14 @@ class HubConfig(Section):
     # library than the loan's sooner than this after it (`return_implausible`), and more
     # returns in a minute than one chute takes (`returns_over_chute_rate`).
     return_min_interval_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 600
-    returns_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 30
+    # 120: two a second for a whole minute, faster than anyone feeds a chute by hand and
+    # below what the chute itself takes at its configured 0.3 s gap (200 a minute).
+    returns_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 120
     # Txns each kiosk may send (token bucket per kiosk in each worker): beyond the rate and
     # the burst a txn gets no ack, so the kiosk sends it again after its resend interval;
     # far above what a kiosk draining its journal sends (docs/ordering.md, "Bounds").
     txn_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 200.0
-    txn_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 3000
+    txn_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     # What one kiosk may leave waiting in its order (hub/ledger/order_caps.py): txns parked for a
     # predecessor (beyond: no ack, sent again later), journal epochs opened in a day
     # (beyond: rejected), and how long a parked txn waits before it goes to staff.

@@ -1,5 +1,6 @@
 """Command line: `python -m firmware [...]` runs the kiosk; `python -m firmware diag` tests it;
-`release` builds an update bundle and `update` installs one (firmware.release, firmware.update)."""
+`release` builds an update bundle and `update` installs one: both hand over to the updater,
+a program of its own (updater.release, updater.cli; `python -m updater` is its root entry)."""
 
 from __future__ import annotations
 
@@ -83,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["keygen"]:
         return _keygen(argv[1:])
     if argv[:1] == ["release"]:
-        from firmware import release
+        from updater import release
 
         return release.main(argv[1:])
     if argv[:1] == ["update"]:
-        from firmware import update
+        from updater import cli as updater_cli
 
-        return update.main(argv[1:])
+        return updater_cli.main(argv[1:], prog="python -m firmware update")
     if argv[:1] == ["diag"]:
         args = _diag_parser().parse_args(argv[1:])
         if args.sim or args.sim_fault:

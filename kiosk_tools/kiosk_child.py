@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from firmware.core.messages import CARD_STATE_REASONS
+from firmware.core.catalogue_keys import CARD_STATE_REASONS
 
 # A refused card shows notice.card_refused with the card's state; `expect refused CARD
-# REASON` names the reason as the core's reason codes do (firmware.core.messages).
+# REASON` names the reason as the core's reason codes do (firmware.core.catalogue_keys).
 CARD_REFUSED_NOTICE = "notice.card_refused"
 # Too many wrong PINs end the session with this notice: `expect refused CARD pin_locked`.
 PIN_LOCKED_NOTICE = "notice.pin_locked"

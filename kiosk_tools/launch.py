@@ -38,6 +38,7 @@ from hub.lab.broker_process import (
 from hub.lab.lab import Lab, demo_sip2_tables
 from hub.pki.broker_admin import port_answers
 from hub.pki.pki_files import PkiError, write_secret
+from hub.worker.worker_process import WorkerNotReady, WorkerProcess, start_hub_worker, worker_args
 
 VAR = Path("var")
 TLS_PORT = 8883
@@ -104,21 +105,14 @@ def _start_ils(var: Path, lab: Lab, preferred_port: int | None = ILS_PORT) -> tu
     return ils, demo_sip2_tables(port, password.resolve(), identity.ca)
 
 
-def _start_hub(broker_url: str, db_url: str, config: Path | None = None) -> subprocess.Popen[str]:
-    settings = ["--config", str(config)] if config else []
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "hub", *settings, "--broker", broker_url, "--db", db_url],
-        stdout=subprocess.PIPE,
-        text=True,
+def _start_hub(broker_url: str, db_url: str, config: Path | None = None) -> WorkerProcess:
+    """The hub worker (hub/worker/worker_process.py), once it says READY; its stdout is echoed
+    and kept read to the end (a hub writing to a pipe nobody reads would die of SIGPIPE
+    at exit). The seed progress goes to stderr, the terminal's; a first run seeds the demo
+    catalogue before it is ready, hence the generous deadline."""
+    return start_hub_worker(
+        worker_args(broker_url, db_url, config=config), echo=lambda line: print(f"run: {line}"), timeout_s=3600.0
     )
-    assert hub.stdout is not None
-    for line in hub.stdout:  # the seed progress goes to stderr; the ready line to stdout
-        if line.startswith("hub worker"):
-            print(f"run: {line.strip()}")
-            break
-    # Keep reading: a hub writing to a pipe nobody reads would die of SIGPIPE at exit.
-    threading.Thread(target=_drain, args=(hub.stdout,), name="hub-stdout", daemon=True).start()
-    return hub
 
 
 def _drain(stream: IO[str]) -> None:
@@ -142,13 +136,13 @@ class Alliance:
 
     broker_url: str
     broker: MosquittoProcess | None
-    hub: subprocess.Popen[str]
+    hub: WorkerProcess
     ils: subprocess.Popen[str]
     kiosk_argv: list[str]
     operator_config: Path | None = None  # the secure setup's var/lab/hub.toml
 
     def close(self) -> None:
-        _stop(self.hub)
+        self.hub.stop()
         _stop(self.ils)
         if self.broker is not None:
             self.broker.stop()
@@ -168,7 +162,12 @@ def start_secure(var: Path = VAR, *, preferred_ports: bool = True) -> Alliance:
     db_url = f"sqlite:///{(var / 'hub.sqlite').resolve()}"
     bundle = lab.kiosk(KIOSK_ID, LIBRARY_ID)
     operator = lab.operator_config(broker.url, db_url, tables=sip2_tables)
-    hub = _start_hub(broker.url, db_url, lab.hub_config("1", tables=sip2_tables))
+    try:
+        hub = _start_hub(broker.url, db_url, lab.hub_config("1", tables=sip2_tables))
+    except BaseException:
+        _stop(ils)
+        broker.stop()
+        raise
     kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker.url,
              "--kiosk-id", KIOSK_ID, "--library", LIBRARY_ID, "--identity", str(bundle.cert.parent)]  # fmt: skip
     print(f"run: operator commands (python -m hub status, command, exceptions, ...) use {operator}")
@@ -189,7 +188,13 @@ def start_plain(var: Path = VAR) -> Alliance:
     pepper = f'[hub]\npin_pepper_file = "{lab.pin_pepper}"\n\n'  # the secure lab's pepper file
     write_secret(plain_hub, (pepper + sip2_tables).encode())
     db_url = f"sqlite:///{(var / 'hub.sqlite').resolve()}"
-    hub = _start_hub(broker_url, db_url, plain_hub)
+    try:
+        hub = _start_hub(broker_url, db_url, plain_hub)
+    except BaseException:
+        _stop(ils)
+        if broker is not None:
+            broker.stop()
+        raise
     # The operator's commands follow this setup too (not a secure run's stale settings).
     operator = var / "lab" / "hub.toml"
     write_secret(
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     VAR.mkdir(exist_ok=True)
     try:
         alliance = start_plain(VAR) if args.plain else start_secure(VAR)
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, WorkerNotReady) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 1
     display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

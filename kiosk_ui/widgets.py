@@ -76,13 +76,6 @@ class KioskLabel(Label):
     bold_text = BooleanProperty(False)
 
 
-class ShortLabel(Label):
-    """One line in a fixed box, shortened with an ellipsis if it must be (table cells)."""
-
-    msg_key = StringProperty("")
-    base_size = NumericProperty(20)
-
-
 class Heading(KioskLabel):
     pass
 

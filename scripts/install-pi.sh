@@ -15,7 +15,7 @@
 #     0640, readable by the service's group and writable by root alone;
 #   - /etc/alliance-kiosk/trust/ (root's, 0755; files 0644): updater.toml (the kiosk id
 #     and release directory the root updater trusts) and, with --hub-public-key FILE,
-#     hub-signing.pub; the updater reads nothing else (firmware/update_trust.py);
+#     hub-signing.pub; the updater reads nothing else (updater/trust.py);
 #   - the systemd unit, udev rules, the hardware watchdog and journald drop-ins;
 #   - dtparam=spi=on in /boot/firmware/config.txt if SPI is off (then: reboot).
 #
@@ -226,7 +226,7 @@ fi
 chmod 640 "$ROOT$CONF_DIR/kiosk.toml"
 run chown "root:$USER_NAME" "$CONF_DIR/kiosk.toml"
 
-# What the root updater trusts (firmware/update_trust.py): root's alone.
+# What the root updater trusts (updater/trust.py): root's alone.
 mkdir -p "$ROOT$TRUST_DIR"
 chmod 755 "$ROOT$TRUST_DIR"
 if [ ! -e "$ROOT$TRUST_DIR/updater.toml" ] || [ -n "$KIOSK_ID" ]; then

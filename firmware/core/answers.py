@@ -50,7 +50,7 @@ def hub_timed_out(state: State, event: HubTimedOut, config: CoreConfig) -> Step:
     return state, (Log("info", "hub.timeout", {"op": pending.purpose}), *effects)
 
 
-def link_down(state: State, event: LinkChanged, config: CoreConfig) -> Step:
+def link_went_down(state: State, event: LinkChanged, config: CoreConfig) -> Step:
     """Don't leave the reader waiting for answers that cannot come: every pending
     request is resolved as unanswered now."""
     state = replace(state, broker_link="down", hub_answering=False)

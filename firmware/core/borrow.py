@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 
 from contract.messages import CheckoutAuth, RenewAuth, Response
 from drivers.events import BarcodeRead, BarcodeRejected
+from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Effect, Log, RecordTxn
-from firmware.core.messages import local_message
+from firmware.core.policy import offline_limit, on_blocklist
 from firmware.core.recognition import lending_refusal
-from firmware.core.render import offline_limit, on_blocklist
-from firmware.core.requests import link_down, send, waiting_for
+from firmware.core.requests import link_is_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
 
@@ -80,7 +80,7 @@ def start_renewals(state: State, config: CoreConfig) -> Step:
     reader = state.reader
     if reader is None or not reader.verified:
         return state, ()
-    if reader.offline or link_down(state):
+    if reader.offline or link_is_down(state):
         return with_notice(state, "notice.renew_needs_hub"), (Beep("warn"),)
     listed = {x.barcode for x in state.lines if x.kind == "renew"}
     todo = [loan for loan in reader.loans if loan.item not in listed]
@@ -100,7 +100,7 @@ def advance_queue(state: State, config: CoreConfig) -> Step:
         line = next((x for x in state.lines if x.status == "queued"), None)
         if line is None or state.reader is None:
             break
-        if link_down(state):
+        if link_is_down(state):
             state, more = _unanswered(state, line, config)
             effects.extend(more)
             continue

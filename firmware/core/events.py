@@ -16,7 +16,10 @@ from drivers.diagnostics import DiagResult
 
 @dataclass(frozen=True)
 class Tick:
-    """The shell's heartbeat (every ~0.25 s): drives inactivity and request timeouts.
+    """The shell's heartbeat (every ~0.25 s): moves the core's clock, which ends the
+    summary, logs an idle reader out, warns of a card left behind and fades notices
+    (firmware.core.timers). It does not time requests: the hub link does, and ends each
+    one with HubAnswered or HubTimedOut.
 
     `wall` (optional, timezone-aware) is the wall-clock time, used only for the due
     date of offline loans; without it an offline loan's due date is left to the hub.
@@ -36,7 +39,8 @@ class HubAnswered:
 
 @dataclass(frozen=True)
 class HubTimedOut:
-    """No answer within the request timeout (or the link is down): go offline for it."""
+    """No answer within the hub link's request timeout (at once when the link is down):
+    go offline for it."""
 
     corr_id: str
 
@@ -95,19 +99,3 @@ class JournalDepth:
 
     pending: int
     oldest_pending_s: float | None = None
-
-
-CoreEvent = (
-    Tick
-    | HubAnswered
-    | HubTimedOut
-    | LinkChanged
-    | TxnAcked
-    | JournalFailed
-    | CommandReceived
-    | SelfTestDone
-    | BlocklistUpdated
-    | JournalDepth
-)
-
-

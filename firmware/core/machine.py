@@ -224,7 +224,7 @@ def barcode_rejected(state: State, event: BarcodeRejected, config: CoreConfig) -
 def _link_changed(state: State, event: LinkChanged, config: CoreConfig) -> Step:
     if event.online:
         return service.link_up(state, event, config)
-    return answers.link_down(state, event, config)
+    return answers.link_went_down(state, event, config)
 
 
 _HANDLERS: dict[type, Callable[[State, Any, CoreConfig], Step]] = {

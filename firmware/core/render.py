@@ -1,7 +1,9 @@
 """The view is derived from the state: `render(state, config) -> KioskView`.
 
 The shell calls this after every step, after running the step's effects, so a line
-shown as done has always been journalled first.
+shown as done has always been journalled first. What the reader is allowed (the
+offline cap, the blocklist, inactivity) is decided in `firmware.core.policy`; the view
+only shows it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ import math
 
 from firmware.core.availability import out_of_service_code, shows_out_of_service
 from firmware.core.config import CoreConfig
+from firmware.core.policy import SESSION_SCREENS, idle_s, offline_limit
 from firmware.core.requests import waiting_for
-from firmware.core.state import Line, Reader, State, work_in_progress
+from firmware.core.state import Line, State, work_in_progress
 from firmware.view import DeviceLine, ItemLine, KioskView, TechnicianView
-
-SESSION_SCREENS: frozenset[str] = frozenset({"pin", "borrow", "returns", "help", "technician"})
 
 
 def render(state: State, config: CoreConfig) -> KioskView:
@@ -104,28 +105,6 @@ def items_left(state: State, config: CoreConfig) -> int | None:
             left = min(left, reader.items_left)
         return max(left, 0)
     return reader.items_left
-
-
-def offline_limit(state: State, config: CoreConfig) -> int:
-    """Items a reader may borrow per session while offline: the kiosk's own
-    `offline_max_items`, or the hub's figure when it sent a smaller one. The hub can
-    only lower the kiosk's cap, so a forged or mistaken blocklist answer cannot raise it."""
-    if state.blocklist_max_items is not None:
-        return min(config.offline_max_items, state.blocklist_max_items)
-    return config.offline_max_items
-
-
-def on_blocklist(state: State, reader: Reader, config: CoreConfig) -> bool:
-    """Whether the cached blocklist names this reader's card: hashed with the salt the
-    hub sent with the list, or, from a hub that sends none, the plain `card_hash`."""
-    if state.blocklist_salt is None:
-        return reader.card_hash in state.blocked_hashes
-    card = reader.card
-    return config.blocklist_hash(state.blocklist_salt, card.scheme, card.number) in state.blocked_hashes
-
-
-def idle_s(state: State) -> float:
-    return state.now - state.last_input_at
 
 
 def countdown_s(state: State, config: CoreConfig) -> int | None:

@@ -43,6 +43,6 @@ def drop_session_requests(state: State) -> State:
     )
 
 
-def link_down(state: State) -> bool:
+def link_is_down(state: State) -> bool:
     """The link is known to be down: don't wait for a timeout, decide offline now."""
     return state.broker_link == "down"

@@ -21,12 +21,12 @@ from drivers.events import (
     ChuteJammed,
 )
 from firmware.core.availability import returns_open
+from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Log, RecordTxn, SetDiverter
 from firmware.core.identify import local_route
-from firmware.core.messages import local_message
-from firmware.core.requests import link_down, send
+from firmware.core.requests import link_is_down, send
 from firmware.core.state import (
     ChuteBook,
     Line,
@@ -58,7 +58,7 @@ def chute_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     state, n = next_id(state)
     state = _to_returns_screen(put_line(state, Line(n, "return", code, "checking")))
     state = replace(state, chute=(*state.chute, ChuteBook(n, code)))
-    if link_down(state):
+    if link_is_down(state):
         return route_answered(state, n, None, config)
     request = ReturnRoute(op="return_route", item=code, library_id=config.library_id)
     state, effect = send(state, "route", request, code, n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from drivers.events import DeviceFault, DeviceRecovered
+from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import (
@@ -28,7 +29,6 @@ from firmware.core.events import (
     SelfTestDone,
     TxnAcked,
 )
-from firmware.core.messages import local_message
 from firmware.core.state import DONE_STATUSES, State, put_line
 
 

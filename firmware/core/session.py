@@ -20,14 +20,14 @@ from contract.messages import CardRef, PinCheck, ReaderLookup, Response
 from contract.screens import PinEntered
 from drivers.events import CardPresented, CardRemoved, MultipleCards
 from firmware.core.availability import shows_out_of_service
+from firmware.core.catalogue_keys import CARD_STATE_REASONS, local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Effect, Log, PrintReceipt
 from firmware.core.identify import card_number_from_data, mask
-from firmware.core.messages import CARD_STATE_REASONS, local_message
+from firmware.core.policy import offline_limit, on_blocklist
 from firmware.core.recognition import lending_refusal
-from firmware.core.render import offline_limit, on_blocklist
-from firmware.core.requests import drop_session_requests, link_down, send, waiting_for
+from firmware.core.requests import drop_session_requests, link_is_down, send, waiting_for
 from firmware.core.state import Reader, State, clear_notice, go, with_notice
 from firmware.view import Text
 
@@ -72,7 +72,7 @@ def start_lookup(state: State, card: CardRef, config: CoreConfig) -> Step:
     )
     state = replace(state, reader=reader, session=state.session + 1)
     log = Log("info", "card.tap", {"scheme": card.scheme, "card": mask(card.number)})
-    if link_down(state):
+    if link_is_down(state):
         state, effects = lookup_unanswered(state, config)
         return state, (log, *effects)
     request = ReaderLookup(op="reader_lookup", card=card, library_id=config.library_id)
@@ -175,7 +175,7 @@ def pin_entered(state: State, event: PinEntered, config: CoreConfig) -> Step:
     digits = event.digits
     if not 4 <= len(digits) <= 8 or not set(digits) <= _PIN_DIGITS:
         return with_notice(state, "notice.pin_format"), (Beep("error"),)
-    if link_down(state):
+    if link_is_down(state):
         return lookup_unanswered(state, config)
     request = PinCheck(op="pin_check", card=reader.card, pin=digits)
     state, effect = send(state, "pin", request)

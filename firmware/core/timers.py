@@ -12,7 +12,7 @@ from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep
 from firmware.core.events import Tick
-from firmware.core.render import SESSION_SCREENS, idle_s
+from firmware.core.policy import SESSION_SCREENS, idle_s
 from firmware.core.state import State, clear_notice, with_notice, work_in_progress
 
 

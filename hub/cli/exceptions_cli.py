@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import ConfigError, HubConfig
+from hub.ledger.exception_reasons import SUMMARY_SHOWN
 
 COMMAND = "exceptions"
 _AGE = re.compile(r"^(\d{1,6})\s*([mhd])$")
@@ -133,7 +134,7 @@ def exceptions_text(rows: Sequence[Any], zone: tzinfo) -> str:
         book = "-" if not r.item else f"{r.item}" + (f" 《{r.title}》" if r.title else " (not in the catalogue)")
         reader = "-" if r.reader is None and r.scheme is None else f"{r.reader or '?'} ({r.scheme or '?'} card)"
         lines.append(f"    book {book} · reader {reader}")
-        if r.kind is None:  # e.g. a member's system refusing a call: its own words, cleaned
+        if r.kind is None or r.reason in SUMMARY_SHOWN:  # a system's own words, a route correction's routes
             lines.append(f"    {_clean(r.summary)}")
         if r.resolved_at is not None:
             lines.append(f"    resolved {_local(r.resolved_at, zone)} by {_clean(r.resolved_by)}: {_clean(r.resolved_note)}")

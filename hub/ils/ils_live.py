@@ -2,7 +2,7 @@
 recorded in the ledger before the 11 is sent and reconciled with the loan txn that must
 follow, so the system never lends a book the alliance's ledger does not hear of.
 
-A live checkout is a row of `ils_queue` (hub/ils_queue.py) with `op = 'checkout'`, in
+A live checkout is a row of `ils_queue` (hub/ledger/ils_queue.py) with `op = 'checkout'`, in
 one of these states:
 
     pending     recorded; the 11 is on its way, or its outcome is not known (no answer,
@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.ledger import queries
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
 
 OP = "checkout"
@@ -150,7 +151,7 @@ def standing_instead(db: Database, call: LiveCheckout) -> tuple[str, str] | None
     """Why `call` must not be checked back in, as (state, note), or None: the ledger has
     an open loan of the book (the txn came by another way), or a later checkout of it
     took its place."""
-    loan = db.query_one("SELECT txn_id, card_hash FROM loans WHERE item = ? AND closed_at IS NULL", (call.item,))
+    loan = queries.open_loan_txn(db, call.item)
     if loan is not None:
         if loan[1] == call.card_hash:
             return "delivered", f"the ledger has this loan (txn {loan[0]}): not checked in"

@@ -1,6 +1,6 @@
 """The alliance's operations on a member's own library system, in SIP2: what
-`RequestAnswers` (hub/answers.py) asks while a kiosk waits, and what a committed txn
-still owes the system (the commit hook `follow_txn`, hub/commits.py).
+`RequestAnswers` (hub/worker/answers.py) asks while a kiosk waits, and what a committed txn
+still owes the system (the commit hook `follow_txn`, hub/ledger/commits.py).
 
     reader lookup, PIN   63 at the card's issuing system (AD = the PIN; CQ decides)
     checkout, renew      11 / 29 at the book's home system, to the reader's own id when
@@ -11,12 +11,12 @@ still owes the system (the commit hook `follow_txn`, hub/commits.py).
 
 What a caller may rely on:
 
-- Every call that reaches a system is in the ledger's `ils_queue` (hub/ils_queue.py):
+- Every call that reaches a system is in the ledger's `ils_queue` (hub/ledger/ils_queue.py):
   a live one waits for its txn, which claims it (a live checkout is recorded before its
-  11 is sent, and checked back in when no txn claims it in time: hub/ils_live.py); a
+  11 is sent, and checked back in when no txn claims it in time: hub/ils/ils_live.py); a
   txn whose call was not made live (the system was down, the kiosk was offline) queues
   one, in the same database transaction as its commit, and the drainer
-  (hub/ils_drainer.py) sends it later.
+  (hub/ils/ils_drainer.py) sends it later.
 - A live call never overtakes a queued one about the same book: while a book has a call
   waiting, its return is routed by the hub's own rules and its loan is refused.
 - Online loans and renewals of a book whose system does not answer are refused
@@ -39,17 +39,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from contract import messages
 from contract.privacy import card_hash
 from hub.ils import ils_live
 from hub.ils.ils_routing import IlsRouting, NoGuestPatron, Patron
-from hub.ledger import ils_queue, queries
-from hub.ledger.ledger_sql import Database, time_text
-from hub.ledger.pins import PinResult, count_right_pin, count_wrong_pin, still_locked
+from hub.ledger import ils_mirror, ils_queue, queries
+from hub.ledger.ledger_sql import Database
+from hub.ledger.pins import PinResult, count_verdict, lock_state, still_locked
 from hub.rules.registry import Registry
-from hub.rules.rules import ItemRecord, ReaderRecord
+from hub.rules.rules import ItemRecord, ReaderRecord, Route
 from hub.rules.schemes import Scheme
 from hub.sip2.client import Sip2AnswerMismatch, Sip2Error, Sip2ProtocolError, Sip2Unavailable
 
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 # The system decides whether its own cards are still good: the ledger's copy never expires.
 MIRRORED_EXPIRY = date(9999, 12, 31)
 _TXN_OPS = {"loan": "checkout", "return": "checkin", "renew": "renew"}
+LendOp = Literal["checkout", "renew"]
 
 
 class ClientPool(Protocol):
@@ -126,17 +127,14 @@ class IlsGateway:
 
     def card_system(self, scheme: str, number: str) -> str | None:
         """The system that keeps this card's reader, or None (the hub's own ledger)."""
-        home = self.db.scalar("SELECT home_library FROM readers WHERE card_hash = ?", (card_hash(scheme, number),))
-        return self.routing.card_system(scheme, number, home)
+        return self.routing.card_system(scheme, number, self._reader_home(scheme, number))
 
     def item_system(self, barcode: str) -> str | None:
         """The system that keeps this book, or None (the hub's own catalogue)."""
-        home = self.db.scalar("SELECT home_library FROM items WHERE barcode = ?", (barcode,))
-        return self.routing.item_system(barcode, home)
+        return self.routing.item_system(barcode, queries.item_home(self.db, barcode))
 
     def item_member(self, barcode: str) -> str | None:
-        home = self.db.scalar("SELECT home_library FROM items WHERE barcode = ?", (barcode,))
-        return self.routing.item_member(barcode, home)
+        return self.routing.item_member(barcode, queries.item_home(self.db, barcode))
 
     # ------------------------------------------------------------------ readers
 
@@ -164,80 +162,82 @@ class IlsGateway:
         self, scheme: str, number: str, pin: str, policy: Scheme, system: str, kiosk_id: str | None = None
     ) -> PinResult:
         """The system decides the PIN (63 with AD, its CQ); the hub counts wrong ones and
-        locks the card as for its own cards (hub/pins.py, naming `kiosk_id` as a lock's
+        locks the card as for its own cards (hub/ledger/pins.py, naming `kiosk_id` as a lock's
         cause), so a kiosk cannot guess faster at a member's system than at the hub.
         IlsRefusal when the system does not answer."""
         key = card_hash(scheme, number)
         now = self.clock()
-        row = self.db.query_one("SELECT pin_failures, locked_until FROM readers WHERE card_hash = ?", (key,))
-        if row is None:
+        state = lock_state(self.db, key)
+        if state is None:
             self.reader(scheme, number, system)
-            row = self.db.query_one("SELECT pin_failures, locked_until FROM readers WHERE card_hash = ?", (key,))
-            if row is None:
+            state = lock_state(self.db, key)
+            if state is None:
                 return PinResult(ok=False, attempts_left=0, known=False)
-        lock = still_locked(row[1], now)
+        lock = still_locked(state[1], now)
         if lock is not None:
             return lock
         with self._client(system) as client:
             info = client.patron_information(number, pin=pin)
         if not info.valid_patron:
             return PinResult(ok=False, attempts_left=0, known=False)
-        with self.db.write():
-            if info.valid_pin:
-                return count_right_pin(self.db, key, policy)
-            failures = int(self.db.scalar("SELECT pin_failures FROM readers WHERE card_hash = ?", (key,)) or 0)
-            return count_wrong_pin(self.db, key, failures, policy, now, kiosk_id)
+        return count_verdict(self.db, key, bool(info.valid_pin), policy, now, kiosk_id)
 
     # ------------------------------------------------------------------ loans
 
-    def checkout(
-        self, scheme: str, number: str, item: str, library_id: str, system: str, kiosk_id: str | None = None
+    def lend(
+        self,
+        op: LendOp,
+        scheme: str,
+        number: str,
+        item: str,
+        library_id: str,
+        system: str,
+        kiosk_id: str | None = None,
     ) -> IlsLoan:
-        """11 at the book's system (the hub's rules already allowed the loan, inside the
-        reader's session at `kiosk_id`). The live checkout is in the ledger before the 11
-        leaves (hub/ils_live.py): lent, it waits for its loan txn; with no certain answer
-        it stays pending; either way it is checked back in if no txn claims it in time.
-        IlsRefusal when the system refuses, does not answer, has no guest patron for the
-        card's scheme, or still waits for an earlier call about this book."""
+        """The one path of a loan a member's system makes while the reader waits: 11
+        (`op` "checkout") or 29 ("renew") at the book's system, after the hub's rules
+        allowed it, for the patron the system lends to (`IlsRouting.patron_for`), never
+        ahead of a call about the book still queued. IlsRefusal when the system refuses,
+        does not answer, has no guest patron for the card's scheme, or still waits for an
+        earlier call about this book.
+
+        A checkout is in the ledger before its 11 leaves (hub/ils/ils_live.py, inside the
+        reader's session at `kiosk_id`): lent, it waits for its loan txn; with no certain
+        answer it stays pending; either way it is checked back in if no txn claims it in
+        time. A renewal is recorded once the system renewed it, for its txn to claim."""
         patron = self._patron(system, scheme, number)
         self._not_behind_queue(system, item)
         now = self.clock()
+        key = card_hash(scheme, number)
         call_id: int | None = None
         try:
             with self._client(system) as client:
-                call_id = ils_live.record_pending(
-                    self.db, system, item, library_id, now,
-                    patron_id=patron.patron_id, card_hash=card_hash(scheme, number), kiosk_id=kiosk_id,
-                )  # fmt: skip
-                result = client.checkout(patron.patron_id, item, at=now)
+                if op == "checkout":
+                    call_id = ils_live.record_pending(
+                        self.db, system, item, library_id, now,
+                        patron_id=patron.patron_id, card_hash=key, kiosk_id=kiosk_id,
+                    )  # fmt: skip
+                    result = client.checkout(patron.patron_id, item, at=now)
+                else:
+                    result = client.renew(patron.patron_id, item, at=now)
         except IlsRefusal as refusal:
             if call_id is not None:
                 cause = type(refusal.__cause__).__name__ if refusal.__cause__ else refusal.code
                 ils_live.note_uncertain(self.db, call_id, f"the 11 may have reached the system: outcome unknown ({cause})")
             raise
-        assert call_id is not None
         if not result.ok:
-            ils_live.mark_refused(self.db, call_id, now, result.screen_message)
+            if call_id is not None:
+                ils_live.mark_refused(self.db, call_id, now, result.screen_message)
             raise IlsRefusal("ils_refused", result.screen_message, system)
         with self.db.write():
-            self._mirror_item(item, result.title, system)
-            ils_live.mark_lent(self.db, call_id, result.due_date)
-        return IlsLoan(system, patron, result.title, result.due_date)
-
-    def renew(self, scheme: str, number: str, item: str, library_id: str, system: str) -> IlsLoan:
-        """29 at the book's system, for the patron the loan was made to."""
-        patron = self._patron(system, scheme, number)
-        self._not_behind_queue(system, item)
-        now = self.clock()
-        with self._client(system) as client:
-            result = client.renew(patron.patron_id, item, at=now)
-        if not result.ok:
-            raise IlsRefusal("ils_refused", result.screen_message, system)
-        with self.db.write():
-            ils_queue.record_live_call(
-                self.db, system, "renew", item, library_id, now,
-                patron_id=patron.patron_id, card_hash=card_hash(scheme, number), due=result.due_date,
-            )  # fmt: skip
+            if call_id is not None:
+                self._mirror_item(item, result.title, system)
+                ils_live.mark_lent(self.db, call_id, result.due_date)
+            else:
+                ils_queue.record_live_call(
+                    self.db, system, op, item, library_id, now,
+                    patron_id=patron.patron_id, card_hash=key, due=result.due_date,
+                )  # fmt: skip
         return IlsLoan(system, patron, result.title, result.due_date)
 
     def return_route(self, item: str, library_id: str, system: str) -> IlsRoute | None:
@@ -253,10 +253,11 @@ class IlsGateway:
                 result = client.checkin(item, at=now, current_location=library_id)
         except IlsRefusal:
             return None
+        route = Route(*self._route(item, library_id, result.alert_type, result.destination))
         with self.db.write():
             self._mirror_item(item, result.title, system, available=False)
-            ils_queue.record_live_call(self.db, system, "checkin", item, library_id, now)
-        return IlsRoute(*self._route(item, library_id, result.alert_type, result.destination), title=result.title)
+            ils_queue.record_live_call(self.db, system, "checkin", item, library_id, now, route=route)
+        return IlsRoute(route.route, route.library_id, title=result.title)
 
     def _route(self, item: str, library_id: str, alert_type: str | None, destination: str | None) -> tuple[str, str]:
         """The contract's route from a checkin answer: CV 01 hold here, 02 hold elsewhere
@@ -286,14 +287,13 @@ class IlsGateway:
     # ------------------------------------------------------------------ txns
 
     def follow_txn(self, db: Database, txn: messages.Txn, ack: messages.Ack, now: datetime) -> messages.Ack:
-        """Inside a txn's commit (hub/commits.py): claim the live call the txn stands for,
+        """Inside a txn's commit (hub/ledger/commits.py): claim the live call the txn stands for,
         or queue the call the book's system is owed. A loan or renewal the system made
         keeps the system's due date in the ledger (and in the ack). Books of the hub's own
         catalogue, and txns not committed, are left alone."""
         if ack.result != "committed":
             return ack
-        home = db.scalar("SELECT home_library FROM items WHERE barcode = ?", (txn.item,))
-        system = self.routing.item_system(txn.item, home)
+        system = self.routing.item_system(txn.item, queries.item_home(db, txn.item))
         if system is None:
             return ack
         op = _TXN_OPS[txn.kind]
@@ -308,7 +308,7 @@ class IlsGateway:
         if claimed is not None:
             _, due = claimed
             if due is not None and op != "checkin":
-                db.execute("UPDATE loans SET due = ? WHERE item = ? AND closed_at IS NULL", (time_text(due), txn.item))
+                ils_mirror.keep_system_due(db, txn.item, due)
                 ack = ack.model_copy(update={"due": due})
             return ack
         patron_id = None
@@ -316,7 +316,7 @@ class IlsGateway:
             if txn.card is None:
                 return ack
             try:
-                card_home = db.scalar("SELECT home_library FROM readers WHERE card_hash = ?", (key,))
+                card_home = queries.reader_home(db, key) if key else None
                 card_system = self.routing.card_system(txn.card.scheme, txn.card.number, card_home)
                 patron_id = self.routing.patron_for(system, txn.card.scheme, txn.card.number, card_system).patron_id
             except NoGuestPatron as exc:
@@ -376,41 +376,16 @@ class IlsGateway:
             raise IlsRefusal("ils_unavailable", None, system)
 
     def _reader_home(self, scheme: str, number: str) -> str | None:
-        return self.db.scalar("SELECT home_library FROM readers WHERE card_hash = ?", (card_hash(scheme, number),))
+        return queries.reader_home(self.db, card_hash(scheme, number))
 
     def _mirror_reader(self, reader: ReaderRecord) -> None:
-        """The system's reader in the ledger: name and state follow the system, the PIN
-        counters stay the hub's."""
         with self.db.write():
-            self.db.execute(
-                "INSERT INTO readers (card_hash, scheme, number, name, state, block_reason, expires, home_library)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_hash) DO UPDATE SET name = excluded.name,"
-                " state = excluded.state, block_reason = excluded.block_reason, expires = excluded.expires,"
-                " home_library = excluded.home_library",
-                (
-                    card_hash(reader.scheme, reader.number), reader.scheme, reader.number, reader.name,
-                    reader.state, reader.block_reason, reader.expires.isoformat(), reader.home_library,
-                ),
-            )  # fmt: skip
+            ils_mirror.mirror_reader(self.db, reader)
 
     def _mirror_item(self, item: str, title: str | None, system: str, available: bool = True) -> None:
-        """The book in the ledger, with the system's title. After the system lent it
-        (`available`), the ledger no longer holds it back: the system knows its holds and
-        loans, the ledger only what kiosks did."""
+        """The book in the ledger (hub/ledger/ils_mirror.py), at home at its member of `system`."""
         member = self.item_member(item) or next(m for m, s in self.routing.members.items() if s == system)
-        current = queries.item(self.db, item)
-        if current is None:
-            self.db.execute(
-                "INSERT INTO items (barcode, title, home_library, state, hold_for, loanable) VALUES (?, ?, ?, 'on_shelf', NULL, 1)",
-                (item, title or item, member),
-            )
-            return
-        if title:
-            self.db.execute("UPDATE items SET title = ? WHERE barcode = ?", (title, item))
-        if available and queries.active_loan_for_item(self.db, item) is None:
-            self.db.execute(
-                "UPDATE items SET state = 'on_shelf', hold_for = NULL, loanable = 1 WHERE barcode = ?", (item,)
-            )
+        ils_mirror.mirror_item(self.db, item, title, member, available)
 
 
 def ils_item_view(item: ItemRecord | None, barcode: str, member: str, on_loan_in_ledger: bool) -> ItemRecord:

@@ -1,6 +1,6 @@
 """Committing kiosk transactions (loan, return, renew) exactly once.
 
-Kiosks publish at least once (QoS 1, retried from their journals); `commit_txn` inserts
+Kiosks publish at least once (QoS 1, retried from their journals); `commit` inserts
 the txn row under a unique `txn_id` and applies its effects in the same database
 transaction, so a repeat — even two workers racing on the same txn — finds the first
 row and answers with the original ack ("duplicate"). A rejected txn repeats as the same
@@ -10,26 +10,35 @@ Online, the hub decides: a refusal is a rejection and the kiosk must not have do
 Offline txns already happened in the reader's hands: they are judged at the moment they
 happened, and a conflict the hub finds is committed as an exception row for staff, never
 dropped (the SIP2 offline pattern). What a kiosk may claim offline is bounded
-(`hub.txn_checks`): a txn dated ahead of the hub's clock or older than the offline window,
+(`hub.ledger.txn_checks`): a txn dated ahead of the hub's clock or older than the offline window,
 or promising a due date beyond the scheme's loan period, is an exception too, and the
 ledger keeps the rule's due date rather than the longer one. An online loan or renewal
 without a session token valid at its `at` (and not stale at its receipt) is committed,
 but as an exception too.
 
-The hub's clock decides where a txn goes in time (`hub.txn_clock`): a kiosk's `at` is
+The hub's clock decides where a txn goes in time (`hub.ledger.txn_clock`): a kiosk's `at` is
 corrected by its measured clock offset only within `[hub] max_clock_offset_s`, and a txn
 whose `at` the hub cannot vouch for is placed inside what it can (after the kiosk's
 latest row, not after its receipt) and kept for staff. Loans open and close, and due
 dates are capped, at that placed time, never at the kiosk's raw `at`. What an offline
 loan or a return claims beyond time (an "offline" kiosk the hub was hearing, offline
-limits, a return that cannot be true) is `hub.txn_plausibility`'s to judge; a return it
+limits, a return that cannot be true) is `hub.ledger.txn_plausibility`'s to judge; a return it
 holds leaves the loan open until staff decide.
 
+A return's route is decided once, when the kiosk asks (`return_route`, hub/worker/answers.py;
+for a member's own system its 09) or by the kiosk's offline rule; the chute's diverter
+routes the book and the txn says where (`Txn.route`). The ledger records that route (the
+book's state, its transfer row), not a second decision: when the hub would route it
+otherwise now (what the system's live 09 answered, else `rules.route_return`), the txn
+is committed as the diverter routed it and kept for staff as a `route_corrected`
+exception naming both routes. A txn without a route (older kiosks) is routed by the
+hub's rules, as before.
+
 A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
-first commit: the hook of the members' own library systems (hub/ils_operations.py,
+first commit: the hook of the members' own library systems (hub/ils/ils_operations.py,
 `IlsGateway.follow_txn`), which records what the book's system is owed with the txn.
 
-What one kiosk may leave waiting is capped (hub/order_caps.py): a txn over a cap raises
+What one kiosk may leave waiting is capped (hub/ledger/order_caps.py): a txn over a cap raises
 `OverCap` from `commit`, nothing of it written (judged first without a write, so a flood
 of refused txns costs reads only). `sweep_parked` hands parked txns older than the cap's
 age to staff: committed, each with a `parked_too_long` exception.
@@ -46,6 +55,7 @@ from typing import Any, TypeVar
 from contract import messages
 from contract.privacy import card_hash
 from hub.ledger import (
+    ils_queue,
     item_history,
     kiosk_flags,
     kiosk_presence,
@@ -65,6 +75,10 @@ from hub.rules.rules import ItemRecord
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# A return the chute's diverter routed otherwise than the hub's rules say: the ledger
+# follows the diverter (the book is there), staff see both routes (hub/ledger/exception_reasons.py).
+ROUTE_CORRECTED = "route_corrected"
+
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
 # (db, txn, its ack, now) -> the ack to keep, inside the txn's database transaction.
@@ -80,7 +94,7 @@ def commit(
     follow_up: TxnFollowUp | None = None,
     caps: OrderCaps | None = None,
 ) -> list[messages.Ack]:
-    """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ordering), and
+    """Commit one kiosk transaction exactly once, in its kiosk's order (hub.ledger.ordering), and
     return the acks to send: none while it waits for a predecessor; its own, followed by
     those of the waiting txns it released. Retries a few times on lock timeouts,
     deadlocks and a lost race on a unique index; other errors propagate (the kiosk will
@@ -113,7 +127,7 @@ def sweep_parked(
 ) -> list[tuple[str, messages.Ack]]:
     """Hand every txn parked longer than `caps.parked_max_age` to staff: committed (as
     `commit` would, in its kiosk's order), kept as a `parked_too_long` exception, and the
-    kiosk's order goes on after it (hub.ordering.release_stale). One database
+    kiosk's order goes on after it (hub.ledger.ordering.release_stale). One database
     transaction per kiosk epoch. (kiosk_id, ack) of every txn it applied, for the
     caller to send; the kiosk would otherwise learn them from its next resend."""
     caps = caps or OrderCaps()
@@ -171,13 +185,6 @@ def _in_write(db: Database, work: Callable[[], T]) -> T:
         delay *= 2
     raise AssertionError("unreachable")
 
-
-def commit_txn(
-    db: Database, txn: messages.Txn, registry: Registry, now: datetime, bounds: OfflineBounds | None = None
-) -> messages.Ack | None:
-    """`commit`, answering for `txn` alone: its ack, or None while it is parked."""
-    acks = commit(db, txn, registry, now, bounds)
-    return next((ack for ack in acks if ack.txn_id == txn.txn_id), None)
 
 
 def _repeat_ack_of(db: Database, txn_id: str) -> messages.Ack | None:
@@ -248,7 +255,7 @@ def _apply(
     )
     if ack.result == "committed" and not newest:
         # It happened before something the ledger already holds: derive the book's loans
-        # again in the order its readers were told (hub.item_history), and judge overlaps
+        # again in the order its readers were told (hub.ledger.item_history), and judge overlaps
         # by that order, not by arrival.
         _reconcile_overlaps(db, txn.item, set(item_history.rederive(db, txn.item)), now)
         ack = _stored_ack(db, txn.txn_id)
@@ -264,7 +271,7 @@ def _flag_out_of_bounds(
     now: datetime,
 ) -> messages.Ack:
     """Keep a txn outside the bounds for staff: one exception row per problem (its `at`
-    or its kiosk's clock, an online loan's session token, what `hub.txn_plausibility`
+    or its kiosk's clock, an online loan's session token, what `hub.ledger.txn_plausibility`
     found; a due date the ledger capped, which the ack already shows); the ack names the
     first exception when it had none."""
     problems = list(problems)
@@ -277,9 +284,11 @@ def _flag_out_of_bounds(
     return ack
 
 
-def _record_exception(db: Database, t: messages.Txn, reason: str, now: datetime) -> None:
+def _record_exception(db: Database, t: messages.Txn, reason: str, now: datetime, detail: str | None = None) -> None:
     scheme = t.card.scheme if t.card else "-"
     summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
+    if detail:
+        summary = f"{summary}; {detail}"
     db.execute(
         "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
         (t.txn_id, t.kiosk_id, reason, summary, time_text(now)),
@@ -350,7 +359,7 @@ class _Commit:
         self.now = now
         self.reader_key = reader_key
         self.placement = placement
-        # Where the ledger puts it (hub.txn_clock): loans open and close at this moment.
+        # Where the ledger puts it (hub.ledger.txn_clock): loans open and close at this moment.
         self.at = time_text(placement.at)
         # Offline txns are judged at the moment they happened (SIP2: original txn date),
         # as the hub places it.
@@ -451,8 +460,9 @@ class _Commit:
             (self.at, self.txn.txn_id, item.barcode),
         )
         hold = queries.waiting_hold(self.db, item.barcode)
-        route = rules.route_return(self.registry, item, self.txn.library_id, hold[1] if hold else None)
-        if route.route == "hold" and hold is not None:
+        said = self._route_said(item, hold)
+        route = _diverted(self.txn, item, said, self.registry)
+        if route.route == "hold" and hold is not None and hold[1] == route.library_id:
             self.db.execute(
                 "UPDATE items SET state = 'on_hold', hold_for = ? WHERE barcode = ?", (hold[0], item.barcode)
             )
@@ -460,6 +470,10 @@ class _Commit:
                 "UPDATE holds SET state = 'ready' WHERE item = ? AND card_hash = ? AND state = 'waiting'",
                 (item.barcode, hold[0]),
             )
+        elif route.route == "hold":
+            # In the hold bin for no hold of the ledger's (the kiosk's offline rule, or a
+            # member's system): kept on the hold shelf, lent to nobody until staff decide.
+            self.db.execute("UPDATE items SET state = 'on_hold', hold_for = NULL WHERE barcode = ?", (item.barcode,))
         elif route.route == "transfer":
             self.db.execute(
                 "UPDATE items SET state = 'in_transit', hold_for = NULL WHERE barcode = ?", (item.barcode,)
@@ -472,7 +486,23 @@ class _Commit:
             self.db.execute(
                 "UPDATE items SET state = 'on_shelf', hold_for = NULL WHERE barcode = ?", (item.barcode,)
             )
+        if route.route != said.route:
+            detail = (
+                f"route corrected: the chute's diverter sent it {_route_words(route)}, the hub would"
+                f" have sent it {_route_words(said)}; the ledger follows the diverter"
+            )
+            _record_exception(self.db, self.txn, ROUTE_CORRECTED, self.now, detail)
+            return self._ack(exception=ROUTE_CORRECTED)
         return self._ack()
+
+    def _route_said(self, item: ItemRecord, hold: tuple[str, str] | None) -> rules.Route:
+        """Where the hub would send the book now: what its member's system answered to
+        this return's live 09 (hub/ledger/ils_queue.py `live_route`), else the hub's rules."""
+        if self.txn.mode == "online":
+            live = ils_queue.live_route(self.db, item.barcode, self.now)
+            if live is not None:
+                return live
+        return rules.route_return(self.registry, item, self.txn.library_id, hold[1] if hold else None)
 
     # -- renewals --
     def _renew(self, item: ItemRecord | None) -> messages.Ack:
@@ -505,6 +535,30 @@ class _Commit:
                 return self._ack(due=due)
             return self._refuse(decision.reason_code or "refused", due=due)
         return self._refuse(decision.reason_code or "refused")
+
+
+def _diverted(txn: messages.Txn, item: ItemRecord, said: rules.Route, registry: Registry) -> rules.Route:
+    """The route the ledger records for a return: the one the chute's diverter used
+    (`Txn.route`; the book is physically there), with its library from the route the hub
+    said when the two agree. A transfer the hub would not make goes to the book's owner
+    by its barcode, else its home. A txn without a route (an older kiosk) takes `said`."""
+    used = txn.route
+    if used is None or used == said.route:
+        return said
+    if used == "transfer":
+        owner = registry.member_for_barcode(item.barcode)
+        target = owner.id if owner is not None and owner.id != txn.library_id else item.home_library
+        return rules.Route("transfer", target)
+    return rules.Route(used, txn.library_id)
+
+
+def _route_words(route: rules.Route) -> str:
+    """A route as staff read it in a summary: "in transit to east", "to the hold shelf at capital"."""
+    if route.route == "transfer":
+        return f"in transit to {route.library_id}"
+    if route.route == "hold":
+        return f"to the hold shelf at {route.library_id}"
+    return f"to the shelf at {route.library_id}"
 
 
 def _aware(moment: datetime) -> datetime:

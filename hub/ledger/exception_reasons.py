@@ -67,6 +67,10 @@ EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
         "the loan stays open until staff decide.",
         "returns_over_chute_rate": "The kiosk returned more books in a minute than its chute can take; "
         "the loan stays open until staff decide.",
+        # A return's route (hub.ledger.commits): the ledger follows the book, not a second decision.
+        "route_corrected": "The chute's diverter routed the returned book otherwise than the hub would now; "
+        "the ledger records where the diverter sent it (see the summary for both routes): "
+        "find the book there and send it on if it must go elsewhere.",
         # What one kiosk may leave waiting in its order (hub.ledger.order_caps, hub.worker.parked_sweeper).
         "parked_too_long": "The txn waited longer than allowed for an earlier one of its kiosk that never came; "
         "it was committed without it, so check that kiosk's journal for the missing row.",
@@ -86,6 +90,11 @@ EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
         "followed, and checking it back in failed: the system still shows it lent.",
     }
 )
+
+
+# Codes whose summary carries what staff need beyond the txn itself (a route correction's
+# two routes): `hub exceptions` shows their summary, as it does a call's.
+SUMMARY_SHOWN = frozenset({"route_corrected"})
 
 
 def describe_reason(code: str) -> str:

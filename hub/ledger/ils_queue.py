@@ -1,5 +1,5 @@
 """The ledger's record of what the hub told each member's library system (SIP2), and
-what it still owes it: the tables `ils_queue` and `ils_links` (hub/ledger_sql.py).
+what it still owes it: the tables `ils_queue` and `ils_links` (hub/ledger/ledger_sql.py).
 
 One row of `ils_queue` is one SIP2 call about one book:
 
@@ -7,11 +7,11 @@ One row of `ils_queue` is one SIP2 call about one book:
     live       made while a kiosk waited (checkout_auth, renew_auth, return_route) and
                answered; waits for the kiosk's txn, which claims it (`claim_live_call`)
     queued     owed: the txn is committed in the ledger, the system has not been told;
-               the drainer (hub/ils_drainer.py) sends it, oldest first per system
+               the drainer (hub/ils/ils_drainer.py) sends it, oldest first per system
     delivered  the system has it (answered by a live call its txn claimed, or drained)
     conflict   the system refused it; an exception row tells staff (never dropped)
 
-A checkout made while a kiosk waits is a live checkout (hub/ils_live.py): recorded
+A checkout made while a kiosk waits is a live checkout (hub/ils/ils_live.py): recorded
 `pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
 claims it in time; its states are listed there.
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
+from hub.rules.rules import Route
 
 OPS = ("checkout", "checkin", "renew")
 # A live call older than this is not claimed by a txn: the reader's session is long over.
@@ -64,7 +65,7 @@ class LinkRow:
     checked_at: datetime | None
     queued: int
     conflicts: int
-    live: int = 0  # live checkouts waiting for their loan txn (hub/ils_live.py)
+    live: int = 0  # live checkouts waiting for their loan txn (hub/ils/ils_live.py)
 
 
 # ---------------------------------------------------------------- calls made live
@@ -81,16 +82,33 @@ def record_live_call(
     patron_id: str | None = None,
     card_hash: str | None = None,
     due: datetime | None = None,
+    route: Route | None = None,
 ) -> None:
-    """A call the system answered while a kiosk waited; its txn claims it later."""
+    """A call the system answered while a kiosk waited; its txn claims it later. A
+    checkin keeps the `route` the system's answer gave the book (`live_route`)."""
     db.execute(
         "INSERT INTO ils_queue (system, op, item, patron_id, card_hash, library_id, at, state, attempts,"
-        " due, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'live', 1, ?, ?, ?)",
+        " due, created_at, done_at, route, route_library) VALUES (?, ?, ?, ?, ?, ?, ?, 'live', 1, ?, ?, ?, ?, ?)",
         (
             system, op, item, patron_id, card_hash, library_id, time_text(at),
             time_text(due) if due else None, time_text(at), time_text(at),
+            route.route if route else None, route.library_id if route else None,
         ),
     )  # fmt: skip
+
+
+def live_route(db: Database, item: str, now: datetime) -> Route | None:
+    """Where a member's system sent this book at its newest unclaimed live checkin (the
+    09 of `return_route`, within the claim window): what the hub told the kiosk, so what
+    its return txn is judged against (hub/ledger/commits.py). None when there is none."""
+    row = db.query_one(
+        "SELECT route, route_library FROM ils_queue WHERE op = 'checkin' AND item = ? AND state = 'live'"
+        " AND created_at >= ? ORDER BY id DESC LIMIT 1",
+        (item, time_text(now - LIVE_CLAIM_WINDOW)),
+    )
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return Route(row[0], row[1])
 
 
 def claim_live_call(
@@ -173,8 +191,6 @@ def next_queued(db: Database, system: str) -> QueuedCall | None:
     )
 
 
-def queued_count(db: Database, system: str) -> int:
-    return int(db.scalar("SELECT count(*) FROM ils_queue WHERE system = ? AND state = 'queued'", (system,)))
 
 
 def begin_attempt(db: Database, call_id: int) -> None:

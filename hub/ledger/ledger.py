@@ -1,16 +1,16 @@
 """The alliance ledger as its callers hold it: one open database, and the operations of
 the modules that each do one job on it.
 
-    hub.commits        commit a kiosk txn exactly once (loans, returns, renewals)
-    hub.pins           check a PIN under the card scheme's lockout policy
-    hub.queries        read readers, items, loans, holds, the blocklist, audit views
-    hub.staff_exceptions  list staff exceptions with book and reader; resolve one
-    hub.fleet_records  keep what kiosks report about themselves
-    hub.kiosk_flags    what the hub no longer takes a kiosk's word for
-    hub.kiosk_presence when the hub heard each kiosk (is "offline" true?)
-    hub.seeding        put the demo catalogue, or single rows, into the ledger
-    hub.ils_queue      what members' own library systems were told, and are owed
-    hub.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
+    hub.ledger.commits        commit a kiosk txn exactly once (loans, returns, renewals)
+    hub.ledger.pins           check a PIN under the card scheme's lockout policy
+    hub.ledger.queries        read readers, items, loans, holds, the blocklist, audit views
+    hub.ledger.staff_exceptions  list staff exceptions with book and reader; resolve one
+    hub.ledger.fleet_records  keep what kiosks report about themselves
+    hub.ledger.kiosk_flags    what the hub no longer takes a kiosk's word for
+    hub.ledger.kiosk_presence when the hub heard each kiosk (is "offline" true?)
+    hub.ledger.seeding        put the demo catalogue, or single rows, into the ledger
+    hub.ledger.ils_queue      what members' own library systems were told, and are owed
+    hub.ledger.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
 
 Each method below only hands `self.db` to its module; read the module for what a caller
 may rely on. A `Ledger` is one connection, safe to share between threads; each worker
@@ -72,7 +72,7 @@ class Ledger:
         return ledger
 
     def pin_peppers(self) -> PinPeppers:
-        """The PIN peppers (hub.pins.PinPeppers), loaded once."""
+        """The PIN peppers (hub.ledger.pins.PinPeppers), loaded once."""
         if self._pin_peppers is None:
             self._pin_peppers = pins.load_peppers(self.db, self._pin_pepper_file)
         return self._pin_peppers
@@ -86,7 +86,7 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- hub.commits
+    # -- hub.ledger.commits
 
     def commit(
         self,
@@ -109,10 +109,7 @@ class Ledger:
     ) -> list[tuple[str, messages.Ack]]:
         return commits.sweep_parked(self.db, registry, now, caps, bounds, follow_up)
 
-    def commit_txn(self, txn: messages.Txn, registry: Registry, now: datetime) -> messages.Ack | None:
-        return commits.commit_txn(self.db, txn, registry, now)
-
-    # -- hub.pins
+    # -- hub.ledger.pins
 
     def check_pin(
         self, scheme: str, number: str, pin: str, now: datetime, policy: Scheme, kiosk_id: str | None = None
@@ -128,7 +125,7 @@ class Ledger:
     def unlock_cards_locked_by(self, kiosk_id: str, now: datetime) -> int:
         return pins.unlock_cards_locked_by(self.db, kiosk_id, now)
 
-    # -- hub.queries
+    # -- hub.ledger.queries
 
     def is_empty(self) -> bool:
         return queries.is_empty(self.db)
@@ -157,16 +154,13 @@ class Ledger:
     def ledger_counts(self, txn_ids: Sequence[str]) -> dict[str, int]:
         return queries.ledger_counts(self.db, txn_ids)
 
-    def txn_rows(self, txn_id: str | None = None) -> int:
-        return queries.txn_rows(self.db, txn_id)
-
     def count(self, table: str) -> int:
         return queries.count(self.db, table)
 
     def exceptions(self) -> list[ExceptionRow]:
         return queries.exceptions(self.db)
 
-    # -- hub.staff_exceptions
+    # -- hub.ledger.staff_exceptions
 
     def staff_exceptions(
         self, kiosk_id: str | None = None, since: datetime | None = None, only_open: bool = False
@@ -178,18 +172,12 @@ class Ledger:
     ) -> staff_exceptions.StaffException:
         return staff_exceptions.resolve(self.db, exception_id, by, note, now)
 
-    def transfers(self, barcode: str) -> list[tuple[str, str]]:
-        return queries.transfers(self.db, barcode)
-
-    # -- hub.ils_queue
+    # -- hub.ledger.ils_queue
 
     def ils_links(self, systems: tuple[str, ...] = ()) -> list[ils_queue.LinkRow]:
         return ils_queue.links(self.db, systems)
 
-    def ils_calls(self, system: str | None = None) -> list[tuple[str, str, str, str | None, str]]:
-        return ils_queue.calls(self.db, system)
-
-    # -- hub.fleet_records
+    # -- hub.ledger.fleet_records
 
     def record_state(self, kiosk_id: str, state: messages.KioskState, now: datetime) -> None:
         fleet_records.record_state(self.db, kiosk_id, state, now)
@@ -200,7 +188,7 @@ class Ledger:
         with self.db.write():
             fleet_records.record_telemetry(self.db, kiosk_id, telemetry, now, max_clock_offset_s)
 
-    # -- hub.kiosk_presence
+    # -- hub.ledger.kiosk_presence
 
     def record_heard(self, writer: kiosk_presence.PresenceWriter, kiosk_id: str, now: datetime) -> None:
         writer.heard(self.db, kiosk_id, now)
@@ -208,13 +196,10 @@ class Ledger:
     def record_gone(self, writer: kiosk_presence.PresenceWriter, kiosk_id: str, now: datetime) -> None:
         writer.gone(self.db, kiosk_id, now)
 
-    def presence(self, kiosk_id: str) -> list[tuple[datetime, datetime, bool]]:
-        return kiosk_presence.intervals(self.db, kiosk_id)
-
     def fleet(self) -> list[FleetRow]:
         return fleet_records.fleet_rows(self.db)
 
-    # -- hub.kiosk_flags
+    # -- hub.ledger.kiosk_flags
 
     def raise_kiosk_flag(self, kiosk_id: str, flag: str, detail: str, now: datetime) -> None:
         with self.db.write():
@@ -227,7 +212,7 @@ class Ledger:
     def kiosk_flags(self, kiosk_id: str | None = None) -> list[KioskFlag]:
         return kiosk_flags.flags(self.db, kiosk_id)
 
-    # -- hub.seeding
+    # -- hub.ledger.seeding
 
     def seed_demo(
         self, registry: Registry, progress: ProgressCallback | None = None, per_member: int = 400
@@ -236,9 +221,3 @@ class Ledger:
 
     def add_reader(self, reader: ReaderRecord, pin: str | None = None) -> str:
         return seeding.add_reader(self.db, reader, self.pin_peppers(), pin)
-
-    def add_item(self, item: ItemRecord) -> None:
-        seeding.add_item(self.db, item)
-
-    def place_hold(self, item: str, reader_hash: str, pickup_library: str, at: datetime) -> None:
-        seeding.place_hold(self.db, item, reader_hash, pickup_library, at)

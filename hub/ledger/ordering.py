@@ -16,7 +16,7 @@ So the ledger never applies a kiosk's row before the rows the kiosk recorded ear
 however the broker spreads them across workers or restarts drop them. A txn without
 `seq` (an older kiosk) is applied on arrival, as before. See docs/ordering.md.
 
-What one kiosk may leave waiting is bounded (hub/order_caps.py, `OrderCaps`): a txn over
+What one kiosk may leave waiting is bounded (hub/ledger/order_caps.py, `OrderCaps`): a txn over
 the parked cap, or opening one epoch too many in a day, raises `OverCap` before anything
 of it is written; and `release_stale` moves parked txns older than the configured age on
 to staff, so a gap that never fills does not hold the kiosk's order (or the table) for
@@ -195,8 +195,3 @@ def _unpark(db: Database, kiosk_id: str, epoch: str, seq: int) -> messages.Txn |
         (kiosk_id, epoch, seq),
     )
     return None if row is None else messages.Txn.model_validate_json(row[0])
-
-
-def parked_count(db: Database) -> int:
-    """Txns waiting for a predecessor (fleet status shows them)."""
-    return int(db.scalar("SELECT count(*) FROM parked") or 0)

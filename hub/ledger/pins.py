@@ -222,6 +222,25 @@ def still_locked(locked_text: str | None, now: datetime) -> PinResult | None:
     return None
 
 
+def lock_state(db: Database, key: str) -> tuple[int, str | None] | None:
+    """(wrong PINs counted, stored lock) of the card `key`; None for a card the ledger
+    lacks. For cards whose PIN another system checks (hub/ils/ils_operations.py)."""
+    row = db.query_one("SELECT pin_failures, locked_until FROM readers WHERE card_hash = ?", (key,))
+    return None if row is None else (int(row[0] or 0), row[1])
+
+
+def count_verdict(
+    db: Database, key: str, right: bool, policy: Scheme, now: datetime, kiosk_id: str | None
+) -> PinResult:
+    """Another system's verdict on a PIN of the card `key`, counted in one write
+    transaction as the hub counts its own (`count_right_pin`, `count_wrong_pin`)."""
+    with db.write():
+        if right:
+            return count_right_pin(db, key, policy)
+        state = lock_state(db, key)
+        return count_wrong_pin(db, key, state[0] if state else 0, policy, now, kiosk_id)
+
+
 def count_right_pin(db: Database, key: str, policy: Scheme) -> PinResult:
     """A right PIN, inside the caller's write transaction: the count, the lock and its
     ladder start again."""

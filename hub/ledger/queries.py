@@ -1,7 +1,7 @@
 """Reading the ledger: readers, items, loans, holds, the offline blocklist, and the
 audit views staff and tests use (committed txns, exceptions, transfers, row counts).
 
-Nothing here writes. Readers and items come back as the `hub.rules` records the loan
+Nothing here writes. Readers and items come back as the `hub.rules.rules` records the loan
 rules take, so an answer is ledger row -> record -> rules, with no translation between.
 """
 
@@ -121,6 +121,22 @@ def active_loan_for_item(db: Database, barcode: str) -> LoanRow | None:
     """The item's open loan (there is at most one: a unique index says so), or None."""
     row = db.query_one(f"{_LOAN_COLUMNS} WHERE l.item = ? AND l.closed_at IS NULL", (barcode,))
     return None if row is None else _loan(row)
+
+
+def reader_home(db: Database, reader_hash: str) -> str | None:
+    """The home library the ledger has for the card `reader_hash` (None: no such reader)."""
+    return db.scalar("SELECT home_library FROM readers WHERE card_hash = ?", (reader_hash,))
+
+
+def item_home(db: Database, barcode: str) -> str | None:
+    """The home library the ledger has for the book (None: not in the catalogue)."""
+    return db.scalar("SELECT home_library FROM items WHERE barcode = ?", (barcode,))
+
+
+def open_loan_txn(db: Database, barcode: str) -> tuple[str, str] | None:
+    """(txn id, reader hash) of the book's open loan, or None."""
+    row = db.query_one("SELECT txn_id, card_hash FROM loans WHERE item = ? AND closed_at IS NULL", (barcode,))
+    return None if row is None else (row[0], row[1])
 
 
 def waiting_hold(db: Database, barcode: str) -> tuple[str, str] | None:

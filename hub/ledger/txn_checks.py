@@ -76,7 +76,7 @@ class OfflineBounds:
     offline_limit_period: timedelta = timedelta(hours=24)
     offline_loans_per_kiosk_hour: int = 240
     return_min_interval: timedelta = timedelta(seconds=600)
-    returns_per_minute: int = 30
+    returns_per_minute: int = 120
 
     @classmethod
     def of_days(cls, window_days: int) -> OfflineBounds:

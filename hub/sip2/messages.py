@@ -289,17 +289,22 @@ class ItemInfo:
 
 
 @dataclass(frozen=True)
-class CheckoutResult:
-    """12."""
+class LoanResult:
+    """12 (checkout) and 30 (renew): the same answer to the same kind of question, a
+    loan with its due date. `patron_id` (AA) is required in a 12; a 30 may omit it."""
 
     ok: bool
     renewal_ok: bool
-    patron_id: str
+    patron_id: str | None
     item_id: str
     title: str | None
     due_date: datetime | None
     due_text: str | None
     screen_message: str | None
+
+
+CheckoutResult = LoanResult  # 12
+RenewResult = LoanResult  # 30
 
 
 @dataclass(frozen=True)
@@ -316,19 +321,6 @@ class CheckinResult:
     alert_type: str | None
     screen_message: str | None
     sort_bin: str | None = None
-
-
-@dataclass(frozen=True)
-class RenewResult:
-    """30."""
-
-    ok: bool
-    renewal_ok: bool
-    item_id: str
-    title: str | None
-    due_date: datetime | None
-    due_text: str | None
-    screen_message: str | None
 
 
 @dataclass(frozen=True)
@@ -417,18 +409,8 @@ def read_item(frame: Frame, local_tz: tzinfo) -> ItemInfo:
     )
 
 
-def read_checkout(frame: Frame, local_tz: tzinfo) -> CheckoutResult:
-    due = _none_if_empty(frame.get("AH"))
-    return CheckoutResult(
-        ok=_flag(frame, 0, "ok", "1", "0"),
-        renewal_ok=_flag(frame, 1, "renewal ok", "Y", "N"),
-        patron_id=_required(frame, "AA"),
-        item_id=_required(frame, "AB"),
-        title=_none_if_empty(frame.get("AJ")),
-        due_date=parse_due(due, local_tz),
-        due_text=due,
-        screen_message=_screen(frame),
-    )
+def read_checkout(frame: Frame, local_tz: tzinfo) -> LoanResult:
+    return _read_loan(frame, local_tz, patron_required=True)
 
 
 def read_checkin(frame: Frame) -> CheckinResult:
@@ -445,11 +427,17 @@ def read_checkin(frame: Frame) -> CheckinResult:
     )
 
 
-def read_renew(frame: Frame, local_tz: tzinfo) -> RenewResult:
+def read_renew(frame: Frame, local_tz: tzinfo) -> LoanResult:
+    return _read_loan(frame, local_tz, patron_required=False)
+
+
+def _read_loan(frame: Frame, local_tz: tzinfo, patron_required: bool) -> LoanResult:
+    """A 12 or a 30: ok, renewal ok, the patron (required in a 12), item, title, due date."""
     due = _none_if_empty(frame.get("AH"))
-    return RenewResult(
+    return LoanResult(
         ok=_flag(frame, 0, "ok", "1", "0"),
         renewal_ok=_flag(frame, 1, "renewal ok", "Y", "N"),
+        patron_id=_required(frame, "AA") if patron_required else _none_if_empty(frame.get("AA")),
         item_id=_required(frame, "AB"),
         title=_none_if_empty(frame.get("AJ")),
         due_date=parse_due(due, local_tz),

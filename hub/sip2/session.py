@@ -144,7 +144,7 @@ class Sip2Client:
         at: datetime | None = None,
         no_block: bool = False,
         nb_due_date: datetime | None = None,
-    ) -> m.CheckoutResult:
+    ) -> m.LoanResult:
         """11 -> 12. `at`: when the loan happened (default now); `no_block` with
         `nb_due_date` replays a loan made offline with the due date the reader was shown."""
         s = self.system
@@ -165,7 +165,7 @@ class Sip2Client:
 
     def renew(
         self, patron_id: str, item_id: str, *, pin: str | None = None, at: datetime | None = None
-    ) -> m.RenewResult:
+    ) -> m.LoanResult:
         """29 -> 30."""
         s = self.system
         return m.read_renew(self._call(m.RenewRequest(

@@ -20,10 +20,10 @@ is testable with a ledger and a registry alone. What a caller may rely on:
   library, loans with due dates and titles, and the allowance come with the right PIN
   (`pin_check`). For a scheme without PINs the tap is the authentication and the
   lookup carries them. The same answer carries the session token
-  (hub/session_tokens.py) that online loans and renewals of this card at this kiosk
+  (hub/ledger/session_tokens.py) that online loans and renewals of this card at this kiosk
   must carry.
-- A kiosk walking card numbers (hub/card_walk_guard.py) or guessing PINs
-  (hub/pin_guard.py) is flagged for staff (hub/kiosk_flags.py) and paused, before the
+- A kiosk walking card numbers (hub/worker/card_walk_guard.py) or guessing PINs
+  (hub/worker/pin_guard.py) is flagged for staff (hub/ledger/kiosk_flags.py) and paused, before the
   ledger or a member's system is asked about the next card.
 """
 
@@ -36,7 +36,7 @@ from types import MappingProxyType
 from typing import Any
 
 from contract import card_schemes, messages, privacy
-from hub.ils.ils_operations import IlsGateway, IlsRefusal, ils_item_view
+from hub.ils.ils_operations import IlsGateway, IlsRefusal, LendOp, ils_item_view
 from hub.ledger.kiosk_flags import CARD_WALKING, PIN_GUESSING
 from hub.ledger.ledger import Ledger
 from hub.ledger.pins import PinResult
@@ -68,7 +68,7 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "请重新刷卡并输入密码后再借书或续借。",
             "Please tap your card and enter your PIN again to borrow or renew.",
         ),
-        # A member's own library system (hub/ils_operations.py)
+        # A member's own library system (hub/ils/ils_operations.py)
         "ils_unavailable": (
             "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",
             "The library's system is not answering. Please try again later or ask at the"
@@ -132,7 +132,7 @@ class RequestAnswers:
         self.pin_guard = pin_guard or PinGuessGuard()
         self.card_walk_guard = card_walk_guard or CardWalkGuard()
         self.session_ttl = session_ttl
-        # Members' own library systems (hub/ils_operations.py); None: the ledger alone.
+        # Members' own library systems (hub/ils/ils_operations.py); None: the ledger alone.
         self.ils = ils
         self._sessions: SessionTokens | None = None
 
@@ -220,8 +220,8 @@ class RequestAnswers:
         """Right or wrong, attempts left, and the lock if this attempt locked the card;
         a right PIN brings who the reader is, their loans and the session token. Every
         wrong PIN counts toward the card's lockout; a kiosk guessing across cards or
-        locking several out is flagged and paused (hub/pin_guard.py), one walking card
-        numbers too (hub/card_walk_guard.py)."""
+        locking several out is flagged and paused (hub/worker/pin_guard.py), one walking card
+        numbers too (hub/worker/card_walk_guard.py)."""
         scheme_id, number = req.card.scheme, req.card.number
         now = self.clock()
         if kiosk_id is not None and self.pin_guard.paused_until(kiosk_id, now) is not None:
@@ -317,8 +317,7 @@ class RequestAnswers:
         kiosk_id: str | None = None,
     ) -> messages.Response:
         """A book of a member's own system: the hub's rules for the reader and the
-        library, then that system's checkout (11), recorded as this kiosk's live
-        checkout (hub/ils_live.py); the title and due date are its own."""
+        library, then that system's checkout (`_ils_lend`)."""
         assert self.ils is not None
         member = self.ils.item_member(req.item) or ""
         on_loan = self.ledger.active_loan_for_item(req.item) is not None
@@ -328,12 +327,28 @@ class RequestAnswers:
         title = item.title if item is not None else None
         if not decision.allowed:
             return messages.Response(title=title, home_library=member or None, **_refusal(decision))
+        return self._ils_lend("checkout", req, system, decision, title, member, kiosk_id)
+
+    def _ils_lend(
+        self,
+        op: LendOp,
+        req: messages.CheckoutAuth | messages.RenewAuth,
+        system: str,
+        decision: Decision,
+        title: str | None,
+        home_library: str | None,
+        kiosk_id: str | None,
+    ) -> messages.Response:
+        """The one answer path of a checkout or renewal the hub's rules allowed (`decision`)
+        of a member's system's book: that system's 11 or 29 (`IlsGateway.lend`); the
+        title and due date are its own, else the ledger's title and the rules' date."""
+        assert self.ils is not None
         try:
-            loan = self.ils.checkout(req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
+            loan = self.ils.lend(op, req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
         except IlsRefusal as refusal:
-            return _ils_refusal(refusal, title, member)
+            return _ils_refusal(refusal, title, home_library)
         return messages.Response(
-            allowed=True, title=loan.title or title, home_library=member or None, due=loan.due or decision.due
+            allowed=True, title=loan.title or title, home_library=home_library or None, due=loan.due or decision.due
         )
 
     def renew_auth(self, req: messages.RenewAuth, kiosk_id: str | None = None) -> messages.Response:
@@ -363,16 +378,7 @@ class RequestAnswers:
         )
         system = self.ils.item_system(req.item) if self.ils is not None else None
         if self.ils is not None and system is not None and decision.allowed:
-            try:
-                renewal = self.ils.renew(scheme_id, number, req.item, req.library_id, system)
-            except IlsRefusal as refusal:
-                return _ils_refusal(refusal, item.title, item.home_library)
-            return messages.Response(
-                allowed=True,
-                title=renewal.title or item.title,
-                home_library=item.home_library,
-                due=renewal.due or decision.due,
-            )
+            return self._ils_lend("renew", req, system, decision, item.title, item.home_library, kiosk_id)
         return messages.Response(
             title=item.title,
             home_library=item.home_library,
@@ -483,7 +489,7 @@ class RequestAnswers:
         self._flag(kiosk_id, CARD_WALKING, why)
 
     def _flag(self, kiosk_id: str, flag: str, why: str | None) -> None:
-        """Raise `flag` on the kiosk for staff (hub/kiosk_flags.py) when a guard said why."""
+        """Raise `flag` on the kiosk for staff (hub/ledger/kiosk_flags.py) when a guard said why."""
         if why is not None:
             self.ledger.raise_kiosk_flag(kiosk_id, flag, why, self.clock())
 

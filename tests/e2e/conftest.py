@@ -3,8 +3,8 @@ simulator driven by scenario scripts (`python -m firmware --sim --headless --scr
 
 `alliance` (one per session) is shared by every test that leaves broker and hub alone;
 `make_alliance` gives a test its own broker and hub, to stop, freeze and restart.
-Nothing here sleeps to synchronise: the hub is ready when it prints its worker line
-(after its subscriptions were granted), and conditions are polled with a deadline.
+Nothing here sleeps to synchronise: the hub is ready when it says READY on its pipe
+(hub/worker/worker_process.py, after its subscriptions were granted), and conditions are polled with a deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,13 +29,13 @@ from hub.lab.lab import Lab
 from hub.pki.broker_admin import BrokerAdmin
 from hub.pki.pki import hub_admin_identity
 from hub.worker.signer import HubSigner
+from hub.worker.worker_process import WorkerNotReady, WorkerProcess, launch_hub_worker, worker_args
 from kiosk_tools.ledger_probe import probe_id
 from tests.secure_clients import secure_client
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_LIBRARY = "capital"  # firmware/kiosk.toml's library_id
 SCENARIOS = REPO / "scenarios"
-HUB_READY = re.compile(r"^hub worker \S+: broker ")
 # A scenario that needs another member than the default says so in its header.
 LIBRARY_HEADER = re.compile(r"^#.*RUN WITH:.*--library\s+([a-z0-9_-]+)", re.IGNORECASE)
 # ... and one that needs a config of its own (a path relative to the repository root).
@@ -90,7 +89,9 @@ def hub_signer(lab: Lab) -> HubSigner:
 
 class HubProcess:
     """`python -m hub --broker URL --db sqlite:///PATH [--worker NAME]` as a child
-    process. Several may share a ledger and a broker, each under its own worker name."""
+    process (hub/worker/worker_process.py: ready when it says READY on its pipe, once its
+    subscriptions were granted). Several may share a ledger and a broker, each under its
+    own worker name."""
 
     def __init__(
         self,
@@ -106,8 +107,15 @@ class HubProcess:
         self.db_path = db_path
         self.db_url = f"sqlite:///{db_path}"
         self.log_path = log_path
-        self.proc: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
+        self.child: WorkerProcess | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[str] | None:
+        return self.child.proc if self.child is not None else None
+
+    @property
+    def lines(self) -> list[str]:
+        return self.child.lines if self.child is not None else []
 
     def start(self, timeout_s: float = 60.0) -> HubProcess:
         self.launch()
@@ -117,74 +125,44 @@ class HubProcess:
     def launch(self) -> None:
         """Start the process without waiting for it (`wait_ready` waits): several workers
         start side by side."""
-        ready = self._ready = threading.Event()
-        log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
-        worker = ["--worker", self.worker] if self.worker else []
-        config = ["--config", str(self.config)] if self.config else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", *config, "--broker", self.broker_url, *worker, "--db", self.db_url],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            bufsize=1,
-        )
-        log.close()
-        proc = self.proc
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                self.lines.append(line)
-                if HUB_READY.match(line):
-                    ready.set()
-
-        threading.Thread(target=read, name="hub-stdout", daemon=True).start()
+        args = worker_args(self.broker_url, self.db_url, self.worker, self.config)
+        self.child = launch_hub_worker(args, log_path=self.log_path, cwd=REPO)
 
     def wait_ready(self, timeout_s: float = 60.0) -> HubProcess:
-        """Until the worker prints its ready line (its subscriptions were granted)."""
-        proc = self.proc
-        assert proc is not None
-        deadline = time.monotonic() + timeout_s
-        while not self._ready.wait(0.05):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"the hub did not become ready; its log: {self.log_path}")
+        """Until the worker says READY (its subscriptions were granted)."""
+        assert self.child is not None
+        try:
+            self.child.wait_ready(timeout_s)
+        except WorkerNotReady as exc:
+            self.child = None
+            pytest.fail(f"the hub did not become ready: {exc}")
         return self
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.child is not None and self.child.running
 
     def freeze(self) -> None:
         """SIGSTOP: the hub holds its subscriptions but handles nothing."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
+        assert self.child is not None
+        self.child.send_signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
+        assert self.child is not None
+        self.child.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to the broker, whatever it was handling is left unacked."""
-        if self.proc is None:
+        if self.child is None:
             return
-        self.proc.kill()
-        self.proc.wait()
-        self.proc = None
+        self.child.kill()
+        self.child = None
 
     def stop(self) -> None:
-        if self.proc is None:
+        if self.child is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a frozen hub cannot handle SIGTERM
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.child.stop()
+        self.child = None
 
 
 @dataclass

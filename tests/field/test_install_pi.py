@@ -74,6 +74,8 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     release = staged / "opt/alliance-kiosk/releases" / VERSION
     assert (staged / "opt/alliance-kiosk/current").readlink() == Path("releases") / VERSION
     assert (release / "src/firmware/__main__.py").is_file()
+    assert (release / "src/updater/__main__.py").is_file()  # the root updater, a package of its own
+    assert "-P -m updater" in (release / "bin/kiosk-update").read_text()
     assert (release / "src/pyproject.toml").is_file()
     assert not (release / "src/tests").exists()
     assert _mode(release / "bin/kiosk-launch") == 0o755
@@ -107,7 +109,8 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
 def test_the_installed_release_is_one_the_updater_can_go_back_to(staged: Path) -> None:
     """A whole slot (installed mark), `current` and `last-healthy` on it, so an update
     that never comes up has somewhere to go (test_rollback_to_installed.py runs that)."""
-    from firmware.update import Layout, rollback_target
+    from updater.layout import Layout
+    from updater.switch import rollback_target
 
     _install(staged)
     layout = Layout(staged)
@@ -122,7 +125,7 @@ def test_the_trust_directory_is_roots_and_holds_what_the_updater_needs(
     staged: Path, tmp_path: Path
 ) -> None:
     from contract import signing
-    from firmware.update_trust import load_trust, trust_dir
+    from updater.trust import load_trust, trust_dir
 
     _private, public = signing.generate_key_pem()
     (tmp_path / "hub.pub").write_bytes(public)

@@ -30,6 +30,7 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
 )
+from firmware.core.catalogue_keys import ITEM_STATUSES, NOTICE_KEYS
 from firmware.core.config import CoreConfig
 from firmware.core.effects import RecordTxn, SendRequest
 from firmware.core.events import (
@@ -43,7 +44,6 @@ from firmware.core.events import (
     Tick,
 )
 from firmware.core.machine import initial_state, render, step
-from firmware.core.messages import ITEM_STATUSES, NOTICE_KEYS
 
 BOOKS = [make_item_barcode("0002", n) for n in range(1, 4)] + [make_item_barcode("0102", 9)]
 CARDS = ["0101000012345", "0101000099999", "88000000011", "20001000000019", "bogus"]

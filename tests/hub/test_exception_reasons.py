@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.ledger import (
+    commits,
     kiosk_flags,
     order_caps,
     session_tokens,
@@ -60,6 +61,7 @@ def test_the_source_scan_finds_the_codes_it_should() -> None:
         | (set(rules.REASONS) - {"pin_wrong", "pin_locked"})  # offline refusals become exceptions
         | (code_constants(txn_checks, txn_clock, txn_plausibility, session_tokens) - code_constants(kiosk_flags))
         | {order_caps.PARKED_TOO_LONG}  # the caps' other codes are rejections and flags, not exceptions
+        | {commits.ROUTE_CORRECTED}
     ),
 )
 def test_every_code_the_hub_records_has_words_for_staff(code: str) -> None:

@@ -10,6 +10,7 @@ from hub.ledger.kiosk_presence import PresenceWriter
 from hub.ledger.ledger import Ledger
 from hub.ledger.txn_checks import OfflineBounds
 from hub.rules.registry import Registry
+from tests.hub import ledger_doors as doors
 from tests.hub.test_ledger import add_item, add_reader, card
 from tests.hub.test_ordering import Kiosk
 
@@ -28,7 +29,7 @@ def test_events_closer_than_the_gap_make_one_interval_and_an_offline_state_ends_
     ledger.record_gone(writer, "k1", s(13))
     ledger.record_heard(writer, "k1", s(15))
     ledger.record_heard(writer, "k1", s(40))
-    assert ledger.presence("k1") == [(s(0), s(12), True), (s(15), s(15), False), (s(40), s(40), False)]
+    assert doors.presence(ledger, "k1") == [(s(0), s(12), True), (s(15), s(15), False), (s(40), s(40), False)]
 
 
 def test_inside_an_interval_the_kiosk_was_heard_around_and_in_a_gap_it_was_not(ledger: Ledger) -> None:
@@ -49,9 +50,9 @@ def test_the_writer_writes_at_most_once_per_resolution_and_forgets_old_intervals
     writer = PresenceWriter(gap=GAP, keep=timedelta(days=8))
     for t in (0.0, 0.3, 0.6):
         ledger.record_heard(writer, "k1", s(t))
-    assert ledger.presence("k1") == [(s(0), s(0), False)]  # the first event only, within 1 s
+    assert doors.presence(ledger, "k1") == [(s(0), s(0), False)]  # the first event only, within 1 s
     ledger.record_heard(writer, "k1", s(9 * 86400))
-    assert ledger.presence("k1") == [(s(9 * 86400), s(9 * 86400), False)]
+    assert doors.presence(ledger, "k1") == [(s(9 * 86400), s(9 * 86400), False)]
 
 
 def test_a_held_return_keeps_the_loan_open_on_either_ledger(ledger: Ledger, registry: Registry) -> None:

@@ -13,6 +13,7 @@ from contract import card_schemes, messages, privacy
 from hub.ledger.ledger import Ledger, LedgerUrlError
 from hub.rules import rules
 from hub.rules.registry import Registry
+from tests.hub import ledger_doors as doors
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def add_item(
     hold_for: str | None = None,
 ) -> str:
     barcode = card_schemes.make_item_barcode(registry.member(library).institution_code, serial)
-    led.add_item(rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
+    doors.add_item(led, rules.ItemRecord(barcode, f"Book {serial}", library, state, hold_for))
     return barcode
 
 
@@ -62,6 +63,7 @@ def txn(
     txn_id: str | None = None,
     at: datetime = NOW,
     due: datetime | None = None,
+    route: str | None = None,
 ) -> messages.Txn:
     return messages.Txn(
         txn_id=txn_id or f"k1-{secrets.token_hex(8)}",
@@ -73,6 +75,7 @@ def txn(
         at=at,
         mode=mode,
         due=due,
+        route=route,
     )
 
 
@@ -83,12 +86,12 @@ def test_a_repeated_txn_leaves_one_row_and_gets_the_same_ack(
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 1)
     t = txn("loan", book, ref)
-    first = ledger.commit_txn(t, registry, NOW)
-    again = ledger.commit_txn(t, registry, NOW + timedelta(minutes=5))
+    first = doors.commit_txn(ledger, t, registry, NOW)
+    again = doors.commit_txn(ledger, t, registry, NOW + timedelta(minutes=5))
     assert first.result == "committed"
     assert again.result == "duplicate"
     assert again.model_copy(update={"result": "committed"}) == first
-    assert ledger.txn_rows(t.txn_id) == 1
+    assert doors.txn_rows(ledger, t.txn_id) == 1
     assert ledger.count("loans") == 1
     assert ledger.ledger_counts([t.txn_id, "never-sent-0001"]) == {
         t.txn_id: 1,
@@ -103,7 +106,7 @@ def test_online_loans_get_the_hubs_due_date_not_the_kiosks(
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 2)
     wrong_due = NOW + timedelta(days=365)
-    ack = ledger.commit_txn(txn("loan", book, ref, due=wrong_due), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, due=wrong_due), registry, NOW)
     expected = rules.due_after(NOW, registry.scheme("bj-joint").loan_days)
     assert ack.due == expected
     assert ledger.active_loan_for_item(book).due == expected
@@ -116,8 +119,8 @@ def test_a_double_scan_under_a_new_txn_id_makes_no_second_loan(
     ref = card("bj-joint", 3)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 3)
-    first = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
-    second = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
+    first = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
+    second = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
     assert second.result == "committed" and second.due == first.due
     assert ledger.count("loans") == 1
 
@@ -129,9 +132,9 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     add_reader(ledger, alice)
     add_reader(ledger, bob)
     book = add_item(ledger, registry, "capital", 10)
-    ledger.commit_txn(txn("loan", book, alice), registry, NOW)
+    doors.commit_txn(ledger, txn("loan", book, alice), registry, NOW)
     offline = txn("loan", book, bob, mode="offline", at=NOW + timedelta(hours=1))
-    ack = ledger.commit_txn(offline, registry, NOW + timedelta(hours=2))
+    ack = doors.commit_txn(ledger, offline, registry, NOW + timedelta(hours=2))
     assert ack.result == "committed"
     assert ack.exception == "item_on_loan"
     [row] = ledger.exceptions()
@@ -140,7 +143,7 @@ def test_an_offline_loan_of_a_book_on_loan_to_someone_else_becomes_an_exception(
     assert ledger.active_loan_for_item(book).card_hash == privacy.card_hash(
         alice.scheme, alice.number
     )
-    assert ledger.commit_txn(offline, registry, NOW).result == "duplicate"
+    assert doors.commit_txn(ledger, offline, registry, NOW).result == "duplicate"
     assert len(ledger.exceptions()) == 1
 
 
@@ -151,7 +154,7 @@ def test_an_offline_loan_by_a_blocked_reader_is_kept_with_the_book_and_flagged(
     add_reader(ledger, ref, state="blocked", block_reason="fees")
     book = add_item(ledger, registry, "capital", 12)
     shown = NOW + timedelta(days=30)
-    ack = ledger.commit_txn(txn("loan", book, ref, mode="offline", due=shown), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, mode="offline", due=shown), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "card_blocked_fees")
     assert ledger.active_loan_for_item(book).due == shown  # the promise the reader was given
     assert [e.reason for e in ledger.exceptions()] == ["card_blocked_fees"]
@@ -162,9 +165,9 @@ def test_an_offline_loan_of_an_unknown_book_is_an_exception_not_a_loss(
 ) -> None:
     ref = card("bj-joint", 13)
     add_reader(ledger, ref)
-    ack = ledger.commit_txn(txn("loan", "30002999999990", ref, mode="offline"), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", "30002999999990", ref, mode="offline"), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "item_unknown")
-    assert ledger.count("loans") == 0 and ledger.txn_rows() == 1
+    assert ledger.count("loans") == 0 and doors.txn_rows(ledger) == 1
 
 
 def test_cross_scheme_borrowing_follows_each_members_recognition(
@@ -176,14 +179,14 @@ def test_cross_scheme_borrowing_follows_each_members_recognition(
     at_dongcheng = add_item(ledger, registry, "dongcheng", 20)
     assert registry.accepts("capital", "borrow", "nlc")
     assert not registry.accepts("dongcheng", "borrow", "nlc")
-    ok = ledger.commit_txn(txn("loan", at_capital, nlc_card, library="capital"), registry, NOW)
+    ok = doors.commit_txn(ledger, txn("loan", at_capital, nlc_card, library="capital"), registry, NOW)
     refused_txn = txn("loan", at_dongcheng, nlc_card, library="dongcheng")
-    refused = ledger.commit_txn(refused_txn, registry, NOW)
+    refused = doors.commit_txn(ledger, refused_txn, registry, NOW)
     assert ok.result == "committed"
     assert (refused.result, refused.reason) == ("rejected", "scheme_not_accepted")
     assert ledger.active_loan_for_item(at_dongcheng) is None
-    assert ledger.commit_txn(refused_txn, registry, NOW) == refused  # a repeat: same answer
-    assert ledger.txn_rows(refused_txn.txn_id) == 1
+    assert doors.commit_txn(ledger, refused_txn, registry, NOW) == refused  # a repeat: same answer
+    assert doors.txn_rows(ledger, refused_txn.txn_id) == 1
     assert ledger.ledger_counts([refused_txn.txn_id]) == {refused_txn.txn_id: 0}
 
 
@@ -193,7 +196,7 @@ def test_lending_suspended_at_the_national_library_refuses_online_loans(
     ref = card("nlc", 21)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "nlc", 21)
-    ack = ledger.commit_txn(txn("loan", book, ref, library="nlc"), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("loan", book, ref, library="nlc"), registry, NOW)
     assert (ack.result, ack.reason) == ("rejected", "service_suspended")
 
 
@@ -203,21 +206,91 @@ def test_a_returned_book_of_another_member_is_routed_home(
     ref = card("bj-joint", 30)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "dongcheng", 30)
-    ledger.commit_txn(txn("loan", book, ref, library="dongcheng"), registry, NOW)
-    ack = ledger.commit_txn(
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    ack = doors.commit_txn(ledger,
         txn("return", book, None, library="capital"), registry, NOW + timedelta(days=3)
     )
     assert ack.result == "committed" and ack.exception is None
     assert ledger.active_loan_for_item(book) is None
     assert ledger.item(book).state == "in_transit"
-    assert ledger.transfers(book) == [("capital", "dongcheng")]
+    assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
+
+
+def test_a_return_the_diverter_shelved_against_the_hubs_rule_is_shelved_in_the_ledger_and_shown_to_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Issue 17's Done-when: the chute's diverter put a Dongcheng book on the Capital
+    Library's shelf (the kiosk's route), the hub's rule would send it home: the ledger
+    says where the book is, and staff see the correction with both routes."""
+    ref = card("bj-joint", 32)
+    add_reader(ledger, ref)
+    book = add_item(ledger, registry, "dongcheng", 32)
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    back = txn("return", book, None, library="capital", route="shelve")
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=3))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert ledger.active_loan_for_item(book) is None
+    assert ledger.item(book).state == "on_shelf"  # where the diverter put it, not in transit
+    assert doors.transfers(ledger, book) == []
+    [shown] = ledger.staff_exceptions()
+    assert (shown.reason, shown.txn_id, shown.item) == ("route_corrected", back.txn_id, book)
+    assert "sent it to the shelf at capital" in shown.summary
+    assert "would have sent it in transit to dongcheng" in shown.summary
+    # A repeat of the txn changes nothing and records no second correction.
+    again = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=3))
+    assert again is not None and again.result == "duplicate"
+    assert len(ledger.staff_exceptions()) == 1
+
+
+def test_a_return_the_diverter_sent_on_is_in_transit_where_the_rule_would_have_shelved_it(
+    ledger: Ledger, registry: Registry
+) -> None:
+    book = add_item(ledger, registry, "capital", 33, state="on_loan")
+    ack = doors.commit_txn(ledger, txn("return", book, None, library="capital", route="transfer"), registry, NOW)
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert ledger.item(book).state == "in_transit"
+    assert doors.transfers(ledger, book) == [("capital", "capital")]  # its home, as the ledger knows it
+    assert ledger.exceptions()[0].reason == "route_corrected"
+
+
+def test_a_book_the_kiosk_put_in_the_hold_bin_offline_is_on_the_hold_shelf_for_staff(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """The kiosk's offline rule sends a book whose home it cannot tell to the hold bin;
+    the hub's rule would send it home. The ledger keeps it on the hold shelf, for no
+    reader: nobody borrows it before staff look at it."""
+    ref, other = card("bj-joint", 34), card("bj-joint", 35)
+    add_reader(ledger, ref)
+    add_reader(ledger, other)
+    book = add_item(ledger, registry, "dongcheng", 34)
+    doors.commit_txn(ledger, txn("loan", book, ref, library="dongcheng"), registry, NOW)
+    back = txn("return", book, None, library="capital", mode="offline", at=NOW + timedelta(days=2), route="hold")
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=2, minutes=5))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    item = ledger.item(book)
+    assert (item.state, item.hold_for) == ("on_hold", None)
+    assert doors.transfers(ledger, book) == []
+    assert "to the hold shelf at capital" in ledger.staff_exceptions()[0].summary
+    lent = doors.commit_txn(ledger, txn("loan", book, other, library="capital"), registry, NOW + timedelta(days=3))
+    assert (lent.result, lent.reason) == ("rejected", "item_on_hold")
+
+
+def test_a_return_routed_as_the_rule_says_keeps_the_rules_library_and_no_exception(
+    ledger: Ledger, registry: Registry
+) -> None:
+    book = add_item(ledger, registry, "dongcheng", 36, state="on_loan")
+    ack = doors.commit_txn(ledger, txn("return", book, None, library="capital", route="transfer"), registry, NOW)
+    assert (ack.result, ack.exception) == ("committed", None)
+    assert ledger.item(book).state == "in_transit"
+    assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
+    assert ledger.exceptions() == []
 
 
 def test_a_book_returned_at_home_is_shelved(ledger: Ledger, registry: Registry) -> None:
     book = add_item(ledger, registry, "capital", 31, state="on_loan")
-    ledger.commit_txn(txn("return", book, None, library="capital"), registry, NOW)
+    doors.commit_txn(ledger, txn("return", book, None, library="capital"), registry, NOW)
     assert ledger.item(book).state == "on_shelf"
-    assert ledger.transfers(book) == []
+    assert doors.transfers(ledger, book) == []
 
 
 def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(
@@ -227,24 +300,24 @@ def test_a_returned_book_with_a_waiting_hold_goes_to_the_hold_shelf(
     add_reader(ledger, lender)
     waiter_hash = add_reader(ledger, waiter)
     book = add_item(ledger, registry, "dongcheng", 40)
-    ledger.commit_txn(txn("loan", book, lender, library="dongcheng"), registry, NOW)
-    ledger.place_hold(book, waiter_hash, "capital", NOW)
-    ledger.commit_txn(
+    doors.commit_txn(ledger, txn("loan", book, lender, library="dongcheng"), registry, NOW)
+    doors.place_hold(ledger, book, waiter_hash, "capital", NOW)
+    doors.commit_txn(ledger,
         txn("return", book, lender, library="capital"), registry, NOW + timedelta(days=1)
     )
     item = ledger.item(book)
     assert (item.state, item.hold_for) == ("on_hold", waiter_hash)
-    assert ledger.transfers(book) == []
+    assert doors.transfers(ledger, book) == []
     # Nobody else may take it; the reader it waits for may, and the hold is then done.
-    other = ledger.commit_txn(txn("loan", book, lender), registry, NOW + timedelta(days=2))
+    other = doors.commit_txn(ledger, txn("loan", book, lender), registry, NOW + timedelta(days=2))
     assert (other.result, other.reason) == ("rejected", "item_on_hold")
-    mine = ledger.commit_txn(txn("loan", book, waiter), registry, NOW + timedelta(days=2))
+    mine = doors.commit_txn(ledger, txn("loan", book, waiter), registry, NOW + timedelta(days=2))
     assert mine.result == "committed"
     assert ledger.item(book).hold_for is None and ledger.waiting_hold(book) is None
 
 
 def test_a_returned_unknown_book_is_taken_and_flagged(ledger: Ledger, registry: Registry) -> None:
-    ack = ledger.commit_txn(txn("return", "30002999999990", None), registry, NOW)
+    ack = doors.commit_txn(ledger, txn("return", "30002999999990", None), registry, NOW)
     assert (ack.result, ack.exception) == ("committed", "item_unknown")
 
 
@@ -252,14 +325,14 @@ def test_renewal_extends_the_loan_and_counts(ledger: Ledger, registry: Registry)
     ref = card("bj-joint", 50)
     add_reader(ledger, ref)
     book = add_item(ledger, registry, "capital", 50)
-    loan = ledger.commit_txn(txn("loan", book, ref), registry, NOW)
+    loan = doors.commit_txn(ledger, txn("loan", book, ref), registry, NOW)
     later = NOW + timedelta(days=30)
-    renewed = ledger.commit_txn(txn("renew", book, ref, at=later), registry, later)
+    renewed = doors.commit_txn(ledger, txn("renew", book, ref, at=later), registry, later)
     assert renewed.result == "committed" and renewed.due > loan.due
     assert ledger.active_loan_for_item(book).renewals == 1
     stranger = card("bj-joint", 51)
     add_reader(ledger, stranger)
-    refused = ledger.commit_txn(txn("renew", book, stranger, at=later), registry, later)
+    refused = doors.commit_txn(ledger, txn("renew", book, stranger, at=later), registry, later)
     assert (refused.result, refused.reason) == ("rejected", "not_on_loan")
 
 
@@ -280,7 +353,7 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
                 led: Ledger, t: messages.Txn, barrier: threading.Barrier, acks: list[messages.Ack]
             ) -> None:
                 barrier.wait()
-                acks.append(led.commit_txn(t, registry, NOW))
+                acks.append(doors.commit_txn(led, t, registry, NOW))
 
             threads = [
                 threading.Thread(target=commit, args=(led, t, barrier, acks)) for led in ledgers
@@ -293,7 +366,7 @@ def test_two_ledgers_committing_the_same_txn_at_once_leave_one_row(
                 len(ledgers) - 1
             )
             assert len({a.model_copy(update={"result": "x"}) for a in acks}) == 1
-            assert ledgers[0].txn_rows(t.txn_id) == 1
+            assert doors.txn_rows(ledgers[0], t.txn_id) == 1
         assert ledgers[0].count("loans") == len(books)
     finally:
         for led in ledgers:

@@ -32,6 +32,7 @@ from hub.ledger import catalogue
 from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry, load_registry
 from hub.worker.service import HubService
+from tests.hub import ledger_doors as doors
 from tests.secure_clients import hub_settings, secure_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,7 +236,7 @@ def test_a_loan_is_acked_with_the_hubs_due_date_and_a_repeat_is_a_duplicate(
     assert (first.txn_id, first.result, first.exception) == (t.txn_id, "committed", None)
     assert first.due is not None and first.due.year < 2099
     assert second.result == "duplicate" and second.due == first.due
-    assert hub.ledger.txn_rows(t.txn_id) == 1
+    assert doors.txn_rows(hub.ledger, t.txn_id) == 1
     rows = kiosk.request(messages.LedgerQuery(op="ledger_query", txn_ids=[t.txn_id])).rows
     assert rows == {t.txn_id: 1}
 
@@ -248,14 +249,14 @@ def test_a_txn_naming_another_kiosk_than_its_topic_is_rejected(
     kiosk.publish("txn", t)
     ack = kiosk.ack()
     assert (ack.txn_id, ack.result) == (t.txn_id, "rejected")
-    assert hub.ledger.txn_rows(t.txn_id) == 0
+    assert doors.txn_rows(hub.ledger, t.txn_id) == 0
 
 
 def test_an_invalid_txn_with_a_txn_id_gets_a_rejection_naming_the_field(kiosk: Kiosk, hub: HubService) -> None:
     kiosk.publish("txn", json.dumps({"v": 1, "txn_id": "abcdefghijk1", "kind": "loan"}).encode())
     ack = kiosk.ack()
     assert ack.result == "rejected" and "kiosk_id" in (ack.reason or "")
-    assert hub.ledger.txn_rows("abcdefghijk1") == 0
+    assert doors.txn_rows(hub.ledger, "abcdefghijk1") == 0
 
 
 def _wait(predicate: Any, timeout: float = 5.0) -> Any:

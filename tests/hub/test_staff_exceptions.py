@@ -21,6 +21,7 @@ from hub.ledger.ledger import Ledger
 from hub.ledger.staff_exceptions import ResolveError
 from hub.rules import rules
 from hub.rules.registry import Registry
+from tests.hub import ledger_doors as doors
 from tests.hub.test_ledger import NOW, add_item, add_reader, card, txn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +34,9 @@ def _two_exceptions(ledger: Ledger, registry: Registry) -> tuple[messages.CardRe
     add_reader(ledger, alice)
     add_reader(ledger, bob)
     book = add_item(ledger, registry, "capital", 20)
-    ledger.commit_txn(txn("loan", book, alice), registry, NOW)
-    ledger.commit_txn(txn("loan", book, bob, mode="offline", at=NOW + timedelta(minutes=5)), registry, NOW)
-    ledger.commit_txn(txn("return", "30002999999990", bob, mode="offline", at=NOW), registry, NOW)
+    doors.commit_txn(ledger, txn("loan", book, alice), registry, NOW)
+    doors.commit_txn(ledger, txn("loan", book, bob, mode="offline", at=NOW + timedelta(minutes=5)), registry, NOW)
+    doors.commit_txn(ledger, txn("return", "30002999999990", bob, mode="offline", at=NOW), registry, NOW)
     return bob, book, "30002999999990"
 
 
@@ -167,8 +168,22 @@ def test_offline_loans_on_a_card_the_library_does_not_lend_to_are_listed_for_sta
     add_reader(ledger, student)
     books = [add_item(ledger, registry, "capital", n) for n in (30, 31, 32)]
     for n, book in enumerate(books):
-        ack = ledger.commit_txn(txn("loan", book, student, mode="offline", at=NOW + timedelta(minutes=n)), registry, NOW)
+        ack = doors.commit_txn(ledger, txn("loan", book, student, mode="offline", at=NOW + timedelta(minutes=n)), registry, NOW)
         assert (ack.result, ack.exception) == ("committed", "scheme_not_accepted")
     listed = ledger.staff_exceptions(kiosk_id="k1")
     assert [(e.reason, e.item, e.scheme) for e in listed] == [("scheme_not_accepted", b, "univ-public") for b in books]
     assert listed[0].reason_text == EXCEPTION_REASONS["scheme_not_accepted"]
+
+
+def test_a_route_correction_is_listed_by_hub_exceptions_with_both_routes(tmp_path: Path, registry: Registry) -> None:
+    """The diverter put a Dongcheng book on the Capital Library's shelf, the hub would
+    have sent it home: `python -m hub exceptions` says so, in words and with both routes."""
+    db = f"sqlite:///{tmp_path}/hub.sqlite"
+    with Ledger.open(db) as led:
+        book = add_item(led, registry, "dongcheng", 40, state="on_loan")
+        ack = doors.commit_txn(led, txn("return", book, None, library="capital", route="shelve"), registry, NOW)
+        assert ack is not None and ack.exception == "route_corrected"
+    listed = _cli("exceptions", "--db", db, "--open")
+    assert listed.returncode == 0, listed.stderr
+    assert "[route_corrected]" in listed.stdout and EXCEPTION_REASONS["route_corrected"] in listed.stdout
+    assert "sent it to the shelf at capital" in listed.stdout and "in transit to dongcheng" in listed.stdout

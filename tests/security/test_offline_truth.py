@@ -21,6 +21,7 @@ from hub.pki.pki import init_pki
 from hub.rules import rules
 from hub.rules.registry import Registry, load_registry
 from hub.worker.intake import Intake
+from tests.hub import ledger_doors as doors
 from tests.security.test_txn_checks import (
     KIOSK,
     NOW,
@@ -122,9 +123,9 @@ def test_a_retained_state_replayed_to_a_starting_worker_is_not_presence(
 ) -> None:
     raw = messages.encode(messages.KioskState(state="online", library_id="capital"))
     intake.record_state(KIOSK, raw, retained=True)
-    assert ledger.presence(KIOSK) == []
+    assert doors.presence(ledger, KIOSK) == []
     intake.record_state(KIOSK, raw)
-    assert [(start, end) for start, end, _closed in ledger.presence(KIOSK)] == [(NOW, NOW)]
+    assert [(start, end) for start, end, _closed in doors.presence(ledger, KIOSK)] == [(NOW, NOW)]
 
 
 def test_presence_is_kept_as_intervals_and_an_offline_state_ends_one(
@@ -135,7 +136,7 @@ def test_presence_is_kept_as_intervals_and_an_offline_state_ends_one(
     at_moment(clock, NOW + timedelta(seconds=9), intake, "offline")
     at_moment(clock, NOW + timedelta(seconds=12), intake, "request")  # 3 s later: a new one
     at_moment(clock, NOW + timedelta(seconds=60), intake, "request")  # beyond the margin: another
-    assert ledger.presence(KIOSK) == [
+    assert doors.presence(ledger, KIOSK) == [
         (NOW, NOW + timedelta(seconds=8), True),
         (NOW + timedelta(seconds=12), NOW + timedelta(seconds=12), False),
         (NOW + timedelta(seconds=60), NOW + timedelta(seconds=60), False),
@@ -150,7 +151,7 @@ def test_an_unenrolled_kiosk_leaves_no_presence(
     hub = hub_at(ledger, registry, clock, pki_dir=root)
     hub.record_telemetry("k-stranger", messages.encode(messages.Telemetry(at=NOW, journal_pending=0)))
     hub.record_state("k-stranger", messages.encode(messages.KioskState(state="online", library_id="capital")))
-    assert ledger.presence("k-stranger") == []
+    assert doors.presence(ledger, "k-stranger") == []
 
 
 def test_the_presence_margin_follows_the_setting(ledger: Ledger, registry: Registry, clock: Clock) -> None:
@@ -245,7 +246,7 @@ def test_on_the_secure_broker_a_loan_made_while_the_kiosk_was_away_is_clean(
     card, item = reader(wire_hub.ledger, 41), book(registry, 2)
     assert kiosk.ask(messages.Blocklist(op="blocklist")).ok
     kiosk.state("offline")  # as its will says when its link drops
-    assert wait_until(lambda: any(closed for _s, _e, closed in wire_hub.ledger.presence(kiosk.kiosk_id)))
+    assert wait_until(lambda: any(closed for _s, _e, closed in doors.presence(wire_hub.ledger, kiosk.kiosk_id)))
     lent_at = datetime.now(UTC)
     kiosk.state("online")  # back: a new session
     ack = kiosk.send_txn(kiosk.txn_doc("loan", item, card, lent_at))

@@ -31,6 +31,7 @@ from hub.worker.answers import RequestAnswers
 from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED
 from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
 from hub.worker.service import HubService
+from tests.hub import ledger_doors as doors
 from tests.hub.test_service import Kiosk
 from tests.secure_clients import hub_settings
 
@@ -279,7 +280,7 @@ def test_before_the_pin_a_lookup_says_only_whether_the_card_may_go_on(
     ledger: Ledger, answers: RequestAnswers, registry: Registry
 ) -> None:
     book = catalogue.item_barcode(registry, "capital", 2)
-    ledger.add_item(ItemRecord(book, "长恨歌", "capital", "on_shelf", None, True))
+    doors.add_item(ledger, ItemRecord(book, "长恨歌", "capital", "on_shelf", None, True))
     [ack] = ledger.commit(
         messages.Txn(
             txn_id="01HXLOAN00000-k1", kiosk_id="k1", library_id="capital", kind="loan", card=VICTIM, item=book,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware.release import Bundle, _copy_tree, build_release
-from firmware.update import Layout
-from firmware.update_trust import trust_dir
+from updater.layout import Layout
+from updater.release import Bundle, _copy_tree, build_release
+from updater.trust import trust_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD, BROKEN = "0.1.1", "0.1.2"

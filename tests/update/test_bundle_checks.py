@@ -1,4 +1,4 @@
-"""What the updater refuses before it changes anything (firmware.update): a bundle
+"""What the updater refuses before it changes anything (updater.bundle, updater.switch): a bundle
 whose sha256 is not the one given, one whose members do not match its manifest, one
 that tries to write outside its slot, and the running release itself. Each check reads
 a real tar.gz; none needs a built release (those are in test_update_rollback.py)."""
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware.release import file_sha256
-from firmware.update import Layout, update
+from updater.bundle import file_sha256
+from updater.layout import Layout
+from updater.switch import update
 
 
 def _bundle(path: Path, files: dict[str, bytes], *, version: str = "9.9.9",

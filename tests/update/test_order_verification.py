@@ -1,7 +1,7 @@
 """The root updater installs only what the hub signed: the order file is written by the
 unprivileged kiosk, so its plain fields are never trusted; the signed command inside it
 is checked with the hub's key and the kiosk id from the root-owned trust directory
-(firmware.update_trust; the attacks on that directory are in test_update_trust.py)."""
+(updater.trust; the attacks on that directory are in test_update_trust.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from contract import messages, signing
-from firmware.update import OrderRefused, main, verified_order
-from firmware.update_order import ORDER_FILE, SignedCommand, order_update
-from firmware.update_trust import Trust, load_trust
+from contract.update_files import ORDER_FILE, SignedCommand
+from firmware.update_order import order_update
 from tests.update.conftest import write_trust
+from updater.cli import main
+from updater.order import OrderRefused, verified_order
+from updater.trust import Trust, load_trust
 
 KIOSK = "k-upd"
 SHA = "a" * 64
@@ -108,7 +110,7 @@ def test_the_updater_records_a_refused_order_and_installs_nothing(
 def test_an_order_that_is_not_a_plain_file_is_removed_unread(tmp_path: Path, kind: str) -> None:
     """The kiosk's user writes the state directory: root does not follow its links
     (to a file only root may read) nor block on a FIFO."""
-    from firmware.update import take_order
+    from updater.order import take_order
 
     secret = tmp_path / "root-only.json"
     secret.write_text(json.dumps({"bundle_url": "file:///root-only", "sha256": SHA}))

@@ -1,5 +1,5 @@
-"""Issue 16, finding 2, the quick half: the boot check (`update --recover`) and where a
-rollback goes, on a staging root with slots that hold only their installed mark (the
+"""Issue 16, finding 2, the quick half: the boot check (`python -m updater --recover`) and
+where a rollback goes, on a staging root with slots that hold only their installed mark (the
 end-to-end runs with built bundles are in test_rollback_to_installed.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware.update import Layout, main, recover, rollback_target
+from updater.cli import main
+from updater.layout import Layout
+from updater.recover import recover
+from updater.switch import rollback_target
 
 
 def _slot(layout: Layout, version: str, *, whole: bool = True) -> None:

@@ -2,7 +2,7 @@
 that never reports healthy, or whose updater is killed between the switch and its
 verdict, ends with `current` on 0.1.0 again.
 
-The real updater runs as a process of its own (`python -m firmware update --root`, as
+The real updater runs as a process of its own (`python -m updater --root`, as
 alliance-kiosk-update.service runs it, with a bundle built here); under a staging root
 it restarts nothing, so no kiosk reports health: exactly a release that never comes up.
 The boot check is the installed unit's own ExecStartPre command line, run from the
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware.release import Bundle
-from firmware.update import Layout
 from tests.update.conftest import BROKEN, REPO, install_pi
+from updater.layout import Layout
+from updater.release import Bundle
 
 # Each test installs a built bundle into a venv: a minute or more on a loaded machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -37,7 +37,7 @@ def _env() -> dict[str, str]:
 
 
 def _updater(root: Path, bundle: Bundle, deadline_s: float) -> list[str]:
-    return [sys.executable, "-m", "firmware", "update", "--bundle", str(bundle.path),
+    return [sys.executable, "-m", "updater", "--bundle", str(bundle.path),
             "--sha256", bundle.sha256, "--root", str(root), "--deadline", str(deadline_s)]  # fmt: skip
 
 

@@ -3,7 +3,7 @@ native`) update a staging install in which a real kiosk (simulated hardware, hea
 a real Mosquitto) runs from `current` and writes its own health file; a release that
 never comes up is rolled back; a hub worker records what the kiosk reports and
 `python -m hub status` shows it; the hub orders an update with a signed command, and
-the kiosk starts the real updater (`python -m firmware update --order`) as a process
+the kiosk starts the real updater (`python -m updater --order`) as a process
 of its own, while unsigned and forged orders are ignored.
 
 Only systemd is played by the test (`StagedKiosk.restart`, for `systemctl restart`)."""
@@ -25,8 +25,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import messages, signing, topics
-from firmware.release import Bundle
-from firmware.update import UpdateResult, update
 from hub.__main__ import main as hub_main
 from hub.config import HubConfig
 from hub.lab.broker_process import MosquittoProcess
@@ -35,6 +33,9 @@ from hub.pki.pki_files import PkiPaths
 from hub.rules.registry import load_registry
 from hub.worker.service import HubService
 from tests.update.conftest import BROKEN, GOOD, StagedKiosk, make_staged_kiosk, write_trust
+from updater.release import Bundle
+from updater.results import UpdateResult
+from updater.switch import update
 
 # Builds two bundles and installs two slots: minutes on a loaded machine, ~1 min idle.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]

@@ -23,11 +23,13 @@ from pathlib import Path
 import pytest
 
 from contract import signing
-from firmware.update import Layout, main
-from firmware.update_order import ORDER_FILE, order_update
-from firmware.update_trust import TrustError, load_trust, trust_dir
+from contract.update_files import ORDER_FILE
+from firmware.update_order import order_update
 from tests.update.conftest import install_pi, write_trust
 from tests.update.test_order_verification import signed_update
+from updater.cli import main
+from updater.layout import Layout
+from updater.trust import TrustError, load_trust, trust_dir
 
 KIOSK_USER = 65534  # nobody: plays alliance-kiosk
 KIOSK = "xicheng-3"

@@ -9,6 +9,7 @@ from datetime import timedelta
 from contract import messages
 from contract.card_schemes import make_card_number
 from contract.privacy import card_hash
+from tests.hub import ledger_doors as doors
 from tests.hub.ils.conftest import (
     BOOK,
     BOOK_TITLE,
@@ -87,7 +88,7 @@ def test_a_dongcheng_book_borrowed_on_a_dongcheng_card_is_checked_out_to_the_rea
     loan = hub.ledger.active_loan_for_item(BOOK)
     assert loan is not None and loan.card_hash == card_hash("bj-joint", DONGCHENG_CARD.number)
     assert loan.due.date() == answer.due.date()  # the ledger keeps the ILS's due date
-    assert hub.ledger.ils_calls("east") == [("east", "checkout", BOOK, ack.txn_id, "delivered")]
+    assert doors.ils_calls(hub.ledger, "east") == [("east", "checkout", BOOK, ack.txn_id, "delivered")]
 
 
 def test_an_nlc_reader_borrows_a_dongcheng_book_through_the_guest_patron(ils, make_hub):
@@ -124,7 +125,7 @@ def test_a_return_at_another_member_is_checked_in_there_and_routed_by_the_ils(il
     checkins = ils.journal.requests("09", item=BOOK)
     assert [(r.location, r.ok) for r in checkins] == [("chaoyang", "1")]  # AP = the kiosk's library
     assert hub.ledger.active_loan_for_item(BOOK) is None
-    assert [c[1:] for c in hub.ledger.ils_calls("east")] == [
+    assert [c[1:] for c in doors.ils_calls(hub.ledger, "east")] == [
         ("checkout", BOOK, "T0001-k1-0000", "delivered"),
         ("checkin", BOOK, ack.txn_id, "delivered"),
     ]
@@ -178,11 +179,11 @@ def test_an_offline_loan_arriving_later_is_queued_as_a_checkout_in_order(ils, ma
     ack = hub.commit(kind="loan", card=DONGCHENG_CARD.model_dump(), item=THIRD_BOOK, library_id="dongcheng", mode="offline")
     back = hub.commit(kind="return", item=THIRD_BOOK, library_id="dongcheng", mode="offline")
     assert ack.result == back.result == "committed"
-    assert [c[1] for c in hub.ledger.ils_calls("east")] == ["checkout", "checkin"]
+    assert [c[1] for c in doors.ils_calls(hub.ledger, "east")] == ["checkout", "checkin"]
     hub.drain()
     handled = [(r.command, r.item) for r in ils.journal.requests() if r.item == THIRD_BOOK]
     assert handled == [("11", THIRD_BOOK), ("09", THIRD_BOOK)]
-    assert [c[4] for c in hub.ledger.ils_calls("east")] == ["delivered", "delivered"]
+    assert [c[4] for c in doors.ils_calls(hub.ledger, "east")] == ["delivered", "delivered"]
 
 
 def test_a_checkin_the_ils_refuses_becomes_an_exception_for_staff(ils, make_hub):
@@ -196,7 +197,7 @@ def test_a_checkin_the_ils_refuses_becomes_an_exception_for_staff(ils, make_hub)
         hub.drain()
         time.sleep(0.05)
     # the book was never out at the ILS: "not checked out" on a first send is a conflict
-    assert [c[4] for c in hub.ledger.ils_calls("east")] == ["conflict"]
+    assert [c[4] for c in doors.ils_calls(hub.ledger, "east")] == ["conflict"]
     reasons = [(e.txn_id, e.reason) for e in hub.ledger.exceptions()]
     assert (ack.txn_id, "ils_checkin_refused") in reasons
     assert hub.ledger.ils_links(("east",))[0].conflicts == 1
@@ -219,7 +220,7 @@ def test_a_checkin_answered_not_checked_out_after_an_uncertain_send_counts_as_de
     while hub.ledger.ils_links(("east",))[0].queued and time.monotonic() < deadline:
         hub.drain()
         time.sleep(0.05)
-    assert [c[4] for c in hub.ledger.ils_calls("east")][-1] == "delivered"
+    assert [c[4] for c in doors.ils_calls(hub.ledger, "east")][-1] == "delivered"
     assert not [e for e in hub.ledger.exceptions() if e.reason.startswith("ils_")]
 
 
@@ -237,7 +238,7 @@ def test_a_renewal_of_a_dongcheng_book_is_made_at_its_system_with_its_due_date(i
     )  # fmt: skip
     assert ack.result == "committed"
     assert [r.patron for r in ils.journal.requests("29", item=BOOK)] == [DONGCHENG_CARD.number]
-    assert [c[1:] for c in hub.ledger.ils_calls("east")][-1] == ("renew", BOOK, ack.txn_id, "delivered")
+    assert [c[1:] for c in doors.ils_calls(hub.ledger, "east")][-1] == ("renew", BOOK, ack.txn_id, "delivered")
 
 
 def test_a_lookup_while_the_cards_system_is_down_is_refused_with_a_reason(ils, make_hub):
@@ -254,14 +255,14 @@ def test_books_of_members_not_listed_stay_on_the_hubs_catalogue(ils, make_hub, r
 
     hub = make_hub(ils)
     barcode = catalogue.item_barcode(registry, "capital", 1)
-    hub.ledger.add_item(ItemRecord(barcode, "边城 / 沈从文 著", "capital", "on_shelf"))
+    doors.add_item(hub.ledger, ItemRecord(barcode, "边城 / 沈从文 著", "capital", "on_shelf"))
     token = sign_in(hub, NLC_CARD, NLC_PIN, "capital")
     ack = borrow(hub, NLC_CARD, barcode, "capital", token)
     assert ack.result == "committed"
     route, _ = give_back(hub, barcode, "capital")
     assert route.route == "shelve"
     assert not {"11", "09", "63", "29"} & set(ils.journal.counts())
-    assert hub.ledger.ils_calls() == []
+    assert doors.ils_calls(hub.ledger) == []
 
 
 def test_a_kiosk_walking_district_numbers_cannot_enumerate_the_members_patrons(ils, make_hub):
@@ -282,3 +283,34 @@ def test_a_kiosk_walking_district_numbers_cannot_enumerate_the_members_patrons(i
     # a reader at another kiosk is still looked up at the system
     other = hub.ask(messages.ReaderLookup(op="reader_lookup", card=DONGCHENG_CARD, library_id="dongcheng"), "k2")
     assert other.state == "valid"
+
+
+# ils_sim/data/dongcheng.toml: on loan there, and held for a reader who picks it up at capital.
+HELD_BOOK = "30101000000216"
+
+
+def test_a_book_its_system_sends_to_the_hold_shelf_is_on_hold_in_the_ledger_not_in_transit(ils, make_hub):
+    """The 09 says "hold here" (CV 01); the hub's own rule, knowing no hold, would send the
+    book home. The ledger follows the route the kiosk was given and its diverter used."""
+    hub = make_hub(ils)
+    route, ack = give_back(hub, HELD_BOOK, "capital")
+    assert (route.route, route.route_library) == ("hold", "capital")
+    assert (ack.result, ack.exception) == ("committed", None)  # the system decided: nothing to correct
+    item = hub.ledger.item(HELD_BOOK)
+    assert item is not None and item.state == "on_hold"
+    assert doors.transfers(hub.ledger, HELD_BOOK) == []
+    assert hub.ledger.exceptions() == []
+    assert [c[1:] for c in doors.ils_calls(hub.ledger, "east")] == [("checkin", HELD_BOOK, ack.txn_id, "delivered")]
+
+
+def test_a_return_diverted_otherwise_than_its_systems_09_is_recorded_as_diverted_for_staff(ils, make_hub):
+    hub = make_hub(ils)
+    route = hub.ask(messages.ReturnRoute(op="return_route", item=HELD_BOOK, library_id="capital"))
+    assert route.route == "hold"
+    ack = hub.commit(kind="return", item=HELD_BOOK, library_id="capital", route="transfer")
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    item = hub.ledger.item(HELD_BOOK)
+    assert item is not None and item.state == "in_transit"
+    assert doors.transfers(hub.ledger, HELD_BOOK) == [("capital", "dongcheng")]
+    [shown] = hub.ledger.staff_exceptions()
+    assert "would have sent it to the hold shelf at capital" in shown.summary

@@ -1,6 +1,6 @@
 """What the root updater trusts: files that root owns and no one else can change.
 
-The updater (firmware.update) runs as root on an order that the unprivileged kiosk
+The updater (updater/) runs as root on an order that the unprivileged kiosk
 leaves. So what decides whether an order is the hub's (the hub's public key, this
 kiosk's id) and where releases live must come from files the kiosk's user cannot
 write. The kiosk's own config is not such a file (an older install gave it to the
@@ -36,10 +36,11 @@ from pathlib import Path, PurePosixPath
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from updater.layout import DEFAULT_RELEASE_DIR
+
 TRUST_DIR = "/etc/alliance-kiosk/trust"
 TRUST_FILE = "updater.toml"
 HUB_KEY_FILE = "hub-signing.pub"
-DEFAULT_RELEASE_DIR = "/opt/alliance-kiosk"
 KIOSK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # contract.messages.KioskId
 MAX_FILE_BYTES = 64 * 1024
 _KEYS = frozenset({"kiosk_id", "release_dir"})
@@ -57,7 +58,7 @@ class Trust:
 
     kiosk_id: str
     hub_key: Ed25519PublicKey
-    release_dir: str  # as on the kiosk (absolute); firmware.update.Layout places it under its root
+    release_dir: str  # as on the kiosk (absolute); updater.layout.Layout places it under its root
 
 
 def trust_dir(root: Path) -> Path:

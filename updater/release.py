@@ -1,4 +1,6 @@
-"""`python -m firmware release --out FILE`: one self-contained update bundle.
+"""`python -m firmware release --out FILE`: one self-contained update bundle, in the
+format the updater checks (updater.bundle). A build-time tool, run on a developer's
+machine or CI; it lives with the updater so the bundle's format has one owner.
 
 A bundle is a gzipped tar holding:
 - `manifest.json`: the format, the project name and version, the target, when it was
@@ -14,7 +16,7 @@ A bundle is a gzipped tar holding:
 
 Targets: `pi` (the default) is 64-bit Raspberry Pi OS Bookworm: CPython 3.11 on aarch64,
 manylinux wheels; `native` is this machine's interpreter and platform (CI installs such
-a bundle here). The bundle's sha256 is printed: the operator hands it to `update`.
+a bundle here). The bundle's sha256 is printed: the operator hands it to the updater.
 
 What a caller may rely on: a failed step raises `ReleaseError` naming the step and
 pip's last lines; nothing half-written is left at `--out` (the tar is written under a
@@ -23,7 +25,6 @@ temporary name and renamed).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -41,11 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from updater.bundle import BUNDLE_FORMAT, PROJECT, file_sha256
+
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
-PROJECT = "alliance-kiosk"
-BUNDLE_FORMAT = 1
 # 64-bit Raspberry Pi OS Bookworm: glibc 2.36, so every manylinux up to 2_36 fits.
 PI_PLATFORMS = (
     *(f"manylinux_2_{minor}_aarch64" for minor in range(36, 16, -1)),  # pip matches tags exactly
@@ -234,14 +235,6 @@ def _copy_tree(source: Path, dest: Path) -> Path:
     return dest
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _run(cmd: list[str], step: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -281,6 +274,6 @@ def main(argv: list[str]) -> int:
           f"{PROJECT} {bundle.version}, target {bundle.target})")  # fmt: skip
     print(f"sha256: {bundle.sha256}")
     print(
-        f"install: python -m firmware update --bundle {bundle.path.name} --sha256 {bundle.sha256}"
+        f"install: python -m updater --bundle {bundle.path.name} --sha256 {bundle.sha256}"
     )
     return 0
