@@ -32,7 +32,12 @@ def test_a_worker_says_ready_once_subscribed_and_stops_with_its_last_line_read(
     child = start_hub_worker(args, log_path=tmp_path / "hub.log")
     try:
         assert child.ready and child.running and child.ready_s is not None
-        assert any(line.startswith("hub worker wp1: broker ") for line in child.lines)  # for people
+        # The line for people was printed before READY, but its reader thread may not have
+        # taken it off the pipe yet when READY arrives.
+        deadline = time.monotonic() + 10
+        while not any(line.startswith("hub worker wp1: broker ") for line in child.lines):
+            assert time.monotonic() < deadline, child.lines
+            time.sleep(0.01)
     finally:
         code = child.stop()
     assert code == 0

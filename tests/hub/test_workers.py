@@ -1,7 +1,9 @@
 """Two hub workers on one ledger and one broker share the load and still commit every
 txn exactly once, however often and to whichever worker it is delivered. The broker is
-the secure one: the workers and the kiosks (one enrolled per member library) connect as
-their lab identities."""
+the secure one, and this test's own (`own_broker`): the shared subscription must split
+the txns between exactly these two workers, never with a worker another test left on
+the session's broker. The workers and the kiosks (one enrolled per member library)
+connect as their lab identities."""
 
 from __future__ import annotations
 
@@ -72,8 +74,9 @@ def kiosk_client(
 
 
 def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
-    lab: Lab, broker: MosquittoProcess, db_url: str, registry: Registry
+    lab: Lab, own_broker: MosquittoProcess, db_url: str, registry: Registry
 ) -> None:
+    broker = own_broker
     workers = [
         HubService(broker.url, db_url, registry, f"w{i}", config=hub_settings(lab, f"w{i}")).start()
         for i in (1, 2)
@@ -130,4 +133,4 @@ def test_each_txn_delivered_twice_and_to_both_workers_commits_once(
             client.disconnect()
             client.loop_stop()
         for w in workers:
-            w.retire()  # leave no session behind on the shared broker
+            w.retire()  # leave no session behind
