@@ -1,4 +1,6 @@
-"""Fixtures of the hub-side truth tests on the lab's secure broker (tests/security/wire_kiosk.py)."""
+"""Fixtures of the hub-side truth tests: a seeded ledger and an intake on a clock the test
+moves (`clock`, `intake`), and a hub worker and kiosks on the lab's secure broker
+(tests/security/wire_kiosk.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,34 @@ import pytest
 
 from hub.lab.broker_process import MosquittoProcess
 from hub.lab.lab import Lab
-from hub.rules.registry import load_registry
-from tests.security.wire_kiosk import Kiosks, WireHub, start_hub
+from hub.ledger.ledger import Ledger
+from hub.rules.registry import Registry, load_registry
+from hub.worker.intake import Intake
+from tests.security.test_txn_checks import NOW
+from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at, start_hub
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
+    """A ledger of the demo catalogue, three books and readers per member."""
+    with Ledger.open(f"sqlite:///{tmp_path}/truth.sqlite") as led:
+        led.seed_demo(registry, per_member=3)
+        yield led
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def intake(ledger: Ledger, registry: Registry, clock: Clock) -> Intake:
+    return hub_at(ledger, registry, clock)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,6 @@ from tests.secure_clients import hub_settings, secure_client
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-bounds"
 EPOCH = "00000000000000aa"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path}/bounds.sqlite") as led:
-        led.seed_demo(registry, per_member=3)
-        yield led
 
 
 class Clock:

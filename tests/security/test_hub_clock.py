@@ -8,9 +8,7 @@ secure broker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from hub.cli import fleet
 from hub.ledger import kiosk_flags
 from hub.ledger.ledger import Ledger
 from hub.rules import rules
-from hub.rules.registry import Registry, load_registry
+from hub.rules.registry import Registry
 from hub.worker.intake import Intake
 from tests.security.test_txn_checks import (
     KIOSK,
@@ -33,28 +31,6 @@ from tests.security.test_txn_checks import (
 from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at, wait_until
 
 LOAN_DAYS = 42  # the joint card's (contract/data/schemes.toml)
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path}/clock.sqlite") as led:
-        led.seed_demo(registry, per_member=3)
-        yield led
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def intake(ledger: Ledger, registry: Registry, clock: Clock) -> Intake:
-    return hub_at(ledger, registry, clock)
 
 
 def telemetry(intake: Intake, at: datetime) -> None:

@@ -7,18 +7,14 @@ first attack also end to end on the lab's secure broker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from contract import messages
 from hub.cli import fleet
 from hub.config import HubConfig
 from hub.ledger import catalogue, kiosk_flags
 from hub.ledger.ledger import Ledger
-from hub.rules.registry import Registry, load_registry
+from hub.rules.registry import Registry
 from hub.worker.intake import Intake
 from tests.security.test_txn_checks import (
     KIOSK,
@@ -31,28 +27,6 @@ from tests.security.test_txn_checks import (
 from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at
 
 ACROSS_TOWN = "k-chaoyang"  # a kiosk of another library
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path}/returns.sqlite") as led:
-        led.seed_demo(registry, per_member=3)
-        yield led
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def intake(ledger: Ledger, registry: Registry, clock: Clock) -> Intake:
-    return hub_at(ledger, registry, clock)
 
 
 def lend(intake: Intake, ledger: Ledger, registry: Registry, serial: int, at: datetime = NOW) -> str:

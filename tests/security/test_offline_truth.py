@@ -8,7 +8,6 @@ also end to end on the lab's secure broker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from hub.ledger import catalogue
 from hub.ledger.ledger import Ledger
 from hub.pki.pki import init_pki
 from hub.rules import rules
-from hub.rules.registry import Registry, load_registry
+from hub.rules.registry import Registry
 from hub.worker.intake import Intake
 from tests.hub import ledger_doors as doors
 from tests.security.test_txn_checks import (
@@ -33,28 +32,6 @@ from tests.security.test_txn_checks import (
 from tests.security.wire_kiosk import Clock, Kiosks, WireHub, hub_at, wait_until
 
 BLOCKLIST = messages.encode(messages.Blocklist(op="blocklist"))
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path}/offline.sqlite") as led:
-        led.seed_demo(registry, per_member=3)
-        yield led
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def intake(ledger: Ledger, registry: Registry, clock: Clock) -> Intake:
-    return hub_at(ledger, registry, clock)
 
 
 def at_moment(clock: Clock, moment: datetime, intake: Intake, what: str) -> None:

@@ -32,9 +32,8 @@ from tests.security.test_txn_checks import (
     txn,
 )
 
-# The attack tests' fixtures: a demo ledger on SQLite, its registry, an intake on both.
-registry = checks.registry
-ledger = checks.ledger
+# The attack tests' intake (test_txn_checks'), on the demo ledger and registry of
+# tests/security/conftest.py.
 intake = checks.intake
 
 PIN = "123456"  # test_txn_checks.reader's
@@ -174,7 +173,7 @@ def test_a_token_verifies_on_another_hub_worker_sharing_the_ledger(
     second process or a restarted hub has), commits the loan clean."""
     card, item = reader(ledger, 8), book(registry, 1)
     token = token_for(ledger, registry, card)
-    url = f"sqlite:///{tmp_path}/checks.sqlite"  # test_txn_checks.ledger's file
+    url = f"sqlite:///{tmp_path}/truth.sqlite"  # the file of tests/security/conftest.py's ledger
     with Ledger.open(url) as second:
         [ack] = make_intake(second, registry).handle_txn(KIOSK, online("loan", item, card, token=token))
     assert (ack.result, ack.exception) == ("committed", None)

@@ -45,18 +45,6 @@ NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-checks"
 
 
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path}/checks.sqlite") as led:
-        led.seed_demo(registry, per_member=3)
-        yield led
-
-
 def make_intake(ledger: Ledger, registry: Registry, checks: IntakeChecks | None = None) -> Intake:
     answers = RequestAnswers(ledger, registry, lambda: NOW, rules.SHANGHAI, 3)
     return Intake(ledger, registry, answers, lambda: NOW, WorkerStats(), checks)
