@@ -20,10 +20,10 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.cli import command_cli, exceptions_cli, flags_cli, operator_config, pin_cli, pki_cli
+from hub.cli.ledger_access import missing_ledger, open_ledger, say_no_ledger
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
 from hub.sip2.system import plain_warning, protection
@@ -119,16 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_SETTING
 
 
-def _open_ledger(url: str, pin_pepper_file: Path | None = None) -> Ledger:
-    from hub.ledger.ledger import Ledger, LedgerUrlError
-    from hub.pki.pin_pepper import PinPepperError
-
-    try:
-        return Ledger.open(url, pin_pepper_file)
-    except (LedgerUrlError, PinPepperError) as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def _check_db_url(url: str) -> None:
     """A ledger URL's form, opening nothing (ConfigError in words)."""
     from hub.ledger.ledger_sql import LedgerUrlError, check_url
@@ -137,16 +127,6 @@ def _check_db_url(url: str) -> None:
         check_url(url)
     except LedgerUrlError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def _sqlite_missing(url: str) -> Path | None:
-    """The path of a sqlite ledger that does not exist yet (read-only commands must not
-    create one), else None."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        if str(path) != ":memory:" and not path.exists():
-            return path
-    return None
 
 
 def _registry() -> Registry:
@@ -191,7 +171,7 @@ def cmd_run(config: HubConfig, verbose: bool = False, sip2: Sip2Settings | None 
     _check_db_url(config.db)
     config.refuse_pepper_in_ledger()  # before the ledger is opened (and seeded)
     registry = _registry()
-    ledger = _open_ledger(config.db, config.pin_pepper_file)
+    ledger = open_ledger(config)
     try:
         if ledger.is_empty():
             _seed(ledger, registry, config.seed_per_member)
@@ -277,11 +257,11 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
     protections = dict(sip2_systems or {})
     from hub.cli.fleet import fleet_json, fleet_table
 
-    missing = _sqlite_missing(config.db)
+    missing = missing_ledger(config.db)
     if missing is not None:
-        print(f"hub: no ledger at {missing} (start the hub first, or pass --db)", file=sys.stderr)
+        say_no_ledger(missing)
         return EXIT_FAILED
-    ledger = _open_ledger(config.db, config.pin_pepper_file)
+    ledger = open_ledger(config)
     try:
         rows = ledger.fleet()
         links = ledger.ils_links(tuple(protections))
@@ -347,8 +327,8 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
     registry = _registry()
     readers = catalogue.generate_readers(registry)
     ledger: Ledger | None = None
-    if _sqlite_missing(config.db) is None:
-        ledger = _open_ledger(config.db, config.pin_pepper_file)
+    if missing_ledger(config.db) is None:
+        ledger = open_ledger(config)
         if ledger.is_empty():
             ledger.close()
             ledger = None

@@ -25,9 +25,9 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
+from hub.cli.ledger_access import missing_ledger, open_ledger, say_no_ledger
 from hub.config import ConfigError, HubConfig
 from hub.ledger.exception_reasons import SUMMARY_SHOWN
 
@@ -73,17 +73,12 @@ def parse_since(text: str, now: datetime, zone: tzinfo) -> datetime:
 
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
-    from hub.ledger.ledger import Ledger
-
-    db_path = _sqlite_path(config.db)
-    if db_path is not None and not db_path.exists():
-        print(f"hub: no ledger at {db_path} (start the hub first, or pass --db)", file=sys.stderr)
+    missing = missing_ledger(config.db)
+    if missing is not None:
+        say_no_ledger(missing)
         return 1
     now = datetime.now(UTC)
-    try:
-        ledger = Ledger.open(config.db, config.pin_pepper_file)
-    except ValueError as exc:  # LedgerUrlError, PinPepperError
-        raise ConfigError(str(exc)) from None
+    ledger = open_ledger(config)
     try:
         if getattr(args, "exceptions_action", None) == "resolve":
             return _resolve(ledger, args, now, config.timezone)
@@ -154,10 +149,3 @@ def _local(moment: datetime | None, zone: tzinfo) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z")
-
-
-def _sqlite_path(url: str) -> Path | None:
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        return None if path == ":memory:" else Path(path)
-    return None

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.cli.ledger_access import missing_ledger, open_ledger, say_no_ledger
 from hub.config import ConfigError, HubConfig
 from hub.worker.intake import KIOSK_ID_RE
 
 if TYPE_CHECKING:
-    from hub.ledger.ledger import Ledger
+    pass
 
 COMMAND = "flags"
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -42,13 +41,14 @@ def add_parser(subs: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
     """Run `flags` or `flags clear` on the ledger of `config`."""
-    if config.db.startswith("sqlite:///") and not Path(config.db[len("sqlite:///") :]).exists():
-        print(f"hub: no ledger at {config.db} (pass --db)", file=sys.stderr)
+    missing = missing_ledger(config.db)
+    if missing is not None:
+        say_no_ledger(missing)
         return EXIT_FAILED
     kiosk = args.kiosk_id if args.flags_command == "clear" else args.kiosk
     if kiosk is not None and not KIOSK_ID_RE.match(kiosk):
         raise ConfigError(f"flags: not a kiosk id: {kiosk!r}")
-    with _open_ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         if args.flags_command == "clear":
             lowered = ledger.clear_kiosk_flag(kiosk, args.flag)
             what = f"flag {args.flag}" if args.flag else "every flag"
@@ -65,13 +65,3 @@ def run(config: HubConfig, args: argparse.Namespace) -> int:
         since = f.raised_at.strftime("%Y-%m-%d %H:%M")
         print(f"{f.kiosk_id}  {f.flag}  ×{f.count}  since {since} UTC  {f.detail}")
     return EXIT_OK
-
-
-def _open_ledger(config: HubConfig) -> Ledger:
-    from hub.ledger.ledger import Ledger, LedgerUrlError
-    from hub.pki.pin_pepper import PinPepperError
-
-    try:
-        return Ledger.open(config.db, config.pin_pepper_file)
-    except (LedgerUrlError, PinPepperError) as exc:
-        raise ConfigError(str(exc)) from None

@@ -18,16 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contract import card_schemes
 from contract.privacy import mask_card
+from hub.cli.ledger_access import missing_ledger, open_ledger, say_no_ledger
 from hub.config import ConfigError, HubConfig
 from hub.worker.intake import KIOSK_ID_RE
 
 if TYPE_CHECKING:
-    from hub.ledger.ledger import Ledger
+    pass
 
 COMMAND = "pin"
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -48,20 +48,21 @@ def add_parser(subs: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
     """Run `pin unlock` on the ledger of `config`."""
-    if config.db.startswith("sqlite:///") and not Path(config.db[len("sqlite:///") :]).exists():
-        print(f"hub: no ledger at {config.db} (pass --db)", file=sys.stderr)
+    missing = missing_ledger(config.db)
+    if missing is not None:
+        say_no_ledger(missing)
         return EXIT_FAILED
     if args.kiosk is not None:
         if args.scheme or args.number or args.card:
             raise ConfigError("pin unlock: give a card or --kiosk, not both")
         if not KIOSK_ID_RE.match(args.kiosk):
             raise ConfigError(f"pin unlock: not a kiosk id: {args.kiosk!r}")
-        with _open_ledger(config) as ledger:
+        with open_ledger(config) as ledger:
             lifted = ledger.unlock_cards_locked_by(args.kiosk, datetime.now(UTC))
         print(f"lifted {lifted} lock(s) made by kiosk {args.kiosk}")
         return EXIT_OK
     scheme, number = _card(args)
-    with _open_ledger(config) as ledger:
+    with open_ledger(config) as ledger:
         was_locked = ledger.unlock_card(scheme, number)
     if was_locked is None:
         print(f"hub: no {scheme} card {mask_card(number)} in the ledger", file=sys.stderr)
@@ -71,16 +72,6 @@ def run(config: HubConfig, args: argparse.Namespace) -> int:
     else:
         print(f"{scheme} card {mask_card(number)}: was not locked; its PIN count starts again")
     return EXIT_OK
-
-
-def _open_ledger(config: HubConfig) -> Ledger:
-    from hub.ledger.ledger import Ledger, LedgerUrlError
-    from hub.pki.pin_pepper import PinPepperError
-
-    try:
-        return Ledger.open(config.db, config.pin_pepper_file)
-    except (LedgerUrlError, PinPepperError) as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def _card(args: argparse.Namespace) -> tuple[str, str]:
