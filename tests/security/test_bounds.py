@@ -36,26 +36,17 @@ from hub.worker.rate_limit import RequestRateLimit
 from hub.worker.service import HubService
 from tests.hub import ledger_doors as doors
 from tests.secure_clients import hub_settings, secure_client
+from tests.security.wire_kiosk import Clock
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 KIOSK = "k-bounds"
 EPOCH = "00000000000000aa"
 
 
-class Clock:
-    """The hub's clock, moved by the test."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def make_intake(
     ledger: Ledger, registry: Registry, checks: IntakeChecks | None = None, clock: Clock | None = None
 ) -> Intake:
-    clock = clock or Clock()
+    clock = clock or Clock(NOW)
     answers = RequestAnswers(ledger, registry, clock, rules.SHANGHAI, 3)
     return Intake(ledger, registry, answers, clock, WorkerStats(), checks)
 
@@ -118,7 +109,7 @@ def test_3000_txns_each_opening_a_new_epoch_behind_a_gap_are_refused_beyond_the_
 def test_the_epoch_cap_counts_a_rolling_day_and_never_refuses_a_txn_already_committed(
     ledger: Ledger, registry: Registry
 ) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     intake = make_intake(ledger, registry, IntakeChecks(caps=OrderCaps(max_epochs_per_day=2)), clock)
     first = ordered(seq=1, epoch=new_epoch(1))
     assert intake.handle_txn(KIOSK, first)[0].result == "committed"
@@ -167,7 +158,7 @@ def test_a_txn_already_parked_takes_no_more_room(ledger: Ledger, registry: Regis
 def test_parked_txns_older_than_the_age_are_committed_as_staff_exceptions_and_the_order_goes_on(
     ledger: Ledger, registry: Registry
 ) -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     caps = OrderCaps(parked_max_age=timedelta(hours=24))
     intake = make_intake(ledger, registry, IntakeChecks(caps=caps), clock)
     journal = {seq: ordered(seq=seq, at=NOW) for seq in range(1, 8)}
