@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from contract.atomic_files import write_atomic
 from contract.private_files import shared_with_others
 
 DEFAULT_PKI_DIR = Path("var/pki")
@@ -99,22 +100,15 @@ def _private_umask() -> Iterator[None]:
 
 
 def write_secret(path: Path, data: bytes) -> None:
-    """Write `data` to `path` as 0600, atomically (a temp file renamed over it).
+    """Write `data` to `path` as 0600, atomically and durably (`contract.atomic_files`:
+    a temp file, fsync'd, renamed over it, the directory fsync'd).
 
-    The file is created 0600 (os.open with the mode, under a 077 umask), never created
-    readable and chmod-ed later."""
+    The temp file is created 0600 (mkstemp), never created readable and chmod-ed later;
+    a missing parent is made 0700."""
     path = Path(path)
     with _private_umask():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # an older tmp file may have had another mode
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+    write_atomic(path, data, mode=0o600)
 
 
 def read_secret(path: Path) -> bytes:
