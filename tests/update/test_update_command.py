@@ -16,7 +16,7 @@ from contract import messages, topics
 from contract.broker_url import parse_broker_url
 from firmware.core.events import CommandReceived, LinkChanged
 from firmware.hub_link import HubLink
-from firmware.update_order import last_update
+from firmware.update_order import ROOT_ENV, last_update
 from hub.lab.broker_process import TlsMosquittoProcess
 from hub.lab.lab import Lab
 from tests.firmware.test_hub_link import Events
@@ -77,6 +77,7 @@ def test_a_kiosk_without_the_hub_key_refuses_update_commands(
     the kiosk: the kiosk, on its own certificate over TLS, answers not-ok and orders
     nothing."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))  # a kiosk that did order: a staging root's updater
     kiosk_id = f"nokey-{secrets.token_hex(3)}"
     events = Events()
     link = HubLink(
