@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,9 @@ from updater.trust import trust_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD, BROKEN = "0.1.1", "0.1.2"
+# The module `python -m` runs as the kiosk (deploy/kiosk-launch runs the same): the one
+# place the update tests name it, for the kiosk they start and the release that breaks it.
+KIOSK_MODULE = "firmware"
 
 
 def _source(tmp: Path, version: str, *, broken: bool = False) -> Path:
@@ -38,7 +42,7 @@ def _source(tmp: Path, version: str, *, broken: bool = False) -> Path:
         re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1)
     )
     if broken:
-        (tree / "firmware/__main__.py").write_text(
+        (tree / KIOSK_MODULE.replace(".", "/") / "__main__.py").write_text(
             'import sys\nsys.exit("this release is broken: it dies as it starts")\n'
         )
     return tree
@@ -62,9 +66,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bundle]:
 
 
 def kiosk_command(python: Path, *args: str) -> list[str]:
-    """The kiosk's command line from a release's interpreter: the one place the update
-    tests name it (deploy/kiosk-launch runs the same module)."""
-    return [str(python), "-m", "firmware", *args]
+    """The kiosk's command line from a release's interpreter."""
+    return [str(python), "-m", KIOSK_MODULE, *args]
 
 
 @dataclass
@@ -172,16 +175,19 @@ def install_tls_kiosk(root: Path, lab: Lab, broker_url: str, kiosk_id: str, made
     release 0.1.0 (the checkout's) and the trust directory with the lab hub's key; the
     kiosk's own enrolment (`hub.lab.lab`) goes to /etc/alliance-kiosk where install-pi.sh's
     kiosk.toml expects it, and kiosk.toml names it. Under --root the 0.1.0 slot has no
-    venv: its interpreter is played by this one, on the slot's own source."""
+    venv: its interpreter is played by this one's base, on the slot's own source."""
     install_pi(root, "--kiosk-id", kiosk_id, "--broker", broker_url,
                "--hub-public-key", str(lab.pki.hub_signing_pub))  # fmt: skip
     layout = Layout(root)
     installed = layout.releases / layout.current_version()  # type: ignore[operator]
     venv_python = installed / "venv/bin/python"
     venv_python.parent.mkdir(parents=True, exist_ok=True)
-    venv_python.write_text(
-        f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(installed / "src"))} exec {shlex.quote(sys.executable)} "$@"\n'
-    )
+    # The slot's source first, then this venv's packages as a plain path entry: its .pth
+    # files (the checkout's editable install among them) are not read, so the kiosk and
+    # the updater it starts run the slot's own code.
+    path = f"{installed / 'src'}:{sysconfig.get_paths()['purelib']}"
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    venv_python.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(path)} exec {shlex.quote(str(base))} "$@"\n')
     venv_python.chmod(0o755)
     bundle = lab.kiosk(kiosk_id, "capital")
     etc = root / "etc/alliance-kiosk"
