@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
-import sys
 import sysconfig
 import time
+import venv
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,21 +173,19 @@ def install_tls_kiosk(root: Path, lab: Lab, broker_url: str, kiosk_id: str, made
     """A kiosk installed as on a Pi, on the lab's TLS broker: scripts/install-pi.sh lays out
     release 0.1.0 (the checkout's) and the trust directory with the lab hub's key; the
     kiosk's own enrolment (`hub.lab.lab`) goes to /etc/alliance-kiosk where install-pi.sh's
-    kiosk.toml expects it, and kiosk.toml names it. Under --root the 0.1.0 slot has no
-    venv: its interpreter is played by this one's base, on the slot's own source."""
+    kiosk.toml expects it, and kiosk.toml names it. Under --root install-pi.sh builds no
+    venv for the 0.1.0 slot: this one's packages stand in for it."""
     install_pi(root, "--kiosk-id", kiosk_id, "--broker", broker_url,
                "--hub-public-key", str(lab.pki.hub_signing_pub))  # fmt: skip
     layout = Layout(root)
     installed = layout.releases / layout.current_version()  # type: ignore[operator]
-    venv_python = installed / "venv/bin/python"
-    venv_python.parent.mkdir(parents=True, exist_ok=True)
-    # The slot's source first, then this venv's packages as a plain path entry: its .pth
-    # files (the checkout's editable install among them) are not read, so the kiosk and
-    # the updater it starts run the slot's own code.
-    path = f"{installed / 'src'}:{sysconfig.get_paths()['purelib']}"
-    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    venv_python.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(path)} exec {shlex.quote(str(base))} "$@"\n')
-    venv_python.chmod(0o755)
+    # Its venv: one without pip whose only entries are the slot's source and this venv's
+    # packages as plain paths (their .pth files, the checkout's editable install among
+    # them, are not read), so the kiosk and the updater it starts run the slot's own code
+    # and no PYTHONPATH leaks into the venv the updater builds.
+    venv.EnvBuilder(symlinks=True).create(installed / "venv")
+    site = next((installed / "venv/lib").glob("python3*/site-packages"))
+    (site / "release.pth").write_text(f"{installed / 'src'}\n{sysconfig.get_paths()['purelib']}\n")
     bundle = lab.kiosk(kiosk_id, "capital")
     etc = root / "etc/alliance-kiosk"
     tls = {"ca": etc / "ca.pem", "cert": etc / "kiosk.pem", "key": etc / "kiosk.key"}
