@@ -216,8 +216,9 @@ def test_a_release_that_never_comes_up_is_rolled_back_and_the_old_one_is_back_on
     assert (recorded["result"], recorded["version"], recorded["previous"]) == ("rolled_back", BROKEN, GOOD)
     assert "this release is broken" in kiosk.log.read_text()
     # The old release is back, online over TLS, reports the rollback to the hub and works.
-    _running_and_online(kiosk)
-    assert _health(kiosk)["version"] == GOOD and _health(kiosk)["selftest_ok"]
+    pid = kiosk.process.pid  # type: ignore[union-attr]
+    _wait(lambda: (h := _health(kiosk)).get("pid") == pid and h["version"] == GOOD and h["link_online"]
+          and h["selftest_ok"], 60, "the rolled-back kiosk healthy and online")  # fmt: skip
     row = _wait(
         lambda: ((r := _fleet_row(hub)).get("last_update") or {}).get("result") == "rolled_back" and r,
         30, "hub status showing the rollback",
