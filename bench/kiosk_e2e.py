@@ -220,7 +220,7 @@ def start_kiosk(
 ) -> BenchKiosk:
     """Build and start the simulated kiosk; time build -> link online, devices ready.
     `identity` is its enrolment bundle (TLS files, the hub's public key), as
-    `python -m firmware --identity DIR` takes it; None on a plain broker."""
+    `python -m kiosk_tools --identity DIR` takes it; None on a plain broker."""
     from firmware.config import enrolment_overrides, load_config
     from kiosk_tools.simulated import build_simulated_kiosk
 

@@ -64,7 +64,7 @@ def diag_hardware(config_path: str | None, *, as_json: bool) -> int:
     except Exception as exc:  # no SPI/GPIO here: say so instead of a traceback
         print(
             f"cannot open the kiosk's hardware ({type(exc).__name__}: {exc}).\n"
-            "On a machine without the kiosk's hardware, use: python -m firmware diag --sim",
+            "On a machine without the kiosk's hardware, use: python -m kiosk_tools diag --sim",
             file=sys.stderr,
         )
         return 1

@@ -315,7 +315,7 @@ def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None,
     if text is not None:
         path.write_text(text, encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "--config", str(path), "--sim", "--headless"],
+        [sys.executable, "-m", "kiosk_tools", "--config", str(path), "--sim", "--headless"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2, out.stderr
