@@ -18,7 +18,7 @@ def pi_transports(config: KioskConfig) -> DeviceTransports:
     printer's link given in the config; a missing scanner port or device is an error the
     technician can fix in the config, named plainly. No self-test aids: on a Pi a
     technician's hand provides them."""
-    from drivers.mfrc522 import open_spi
+    from drivers.mfrc522_spi import open_spi
     from firmware.devices import printer_link_from
 
     d = config.devices
