@@ -16,7 +16,8 @@ from types import ModuleType
 
 from drivers.mfrc522 import MFRC522
 from drivers.mfrc522_errors import NoCard
-from hal_sim.mfrc522_chip import EmulatedMFRC522, package_test_doubles
+from hal_sim.mfrc522_chip import EmulatedMFRC522
+from hal_sim.mfrc522_package_doubles import package_test_doubles
 
 
 @contextmanager
