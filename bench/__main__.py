@@ -167,5 +167,6 @@ def _sip2_checkout(endpoint: Any, n: int, warmup: int) -> dict[str, Any]:
 
     return sip2_checkout.measure(endpoint, n, warmup)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -270,6 +270,7 @@ def shelf_items(count: int) -> list[str]:
     ]
     return ordered[:count]
 
+
 def wait_journal_acked(bk: BenchKiosk, timeout_s: float = 30.0) -> None:
     """Until every row of the kiosk's journal has the hub's (verified) ack. On the TLS
     broker nobody but the kiosk may read its ack topic, so the journal is the witness."""
@@ -339,6 +340,7 @@ class Returner:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
 
 def ledger_exceptions(db_path: Path, kiosk_ids: list[str]) -> dict[str, int]:
     """The hub ledger's exceptions (rows staff must look at) for these kiosks, by reason."""

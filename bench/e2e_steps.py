@@ -30,17 +30,21 @@ def _e2e_titles(label: str, taps: int, scans: int) -> dict[str, str]:
         "scan": f"scan → book shown with due date ({label}), {2 * scans} books (pty and BarcodeRead)",
     }
 
+
 def _measure_scans(bk: Any, returner: Any, readers: Any, items: list[str], db: Path) -> dict[str, Any]:
+    from bench import e2e_rig as rig
     from bench import kiosk_e2e as e2e
 
     raw = e2e.measure_scans(bk, returner, readers, items)
-    raw["ledger_exceptions"] = e2e.ledger_exceptions(db, [e2e.KIOSK_ID, returner.kiosk_id])
+    raw["ledger_exceptions"] = rig.ledger_exceptions(db, [rig.KIOSK_ID, returner.kiosk_id])
     return raw
 
 
 def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: int, idle_s: float) -> None:
     """The simulated kiosk against the secure broker and a `python -m hub` child."""
+    from bench import e2e_rig as rig
     from bench import kiosk_e2e as e2e
+    from bench import kiosk_process
     from bench.kiosk_link import measure_bare_rtt
 
     label = endpoint.label
@@ -54,7 +58,7 @@ def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: 
     with ExitStack() as stack:
         try:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
-            hub_proc = stack.enter_context(e2e.running_hub(endpoint, tmp))
+            hub_proc = stack.enter_context(rig.running_hub(endpoint, tmp))
             bench.raw["hub_ready_s"] = round(hub_proc.ready_s, 3)
         except Exception as exc:
             for key, title in titles.items():
@@ -62,11 +66,11 @@ def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: 
                     bench.skip(key, title, f"the hub did not start: {exc}"[:300])
             return
 
-        readers = e2e.demo_readers()
+        readers = rig.demo_readers()
         try:
-            identity = endpoint.kiosk_bundle_dir(e2e.KIOSK_ID, e2e.LIBRARY_ID)
-            kiosk = e2e.start_kiosk(endpoint.url, tmp / "journal.sqlite3", identity=identity)
-            returner = e2e.Returner(endpoint)
+            identity = endpoint.kiosk_bundle_dir(rig.KIOSK_ID, rig.LIBRARY_ID)
+            kiosk = rig.start_kiosk(endpoint.url, tmp / "journal.sqlite3", identity=identity)
+            returner = rig.Returner(endpoint)
         except Exception as exc:
             for key in ("tap_physical", "tap_event", "scan"):
                 bench.skip(key, titles[key], f"the kiosk did not start: {exc}"[:300])
@@ -87,7 +91,7 @@ def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: 
                 )
                 bench.step(
                     "scan", titles["scan"],
-                    lambda: _measure_scans(kiosk, returner, readers, e2e.shelf_items(2 * scans),
+                    lambda: _measure_scans(kiosk, returner, readers, rig.shelf_items(2 * scans),
                                            tmp / "hub.sqlite"),
                     scan_rows(label, bare),
                 )
@@ -95,7 +99,7 @@ def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: 
                 returner.close()
                 kiosk.kiosk.stop()
         bench.step("kiosk_process", titles["kiosk_process"],
-                   lambda: e2e.measure_kiosk_process(endpoint, idle_s), kiosk_process_rows)
+                   lambda: kiosk_process.measure_kiosk_process(endpoint, idle_s), kiosk_process_rows)
         bench.step("backlog_real_hub", titles["backlog_real_hub"],
                    lambda: _backlog_real_hub(endpoint, backlog), backlog_real_rows)
 
@@ -103,6 +107,7 @@ def run_end_to_end(bench: Bench, endpoint: Any, taps: int, scans: int, backlog: 
 def run_plain_comparison(bench: Bench, taps: int, scans: int) -> None:
     """Tap → greeting and scan → book again on a plain anonymous broker (no TLS, nothing
     signed, the hub serving any kiosk), then each figure TLS beside plain TCP."""
+    from bench import e2e_rig as rig
     from bench import kiosk_e2e as e2e
     from bench.endpoints import plain_endpoint
     from bench.kiosk_link import measure_bare_rtt
@@ -121,21 +126,21 @@ def run_plain_comparison(bench: Bench, taps: int, scans: int) -> None:
                               bare_rtt_rows)
             try:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-plain-")))
-                stack.enter_context(e2e.running_hub(plain, tmp))
-                kiosk = e2e.start_kiosk(plain.url, tmp / "journal.sqlite3")
+                stack.enter_context(rig.running_hub(plain, tmp))
+                kiosk = rig.start_kiosk(plain.url, tmp / "journal.sqlite3")
                 stack.callback(kiosk.kiosk.stop)
-                returner = e2e.Returner(plain)
+                returner = rig.Returner(plain)
                 stack.callback(returner.close)
             except Exception as exc:
                 for key in ("tap_event", "scan"):
                     bench.skip(keys[key], titles[key], f"the plain hub or kiosk did not start: {exc}"[:300])
             else:
-                readers = e2e.demo_readers()
+                readers = rig.demo_readers()
                 bench.step(keys["tap_event"], titles["tap_event"],
                            lambda: e2e.measure_taps(kiosk, readers, taps, direct=True),
                            tap_rows(label, bare))
                 bench.step(keys["scan"], titles["scan"],
-                           lambda: _measure_scans(kiosk, returner, readers, e2e.shelf_items(2 * scans),
+                           lambda: _measure_scans(kiosk, returner, readers, rig.shelf_items(2 * scans),
                                                   tmp / "hub.sqlite"),
                            scan_rows(label, bare))
     bench.step("tls_vs_plain", "TLS beside plain TCP: tap → greeting, scan → book, bare RTT (same run)",
@@ -159,6 +164,7 @@ def _tls_vs_plain(raw: dict[str, Any]) -> dict[str, Any]:
     if not out:
         raise RuntimeError("neither pass measured a figure to compare")
     return out
+
 
 def _backlog_real_hub(endpoint: Any, backlog: int) -> dict[str, Any]:
     from bench import kiosk_e2e as e2e

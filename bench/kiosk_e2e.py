@@ -89,6 +89,7 @@ def measure_taps(bk: BenchKiosk, readers: list[Reader], n: int, direct: bool) ->
 
 # ---- (2) scan -> loaned with due date -------------------------------------------------
 
+
 def measure_scans(
     bk: BenchKiosk, returner: Returner, readers: list[Reader], items: list[str], per_session: int = 3
 ) -> dict[str, Any]:
@@ -139,6 +140,7 @@ def measure_scans(
     result["journal"] = bk.kiosk.journal.counts()
     return result
 
+
 # ---- (3) backlog through the real hub -------------------------------------------------
 
 
@@ -153,8 +155,6 @@ def measure_backlog_real_hub(endpoint: Endpoint, n: int, timeout_s: float = 120.
     books = [i.barcode for i in catalogue.generate_items(load_registry(), per_member=400)]
     return measure_backlog_drain(endpoint, n, acker=False, items=books[:n], timeout_s=timeout_s)
 
-
-# ---- (4) kiosk process: RSS, idle CPU, start -> ready ---------------------------------
 
 # ---- all of it ------------------------------------------------------------------------
 

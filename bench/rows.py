@@ -118,10 +118,12 @@ def ui_rows(raw: dict[str, float]) -> list[Row]:
         Row("UI process RSS", f"{raw['ui_rss_mb']:.1f} MB", note="Kivy + SDL + Mesa llvmpipe in the child"),
     ]
 
+
 def sip2_checkout_rows(raw: dict[str, Any]) -> list[Row]:
     from bench import sip2_checkout
 
     return sip2_checkout.rows(raw)
+
 
 def tap_rows(label: str, bare: Any) -> Callable[[Any], list[Row]]:
     return lambda raw: p50_p99_rows(
@@ -153,6 +155,7 @@ def scan_rows(label: str, bare: Any) -> Callable[[Any], list[Row]]:
 
     return rows
 
+
 def tls_vs_plain_rows(raw: dict[str, Any]) -> list[Row]:
     figures = {
         "tap_event": "tap → greeting, from CardPresented: TLS vs plain TCP",
@@ -173,6 +176,7 @@ def tls_vs_plain_rows(raw: dict[str, Any]) -> list[Row]:
             "broker in the same run; ratio = what the secure setup costs",
         )
     return rows
+
 
 def kiosk_process_rows(raw: dict[str, float]) -> list[Row]:
     return [
