@@ -1,5 +1,5 @@
 """End-to-end fixtures: a private Mosquitto, a real hub worker process, and the kiosk
-simulator driven by scenario scripts (`python -m firmware --sim --headless --script`).
+simulator driven by scenario scripts (`python -m kiosk_tools --sim --headless --script`).
 
 `alliance` (one per session) is shared by every test that leaves broker and hub alone;
 `make_alliance` gives a test its own broker and hub, to stop, freeze and restart.
@@ -198,14 +198,14 @@ class Alliance:
         kiosk_id: str | None = None,
         timeout_s: float = 90.0,
     ) -> tuple[int, str]:
-        """Play a scenario through `python -m firmware --sim --headless --script` and
+        """Play a scenario through `python -m kiosk_tools --sim --headless --script` and
         return (exit code, stdout + stderr). `--library` comes from a `RUN WITH:` header
         line unless given in `extra`; every run gets its own kiosk id."""
         script = Path(script)
         argv = [
             sys.executable,
             "-m",
-            "firmware",
+            "kiosk_tools",
             "--sim",
             "--headless",
             "--script",

@@ -218,7 +218,7 @@ def test_the_kiosk_refuses_to_start_on_a_corrupt_journal_with_a_plain_message(tm
     junk = b"this is not a journal " * 400
     journal.write_bytes(junk)
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "--sim", "--headless", "--journal", str(journal)],
+        [sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--journal", str(journal)],
         cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 1, out.stderr

@@ -33,7 +33,7 @@ def _source(tmp: Path, version: str, *, broken: bool = False) -> Path:
         re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1)
     )
     if broken:
-        (tree / "firmware/__main__.py").write_text(
+        (tree / "kiosk_tools/__main__.py").write_text(
             'import sys\nsys.exit("this release is broken: it dies as it starts")\n'
         )
     return tree
@@ -59,8 +59,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bundle]:
 @dataclass
 class StagedKiosk:
     """What systemd does for the unit, for a staging root: `restart()` stops the kiosk
-    running from `current` (if any) and starts it again from `current`, whichever
-    release that now is. The kiosk runs simulated hardware, headless, against a real
+    running from `current` (if any) and starts it again with `current/bin/kiosk-launch`,
+    whichever release that now is. The kiosk runs simulated hardware, headless, against a real
     broker, with the unit's STATE_DIRECTORY, so it writes the health file itself."""
 
     layout: Layout
@@ -83,10 +83,11 @@ class StagedKiosk:
             ALLIANCE_KIOSK_ROOT=str(self.layout.root),
             KIVY_NO_ARGS="1",
             KIVY_HOME=str(self.layout.data / "kivy"),
+            KIOSK_DRI_BY_PATH=str(self.layout.data / "no-dri"),  # no display card here
         )
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(self.layout.current / "venv/bin/python"), "-m", "firmware", "--sim", "--headless",
+                [str(self.layout.current / "bin/kiosk-launch"), "--sim", "--headless",
                  "--config", str(self.config), "--journal", str(self.layout.data / "journal.sqlite3")],
                 cwd=self.layout.data, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
