@@ -65,6 +65,7 @@ from hub.ledger import (
     txn_clock,
     txn_plausibility,
 )
+from hub.ledger.ils_door import IlsLedger
 from hub.ledger.ledger_sql import Database, time_text
 from hub.ledger.order_caps import PARKED_TOO_LONG, OrderCaps, forget_old_epochs
 from hub.ledger.txn_checks import OfflineBounds
@@ -81,8 +82,9 @@ ROUTE_CORRECTED = "route_corrected"
 
 _ATTEMPTS = 6  # lock timeouts and deadlocks: 10 ms, 20 ms, ... then give up
 
-# (db, txn, its ack, now) -> the ack to keep, inside the txn's database transaction.
-TxnFollowUp = Callable[[Database, messages.Txn, messages.Ack, datetime], messages.Ack]
+# (the ILS leg's door over the txn's database transaction, txn, its ack, now) -> the ack
+# to keep, inside that transaction.
+TxnFollowUp = Callable[[IlsLedger, messages.Txn, messages.Ack, datetime], messages.Ack]
 
 
 def commit(
@@ -245,7 +247,7 @@ def _apply(
         for flag, detail in verdict.flags:
             kiosk_flags.raise_flag(db, txn.kiosk_id, flag, detail, now)
     if follow_up is not None and ack.result == "committed":
-        ack = follow_up(db, txn, ack, now)
+        ack = follow_up(IlsLedger(db), txn, ack, now)
     item_state = None
     if txn.kind == "return" and ack.result == "committed":
         item_state = db.scalar("SELECT state FROM items WHERE barcode = ?", (txn.item,))

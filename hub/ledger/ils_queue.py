@@ -11,7 +11,7 @@ One row of `ils_queue` is one SIP2 call about one book:
     delivered  the system has it (answered by a live call its txn claimed, or drained)
     conflict   the system refused it; an exception row tells staff (never dropped)
 
-A checkout made while a kiosk waits is a live checkout (hub/ils/ils_live.py): recorded
+A checkout made while a kiosk waits is a live checkout (hub/ledger/ils_live.py): recorded
 `pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
 claims it in time; its states are listed there.
 
@@ -65,7 +65,7 @@ class LinkRow:
     checked_at: datetime | None
     queued: int
     conflicts: int
-    live: int = 0  # live checkouts waiting for their loan txn (hub/ils/ils_live.py)
+    live: int = 0  # live checkouts waiting for their loan txn (hub/ledger/ils_live.py)
 
 
 # ---------------------------------------------------------------- calls made live

@@ -224,7 +224,7 @@ _ADDED_COLUMNS = (
     ("fleet", "clock_offset_s", "REAL"),
     ("fleet", "clock_sampled_at", "TEXT"),
     ("readers", "locked_by", "TEXT"),
-    ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ils/ils_live.py
+    ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ledger/ils_live.py
     # a live checkin's route, as the system answered it (hub.ledger.ils_queue.live_route)
     ("ils_queue", "route", "TEXT"),
     ("ils_queue", "route_library", "TEXT"),

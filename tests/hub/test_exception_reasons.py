@@ -27,7 +27,7 @@ _RECORDED = re.compile(
     r"""(?:_refuse|_exception|_conflict)\(\s*(?:call,\s*)?"([a-z_]+)"|reason="([a-z_]+)"|reason = '([a-z_]+)'"""
     r"""|VALUES \(\?, \?, '([a-z_]+)'"""
 )
-_RECORDING_MODULES = ("ledger/commits.py", "ils/ils_drainer.py", "ils/ils_operations.py", "ils/ils_live.py")
+_RECORDING_MODULES = ("ledger/commits.py", "ils/ils_drainer.py", "ils/ils_operations.py", "ledger/ils_live.py")
 # Every `ils_...` code the SIP2 leg may record a conflict under, however it spells the call.
 _ILS_CODE = re.compile(r'"(ils_[a-z_]+)"')
 
