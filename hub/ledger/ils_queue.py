@@ -100,7 +100,7 @@ def record_live_call(
 def live_route(db: Database, item: str, now: datetime) -> Route | None:
     """Where a member's system sent this book at its newest unclaimed live checkin (the
     09 of `return_route`, within the claim window): what the hub told the kiosk, so what
-    its return txn is judged against (hub/ledger/commits.py). None when there is none."""
+    its return txn is judged against (hub/ledger/txn_effects.py). None when there is none."""
     row = db.query_one(
         "SELECT route, route_library FROM ils_queue WHERE op = 'checkin' AND item = ? AND state = 'live'"
         " AND created_at >= ? ORDER BY id DESC LIMIT 1",
