@@ -23,8 +23,8 @@ What a caller may rely on:
   (`ils_unavailable`): the hub cannot know what that system knows about the book (a hold,
   another loan), and the reader is still at the kiosk. Offline loans (the kiosk could not
   reach the hub) follow the kiosk's offline policy and are queued as checkouts.
-- Refusals are `IlsRefusal`: a reason code of `answers.HUB_REASONS`, and the system's
-  own words (AF) when it gave any. A system's answers never raise anything else but the
+- Refusals are `IlsRefusal`: a reason code of `HUB_REASONS` (hub/worker/refusals.py), and
+  the system's own words (AF) when it gave any. A system's answers never raise anything else but the
   hub's own faults.
 - The ledger mirrors what it needs of the system: the reader of a card the system keeps
   (state and name, at each lookup; PIN lockout counted by the hub as for its own cards)
@@ -66,8 +66,8 @@ class ClientPool(Protocol):
 
 
 class IlsRefusal(Exception):
-    """The kiosk must refuse: `code` is a reason code (answers.HUB_REASONS), `note` the
-    system's own words (its screen message), when it gave any."""
+    """The kiosk must refuse: `code` is a reason code (`HUB_REASONS`, hub/worker/refusals.py),
+    `note` the system's own words (its screen message), when it gave any."""
 
     def __init__(self, code: str, note: str | None = None, system: str | None = None) -> None:
         super().__init__(code if not note else f"{code}: {note}")
