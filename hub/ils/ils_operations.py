@@ -24,8 +24,8 @@ What a caller may rely on:
   another loan), and the reader is still at the kiosk. Offline loans (the kiosk could not
   reach the hub) follow the kiosk's offline policy and are queued as checkouts.
 - Refusals are `IlsRefusal`: a reason code of `HUB_REASONS` (hub/worker/refusals.py), and
-  the system's own words (AF) when it gave any. A system's answers never raise anything else but the
-  hub's own faults.
+  the system's own words (AF) when it gave any. A system's answers never raise anything
+  else but the hub's own faults.
 - The ledger mirrors what it needs of the system: the reader of a card the system keeps
   (state and name, at each lookup; PIN lockout counted by the hub as for its own cards)
   and each book it lends or takes back (title, home), so the ledger's rules and loans
@@ -97,8 +97,9 @@ class IlsRoute:
 
 class IlsGateway:
     """The hub's door to the members' systems: one pool per system, the routing, and the
-    ledger's door for the ILS leg (`IlsLedger`: the mirror, `ils_queue`, live checkouts). `wake(system)` is called when a
-    call is queued, so a drainer can send it at once."""
+    ledger as the ILS leg holds it (`IlsLedger`: the mirror, `ils_queue`, live checkouts;
+    never its database). `wake(system)` is called when a call is queued, so a drainer can
+    send it at once."""
 
     def __init__(
         self,
