@@ -71,6 +71,7 @@ class KioskChild:
         self.shown = Shown()
         self._n = 0
         self.proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
         self._ready = threading.Event()
@@ -82,7 +83,8 @@ class KioskChild:
             text=True,
             bufsize=1,
         )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
         if not self._ready.wait(timeout_s):
             raise RuntimeError("the kiosk did not start (see its log)")
 
@@ -136,6 +138,15 @@ class KioskChild:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def read_to_end(self, timeout_s: float = 10.0) -> Shown:
+        """After the process ended: every view it wrote before it died, read to the end
+        of its pipe (all the reader was shown, not just what arrived so far)."""
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+            if self._reader.is_alive():
+                raise RuntimeError("the kiosk's output did not end: is it still running?")
+        return self.shown
 
     def quit(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,0 +1,123 @@
+"""Power loss for real (docs/architecture.md "Durability"; issue 21): the kiosk's journal
+lives on `hal_sim.lazy_disk`, a FUSE filesystem that keeps every write not yet fsync'd in
+its own memory and loses it at a power cut. SIGKILL alone keeps the operating system's
+page cache; here the cut drops it, the kiosk is killed, the disk is mounted again with
+only what was synced, and the kiosk restarts on what is left.
+
+What the reader was told is everything the kiosk wrote to its view channel before it
+died (read to the end of the pipe, not what the test happened to see in time): each
+loan and return told must be in the journal after the restart and reach the hub ledger
+once, though the restarted kiosk may send it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contract.broker_url import parse_broker_url
+from hal_sim.lazy_disk_mount import LazyDisk, LazyDiskUnavailable
+from hal_sim.tcp_proxy import CuttableProxy
+from kiosk_tools.kiosk_child import KioskChild, Shown
+from tests.e2e.test_durability import (
+    NLC_READER,
+    kiosk_child,
+    ledger_counts,
+    ledger_rows_for,
+    line_status,
+    online,
+    rows,
+    step,
+)
+
+# A line in one of these states tells the reader a loan or return was made.
+TOLD = {"loaned": "loan", "renewed": "renew", "offline_loaned": "loan", "returned": "return"}
+
+
+@pytest.fixture
+def lazy_disk(tmp_path: Path) -> Iterator[LazyDisk]:
+    """The kiosk's SD card: mounted at tmp_path/card, its flash at tmp_path/flash."""
+    disk = LazyDisk(tmp_path / "flash", tmp_path / "card", tmp_path / "lazy_disk.log")
+    try:
+        disk.start()
+    except LazyDiskUnavailable as exc:
+        pytest.fail(
+            f"the power-loss test needs FUSE (scripts/setup_system.sh installs fuse3): {exc}"
+        )
+    yield disk
+    disk.close()
+
+
+@pytest.fixture
+def children() -> Iterator[list[KioskChild]]:
+    made: list[KioskChild] = []
+    yield made
+    for child in made:
+        child.quit()
+
+
+def told(shown: Shown) -> dict[str, str]:
+    """item -> kind of every loan or return the reader was shown as made."""
+    return {
+        item: TOLD[line["status"]]
+        for item, lines in shown.lines.items()
+        for line in lines
+        if line.get("status") in TOLD
+    }
+
+
+@pytest.mark.slow
+def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
+    alliance, tmp_path, poll, children, lazy_disk
+) -> None:
+    """A return acked by the hub, then, offline, a loan and a return only the journal
+    holds; the power is cut the moment the last is shown. After the reboot the journal
+    still has all three and the ledger ends with each once."""
+    kiosk_id = "e2e-power-cut"
+    journal = lazy_disk.mountpoint / "journal.sqlite3"
+    log = tmp_path / "kiosk.log"
+    acked_item, loan_item, return_item = "30106000000058", "30002000000133", "30105000000050"
+    address = parse_broker_url(alliance.broker_url)
+    proxy = CuttableProxy(address.host, address.port)
+    try:
+        child = kiosk_child(alliance, journal, kiosk_id, log, f"mqtts://127.0.0.1:{proxy.port}")
+        children.append(child)
+        online(child, True)
+        step(child, f"drop {acked_item}")
+        line_status(child, acked_item, "returned")
+        poll(lambda: rows(child, acked_item)[0]["status"] == "acked", 15, "the hub's ack")
+        proxy.cut()
+        online(child, False)
+        step(child, f"tap {NLC_READER}")  # offline: admitted by card alone
+        assert child.wait_for(lambda s: s.view.get("screen") == "borrow", 10)
+        step(child, f"scan {loan_item}")
+        line_status(child, loan_item, "offline_loaned")
+        step(child, f"drop {return_item}")
+        line_status(child, return_item, "returned")
+        lazy_disk.power_cut()  # the disk's cache is gone first: nothing more can reach it
+        child.kill()
+    finally:
+        proxy.close()
+
+    reader_was_told = told(child.read_to_end())
+    assert reader_was_told == {acked_item: "return", loan_item: "loan", return_item: "return"}
+
+    lazy_disk.remount()
+    child = kiosk_child(alliance, journal, kiosk_id, log)
+    children.append(child)
+    kept = {item: [(r["kind"], r["status"]) for r in rows(child, item)] for item in reader_was_told}
+    assert {item: [k for k, _s in found] for item, found in kept.items()} == {
+        item: [kind] for item, kind in reader_was_told.items()
+    }, f"a transaction the reader was told is missing from the journal after the cut: {kept}"
+    assert kept[acked_item] == [("return", "acked")]
+
+    poll(
+        lambda: all(rows(child, i)[0]["status"] == "acked" for i in reader_was_told),
+        30,
+        "every told transaction to be acked after the reboot",
+    )
+    txn_ids = [rows(child, item)[0]["txn_id"] for item in reader_was_told]
+    assert ledger_counts(alliance.db_url, txn_ids) == dict.fromkeys(txn_ids, 1)
+    assert ledger_rows_for(alliance.db_url, kiosk_id) == len(reader_was_told)
