@@ -13,12 +13,11 @@ once, though the restarted kiosk may send it again.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from contract.broker_url import parse_broker_url
-from hal_sim.lazy_disk_mount import LazyDisk, LazyDiskUnavailable
+from hal_sim.lazy_disk_mount import LazyDisk
 from hal_sim.tcp_proxy import CuttableProxy
 from kiosk_tools.kiosk_child import KioskChild, Shown
 from tests.e2e.test_durability import (
@@ -34,20 +33,6 @@ from tests.e2e.test_durability import (
 
 # A line in one of these states tells the reader a loan or return was made.
 TOLD = {"loaned": "loan", "renewed": "renew", "offline_loaned": "loan", "returned": "return"}
-
-
-@pytest.fixture
-def lazy_disk(tmp_path: Path) -> Iterator[LazyDisk]:
-    """The kiosk's SD card: mounted at tmp_path/card, its flash at tmp_path/flash."""
-    disk = LazyDisk(tmp_path / "flash", tmp_path / "card", tmp_path / "lazy_disk.log")
-    try:
-        disk.start()
-    except LazyDiskUnavailable as exc:
-        pytest.fail(
-            f"the power-loss test needs FUSE (scripts/setup_system.sh installs fuse3): {exc}"
-        )
-    yield disk
-    disk.close()
 
 
 @pytest.fixture
@@ -70,7 +55,7 @@ def told(shown: Shown) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
-    alliance, tmp_path, poll, children, lazy_disk
+    alliance, tmp_path, poll, children, lazy_disk: LazyDisk
 ) -> None:
     """A return acked by the hub, then, offline, a loan and a return only the journal
     holds; the power is cut the moment the last is shown. After the reboot the journal
