@@ -15,6 +15,10 @@ reads through the mount see every write at once, as a page cache would. Names ar
 simpler than on a real disk: creating, renaming and deleting a file are durable at once
 (SQLite's own directory fsync is accepted and does nothing more).
 
+A test can also hold every fsync (`hold` on stdin): the writes are taken, the sync does
+not return, and the power can be cut at that very moment; the disk says `HELD PATH` when
+an fsync of PATH is waiting, which is how a test knows a journal commit is under way.
+
 Run as `python -m hal_sim.lazy_disk BACKING MOUNTPOINT`: it prints READY once mounted
 and serves in the foreground until killed or unmounted. It needs /dev/fuse, libfuse 3
 (Debian's `fuse3`) and `mfusepy`.
@@ -74,11 +78,24 @@ class LazyOperations:
     """The FUSE callbacks (mfusepy's `Operations` protocol, path based). One lock guards
     every call: the kiosk's threads are few and the files small."""
 
-    def __init__(self, backing: str) -> None:
+    def __init__(self, backing: str, on_held_sync: Any = None) -> None:
         self.backing = os.path.realpath(backing)
         self.files: dict[str, CachedFile] = {}
         self._mutex = threading.Lock()
         self.syncs = 0
+        # While set, every fsync waits here before it syncs anything: a card that has
+        # taken the writes and not yet made them durable (see `hold_syncs`).
+        self._syncs_go = threading.Event()
+        self._syncs_go.set()
+        self._on_held_sync = on_held_sync or (lambda path: None)
+
+    def hold_syncs(self) -> None:
+        """From now on an fsync does not return (nor sync) until `release_syncs`: the
+        caller can cut the power at the very moment a file is being made durable."""
+        self._syncs_go.clear()
+
+    def release_syncs(self) -> None:
+        self._syncs_go.set()
 
     use_ns = True  # mfusepy: times are integer nanoseconds both ways
 
@@ -140,6 +157,9 @@ class LazyOperations:
             return 0
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:
+        if not self._syncs_go.is_set():
+            self._on_held_sync(path)
+            self._syncs_go.wait()
         with self._mutex:
             cached = self.files.get(path)
             if cached is not None:
@@ -233,14 +253,33 @@ def _stat(real: str) -> os.stat_result:
 
 
 def serve(backing: str, mountpoint: str) -> None:
-    """Mount `backing` at `mountpoint` and serve until unmounted or killed."""
+    """Mount `backing` at `mountpoint` and serve until unmounted or killed, taking
+    `hold` and `release` lines on stdin (answered `HOLDING`, `RELEASED`) and saying
+    `HELD PATH` on stdout when an fsync of PATH is being held."""
     import mfusepy  # loads libfuse at import: only here
+
+    said = threading.Lock()
+
+    def say(line: str) -> None:
+        with said:
+            print(line, flush=True)
 
     class Served(LazyOperations, mfusepy.Operations):
         def init(self, path: str) -> None:
-            print("READY", flush=True)  # the kernel has the mount now
+            threading.Thread(target=self._commands, name="commands", daemon=True).start()
+            say("READY")  # the kernel has the mount now
 
-    mfusepy.FUSE(Served(backing), mountpoint, foreground=True, fsname="lazy_disk")
+        def _commands(self) -> None:
+            for line in sys.stdin:
+                if line.strip() == "hold":
+                    self.hold_syncs()
+                    say("HOLDING")
+                elif line.strip() == "release":
+                    self.release_syncs()
+                    say("RELEASED")
+
+    ops = Served(backing, on_held_sync=lambda path: say(f"HELD {path}"))
+    mfusepy.FUSE(ops, mountpoint, foreground=True, fsname="lazy_disk")
 
 
 def main(argv: list[str] | None = None) -> int:

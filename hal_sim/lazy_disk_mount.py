@@ -6,19 +6,21 @@ waits until the kernel has the mount, cuts the power, detaches the dead mount an
 the same backing directory again, as a rebooted kiosk would find its card.
 
 What a caller may rely on: after `start()` returns, `mountpoint` is served; after
-`power_cut()` returns, nothing is mounted there and `backing` holds exactly what was
-synced; `close()` is idempotent and leaves nothing mounted. `LazyDiskUnavailable` says
+`hold_syncs()` returns, no fsync completes until `release_syncs()` (and
+`wait_for_held_sync` says when one is waiting); after `power_cut()` returns, nothing is
+mounted there and `backing` holds exactly what was synced; `close()` is idempotent and leaves nothing mounted. `LazyDiskUnavailable` says
 why the machine cannot mount one (no /dev/fuse, no libfuse 3, no permission).
 """
 
 from __future__ import annotations
 
 import os
-import select
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +36,8 @@ class LazyDisk:
         self.backing = backing
         self.mountpoint = mountpoint
         self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self._said: queue.Queue[str | None] = queue.Queue()
 
     def start(self, timeout_s: float = 15.0) -> LazyDisk:
         """Mount and wait until the filesystem says READY (its `init` ran)."""
@@ -53,23 +56,31 @@ class LazyDisk:
                     str(self.backing),
                     str(self.mountpoint),
                 ],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
+                text=True,
+                bufsize=1,
             )
-        assert self.proc.stdout is not None
-        out = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout_s
-        said = b""
-        while b"READY" not in said:
-            if select.select([out], [], [], 0.05)[0]:
-                said += os.read(out, 64)
-            if self.proc.poll() is not None:
-                self.proc = None
-                raise LazyDiskUnavailable(f"the lazy disk did not mount: {self._log_tail()}")
-            if time.monotonic() > deadline:
-                self.close()
-                raise LazyDiskUnavailable(f"the lazy disk did not mount in {timeout_s}s")
+        self._said = queue.Queue()
+        threading.Thread(target=self._listen, args=(self.proc,), daemon=True).start()
+        if self._next_said("READY", timeout_s) is None:
+            self.close()
+            raise LazyDiskUnavailable(f"the lazy disk did not mount: {self._log_tail()}")
         return self
+
+    def hold_syncs(self, timeout_s: float = 5.0) -> None:
+        """From now on every fsync is taken and held (it neither syncs nor returns)
+        until `release_syncs` or the power cut."""
+        self._tell("hold", "HOLDING", timeout_s)
+
+    def release_syncs(self, timeout_s: float = 5.0) -> None:
+        self._tell("release", "RELEASED", timeout_s)
+
+    def wait_for_held_sync(self, timeout_s: float) -> str | None:
+        """The path (in the mount) of the next fsync being held, None if none came."""
+        said = self._next_said("HELD ", timeout_s)
+        return None if said is None else said.removeprefix("HELD ")
 
     def power_cut(self) -> None:
         """Lose every write not yet synced: SIGKILL the filesystem, detach its mount."""
@@ -86,6 +97,34 @@ class LazyDisk:
     def close(self) -> None:
         """Unmount (syncing nothing more) and stop the filesystem."""
         self.power_cut()
+
+    def _tell(self, command: str, answer: str, timeout_s: float) -> None:
+        assert self.proc is not None and self.proc.stdin is not None, "not mounted"
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        if self._next_said(answer, timeout_s) is None:
+            raise LazyDiskUnavailable(f"the lazy disk did not answer {command!r}")
+
+    def _listen(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._said.put(line.strip())
+        self._said.put(None)  # the filesystem ended
+
+    def _next_said(self, prefix: str, timeout_s: float) -> str | None:
+        """The next line the filesystem said that starts with `prefix` (others are
+        dropped), None when it ended or `timeout_s` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._said.get(timeout=left)
+            except queue.Empty:
+                return None
+            if line is None:
+                return None
+            if line.startswith(prefix):
+                return line
+        return None
 
     def _detach(self) -> None:
         # Not os.path.ismount: a mount whose filesystem died answers ENOTCONN to stat.

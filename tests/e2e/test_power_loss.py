@@ -58,12 +58,14 @@ def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
     alliance, tmp_path, poll, children, lazy_disk: LazyDisk
 ) -> None:
     """A return acked by the hub, then, offline, a loan and a return only the journal
-    holds; the power is cut the moment the last is shown. After the reboot the journal
-    still has all three and the ledger ends with each once."""
+    holds; then a fourth book goes in and the power is cut while its journal commit is
+    being fsync'd. The fourth was never shown; after the reboot the journal still has
+    the three that were, and the ledger ends with each once."""
     kiosk_id = "e2e-power-cut"
     journal = lazy_disk.mountpoint / "journal.sqlite3"
     log = tmp_path / "kiosk.log"
     acked_item, loan_item, return_item = "30106000000058", "30002000000133", "30105000000050"
+    unsynced_item = "30101000000042"
     address = parse_broker_url(alliance.broker_url)
     proxy = CuttableProxy(address.host, address.port)
     try:
@@ -81,12 +83,18 @@ def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
         line_status(child, loan_item, "offline_loaned")
         step(child, f"drop {return_item}")
         line_status(child, return_item, "returned")
+        # The worst moment: a book is in, its row written, the journal's fsync under way.
+        lazy_disk.hold_syncs()
+        child.send("step", line=f"drop {unsynced_item}")  # its answer may never come
+        held = lazy_disk.wait_for_held_sync(10)
         lazy_disk.power_cut()  # the disk's cache is gone first: nothing more can reach it
         child.kill()
     finally:
         proxy.close()
 
     reader_was_told = told(child.read_to_end())
+    # Not told while its row was not yet durable (the view comes after the fsync) ...
+    assert unsynced_item not in reader_was_told, "the reader was told before the row was synced"
     assert reader_was_told == {acked_item: "return", loan_item: "loan", return_item: "return"}
 
     lazy_disk.remount()
@@ -97,6 +105,11 @@ def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
         item: [kind] for item, kind in reader_was_told.items()
     }, f"a transaction the reader was told is missing from the journal after the cut: {kept}"
     assert kept[acked_item] == [("return", "acked")]
+    assert held is not None and held.startswith("/journal.sqlite3"), (
+        f"the kiosk never synced its journal while recording {unsynced_item} (held: {held})"
+    )
+    # ... and the cut really dropped the cache: the held row is gone, as it should be.
+    assert rows(child, unsynced_item) == []
 
     poll(
         lambda: all(rows(child, i)[0]["status"] == "acked" for i in reader_was_told),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,45 @@ def test_sqlite_commits_survive_the_cut_only_when_synced(
     with sqlite3.connect(path) as again:
         left = again.execute("SELECT count(*) FROM t").fetchone()[0]
     assert left == rows_left
+
+
+def test_a_held_fsync_neither_returns_nor_syncs_and_the_cut_loses_its_data(
+    lazy_disk: LazyDisk,
+) -> None:
+    """What the power-loss test relies on to cut at the worst moment: the writes are
+    taken, their fsync is under way, and the power goes."""
+    path = lazy_disk.mountpoint / "held"
+    write(path, b"synced", sync=True)
+    lazy_disk.hold_syncs()
+    outcome: list[object] = []
+
+    def append_and_sync() -> None:
+        try:
+            write(path, b" held", sync=True)
+            outcome.append("returned")
+        except OSError as exc:  # the dead mount answers the waiting fsync
+            outcome.append(exc.errno)
+
+    writer = threading.Thread(target=append_and_sync, daemon=True)
+    writer.start()
+    assert lazy_disk.wait_for_held_sync(10) == "/held"
+    assert path.read_bytes() == b"synced held"  # taken, not yet durable
+    assert outcome == []  # the fsync has not returned
+    lazy_disk.power_cut()
+    writer.join(10)
+    assert outcome and outcome != ["returned"]
+    lazy_disk.remount()
+    assert path.read_bytes() == b"synced"
+
+
+def test_released_syncs_go_through(lazy_disk: LazyDisk) -> None:
+    path = lazy_disk.mountpoint / "late"
+    lazy_disk.hold_syncs()
+    writer = threading.Thread(target=write, args=(path, b"late"), kwargs={"sync": True})
+    writer.start()
+    assert lazy_disk.wait_for_held_sync(10) == "/late"
+    lazy_disk.release_syncs()
+    writer.join(10)
+    assert not writer.is_alive()
+    lazy_disk.power_cut()
+    assert (lazy_disk.backing / "late").read_bytes() == b"late"
