@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +80,12 @@ class LazyOperations:
     """The FUSE callbacks (mfusepy's `Operations` protocol, path based). One lock guards
     every call: the kiosk's threads are few and the files small."""
 
-    def __init__(self, backing: str, on_held_sync: Any = None) -> None:
+    use_ns = True  # mfusepy: times are integer nanoseconds both ways
+
+    def __init__(self, backing: str, on_held_sync: Callable[[str], None] | None = None) -> None:
         self.backing = os.path.realpath(backing)
         self.files: dict[str, CachedFile] = {}
         self._mutex = threading.Lock()
-        self.syncs = 0
         # While set, every fsync waits here before it syncs anything: a card that has
         # taken the writes and not yet made them durable (see `hold_syncs`).
         self._syncs_go = threading.Event()
@@ -96,8 +99,6 @@ class LazyOperations:
 
     def release_syncs(self) -> None:
         self._syncs_go.set()
-
-    use_ns = True  # mfusepy: times are integer nanoseconds both ways
 
     # ---- helpers ----
 
@@ -164,7 +165,6 @@ class LazyOperations:
             cached = self.files.get(path)
             if cached is not None:
                 cached.sync_to(self._real(path))
-            self.syncs += 1
             return 0
 
     def flush(self, path: str, fh: int) -> int:
@@ -277,6 +277,9 @@ def serve(backing: str, mountpoint: str) -> None:
                 elif line.strip() == "release":
                     self.release_syncs()
                     say("RELEASED")
+            # The test that started us is gone: leave no mount behind it.
+            subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+            os._exit(0)
 
     ops = Served(backing, on_held_sync=lambda path: say(f"HELD {path}"))
     mfusepy.FUSE(ops, mountpoint, foreground=True, fsname="lazy_disk")
