@@ -4,8 +4,10 @@
 set -u
 # gcc, python3-dev and linux-libc-dev: python-evdev (HID scanners) is published as source only.
 # systemd: systemd-analyze verifies the kiosk's unit (tests/field/test_install_pi.py).
+# fuse3: libfuse 3 and fusermount3 for hal_sim.lazy_disk, the disk that loses unsynced writes at a
+# power cut (tests/e2e/test_power_loss.py, tests/hal_sim/test_lazy_disk.py).
 want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
-      gcc python3-dev linux-libc-dev systemd)
+      gcc python3-dev linux-libc-dev systemd fuse3)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

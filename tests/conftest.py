@@ -1,17 +1,19 @@
 """Shared fixtures: the secure alliance by default (a lab PKI, a TLS Mosquitto with the
 alliance's roles, identities enrolled on first use: `hub.lab.lab`), a private broker per test
 when it must be stopped, plain brokers only for what is about Mosquitto itself or an
-anonymous broker, PostgreSQL when a server answers, and a KIVY_HOME that keeps ~/.kivy
-clean."""
+anonymous broker, PostgreSQL when a server answers, a disk that loses unsynced writes at a
+power cut (`lazy_disk`), and a KIVY_HOME that keeps ~/.kivy clean."""
 
 from __future__ import annotations
 
 import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from hal_sim.lazy_disk_mount import LazyDisk, LazyDiskUnavailable
 from hub.lab.broker_process import (
     BrokerUnavailable,
     MosquittoProcess,
@@ -89,3 +91,16 @@ def postgres_url() -> str:
         print(f"\n*** {message} ***\n")
         pytest.skip(message)
     return POSTGRES_URL
+
+
+@pytest.fixture
+def lazy_disk(tmp_path: Path) -> Iterator[LazyDisk]:
+    """A disk that loses every write not yet fsync'd at `power_cut()` (hal_sim.lazy_disk),
+    mounted at tmp_path/card over its "flash", tmp_path/flash; unmounted after."""
+    disk = LazyDisk(tmp_path / "flash", tmp_path / "card", tmp_path / "lazy_disk.log")
+    try:
+        disk.start()
+    except LazyDiskUnavailable as exc:
+        pytest.fail(f"power-loss tests need FUSE (scripts/setup_system.sh installs fuse3): {exc}")
+    yield disk
+    disk.close()
