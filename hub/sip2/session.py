@@ -17,7 +17,10 @@ What a caller may rely on:
 - A silent close after a request on a connection that had been idle (the ACS may have
   restarted) -> one new connection and one resend; a silent close on a fresh connection
   is the ACS refusing the request (pysip2 does this with requests it finds invalid) and
-  raises `Sip2ProtocolError` naming the message, never a retry loop.
+  raises `Sip2ProtocolError` naming the message, never a retry loop. The first send may
+  have been acted on (its answer lost with the connection): `sent_twice` says so for
+  the last call, so a caller can read a "not checked out" or "already out" answer to the
+  resend as the echo of its own first send.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class Sip2Client:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn: Connection | None = None
         self._seq = -1
+        self.sent_twice = False  # the last call's request went out again after a silent close
 
     # ---- connection ----
 
@@ -181,6 +185,7 @@ class Sip2Client:
     # ---- one request, one answer ----
 
     def _call(self, request: _Request) -> Frame:
+        self.sent_twice = False
         reused = self.connected
         if reused and self._conn is not None and self._conn.has_input_waiting():
             log.info("sip2 %s: idle connection closed or out of step; reconnecting",
@@ -197,6 +202,7 @@ class Sip2Client:
                 raise self._refused(request) from None
         log.info("sip2 %s: idle connection was closed; reconnecting once", self.system.label)
         self.connect()
+        self.sent_twice = True
         try:
             return self._exchange(request)
         except PeerClosed:
