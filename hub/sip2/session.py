@@ -63,6 +63,7 @@ class Sip2Client:
         self._conn: Connection | None = None
         self._seq = -1
         self.sent_twice = False  # the last call's request went out again after a silent close
+        self._answered = False  # the connection has answered a request since its login
 
     # ---- connection ----
 
@@ -80,6 +81,7 @@ class Sip2Client:
                                      tls_ca=s.tls_ca, tls_fingerprint=s.tls_fingerprint,
                                      label=s.label)
         self._seq = -1
+        self._answered = False
         login = m.LoginRequest(s.user, s.password, s.location)
         try:
             ok = m.read_login(self._exchange(login))
@@ -186,8 +188,10 @@ class Sip2Client:
 
     def _call(self, request: _Request) -> Frame:
         self.sent_twice = False
-        reused = self.connected
-        if reused and self._conn is not None and self._conn.has_input_waiting():
+        # Idle, not fresh: it answered before, so a silent close now may be a restart.
+        # (The pool logs a connection in before handing it out: that alone is fresh.)
+        reused = self.connected and self._answered
+        if self.connected and self._conn is not None and self._conn.has_input_waiting():
             log.info("sip2 %s: idle connection closed or out of step; reconnecting",
                      self.system.label)
             reused = False
@@ -195,7 +199,9 @@ class Sip2Client:
         if not self.connected:
             self.connect()
         try:
-            return self._exchange(request)
+            frame = self._exchange(request)
+            self._answered = True
+            return frame
         except PeerClosed:
             self.close()
             if not reused:
@@ -204,7 +210,9 @@ class Sip2Client:
         self.connect()
         self.sent_twice = True
         try:
-            return self._exchange(request)
+            frame = self._exchange(request)
+            self._answered = True
+            return frame
         except PeerClosed:
             self.close()
             raise self._refused(request) from None
