@@ -257,3 +257,32 @@ def test_a_checkin_whose_answer_is_lost_on_a_connection_in_use_counts_as_deliver
     [(state, attempts)] = hub.ledger.db.query("SELECT state, attempts FROM ils_queue WHERE txn_id = ?", (ack.txn_id,))
     assert (state, attempts) == ("delivered", 1)  # one send of the drainer's, twice on the wire
     assert not [e for e in hub.ledger.exceptions() if e.reason.startswith("ils_")]
+
+
+def test_a_live_checkout_whose_answer_is_lost_lends_the_book_once_and_the_reader_gets_it(refusing_ils, make_hub):
+    """While the reader waits: the 11 lends the book and its answer is lost; our client
+    sends it again at once and the system refuses it "already checked out to this
+    patron". That refusal is the echo of our own first 11: the patron's record (63) shows
+    the book, so the reader is told yes, and the loan txn claims the live checkout."""
+    ils = refusing_ils
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    assert ils.sim is not None
+    ils.sim.lose_answers("11")
+    answer = hub.ask(
+        messages.CheckoutAuth(
+            op="checkout_auth", card=DONGCHENG_CARD, item=BOOK, library_id="dongcheng", session_token=token
+        )
+    )
+    assert answer.allowed, answer
+    assert [r.ok for r in ils.journal.requests("11", item=BOOK)] == ["1", "0"]
+    ack = hub.commit(
+        kind="loan", card=DONGCHENG_CARD.model_dump(), item=BOOK, library_id="dongcheng",
+        due=answer.due, session_token=token,
+    )  # fmt: skip
+    assert (ack.result, ack.exception) == ("committed", None)
+    assert doors.ils_calls(hub.ledger, "east") == [("east", "checkout", BOOK, ack.txn_id, "delivered")]
+    assert ils.sim.circulation.charged_items(DONGCHENG_CARD.number) == [BOOK]
+    loan = hub.ledger.active_loan_for_item(BOOK)
+    assert loan is not None and loan.card_hash == card_hash("bj-joint", DONGCHENG_CARD.number)
+    assert hub.ledger.exceptions() == []
