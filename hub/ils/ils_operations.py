@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
@@ -203,7 +203,9 @@ class IlsGateway:
         A checkout is in the ledger before its 11 leaves (hub/ledger/ils_live.py, inside the
         reader's session at `kiosk_id`): lent, it waits for its loan txn; with no certain
         answer it stays pending; either way it is checked back in if no txn claims it in
-        time. A renewal is recorded once the system renewed it, for its txn to claim."""
+        time. A refusal of our client's own resend (`Sip2Client.sent_twice`: the first
+        11's answer was lost with its connection) is checked against the patron's record
+        (63): the book on it means the first 11 lent it. A renewal is recorded once the system renewed it, for its txn to claim."""
         patron = self._patron(system, scheme, number)
         self._not_behind_queue(system, item)
         now = self.clock()
@@ -217,6 +219,9 @@ class IlsGateway:
                         patron_id=patron.patron_id, card_hash=key, kiosk_id=kiosk_id,
                     )  # fmt: skip
                     result = client.checkout(patron.patron_id, item, at=now)
+                    if not result.ok and client.sent_twice and self._charged(client, patron, item):
+                        # the refusal answers our client's resend: the first 11 lent it
+                        result = replace(result, ok=True)
                 else:
                     result = client.renew(patron.patron_id, item, at=now)
         except IlsRefusal as refusal:
@@ -366,6 +371,11 @@ class IlsGateway:
             return self.routing.patron_for(system, scheme, number, self.card_system(scheme, number))
         except NoGuestPatron as exc:
             raise IlsRefusal("ils_no_guest_patron", None, system) from exc
+
+    @staticmethod
+    def _charged(client: Any, patron: Patron, item: str) -> bool:
+        """Is `item` on the patron's record at the system (63)?"""
+        return item in client.patron_information(patron.patron_id).charged_items
 
     def _not_behind_queue(self, system: str, item: str) -> None:
         if self.ledger.item_waiting(system, item):
