@@ -39,7 +39,9 @@ def refusal(url: str) -> str | None:
 
 
 @contextmanager
-def postgres_server(env: Mapping[str, str] = os.environ) -> Iterator[PostgresServer]:
+def postgres_server(
+    env: Mapping[str, str] = os.environ, machine_url: str = MACHINE_URL
+) -> Iterator[PostgresServer]:
     """The server for this session; raises PostgresUnavailable with what to do."""
     mode = env.get("ALLIANCE_TEST_PG", "auto") or "auto"
     if mode not in MODES:
@@ -48,7 +50,7 @@ def postgres_server(env: Mapping[str, str] = os.environ) -> Iterator[PostgresSer
     if mode == "private":
         why = "ALLIANCE_TEST_PG=private"
     else:
-        url = named or MACHINE_URL
+        url = named or machine_url
         refused = refusal(url)
         if refused is None:
             yield PostgresServer(url, f"the server at {url}")
