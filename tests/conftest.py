@@ -1,8 +1,8 @@
 """Shared fixtures: the secure alliance by default (a lab PKI, a TLS Mosquitto with the
 alliance's roles, identities enrolled on first use: `hub.lab.lab`), a private broker per test
 when it must be stopped, plain brokers only for what is about Mosquitto itself or an
-anonymous broker, PostgreSQL (the machine's server, else a private cluster), and a KIVY_HOME that keeps ~/.kivy
-clean."""
+anonymous broker, PostgreSQL (the machine's server, else a private cluster), a KIVY_HOME
+that keeps ~/.kivy clean, and the run's closing lines on skips (tests/run_summary.py)."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     failed exit status when one of them is not allowed. xdist workers leave it to the
     controller, which sees every report."""
     result = yield
-    if hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return result
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:

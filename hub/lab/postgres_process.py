@@ -95,8 +95,9 @@ class PostgresCluster:
         if proc.returncode != 0:
             log = self._dir / "server.log" if self._dir else None
             tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            said = proc.stderr.strip() or proc.stdout.strip()
             raise PostgresUnavailable(
-                f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+                f"{Path(args[0]).name} failed ({proc.returncode}): {said}"
                 + (f"\nserver log:\n{tail}" if tail else "")
             )
 
@@ -109,11 +110,13 @@ class PostgresCluster:
         try:
             if self._user:
                 os.chown(self._dir, self._user.pw_uid, self._user.pw_gid)
+            # --no-sync: initdb's own files need no fsync in a cluster thrown away after.
             self._run(
                 str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                 "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
             )  # fmt: skip
             self.port = self.port or free_port()
+            # Small: two of these (one per xdist worker) share a busy machine.
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir} "
                 "-c max_connections=60 -c shared_buffers=16MB"
@@ -146,7 +149,8 @@ class PostgresCluster:
             return
         try:
             if self.running:
-                self._run(str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+                pg_ctl = str(find_bindir() / "pg_ctl")
+                self._run(pg_ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
