@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,13 +175,42 @@ def test_self_test_finds_a_dead_beam(chute, world) -> None:
     assert "exit" in result.detail
 
 
-def test_a_glitch_is_no_jam_but_a_blocked_exit_is(factory, events) -> None:
+def _until_the_driver_sees(chute: Chute, beam: str, *, broken: bool, timeout: float = 3.0) -> None:
+    """Wait (bounded) until the driver's debounced level of `beam` is `broken`."""
+    deadline = time.monotonic() + timeout
+    while chute.beam_broken(beam) != broken:  # type: ignore[arg-type]
+        assert time.monotonic() < deadline, f"the driver never saw the {beam} beam {broken=}"
+        time.sleep(0.002)
+
+
+def test_a_glitch_is_no_jam_but_the_same_beam_blocked_longer_is(factory, events) -> None:
+    """A glitch the driver really saw (the debounced level went broken) but shorter than
+    the jam threshold is no jam; the same beam broken for longer is one, reported no
+    sooner than the threshold. The jam's ChuteCleared is the marker that everything the
+    glitch could have caused has been posted before it."""
+    jam_after_s = 0.6
     world = SimulatedChute(factory, ENTRY, EXIT)
-    with Chute(events.post, entry_pin=ENTRY, exit_pin=EXIT, pin_factory=factory, jam_after_s=0.1):
-        world.stick("exit")
-        world.repair("exit")  # glitch, then fine: no jam
+    with Chute(events.post, entry_pin=ENTRY, exit_pin=EXIT, pin_factory=factory,
+               jam_after_s=jam_after_s) as chute:  # fmt: skip
+        started = time.monotonic()
+        world.stick("exit")  # dirt passing the lens: broken, no bounce
+        _until_the_driver_sees(chute, "exit", broken=True)
+        time.sleep(jam_after_s / 3)  # a glitch well past the debounce, short of a jam
+        world.repair("exit")
+        _until_the_driver_sees(chute, "exit", broken=False)  # else it is one long break
+        glitch_s = time.monotonic() - started
+        assert glitch_s < jam_after_s, f"machine too slow: the glitch lasted {glitch_s:.2f} s"
+        jam_started = time.monotonic()
         world.jam("exit")
-        assert isinstance(events.next(), ChuteJammed)
+        jammed = events.next()
+        noticed_after_s = time.monotonic() - jam_started
+        world.clear()
+        cleared = events.next()
+    assert isinstance(jammed, ChuteJammed), jammed
+    assert jammed.beam == "exit" and jammed.blocked_s >= jam_after_s
+    assert noticed_after_s >= jam_after_s
+    assert cleared == ChuteCleared()
+    assert events.all() == []
 
 
 def test_close_is_idempotent_and_frees_the_pins(factory, events) -> None:
