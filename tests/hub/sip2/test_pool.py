@@ -3,6 +3,7 @@ pool reconnecting by itself when the ILS is back."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -29,19 +30,49 @@ def test_at_most_size_connections_and_a_busy_pool_waits(start_ils, library) -> N
     with pool.client(), pytest.raises(Sip2Unavailable, match="all 1 connections busy"), \
             pool.client():
         pass
-    got = []
-
-    def borrow_later() -> None:
-        with pool.client() as c:
-            got.append(c.sc_status().online)
-
-    with pool.client():
-        t = threading.Thread(target=borrow_later)
-        t.start()
-        time.sleep(0.05)
-    t.join(2)
-    assert got == [True]
     pool.close()
+
+
+def _waiting_in_the_pool(thread: threading.Thread) -> bool:
+    """True while `thread` is blocked in the pool's wait for a connection (its stack)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "_take" in names and "wait" in names
+
+
+def test_a_second_borrower_of_a_busy_pool_waits_until_the_first_gives_back(start_ils, library) -> None:
+    """Observed, not timed: the second borrower is seen blocked inside the pool while the
+    first holds the only connection, and gets that same connection (one login) once the
+    first gives it back, woken at once (its own wait would last 30 s)."""
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port, timeout_s=30.0), size=1)
+    order: list[str] = []
+    got = threading.Event()
+
+    def second_borrower() -> None:
+        with pool.client() as c:
+            order.append("second got it")
+            got.set()
+            assert c.sc_status().online
+
+    with pool.client() as first:
+        assert first.sc_status().online
+        borrower = threading.Thread(target=second_borrower)
+        borrower.start()
+        deadline = time.monotonic() + 5
+        while not _waiting_in_the_pool(borrower):
+            assert not got.is_set(), "the second borrower got a connection the first holds"
+            assert time.monotonic() < deadline, "the second borrower never reached the pool"
+            time.sleep(0.005)
+        order.append("first gives back")
+    assert got.wait(5), "the waiting borrower was not woken when the connection came back"
+    borrower.join(5)
+    pool.close()
+    assert order == ["first gives back", "second got it"]
+    assert [mid for mid, _ in library.seen].count("93") == 1  # the same connection
 
 
 def test_a_down_ils_fails_fast_then_the_pool_reconnects_when_it_is_back(start_ils) -> None:
