@@ -34,27 +34,33 @@ class XWindow:
     height: int
 
 
-def _free_display() -> int:
-    for number in range(90, 190):
-        if not os.path.exists(f"/tmp/.X11-unix/X{number}") and not os.path.exists(f"/tmp/.X{number}-lock"):
-            return number
-    raise RuntimeError("no free X display number between :90 and :189")
-
-
 @contextmanager
 def x_screen(size: tuple[int, int] = SCREEN) -> Iterator[str]:
     """An Xvfb screen of `size` with matchbox-window-manager on it; yields its DISPLAY."""
     missing = [tool for tool in ("Xvfb", "matchbox-window-manager", "xwininfo", "xprop") if not shutil.which(tool)]
     if missing:
         raise RuntimeError(f"missing {missing}: run `make setup` (scripts/setup_system.sh installs them)")
-    display = f":{_free_display()}"
-    env = {**os.environ, "DISPLAY": display}
-    server = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    # Xvfb picks a free display itself and names it on a pipe (-displayfd): no race with
+    # another test run's X server for a display number.
+    read_end, write_end = os.pipe()
+    try:
+        server = subprocess.Popen(
+            # -noreset: else the server resets when its last client (a probe) leaves, and a
+            # client connecting meanwhile is refused.
+            ["Xvfb", "-displayfd", str(write_end), "-noreset", "-screen", "0", f"{size[0]}x{size[1]}x24",
+             "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,),
+        )
+    finally:
+        os.close(write_end)
     wm = None
     try:
+        with os.fdopen(read_end) as named:
+            number = named.readline().strip()  # EOF (empty) if Xvfb died first
+        if not number.isdigit():
+            raise RuntimeError(f"Xvfb did not start (exit {server.poll()})")
+        display = f":{number}"
+        env = {**os.environ, "DISPLAY": display}
         deadline = time.monotonic() + 20
         while subprocess.run(["xwininfo", "-root"], env=env, capture_output=True).returncode != 0:
             if server.poll() is not None or time.monotonic() > deadline:
@@ -62,11 +68,13 @@ def x_screen(size: tuple[int, int] = SCREEN) -> Iterator[str]:
             time.sleep(0.05)
         wm = subprocess.Popen(
             ["matchbox-window-manager", "-use_titlebar", "no"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         while "_NET_SUPPORTING_WM_CHECK(WINDOW)" not in xprop(display, "-root", "_NET_SUPPORTING_WM_CHECK"):
-            if wm.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("matchbox-window-manager did not start")
+            if wm.poll() is not None:
+                raise RuntimeError(f"matchbox-window-manager exited {wm.returncode}: {wm.stderr.read()[-500:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("matchbox-window-manager did not start within 20 s")
             time.sleep(0.05)
         yield display
     finally:
