@@ -65,11 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = Path(tempfile.gettempdir()) / f"alliance-bench-{os.getpid()}.log"
     logging.basicConfig(filename=log_path, level=logging.WARNING, force=True)
 
+    from bench import catalogue, hub_answers, kiosk_link, rfid, sd_writes
     from bench import hub as hub_bench
-    from bench import kiosk_link, rfid, sd_writes
     from bench.endpoints import secure_endpoint
 
-    bench = Bench(total=17)
+    bench = Bench(total=19)
     no_broker = ""
     with ExitStack() as stack:
         try:
@@ -85,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    _device_figures, device_rows)
         bench.step("sd_writes", "SD card: bytes written per txn (/proc/self/io), journal vs bare SQLite",
                    lambda: sd_writes.measure(100 if quick else 1000), sd_writes.rows)
+        bench.step("catalogue", "demo catalogue: generate_items vs building as many records",
+                   catalogue.measure, catalogue.rows)
         if secure is None:
-            for key in ("kiosk_link", "hub", "bare_rtt", "tap_physical", "tap_event", "scan",
+            for key in ("kiosk_link", "hub", "hub_answers", "bare_rtt", "tap_physical", "tap_event", "scan",
                         "kiosk_process", "backlog_real_hub", "sip2_checkout", "bare_rtt_plain", "tap_event_plain",
                         "scan_plain", "tls_vs_plain"):
                 bench.skip(key, key, no_broker)
@@ -97,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        lambda: kiosk_link.run_all(target, backlog), link_rows)
             bench.step("hub", "hub commits/s (TLS) on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
                        lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, target), hub_rows)
+            bench.step("hub_answers", "hub worker: reader lookup handled, and its round trip (TLS), vs floors",
+                       lambda: hub_answers.measure(target, 100 if quick else 500), hub_answers.rows)
             run_end_to_end(bench, secure, taps, scans, backlog, idle_s)
             sip2_n = 20 if quick else 100
             bench.step("sip2_checkout",

@@ -10,6 +10,8 @@ set -u
 # where no server answers on 127.0.0.1:5432 (tests/postgres_server.py).
 want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
       gcc python3-dev linux-libc-dev systemd fuse3 postgresql)
+# matchbox-window-manager: X kiosks' window manager; SDL's full screen on X needs one (tests/field/test_fullscreen.py).
+want+=(matchbox-window-manager x11-utils)  # x11-utils: xwininfo, xprop
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
