@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import ModuleType
 
-from drivers.mfrc522 import MFRC522, NoCard
-from hal_sim.mfrc522_chip import EmulatedMFRC522, package_test_doubles
+from drivers.mfrc522 import MFRC522
+from drivers.mfrc522_errors import NoCard
+from hal_sim.mfrc522_chip import EmulatedMFRC522
+from hal_sim.mfrc522_package_doubles import package_test_doubles
 
 
 @contextmanager

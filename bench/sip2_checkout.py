@@ -34,8 +34,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench.e2e_rig import ROOT, HubProcess, summary_ms
 from bench.endpoints import Endpoint
-from bench.kiosk_e2e import ROOT, HubProcess, summary_ms
 from bench.kiosk_link import _close, bench_client
 from bench.report import Row, p50_p99_rows
 from contract import messages, topics

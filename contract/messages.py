@@ -276,7 +276,7 @@ class Telemetry(_Msg):
 class Command(_Msg):
     cmd: Literal["selftest", "maintenance_on", "maintenance_off", "reload_config", "update"]
     cmd_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
-    # `update` only (and required there): the bundle `python -m firmware release` built,
+    # `update` only (and required there): the bundle `python -m kiosk_tools release` built,
     # where the kiosk fetches it, and the sha256 it printed.
     bundle_url: Annotated[str, StringConstraints(pattern=r"^(https?|file)://[^\s]{1,480}$")] | None = None
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None

@@ -43,7 +43,7 @@ ALLIANCE_UTC_OFFSET_HOURS = 8
 OFFLINE_MAX_ITEMS = 3
 
 # The loan period of a book lent offline. The hub keeps the due date the reader was
-# shown offline (hub/ledger/commits.py: "the promise"), so it must not be longer than any
+# shown offline (hub/ledger/txn_effects.py: "the promise"), so it must not be longer than any
 # lending scheme's own loan in contract/data/schemes.toml: NLC 31, bj-joint 42,
 # univ-public 30 days. 28 days (four weeks, the same weekday) is within all of them;
 # the Beijing joint card's 42 would lend NLC and university cards longer than their

@@ -39,15 +39,14 @@ from drivers.events import (
     MultipleCards,
     Post,
 )
-from drivers.mfrc522 import (
-    MFRC522,
+from drivers.iso14443a import SelectedCard
+from drivers.mfrc522 import MFRC522, sector_trailer
+from drivers.mfrc522_errors import (
     AuthError,
     ChipNotResponding,
     CollisionError,
     MFRC522Error,
     NoCard,
-    SelectedCard,
-    sector_trailer,
 )
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from drivers.diagnostics import SelfTestAids
 from drivers.hid_scanner import OpenInput
-from drivers.mfrc522 import SpiTransport
+from drivers.mfrc522_pcd import SpiTransport
 from drivers.receipt_printer import PrinterLink
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ It follows the alliance's settings convention (`contract.settings`, shared with 
 hub): pydantic sections that reject unknown keys and take TOML types as written, and
 every problem as one `ConfigError` line naming the file, the key and what is wrong, in
 words a technician can act on (`kiosk.toml: hub.broker: 'htp://x' is not an mqtt:// or
-mqtts:// URL`). `python -m firmware` prints them and exits with status 2.
+mqtts:// URL`). `python -m kiosk_tools` prints them and exits with status 2.
 
 One source for each default: the models below. Alliance-wide values (time zone, offline
 policy) come from `contract.settings`, the core's timings from `CoreConfig`. The packaged
@@ -276,7 +276,7 @@ def default_config_text() -> str:
 def enrolment_overrides(bundle: Path) -> dict[str, str]:
     """The settings an enrolment bundle (`python -m hub enroll --out DIR`) gives: the
     kiosk's certificate and key, the alliance CA and, when present, the hub's public key.
-    For `python -m firmware --identity DIR` beside a config of other keys."""
+    For `python -m kiosk_tools --identity DIR` beside a config of other keys."""
     folder = Path(bundle)
     values = {
         "hub.tls.ca": folder / "ca.crt",

@@ -14,7 +14,8 @@ from drivers.chute import Chute
 from drivers.diagnostics import DiagResult, SelfTestAids
 from drivers.events import Post
 from drivers.hid_scanner import HidScanner
-from drivers.mfrc522 import MFRC522, open_reset_line
+from drivers.mfrc522 import MFRC522
+from drivers.mfrc522_spi import open_reset_line
 from drivers.outputs import Outputs
 from drivers.receipt_printer import PrinterLink, ReceiptPrinter, printer_link
 from drivers.scanner import BarcodeScanner

@@ -1,4 +1,4 @@
-"""`python -m firmware diag`: the technician's self-test of every device.
+"""`python -m kiosk_tools diag`: the technician's self-test of every device.
 
 Exit status 0 only when every device passes. `--json` prints the docs/commands.md shape:
 `{"ok": bool, "devices": [{"device", "ok", "code", "hint"}, ...]}` (plus `detail`).

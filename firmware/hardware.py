@@ -18,7 +18,7 @@ def pi_transports(config: KioskConfig) -> DeviceTransports:
     printer's link given in the config; a missing scanner port or device is an error the
     technician can fix in the config, named plainly. No self-test aids: on a Pi a
     technician's hand provides them."""
-    from drivers.mfrc522 import open_spi
+    from drivers.mfrc522_spi import open_spi
     from firmware.devices import printer_link_from
 
     d = config.devices
@@ -64,7 +64,7 @@ def diag_hardware(config_path: str | None, *, as_json: bool) -> int:
     except Exception as exc:  # no SPI/GPIO here: say so instead of a traceback
         print(
             f"cannot open the kiosk's hardware ({type(exc).__name__}: {exc}).\n"
-            "On a machine without the kiosk's hardware, use: python -m firmware diag --sim",
+            "On a machine without the kiosk's hardware, use: python -m kiosk_tools diag --sim",
             file=sys.stderr,
         )
         return 1

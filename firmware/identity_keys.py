@@ -1,4 +1,4 @@
-"""The kiosk's own TLS key, generated on the kiosk: `python -m firmware keygen` writes
+"""The kiosk's own TLS key, generated on the kiosk: `python -m kiosk_tools keygen` writes
 the key (0600, never leaving the kiosk) and a certificate request that the technician
 takes to the hub (`python -m hub enroll ID --library LIB --csr kiosk.csr`), which sends
 back only the certificate (docs/security.md, "Enrol and revoke a kiosk")."""

@@ -147,6 +147,7 @@ class VirtualCard:
     state: CardState = CardState.IDLE
     level: int = 0
     woke_from_halt: bool = False
+    calls: int = 0  # REQA/WUPA frames heard: how a test knows the reader polled it
     auth_sector: int | None = None
     auth_key: str | None = None
     pending_write: int | None = None
@@ -235,6 +236,7 @@ class VirtualCard:
         return self._active_frame(data, nbits, crypto_on=crypto_on)
 
     def _short_frame(self, command: int) -> Reply | None:
+        self.calls += 1
         woke = command == WUPA and self.state is CardState.HALT
         if (command == REQA and self.state is CardState.IDLE) or (
             command == WUPA and self.state in (CardState.IDLE, CardState.HALT)

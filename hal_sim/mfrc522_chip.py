@@ -1,7 +1,8 @@
 """An NXP MFRC522 emulated at register level, behind a spidev-like object.
 
 Whatever drives a real MFRC522 over `spidev` can drive this instead: our driver, and
-the unmodified `mfrc522` package (its peer test). The SPI framing is the chip's:
+the unmodified `mfrc522` package (its peer test, under
+hal_sim.mfrc522_package_doubles). The SPI framing is the chip's:
 an address byte `(reg << 1) & 0x7E`, with bit 7 set for a read; a read transfer
 lists register addresses and clocks each value out one byte later; a write transfer
 sends one address followed by data bytes that all go to that register (so a FIFO
@@ -14,8 +15,8 @@ ErrorReg, CollReg, BitFramingReg (StartSend, TxLastBits, RxAlign), TxModeReg/
 RxModeReg CRC generation and checking, Status1/Status2 (MFCrypto1On), the timer
 (TModeReg/TPrescaler/TReload in wall-clock time; TimerIRq when nobody answers),
 TxControlReg antenna drivers and TxASKReg 100 % ASK (cards only hear the reader with
-both on), VersionReg. The RF side is ISO 14443A against `hal_sim.cards.VirtualCard`s
-in an `RfField`, with bit-level collisions when several cards answer at once.
+both on), VersionReg. The air side, the cards in reach and the collisions when several
+answer at once, is hal_sim.rf_field's `RfField`.
 
 Fault handles for tests read like the hardware failing: `hang()` (a cheap board that
 stops answering: every read is 0x00, writes are lost) and `recover()` (power comes
@@ -34,10 +35,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-import types
 from collections.abc import Callable
 
-from hal_sim.cards import Reply, VirtualCard, bits_to_bytes, bytes_to_bits, crc_a
+from hal_sim.cards import Reply, bits_to_bytes, bytes_to_bits, crc_a
+from hal_sim.rf_field import RfField, superpose
 
 # Registers (datasheet names).
 COMMAND, COM_IEN, DIV_IEN, COM_IRQ, DIV_IRQ, ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
@@ -82,74 +83,6 @@ def _crc_with_preset(data: bytes, preset: int) -> int:
         byte = (byte ^ (byte << 4)) & 0xFF
         crc = ((crc >> 8) ^ (byte << 8) ^ (byte << 3) ^ (byte >> 4)) & 0xFFFF
     return crc
-
-
-class RfField:
-    """The cards within reach of the antenna. `present`/`remove` are the world's verbs:
-    a card laid on the reader, a card taken away."""
-
-    def __init__(self, lock: threading.RLock | None = None) -> None:
-        self._lock = lock or threading.RLock()
-        self._cards: list[VirtualCard] = []
-        self.energised = False
-
-    @property
-    def cards(self) -> tuple[VirtualCard, ...]:
-        with self._lock:
-            return tuple(self._cards)
-
-    def present(self, card: VirtualCard) -> VirtualCard:
-        with self._lock:
-            if card not in self._cards:
-                card.power_up()
-                self._cards.append(card)
-        return card
-
-    def remove(self, card: VirtualCard) -> None:
-        with self._lock:
-            if card in self._cards:
-                self._cards.remove(card)
-                card.power_up()  # it will start over when it comes back
-
-    def clear(self) -> None:
-        with self._lock:
-            for card in list(self._cards):
-                self.remove(card)
-
-    def set_energised(self, on: bool) -> None:
-        """Field switched on or off: either way every card starts over from IDLE."""
-        with self._lock:
-            if on != self.energised:
-                for card in self._cards:
-                    card.power_up()
-            self.energised = on
-
-    def exchange(self, bits: list[int], *, crypto_on: bool) -> list[Reply]:
-        with self._lock:
-            if not self.energised:
-                return []
-            replies = [card.receive(bits, crypto_on=crypto_on) for card in self._cards]
-            return [reply for reply in replies if reply is not None]
-
-    def authenticate(self, command: int, block: int, key: bytes, uid4: bytes) -> bool:
-        with self._lock:
-            if not self.energised:
-                return False
-            return any(card.authenticate(command, block, key, uid4) for card in self._cards)
-
-
-def _superpose(replies: list[Reply]) -> tuple[list[int], int | None]:
-    """What the reader hears when several cards answer at once: bits where they agree,
-    and the index of the first bit where they disagree (a Manchester collision)."""
-    length = max(len(r.bits) for r in replies)
-    heard: list[int] = []
-    first_collision: int | None = None
-    for i in range(length):
-        values = {r.bits[i] for r in replies if i < len(r.bits)}
-        if len(values) > 1 and first_collision is None:
-            first_collision = i
-        heard.append(max(values))
-    return heard, first_collision
 
 
 class EmulatedMFRC522:
@@ -500,7 +433,7 @@ class EmulatedMFRC522:
         self._receive(replies, rx_align)
 
     def _receive(self, replies: list[Reply], rx_align: int) -> None:
-        heard, collision = _superpose(replies)
+        heard, collision = superpose(replies)
         fault, self._rx_fault = self._rx_fault, None
         values_after_coll = self._regs[COLL] & 0x80
         if collision is not None:
@@ -541,55 +474,3 @@ class EmulatedMFRC522:
             self._finish_command()
         else:
             self._auto_start_timer()  # the card falls silent; only the timer ends the wait
-
-
-def package_test_doubles(chip: EmulatedMFRC522) -> dict[str, types.ModuleType]:
-    """`RPi`, `RPi.GPIO` and `spidev` stand-ins under which the unmodified `mfrc522`
-    package runs against `chip`: every `spidev.SpiDev()` it opens talks to the chip,
-    and GPIO calls (reset pin, cleanup) are accepted and recorded. Put them into
-    `sys.modules` (e.g. `monkeypatch.setitem`) before importing `mfrc522`."""
-
-    class SpiDev:
-        def __init__(self) -> None:
-            self.max_speed_hz = chip.max_speed_hz
-            self.mode = chip.mode
-
-        def open(self, bus: int, device: int) -> None:
-            chip.open(bus, device)
-
-        def close(self) -> None:
-            chip.close()
-
-        def xfer2(self, data: list[int]) -> list[int]:
-            return chip.xfer2(list(data))
-
-        def xfer(self, data: list[int]) -> list[int]:
-            return chip.xfer(list(data))
-
-    spidev = types.ModuleType("spidev")
-    spidev.SpiDev = SpiDev  # type: ignore[attr-defined]
-
-    gpio = types.ModuleType("RPi.GPIO")
-    calls: list[tuple[str, tuple[object, ...]]] = []
-    mode: list[int | None] = [None]
-
-    def record(name: str) -> Callable[..., None]:
-        def call(*args: object) -> None:
-            calls.append((name, args))
-            if name == "setmode":
-                mode[0] = int(args[0])  # type: ignore[call-overload]
-            elif name == "cleanup":
-                mode[0] = None
-
-        return call
-
-    for name in ("setmode", "setup", "output", "cleanup", "setwarnings"):
-        setattr(gpio, name, record(name))
-    gpio.getmode = lambda: mode[0]  # type: ignore[attr-defined]
-    gpio.calls = calls  # type: ignore[attr-defined]
-    gpio.BOARD, gpio.BCM, gpio.OUT, gpio.IN = 10, 11, 0, 1  # type: ignore[attr-defined]
-    gpio.HIGH, gpio.LOW = 1, 0  # type: ignore[attr-defined]
-    rpi = types.ModuleType("RPi")
-    rpi.GPIO = gpio  # type: ignore[attr-defined]
-    rpi.__path__ = []  # a package, so `import RPi.GPIO` resolves through sys.modules
-    return {"RPi": rpi, "RPi.GPIO": gpio, "spidev": spidev}

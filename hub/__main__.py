@@ -291,7 +291,7 @@ _LINK_COLUMNS = ("system", "link", "transport", "live", "queued", "conflicts", "
 def _link_json(link: Any, protections: Mapping[str, str]) -> dict[str, Any]:
     """A member's system (hub/ledger/ils_queue.py `LinkRow`) as `hub status` shows it:
     `transport` is how the link is protected (`PLAIN (allow_plain)` stands out), `live`
-    the live checkouts waiting for their loan txn (hub/ils/ils_live.py)."""
+    the live checkouts waiting for their loan txn (hub/ledger/ils_live.py)."""
     return {
         "system": link.system,
         "link": link.state,

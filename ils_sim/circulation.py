@@ -4,7 +4,10 @@ Nothing here knows SIP2; `server.py` turns these outcomes into responses. What a
 may rely on:
 
 - A checkout of an item already charged to the same patron succeeds again as a renewal
-  (`renewal=True`) without moving the due date, so a retried checkout is idempotent.
+  (`renewal=True`) without moving the due date, so a retried checkout is idempotent;
+  with the library's `repeat_checkout = "refuse"` it fails instead ("item already
+  checked out to this patron", nothing changed), as some systems answer, so a client
+  must look at the patron's record to know its earlier checkout arrived.
 - A checkin of an item that is not charged fails with the message "item not checked out";
   it never changes state, so a duplicated checkin is visible to the sender as a conflict.
 - A successful checkin says where the item goes: `alert_type` "01" (hold here, it stays
@@ -32,6 +35,7 @@ ALERT_HOLD_ELSEWHERE = "02"
 ALERT_TRANSFER = "04"
 
 NOT_CHECKED_OUT = "item not checked out"
+ALREADY_OUT_TO_PATRON = "item already checked out to this patron"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Circulation:
             if item is None:
                 return Outcome(False, "unknown item")
             if item.status == "charged":
+                if item.patron == patron_id and self.library.repeat_checkout == "refuse":
+                    return Outcome(False, ALREADY_OUT_TO_PATRON, **_describe(item))
                 if item.patron == patron_id:
                     return Outcome(True, "already checked out to this patron", renewal=True,
                                    **_describe(item))  # fmt: skip
@@ -148,6 +154,13 @@ class Circulation:
             described = _describe(item) | {"patron": had}
             return Outcome(True, "checked in", alert_type=alert, destination=destination,
                            **described)  # fmt: skip
+
+    def place_hold(self, barcode: str, patron_id: str, pickup: str) -> None:
+        """A hold placed at the library's own desk (not over SIP2): queued behind any
+        other; the item's loan stays as it is. KeyError for an unknown barcode."""
+        with self._lock:
+            self.library.items[barcode].holds.append(Hold(patron_id, pickup))
+            self._save()
 
     def renew(self, patron_id: str, barcode: str, *, pin: str | None = None) -> Outcome:
         """Extend the loan by the loan period from today, within `max_renewals`."""

@@ -9,6 +9,7 @@ what may happen to these records. The file layout is the one of `data/dongcheng.
     location = "dongcheng"           # default home location of items
     loan_days = 30
     max_renewals = 2
+    repeat_checkout = "renew"        # or "refuse": see circulation.py
     [login]                          # optional: when present, 93 must match it
     user = "alliance"
     password = "..."
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ITEM_STATUSES = ("available", "charged", "on_hold_shelf", "in_transit", "missing")
+REPEAT_CHECKOUTS = ("renew", "refuse")
 
 
 class LibraryDataError(ValueError):
@@ -86,6 +88,7 @@ class Library:
     login_password: str | None = None
     loan_days: int = 30
     max_renewals: int = 2
+    repeat_checkout: str = "renew"  # a checkout of an item already out to the patron
 
     @classmethod
     def build(
@@ -99,8 +102,11 @@ class Library:
         login: tuple[str, str] | None = None,
         loan_days: int = 30,
         max_renewals: int = 2,
+        repeat_checkout: str = "renew",
     ) -> Library:
         """A library from arguments (tests): lists of items and patrons, optional login."""
+        if repeat_checkout not in REPEAT_CHECKOUTS:
+            raise ValueError(f"repeat_checkout {repeat_checkout!r} not in {REPEAT_CHECKOUTS}")
         return cls(
             institution=institution,
             library_name=library_name,
@@ -111,6 +117,7 @@ class Library:
             login_password=login[1] if login else None,
             loan_days=loan_days,
             max_renewals=max_renewals,
+            repeat_checkout=repeat_checkout,
         )
 
     def charged_to(self, patron_id: str) -> list[str]:
@@ -149,6 +156,7 @@ def library_from_mapping(doc: dict[str, Any], label: str = "<data>") -> Library:
             login=(str(login["user"]), str(login["password"])) if login else None,
             loan_days=int(doc.get("loan_days", 30)),
             max_renewals=int(doc.get("max_renewals", 2)),
+            repeat_checkout=str(doc.get("repeat_checkout", "renew")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LibraryDataError(f"{label}: bad or missing field: {exc}") from exc

@@ -69,6 +69,7 @@ from pysip2 import (
     SIP2Server,
 )
 
+from ils_sim.answer_loss import AnswerLoss
 from ils_sim.circulation import Circulation, Outcome
 from ils_sim.journal import Journal, Request
 from ils_sim.library import Library, Patron
@@ -311,8 +312,11 @@ def server_tls(cert: Path | str, key: Path | str) -> ssl.SSLContext:
 
 
 @asynccontextmanager
-async def serving(app: SIP2Server, host: str, port: int, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
-    """Serve `app` inside the block, over TLS with `tls`; yields the bound port.
+async def serving(
+    app: SIP2Server, host: str, port: int, tls: ssl.SSLContext | None = None, loss: AnswerLoss | None = None
+) -> AsyncIterator[int]:
+    """Serve `app` inside the block, over TLS with `tls`; yields the bound port. With
+    `loss`, armed answers are dropped with their connection (ils_sim/answer_loss.py).
 
     Like pysip2's `SIP2Server.start`, except that it closes the listening socket on exit:
     pysip2 0.1.0 leaves it open until garbage collection, so a simulator stopped and
@@ -322,8 +326,12 @@ async def serving(app: SIP2Server, host: str, port: int, tls: ssl.SSLContext | N
     """
     tcp = await app.listen(host, port)
     listener: Any = tcp if tls is None else _TlsListener(tcp, tls, standard_compatible=False, handshake_timeout=10)
+
+    async def handle(stream: Any) -> None:
+        await app._handle_connection(loss.wrap(stream) if loss is not None else stream)
+
     async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, app._handle_connection)
+        tg.start_soon(listener.serve, handle)
         try:
             yield tcp.extra(SocketAttribute.local_port)
         finally:
@@ -359,6 +367,7 @@ class IlsSimulator:
         )
         self.host = host
         self.tls = tls  # None: plain TCP
+        self.answer_loss = AnswerLoss()
         self._wanted_port = port
         self.port: int | None = None
         self._portal_cm: Any = None
@@ -372,7 +381,7 @@ class IlsSimulator:
         portal = self._portal_cm.__enter__()
         try:
             server_cm = portal.wrap_async_context_manager(
-                serving(self.server, self.host, self._wanted_port, self.tls)
+                serving(self.server, self.host, self._wanted_port, self.tls, self.answer_loss)
             )
             self.port = server_cm.__enter__()
             self._server_cm = server_cm
@@ -383,6 +392,11 @@ class IlsSimulator:
             raise
         _LOG.info("ils_sim listening on %s:%s", self.host, self.port)
         return self.port
+
+    def lose_answers(self, request_code: str, times: int = 1) -> None:
+        """Act on the next `times` requests `request_code` (e.g. "11"), then drop the
+        connection instead of answering: an answer lost on the wire."""
+        self.answer_loss.arm(request_code, times)
 
     def stop(self) -> None:
         """Close the port and every open connection."""

@@ -1,4 +1,4 @@
-"""Command line: `python -m firmware [...]` runs the kiosk; `python -m firmware diag` tests it;
+"""Command line: `python -m kiosk_tools [...]` runs the kiosk; `python -m kiosk_tools diag` tests it;
 `release` builds an update bundle and `update` installs one: both hand over to the updater,
 a program of its own (updater.release, updater.cli; `python -m updater` is its root entry)."""
 
@@ -10,7 +10,7 @@ import sys
 
 def _diag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m firmware diag", description="Self-test of every kiosk device."
+        prog="python -m kiosk_tools diag", description="Self-test of every kiosk device."
     )
     parser.add_argument("--sim", action="store_true", help="test the simulated hardware")
     parser.add_argument("--sim-fault", metavar="NAME", help="inject a simulated fault first")
@@ -23,8 +23,8 @@ def _diag_parser() -> argparse.ArgumentParser:
 
 def _kiosk_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m firmware",
-        description="The alliance kiosk. `python -m firmware diag --help` for the self-test; "
+        prog="python -m kiosk_tools",
+        description="The alliance kiosk. `python -m kiosk_tools diag --help` for the self-test; "
         "`release --help` and `update --help` for update bundles.",
     )
     parser.add_argument("--config", metavar="FILE", help="kiosk TOML config")
@@ -49,7 +49,7 @@ def _kiosk_parser() -> argparse.ArgumentParser:
 
 def _keygen(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m firmware keygen",
+        prog="python -m kiosk_tools keygen",
         description="Make this kiosk's TLS key (kept here, 0600) and a certificate request "
         "for `python -m hub enroll KIOSK_ID --library LIB --csr FILE`.",
     )
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["update"]:
         from updater import cli as updater_cli
 
-        return updater_cli.main(argv[1:], prog="python -m firmware update")
+        return updater_cli.main(argv[1:], prog="python -m kiosk_tools update")
     if argv[:1] == ["diag"]:
         args = _diag_parser().parse_args(argv[1:])
         if args.sim or args.sim_fault:

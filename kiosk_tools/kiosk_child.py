@@ -47,7 +47,10 @@ class Shown:
         if refused_now and previous.get("notice") != CARD_REFUSED_NOTICE and self.tapped:
             # The card just tapped was refused: keep it as a refused "line" under its number.
             state = dict(view.get("notice_args") or ()).get("state", "unknown")
-            line = {"status": "refused", "reason_code": CARD_STATE_REASONS.get(state, "card_unknown")}
+            line = {
+                "status": "refused",
+                "reason_code": CARD_STATE_REASONS.get(state, "card_unknown"),
+            }
             self.lines.setdefault(self.tapped, []).append(line)
         locked_now = view.get("notice") == PIN_LOCKED_NOTICE
         if locked_now and previous.get("notice") != PIN_LOCKED_NOTICE and self.tapped:
@@ -81,6 +84,7 @@ class KioskChild:
         self.shown = Shown()
         self._n = 0
         self.proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.launch()
@@ -101,7 +105,8 @@ class KioskChild:
             env=self._env,
             cwd=self._cwd,
         )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Whether the kiosk said ready on its control channel within `timeout_s`."""
@@ -121,18 +126,25 @@ class KioskChild:
                     self._cond.notify_all()
             elif kind == "hub_timeout":
                 with self._cond:
-                    self.shown.hub_timeouts.append((str(message.get("op")), str(message.get("link"))))
+                    self.shown.hub_timeouts.append(
+                        (str(message.get("op")), str(message.get("link")))
+                    )
             elif kind == "ready":
                 self._ready.set()
             else:
                 self._replies.put(message)
 
-    def call(self, op: str, timeout_s: float = 30.0, **fields: Any) -> dict[str, Any]:
+    def send(self, op: str, **fields: Any) -> int:
+        """Ask without waiting for the answer (`call` waits); returns the request's n."""
         assert self.proc is not None and self.proc.stdin is not None
         self._n += 1
         n = self._n
         self.proc.stdin.write(json.dumps({"op": op, "n": n, **fields}, ensure_ascii=False) + "\n")
         self.proc.stdin.flush()
+        return n
+
+    def call(self, op: str, timeout_s: float = 30.0, **fields: Any) -> dict[str, Any]:
+        n = self.send(op, **fields)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -157,6 +169,15 @@ class KioskChild:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def read_to_end(self, timeout_s: float = 10.0) -> Shown:
+        """After the process ended: every view it wrote before it died, read to the end
+        of its pipe (all the reader was shown, not just what arrived so far)."""
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+            if self._reader.is_alive():
+                raise RuntimeError("the kiosk's output did not end: is it still running?")
+        return self.shown
 
     def quit(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

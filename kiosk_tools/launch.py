@@ -168,7 +168,7 @@ def start_secure(var: Path = VAR, *, preferred_ports: bool = True) -> Alliance:
         _stop(ils)
         broker.stop()
         raise
-    kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker.url,
+    kiosk = [sys.executable, "-m", "kiosk_tools", "--sim", "--broker", broker.url,
              "--kiosk-id", KIOSK_ID, "--library", LIBRARY_ID, "--identity", str(bundle.cert.parent)]  # fmt: skip
     print(f"run: operator commands (python -m hub status, command, exceptions, ...) use {operator}")
     return Alliance(broker.url, broker, hub, ils, kiosk, operator)
@@ -204,7 +204,7 @@ def start_plain(var: Path = VAR) -> Alliance:
     )
     lab_config = var / "plain-lab-kiosk.toml"
     lab_config.write_text("[hub]\npins_over_plain = true  # make run --plain only\n")
-    kiosk = [sys.executable, "-m", "firmware", "--sim", "--broker", broker_url, "--config", str(lab_config)]
+    kiosk = [sys.executable, "-m", "kiosk_tools", "--sim", "--broker", broker_url, "--config", str(lab_config)]
     return Alliance(broker_url, broker, hub, ils, kiosk, operator)
 
 

@@ -1,6 +1,6 @@
 """Where a scenario play finds its broker and kiosk when the command line names neither.
 
-`python -m firmware --sim --headless --script FILE`, with no `--broker`, no `--identity`
+`python -m kiosk_tools --sim --headless --script FILE`, with no `--broker`, no `--identity`
 and no TLS files in `--config`, plays against the hub settings an operator command would
 read (hub/cli/operator_config.py: `$ALLIANCE_HUB_CONFIG`, else `./var/lab/hub.toml` that
 `make run` leaves): its broker, and on a TLS broker a kiosk `scenario-LIBRARY` (or

@@ -1,4 +1,4 @@
-"""`python -m firmware --sim --headless --script FILE`: play a scenario end to end.
+"""`python -m kiosk_tools --sim --headless --script FILE`: play a scenario end to end.
 
 The runner owns what a scenario does to the world around the kiosk: it starts the
 kiosk as a child process on simulated hardware (so `power cut` can SIGKILL it and
@@ -58,7 +58,7 @@ class ExpectationFailed(ScenarioError):
 class ScriptRunner:
     steps: list[Step]
     broker_url: str
-    kiosk_argv: list[str]  # `python -m firmware ...` for the child, without --broker
+    kiosk_argv: list[str]  # `python -m kiosk_tools ...` for the child, without --broker
     kiosk_id: str
     out: TextIO = sys.stdout
     expect_timeout_s: float = 10.0
@@ -337,7 +337,7 @@ def run_script(
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="kiosk-script-"))
     argv = [
-        sys.executable, "-m", "firmware", "--sim", "--headless", "--control-stdio",
+        sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--control-stdio",
         "--journal", str(workdir / "journal.sqlite3"),
         "--kiosk-id", kiosk_id, "--library", library_id,
     ]

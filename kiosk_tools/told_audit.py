@@ -76,7 +76,7 @@ def journal_events(path: Path | str, cards: Iterable[tuple[str, str]] = ()) -> l
 
 def known_cards(ledger: Ledger) -> list[tuple[str, str]]:
     """Every reader card the ledger knows, as (scheme, number)."""
-    return [(r[0], r[1]) for r in ledger.db.query("SELECT scheme, number FROM readers")]
+    return ledger.known_cards()
 
 
 def last_told(events: Iterable[Told]) -> dict[str, str | None]:
@@ -150,8 +150,4 @@ def audit(ledger: Ledger, told: dict[str, str | None]) -> Audit:
 def loan_history(ledger: Ledger, item: str) -> list[tuple[str, str, str | None]]:
     """(card hash, opened_at, closed_at) of every loan of `item` the ledger holds,
     oldest first: a reader's history of that book."""
-    rows = ledger.db.query(
-        "SELECT card_hash, opened_at, closed_at FROM loans WHERE item = ? ORDER BY opened_at",
-        (item,),
-    )
-    return [(r[0], str(r[1]), None if r[2] is None else str(r[2])) for r in rows]
+    return ledger.loan_history(item)

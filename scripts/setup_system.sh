@@ -4,8 +4,14 @@
 set -u
 # gcc, python3-dev and linux-libc-dev: python-evdev (HID scanners) is published as source only.
 # systemd: systemd-analyze verifies the kiosk's unit (tests/field/test_install_pi.py).
+# fuse3: libfuse 3 and fusermount3 for hal_sim.lazy_disk, the disk that loses unsynced writes at a
+# power cut (tests/e2e/test_power_loss.py, tests/hal_sim/test_lazy_disk.py).
+# postgresql: initdb and pg_ctl, for the private cluster the PostgreSQL ledger tests start
+# where no server answers on 127.0.0.1:5432 (tests/postgres_server.py).
 want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
-      gcc python3-dev linux-libc-dev systemd)
+      gcc python3-dev linux-libc-dev systemd fuse3 postgresql)
+# matchbox-window-manager: X kiosks' window manager; SDL's full screen on X needs one (tests/field/test_fullscreen.py).
+want+=(matchbox-window-manager x11-utils)  # x11-utils: xwininfo, xprop
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -22,5 +28,6 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq || true
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
   || echo "setup: could not install ${missing[*]}; tests that need them will say so" >&2
-# The Debian package starts a broker on 1883 on some systems; ours start their own.
+# The Debian packages start a broker on 1883 and a PostgreSQL on 5432 on some systems;
+# the tests start their own broker, and use that PostgreSQL when it answers.
 exit 0

@@ -1,24 +1,29 @@
 """Shared fixtures: the secure alliance by default (a lab PKI, a TLS Mosquitto with the
 alliance's roles, identities enrolled on first use: `hub.lab.lab`), a private broker per test
 when it must be stopped, plain brokers only for what is about Mosquitto itself or an
-anonymous broker, PostgreSQL when a server answers, and a KIVY_HOME that keeps ~/.kivy
-clean."""
+anonymous broker, PostgreSQL (the machine's server, else a private cluster), a disk that
+loses unsynced writes at a power cut (`lazy_disk`), a KIVY_HOME that keeps ~/.kivy clean, and
+the run's closing lines on skips (tests/run_summary.py)."""
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from hal_sim.lazy_disk_mount import LazyDisk, LazyDiskUnavailable
 from hub.lab.broker_process import (
     BrokerUnavailable,
     MosquittoProcess,
     TlsMosquittoProcess,
 )
 from hub.lab.lab import Lab
-from hub.pki.broker_admin import port_answers
+from hub.lab.postgres_process import PostgresUnavailable
+from tests.postgres_server import PostgresServer
+from tests.postgres_server import postgres_server as postgres_server_for_session
+from tests.run_summary import pytest_sessionfinish  # noqa: F401  (the hook: skips and CI's rule)
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
@@ -74,18 +79,34 @@ def own_plain_broker() -> Iterator[MosquittoProcess]:
     proc.close()
 
 
-POSTGRES_URL = os.environ.get("ALLIANCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The PostgreSQL URL for ledger tests; skips loudly when no server answers."""
-    if not port_answers("127.0.0.1", 5432):
-        message = (
-            "PostgreSQL: NO SERVER ANSWERS on 127.0.0.1:5432 -- the PostgreSQL ledger tests "
-            "are SKIPPED. Start PostgreSQL to run them."
-        )
-        warnings.warn(message, stacklevel=1)
-        print(f"\n*** {message} ***\n")
-        pytest.skip(message)
-    return POSTGRES_URL
+def postgres_server() -> Iterator[PostgresServer]:
+    """This worker's PostgreSQL: the machine's server, else a private cluster started for
+    the session and stopped at its end (tests/postgres_server.py). Never a skip."""
+    try:
+        with postgres_server_for_session() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the PostgreSQL ledger tests need PostgreSQL: {exc}")
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> str:
+    """The PostgreSQL URL for a ledger test, which must carry the `postgres` marker."""
+    if request.node.get_closest_marker("postgres") is None:
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL: mark it `postgres`")
+    request.node.user_properties.append(("postgres", postgres_server.where))
+    return postgres_server.url
+
+
+@pytest.fixture
+def lazy_disk(tmp_path: Path) -> Iterator[LazyDisk]:
+    """A disk that loses every write not yet fsync'd at `power_cut()` (hal_sim.lazy_disk),
+    mounted at tmp_path/card over its "flash", tmp_path/flash; unmounted after."""
+    disk = LazyDisk(tmp_path / "flash", tmp_path / "card", tmp_path / "lazy_disk.log")
+    try:
+        disk.start()
+    except LazyDiskUnavailable as exc:
+        pytest.fail(f"power-loss tests need FUSE (scripts/setup_system.sh installs fuse3): {exc}")
+    yield disk
+    disk.close()

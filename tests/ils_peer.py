@@ -28,6 +28,7 @@ class Ils:
     port: int = 0
     sim: IlsSimulator | None = None
     tls: bool = True
+    repeat_checkout: str = "renew"  # "refuse": a repeated 11 is answered ok=0 (ils_sim/circulation.py)
     journal_file: Path = field(init=False)
     identity: ClientIdentity | None = field(init=False, default=None)
 
@@ -48,8 +49,10 @@ class Ils:
         """Serve (again) on the same port; the old connections may hold it a moment."""
         deadline = time.monotonic() + 10
         while True:
+            library = load_library(DATA)
+            library.repeat_checkout = self.repeat_checkout
             sim = IlsSimulator(
-                load_library(DATA),
+                library,
                 encoding=self.encoding,
                 journal=Journal(self.journal_file),
                 state_file=self.tmp / "ils-state.json",

@@ -6,7 +6,7 @@ up healthy; at every boot it undoes a switch that was never judged.
 It imports only `contract` of ours (`make lint` checks it): nothing the kiosk's user
 can change is ever imported into a root process. Its entry is `python -m updater`
 (updater.cli; `bin/kiosk-update` in a release runs it for the systemd units), and
-`python -m firmware update` hands over to the same `main`.
+`python -m kiosk_tools update` hands over to the same `main`.
 
 The installed layout (scripts/install-pi.sh, docs/pi.md) under ROOT (`/`, or a staging
 root with `--root`):
@@ -31,5 +31,5 @@ One module per job:
     results    the outcome every run ends in (`last-update.json`)
     kiosk_files reading a file in a directory the kiosk's user can write, as root
     cli        `python -m updater`
-    release    building a bundle (`python -m firmware release`; a build-time tool)
+    release    building a bundle (`python -m kiosk_tools release`; a build-time tool)
 """

@@ -1,4 +1,4 @@
-"""`python -m updater`: the root updater's command line (also `python -m firmware update`).
+"""`python -m updater`: the root updater's command line (also `python -m kiosk_tools update`).
 
     python -m updater --bundle FILE|URL --sha256 HEX [--root DIR]   install, switch, judge
     python -m updater --order FILE [--trust DIR]                    an update the hub signed
@@ -34,7 +34,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         description="Install a release bundle into a new slot, switch to it, roll back if it is not healthy.",
     )
     parser.add_argument(
-        "--bundle", metavar="FILE|URL", help="the bundle (python -m firmware release)"
+        "--bundle", metavar="FILE|URL", help="the bundle (python -m kiosk_tools release)"
     )
     parser.add_argument(
         "--sha256", metavar="HEX", help="the bundle's sha256, as release printed it"

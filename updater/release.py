@@ -1,4 +1,4 @@
-"""`python -m firmware release --out FILE`: one self-contained update bundle, in the
+"""`python -m kiosk_tools release --out FILE`: one self-contained update bundle, in the
 format the updater checks (updater.bundle). A build-time tool, run on a developer's
 machine or CI; it lives with the updater so the bundle's format has one owner.
 
@@ -246,7 +246,7 @@ def main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m firmware release",
+        prog="python -m kiosk_tools release",
         description="Build a self-contained update bundle (wheels of the kiosk and its dependencies).",
     )
     parser.add_argument(

@@ -4,7 +4,7 @@
 the lab's TLS broker, its ledger, the signing key, the PKI (and with it the operator's
 `hub` identity) and the `[sip2]` tables of the members' own systems. So `python -m hub
 status`, `command`, `exceptions`, `demo`, `enroll`, `revoke`, `sip2-check` and a scenario
-play (`python -m firmware --sim --headless --script FILE`) work against that lab as
+play (`python -m kiosk_tools --sim --headless --script FILE`) work against that lab as
 README writes them, without `--config`.
 
 The search, first match wins:

@@ -87,7 +87,7 @@ def add_parsers(subs: argparse._SubParsersAction) -> None:
     )
     enroll.add_argument(
         "--csr", type=Path, metavar="FILE",
-        help="the kiosk's certificate request (python -m firmware keygen on the kiosk): "
+        help="the kiosk's certificate request (python -m kiosk_tools keygen on the kiosk): "
         "its key stays there and only the certificate is issued",
     )  # fmt: skip
     enroll.add_argument(
@@ -257,7 +257,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         ).encode(),
     )  # fmt: skip
     print(f"kiosk configuration: {config}")
-    print(f"on the kiosk: python -m firmware --config {on_kiosk / config.name}")
+    print(f"on the kiosk: python -m kiosk_tools --config {on_kiosk / config.name}")
     _tell_broker(args.pki, address.url, "admit_kiosk", bundle.kiosk_id)
     return EXIT_OK
 

@@ -16,7 +16,7 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   someone else): a conflict, and an exception row for staff (`hub status`, the
   exceptions table); never dropped;
 - with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
-  (`[sip2] live_checkout_grace_s`, hub/ils/ils_live.py) is checked back in (09), one at a
+  (`[sip2] live_checkout_grace_s`, hub/ledger/ils_live.py) is checked back in (09), one at a
   time, unless the ledger's own loan of the book or a later checkout of it stands; a
   refused 09 is a conflict with an exception row for staff; the thread wakes when the
   oldest open live checkout comes due;
@@ -33,12 +33,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.ils import ils_live
-from hub.ils.ils_live import LiveCheckout
 from hub.ils.ils_operations import ClientPool
-from hub.ledger import ils_queue
+from hub.ledger.ils_door import IlsLedger
+from hub.ledger.ils_live import LiveCheckout
 from hub.ledger.ils_queue import QueuedCall
-from hub.ledger.ledger_sql import Database
 from hub.sip2.client import Sip2Error, Sip2ProtocolError, Sip2Unavailable
 from hub.sip2.settings import DEFAULT_GRACE_S
 
@@ -52,7 +50,7 @@ class IlsDrainer:
         self,
         system: str,
         pool: ClientPool,
-        db: Database,
+        ledger: IlsLedger,
         worker: str,
         clock: Callable[[], datetime],
         *,
@@ -65,7 +63,7 @@ class IlsDrainer:
     ) -> None:
         self.system = system
         self.pool = pool
-        self.db = db
+        self.ledger = ledger
         self.worker = worker
         self.clock = clock
         self.backoff_min_s = backoff_min_s
@@ -96,7 +94,7 @@ class IlsDrainer:
         if thread is not None:
             thread.join(timeout)
         try:
-            ils_queue.release_lease(self.db, self.system, self.worker)
+            self.ledger.release_lease(self.system, self.worker)
         except Exception:
             log.debug("could not release the lease of %s", self.system, exc_info=True)
 
@@ -120,16 +118,16 @@ class IlsDrainer:
     def step(self) -> float:
         """Do one thing, and say how long to wait before the next (0: at once)."""
         now = self.clock()
-        if not ils_queue.take_lease(self.db, self.system, self.worker, now, self.lease):
+        if not self.ledger.take_lease(self.system, self.worker, now, self.lease):
             return self.lease.total_seconds() / 2
-        call = ils_queue.next_queued(self.db, self.system)
+        call = self.ledger.next_queued(self.system)
         if call is None:
-            expired = ils_live.next_expired(self.db, self.system, now - self.live_grace)
+            expired = self.ledger.next_expired_checkout(self.system, now - self.live_grace)
             if expired is not None:
                 try:
                     self.check_back_in(expired)
                 except Sip2Unavailable as exc:
-                    ils_live.retry_later(self.db, expired, str(exc))
+                    self.ledger.retry_checkout_later(expired, str(exc))
                     return self._down(str(exc))
                 self._backoff = 0.0
                 return 0.0
@@ -139,32 +137,32 @@ class IlsDrainer:
         try:
             self.send(call)
         except Sip2Unavailable as exc:
-            ils_queue.note_error(self.db, call.id, str(exc))
+            self.ledger.note_error(call.id, str(exc))
             return self._down(str(exc))
         self._backoff = 0.0
         return 0.0
 
     def _down(self, error: str) -> float:
-        ils_queue.note_link(self.db, self.system, False, self.clock(), error)
+        self.ledger.note_link(self.system, False, self.clock(), error)
         self._backoff = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff * 2))
         return self._backoff
 
     def _until_live_due(self, now: datetime) -> float:
         """Seconds until the oldest open live checkout passes its grace (inf: none)."""
-        oldest = ils_live.oldest_open(self.db, self.system)
+        oldest = self.ledger.oldest_open_checkout(self.system)
         if oldest is None:
             return float("inf")
         return max(0.05, (oldest + self.live_grace - now).total_seconds())
 
     def check_back_in(self, call: LiveCheckout) -> None:
         """A live checkout no loan txn claimed: check it back in (09) and record why, or
-        leave it when something else stands (hub/ils/ils_live.py). Sip2Unavailable leaves it
+        leave it when something else stands (hub/ledger/ils_live.py). Sip2Unavailable leaves it
         open for the next try."""
-        why_not = ils_live.standing_instead(self.db, call)
+        why_not = self.ledger.standing_instead(call)
         if why_not is not None:
-            ils_live.settle(self.db, call, why_not[0], why_not[1], self.clock())
+            self.ledger.settle_checkout(call, why_not[0], why_not[1], self.clock())
             return
-        if not ils_live.begin_checkin(self.db, call, self.clock()):
+        if not self.ledger.begin_checkin(call, self.clock()):
             return  # its txn claimed it just now
         grace = int(self.live_grace.total_seconds())
         why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
@@ -172,39 +170,39 @@ class IlsDrainer:
             with self.pool.client() as client:
                 result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
         except Sip2ProtocolError as exc:
-            ils_queue.note_link(self.db, self.system, True, self.clock(), str(exc))
+            self.ledger.note_link(self.system, True, self.clock(), str(exc))
             if call.attempts + 1 >= self.max_invalid:
-                ils_live.settle(self.db, call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
+                self.ledger.settle_checkout(call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
             else:
-                ils_live.retry_later(self.db, call, str(exc))
+                self.ledger.retry_checkout_later(call, str(exc))
             return
         except Sip2Unavailable:
             raise
         except Sip2Error as exc:
             raise Sip2Unavailable(str(exc)) from exc
-        ils_queue.note_link(self.db, self.system, True, self.clock())
+        self.ledger.note_link(self.system, True, self.clock())
         if result.ok:
-            ils_live.settle(self.db, call, "checked_in", f"{why}: checked back in (09)", self.clock())
+            self.ledger.settle_checkout(call, "checked_in", f"{why}: checked back in (09)", self.clock())
             self.checked_back_in += 1
             log.warning("SIP2 %s: live checkout %s of item %s checked back in: %s", self.system, call.id, call.item, why)
         elif call.state == "pending":
-            ils_live.settle(self.db, call, "not_lent", f"{why}: the system had not lent it", self.clock())
+            self.ledger.settle_checkout(call, "not_lent", f"{why}: the system had not lent it", self.clock())
         else:
             words = result.screen_message or "no reason given"
-            ils_live.settle(self.db, call, "conflict", f"{why}; the 09 was refused: {words}", self.clock())
+            self.ledger.settle_checkout(call, "conflict", f"{why}; the 09 was refused: {words}", self.clock())
             self.conflicts += 1
             log.warning("SIP2 %s: live checkout %s could not be checked back in: staff", self.system, call.id)
 
     def send(self, call: QueuedCall) -> None:
         """Send one owed call and settle it; Sip2Unavailable leaves it owed."""
-        ils_queue.begin_attempt(self.db, call.id)
+        self.ledger.begin_attempt(call.id)
         earlier = call.attempts > 0  # an earlier send may have arrived
         try:
             with self.pool.client() as client:
                 self._deliver(client, call, earlier)
         except Sip2ProtocolError as exc:
-            ils_queue.note_error(self.db, call.id, str(exc))
-            ils_queue.note_link(self.db, self.system, True, self.clock(), str(exc))
+            self.ledger.note_error(call.id, str(exc))
+            self.ledger.note_link(self.system, True, self.clock(), str(exc))
             if call.attempts + 1 >= self.max_invalid:
                 self._conflict(call, "ils_invalid_request", f"the system found the request invalid: {exc}")
             return
@@ -212,14 +210,14 @@ class IlsDrainer:
             raise
         except Sip2Error as exc:  # any other client fault: as if down, retried later
             raise Sip2Unavailable(str(exc)) from exc
-        ils_queue.note_link(self.db, self.system, True, self.clock())
+        self.ledger.note_link(self.system, True, self.clock())
 
     def _deliver(self, client: Any, call: QueuedCall, earlier: bool) -> None:
         if call.op == "checkin":
             result = client.checkin(call.item, at=call.at, current_location=call.library_id, no_block=True)
             if result.ok:
                 self._delivered(call)
-            elif earlier:
+            elif earlier or client.sent_twice:  # our client's own resend counts as a send
                 self._delivered(call, "answered not checked out after an earlier send: taken as arrived")
             else:
                 self._conflict(
@@ -249,13 +247,13 @@ class IlsDrainer:
             self._conflict(call, "ils_renew_refused", f"not renewed: {result.screen_message or 'no reason given'}")
 
     def _delivered(self, call: QueuedCall, note: str | None = None, due: datetime | None = None) -> None:
-        ils_queue.mark_delivered(self.db, call.id, self.clock(), due=due, note=note)
+        self.ledger.mark_delivered(call.id, self.clock(), due=due, note=note)
         self.delivered += 1
         log.info("SIP2 %s: %s of item delivered (call %s)", self.system, call.op, call.id)
 
     def _conflict(self, call: QueuedCall, reason: str, words: str) -> None:
         summary = f"SIP2 system {self.system}: {call.op} of item {call.item} (txn {call.txn_id}): {words}"
-        ils_queue.mark_conflict(self.db, call, reason, summary, self.clock())
+        self.ledger.mark_conflict(call, reason, summary, self.clock())
         self.conflicts += 1
         log.warning("SIP2 %s: call %s is a conflict for staff: %s", self.system, call.id, reason)
 
@@ -265,6 +263,6 @@ class IlsDrainer:
             with self.pool.client() as client:
                 client.sc_status()
         except Sip2Error as exc:
-            ils_queue.note_link(self.db, self.system, False, self.clock(), str(exc))
+            self.ledger.note_link(self.system, False, self.clock(), str(exc))
             return
-        ils_queue.note_link(self.db, self.system, True, self.clock())
+        self.ledger.note_link(self.system, True, self.clock())

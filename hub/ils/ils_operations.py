@@ -13,7 +13,7 @@ What a caller may rely on:
 
 - Every call that reaches a system is in the ledger's `ils_queue` (hub/ledger/ils_queue.py):
   a live one waits for its txn, which claims it (a live checkout is recorded before its
-  11 is sent, and checked back in when no txn claims it in time: hub/ils/ils_live.py); a
+  11 is sent, and checked back in when no txn claims it in time: hub/ledger/ils_live.py); a
   txn whose call was not made live (the system was down, the kiosk was offline) queues
   one, in the same database transaction as its commit, and the drainer
   (hub/ils/ils_drainer.py) sends it later.
@@ -23,9 +23,9 @@ What a caller may rely on:
   (`ils_unavailable`): the hub cannot know what that system knows about the book (a hold,
   another loan), and the reader is still at the kiosk. Offline loans (the kiosk could not
   reach the hub) follow the kiosk's offline policy and are queued as checkouts.
-- Refusals are `IlsRefusal`: a reason code of `answers.HUB_REASONS`, and the system's
-  own words (AF) when it gave any. A system's answers never raise anything else but the
-  hub's own faults.
+- Refusals are `IlsRefusal`: a reason code of `HUB_REASONS` (hub/worker/refusals.py), and
+  the system's own words (AF) when it gave any. A system's answers never raise anything
+  else but the hub's own faults.
 - The ledger mirrors what it needs of the system: the reader of a card the system keeps
   (state and name, at each lookup; PIN lockout counted by the hub as for its own cards)
   and each book it lends or takes back (title, home), so the ledger's rules and loans
@@ -37,17 +37,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from contract import messages
 from contract.privacy import card_hash
-from hub.ils import ils_live
 from hub.ils.ils_routing import IlsRouting, NoGuestPatron, Patron
-from hub.ledger import ils_mirror, ils_queue, queries
-from hub.ledger.ledger_sql import Database
-from hub.ledger.pins import PinResult, count_verdict, lock_state, still_locked
+from hub.ledger.ils_door import IlsLedger
+from hub.ledger.pins import PinResult, still_locked
 from hub.rules.registry import Registry
 from hub.rules.rules import ItemRecord, ReaderRecord, Route
 from hub.rules.schemes import Scheme
@@ -68,8 +66,8 @@ class ClientPool(Protocol):
 
 
 class IlsRefusal(Exception):
-    """The kiosk must refuse: `code` is a reason code (answers.HUB_REASONS), `note` the
-    system's own words (its screen message), when it gave any."""
+    """The kiosk must refuse: `code` is a reason code (`HUB_REASONS`, hub/worker/refusals.py),
+    `note` the system's own words (its screen message), when it gave any."""
 
     def __init__(self, code: str, note: str | None = None, system: str | None = None) -> None:
         super().__init__(code if not note else f"{code}: {note}")
@@ -99,14 +97,15 @@ class IlsRoute:
 
 class IlsGateway:
     """The hub's door to the members' systems: one pool per system, the routing, and the
-    ledger's database (for the mirror and `ils_queue`). `wake(system)` is called when a
-    call is queued, so a drainer can send it at once."""
+    ledger as the ILS leg holds it (`IlsLedger`: the mirror, `ils_queue`, live checkouts;
+    never its database). `wake(system)` is called when a call is queued, so a drainer can
+    send it at once."""
 
     def __init__(
         self,
         routing: IlsRouting,
         pools: Mapping[str, ClientPool],
-        db: Database,
+        ledger: IlsLedger,
         clock: Callable[[], datetime],
         wake: Callable[[str], None] | None = None,
     ) -> None:
@@ -115,7 +114,7 @@ class IlsGateway:
             raise ValueError(f"no SIP2 pool for system {missing[0]!r}")
         self.routing = routing
         self.pools = pools
-        self.db = db
+        self.ledger = ledger
         self.clock = clock
         self.wake = wake or (lambda system: None)
 
@@ -131,10 +130,10 @@ class IlsGateway:
 
     def item_system(self, barcode: str) -> str | None:
         """The system that keeps this book, or None (the hub's own catalogue)."""
-        return self.routing.item_system(barcode, queries.item_home(self.db, barcode))
+        return self.routing.item_system(barcode, self.ledger.item_home(barcode))
 
     def item_member(self, barcode: str) -> str | None:
-        return self.routing.item_member(barcode, queries.item_home(self.db, barcode))
+        return self.routing.item_member(barcode, self.ledger.item_home(barcode))
 
     # ------------------------------------------------------------------ readers
 
@@ -167,10 +166,10 @@ class IlsGateway:
         IlsRefusal when the system does not answer."""
         key = card_hash(scheme, number)
         now = self.clock()
-        state = lock_state(self.db, key)
+        state = self.ledger.lock_state(key)
         if state is None:
             self.reader(scheme, number, system)
-            state = lock_state(self.db, key)
+            state = self.ledger.lock_state(key)
             if state is None:
                 return PinResult(ok=False, attempts_left=0, known=False)
         lock = still_locked(state[1], now)
@@ -180,7 +179,7 @@ class IlsGateway:
             info = client.patron_information(number, pin=pin)
         if not info.valid_patron:
             return PinResult(ok=False, attempts_left=0, known=False)
-        return count_verdict(self.db, key, bool(info.valid_pin), policy, now, kiosk_id)
+        return self.ledger.count_pin_verdict(key, bool(info.valid_pin), policy, now, kiosk_id)
 
     # ------------------------------------------------------------------ loans
 
@@ -201,10 +200,12 @@ class IlsGateway:
         does not answer, has no guest patron for the card's scheme, or still waits for an
         earlier call about this book.
 
-        A checkout is in the ledger before its 11 leaves (hub/ils/ils_live.py, inside the
+        A checkout is in the ledger before its 11 leaves (hub/ledger/ils_live.py, inside the
         reader's session at `kiosk_id`): lent, it waits for its loan txn; with no certain
         answer it stays pending; either way it is checked back in if no txn claims it in
-        time. A renewal is recorded once the system renewed it, for its txn to claim."""
+        time. A refusal of our client's own resend (`Sip2Client.sent_twice`: the first
+        11's answer was lost with its connection) is checked against the patron's record
+        (63): the book on it means the first 11 lent it. A renewal is recorded once the system renewed it, for its txn to claim."""
         patron = self._patron(system, scheme, number)
         self._not_behind_queue(system, item)
         now = self.clock()
@@ -213,31 +214,31 @@ class IlsGateway:
         try:
             with self._client(system) as client:
                 if op == "checkout":
-                    call_id = ils_live.record_pending(
-                        self.db, system, item, library_id, now,
+                    call_id = self.ledger.record_pending_checkout(
+                        system, item, library_id, now,
                         patron_id=patron.patron_id, card_hash=key, kiosk_id=kiosk_id,
                     )  # fmt: skip
                     result = client.checkout(patron.patron_id, item, at=now)
+                    if not result.ok and client.sent_twice and self._charged(client, patron, item):
+                        # the refusal answers our client's resend: the first 11 lent it
+                        result = replace(result, ok=True)
                 else:
                     result = client.renew(patron.patron_id, item, at=now)
         except IlsRefusal as refusal:
             if call_id is not None:
                 cause = type(refusal.__cause__).__name__ if refusal.__cause__ else refusal.code
-                ils_live.note_uncertain(self.db, call_id, f"the 11 may have reached the system: outcome unknown ({cause})")
+                self.ledger.note_checkout_uncertain(call_id, f"the 11 may have reached the system: outcome unknown ({cause})")
             raise
         if not result.ok:
             if call_id is not None:
-                ils_live.mark_refused(self.db, call_id, now, result.screen_message)
+                self.ledger.mark_checkout_refused(call_id, now, result.screen_message)
             raise IlsRefusal("ils_refused", result.screen_message, system)
-        with self.db.write():
-            if call_id is not None:
-                self._mirror_item(item, result.title, system)
-                ils_live.mark_lent(self.db, call_id, result.due_date)
-            else:
-                ils_queue.record_live_call(
-                    self.db, system, op, item, library_id, now,
-                    patron_id=patron.patron_id, card_hash=key, due=result.due_date,
-                )  # fmt: skip
+        if call_id is not None:
+            self.ledger.checkout_lent(call_id, result.due_date, item, result.title, self._member_of(item, system))
+        else:
+            self.ledger.record_live_renewal(
+                system, item, library_id, now, patron_id=patron.patron_id, card_hash=key, due=result.due_date
+            )
         return IlsLoan(system, patron, result.title, result.due_date)
 
     def return_route(self, item: str, library_id: str, system: str) -> IlsRoute | None:
@@ -245,7 +246,7 @@ class IlsGateway:
         the route from its answer; None when the system does not answer or still waits
         for an earlier call about this book (the hub's own rule routes it then, and the
         return txn queues the checkin)."""
-        if ils_queue.item_waiting(self.db, system, item):
+        if self.ledger.item_waiting(system, item):
             return None
         now = self.clock()
         try:
@@ -254,9 +255,9 @@ class IlsGateway:
         except IlsRefusal:
             return None
         route = Route(*self._route(item, library_id, result.alert_type, result.destination))
-        with self.db.write():
-            self._mirror_item(item, result.title, system, available=False)
-            ils_queue.record_live_call(self.db, system, "checkin", item, library_id, now, route=route)
+        self.ledger.record_live_checkin(
+            system, item, library_id, now, route, result.title, self._member_of(item, system)
+        )
         return IlsRoute(route.route, route.library_id, title=result.title)
 
     def _route(self, item: str, library_id: str, alert_type: str | None, destination: str | None) -> tuple[str, str]:
@@ -286,29 +287,29 @@ class IlsGateway:
 
     # ------------------------------------------------------------------ txns
 
-    def follow_txn(self, db: Database, txn: messages.Txn, ack: messages.Ack, now: datetime) -> messages.Ack:
+    def follow_txn(self, ledger: IlsLedger, txn: messages.Txn, ack: messages.Ack, now: datetime) -> messages.Ack:
         """Inside a txn's commit (hub/ledger/commits.py): claim the live call the txn stands for,
         or queue the call the book's system is owed. A loan or renewal the system made
         keeps the system's due date in the ledger (and in the ack). Books of the hub's own
         catalogue, and txns not committed, are left alone."""
         if ack.result != "committed":
             return ack
-        system = self.routing.item_system(txn.item, queries.item_home(db, txn.item))
+        system = self.routing.item_system(txn.item, ledger.item_home(txn.item))
         if system is None:
             return ack
         op = _TXN_OPS[txn.kind]
         key = card_hash(txn.card.scheme, txn.card.number) if txn.card else None
         if op == "checkout":
-            live = ils_live.claim(db, system, txn.item, key, txn.kiosk_id, txn.txn_id)
+            live = ledger.claim_live_checkout(system, txn.item, key, txn.kiosk_id, txn.txn_id)
             claimed = (live.id, live.due) if live is not None and live.lent else None
         else:
-            claimed = ils_queue.claim_live_call(
-                db, system, op, txn.item, None if op == "checkin" else key, txn.txn_id, txn.kiosk_id, now
+            claimed = ledger.claim_live_call(
+                system, op, txn.item, None if op == "checkin" else key, txn.txn_id, txn.kiosk_id, now
             )
         if claimed is not None:
             _, due = claimed
             if due is not None and op != "checkin":
-                ils_mirror.keep_system_due(db, txn.item, due)
+                ledger.keep_system_due(txn.item, due)
                 ack = ack.model_copy(update={"due": due})
             return ack
         patron_id = None
@@ -316,18 +317,18 @@ class IlsGateway:
             if txn.card is None:
                 return ack
             try:
-                card_home = queries.reader_home(db, key) if key else None
+                card_home = ledger.reader_home(key) if key else None
                 card_system = self.routing.card_system(txn.card.scheme, txn.card.number, card_home)
                 patron_id = self.routing.patron_for(system, txn.card.scheme, txn.card.number, card_system).patron_id
             except NoGuestPatron as exc:
-                ils_queue.record_conflict_now(
-                    db, system, op, txn.item, txn.library_id, txn.at, now, txn_id=txn.txn_id, kiosk_id=txn.kiosk_id,
+                ledger.record_conflict_now(
+                    system, op, txn.item, txn.library_id, txn.at, now, txn_id=txn.txn_id, kiosk_id=txn.kiosk_id,
                     reason="ils_no_guest_patron", summary=f"{txn.mode} {txn.kind} of item {txn.item}: {exc}",
                     card_hash=key,
                 )  # fmt: skip
                 return ack if ack.exception else ack.model_copy(update={"exception": "ils_no_guest_patron"})
-        ils_queue.enqueue(
-            db, system, op, txn.item, txn.library_id, txn.at, now,
+        ledger.enqueue(
+            system, op, txn.item, txn.library_id, txn.at, now,
             txn_id=txn.txn_id, kiosk_id=txn.kiosk_id, patron_id=patron_id, card_hash=key,
         )  # fmt: skip
         self.wake(system)
@@ -361,7 +362,7 @@ class IlsGateway:
 
     def _note_link(self, system: str, up: bool, error: str | None = None) -> None:
         try:
-            ils_queue.note_link(self.db, system, up, self.clock(), error)
+            self.ledger.note_link(system, up, self.clock(), error)
         except Exception:  # the link's state is for display; never fail an answer on it
             log.exception("could not record the link state of %s", system)
 
@@ -371,21 +372,25 @@ class IlsGateway:
         except NoGuestPatron as exc:
             raise IlsRefusal("ils_no_guest_patron", None, system) from exc
 
+    @staticmethod
+    def _charged(client: Any, patron: Patron, item: str) -> bool:
+        """Is `item` on the patron's record at the system (63)?"""
+        return item in client.patron_information(patron.patron_id).charged_items
+
     def _not_behind_queue(self, system: str, item: str) -> None:
-        if ils_queue.item_waiting(self.db, system, item):
+        if self.ledger.item_waiting(system, item):
             raise IlsRefusal("ils_unavailable", None, system)
 
     def _reader_home(self, scheme: str, number: str) -> str | None:
-        return queries.reader_home(self.db, card_hash(scheme, number))
+        return self.ledger.reader_home(card_hash(scheme, number))
 
     def _mirror_reader(self, reader: ReaderRecord) -> None:
-        with self.db.write():
-            ils_mirror.mirror_reader(self.db, reader)
+        self.ledger.mirror_reader(reader)
 
-    def _mirror_item(self, item: str, title: str | None, system: str, available: bool = True) -> None:
-        """The book in the ledger (hub/ledger/ils_mirror.py), at home at its member of `system`."""
-        member = self.item_member(item) or next(m for m, s in self.routing.members.items() if s == system)
-        ils_mirror.mirror_item(self.db, item, title, member, available)
+    def _member_of(self, item: str, system: str) -> str:
+        """The member a book of `system` is at home at in the ledger's mirror
+        (hub/ledger/ils_mirror.py)."""
+        return self.item_member(item) or next(m for m, s in self.routing.members.items() if s == system)
 
 
 def ils_item_view(item: ItemRecord | None, barcode: str, member: str, on_loan_in_ledger: bool) -> ItemRecord:

@@ -8,7 +8,7 @@ can say each in words, and a test can check that the hub records no code missing
 Where they come from: the loan rules applied to an offline txn (hub.rules.rules, hub.ledger.commits),
 the bounds on what a kiosk may claim (hub.ledger.txn_checks, hub.ledger.txn_clock, hub.ledger.session_tokens,
 hub.ledger.txn_plausibility), and members' own library systems (hub.ils.ils_drainer,
-hub.ils.ils_operations, hub.ils.ils_live). docs/security.md, "Hub-side checks", explains each.
+hub.ils.ils_operations, hub.ledger.ils_live). docs/security.md, "Hub-side checks", explains each.
 
 What a caller may rely on: every key is a code the hub may write; `describe` never
 raises, so an older ledger's unknown code still shows (as itself).

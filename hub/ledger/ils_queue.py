@@ -11,7 +11,7 @@ One row of `ils_queue` is one SIP2 call about one book:
     delivered  the system has it (answered by a live call its txn claimed, or drained)
     conflict   the system refused it; an exception row tells staff (never dropped)
 
-A checkout made while a kiosk waits is a live checkout (hub/ils/ils_live.py): recorded
+A checkout made while a kiosk waits is a live checkout (hub/ledger/ils_live.py): recorded
 `pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
 claims it in time; its states are listed there.
 
@@ -65,7 +65,7 @@ class LinkRow:
     checked_at: datetime | None
     queued: int
     conflicts: int
-    live: int = 0  # live checkouts waiting for their loan txn (hub/ils/ils_live.py)
+    live: int = 0  # live checkouts waiting for their loan txn (hub/ledger/ils_live.py)
 
 
 # ---------------------------------------------------------------- calls made live
@@ -100,7 +100,7 @@ def record_live_call(
 def live_route(db: Database, item: str, now: datetime) -> Route | None:
     """Where a member's system sent this book at its newest unclaimed live checkin (the
     09 of `return_route`, within the claim window): what the hub told the kiosk, so what
-    its return txn is judged against (hub/ledger/commits.py). None when there is none."""
+    its return txn is judged against (hub/ledger/txn_effects.py). None when there is none."""
     row = db.query_one(
         "SELECT route, route_library FROM ils_queue WHERE op = 'checkin' AND item = ? AND state = 'live'"
         " AND created_at >= ? ORDER BY id DESC LIMIT 1",

@@ -10,6 +10,7 @@ the modules that each do one job on it.
     hub.ledger.kiosk_presence when the hub heard each kiosk (is "offline" true?)
     hub.ledger.seeding        put the demo catalogue, or single rows, into the ledger
     hub.ledger.ils_queue      what members' own library systems were told, and are owed
+    hub.ledger.ils_door       the ILS leg's door: the ledger functions it may call
     hub.ledger.ledger_sql     the SQL layer under them all (SQLite or PostgreSQL)
 
 Each method below only hands `self.db` to its module; read the module for what a caller
@@ -37,6 +38,7 @@ from hub.ledger import (
 )
 from hub.ledger.commits import TxnFollowUp
 from hub.ledger.fleet_records import FleetRow
+from hub.ledger.ils_door import IlsLedger
 from hub.ledger.kiosk_flags import KioskFlag
 from hub.ledger.ledger_sql import Database, LedgerUrlError, open_database
 from hub.ledger.order_caps import OrderCaps
@@ -76,6 +78,11 @@ class Ledger:
         if self._pin_peppers is None:
             self._pin_peppers = pins.load_peppers(self.db, self._pin_pepper_file)
         return self._pin_peppers
+
+    def ils_door(self) -> IlsLedger:
+        """The ledger as the ILS leg holds it (hub/ledger/ils_door.py): its functions, and
+        no database handle."""
+        return IlsLedger(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -159,6 +166,12 @@ class Ledger:
 
     def exceptions(self) -> list[ExceptionRow]:
         return queries.exceptions(self.db)
+
+    def known_cards(self) -> list[tuple[str, str]]:
+        return queries.known_cards(self.db)
+
+    def loan_history(self, barcode: str) -> list[tuple[str, str, str | None]]:
+        return queries.loan_history(self.db, barcode)
 
     # -- hub.ledger.staff_exceptions
 

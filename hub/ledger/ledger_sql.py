@@ -6,7 +6,8 @@ style, identity columns, how a write transaction starts (SQLite takes its write 
 front with BEGIN IMMEDIATE so two processes never deadlock on lock upgrade) and where
 the tables live (a PostgreSQL schema named in the URL, so tests and tenants can share a
 server without colliding). Timestamps are stored as text in one form (`time_text`) that
-both dialects compare correctly.
+both dialects compare correctly. The tables themselves are hub/ledger/ledger_schema.py's;
+`Database.create_schema` makes them, and adds what is new to an older ledger, at open.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from contract.private_files import make_private
+from hub.ledger.ledger_schema import ADDED_COLUMNS, ADDED_INDEXES, SCHEMA, SCHEMA_TABLES
 
 
 class LedgerUrlError(ValueError):
@@ -42,203 +44,6 @@ def time_text(moment: datetime) -> str:
 def parse_time_text(text: str | None) -> datetime | None:
     """The moment `time_text` stored (None for a NULL column)."""
     return None if text is None else datetime.fromisoformat(text)
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readers (
-    card_hash TEXT PRIMARY KEY,
-    scheme TEXT NOT NULL,
-    number TEXT NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    block_reason TEXT,
-    expires TEXT,
-    home_library TEXT,
-    pin_hash TEXT,
-    pin_failures INTEGER NOT NULL DEFAULT 0,
-    locked_until TEXT
-);
-CREATE INDEX IF NOT EXISTS readers_state ON readers (state);
-CREATE TABLE IF NOT EXISTS items (
-    barcode TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    home_library TEXT NOT NULL,
-    state TEXT NOT NULL,
-    hold_for TEXT,
-    loanable INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS items_state ON items (state);
-CREATE TABLE IF NOT EXISTS loans (
-    id {id_pk},
-    item TEXT NOT NULL,
-    card_hash TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    due TEXT NOT NULL,
-    renewals INTEGER NOT NULL DEFAULT 0,
-    closed_at TEXT,
-    txn_id TEXT,
-    closed_by TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS loans_active_item ON loans (item) WHERE closed_at IS NULL;
-CREATE INDEX IF NOT EXISTS loans_active_card ON loans (card_hash) WHERE closed_at IS NULL;
-CREATE TABLE IF NOT EXISTS holds (
-    id {id_pk},
-    item TEXT NOT NULL,
-    card_hash TEXT NOT NULL,
-    pickup_library TEXT NOT NULL,
-    state TEXT NOT NULL,
-    placed_at TEXT
-);
-CREATE INDEX IF NOT EXISTS holds_item ON holds (item, state);
-CREATE TABLE IF NOT EXISTS transfers (
-    id {id_pk},
-    item TEXT NOT NULL,
-    from_library TEXT NOT NULL,
-    to_library TEXT NOT NULL,
-    at TEXT NOT NULL,
-    txn_id TEXT
-);
-CREATE INDEX IF NOT EXISTS transfers_item ON transfers (item);
-CREATE TABLE IF NOT EXISTS txns (
-    id {id_pk},
-    txn_id TEXT NOT NULL UNIQUE,
-    kiosk_id TEXT NOT NULL,
-    library_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    item TEXT NOT NULL,
-    card_hash TEXT,
-    at TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    result TEXT NOT NULL,
-    ack_json TEXT NOT NULL,
-    committed_at TEXT NOT NULL,
-    seq INTEGER,
-    epoch TEXT,
-    order_at TEXT,
-    item_state TEXT
-);
-CREATE INDEX IF NOT EXISTS txns_item ON txns (item);
-CREATE TABLE IF NOT EXISTS exceptions (
-    id {id_pk},
-    txn_id TEXT NOT NULL,
-    kiosk_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS exceptions_txn ON exceptions (txn_id);
-CREATE TABLE IF NOT EXISTS fleet (
-    kiosk_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    library_id TEXT,
-    firmware TEXT,
-    last_seen TEXT,
-    telemetry_json TEXT,
-    journal_pending INTEGER,
-    faults TEXT,
-    clock_offset_s REAL,
-    clock_sampled_at TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS kiosk_order (
-    kiosk_id TEXT PRIMARY KEY,
-    epoch TEXT NOT NULL,
-    last_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS parked (
-    kiosk_id TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    txn_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    parked_at TEXT NOT NULL,
-    PRIMARY KEY (kiosk_id, epoch, seq)
-);
-CREATE TABLE IF NOT EXISTS kiosk_epochs (
-    kiosk_id TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    first_at TEXT NOT NULL,
-    PRIMARY KEY (kiosk_id, epoch)
-);
-CREATE TABLE IF NOT EXISTS ils_queue (
-    id {id_pk},
-    system TEXT NOT NULL,
-    op TEXT NOT NULL,
-    item TEXT NOT NULL,
-    patron_id TEXT,
-    card_hash TEXT,
-    txn_id TEXT,
-    kiosk_id TEXT,
-    library_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    due TEXT,
-    created_at TEXT NOT NULL,
-    done_at TEXT
-);
-CREATE INDEX IF NOT EXISTS ils_queue_waiting ON ils_queue (system, state, id);
-CREATE INDEX IF NOT EXISTS ils_queue_item ON ils_queue (item, op, state);
-CREATE TABLE IF NOT EXISTS kiosk_flags (
-    kiosk_id TEXT NOT NULL,
-    flag TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    raised_at TEXT NOT NULL,
-    last_at TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (kiosk_id, flag)
-);
-CREATE TABLE IF NOT EXISTS kiosk_presence (
-    id {id_pk},
-    kiosk_id TEXT NOT NULL,
-    from_at TEXT NOT NULL,
-    to_at TEXT NOT NULL,
-    closed INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS kiosk_presence_kiosk ON kiosk_presence (kiosk_id, id);
-CREATE INDEX IF NOT EXISTS kiosk_presence_until ON kiosk_presence (kiosk_id, to_at);
-CREATE TABLE IF NOT EXISTS ils_links (
-    system TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    last_error TEXT,
-    changed_at TEXT,
-    checked_at TEXT,
-    lease_worker TEXT,
-    lease_until TEXT
-);
-"""
-
-SCHEMA_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
-
-# Columns added after the first release: a ledger made before them gets them at open.
-_ADDED_COLUMNS = (
-    ("loans", "closed_by", "TEXT"),
-    ("txns", "seq", "INTEGER"),
-    ("txns", "epoch", "TEXT"),
-    ("txns", "order_at", "TEXT"),
-    ("txns", "item_state", "TEXT"),
-    ("fleet", "clock_offset_s", "REAL"),
-    ("fleet", "clock_sampled_at", "TEXT"),
-    ("readers", "locked_by", "TEXT"),
-    ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ils/ils_live.py
-    # a live checkin's route, as the system answered it (hub.ledger.ils_queue.live_route)
-    ("ils_queue", "route", "TEXT"),
-    ("ils_queue", "route_library", "TEXT"),
-    # staff close an exception with a record (hub.ledger.staff_exceptions)
-    ("exceptions", "resolved_at", "TEXT"),
-    ("exceptions", "resolved_by", "TEXT"),
-    ("exceptions", "resolved_note", "TEXT"),
-)
-
-# Indexes on added columns: made after them. What a kiosk's txns claimed
-# lately (hub.ledger.txn_plausibility, hub.ledger.txn_clock) is read by these.
-_ADDED_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS txns_kiosk_at ON txns (kiosk_id, order_at)",
-)
 
 
 class Database:
@@ -298,16 +103,16 @@ class Database:
         """Create the tables if missing (idempotent; safe when workers start together)."""
         if self._schema_exists():
             return  # a read: opening a ledger to count rows must not wait for a writer
-        ddl = _SCHEMA.format(id_pk=self.id_pk)
+        ddl = SCHEMA.format(id_pk=self.id_pk)
         with self.write():
             self._lock_schema()
             for stmt in ddl.split(";"):
                 if stmt.strip():
                     self.execute(stmt)
-            for table, column, kind in _ADDED_COLUMNS:
+            for table, column, kind in ADDED_COLUMNS:
                 if column not in self._columns(table):
                     self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            for index in _ADDED_INDEXES:
+            for index in ADDED_INDEXES:
                 self.execute(index)
             self.execute("UPDATE txns SET order_at = at WHERE order_at IS NULL")
 
@@ -319,7 +124,7 @@ class Database:
         (so a ledger made by an older release gets what is new at open)."""
         if not set(SCHEMA_TABLES) <= self._tables():
             return False
-        return all(column in self._columns(table) for table, column, _kind in _ADDED_COLUMNS)
+        return all(column in self._columns(table) for table, column, _kind in ADDED_COLUMNS)
 
     def _tables(self) -> set[str]:
         raise NotImplementedError

@@ -207,6 +207,21 @@ def transfers(db: Database, barcode: str) -> list[tuple[str, str]]:
     ]
 
 
+def known_cards(db: Database) -> list[tuple[str, str]]:
+    """(scheme, number) of every reader card the ledger knows (the told-audit's key)."""
+    return [(r[0], r[1]) for r in db.query("SELECT scheme, number FROM readers")]
+
+
+def loan_history(db: Database, barcode: str) -> list[tuple[str, str, str | None]]:
+    """(card hash, opened_at, closed_at) of every loan of the book, oldest first, open or
+    closed (the told-audit's history of a book)."""
+    rows = db.query(
+        "SELECT card_hash, opened_at, closed_at FROM loans WHERE item = ? ORDER BY opened_at",
+        (barcode,),
+    )
+    return [(r[0], str(r[1]), None if r[2] is None else str(r[2])) for r in rows]
+
+
 def _loan(row: Sequence[Any]) -> LoanRow:
     return LoanRow(
         item=row[0],

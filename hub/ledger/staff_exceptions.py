@@ -1,7 +1,7 @@
 """Staff exceptions as staff work them: listed with the book and the (masked) reader,
 and resolved one by one with a record of who closed it, when, and why.
 
-An exception row (hub/ledger/commits.py `_record_exception`, hub/ledger/ils_queue.py) names a txn, a
+An exception row (hub/ledger/txn_effects.py `record_exception`, hub/ledger/ils_queue.py) names a txn, a
 kiosk, a reason code and a summary; the book and the reader come from the txn, its item
 and the reader holding its card, so nothing about a reader is stored twice and no card
 number is shown (the name is masked, `contract.privacy.mask_name`). An exception is

@@ -65,12 +65,12 @@ def check_kiosk_id(kiosk_id: str) -> str:
 
 
 def public_key_of_request(csr_pem: bytes, kiosk_id: str) -> ec.EllipticCurvePublicKey:
-    """The public key of a kiosk's certificate request (`python -m firmware keygen`),
+    """The public key of a kiosk's certificate request (`python -m kiosk_tools keygen`),
     once the request proves it holds the private key and names `kiosk_id` alone."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError:
-        raise PkiError("the certificate request is not a PEM CSR (python -m firmware keygen)") from None
+        raise PkiError("the certificate request is not a PEM CSR (python -m kiosk_tools keygen)") from None
     try:
         signed = csr.is_signature_valid
     except ValueError:  # a damaged key inside the request
@@ -90,7 +90,7 @@ def enroll_kiosk(
     root: Path, kiosk_id: str, library_id: str, out_dir: Path, csr_pem: bytes | None = None
 ) -> KioskBundle:
     """Issue kiosk `kiosk_id` a client certificate (CN = kiosk id) and record it as
-    standing in `library_id`. With `csr_pem` (made on the kiosk by `python -m firmware
+    standing in `library_id`. With `csr_pem` (made on the kiosk by `python -m kiosk_tools
     keygen`) the kiosk keeps its key and only the certificate and the CA certificate are
     written to `out_dir`; without, the key is generated here and written to `out_dir`
     (the kiosk's bundle) only.

@@ -17,7 +17,10 @@ What a caller may rely on:
 - A silent close after a request on a connection that had been idle (the ACS may have
   restarted) -> one new connection and one resend; a silent close on a fresh connection
   is the ACS refusing the request (pysip2 does this with requests it finds invalid) and
-  raises `Sip2ProtocolError` naming the message, never a retry loop.
+  raises `Sip2ProtocolError` naming the message, never a retry loop. The first send may
+  have been acted on (its answer lost with the connection): `sent_twice` says so for
+  the last call, so a caller can read a "not checked out" or "already out" answer to the
+  resend as the echo of its own first send.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class Sip2Client:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn: Connection | None = None
         self._seq = -1
+        self.sent_twice = False  # the last call's request went out again after a silent close
+        self._answered = False  # the connection has answered a request since its login
 
     # ---- connection ----
 
@@ -76,6 +81,7 @@ class Sip2Client:
                                      tls_ca=s.tls_ca, tls_fingerprint=s.tls_fingerprint,
                                      label=s.label)
         self._seq = -1
+        self._answered = False
         login = m.LoginRequest(s.user, s.password, s.location)
         try:
             ok = m.read_login(self._exchange(login))
@@ -181,8 +187,11 @@ class Sip2Client:
     # ---- one request, one answer ----
 
     def _call(self, request: _Request) -> Frame:
-        reused = self.connected
-        if reused and self._conn is not None and self._conn.has_input_waiting():
+        self.sent_twice = False
+        # Idle, not fresh: it answered before, so a silent close now may be a restart.
+        # (The pool logs a connection in before handing it out: that alone is fresh.)
+        reused = self.connected and self._answered
+        if self.connected and self._conn is not None and self._conn.has_input_waiting():
             log.info("sip2 %s: idle connection closed or out of step; reconnecting",
                      self.system.label)
             reused = False
@@ -190,15 +199,20 @@ class Sip2Client:
         if not self.connected:
             self.connect()
         try:
-            return self._exchange(request)
+            frame = self._exchange(request)
+            self._answered = True
+            return frame
         except PeerClosed:
             self.close()
             if not reused:
                 raise self._refused(request) from None
         log.info("sip2 %s: idle connection was closed; reconnecting once", self.system.label)
         self.connect()
+        self.sent_twice = True
         try:
-            return self._exchange(request)
+            frame = self._exchange(request)
+            self._answered = True
+            return frame
         except PeerClosed:
             self.close()
             raise self._refused(request) from None

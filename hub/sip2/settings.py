@@ -95,7 +95,7 @@ class Sip2Section(Section):
     systems: dict[str, Sip2SystemSection] = Field(default_factory=dict)
     members: dict[str, str] = Field(default_factory=dict)
     # A checkout a member's system made while a kiosk waited, that no loan txn claimed
-    # within this, is checked back in (09) by the drainer (hub/ils/ils_live.py).
+    # within this, is checked back in (09) by the drainer (hub/ledger/ils_live.py).
     live_checkout_grace_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = DEFAULT_GRACE_S
 
     @model_validator(mode="after")

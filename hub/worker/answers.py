@@ -30,78 +30,28 @@ is testable with a ledger and a registry alone. What a caller may rely on:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, tzinfo
-from types import MappingProxyType
 from typing import Any
 
 from contract import card_schemes, messages, privacy
-from hub.ils.ils_operations import IlsGateway, IlsRefusal, LendOp, ils_item_view
+from hub.ils.ils_operations import IlsGateway, IlsRefusal
 from hub.ledger.kiosk_flags import CARD_WALKING, PIN_GUESSING
 from hub.ledger.ledger import Ledger
 from hub.ledger.pins import PinResult
-from hub.ledger.queries import LoanRow
-from hub.ledger.session_tokens import DEFAULT_TTL, NO_SESSION_TOKEN, SessionTokens, session_key
+from hub.ledger.session_tokens import DEFAULT_TTL
 from hub.rules import rules
 from hub.rules.registry import Registry
-from hub.rules.rules import Decision, ItemRecord, ReaderRecord
+from hub.rules.rules import Decision, ReaderRecord
 from hub.rules.schemes import Scheme
 from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED, CardWalkGuard
+from hub.worker.ils_lending import IlsLending
 from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
+from hub.worker.reader_view import items_left, loan_lines, reader_state
+from hub.worker.refusals import reason_message, refusal_fields, unknown_card
+from hub.worker.session_gate import SessionGate
 
 log = logging.getLogger(__name__)
-
-# Reasons only the hub gives (the rest are rules.REASONS).
-HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "not_on_loan": (
-            "这本书不在您的借阅记录里，不能续借。",
-            "This book is not on loan to you, so it cannot be renewed.",
-        ),
-        "card_required": ("请先刷读者卡。", "Please tap your reader card first."),
-        "pin_locked_staff": (
-            "密码输错次数太多，卡已锁定。请带证件到服务台解锁。",
-            "Too many wrong PINs: your card is locked. Please ask at the service desk to unlock it.",
-        ),
-        # checkout_auth / renew_auth without this card's valid session token at this kiosk
-        "session_required": (
-            "请重新刷卡并输入密码后再借书或续借。",
-            "Please tap your card and enter your PIN again to borrow or renew.",
-        ),
-        # A member's own library system (hub/ils/ils_operations.py)
-        "ils_unavailable": (
-            "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",
-            "The library's system is not answering. Please try again later or ask at the"
-            " service desk. You can still return books.",
-        ),
-        "ils_refused": (
-            "图书馆系统不同意这次操作，请到服务台询问。",
-            "The library's system did not allow this. Please ask at the service desk.",
-        ),
-        "ils_answer_mismatch": (
-            "图书馆系统的答复与请求不符，本次操作未完成，请到服务台询问。",
-            "The library's system gave an answer that does not match the request, so nothing"
-            " was done. Please ask at the service desk.",
-        ),
-        "ils_no_guest_patron": (
-            "这本书所属的图书馆暂时不能借给这种读者卡，请到服务台询问。",
-            "The library this book belongs to cannot lend it on this kind of card yet."
-            " Please ask at the service desk.",
-        ),
-    }
-)
-
-
-def reason_message(code: str | None, note: str | None = None) -> messages.Bilingual | None:
-    """The reader's words for a reason code (the code itself for one nobody wrote), with
-    a library system's own words (`note`, its screen message) after them."""
-    if not code:
-        return None
-    zh, en = rules.REASONS.get(code) or HUB_REASONS.get(code, (code, code))
-    if note:
-        zh, en = f"{zh}（{note[:200]}）", f"{en} ({note[:200]})"
-    return messages.Bilingual(zh=zh, en=en)
-
 
 class RequestAnswers:
     """Answers requests from one ledger and registry. `clock` gives the hub's time (UTC);
@@ -134,7 +84,8 @@ class RequestAnswers:
         self.session_ttl = session_ttl
         # Members' own library systems (hub/ils/ils_operations.py); None: the ledger alone.
         self.ils = ils
-        self._sessions: SessionTokens | None = None
+        self.lending = IlsLending(ils, registry, clock) if ils is not None else None
+        self.session_gate = SessionGate(ledger, clock, session_ttl)
 
     def answer(self, request: Any, kiosk_id: str | None = None) -> messages.Response:
         """The answer to a validated request (`messages.parse_request`) from `kiosk_id`
@@ -177,15 +128,15 @@ class RequestAnswers:
         try:
             reader = self._reader(scheme_id, number)
         except IlsRefusal as refusal:
-            return _unknown_card(scheme_id, refusal.code)
+            return unknown_card(scheme_id, refusal.code)
         self._note_card(kiosk_id, scheme_id, number, known=reader is not None)
         if reader is None:
-            return _unknown_card(scheme_id)
+            return unknown_card(scheme_id)
         scheme = self.registry.schemes[scheme_id]
         decision = rules.reader_status(self.registry, reader, req.library_id, self.today())
         if scheme.pin_required:
             return messages.Response(
-                scheme=scheme_id, state=_reader_state(reader, decision), pin_required=True, **_refusal(decision)
+                scheme=scheme_id, state=reader_state(reader, decision), pin_required=True, **refusal_fields(decision)
             )
         return self._reader_answer(
             reader, scheme, decision, with_token=decision.allowed, kiosk_id=kiosk_id, pin_required=False
@@ -204,14 +155,14 @@ class RequestAnswers:
         loans with titles, allowance, the session token (when `with_token`), and with a
         `decision` the card's state and whether it may borrow here."""
         loans = self.ledger.active_loans(privacy.card_hash(reader.scheme, reader.number))
-        verdict = {} if decision is None else {"state": _reader_state(reader, decision), **_refusal(decision)}
+        verdict = {} if decision is None else {"state": reader_state(reader, decision), **refusal_fields(decision)}
         return messages.Response(
             scheme=reader.scheme,
             masked_name=privacy.mask_name(reader.name),
-            loans=_loan_lines(loans, scheme, with_titles=True),
-            items_left=_items_left(loans, scheme),
+            loans=loan_lines(loans, scheme, with_titles=True),
+            items_left=items_left(loans, scheme),
             home_library=reader.home_library if reader.home_library in self.registry.members else None,
-            session_token=self._session_token(kiosk_id, reader.scheme, reader.number) if with_token else None,
+            session_token=self.session_gate.token(kiosk_id, reader.scheme, reader.number) if with_token else None,
             **verdict,
             **fields,
         )
@@ -244,7 +195,7 @@ class RequestAnswers:
                 why = self.pin_guard.lockouts_caused(kiosk_id, locked, now) or why
             self._flag(kiosk_id, PIN_GUESSING, why)
         if result is None or not result.known:
-            return _unknown_card(scheme_id)
+            return unknown_card(scheme_id)
         if result.ok:
             return self._pin_right(scheme_id, number, result.attempts_left, kiosk_id)
         reason = "pin_locked_staff" if result.until_staff else "pin_locked" if result.locked_until else "pin_wrong"
@@ -272,7 +223,7 @@ class RequestAnswers:
         scheme = self.registry.schemes[scheme_id]
         reader = self.ledger.reader(scheme_id, number)  # a member system's reader is mirrored there
         if reader is None:  # the card was removed between the check and now
-            return _unknown_card(scheme_id)
+            return unknown_card(scheme_id)
         return self._reader_answer(
             reader, scheme, None, with_token=True, kiosk_id=kiosk_id, pin_ok=True, attempts_left=attempts_left
         )
@@ -285,7 +236,7 @@ class RequestAnswers:
         at this kiosk (its right PIN, or its tap for a scheme without PINs), valid now, the
         answer is `session_required` and nothing else is looked up or asked of a member's
         system; on both paths alike, since the loan txn needs that token too."""
-        refused = self._outside_session(req, kiosk_id)
+        refused = self.session_gate.refusal(req, kiosk_id)
         if refused is not None:
             return refused
         scheme_id, number = req.card.scheme, req.card.number
@@ -295,8 +246,9 @@ class RequestAnswers:
         item = self.ledger.item(req.item)
         loans = self.ledger.active_loans(key) if reader is not None else []
         system = self.ils.item_system(req.item) if self.ils is not None else None
-        if self.ils is not None and system is not None:
-            return self._ils_checkout(req, system, reader, item, len(loans), kiosk_id)
+        if self.lending is not None and system is not None:
+            on_loan = self.ledger.active_loan_for_item(req.item) is not None
+            return self.lending.checkout(req, system, reader, item, len(loans), on_loan, kiosk_id)
         decision = rules.checkout_decision(
             self.registry, reader, item, req.library_id, len(loans), self.clock(), reader_hash=key
         )
@@ -304,64 +256,20 @@ class RequestAnswers:
             title=item.title if item is not None else None,
             home_library=item.home_library if item is not None else None,
             due=decision.due if decision.allowed else None,
-            **_refusal(decision),
-        )
-
-    def _ils_checkout(
-        self,
-        req: messages.CheckoutAuth,
-        system: str,
-        reader: ReaderRecord | None,
-        item: ItemRecord | None,
-        loans: int,
-        kiosk_id: str | None = None,
-    ) -> messages.Response:
-        """A book of a member's own system: the hub's rules for the reader and the
-        library, then that system's checkout (`_ils_lend`)."""
-        assert self.ils is not None
-        member = self.ils.item_member(req.item) or ""
-        on_loan = self.ledger.active_loan_for_item(req.item) is not None
-        view = ils_item_view(item, req.item, member, on_loan)
-        key = privacy.card_hash(req.card.scheme, req.card.number)
-        decision = rules.checkout_decision(self.registry, reader, view, req.library_id, loans, self.clock(), key)
-        title = item.title if item is not None else None
-        if not decision.allowed:
-            return messages.Response(title=title, home_library=member or None, **_refusal(decision))
-        return self._ils_lend("checkout", req, system, decision, title, member, kiosk_id)
-
-    def _ils_lend(
-        self,
-        op: LendOp,
-        req: messages.CheckoutAuth | messages.RenewAuth,
-        system: str,
-        decision: Decision,
-        title: str | None,
-        home_library: str | None,
-        kiosk_id: str | None,
-    ) -> messages.Response:
-        """The one answer path of a checkout or renewal the hub's rules allowed (`decision`)
-        of a member's system's book: that system's 11 or 29 (`IlsGateway.lend`); the
-        title and due date are its own, else the ledger's title and the rules' date."""
-        assert self.ils is not None
-        try:
-            loan = self.ils.lend(op, req.card.scheme, req.card.number, req.item, req.library_id, system, kiosk_id)
-        except IlsRefusal as refusal:
-            return _ils_refusal(refusal, title, home_library)
-        return messages.Response(
-            allowed=True, title=loan.title or title, home_library=home_library or None, due=loan.due or decision.due
+            **refusal_fields(decision),
         )
 
     def renew_auth(self, req: messages.RenewAuth, kiosk_id: str | None = None) -> messages.Response:
         """May this reader renew this loan now: the new due date or why not; only inside
         the reader's session, as `checkout_auth`."""
-        refused = self._outside_session(req, kiosk_id)
+        refused = self.session_gate.refusal(req, kiosk_id)
         if refused is not None:
             return refused
         scheme_id, number = req.card.scheme, req.card.number
         key = privacy.card_hash(scheme_id, number)
         reader = self.ledger.reader(scheme_id, number) if self._card_known(scheme_id, number) else None
         if reader is None:
-            return _unknown_card(scheme_id)
+            return unknown_card(scheme_id)
         item = self.ledger.item(req.item)
         loan = self.ledger.active_loan_for_item(req.item)
         if item is None or loan is None or loan.card_hash != key:
@@ -377,32 +285,13 @@ class RequestAnswers:
             self.registry, reader, item, loan.due, loan.renewals, self.clock(), hold_waiting
         )
         system = self.ils.item_system(req.item) if self.ils is not None else None
-        if self.ils is not None and system is not None and decision.allowed:
-            return self._ils_lend("renew", req, system, decision, item.title, item.home_library, kiosk_id)
+        if self.lending is not None and system is not None and decision.allowed:
+            return self.lending.lend("renew", req, system, decision, item.title, item.home_library, kiosk_id)
         return messages.Response(
             title=item.title,
             home_library=item.home_library,
             due=decision.due if decision.allowed else None,
-            **_refusal(decision),
-        )
-
-    def _outside_session(
-        self, req: messages.CheckoutAuth | messages.RenewAuth, kiosk_id: str | None
-    ) -> messages.Response | None:
-        """The `session_required` refusal when `req` lacks a session token valid now for
-        its card at `kiosk_id` (a caller without a kiosk has none), else None. The log
-        line names the kiosk and the token's problem, never the card."""
-        card = req.card
-        problem = (
-            self.sessions().problem(req.session_token, kiosk_id, card.scheme, card.number, self.clock())
-            if kiosk_id is not None
-            else NO_SESSION_TOKEN
-        )
-        if problem is None:
-            return None
-        log.warning("%s from kiosk %s refused: %s", req.op, kiosk_id or "-", problem)
-        return messages.Response(
-            allowed=False, reason_code="session_required", message=reason_message("session_required")
+            **refusal_fields(decision),
         )
 
     def return_route(self, req: messages.ReturnRoute) -> messages.Response:
@@ -461,20 +350,6 @@ class RequestAnswers:
 
     # ------------------------------------------------------------------ helpers
 
-    def sessions(self) -> SessionTokens:
-        """The session tokens under this ledger's key (its current PIN pepper, derived
-        under the tokens' own label), made once."""
-        if self._sessions is None:
-            self._sessions = SessionTokens(session_key(self.ledger.pin_peppers().current), self.session_ttl)
-        return self._sessions
-
-    def _session_token(self, kiosk_id: str | None, scheme_id: str, number: str) -> str | None:
-        """A token for this card at this kiosk; none for a caller outside the wire (no
-        kiosk: nothing to bind it to)."""
-        if kiosk_id is None:
-            return None
-        return self.sessions().issue(kiosk_id, scheme_id, number, self.clock())
-
     def _card_checks_paused(self, kiosk_id: str | None) -> messages.Response | None:
         """The answer to a kiosk whose card checks are paused for walking numbers."""
         if kiosk_id is not None and self.card_walk_guard.paused_until(kiosk_id, self.clock()) is not None:
@@ -511,70 +386,3 @@ class RequestAnswers:
     def _library_name(self, library_id: str | None) -> messages.Bilingual | None:
         member = self.registry.members.get(library_id) if library_id else None
         return None if member is None else messages.Bilingual(zh=member.name_zh, en=member.name_en)
-
-
-def _refusal(decision: Decision) -> dict[str, Any]:
-    """The Response fields for a decision: allowed, or why not in the reader's words."""
-    if decision.allowed:
-        return {"allowed": True}
-    own = (
-        messages.Bilingual(zh=decision.message_zh, en=decision.message_en)
-        if decision.message_zh and decision.message_en
-        else None
-    )
-    return {
-        "allowed": False,
-        "reason_code": decision.reason_code,
-        "message": own or reason_message(decision.reason_code),
-    }
-
-
-def _loan_lines(loans: list[LoanRow], scheme: Scheme, with_titles: bool) -> list[messages.LoanLine]:
-    """A reader's loans on the wire; titles only once the reader authenticated."""
-    return [
-        messages.LoanLine(
-            item=loan.item,
-            title=loan.title if with_titles else None,
-            due=loan.due,
-            renewals_left=max(0, scheme.max_renewals - loan.renewals),
-        )
-        for loan in loans
-    ]
-
-
-def _items_left(loans: list[LoanRow], scheme: Scheme) -> int:
-    return max(0, scheme.max_items - len(loans))
-
-
-def _unknown_card(scheme_id: str, reason: str = "card_unknown") -> messages.Response:
-    return messages.Response(
-        scheme=scheme_id,
-        state="unknown",
-        allowed=False,
-        reason_code=reason,
-        message=reason_message(reason),
-    )
-
-
-def _ils_refusal(refusal: IlsRefusal, title: str | None, home_library: str | None) -> messages.Response:
-    """A member's system refused (or did not answer): the reason, in its own words too."""
-    return messages.Response(
-        allowed=False,
-        reason_code=refusal.code,
-        message=reason_message(refusal.code, refusal.note),
-        title=title,
-        home_library=home_library or None,
-    )
-
-
-def _reader_state(reader: ReaderRecord, decision: Decision) -> str:
-    """The wire's reader state: the ledger's state, or "expired" when the rules found the
-    card past its date."""
-    code = (decision.reason_code or "") if not decision.allowed else ""
-    if reader.state in ("blocked", "expired"):
-        return reader.state
-    if "expired" in code:
-        return "expired"
-    if "blocked" in code:
-        return "blocked"
-    return "valid"

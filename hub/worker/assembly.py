@@ -146,11 +146,11 @@ def _start_ils(
     pools = {name: Sip2Pool(settings.systems[name]) for name in routing.systems}
     drainers = {
         name: IlsDrainer(
-            name, pool, ledger.db, worker_name, clock, live_grace_s=settings.live_checkout_grace_s
+            name, pool, ledger.ils_door(), worker_name, clock, live_grace_s=settings.live_checkout_grace_s
         )
         for name, pool in pools.items()
     }
-    gateway = IlsGateway(routing, pools, ledger.db, clock, wake=lambda name: drainers[name].wake())
+    gateway = IlsGateway(routing, pools, ledger.ils_door(), clock, wake=lambda name: drainers[name].wake())
     for drainer in drainers.values():
         drainer.start()
     return _Ils(gateway, drainers, pools)

@@ -43,6 +43,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from contract import messages
+from contract.privacy import mask_card
 from hub.config import HubConfig
 from hub.ils.ils_operations import IlsGateway
 from hub.ledger.kiosk_flags import OVER_CAP
@@ -114,6 +115,24 @@ def safe_kiosk(kiosk_id: str | None) -> str:
     """The kiosk id for a log line, or a placeholder when the topic held anything else
     (a hostile topic could carry a card number)."""
     return kiosk_id if kiosk_id and KIOSK_ID_RE.match(kiosk_id) else "<invalid-kiosk-id>"
+
+
+def describe_request(request: messages.Request, response: messages.Response) -> str:
+    """One line for `python -m hub --verbose`: the op, the masked card, the book, the outcome."""
+    card = getattr(request, "card", None)
+    item = getattr(request, "item", None)
+    parts = [request.op]
+    if card is not None:
+        parts.append(f"card {mask_card(card.number)}")
+    if item is not None:
+        parts.append(f"item {item}")
+    if not response.ok:
+        outcome = f"failed: {response.error}"
+    elif response.allowed is False:
+        outcome = f"refused: {response.reason_code}"
+    else:
+        outcome = "answered"
+    return f"{' '.join(parts)} -> {outcome}"
 
 
 def recover_txn_id(raw: bytes) -> str | None:
@@ -263,11 +282,14 @@ class Intake:
             log.warning("kiosk %s: invalid request: %s", kiosk_id, exc.reason)
             return messages.Response(ok=False, error=exc.reason[:300])
         try:
-            return self.answers.answer(request, kiosk_id)
+            response = self.answers.answer(request, kiosk_id)
         except Exception as exc:
             self.stats.errors += 1
             log.error("kiosk %s: %s failed: %s", kiosk_id, request.op, type(exc).__name__)
             return messages.Response(ok=False, error="internal_error")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("kiosk %s: %s", kiosk_id, describe_request(request, response))
+        return response
 
     def _request_refusal(self, kiosk_id: str) -> str | None:
         """Why kiosk_id's request is not answered at all: its rate, or its enrolment."""

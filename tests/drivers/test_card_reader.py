@@ -16,7 +16,8 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
 )
-from drivers.mfrc522 import MFRC522, GpioResetLine
+from drivers.mfrc522 import MFRC522
+from drivers.mfrc522_spi import GpioResetLine
 from hal_sim.cards import VirtualCard, library_card
 from hal_sim.gpio import SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522

@@ -10,19 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.mfrc522 import (
-    MFRC522,
+from drivers.mfrc522 import MFRC522
+from drivers.mfrc522_errors import (
     AuthError,
     ChipNotResponding,
     CollisionError,
     CRCError,
-    GpioResetLine,
     NoCard,
     ProtocolError,
     SpiUnavailable,
-    open_reset_line,
-    open_spi,
 )
+from drivers.mfrc522_spi import GpioResetLine, open_reset_line, open_spi
 from hal_sim.cards import (
     CardState,
     VirtualCard,
@@ -330,7 +328,7 @@ def test_random_card_sets_resolve_to_one_of_them_and_are_counted(uids: list[byte
 
 def test_module_imports_without_spidev_or_gpio() -> None:
     code = (
-        "import sys; import drivers.mfrc522, drivers.card_reader;"
+        "import sys; import drivers.mfrc522, drivers.mfrc522_spi, drivers.card_reader;"
         "assert not {'spidev', 'RPi', 'RPi.GPIO', 'lgpio'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

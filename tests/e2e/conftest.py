@@ -1,5 +1,5 @@
 """End-to-end fixtures: a private Mosquitto, a real hub worker process, and the kiosk
-simulator driven by scenario scripts (`python -m firmware --sim --headless --script`).
+simulator driven by scenario scripts (`python -m kiosk_tools --sim --headless --script`).
 
 `alliance` (one per session) is shared by every test that leaves broker and hub alone;
 `make_alliance` gives a test its own broker and hub, to stop, freeze and restart.
@@ -100,14 +100,20 @@ class HubProcess:
         log_path: Path,
         worker: str | None = None,
         config: Path | None = None,
+        verbose: bool = False,
     ) -> None:
         self.broker_url = broker_url
         self.config = config
         self.worker = worker
+        self.verbose = verbose  # `--verbose`: the worker logs every request
         self.db_path = db_path
         self.db_url = f"sqlite:///{db_path}"
         self.log_path = log_path
         self.child: WorkerProcess | None = None
+
+    def log_text(self) -> str:
+        """Everything the worker logged so far (its stderr, appended to `log_path`)."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     @property
     def proc(self) -> subprocess.Popen[str] | None:
@@ -126,6 +132,8 @@ class HubProcess:
         """Start the process without waiting for it (`wait_ready` waits): several workers
         start side by side."""
         args = worker_args(self.broker_url, self.db_url, self.worker, self.config)
+        if self.verbose:
+            args.append("--verbose")
         self.child = launch_hub_worker(args, log_path=self.log_path, cwd=REPO)
 
     def wait_ready(self, timeout_s: float = 60.0) -> HubProcess:
@@ -197,15 +205,17 @@ class Alliance:
         *extra: str,
         kiosk_id: str | None = None,
         timeout_s: float = 90.0,
+        tmpdir: Path | None = None,
     ) -> tuple[int, str]:
-        """Play a scenario through `python -m firmware --sim --headless --script` and
+        """Play a scenario through `python -m kiosk_tools --sim --headless --script` and
         return (exit code, stdout + stderr). `--library` comes from a `RUN WITH:` header
-        line unless given in `extra`; every run gets its own kiosk id."""
+        line unless given in `extra`; every run gets its own kiosk id. With `tmpdir` the
+        runner's work directory (the kiosk's journal and `kiosk.log`) is made there."""
         script = Path(script)
         argv = [
             sys.executable,
             "-m",
-            "firmware",
+            "kiosk_tools",
             "--sim",
             "--headless",
             "--script",
@@ -233,7 +243,7 @@ class Alliance:
                 capture_output=True,
                 text=True,
                 timeout=timeout_s,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(tmpdir)} if tmpdir else {})},
             )
         except subprocess.TimeoutExpired as exc:
             out = (
@@ -274,14 +284,15 @@ def scenario_config_args(script: Path) -> list[str]:
     return []
 
 
-def start_alliance(workdir: Path, lab: Lab) -> Alliance:
+def start_alliance(workdir: Path, lab: Lab, *, verbose: bool = False) -> Alliance:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         broker = lab.broker().start()
     except BrokerUnavailable as exc:
         pytest.fail(f"end-to-end tests need Mosquitto: {exc}")
     hub = HubProcess(
-        broker.url, workdir / "hub.sqlite", workdir / "hub.log", config=lab.hub_config("1")
+        broker.url, workdir / "hub.sqlite", workdir / "hub.log", config=lab.hub_config("1"),
+        verbose=verbose,
     )
     try:
         hub.start()
@@ -300,12 +311,13 @@ def alliance(tmp_path_factory: pytest.TempPathFactory, lab: Lab) -> Iterator[All
 
 
 @pytest.fixture
-def make_alliance(tmp_path: Path, lab: Lab) -> Iterator[Callable[[], Alliance]]:
-    """Broker + hub of this test alone (to stop, freeze or restart); all closed after."""
+def make_alliance(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Alliance]]:
+    """Broker + hub of this test alone (to stop, freeze or restart); all closed after.
+    `make(verbose=True)` runs the hub worker with `--verbose`."""
     made: list[Alliance] = []
 
-    def make() -> Alliance:
-        world = start_alliance(tmp_path / f"alliance{len(made)}", lab)
+    def make(*, verbose: bool = False) -> Alliance:
+        world = start_alliance(tmp_path / f"alliance{len(made)}", lab, verbose=verbose)
         made.append(world)
         return world
 

@@ -55,7 +55,7 @@ def kiosk_child(
     hardware with its enrolment (`--identity`), driven over its JSON-lines control
     channel, SIGKILLable. `broker_url`: another way to `world`'s broker (a proxy)."""
     argv = [
-        sys.executable, "-m", "firmware", "--sim", "--headless", "--control-stdio",
+        sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--control-stdio",
         "--journal", str(journal), *world.kiosk_args(kiosk_id, "capital"),
         "--broker", broker_url or world.broker_url,
     ]  # fmt: skip

@@ -179,7 +179,7 @@ def test_a_failed_expect_says_that_no_hub_answered(tmp_path: Path, lab: Lab, own
     script.write_text("tap 0110000012341\nexpect screen pin\n", encoding="utf-8")
     bundle = lab.kiosk("no-hub-kiosk", "capital")
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "--sim", "--headless", "--script", str(script),
+        [sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--script", str(script),
          "--broker", own_broker.url, "--kiosk-id", "no-hub-kiosk", "--library", "capital",
          "--identity", str(bundle.cert.parent)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -201,7 +201,7 @@ def test_a_scenario_elsewhere_finds_the_lab_through_the_environment(made_run: Ma
     env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: str(config)}
     script = REPO / "scenarios" / "nlc_card_at_district_library.txt"
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "--sim", "--headless", "--script", str(script), "--library", "dongcheng"],
+        [sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--script", str(script), "--library", "dongcheng"],
         cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
@@ -214,7 +214,7 @@ def test_a_scenario_elsewhere_finds_the_lab_through_the_environment(made_run: Ma
 
 def _play(script: Path, *extra: str, cwd: Path, config: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: str(config)}
-    return subprocess.run([sys.executable, "-m", "firmware", "--sim", "--headless", "--script", str(script), *extra],
+    return subprocess.run([sys.executable, "-m", "kiosk_tools", "--sim", "--headless", "--script", str(script), *extra],
                           cwd=cwd, capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Issue 12's "done when", end to end: real kiosks (`python -m firmware --sim --script`)
+"""Issue 12's "done when", end to end: real kiosks (`python -m kiosk_tools --sim --script`)
 through the lab's TLS broker to a real hub worker whose member Dongcheng lives in its
 own library system, the ILS simulator (ils_sim, on pysip2's server and codec) reached
 over SIP2 in GB18030. The simulator's journal says what the ILS really handled."""

@@ -75,7 +75,7 @@ def test_the_fitted_outputs_pass(results: list[object]) -> None:
 
 def test_the_technicians_diag_command_passes() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "diag", "--json", "--config", str(_config_path())],
+        [sys.executable, "-m", "kiosk_tools", "diag", "--json", "--config", str(_config_path())],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     report = json.loads(out.stdout)

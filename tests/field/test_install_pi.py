@@ -73,12 +73,13 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     out = _install(staged)
     release = staged / "opt/alliance-kiosk/releases" / VERSION
     assert (staged / "opt/alliance-kiosk/current").readlink() == Path("releases") / VERSION
-    assert (release / "src/firmware/__main__.py").is_file()
+    assert (release / "src/kiosk_tools/__main__.py").is_file()  # the kiosk's command
     assert (release / "src/updater/__main__.py").is_file()  # the root updater, a package of its own
     assert "-P -m updater" in (release / "bin/kiosk-update").read_text()
     assert (release / "src/pyproject.toml").is_file()
     assert not (release / "src/tests").exists()
     assert _mode(release / "bin/kiosk-launch") == 0o755
+    assert '-m kiosk_tools "$@"' in (release / "bin/kiosk-launch").read_text()
     assert (release / "venv").is_dir() and not (release / "venv/bin").exists()  # --root builds none
     assert (release / "constraints.txt").read_text() == "kivy<3\n"
     assert _mode(staged / "var/lib/alliance-kiosk") == 0o750

@@ -59,7 +59,7 @@ def test_the_watchdog_period_is_read_for_this_process_only() -> None:
 def test_a_real_kiosk_says_ready_pings_at_half_the_period_and_shows_its_status(
     notify_socket: NotifySocket, tmp_path: Path
 ) -> None:
-    """`python -m firmware --sim --headless` as systemd starts it: READY=1 within 5 s,
+    """`python -m kiosk_tools --sim --headless` as systemd starts it: READY=1 within 5 s,
     WATCHDOG=1 every WATCHDOG_USEC/2, STATUS= with screen, link and queue, STOPPING=1
     on SIGTERM."""
     env = dict(os.environ, NOTIFY_SOCKET=notify_socket.path, WATCHDOG_USEC="1000000")
@@ -67,7 +67,7 @@ def test_a_real_kiosk_says_ready_pings_at_half_the_period_and_shows_its_status(
     started = time.monotonic()
     kiosk = subprocess.Popen(
         [
-            sys.executable, "-m", "firmware", "--sim", "--headless",
+            sys.executable, "-m", "kiosk_tools", "--sim", "--headless",
             "--journal", str(tmp_path / "journal.sqlite3"),
             "--broker", "mqtt://127.0.0.1:9",  # nobody there: the link stays offline
         ],

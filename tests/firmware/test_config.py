@@ -244,7 +244,7 @@ READ_BY_THE_COMMAND_LINE = ("logging.level", "logging.json_lines", "logging.file
 def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A configured key that nothing reads is a defect: build the kiosk as `--sim` does
     and open a Pi's transports (SPI faked), and watch which keys are read."""
-    import drivers.mfrc522
+    import drivers.mfrc522_spi
     from firmware.hardware import pi_transports
     from kiosk_tools.simulated import build_simulated_kiosk
 
@@ -263,7 +263,7 @@ def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert kiosk.runtime.wall().utcoffset() == timedelta(hours=9)  # the configured zone
     finally:
         kiosk.stop()
-    monkeypatch.setattr(drivers.mfrc522, "open_spi", lambda *a, **k: _FakeSpi())
+    monkeypatch.setattr(drivers.mfrc522_spi, "open_spi", lambda *a, **k: _FakeSpi())
     pi_transports(config).close()
     monkeypatch.undo()
 
@@ -315,7 +315,7 @@ def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None,
     if text is not None:
         path.write_text(text, encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "firmware", "--config", str(path), "--sim", "--headless"],
+        [sys.executable, "-m", "kiosk_tools", "--config", str(path), "--sim", "--headless"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2, out.stderr

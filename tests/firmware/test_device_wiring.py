@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import drivers.mfrc522
+import drivers.mfrc522_spi
 from contract.barcodes import make_item_barcode
 from contract.messages import Response
 from contract.screens import Press
@@ -226,7 +226,7 @@ def test_a_pi_names_the_hid_device_and_the_printer_in_its_transports(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(drivers.mfrc522, "open_spi", lambda *a, **k: FakeSpi())
+    monkeypatch.setattr(drivers.mfrc522_spi, "open_spi", lambda *a, **k: FakeSpi())
     config = load_config(
         None,
         {

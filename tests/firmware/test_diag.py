@@ -1,4 +1,4 @@
-"""`python -m firmware diag --sim`: the technician self-test, end to end through the CLI."""
+"""`python -m kiosk_tools diag --sim`: the technician self-test, end to end through the CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 def run_diag(*extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "firmware", "diag", "--sim", "--json", *extra],
+        [sys.executable, "-m", "kiosk_tools", "diag", "--sim", "--json", *extra],
         capture_output=True,
         text=True,
         timeout=60,

@@ -655,12 +655,18 @@ def test_no_card_number_appears_in_any_topic(lab, broker, events, links, tmp_pat
             events.wait(lambda e: isinstance(e, HubAnswered))
             for _ in range(5):
                 events.wait(lambda e: isinstance(e, TxnAcked))
-            time.sleep(0.3)
+            # Telemetry twice (every 0.1 s): every kind of message the link sends has gone.
+            telemetry = topics.topic(kiosk_id, "telemetry")
+            deadline = time.monotonic() + 5
+            while hub.topics.count(telemetry) < 2:
+                assert time.monotonic() < deadline, f"no telemetry; topics {set(hub.topics)}"
+                time.sleep(0.02)
             link.stop()
         seen = set(hub.topics)
         assert topics.topic(kiosk_id, "txn") in seen
         assert topics.topic(kiosk_id, "req") in seen
         assert topics.topic(kiosk_id, "resp") in seen
+        assert topics.topic(kiosk_id, "state") in seen
         assert not [t for t in seen if CARD in t]
     finally:
         hub.close()

@@ -15,9 +15,11 @@ from types import ModuleType
 
 import pytest
 
-from drivers.mfrc522 import MFRC522, NoCard
+from drivers.mfrc522 import MFRC522
+from drivers.mfrc522_errors import NoCard
 from hal_sim.cards import bcc, library_card
-from hal_sim.mfrc522_chip import EmulatedMFRC522, package_test_doubles
+from hal_sim.mfrc522_chip import EmulatedMFRC522
+from hal_sim.mfrc522_package_doubles import package_test_doubles
 
 NUMBER = "0110000012345"
 

@@ -348,7 +348,7 @@ def test_tapping_the_card_already_on_the_reader_lifts_it_and_lays_it_back() -> N
     """A second `tap` of the same card is a new tap: the card leaves the field, the
     runner waits for the reader to see it go, and it comes back."""
     from hal_sim.cards import library_card
-    from hal_sim.mfrc522_chip import RfField
+    from hal_sim.rf_field import RfField
 
     field = RfField()
     seen_while_lifted: list[int] = []

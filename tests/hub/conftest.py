@@ -16,7 +16,7 @@ def registry() -> Registry:
     return load_registry()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A fresh ledger URL: a new SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":

@@ -13,7 +13,8 @@ from hub.ledger import catalogue
 from hub.ledger.ledger import Ledger
 from hub.rules import rules
 from hub.rules.registry import Registry
-from hub.worker.answers import HUB_REASONS, RequestAnswers, reason_message
+from hub.worker.answers import RequestAnswers
+from hub.worker.refusals import HUB_REASONS, reason_message
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))

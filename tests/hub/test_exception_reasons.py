@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from hub.ledger import (
-    commits,
     kiosk_flags,
     order_caps,
     session_tokens,
     txn_checks,
     txn_clock,
+    txn_effects,
     txn_plausibility,
 )
 from hub.ledger.exception_reasons import EXCEPTION_REASONS, describe_reason
@@ -27,7 +27,7 @@ _RECORDED = re.compile(
     r"""(?:_refuse|_exception|_conflict)\(\s*(?:call,\s*)?"([a-z_]+)"|reason="([a-z_]+)"|reason = '([a-z_]+)'"""
     r"""|VALUES \(\?, \?, '([a-z_]+)'"""
 )
-_RECORDING_MODULES = ("ledger/commits.py", "ils/ils_drainer.py", "ils/ils_operations.py", "ils/ils_live.py")
+_RECORDING_MODULES = ("ledger/commits.py", "ledger/txn_effects.py", "ils/ils_drainer.py", "ils/ils_operations.py", "ledger/ils_live.py")
 # Every `ils_...` code the SIP2 leg may record a conflict under, however it spells the call.
 _ILS_CODE = re.compile(r'"(ils_[a-z_]+)"')
 
@@ -61,7 +61,7 @@ def test_the_source_scan_finds_the_codes_it_should() -> None:
         | (set(rules.REASONS) - {"pin_wrong", "pin_locked"})  # offline refusals become exceptions
         | (code_constants(txn_checks, txn_clock, txn_plausibility, session_tokens) - code_constants(kiosk_flags))
         | {order_caps.PARKED_TOO_LONG}  # the caps' other codes are rejections and flags, not exceptions
-        | {commits.ROUTE_CORRECTED}
+        | {txn_effects.ROUTE_CORRECTED}
     ),
 )
 def test_every_code_the_hub_records_has_words_for_staff(code: str) -> None:

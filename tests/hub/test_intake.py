@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from contract import messages
+from contract.privacy import mask_card
 from hub.ledger import catalogue
 from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry
@@ -137,3 +138,22 @@ def test_a_topic_that_is_not_a_kiosk_id_is_never_logged_as_is() -> None:
     assert safe_kiosk("k-01") == "k-01"
     assert safe_kiosk("1234567890123456x!") == "<invalid-kiosk-id>"
     assert safe_kiosk(None) == "<invalid-kiosk-id>"
+
+
+def test_verbose_logs_one_line_per_request_with_the_card_masked_and_the_outcome(
+    intake: Intake, registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`python -m hub --verbose` promises every request in the log; the card never whole."""
+    reader = catalogue.generate_readers(registry)[0]
+    card = messages.CardRef(scheme=reader.scheme, number=reader.number)
+    lookup = messages.encode(messages.ReaderLookup(op="reader_lookup", card=card, library_id="capital"))
+    with caplog.at_level(logging.DEBUG, logger="hub.worker.intake"):
+        intake.handle_request(KIOSK, lookup)
+    lines = [r.getMessage() for r in caplog.records if "reader_lookup" in r.getMessage()]
+    assert len(lines) == 1, caplog.text
+    assert mask_card(card.number) in lines[0] and "->" in lines[0]
+    assert card.number not in caplog.text
+    with caplog.at_level(logging.INFO, logger="hub.worker.intake"):
+        caplog.clear()
+        intake.handle_request(KIOSK, lookup)
+    assert "reader_lookup" not in caplog.text

@@ -290,23 +290,16 @@ def test_a_command_reaches_the_kiosk_and_its_result_comes_back(kiosk: Kiosk, hub
     assert result is not None and result.ok and result.detail == {"devices": 3}
 
 
-def test_requests_are_answered_in_a_few_milliseconds(kiosk: Kiosk, hub: HubService, registry: Registry) -> None:
+def test_a_request_gets_the_same_answer_over_the_wire_as_from_the_handler(
+    kiosk: Kiosk, hub: HubService, registry: Registry
+) -> None:
+    """How fast is `make bench` (bench/hub_answers.py): a threshold here would be a
+    benchmark that fails on a loaded machine."""
     reader = demo(registry, "bj-joint")
     lookup = messages.ReaderLookup(op="reader_lookup", card=card(reader), library_id="capital")
-    raw = messages.encode(lookup)
-    handler, round_trip = [], []
-    for _ in range(100):
-        t0 = time.perf_counter()
-        hub.intake.handle_request(kiosk.kiosk_id, raw)
-        handler.append(time.perf_counter() - t0)
-    for _ in range(50):
-        t0 = time.perf_counter()
-        kiosk.request(lookup)
-        round_trip.append(time.perf_counter() - t0)
-    handler.sort()
-    round_trip.sort()
-    assert handler[50] < 0.002, f"handler p50 {handler[50] * 1000:.2f} ms"
-    assert round_trip[25] < 0.02, f"round trip p50 {round_trip[25] * 1000:.2f} ms (TCP_NODELAY?)"
+    direct = hub.intake.handle_request(kiosk.kiosk_id, messages.encode(lookup))
+    assert direct.ok and direct.state == "valid" and direct.allowed
+    assert kiosk.request(lookup) == direct
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -38,7 +38,7 @@ def registry() -> Registry:
     return load_registry()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Any, registry: Registry) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/shared.sqlite"

@@ -75,3 +75,33 @@ def test_the_state_file_is_written_on_every_change_and_read_at_start(tmp_path):
     assert Circulation(fresh(), state_file=state).charged_items("p1") == ["b1"]
     Circulation(fresh(), state_file=state).checkin("b1", location="home")
     assert Circulation(fresh(), state_file=state).charged_items("p1") == []
+
+
+def test_a_system_that_refuses_a_repeated_checkout_says_so_and_changes_nothing(tmp_path):
+    path = tmp_path / "lib.toml"
+    path.write_text('institution = "x"\nrepeat_checkout = "refuse"\n[[item]]\nbarcode = "b1"\n'
+                    'title = "书"\n[[patron]]\nid = "p1"\nname = "读者"\n', encoding="utf-8")  # fmt: skip
+    circulation = Circulation(load_library(path))
+    first = circulation.checkout("p1", "b1")
+    due = circulation.item("b1").due  # type: ignore[union-attr]
+    again = circulation.checkout("p1", "b1")
+    assert first.ok and not again.ok and again.message == "item already checked out to this patron"
+    assert circulation.charged_items("p1") == ["b1"] and circulation.item("b1").due == due  # type: ignore[union-attr]
+
+
+def test_an_unknown_repeat_checkout_rule_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "lib.toml"
+    path.write_text('institution = "x"\nrepeat_checkout = "sometimes"\n', encoding="utf-8")
+    with pytest.raises(LibraryDataError, match=r"lib\.toml.*repeat_checkout"):
+        load_library(path)
+
+
+def test_a_hold_placed_at_the_desk_stops_the_renewal_and_leaves_the_loan():
+    library = Library.build(institution="x", items=[Item("b1", "书", "home")],
+                            patrons=[Patron("p1", "读者"), Patron("p2", "读者二")])  # fmt: skip
+    circulation = Circulation(library)
+    assert circulation.checkout("p1", "b1").ok
+    circulation.place_hold("b1", "p2", "home")
+    renewed = circulation.renew("p1", "b1")
+    assert not renewed.ok and renewed.message == "item has a hold for another patron"
+    assert circulation.charged_items("p1") == ["b1"]

@@ -71,9 +71,9 @@ def test_every_notice_status_and_reason_key_of_the_core_is_in_both_catalogues(
 def test_every_reason_code_the_hub_gives_has_words_of_our_own(cat: Catalogue) -> None:
     """Refusals normally carry the hub's words; ours are the fallback if one does not."""
     from hub.rules import rules
-    from hub.worker import answers
+    from hub.worker import refusals
 
-    codes = set(rules.REASONS) | set(answers.HUB_REASONS)
+    codes = set(rules.REASONS) | set(refusals.HUB_REASONS)
     for lang in LANGUAGES:
         missing = sorted(c for c in codes if not cat.has(f"reason.{c}", lang))
         assert not missing, f"kiosk_ui/locale/{lang} lacks reasons {missing}"

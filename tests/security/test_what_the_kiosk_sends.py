@@ -25,11 +25,14 @@ PIN = PinCheck(op="pin_check", card=CardRef(scheme="bj-joint", number="011000001
 
 
 def _spy(broker: MosquittoProcess) -> tuple[mqtt.Client, queue.Queue]:
-    """Everything published on the plain broker (the lab setup has no roles)."""
+    """Everything published on the plain broker (the lab setup has no roles), as
+    (topic, payload, correlation data)."""
     seen: queue.Queue = queue.Queue()
     ready = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = lambda _c, _u, m: seen.put((m.topic, m.payload))
+    client.on_message = lambda _c, _u, m: seen.put(
+        (m.topic, m.payload, bytes(getattr(m.properties, "CorrelationData", b"") or b""))
+    )
     client.on_subscribe = lambda *_: ready.set()
     client.on_connect = lambda c, *_: c.subscribe("#", qos=1)
     client.connect("127.0.0.1", broker.port)
@@ -55,6 +58,21 @@ def _next_answer(events: queue.Queue) -> object:
             return event
 
 
+def _requests_until(seen: queue.Queue, kiosk: str, corr_prefix: str) -> list[bytes]:
+    """The kiosk's request payloads the spy saw, up to and including the first whose
+    correlation data starts with `corr_prefix` (bounded: fails if it never comes)."""
+    payloads = []
+    while True:
+        try:
+            name, payload, corr = seen.get(timeout=5)
+        except queue.Empty:
+            pytest.fail(f"the spy never saw request {corr_prefix}; it saw {payloads}")
+        if name == topic(kiosk, "req"):
+            payloads.append(payload)
+            if corr.startswith(corr_prefix.encode()):
+                return payloads
+
+
 # A plain broker on purpose: what the kiosk does on a lab's plain link is the subject.
 @pytest.mark.parametrize("allowed", [False, True])
 def test_a_pin_is_sent_over_a_plain_link_only_where_a_lab_allows_it(
@@ -66,20 +84,18 @@ def test_a_pin_is_sent_over_a_plain_link_only_where_a_lab_allows_it(
     try:
         link.request("c1", PIN)
         answer = _next_answer(events)
-        requests = []
-        while not seen.empty():
-            name, payload = seen.get()
-            if name == topic(kiosk, "req"):
-                requests.append(payload)
         if allowed:
             assert isinstance(answer, HubTimedOut)  # sent; no hub on this broker
-            assert any(b'"pin":"123456"' in p for p in requests)
+            assert b'"pin":"123456"' in _requests_until(seen, kiosk, "c1.")[-1]
         else:
             assert answer == HubAnswered("c1", answer.response)
             assert answer.response.ok is False and answer.response.error == "pin_needs_tls"
-            assert not any(b"123456" in p for p in requests)
+            # The next request is the marker: one client's QoS 1 messages on one topic
+            # arrive in order, so a PIN sent at all would reach the spy before it.
             link.request("c2", ReaderLookup(op="reader_lookup", card=PIN.card, library_id="capital"))
             assert isinstance(_next_answer(events), HubTimedOut)  # other requests still go
+            requests = _requests_until(seen, kiosk, "c2.")
+            assert not any(b"123456" in p for p in requests), requests
     finally:
         link.stop()
         spy.disconnect()
@@ -105,7 +121,7 @@ def test_the_kiosk_never_puts_an_oversized_message_on_the_wire(
         assert fits.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
         sizes = []
         while len(sizes) < 1:
-            name, payload = seen.get(timeout=5)
+            name, payload, _corr = seen.get(timeout=5)
             if name.endswith("/telemetry") and len(payload) >= MAX_PAYLOAD_BYTES:
                 sizes.append(len(payload))
         assert sizes == [MAX_PAYLOAD_BYTES]

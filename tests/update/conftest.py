@@ -29,9 +29,9 @@ from updater.trust import trust_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD, BROKEN = "0.1.1", "0.1.2"
-# The module `python -m` runs as the kiosk (deploy/kiosk-launch runs the same): the one
-# place the update tests name it, for the kiosk they start and the release that breaks it.
-KIOSK_MODULE = "firmware"
+# The module deploy/kiosk-launch runs as the kiosk: the one place the update tests name
+# it, for the release that breaks it (the kiosk they start goes through the launcher).
+KIOSK_MODULE = "kiosk_tools"
 
 
 def _source(tmp: Path, version: str, *, broken: bool = False) -> Path:
@@ -64,17 +64,18 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bundle]:
         return {v: f.result() for v, f in futures.items()}
 
 
-def kiosk_command(python: Path, *args: str) -> list[str]:
-    """The kiosk's command line from a release's interpreter."""
-    return [str(python), "-m", KIOSK_MODULE, *args]
+def kiosk_command(release: Path, *args: str) -> list[str]:
+    """The kiosk's command line in `release`, as alliance-kiosk.service runs it (its
+    `bin/kiosk-launch` runs `python -m KIOSK_MODULE` from the release's venv)."""
+    return [str(release / "bin/kiosk-launch"), *args]
 
 
 @dataclass
 class StagedKiosk:
     """What systemd does for the unit, for a staging root: `restart()` stops the kiosk
-    running from `current` (if any) and starts it again from `current`, whichever
-    release that now is. The kiosk runs simulated hardware, headless, against a real
-    broker, with the unit's STATE_DIRECTORY, so it writes the health file itself; the
+    running from `current` (if any) and starts it again with `current/bin/kiosk-launch`,
+    whichever release that now is. The kiosk runs simulated hardware, headless, against a
+    real broker, with the unit's STATE_DIRECTORY, so it writes the health file itself; the
     test plays the reader over its control channel (`step`, kiosk_tools.control)."""
 
     layout: Layout
@@ -101,9 +102,10 @@ class StagedKiosk:
             ALLIANCE_KIOSK_ROOT=str(self.layout.root),
             KIVY_NO_ARGS="1",
             KIVY_HOME=str(self.layout.data / "kivy"),
+            KIOSK_DRI_BY_PATH=str(self.layout.data / "no-dri"),  # no display card here
         )
         argv = kiosk_command(
-            self.layout.current / "venv/bin/python", "--sim", "--headless", "--control-stdio",
+            self.layout.current, "--sim", "--headless", "--control-stdio",
             "--config", str(self.config), "--journal", str(self.layout.data / "journal.sqlite3"),
         )  # fmt: skip
         with self.log.open("a") as out:  # the child keeps its own copy of the descriptor

@@ -30,9 +30,9 @@ def _env() -> dict[str, str]:
     ("command", "prog"),
     [
         (["-m", "updater", "--help"], "python -m updater"),
-        (["-m", "firmware", "update", "--help"], "python -m firmware update"),
-        (["-m", "firmware", "release", "--help"], "python -m firmware release"),
-        (["-m", "updater", "release", "--help"], "python -m firmware release"),
+        (["-m", "kiosk_tools", "update", "--help"], "python -m kiosk_tools update"),
+        (["-m", "kiosk_tools", "release", "--help"], "python -m kiosk_tools release"),
+        (["-m", "updater", "release", "--help"], "python -m kiosk_tools release"),
     ],
 )
 def test_every_entry_to_the_updater_answers(command: list[str], prog: str) -> None:

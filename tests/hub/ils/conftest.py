@@ -100,10 +100,10 @@ def make_hub(ledger: Ledger, registry: Registry) -> Iterator[Callable[..., Hub]]
         pool = Sip2Pool(system, backoff_min_s=0.05, backoff_max_s=0.2)
         pools.append(pool)
         routing = IlsRouting(registry, {"dongcheng": "east"}, {"east": dict(system.guest_patrons)})
-        gateway = IlsGateway(routing, {"east": pool}, ledger.db, now)
+        gateway = IlsGateway(routing, {"east": pool}, ledger.ils_door(), now)
         answers = RequestAnswers(ledger, registry, now, UTC, offline_max_items=3, ils=gateway)
         intake = Intake(ledger, registry, answers, now, WorkerStats(), ils=gateway)
-        drainer = IlsDrainer("east", pool, ledger.db, "w1", now, backoff_min_s=0.05, backoff_max_s=0.2)
+        drainer = IlsDrainer("east", pool, ledger.ils_door(), "w1", now, backoff_min_s=0.05, backoff_max_s=0.2)
         return Hub(ledger, registry, answers, intake, gateway, drainer, pool)
 
     yield make

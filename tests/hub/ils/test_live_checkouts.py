@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from contract import messages
 from hub.ils.ils_drainer import IlsDrainer
-from hub.ils.ils_live import UNCLAIMED
+from hub.ledger.ils_live import UNCLAIMED
 from tests.hub.ils.conftest import (
     BOOK,
     DONGCHENG_CARD,
@@ -28,7 +28,7 @@ GRACE_S = 300
 def drainer_at(hub: Hub, seconds_later: float) -> IlsDrainer:
     """The system's drainer with its clock `seconds_later` than now (the grace passing)."""
     return IlsDrainer(
-        "east", hub.pool, hub.ledger.db, "w1", lambda: now() + timedelta(seconds=seconds_later),
+        "east", hub.pool, hub.ledger.ils_door(), "w1", lambda: now() + timedelta(seconds=seconds_later),
         backoff_min_s=0.05, backoff_max_s=0.2, live_grace_s=GRACE_S,
     )  # fmt: skip
 

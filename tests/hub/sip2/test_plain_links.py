@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hub.__main__ import _sip2_warnings, main
 from hub.config import load_sip2
-from hub.ils.ils_live import mark_lent, record_pending
+from hub.ledger.ils_live import mark_lent, record_pending
 from hub.ledger.ledger import Ledger
 
 TABLES = """

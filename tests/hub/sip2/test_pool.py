@@ -3,6 +3,7 @@ pool reconnecting by itself when the ILS is back."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -29,38 +30,80 @@ def test_at_most_size_connections_and_a_busy_pool_waits(start_ils, library) -> N
     with pool.client(), pytest.raises(Sip2Unavailable, match="all 1 connections busy"), \
             pool.client():
         pass
-    got = []
-
-    def borrow_later() -> None:
-        with pool.client() as c:
-            got.append(c.sc_status().online)
-
-    with pool.client():
-        t = threading.Thread(target=borrow_later)
-        t.start()
-        time.sleep(0.05)
-    t.join(2)
-    assert got == [True]
     pool.close()
 
 
+def _waiting_in_the_pool(thread: threading.Thread) -> bool:
+    """True while `thread` is blocked in the pool's wait for a connection (its stack)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "_take" in names and "wait" in names
+
+
+def test_a_second_borrower_of_a_busy_pool_waits_until_the_first_gives_back(start_ils, library) -> None:
+    """Observed, not timed: the second borrower is seen blocked inside the pool while the
+    first holds the only connection, and gets that same connection (one login) once the
+    first gives it back, woken at once (its own wait would last 30 s)."""
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port, timeout_s=30.0), size=1)
+    order: list[str] = []
+    got = threading.Event()
+
+    def second_borrower() -> None:
+        with pool.client() as c:
+            order.append("second got it")
+            got.set()
+            assert c.sc_status().online
+
+    with pool.client() as first:
+        assert first.sc_status().online
+        borrower = threading.Thread(target=second_borrower)
+        borrower.start()
+        deadline = time.monotonic() + 5
+        while not _waiting_in_the_pool(borrower):
+            assert not got.is_set(), "the second borrower got a connection the first holds"
+            assert time.monotonic() < deadline, "the second borrower never reached the pool"
+            time.sleep(0.005)
+        order.append("first gives back")
+    assert got.wait(5), "the waiting borrower was not woken when the connection came back"
+    borrower.join(5)
+    pool.close()
+    assert order == ["first gives back", "second got it"]
+    assert [mid for mid, _ in library.seen].count("93") == 1  # the same connection
+
+
+class Clock:
+    """The pool's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_down_ils_fails_fast_then_the_pool_reconnects_when_it_is_back(start_ils) -> None:
+    """On a clock the test moves: while the backoff lasts the pool does not even try,
+    shown with the ILS already back (a try would succeed); past it, it reconnects."""
     ils = start_ils()
     port = ils.port
-    pool = Sip2Pool(system_for(port, timeout_s=0.5), backoff_min_s=0.2, backoff_max_s=0.4)
+    clock = Clock()
+    pool = Sip2Pool(system_for(port, timeout_s=0.5), backoff_min_s=0.2, backoff_max_s=0.4, monotonic=clock)
     with pool.client() as c:
         c.sc_status()
     ils.stop()
     with pytest.raises(Sip2Unavailable, match="cannot connect"), pool.client() as c:
         c.sc_status()  # the idle connection is gone; reconnecting fails
-    started = time.monotonic()
-    with pytest.raises(Sip2Unavailable, match=r"down, next try in .* \(last error: .*cannot connect"):
-        pool.client().__enter__()
-    assert time.monotonic() - started < 0.1  # no connect attempt while in backoff
     state = pool.state()
-    assert state.up is False and state.retry_in_s is not None and "cannot connect" in state.last_error
+    assert state.up is False and state.retry_in_s == pytest.approx(0.2) and "cannot connect" in state.last_error
     start_ils(port=port)
-    time.sleep(0.45)
+    clock.now += 0.19
+    with pytest.raises(Sip2Unavailable, match=r"down, next try in .* \(last error: .*cannot connect"):
+        pool.client().__enter__()  # the ILS answers again, yet no try while in backoff
+    clock.now += 0.02
     with pool.client() as c:
         assert c.sc_status().online
     assert pool.state().up is True
