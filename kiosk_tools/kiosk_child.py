@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from firmware.core.catalogue_keys import CARD_STATE_REASONS
@@ -66,9 +67,18 @@ class Shown:
 class KioskChild:
     """The kiosk process and its JSON-lines control channel (kiosk_tools.control)."""
 
-    def __init__(self, argv: list[str], log: TextIO | None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        log: TextIO | None,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.argv = argv
         self._log = log
+        self._env = env
+        self._cwd = cwd
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self._cond = threading.Condition()
         self.shown = Shown()
@@ -77,6 +87,13 @@ class KioskChild:
         self._reader: threading.Thread | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
+        self.launch()
+        if not self.wait_ready(timeout_s):
+            raise RuntimeError("the kiosk did not start (see its log)")
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to say ready: a supervisor (systemd,
+        or a test playing it) starts a release that may never come up."""
         self._ready = threading.Event()
         self.proc = subprocess.Popen(
             self.argv,
@@ -85,11 +102,15 @@ class KioskChild:
             stderr=self._log or subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            env=self._env,
+            cwd=self._cwd,
         )
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError("the kiosk did not start (see its log)")
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Whether the kiosk said ready on its control channel within `timeout_s`."""
+        return self._ready.wait(timeout_s)
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None

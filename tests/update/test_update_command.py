@@ -1,23 +1,26 @@
 """The `update` command in the contract and on a kiosk that cannot check the hub's
-signature (firmware.hub_link.fleet): the real link on a real broker."""
+signature (firmware.hub_link.fleet): the real link on the lab's TLS broker, with its own
+certificate (tests/conftest.py `lab`, `broker`)."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import messages, topics
+from contract.broker_url import parse_broker_url
 from firmware.core.events import CommandReceived, LinkChanged
 from firmware.hub_link import HubLink
-from firmware.update_order import last_update
-from hub.lab.broker_process import MosquittoProcess
+from firmware.update_order import ROOT_ENV, last_update
+from hub.lab.broker_process import TlsMosquittoProcess
+from hub.lab.lab import Lab
 from tests.firmware.test_hub_link import Events
+from tests.secure_clients import kiosk_tls, secure_client
 
 SHA = "ab" * 32
 
@@ -67,33 +70,38 @@ def test_the_last_update_is_read_bounded_for_telemetry(tmp_path: Path) -> None:
 
 
 def test_a_kiosk_without_the_hub_key_refuses_update_commands(
-    own_plain_broker: MosquittoProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    broker: TlsMosquittoProcess, lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without the hub's public key anyone on the broker could order an update, i.e.
-    install code on the kiosk: the kiosk answers not-ok and orders nothing."""
+    """Without the hub's public key any hub identity the broker admits (a worker's
+    certificate, without the signing key) could order an update, i.e. install code on
+    the kiosk: the kiosk, on its own certificate over TLS, answers not-ok and orders
+    nothing."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))  # a kiosk that did order: a staging root's updater
     kiosk_id = f"nokey-{secrets.token_hex(3)}"
     events = Events()
     link = HubLink(
-        own_plain_broker.url,
+        broker.url,
         kiosk_id,
         "capital",
         events.post,
         firmware_version="t",
+        tls=kiosk_tls(lab, kiosk_id),
         fetch_blocklist=False,
     )
     results: list[messages.CommandResult] = []
-    host, port = own_plain_broker.url.removeprefix("mqtt://").split(":")
-    hub = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{secrets.token_hex(3)}", protocol=mqtt.MQTTv5
-    )
+    subscribed = threading.Event()
+    address = parse_broker_url(broker.url)
+    hub = secure_client(lab, broker, "hub-upd-nokey")
     hub.on_message = lambda _c, _u, m: results.append(
         messages.parse(messages.CommandResult, m.payload)
     )
-    hub.connect(host, int(port))
+    hub.on_subscribe = lambda *_: subscribed.set()
+    hub.connect(address.host, address.port)
     hub.loop_start()
     hub.subscribe(topics.topic(kiosk_id, "cmd/result"), qos=1)
     try:
+        assert subscribed.wait(5)
         with link:
             events.wait(lambda e: isinstance(e, LinkChanged) and e.online, timeout=10)
             cmd = messages.Command(
