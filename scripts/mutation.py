@@ -1,0 +1,179 @@
+"""`make mutation`: mutation testing (mutmut) of the rooms whose tests must be strong.
+
+Each room is mutated on its own, in its own scratch copy under test-artifacts/mutation/ROOM/
+(gitignored), and its mutants are tested against that room's fast unit tests only, so a
+run takes minutes and a room's score says what *its* tests catch. Prints killed / total
+per room and writes every survivor's diff to test-artifacts/mutation/ROOM/survivors.txt.
+
+    python scripts/mutation.py [ROOM ...] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "test-artifacts" / "mutation"
+# What a room's tests may import or read: copied beside the mutated room.
+PACKAGES = [
+    "contract", "drivers", "firmware", "kiosk_ui", "hal_sim", "hub", "kiosk_tools",
+    "ils_sim", "updater",
+]
+KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, pytest's own error, or a timeout
+
+
+@dataclass(frozen=True)
+class Room:
+    """A part of the code, mutated alone, and the fast tests that must catch its mutants."""
+
+    sources: tuple[str, ...]  # paths or globs, relative to the repository
+    tests: tuple[str, ...]
+    pytest_args: tuple[str, ...] = ()
+
+
+ROOMS = {
+    "core": Room(("firmware/core",), ("tests/firmware/test_machine_*.py",)),
+    "journal": Room(
+        ("firmware/journal.py",),
+        ("tests/firmware/test_journal.py", "tests/firmware/test_runtime_journal.py"),
+    ),
+    # The hub's commit path on SQLite (the same SQL runs on PostgreSQL in `make test`);
+    # tests that need a broker or a PostgreSQL server are left to `make test`.
+    "commit": Room(
+        ("hub/ledger/commit*.py", "hub/ledger/ordering.py", "hub/ledger/order_caps.py",
+         "hub/ledger/txn_checks.py"),
+        ("tests/hub/test_ledger.py", "tests/hub/test_ordering.py",
+         "tests/security/test_txn_checks.py", "tests/security/test_bounds.py",
+         "tests/security/test_implausible_returns.py", "tests/security/test_hub_clock.py"),
+        ("-k", "not postgresql and not secure_broker and not sweeps_stale"),
+    ),
+    "contract": Room(("contract",), ("tests/contracts",)),
+}
+
+
+def _expand(patterns: tuple[str, ...]) -> list[str]:
+    """Globs to the paths they match, refusing one that matches nothing (a renamed file
+    would otherwise silently drop out of the score)."""
+    found: list[str] = []
+    for pattern in patterns:
+        hits = sorted(str(p.relative_to(REPO)) for p in REPO.glob(pattern))
+        if not hits:
+            raise SystemExit(f"mutation: {pattern!r} matches nothing in {REPO}")
+        found += hits
+    return found
+
+
+def _prepare(name: str, room: Room) -> Path:
+    """A fresh scratch directory that looks like the repository to mutmut, whose
+    pyproject.toml carries this room's [tool.mutmut] settings."""
+    work = OUT / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for entry in [*PACKAGES, "tests", "deploy", "scenarios"]:
+        (work / entry).symlink_to(REPO / entry)
+    sources = _expand(room.sources)
+    settings = {
+        "source_paths": sources,
+        "also_copy": [*PACKAGES, "deploy", "scenarios"],
+        "pytest_add_cli_args_test_selection": _expand(room.tests),
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:xdist", *room.pytest_args],
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    (work / "pyproject.toml").write_text(pyproject + "\n".join(lines) + "\n", encoding="utf-8")
+    return work
+
+
+def _verdicts(work: Path) -> dict[str, tuple[int | None, str]]:
+    """Every mutant's exit code and source file, from the .meta files mutmut leaves
+    beside the mutants."""
+    mutants = work / "mutants"
+    codes: dict[str, tuple[int | None, str]] = {}
+    for meta in sorted(mutants.rglob("*.py.meta")):
+        source = str(meta.relative_to(mutants)).removesuffix(".meta")
+        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items():
+            codes[name] = (code, source)
+    return codes
+
+
+# Run inside a room's scratch directory: one process prints every survivor's diff (a
+# `mutmut show` each would start Python once a survivor).
+_SHOW = """
+import sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+for line in sys.stdin:
+    name, path = line.split()
+    print(f"# {name}\\n{get_diff_for_mutant(name, path=path).rstrip()}\\n", flush=True)
+"""
+
+
+def _write_survivors(work: Path, survivors: dict[str, str]) -> Path:
+    """Each survivor's diff, for a person deciding whether a test is missing."""
+    report = work / "survivors.txt"
+    with report.open("w", encoding="utf-8") as out:
+        subprocess.run(
+            [sys.executable, "-c", _SHOW], cwd=work, stdout=out, check=True, text=True,
+            input="".join(f"{name} {path}\n" for name, path in sorted(survivors.items())),
+        )
+    return report
+
+
+def run_room(name: str, room: Room, jobs: int) -> tuple[int, int, Counter[str], float]:
+    """Mutate one room and test its mutants; returns killed, total, the other verdicts and
+    the seconds it took."""
+    work = _prepare(name, room)
+    mutmut = str(Path(sys.executable).parent / "mutmut")
+    started = time.monotonic()
+    log = work / "mutmut.log"
+    with log.open("w", encoding="utf-8") as out:
+        done = subprocess.run(
+            [mutmut, "run", "--max-children", str(jobs)], cwd=work, stdout=out,
+            stderr=subprocess.STDOUT, check=False,
+        )
+    took = time.monotonic() - started
+    codes = _verdicts(work)
+    if done.returncode != 0 or not codes:
+        raise SystemExit(f"mutation: mutmut failed on room {name!r}; see {log}")
+    killed = sum(1 for code, _ in codes.values() if code in KILLED)
+    others = Counter(
+        "survived" if code == 0 else "no tests" if code in (5, 33) else f"exit {code}"
+        for code, _ in codes.values() if code not in KILLED
+    )
+    _write_survivors(work, {k: src for k, (code, src) in codes.items() if code not in KILLED})
+    return killed, len(codes), others, took
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the rooms asked for (all by default) and print the table of scores."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rooms", nargs="*", metavar="ROOM",
+                        help=f"rooms to mutate (default all: {', '.join(ROOMS)})")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.rooms) - set(ROOMS))
+    if unknown:
+        parser.error(f"no room {', '.join(unknown)} (rooms: {', '.join(ROOMS)})")
+    rows = []
+    for name in args.rooms or list(ROOMS):
+        killed, total, others, took = run_room(name, ROOMS[name], args.jobs)
+        rest = ", ".join(f"{n} {what}" for what, n in sorted(others.items())) or "none left"
+        rows.append(f"{name:<9} {killed:>5} / {total:<5} {100 * killed / total:5.1f} %  "
+                    f"{took:6.0f} s  {rest}")
+        print(rows[-1], flush=True)
+    print("\nroom      killed / total   score   time   not killed "
+          f"(diffs in {OUT.relative_to(REPO)}/ROOM/survivors.txt)")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
