@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,9 @@ ROOMS = {
     "core": Room(("firmware/core",), ("tests/firmware/test_machine_*.py",)),
     "journal": Room(
         ("firmware/journal.py",),
-        ("tests/firmware/test_journal.py", "tests/firmware/test_runtime_journal.py"),
+        ("tests/firmware/test_journal.py", "tests/firmware/test_runtime_journal.py",
+         "tests/security/test_at_rest.py"),
+        ("-k", "journal or acked_row or card_key"),
     ),
     # The hub's commit path on SQLite (the same SQL runs on PostgreSQL in `make test`);
     # tests that need a broker or a PostgreSQL server are left to `make test`.
@@ -116,20 +119,55 @@ for line in sys.stdin:
 """
 
 
-def _write_survivors(work: Path, survivors: dict[str, str]) -> Path:
-    """Each survivor's diff, for a person deciding whether a test is missing."""
-    report = work / "survivors.txt"
-    with report.open("w", encoding="utf-8") as out:
-        subprocess.run(
-            [sys.executable, "-c", _SHOW], cwd=work, stdout=out, check=True, text=True,
-            input="".join(f"{name} {path}\n" for name, path in sorted(survivors.items())),
-        )
-    return report
+# A mutant that only changes the letter case of SQL (keywords and names; its quoted
+# values untouched) or of a codec's name behaves as the original: counted apart as
+# equivalent, never as killed.
+_SQL = re.compile(r"""["'](?i:\s*(select|insert|update|delete|create|pragma|from|where|and|or|order|values|set|group)\b)""")
+_LITERALS = re.compile(r"'[^']*'")
 
 
-def run_room(name: str, room: Room, jobs: int) -> tuple[int, int, Counter[str], float]:
-    """Mutate one room and test its mutants; returns killed, total, the other verdicts and
-    the seconds it took."""
+def _equivalent(diff: str) -> bool:
+    """True for a mutant that changes nothing SQLite or Python can tell apart."""
+    minus = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    if len(minus) != 1 or len(plus) != 1 or minus[0] == plus[0]:
+        return False
+    old, new = minus[0], plus[0]
+    if old.lower() != new.lower():
+        return False
+    if "utf-8" in old.lower() and re.sub("(?i)utf-8", "", old) == re.sub("(?i)utf-8", "", new):
+        return True
+    return bool(_SQL.search(old)) and _LITERALS.findall(old) == _LITERALS.findall(new)
+
+
+def _diffs(work: Path, mutants: dict[str, str]) -> dict[str, str]:
+    """Each mutant's diff (name -> text), for a person deciding whether a test is missing."""
+    shown = subprocess.run(
+        [sys.executable, "-c", _SHOW], cwd=work, capture_output=True, check=True, text=True,
+        input="".join(f"{name} {path}\n" for name, path in sorted(mutants.items())),
+    ).stdout
+    blocks = [b for b in shown.split("\n# ") if b.strip()]
+    return {b.removeprefix("# ").split("\n", 1)[0]: "# " + b.removeprefix("# ") for b in blocks}
+
+
+@dataclass(frozen=True)
+class Score:
+    """One room's result."""
+
+    killed: int
+    total: int
+    equivalent: int
+    others: Counter[str]
+    seconds: float
+
+    @property
+    def percent(self) -> float:
+        counted = self.total - self.equivalent
+        return 100.0 * self.killed / counted if counted else 100.0
+
+
+def run_room(name: str, room: Room, jobs: int) -> Score:
+    """Mutate one room, test its mutants, and write the survivors' diffs beside them."""
     work = _prepare(name, room)
     mutmut = str(Path(sys.executable).parent / "mutmut")
     started = time.monotonic()
@@ -143,13 +181,18 @@ def run_room(name: str, room: Room, jobs: int) -> tuple[int, int, Counter[str], 
     codes = _verdicts(work)
     if done.returncode != 0 or not codes:
         raise SystemExit(f"mutation: mutmut failed on room {name!r}; see {log}")
-    killed = sum(1 for code, _ in codes.values() if code in KILLED)
+    alive = {k: src for k, (code, src) in codes.items() if code not in KILLED}
+    diffs = _diffs(work, alive)
+    same = {k for k, diff in diffs.items() if _equivalent(diff)}
+    (work / "survivors.txt").write_text(
+        "".join(diffs[k] for k in sorted(diffs) if k not in same), encoding="utf-8")
+    (work / "equivalent.txt").write_text(
+        "".join(diffs[k] for k in sorted(same)), encoding="utf-8")
     others = Counter(
         "survived" if code == 0 else "no tests" if code in (5, 33) else f"exit {code}"
-        for code, _ in codes.values() if code not in KILLED
+        for k, (code, _src) in codes.items() if code not in KILLED and k not in same
     )
-    _write_survivors(work, {k: src for k, (code, src) in codes.items() if code not in KILLED})
-    return killed, len(codes), others, took
+    return Score(len(codes) - len(alive), len(codes), len(same), others, took)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no room {', '.join(unknown)} (rooms: {', '.join(ROOMS)})")
     rows = []
     for name in args.rooms or list(ROOMS):
-        killed, total, others, took = run_room(name, ROOMS[name], args.jobs)
-        rest = ", ".join(f"{n} {what}" for what, n in sorted(others.items())) or "none left"
-        rows.append(f"{name:<9} {killed:>5} / {total:<5} {100 * killed / total:5.1f} %  "
-                    f"{took:6.0f} s  {rest}")
+        score = run_room(name, ROOMS[name], args.jobs)
+        rest = ", ".join(f"{n} {what}" for what, n in sorted(score.others.items())) or "none"
+        rows.append(f"{name:<9} {score.killed:>5} / {score.total - score.equivalent:<5} "
+                    f"{score.percent:5.1f} %  {score.equivalent:>4}  {score.seconds:6.0f} s  {rest}")
         print(rows[-1], flush=True)
-    print("\nroom      killed / total   score   time   not killed "
+    print("\nroom      killed / total   score  equiv.   time   not killed "
           f"(diffs in {OUT.relative_to(REPO)}/ROOM/survivors.txt)")
     print("\n".join(rows))
     return 0
