@@ -1,0 +1,238 @@
+"""Each loan, renewal and return line as it ends, in full: its status, reason, words,
+mode and due date, and the record, diverter, sound and log line that go with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+from contract.barcodes import make_item_barcode
+from contract.messages import Bilingual, CardRef, LoanLine
+from contract.screens import Press
+from drivers.events import BarcodeRead, BookEntered, BookPassed, CardPresented
+from firmware.core.config import CoreConfig
+from firmware.core.effects import Beep, Log, RecordTxn, SetDiverter
+from firmware.core.events import JournalFailed, LinkChanged
+from firmware.view import Text
+from kiosk_tools.core_harness import CoreHarness
+
+JOINT = "0101000012345"
+CARD = CardRef(scheme="bj-joint", number=JOINT)
+UID = b"\x01\x02\x03\x04"
+OURS = make_item_barcode("0002", 7)
+XICHENG = make_item_barcode("0102", 9)
+BOOK = make_item_barcode("0002", 1)
+BOOK2 = make_item_barcode("0002", 2)
+MEMBERS = MappingProxyType({"0002": "capital", "0102": "xicheng"})
+WALL = datetime(2030, 1, 1, 9, tzinfo=UTC)
+DUE = datetime(2030, 2, 1, 12, tzinfo=UTC)
+NO = Bilingual(zh="不行", en="Not here")
+
+
+def chute_kiosk() -> CoreHarness:
+    k = CoreHarness(CoreConfig(library_id="capital", institution_members=MEMBERS))
+    k.feed(LinkChanged(True))
+    return k
+
+
+def drop(k: CoreHarness, barcode: str) -> tuple:
+    return k.feed(BookEntered(1.0), BarcodeRead(barcode, source="chute"))
+
+
+def reader(config: CoreConfig | None = None, items_left: int | None = 5,
+           loans: tuple[str, ...] = ()) -> CoreHarness:
+    k = CoreHarness(config or CoreConfig(kiosk_id="k1", library_id="capital"))
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    lines = [LoanLine(item=b, title=f"Title {b}", due=DUE) for b in loans]
+    k.answer(state="valid", pin_required=False, loans=lines, items_left=items_left)
+    return k
+
+
+def offline_reader(**config: object) -> CoreHarness:
+    k = CoreHarness(CoreConfig(**config))
+    k.feed(LinkChanged(True))
+    k.wait(0.25, wall=WALL)
+    k.feed(CardPresented(uid=UID, data=JOINT.encode()))
+    k.time_out()
+    return k
+
+
+# ---- returns ----
+
+
+def test_an_online_return_records_diverts_beeps_and_logs_its_route_and_mode() -> None:
+    k = chute_kiosk()
+    drop(k, XICHENG)
+    name = Bilingual(zh="西城区图书馆", en="Xicheng District Library")
+    k.answer(route="transfer", route_library="xicheng", route_library_name=name, title="Moby")
+    effects = k.feed(BookPassed(at=2.0, transit_ms=300))
+    assert effects == (
+        RecordTxn("return", XICHENG, None, None, "transfer", "online"),
+        SetDiverter("transfer"),
+        Beep("ok"),
+        Log("info", "return.recorded", {"item": XICHENG, "route": "transfer", "mode": "online"}),
+    )
+    (line,) = k.state.lines
+    assert (line.kind, line.barcode, line.status, line.title) == ("return", XICHENG, "returned", "Moby")
+    assert (line.route, line.route_library, line.mode) == ("transfer", "xicheng", "online")
+    assert line.route_library_name == Text(name.zh, name.en)
+
+
+def test_a_return_with_the_link_down_is_routed_by_the_local_rule_and_logged_offline() -> None:
+    k = chute_kiosk()
+    k.feed(LinkChanged(False))
+    drop(k, XICHENG)
+    effects = k.feed(BookPassed(at=2.0, transit_ms=300))
+    assert effects[0] == RecordTxn("return", XICHENG, None, None, "transfer", "offline")
+    assert effects[1:] == (
+        SetDiverter("transfer"),
+        Beep("ok"),
+        Log("info", "return.recorded", {"item": XICHENG, "route": "transfer", "mode": "offline"}),
+    )
+    (line,) = k.state.lines
+    assert (line.status, line.route_library, line.mode) == ("returned", "xicheng", "offline")
+
+
+def test_a_return_the_hub_refuses_goes_to_the_hold_bin_with_the_hubs_words() -> None:
+    k = chute_kiosk()
+    drop(k, OURS)
+    k.answer(allowed=False, reason_code="item_unknown", message=NO)
+    effects = k.feed(BookPassed(at=2.0, transit_ms=300))
+    assert effects == (
+        SetDiverter("hold"), Beep("error"), Log("info", "return.refused", {"reason": "item_unknown"}),
+    )
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code, line.message) == ("refused", "item_unknown", Text(NO.zh, NO.en))
+    assert line.route == "hold"
+    assert not k.records()
+
+
+def test_a_return_the_hub_refuses_without_a_reason_or_words_gets_ours() -> None:
+    k = chute_kiosk()
+    drop(k, OURS)
+    k.answer(allowed=False)
+    k.feed(BookPassed(at=2.0, transit_ms=300))
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code, line.route) == ("refused", "refused", "hold")
+
+
+def test_a_book_already_in_the_chute_when_the_journal_fails_is_refused_to_the_hold_bin() -> None:
+    k = chute_kiosk()
+    drop(k, OURS)
+    k.answer(route="shelve")
+    k.feed(JournalFailed(code="journal-io", detail="EIO"))
+    effects = k.feed(BookPassed(at=2.0, transit_ms=300))
+    assert effects[:2] == (SetDiverter("hold"), Beep("error"))
+    assert Log("info", "return.refused", {"reason": "out_of_service"}) in effects
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code) == ("refused", "out_of_service")
+    assert line.message is not None and line.message.en
+    assert not k.records()
+
+
+def test_a_book_nobody_could_read_goes_to_the_hold_bin_with_a_warning() -> None:
+    k = chute_kiosk()
+    effects = k.feed(BookEntered(1.0), BookPassed(at=2.0, transit_ms=300))
+    assert effects[-3:] == (
+        SetDiverter("hold"), Beep("warn"), Log("warning", "return.unidentified", {}),
+    )
+    assert (k.view.screen, k.view.notice) == ("returns", "notice.book_unidentified")
+
+
+def test_a_reader_returning_a_book_has_it_recorded_on_their_card() -> None:
+    k = reader()
+    k.feed(Press("return"))
+    drop(k, OURS)
+    k.answer(route="shelve")
+    effects = k.feed(BookPassed(at=2.0, transit_ms=300))
+    assert effects[0] == RecordTxn("return", OURS, CARD, None, "shelve", "online")
+
+
+# ---- loans and renewals ----
+
+
+def test_an_online_loan_is_shown_with_the_hubs_due_date_and_title_and_counts_down() -> None:
+    k = reader(items_left=5)
+    k.feed(BarcodeRead(BOOK))
+    effects = k.answer(allowed=True, due=DUE, title="Moby")
+    assert effects[:2] == (RecordTxn("loan", BOOK, CARD, DUE, None, "online"), Beep("ok"))
+    (line,) = k.state.lines
+    assert (line.status, line.due, line.title, line.mode) == ("loaned", DUE, "Moby", "online")
+    assert k.view.items_left == 4
+    k.feed(BarcodeRead(BOOK2))
+    k.answer(allowed=True, due=DUE, items_left=1)
+    assert k.view.items_left == 1
+
+
+def test_an_online_loan_without_a_count_from_anyone_shows_none() -> None:
+    k = reader(items_left=None)
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    assert k.state.reader is not None and k.state.reader.items_left is None
+
+
+def test_a_loan_allowed_after_the_journal_failed_is_refused_out_of_service() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.feed(JournalFailed(code="journal-io", detail=""))
+    effects = k.answer(allowed=True, due=DUE)
+    assert Beep("error") in effects and not any(isinstance(e, RecordTxn) for e in effects)
+    assert Log("info", "loan.refused", {"reason": "out_of_service"}) in effects
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code) == ("refused", "out_of_service")
+    assert line.message is not None
+
+
+def test_a_refused_renewal_beeps_and_logs_under_renew() -> None:
+    k = reader(loans=(BOOK,))
+    k.feed(Press("renew"))
+    effects = k.answer(allowed=False, reason_code="renew_limit")
+    assert effects[:2] == (Beep("error"), Log("info", "renew.refused", {"reason": "renew_limit"}))
+    (line,) = k.state.lines
+    assert (line.kind, line.status, line.reason_code) == ("renew", "refused", "renew_limit")
+
+
+def test_renew_queues_each_loan_once_with_its_title_and_due_date() -> None:
+    k = reader(loans=(BOOK, BOOK2))
+    k.feed(Press("renew"))
+    lines = {x.barcode: x for x in k.state.lines}
+    assert set(lines) == {BOOK, BOOK2}
+    assert (lines[BOOK2].title, lines[BOOK2].due, lines[BOOK2].status) == (f"Title {BOOK2}", DUE, "queued")
+    k.answer(allowed=True, due=DUE)
+    k.feed(Press("renew"))  # both are listed already: nothing new is queued
+    assert sorted(x.barcode for x in k.state.lines if x.kind == "renew") == sorted([BOOK, BOOK2])
+
+
+def test_renew_with_the_link_down_warns_and_needs_the_hub() -> None:
+    k = reader(loans=(BOOK,))
+    k.feed(LinkChanged(False))
+    assert k.feed(Press("renew")) == (Beep("warn"),)
+    assert k.view.notice == "notice.renew_needs_hub"
+
+
+def test_an_offline_loan_is_recorded_with_its_due_date_logged_and_counted() -> None:
+    k = offline_reader(offline_loan_days=14)
+    k.feed(LinkChanged(False))  # known down: decided at once
+    effects = k.feed(BarcodeRead(BOOK))
+    due = WALL + timedelta(days=14)
+    assert effects[-3:] == (
+        RecordTxn("loan", BOOK, CARD, due, None, "offline"),
+        Beep("ok"),
+        Log("info", "loan.offline", {"item": BOOK}),
+    )
+    (line,) = k.state.lines
+    assert (line.status, line.due, line.mode) == ("offline_loaned", due, "offline")
+    assert k.state.offline_loans == 1
+    assert k.view.items_left == 2
+
+
+def test_a_loan_timing_out_after_the_journal_failed_is_refused_not_lent_offline() -> None:
+    k = offline_reader()
+    k.feed(BarcodeRead(BOOK))
+    k.feed(JournalFailed(code="journal-io", detail=""))
+    effects = k.time_out()
+    assert not any(isinstance(e, RecordTxn) for e in effects)
+    assert Log("info", "loan.refused", {"reason": "out_of_service"}) in effects
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code) == ("refused", "out_of_service")
+    assert line.message is not None
