@@ -11,7 +11,7 @@ from contract.messages import Bilingual, CardRef, LoanLine
 from contract.screens import Press
 from drivers.events import BarcodeRead, BookEntered, BookPassed, CardPresented
 from firmware.core.config import CoreConfig
-from firmware.core.effects import Beep, Log, RecordTxn, SetDiverter
+from firmware.core.effects import Beep, Log, PrintReceipt, RecordTxn, SetDiverter
 from firmware.core.events import JournalFailed, LinkChanged
 from firmware.view import Text
 from kiosk_tools.core_harness import CoreHarness
@@ -236,3 +236,77 @@ def test_a_loan_timing_out_after_the_journal_failed_is_refused_not_lent_offline(
     (line,) = k.state.lines
     assert (line.status, line.reason_code) == ("refused", "out_of_service")
     assert line.message is not None
+
+
+# ---- the receipt ----
+
+
+def visit() -> CoreHarness:
+    """A reader who borrows one book, is refused one, renews one and returns one."""
+    k = reader(CoreConfig(kiosk_id="k7", library_id="capital", institution_members=MEMBERS),
+               loans=(BOOK2,))
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE, title="Moby")
+    k.feed(BarcodeRead(OURS))
+    k.answer(allowed=False, reason_code="item_on_hold")
+    k.feed(Press("renew"))
+    k.answer(allowed=True, due=datetime(2030, 3, 1, tzinfo=UTC))
+    k.feed(Press("return"))
+    drop(k, XICHENG)
+    k.answer(route="transfer", route_library="xicheng")
+    k.feed(BookPassed(at=2.0, transit_ms=300), Press("borrow"))
+    return k
+
+
+def test_the_receipt_says_what_was_done_book_by_book_with_the_card_masked() -> None:
+    k = visit()
+    effects = k.feed(Press("finish"))
+    zh = (
+        "首都图书馆联盟",
+        "馆: capital  机: k7",
+        "读者证: 0101******345",
+        f"{BOOK} Moby: 借出 应还 2030-02-01",
+        f"{OURS}: 未办理",
+        f"{BOOK2} Title {BOOK2}: 续借 应还 2030-03-01",
+        f"{XICHENG}: 已还",
+    )
+    assert k.view.receipt_lines == zh
+    assert PrintReceipt(zh) in effects
+    assert Log("info", "session.finish", {"items": 3}) in effects
+    k.feed(Press("lang"))
+    assert k.view.receipt_lines == (
+        "Capital Library Alliance",
+        "Library: capital  Kiosk: k7",
+        "Card: 0101******345",
+        f"{BOOK} Moby: loaned, due 2030-02-01",
+        f"{OURS}: not done",
+        f"{BOOK2} Title {BOOK2}: renewed, due 2030-03-01",
+        f"{XICHENG}: returned",
+    )
+
+
+def test_an_offline_receipt_says_loaned_offline() -> None:
+    k = offline_reader(kiosk_id="k7", library_id="capital", offline_loan_days=14)
+    k.feed(LinkChanged(False), Press("lang"), BarcodeRead(BOOK), Press("finish"))
+    assert k.view.receipt_lines[-1] == f"{BOOK}: loaned offline, due 2030-01-15"
+
+
+def test_finish_with_only_refusals_prints_nothing_and_logs_none_done() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=False, reason_code="item_on_hold")
+    effects = k.feed(Press("finish"))
+    assert not any(isinstance(e, PrintReceipt) for e in effects)
+    assert Log("info", "session.finish", {"items": 0}) in effects
+    assert k.view.screen == "summary"
+
+
+def test_finish_waits_while_a_book_is_still_queued_or_checked() -> None:
+    k = reader(loans=(BOOK, BOOK2))
+    k.feed(Press("renew"))  # one renewal in flight, one queued behind it
+    assert k.feed(Press("finish")) == ()
+    assert (k.view.screen, k.view.notice) == ("borrow", "notice.please_wait")
+    k.answer(allowed=True, due=DUE)
+    assert k.feed(Press("finish")) == ()
+    k.answer(allowed=True, due=DUE)
+    assert any(isinstance(e, PrintReceipt) for e in k.feed(Press("finish")))
