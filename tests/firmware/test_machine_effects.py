@@ -16,6 +16,7 @@ from drivers.events import (
     BookPassed,
     BookPulledBack,
     CardPresented,
+    CardRemoved,
     ChuteCleared,
     ChuteJammed,
     DeviceFault,
@@ -29,6 +30,7 @@ from firmware.core.effects import (
     CommandResult,
     Log,
     PublishState,
+    RecordTxn,
     RunSelfTest,
     SetDiverter,
 )
@@ -325,3 +327,64 @@ def test_a_journal_failure_naming_another_row_leaves_every_line_as_it_was() -> N
                                         failed_item=item))
         assert [(i.barcode, i.status) for i in k2.view.items] == [(BOOK, "loaned")], kind
         assert not any(isinstance(e, SetDiverter) for e in effects)
+
+
+# ---- PIN answers, cards leaving, the link going down ----
+
+
+def pin_reader() -> CoreHarness:
+    k = CoreHarness()
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=True)
+    k.feed(PinEntered("135790"))
+    return k
+
+
+def test_a_pin_answer_the_hub_could_not_give_asks_to_try_again_on_the_pin_screen() -> None:
+    k = pin_reader()
+    effects = k.answer(ok=False)
+    assert without_logs(effects)[0] == Beep("error")
+    assert (k.view.screen, k.view.notice) == ("pin", "notice.try_again")
+
+
+def test_a_locked_pin_beeps_and_logs_the_lock() -> None:
+    k = pin_reader()
+    effects = k.answer(pin_ok=False, attempts_left=0)
+    assert Beep("error") in effects
+    assert logs(effects) == [Log("info", "pin.locked", {})]
+
+
+def test_a_right_pin_brings_the_name_loans_and_allowance() -> None:
+    k = pin_reader()
+    loan = LoanLine(item=BOOK, title="Moby", due=DUE)
+    k.answer(pin_ok=True, masked_name="王*明", loans=[loan], items_left=4, session_token="tok-0123456789abcdef")
+    assert k.view.screen == "borrow"
+    assert (k.view.reader_name, k.view.items_left) == ("王*明", 4)
+    assert k.state.reader is not None and k.state.reader.loans == (loan,)
+    assert k.state.reader.session_token == "tok-0123456789abcdef"
+
+
+def test_taking_the_card_on_the_summary_ends_the_visit_and_elsewhere_keeps_it() -> None:
+    k = reader()
+    k.feed(CardRemoved(UID))
+    assert k.view.screen == "borrow" and k.state.reader is not None
+    assert k.state.card_uid is None
+    k.feed(CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=False, items_left=5)
+    k.feed(Press("finish"))
+    assert k.view.screen == "summary"
+    k.feed(CardRemoved(UID))
+    assert (k.view.screen, k.state.reader, k.state.card_left_since) == ("attract", None, None)
+
+
+def test_the_link_going_down_resolves_every_request_in_flight_at_once() -> None:
+    k = reader()
+    k.wait(0.25, wall=datetime(2030, 1, 1, 9, tzinfo=UTC))
+    k.feed(Press("return"), BookEntered(1.0), BarcodeRead(BOOK2, source="chute"))
+    k.feed(BookPassed(at=2.0, transit_ms=300))  # inside, its route still asked of the hub
+    k.feed(Press("borrow"), BarcodeRead(BOOK))  # a checkout asked of the hub too
+    effects = k.feed(LinkChanged(False))
+    assert effects[0] == Log("warning", "link.down", {})
+    kinds = sorted((e.kind, e.mode) for e in effects if isinstance(e, RecordTxn))
+    assert kinds == [("loan", "offline"), ("return", "offline")]
+    assert k.view.online is False
