@@ -58,7 +58,7 @@ ROOMS = {
     "commit": Room(
         ("hub/ledger/commit*.py", "hub/ledger/ordering.py", "hub/ledger/order_caps.py",
          "hub/ledger/txn_checks.py"),
-        ("tests/hub/test_ledger.py", "tests/hub/test_ordering.py",
+        ("tests/hub/test_ledger.py", "tests/hub/test_renewals.py", "tests/hub/test_ordering.py",
          "tests/security/test_txn_checks.py", "tests/security/test_bounds.py",
          "tests/security/test_implausible_returns.py", "tests/security/test_hub_clock.py"),
         ("-k", "not postgresql and not secure_broker and not sweeps_stale"),
