@@ -173,14 +173,15 @@ class Score:
 
 def run_room(name: str, room: Room, jobs: int, *, again: bool = False) -> Score:
     """Mutate one room, test its mutants, and write the survivors' diffs beside them.
-    `again`: keep the last run's verdicts and test only its survivors against the tests
-    as they are now (tests only added since: a mutant killed then is killed still)."""
+    `again`: test only the last run's survivors, against the tests as they are now; the
+    mutants it killed keep their verdict (valid while tests were only added since, and
+    the room's code is unchanged: mutmut names mutants by their place in the code)."""
     work = OUT / name
-    retry: list[str] = []
-    if again and (work / "mutants").is_dir():
-        retry = sorted(k for k, (code, _src) in _verdicts(work).items() if code not in KILLED)
-    else:
-        work = _prepare(name, room)
+    before = _verdicts(work) if again and (work / "mutants").is_dir() else {}
+    retry = sorted(k for k, (code, _src) in before.items() if code not in KILLED)
+    if before and not retry:
+        raise SystemExit(f"mutation: room {name!r} has no survivors to test again")
+    work = _prepare(name, room)
     mutmut = str(Path(sys.executable).parent / "mutmut")
     started = time.monotonic()
     log = work / "mutmut.log"
@@ -193,6 +194,11 @@ def run_room(name: str, room: Room, jobs: int, *, again: bool = False) -> Score:
     codes = _verdicts(work)
     if done.returncode != 0 or not codes:
         raise SystemExit(f"mutation: mutmut failed on room {name!r}; see {log}")
+    if before:
+        if set(before) != set(codes):
+            raise SystemExit(f"mutation: room {name!r}'s mutants changed since the last run; "
+                             "run it without --again")
+        codes.update({k: v for k, v in before.items() if v[0] in KILLED})
     alive = {k: src for k, (code, src) in codes.items() if code not in KILLED}
     diffs = _diffs(work, alive)
     same = {k for k, diff in diffs.items() if _equivalent(diff)}
