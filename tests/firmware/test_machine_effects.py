@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contract.barcodes import make_item_barcode
-from contract.messages import Ack, LoanLine
+from contract.messages import Ack, LoanLine, Response
 from contract.screens import PinEntered, Press
 from drivers.diagnostics import DiagResult
 from drivers.events import (
@@ -37,6 +37,7 @@ from firmware.core.effects import (
 from firmware.core.events import (
     BlocklistUpdated,
     CommandReceived,
+    HubAnswered,
     JournalFailed,
     LinkChanged,
     SelfTestDone,
@@ -388,3 +389,101 @@ def test_the_link_going_down_resolves_every_request_in_flight_at_once() -> None:
     kinds = sorted((e.kind, e.mode) for e in effects if isinstance(e, RecordTxn))
     assert kinds == [("loan", "offline"), ("return", "offline")]
     assert k.view.online is False
+
+
+# ---- the machine's own rules: unknown events, inputs out of service, the LED ----
+
+
+def test_an_unknown_event_is_logged_by_its_type_and_changes_nothing() -> None:
+    k = CoreHarness()
+    before = k.state
+    assert k.feed(3.5) == (Log("debug", "core.unknown_event", {"type": "float"}),)
+    assert k.state == before
+
+
+def test_out_of_service_a_desk_input_is_only_logged_and_the_language_button_still_works() -> None:
+    k = CoreHarness()
+    k.feed(LinkChanged(True), JournalFailed(code="journal-io", detail=""))
+    language = k.state.language
+    for event in (Press("borrow"), BarcodeRead(BOOK), BarcodeRejected(reason="empty", length=0),
+                  PinEntered("1234")):
+        assert k.feed(event) == (
+            Log("info", "input.out_of_service", {"type": type(event).__name__}),
+        ), event
+    k.feed(Press("lang"))
+    assert k.state.language != language
+
+
+def test_a_touch_or_a_desk_scan_clears_the_notice_but_the_language_button_and_the_chute_do_not() -> None:
+    k = CoreHarness(CoreConfig(library_id="capital"))
+    k.feed(LinkChanged(True), Press("borrow"))
+    assert k.view.notice == "notice.tap_card_first"
+    k.feed(Press("lang"))
+    assert k.view.notice == "notice.tap_card_first"
+    k.feed(BookEntered(1.0), BarcodeRead(BOOK, source="chute"))
+    assert k.view.notice is not None
+    k2 = CoreHarness()
+    k2.feed(LinkChanged(True), Press("borrow"), BarcodeRead(BOOK))
+    assert k2.view.notice == "notice.tap_card_first"  # its own notice, said again
+    k2.feed(Press("return"))
+    assert k2.view.notice != "notice.tap_card_first"
+
+
+def test_the_led_is_busy_while_a_pin_a_checkout_or_a_renewal_is_asked_of_the_hub() -> None:
+    k = CoreHarness()
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    assert k.state.led == "busy"
+    k.answer(state="valid", pin_required=True)
+    assert k.state.led == "idle"
+    k.feed(PinEntered("135790"))
+    assert k.state.led == "busy"
+    loan = LoanLine(item=BOOK2, title="Moby", due=DUE)
+    k.answer(pin_ok=True, loans=[loan], items_left=3)
+    assert k.state.led == "idle"
+    k.feed(BarcodeRead(BOOK))
+    assert k.state.led == "busy"
+    k.answer(allowed=True, due=DUE)
+    assert k.state.led == "idle"
+    k.feed(Press("renew"))
+    assert k.state.led == "busy"
+
+
+def test_a_late_answer_is_logged_at_debug_by_its_id() -> None:
+    k = CoreHarness()
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    corr = k.last_request().corr_id
+    k.time_out()
+    assert k.feed(HubAnswered(corr, Response(state="valid"))) == (
+        Log("debug", "hub.late_answer", {"corr_id": corr}),
+    )
+
+
+def test_a_request_timing_out_is_logged_with_its_purpose() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    assert logs(k.time_out())[0] == Log("info", "hub.timeout", {"op": "checkout"})
+
+
+def test_the_link_coming_up_is_logged_and_republishes_maintenance() -> None:
+    k = technician()
+    k.feed(Press("maintenance_on"), LinkChanged(False))
+    effects = k.feed(LinkChanged(True))
+    assert logs(effects) == [Log("info", "link.up", {})]
+    assert PublishState("maintenance") in effects
+    assert (k.state.broker_link, k.view.online) == ("up", True)
+    k2 = CoreHarness()
+    assert PublishState("maintenance") not in k2.feed(LinkChanged(True))
+    assert k2.state.broker_link == "up"
+
+
+def test_the_summary_ends_on_finish_or_cancel_and_ignores_other_buttons() -> None:
+    for action in ("finish", "cancel"):
+        k = reader()
+        k.feed(BarcodeRead(BOOK))
+        k.answer(allowed=True, due=DUE)
+        k.feed(Press("finish"))
+        assert k.view.screen == "summary"
+        k.feed(Press("renew"))
+        assert k.view.screen == "summary"
+        k.feed(Press(action))
+        assert (k.view.screen, k.state.reader, k.view.receipt_lines) == ("attract", None, ())
