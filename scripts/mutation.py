@@ -127,7 +127,10 @@ for line in sys.stdin:
 # A mutant that only changes the letter case of SQL (keywords and names; its quoted
 # values untouched) or of a codec's name behaves as the original: counted apart as
 # equivalent, never as killed.
-_SQL = re.compile(r"""["'](?i:\s*(select|insert|update|delete|create|pragma|from|where|and|or|order|values|set|group)\b)""")
+_SQL = re.compile(
+    r"""["'](?i:\s*(select|insert|update|delete|create|pragma|from|where|and|or|order|values"""
+    r"""|set|group|on|returning|limit|join|into|not|exists|having|offset|union|left|inner)\b)"""
+)
 _LITERALS = re.compile(r"'[^']*'")
 
 
