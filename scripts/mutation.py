@@ -61,7 +61,7 @@ ROOMS = {
         ("tests/hub/test_ledger.py", "tests/hub/test_renewals.py", "tests/hub/test_ordering.py",
          "tests/security/test_txn_checks.py", "tests/security/test_bounds.py",
          "tests/security/test_implausible_returns.py", "tests/security/test_hub_clock.py"),
-        ("-k", "not postgresql and not secure_broker and not sweeps_stale"),
+        ("-k", "not postgresql and not secure_broker"),
     ),
     "contract": Room(("contract",), ("tests/contracts",)),
 }
