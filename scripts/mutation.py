@@ -5,12 +5,13 @@ Each room is mutated on its own, in its own scratch copy under test-artifacts/mu
 run takes minutes and a room's score says what *its* tests catch. Prints killed / total
 per room and writes every survivor's diff to test-artifacts/mutation/ROOM/survivors.txt.
 
-    python scripts/mutation.py [ROOM ...] [--jobs N] [--again]
+    python scripts/mutation.py [ROOM ...] [--jobs N] [--again [--only GLOB ...]]
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import shutil
@@ -174,14 +175,25 @@ class Score:
         return 100.0 * self.killed / counted if counted else 100.0
 
 
-def run_room(name: str, room: Room, jobs: int, *, again: bool = False) -> Score:
+def run_room(
+    name: str, room: Room, jobs: int, *, again: bool = False, only: tuple[str, ...] = ()
+) -> Score:
     """Mutate one room, test its mutants, and write the survivors' diffs beside them.
     `again`: test only the last run's survivors, against the tests as they are now; the
     mutants it killed keep their verdict (valid while tests were only added since, and
-    the room's code is unchanged: mutmut names mutants by their place in the code)."""
+    the room's code is unchanged: mutmut names mutants by their place in the code).
+    `only`: of those, the ones whose names match these globs (the rest stay survivors)."""
     work = OUT / name
-    before = _verdicts(work) if again and (work / "mutants").is_dir() else {}
-    retry = sorted(k for k, (code, _src) in before.items() if code not in KILLED)
+    saved = OUT / f"{name}.verdicts.json"  # beside the scratch copy, which a run replaces
+    before: dict[str, tuple[int | None, str]] = {}
+    if again:
+        if not saved.is_file():
+            raise SystemExit(f"mutation: no finished run of room {name!r} to test again")
+        before = {k: (v[0], v[1]) for k, v in json.loads(saved.read_text(encoding="utf-8")).items()}
+    retry = sorted(
+        k for k, (code, _src) in before.items()
+        if code not in KILLED and (not only or any(fnmatch.fnmatch(k, g) for g in only))
+    )
     if before and not retry:
         raise SystemExit(f"mutation: room {name!r} has no survivors to test again")
     work = _prepare(name, room)
@@ -198,10 +210,11 @@ def run_room(name: str, room: Room, jobs: int, *, again: bool = False) -> Score:
     if done.returncode != 0 or not codes:
         raise SystemExit(f"mutation: mutmut failed on room {name!r}; see {log}")
     if before:
-        if set(before) != set(codes):
+        if set(codes) != set(before):
             raise SystemExit(f"mutation: room {name!r}'s mutants changed since the last run; "
                              "run it without --again")
-        codes.update({k: v for k, v in before.items() if v[0] in KILLED})
+        codes.update({k: v for k, v in before.items() if k not in retry})
+    saved.write_text(json.dumps(codes, sort_keys=True), encoding="utf-8")
     alive = {k: src for k, (code, src) in codes.items() if code not in KILLED}
     diffs = _diffs(work, alive)
     same = {k for k, diff in diffs.items() if _equivalent(diff)}
@@ -224,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--again", action="store_true",
                         help="test only the last run's survivors again (after adding tests)")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="with --again: only the survivors whose names match (repeatable)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.rooms) - set(ROOMS))
     if unknown:
         parser.error(f"no room {', '.join(unknown)} (rooms: {', '.join(ROOMS)})")
     rows = []
     for name in args.rooms or list(ROOMS):
-        score = run_room(name, ROOMS[name], args.jobs, again=args.again)
+        score = run_room(name, ROOMS[name], args.jobs, again=args.again, only=tuple(args.only))
         rest = ", ".join(f"{n} {what}" for what, n in sorted(score.others.items())) or "none"
         rows.append(f"{name:<9} {score.killed:>5} / {score.total - score.equivalent:<5} "
                     f"{score.percent:5.1f} %  {score.equivalent:>4}  {score.seconds:6.0f} s  {rest}")
