@@ -310,3 +310,76 @@ def test_finish_waits_while_a_book_is_still_queued_or_checked() -> None:
     assert k.feed(Press("finish")) == ()
     k.answer(allowed=True, due=DUE)
     assert any(isinstance(e, PrintReceipt) for e in k.feed(Press("finish")))
+
+
+# ---- desk and chute scans that make no loan or return ----
+
+
+def test_a_desk_scan_on_the_summary_or_before_the_pin_warns_and_lists_nothing() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    k.feed(Press("finish"))
+    assert k.feed(BarcodeRead(BOOK2)) == (Beep("warn"),)
+    assert (k.view.screen, k.view.notice) == ("summary", "notice.tap_card_first")
+    assert [x.barcode for x in k.state.lines] == [BOOK]
+    k = CoreHarness()
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=True)
+    assert k.feed(BarcodeRead(BOOK)) == (Beep("warn"),)
+    assert k.view.notice == "notice.enter_pin_first"
+
+
+def test_the_same_book_scanned_while_on_the_list_warns_once_and_asks_nothing() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    assert k.feed(BarcodeRead(BOOK)) == (Beep("warn"),)
+    assert k.view.notice == "notice.already_scanned"
+
+
+def test_a_bad_label_scanned_twice_stays_one_refused_line() -> None:
+    k = reader()
+    k.feed(BarcodeRead("9780306406157"), BarcodeRead("9780306406157"))
+    assert [(x.barcode, x.status, x.reason_code) for x in k.state.lines] == [
+        ("9780306406157", "refused", "not_an_item"),
+    ]
+
+
+def test_a_refused_book_scanned_again_and_lent_keeps_no_old_reason() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=False, reason_code="item_on_hold", message=NO)
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code, line.message) == ("loaned", None, None)
+
+
+def test_a_returns_only_reader_is_refused_each_loan_with_the_hubs_words() -> None:
+    k = CoreHarness(CoreConfig(library_id="capital"))
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=False, allowed=False, reason_code="scheme_not_accepted",
+             message=NO)
+    k.feed(BarcodeRead(BOOK), BarcodeRead(BOOK))
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code, line.message) == (
+        "refused", "scheme_not_accepted", Text(NO.zh, NO.en),
+    )
+
+
+def test_a_chute_scan_while_returns_are_paused_or_of_no_item_is_only_logged() -> None:
+    k = chute_kiosk()
+    effects = k.feed(BookEntered(1.0), BarcodeRead("9780306406157", source="chute"))
+    assert effects == (Log("info", "return.barcode_ignored", {"kind": "ean13"}),)
+    assert k.state.lines == ()
+    k.feed(JournalFailed(code="journal-io", detail=""))
+    effects = k.feed(BarcodeRead(OURS, source="chute"))
+    assert effects == (Log("info", "return.paused", {}),)
+    assert k.view.notice == "notice.returns_paused"
+
+
+def test_a_chute_book_is_listed_as_a_return_being_checked() -> None:
+    k = chute_kiosk()
+    drop(k, OURS)
+    assert [(x.kind, x.barcode, x.status) for x in k.state.lines] == [("return", OURS, "checking")]
+    assert k.last_request().request.item == OURS
