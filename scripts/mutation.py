@@ -205,15 +205,27 @@ def run_room(
             [mutmut, "run", "--max-children", str(jobs), *retry], cwd=work, stdout=out,
             stderr=subprocess.STDOUT, check=False,
         )
-    took = time.monotonic() - started
-    codes = _verdicts(work)
-    if done.returncode != 0 or not codes:
+    if done.returncode != 0:
         raise SystemExit(f"mutation: mutmut failed on room {name!r}; see {log}")
+    return report_room(name, before, retry, time.monotonic() - started)
+
+
+def report_room(
+    name: str, before: dict[str, tuple[int | None, str]] | None = None,
+    retry: list[str] | None = None, took: float = 0.0,
+) -> Score:
+    """Score a room's finished run (merged with `before` but for `retry`), write its
+    survivors' and equivalents' diffs and its verdicts."""
+    work = OUT / name
+    saved = OUT / f"{name}.verdicts.json"
+    codes = _verdicts(work)
+    if not codes:
+        raise SystemExit(f"mutation: no mutants in {work}; run the room first")
     if before:
         if set(codes) != set(before):
             raise SystemExit(f"mutation: room {name!r}'s mutants changed since the last run; "
                              "run it without --again")
-        codes.update({k: v for k, v in before.items() if k not in retry})
+        codes.update({k: v for k, v in before.items() if k not in (retry or [])})
     saved.write_text(json.dumps(codes, sort_keys=True), encoding="utf-8")
     alive = {k: src for k, (code, src) in codes.items() if code not in KILLED}
     diffs = _diffs(work, alive)
@@ -237,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--again", action="store_true",
                         help="test only the last run's survivors again (after adding tests)")
+    parser.add_argument("--report", action="store_true",
+                        help="no run: score the last run again (e.g. one stopped and resumed)")
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="with --again: only the survivors whose names match (repeatable)")
     args = parser.parse_args(argv)
@@ -245,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no room {', '.join(unknown)} (rooms: {', '.join(ROOMS)})")
     rows = []
     for name in args.rooms or list(ROOMS):
-        score = run_room(name, ROOMS[name], args.jobs, again=args.again, only=tuple(args.only))
+        if args.report:
+            score = report_room(name)
+        else:
+            score = run_room(name, ROOMS[name], args.jobs, again=args.again, only=tuple(args.only))
         rest = ", ".join(f"{n} {what}" for what, n in sorted(score.others.items())) or "none"
         rows.append(f"{name:<9} {score.killed:>5} / {score.total - score.equivalent:<5} "
                     f"{score.percent:5.1f} %  {score.equivalent:>4}  {score.seconds:6.0f} s  {rest}")
