@@ -8,11 +8,12 @@ from types import MappingProxyType
 
 from contract.barcodes import make_item_barcode
 from contract.messages import Bilingual, CardRef, LoanLine
+from contract.privacy import blocklist_hash
 from contract.screens import Press
 from drivers.events import BarcodeRead, BookEntered, BookPassed, CardPresented
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Beep, Log, PrintReceipt, RecordTxn, SetDiverter
-from firmware.core.events import JournalFailed, LinkChanged
+from firmware.core.events import BlocklistUpdated, JournalFailed, LinkChanged
 from firmware.view import Text
 from kiosk_tools.core_harness import CoreHarness
 
@@ -383,3 +384,63 @@ def test_a_chute_book_is_listed_as_a_return_being_checked() -> None:
     drop(k, OURS)
     assert [(x.kind, x.barcode, x.status) for x in k.state.lines] == [("return", OURS, "checking")]
     assert k.last_request().request.item == OURS
+
+
+# ---- the hub's answers to a checkout, and lending with no answer ----
+
+
+def test_a_checkout_the_hub_could_not_answer_or_refused_without_a_reason_is_refused() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    effects = k.answer(ok=False)
+    assert Log("info", "loan.refused", {"reason": "hub_error"}) in effects
+    k.feed(BarcodeRead(BOOK2))
+    k.answer(allowed=False)
+    assert [(x.barcode, x.status, x.reason_code) for x in k.state.lines] == [
+        (BOOK, "refused", "hub_error"), (BOOK2, "refused", "refused"),
+    ]
+
+
+def test_a_reader_on_the_cached_blocklist_gets_no_offline_loan() -> None:
+    k = CoreHarness(CoreConfig(kiosk_id="k1", library_id="capital"))
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=False, items_left=5)
+    k.feed(BlocklistUpdated(frozenset({blocklist_hash("00ff", "bj-joint", JOINT)}), salt="00ff"))
+    k.feed(BarcodeRead(BOOK))
+    effects = k.time_out()
+    assert Log("info", "loan.refused", {"reason": "offline_not_allowed"}) in effects
+    (line,) = k.state.lines
+    assert (line.status, line.reason_code) == ("refused", "offline_not_allowed")
+    assert line.message is not None
+
+
+def test_offline_loans_count_down_the_allowance_the_hub_gave_and_stop_at_zero() -> None:
+    k = CoreHarness(CoreConfig(kiosk_id="k1", library_id="capital", offline_max_items=5))
+    k.wait(0.25, wall=WALL)
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=False, items_left=2)
+    k.feed(LinkChanged(False))
+    k.feed(BarcodeRead(BOOK))
+    assert k.state.reader is not None and k.state.reader.items_left == 1
+    k.feed(BarcodeRead(BOOK2))
+    assert k.state.reader.items_left == 0
+    k.feed(BarcodeRead(OURS))
+    assert [(x.status, x.reason_code) for x in k.state.lines] == [
+        ("offline_loaned", None), ("offline_loaned", None), ("refused", "limit_reached"),
+    ]
+
+
+def test_no_auto_logout_while_a_checkout_is_in_flight_and_it_comes_once_answered() -> None:
+    config = CoreConfig(kiosk_id="k1", library_id="capital", inactivity_logout_s=10.0,
+                        institution_members=MEMBERS)
+    k = CoreHarness(config)
+    k.wait(0.25)
+    k.feed(LinkChanged(True), CardPresented(uid=UID, data=JOINT.encode()))
+    k.answer(state="valid", pin_required=False, items_left=5)
+    k.feed(BarcodeRead(BOOK))
+    k.wait(15)
+    assert k.view.screen == "borrow"  # waiting for the checkout's answer
+    k.answer(allowed=True, due=DUE)
+    effects = k.wait(10.25)
+    assert k.view.screen == "attract"
+    assert Log("info", "session.auto_logout", {"reader": True}) in effects
