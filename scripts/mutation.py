@@ -64,7 +64,10 @@ ROOMS = {
          "tests/security/test_implausible_returns.py", "tests/security/test_hub_clock.py"),
         ("-k", "not postgresql and not secure_broker"),
     ),
-    "contract": Room(("contract",), ("tests/contracts",)),
+    # The contract's barcodes, check digits and card schemes are tested beside their users.
+    "contract": Room(
+        ("contract",), ("tests/contracts", "tests/drivers/test_barcodes.py", "tests/hub/test_registry.py"),
+    ),
 }
 
 
