@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test bench mutation lint clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Mutation testing of the rooms that must be strongest (not part of `make test`; minutes):
+# `make mutation ROOMS="core journal"` for some. Survivors: test-artifacts/mutation/ROOM/.
+mutation: setup
+	$(BIN)/python scripts/mutation.py $(ROOMS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -50,7 +50,7 @@ def display() -> Iterator[str]:
 def _start_kiosk(display: str, tmp_path: Path, fullscreen: bool) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "WAYLAND_DISPLAY")}
     env.update(DISPLAY=display, KIVY_NO_ARGS="1", KIVY_HOME=str(tmp_path / "kivy"))
-    argv = [sys.executable, "-m", "firmware", "--sim", "--broker", "mqtt://127.0.0.1:9",
+    argv = [sys.executable, "-m", "kiosk_tools", "--sim", "--broker", "mqtt://127.0.0.1:9",
             "--journal", str(tmp_path / "journal.sqlite3")]  # fmt: skip
     with open(tmp_path / "kiosk.err", "wb") as err:  # the child keeps its own copy
         return subprocess.Popen(

@@ -252,3 +252,95 @@ def test_the_kiosk_refuses_to_start_on_a_corrupt_journal_with_a_plain_message(tm
     assert "journal-corrupt" in out.stderr and "copy it off" in out.stderr
     assert "Traceback" not in out.stderr
     assert journal.read_bytes() == junk
+
+
+def test_a_repeated_txn_id_is_refused_as_journal_io_and_keeps_the_first_row(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        (t,) = ids(1)
+        j.record(make_txn(t, item="30101000000017"), now=5.0)
+        with pytest.raises(JournalError) as info:
+            j.record(make_txn(t, item="30101000000025"), now=6.0)
+        assert info.value.code == "journal-io" and t in info.value.hint
+        assert [r.created_at for r in j.rows_for_item("30101000000017")] == [5.0]
+        assert j.rows_for_item("30101000000025") == []
+
+
+def test_a_journal_path_under_a_plain_file_is_a_journal_io_error_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("not a directory")
+    path = blocker / "j.sqlite3"
+    with pytest.raises(JournalError) as info:
+        Journal.open(path)
+    assert info.value.code == "journal-io"
+    assert str(path) in info.value.hint and str(path) in str(info.value)
+
+
+def test_open_makes_missing_folders_and_serves_the_pump_thread(tmp_path: Path) -> None:
+    """The shell records on its thread, the hub link's pump sends and acks on its own."""
+    import threading
+
+    path = tmp_path / "var" / "kiosk" / "j.sqlite3"
+    with Journal.open(path) as j:
+        assert j.path == path
+        a, b = ids(2)
+        j.record(make_txn(a), now=10.0)
+        j.record(make_txn(b, item="30101000000025"), now=11.0)
+        failures: list[BaseException] = []
+
+        def pump() -> None:
+            try:
+                j.mark_sent([a, b], now=20.0)
+                j.mark_acked(Ack(txn_id=a, result="committed"), now=30.0)
+            except BaseException as exc:  # handed to the test thread
+                failures.append(exc)
+
+        worker = threading.Thread(target=pump)
+        worker.start()
+        worker.join(10)
+        assert failures == []
+        assert [t.txn_id for t in j.unacked()] == [b]
+
+
+def test_staff_see_each_rows_own_times_and_order(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        a, b = ids(2)
+        j.record(make_txn(a), now=100.0)
+        j.record(make_txn(b, kind="return"), now=105.0)
+        j.mark_sent([a, b], now=110.0)
+        assert j.mark_acked(Ack(txn_id=a, result="committed"), now=120.0)
+        first, second = j.rows_for_item("30101000000017")
+        assert (first.seq, first.txn.txn_id, first.status) == (1, a, "acked")
+        assert (first.created_at, first.sent_at, first.acked_at) == (100.0, 110.0, 120.0)
+        assert first.ack == Ack(txn_id=a, result="committed")
+        assert (second.seq, second.txn.kind, second.status, second.acked_at) == (2, "return", "sent", None)
+        assert [txn_id for txn_id, _payload in j.unacked_raw()] == [b]
+
+
+def test_without_a_clock_given_the_journal_stamps_the_wall_clock(tmp_path: Path) -> None:
+    import time
+
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        a, b = ids(2)
+        before = time.time()
+        j.record(make_txn(a))
+        j.record(make_txn(b, item="30101000000025"))
+        j.mark_sent([a, b])
+        j.mark_acked(Ack(txn_id=a, result="committed"))
+        after = time.time()
+        (row,) = j.rows_for_item("30101000000017")
+        for stamp in (row.created_at, row.sent_at, row.acked_at):
+            assert stamp is not None and before <= stamp <= after
+        age = j.oldest_pending_age_s()
+        assert age is not None and 0.0 <= age <= after - before + 1.0
+        assert j.oldest_pending_age_s(now=row.created_at - 50) == 0.0  # a clock stepped back
+
+
+def test_prune_keeps_rows_acked_more_recently_than_the_age_given(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as j:
+        a, b = ids(2)
+        j.record(make_txn(a))
+        j.record(make_txn(b, item="30101000000025"))
+        j.mark_acked(Ack(txn_id=a, result="committed"), now=1000.0)
+        assert j.prune_acked(3600, now=1000.0 + 1800) == 0
+        assert j.prune_acked(3600, now=1000.0 + 3601) == 1
+        assert j.rows_for_item("30101000000017") == []

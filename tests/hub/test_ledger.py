@@ -456,3 +456,56 @@ def test_a_bad_db_url_says_what_a_good_one_looks_like(url: str) -> None:
 def test_an_unreachable_postgresql_is_a_clear_error() -> None:
     with pytest.raises(LedgerUrlError, match="cannot connect to PostgreSQL"):
         Ledger.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_a_book_with_a_hold_here_the_diverter_sent_on_goes_to_its_owner_and_the_hold_waits(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """The hub would keep it here for the reader waiting (hold shelf); the kiosk's
+    offline rule sent it on: it travels to the library its barcode names, the hold stays
+    waiting and staff are told the route was corrected."""
+    lender, waiter = card("bj-joint", 42), card("bj-joint", 43)
+    add_reader(ledger, lender)
+    waiter_hash = add_reader(ledger, waiter)
+    book = add_item(ledger, registry, "dongcheng", 42)
+    doors.commit_txn(ledger, txn("loan", book, lender, library="dongcheng"), registry, NOW)
+    doors.place_hold(ledger, book, waiter_hash, "capital", NOW)
+    back = txn("return", book, None, library="capital", mode="offline", route="transfer",
+               at=NOW + timedelta(days=1))
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=1))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert doors.transfers(ledger, book) == [("capital", "dongcheng")]
+    item = ledger.item(book)
+    assert (item.state, item.hold_for) == ("in_transit", None)
+    assert ledger.waiting_hold(book) == (waiter_hash, "capital")
+    summary = ledger.exceptions()[0].summary
+    assert "in transit to dongcheng" in summary and "hold shelf at capital" in summary
+
+
+def test_a_book_with_a_hold_here_the_diverter_shelved_is_on_the_shelf_here(
+    ledger: Ledger, registry: Registry
+) -> None:
+    lender, waiter = card("bj-joint", 44), card("bj-joint", 45)
+    add_reader(ledger, lender)
+    waiter_hash = add_reader(ledger, waiter)
+    book = add_item(ledger, registry, "capital", 44)
+    doors.commit_txn(ledger, txn("loan", book, lender), registry, NOW)
+    doors.place_hold(ledger, book, waiter_hash, "capital", NOW)
+    back = txn("return", book, None, mode="offline", route="shelve", at=NOW + timedelta(days=1))
+    ack = doors.commit_txn(ledger, back, registry, NOW + timedelta(days=1))
+    assert (ack.result, ack.exception) == ("committed", "route_corrected")
+    assert (ledger.item(book).state, doors.transfers(ledger, book)) == ("on_shelf", [])
+    assert "to the shelf at capital" in ledger.exceptions()[0].summary
+    assert "card scheme -" in ledger.exceptions()[0].summary
+
+
+def test_a_return_to_the_hold_shelf_makes_the_readers_hold_ready(ledger: Ledger, registry: Registry) -> None:
+    lender, waiter = card("bj-joint", 46), card("bj-joint", 47)
+    add_reader(ledger, lender)
+    waiter_hash = add_reader(ledger, waiter)
+    book = add_item(ledger, registry, "capital", 46)
+    doors.commit_txn(ledger, txn("loan", book, lender), registry, NOW)
+    doors.place_hold(ledger, book, waiter_hash, "capital", NOW)
+    doors.commit_txn(ledger, txn("return", book, lender), registry, NOW + timedelta(days=1))
+    state = ledger.db.scalar("SELECT state FROM holds WHERE item = ?", (book,))
+    assert state == "ready"

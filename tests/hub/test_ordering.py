@@ -275,3 +275,44 @@ def test_over_the_caps_a_txn_is_refused_with_nothing_written_and_stale_parked_tx
     assert ledger.sweep_parked(registry, later + timedelta(days=3), caps)[0][1].txn_id == rows[3].txn_id
     assert ledger.db.scalar("SELECT count(*) FROM parked") == 0
     assert ledger.db.scalar("SELECT count(*) FROM kiosk_epochs") == 1  # old epochs forgotten, the current kept
+
+
+def test_a_txn_the_ledger_holds_resent_under_a_new_epoch_behind_a_gap_gets_its_ack_at_once(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """A journal copied to a new file numbers an old row anew: the ledger has it already,
+    so its first ack comes back as a duplicate instead of waiting for a gap to fill."""
+    reader = card("bj-joint", 90)
+    add_reader(ledger, reader)
+    book = add_item(ledger, registry, "capital", 90)
+    first = Kiosk().txn("loan", book, reader, NOW)
+    assert doors.commit_txn(ledger, first, registry, NOW).result == "committed"
+    resent = first.model_copy(update={"epoch": "fedcba9876543210", "seq": 5, "floor": 1})
+    again = doors.commit_txn(ledger, resent, registry, NOW + timedelta(minutes=1))
+    assert again is not None and again.result == "duplicate"
+    assert doors.txn_rows(ledger, first.txn_id) == 1
+
+
+def test_a_txn_of_a_replaced_epoch_resent_late_gets_its_first_ack_not_a_place_in_line(
+    ledger: Ledger, registry: Registry
+) -> None:
+    reader = card("bj-joint", 91)
+    add_reader(ledger, reader)
+    books = [add_item(ledger, registry, "capital", 91 + i) for i in range(3)]
+    old = Kiosk()
+    a1 = old.txn("loan", books[0], reader, NOW)
+    a2 = old.txn("loan", books[1], reader, NOW + timedelta(minutes=1))
+    for t in (a1, a2):
+        assert doors.commit_txn(ledger, t, registry, NOW).result == "committed"
+    new = Kiosk(epoch="fedcba9876543210")
+    b1 = new.txn("loan", books[2], reader, NOW + timedelta(minutes=2))
+    assert doors.commit_txn(ledger, b1, registry, NOW).result == "committed"
+    again = doors.commit_txn(ledger, a2, registry, NOW + timedelta(minutes=3))
+    assert again is not None and again.result == "duplicate"
+    assert again.model_copy(update={"result": "committed"}).due == holder_due(ledger, books[1])
+
+
+def holder_due(ledger: Ledger, item: str) -> datetime:
+    loan = ledger.active_loan_for_item(item)
+    assert loan is not None
+    return loan.due
