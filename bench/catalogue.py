@@ -5,7 +5,7 @@ records in the same run.
 floor is constructing the same number of `ItemRecord`s from fixed values: what any
 generator pays for the records alone, so the ratio is what titles, barcodes with check
 digits and the random states add. This was a 1.5 s threshold in
-tests/hub/test_catalogue.py (issue 21): a threshold is a benchmark, not a test.
+tests/hub/ledger/test_catalogue.py (issue 21): a threshold is a benchmark, not a test.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Two figures of one reader lookup (a valid demo card, what a tap asks):
   answer) against the bare MQTT 5 request/response on the same broker, measured just
   before the worker starts (a running worker would answer the bare requests too).
 
-These were latency thresholds in tests/hub/test_service.py (issue 21): a threshold fails
+These were latency thresholds in tests/hub/worker/test_service.py (issue 21): a threshold fails
 on a loaded machine and passes on a fast one whatever the code does; a ratio to a floor
 measured minutes apart says whether our code adds cost.
 """

@@ -59,14 +59,14 @@ ROOMS = {
     "commit": Room(
         ("hub/ledger/commit*.py", "hub/ledger/ordering.py", "hub/ledger/order_caps.py",
          "hub/ledger/txn_checks.py"),
-        ("tests/hub/test_ledger.py", "tests/hub/test_renewals.py", "tests/hub/test_ordering.py",
+        ("tests/hub/ledger/test_ledger.py", "tests/hub/ledger/test_renewals.py", "tests/hub/ledger/test_ordering.py",
          "tests/security/test_txn_checks.py", "tests/security/test_bounds.py",
          "tests/security/test_implausible_returns.py", "tests/security/test_hub_clock.py"),
         ("-k", "not postgresql and not secure_broker"),
     ),
     # The contract's barcodes, check digits and card schemes are tested beside their users.
     "contract": Room(
-        ("contract",), ("tests/contracts", "tests/drivers/test_barcodes.py", "tests/hub/test_registry.py"),
+        ("contract",), ("tests/contracts", "tests/drivers/test_barcodes.py", "tests/hub/rules/test_registry.py"),
     ),
 }
 

@@ -34,7 +34,7 @@ MARK = "<!-- played as written by tests/e2e/test_operator_commands.py -->"
 DOCS = (REPO / "README.md", REPO / "docs" / "commands.md")
 # `python -m hub` subcommands the docs name that a test of a running lab does not play.
 NOT_PLAYED = {
-    "retire": "it ends a worker for good: the lab has one (tests/hub/test_worker_sessions.py plays it)",
+    "retire": "it ends a worker for good: the lab has one (tests/hub/worker/test_worker_sessions.py plays it)",
     "broker-config": "a deployment step, into a directory the mosquitto user can reach "
     "(tests/security/test_enrolment.py plays it); make run's broker has its own",
 }

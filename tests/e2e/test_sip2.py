@@ -166,7 +166,7 @@ def test_a_checkout_no_loan_follows_is_checked_back_in_and_one_outside_a_pin_ses
     the hub's drainer checks the book back in at the ILS and says why. Asked with no
     token or a forged one, the ILS never sees an 11."""
     from contract import messages
-    from tests.hub.test_service import Kiosk
+    from tests.hub.worker.test_service import Kiosk
 
     world = start_world(tmp_path, lab, ils, live_checkout_grace_s=GRACE_S)
     kiosk = Kiosk(lab, world.broker, "sip2-k1", "capital")

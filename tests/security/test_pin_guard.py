@@ -32,7 +32,7 @@ from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED
 from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
 from hub.worker.service import HubService
 from tests.hub import ledger_doors as doors
-from tests.hub.test_service import Kiosk
+from tests.hub.worker.test_service import Kiosk
 from tests.secure_clients import hub_settings
 
 ROOT = Path(__file__).resolve().parents[2]

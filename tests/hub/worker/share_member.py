@@ -1,7 +1,7 @@
 """One member of the shared subscription the hub workers use, as a process a test can
-SIGKILL (tests/hub/test_broker_sessions.py).
+SIGKILL (tests/hub/worker/test_broker_sessions.py).
 
-    python tests/hub/share_member.py PORT CLIENT_ID SESSION_EXPIRY_S [--no-ack] [--tls CA CERT KEY]
+    python tests/hub/worker/share_member.py PORT CLIENT_ID SESSION_EXPIRY_S [--no-ack] [--tls CA CERT KEY]
 
 It connects with MQTT 5, `clean_start=False` and the given session expiry (0: the
 session ends with the connection, as the hub's workers had it before), over TLS as the

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Product code outside the ledger wing (tests may look at the real tables: ledger_doors.py).
 CHECKED = ("hub", "kiosk_tools", "bench", "scenarios")
 # `.db` of the hub's settings and its command line is the ledger's URL, not a handle.

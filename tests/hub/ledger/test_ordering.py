@@ -16,7 +16,7 @@ from hub.ledger.ledger import Ledger
 from hub.ledger.order_caps import EPOCHS_OVER_CAP, PARKED_FULL, PARKED_TOO_LONG, OrderCaps, OverCap
 from hub.rules.registry import Registry
 from tests.hub import ledger_doors as doors
-from tests.hub.test_ledger import add_item, add_reader, card
+from tests.hub.ledger.test_ledger import add_item, add_reader, card
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 EPOCH = "0123456789abcdef"

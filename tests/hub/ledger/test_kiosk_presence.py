@@ -11,8 +11,8 @@ from hub.ledger.ledger import Ledger
 from hub.ledger.txn_checks import OfflineBounds
 from hub.rules.registry import Registry
 from tests.hub import ledger_doors as doors
-from tests.hub.test_ledger import add_item, add_reader, card
-from tests.hub.test_ordering import Kiosk
+from tests.hub.ledger.test_ledger import add_item, add_reader, card
+from tests.hub.ledger.test_ordering import Kiosk
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 GAP = timedelta(seconds=10)

@@ -18,7 +18,7 @@ from hub.cli.operator_config import ENV_VAR, config_for, find_config
 from hub.lab.broker_process import TlsMosquittoProcess
 from hub.lab.lab import Lab
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _lab_file(folder: Path) -> Path:

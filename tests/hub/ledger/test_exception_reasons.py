@@ -21,7 +21,7 @@ from hub.ledger import (
 from hub.ledger.exception_reasons import EXCEPTION_REASONS, describe_reason
 from hub.rules import rules
 
-HUB = Path(__file__).resolve().parents[2] / "hub"
+HUB = Path(__file__).resolve().parents[3] / "hub"
 # Where a code is written into the exceptions table, as the modules spell it.
 _RECORDED = re.compile(
     r"""(?:_refuse|_exception|_conflict)\(\s*(?:call,\s*)?"([a-z_]+)"|reason="([a-z_]+)"|reason = '([a-z_]+)'"""

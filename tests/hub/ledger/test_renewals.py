@@ -10,7 +10,7 @@ from hub.ledger.ledger import Ledger
 from hub.rules import rules
 from hub.rules.registry import Registry
 from tests.hub import ledger_doors as doors
-from tests.hub.test_ledger import NOW, add_item, add_reader, card, txn
+from tests.hub.ledger.test_ledger import NOW, add_item, add_reader, card, txn
 
 
 def lent(ledger: Ledger, registry: Registry, serial: int) -> tuple[str, str, object]:

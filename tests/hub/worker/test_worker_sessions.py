@@ -27,7 +27,7 @@ from tests.secure_clients import hub_settings, secure_client
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KIOSK = "k-sessions"
 
 

@@ -1,6 +1,6 @@
 """What Mosquitto does with the hub's shared subscription when members die: measured on
 the real broker (the alliance's secure one, `mosquitto` on a free port, as every test
-here), with members that are processes a test SIGKILLs (tests/hub/share_member.py), each
+here), with members that are processes a test SIGKILLs (tests/hub/worker/share_member.py), each
 connected as a hub worker identity (`hub-a` is worker `a`: the broker makes the CN the
 client id), and txns published by enrolled kiosk `k1`. docs/ordering.md, "What the broker
 does", reports these facts; hub/worker/service.py is designed for them.

@@ -35,7 +35,7 @@ from hub.worker.service import HubService
 from tests.hub import ledger_doors as doors
 from tests.secure_clients import hub_settings, secure_client
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

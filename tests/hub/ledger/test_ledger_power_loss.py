@@ -10,7 +10,7 @@ from hal_sim.lazy_disk_mount import LazyDisk
 from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry
 from tests.hub import ledger_doors as doors
-from tests.hub.test_ledger import NOW, add_item, add_reader, card, txn
+from tests.hub.ledger.test_ledger import NOW, add_item, add_reader, card, txn
 
 FULL = 2  # what `PRAGMA synchronous` answers for FULL
 

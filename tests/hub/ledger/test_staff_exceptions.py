@@ -22,9 +22,9 @@ from hub.ledger.staff_exceptions import ResolveError
 from hub.rules import rules
 from hub.rules.registry import Registry
 from tests.hub import ledger_doors as doors
-from tests.hub.test_ledger import NOW, add_item, add_reader, card, txn
+from tests.hub.ledger.test_ledger import NOW, add_item, add_reader, card, txn
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _two_exceptions(ledger: Ledger, registry: Registry) -> tuple[messages.CardRef, str, str]:
