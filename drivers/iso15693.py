@@ -122,12 +122,14 @@ class ISO15693Reader:
         host: PN5180Host,
         *,
         retries: int = 2,
+        max_rounds: int = 256,
         software_crc: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.host = host
         self.retries = retries
+        self.max_rounds = max_rounds
         self.software_crc = software_crc
         self._clock = clock
         self._sleep = sleep
@@ -201,7 +203,15 @@ class ISO15693Reader:
             return result  # one tag alone: no 16-slot round needed
         result.collisions += probe.collision
         pending: list[tuple[int, int, int]] = [(0, 0, 0)]  # mask, mask bits, retries used
+        rounds = 0
         while pending:
+            rounds += 1
+            if rounds > self.max_rounds:
+                raise PN5180Error(
+                    f"inventory did not settle in {self.max_rounds} rounds: "
+                    "the chip's answers make no sense (check SPI and BUSY wiring)",
+                    device=self.host.device,
+                )
             mask, bits, tries = pending.pop()
             read_now: list[bytes] = []
             for slot in range(16):
