@@ -1,0 +1,312 @@
+"""ISO 15693 (HF RFID book tags) on a PN5180: inventory of a stack with anticollision,
+addressed block reads and writes, AFI, and NXP ICODE SLIX EAS.
+
+Why it is built this way: a stack of books puts 20 tags in the field at once, so the
+inventory splits the UID mask on every collided slot (16 slots per round, next slot
+= an EOF only), quiets each tag once read (Stay Quiet), retries a slot whose answer
+was damaged, and reports a tag that stays damaged instead of dropping it. The field
+goes off for at least `FIELD_OFF_S` between inventories so quiet tags wake up again;
+the clock and sleep are injected so tests never wait. Every command after the
+inventory is addressed: an unaddressed write would reach every tag on the pad.
+
+UIDs are bytes in the order they are printed (0xE0 first); on air they go LSB first.
+CRC: by default the PN5180 appends the ISO 15693 CRC-16 on transmit and checks and
+strips it on receive (CRC_TX_CONFIG/CRC_RX_CONFIG bit 0, set by LOAD_RF_CONFIG);
+with `software_crc=True` the driver clears both bits and does it itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from drivers.pn5180_host import (
+    CRC_ENABLE,
+    CRC_RX_CONFIG,
+    CRC_TX_CONFIG,
+    RF_CONFIG_ISO15693,
+    TX_CONFIG,
+    TX_FRAME_BITS,
+    PN5180Error,
+    PN5180Host,
+)
+
+FIELD_OFF_S = 0.005  # tags forget Quiet after the field has been off this long
+NXP = 0x04  # IC manufacturer code of NXP (ISO/IEC 7816-6)
+
+# Request flags.
+FLAG_HIGH_RATE, FLAG_INVENTORY, FLAG_ADDRESSED, FLAG_ONE_SLOT = 0x02, 0x04, 0x20, 0x20
+# Commands.
+INVENTORY, STAY_QUIET = 0x01, 0x02
+READ_SINGLE, WRITE_SINGLE, READ_MULTIPLE, WRITE_MULTIPLE, WRITE_AFI = 0x20, 0x21, 0x23, 0x24, 0x27
+SET_EAS, RESET_EAS, EAS_ALARM = 0xA2, 0xA3, 0xA5
+ERROR_NOT_SUPPORTED = 0x01
+
+_ERRORS = {
+    0x01: "command not supported", 0x02: "command not recognised", 0x03: "option not supported",
+    0x0F: "unknown error", 0x10: "block not available", 0x11: "block already locked",
+    0x12: "block locked, cannot be changed", 0x13: "block not programmed",
+    0x14: "block not locked",
+}
+
+
+def crc16(data: bytes) -> int:
+    """ISO/IEC 15693-3 CRC-16 (poly 0x1021 reflected, preset 0xFFFF, ones' complement);
+    sent low byte first. Check value over b"123456789" is 0x906E."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+class TagError(PN5180Error):
+    """A tag answered with its error flag (`tag_code` is the ISO 15693 error code)."""
+
+    code = "tag-error"
+
+    def __init__(self, message: str, *, uid: bytes, tag_code: int | None = None) -> None:
+        super().__init__(message)
+        self.uid = uid
+        self.tag_code = tag_code
+
+
+class TagSilent(TagError):
+    """An addressed tag did not answer (gone from the pad), or its answer was damaged."""
+
+    code = "tag-silent"
+
+
+@dataclass(frozen=True)
+class Tag:
+    uid: bytes
+    dsfid: int
+
+    @property
+    def hex(self) -> str:
+        return self.uid.hex().upper()
+
+
+@dataclass
+class Inventory:
+    """One inventory: tags read (each once), masks where a tag answered but stayed
+    unreadable after the retries, and how many collided slots were split."""
+
+    tags: list[Tag] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    collisions: int = 0
+
+    @property
+    def uids(self) -> list[bytes]:
+        return [tag.uid for tag in self.tags]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    data: bytes | None  # None: nobody answered
+    collision: bool = False
+    damaged: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return self.data is not None and not self.collision and not self.damaged
+
+
+class ISO15693Reader:
+    """ISO 15693 over one `PN5180Host`. Not thread-safe: one owner at a time."""
+
+    def __init__(
+        self,
+        host: PN5180Host,
+        *,
+        retries: int = 2,
+        max_rounds: int = 256,
+        software_crc: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host
+        self.retries = retries
+        self.max_rounds = max_rounds
+        self.software_crc = software_crc
+        self._clock = clock
+        self._sleep = sleep
+        self._field_on = False
+        self._field_off_at: float | None = None
+
+    def init(self) -> None:
+        """Load the ISO 15693 RF configuration (and hand the CRC to the driver if asked)."""
+        self.host.load_rf_config(*RF_CONFIG_ISO15693)
+        if self.software_crc:
+            self.host.and_mask(CRC_TX_CONFIG, ~CRC_ENABLE)
+            self.host.and_mask(CRC_RX_CONFIG, ~CRC_ENABLE)
+
+    # -- field --
+
+    def field_off(self) -> None:
+        if self._field_on:
+            self.host.rf_off()
+            self._field_on = False
+            self._field_off_at = self._clock()
+
+    def _ensure_field(self) -> None:
+        if self._field_on:
+            return
+        if self._field_off_at is not None:
+            rest = FIELD_OFF_S - (self._clock() - self._field_off_at)
+            if rest > 0:
+                self._sleep(rest)
+        self.host.rf_on()
+        self._field_on = True
+        self.host.start_transceive()
+
+    # -- one exchange --
+
+    def _exchange(self, frame: bytes | None) -> _Answer:
+        """Send `frame` (None: an EOF only, the next inventory slot) and read the answer."""
+        host = self.host
+        host.clear_irqs()
+        if frame is None:
+            host.and_mask(TX_CONFIG, ~TX_FRAME_BITS)
+            host.send_data(b"")
+        else:
+            host.or_mask(TX_CONFIG, TX_FRAME_BITS)
+            if self.software_crc:
+                frame += crc16(frame).to_bytes(2, "little")
+            host.send_data(frame)
+        if not host.wait_rx():
+            return _Answer(None)
+        status = host.rx_status()
+        data = host.read_data(status.length)
+        damaged = status.integrity_error or status.protocol_error
+        if self.software_crc:
+            if len(data) < 3 or crc16(data[:-2]) != int.from_bytes(data[-2:], "little"):
+                damaged = True
+            data = data[:-2]
+        return _Answer(data, collision=status.collision, damaged=damaged)
+
+    # -- inventory --
+
+    def inventory(self) -> Inventory:
+        """Every tag on the pad, each once. Field off (>= FIELD_OFF_S) then on first, so
+        tags quieted by the last inventory answer again."""
+        self.field_off()
+        self._ensure_field()
+        result = Inventory()
+        seen: set[bytes] = set()
+        probe = self._exchange(self._inventory_frame(0, 0, one_slot=True))
+        if probe.data is None:
+            return result
+        if probe.clean and self._record(probe.data, result, seen):
+            return result  # one tag alone: no 16-slot round needed
+        result.collisions += probe.collision
+        pending: list[tuple[int, int, int]] = [(0, 0, 0)]  # mask, mask bits, retries used
+        rounds = 0
+        while pending:
+            rounds += 1
+            if rounds > self.max_rounds:
+                raise PN5180Error(
+                    f"inventory did not settle in {self.max_rounds} rounds: "
+                    "the chip's answers make no sense (check SPI and BUSY wiring)",
+                    device=self.host.device,
+                )
+            mask, bits, tries = pending.pop()
+            read_now: list[bytes] = []
+            for slot in range(16):
+                frame = self._inventory_frame(mask, bits, one_slot=False) if slot == 0 else None
+                answer = self._exchange(frame)
+                if answer.data is None:
+                    continue
+                sub = (mask | (slot << bits), bits + 4)
+                if answer.collision and bits + 4 < 64:
+                    result.collisions += 1
+                    pending.append((*sub, 0))
+                elif answer.clean and self._record(answer.data, result, seen):
+                    read_now.append(result.tags[-1].uid)
+                elif tries < self.retries:
+                    pending.append((*sub, tries + 1))
+                else:
+                    result.unreadable.append(f"UID bits {sub[1]}: mask 0x{sub[0]:X}")
+            for uid in read_now:  # only after the round: any other request ends the slots
+                self._exchange(bytes([FLAG_HIGH_RATE | FLAG_ADDRESSED, STAY_QUIET]) + uid[::-1])
+        return result
+
+    @staticmethod
+    def _inventory_frame(mask: int, bits: int, *, one_slot: bool) -> bytes:
+        flags = FLAG_HIGH_RATE | FLAG_INVENTORY | (FLAG_ONE_SLOT if one_slot else 0)
+        return bytes([flags, INVENTORY, bits]) + mask.to_bytes((bits + 7) // 8, "little")
+
+    @staticmethod
+    def _record(data: bytes, result: Inventory, seen: set[bytes]) -> bool:
+        if len(data) != 10 or data[0] & 0x01:
+            return False
+        uid = data[2:10][::-1]
+        if uid not in seen:
+            seen.add(uid)
+            result.tags.append(Tag(uid=uid, dsfid=data[1]))
+        return True
+
+    # -- addressed commands --
+
+    def _command(self, uid: bytes, command: int, params: bytes = b"", *, nxp: bool = False) -> bytes:
+        """One addressed request; the answer's data after its flags byte."""
+        if len(uid) != 8:
+            raise ValueError(f"an ISO 15693 UID is 8 bytes, not {len(uid)}")
+        self._ensure_field()
+        head = bytes([FLAG_HIGH_RATE | FLAG_ADDRESSED, command]) + (bytes([NXP]) if nxp else b"")
+        last: _Answer | None = None
+        for _ in range(self.retries + 1):
+            last = self._exchange(head + uid[::-1] + params)
+            if last.clean:
+                break
+        assert last is not None
+        name = f"tag {uid.hex().upper()}"
+        if last.data is None:
+            raise TagSilent(f"{name} did not answer command 0x{command:02X}", uid=uid)
+        if not last.clean:
+            raise TagSilent(f"{name}'s answer to 0x{command:02X} stayed damaged", uid=uid)
+        if last.data[0] & 0x01:
+            code = last.data[1] if len(last.data) > 1 else None
+            reason = _ERRORS.get(code or 0x0F, f"error 0x{code:02X}")
+            raise TagError(f"{name} refused 0x{command:02X}: {reason}", uid=uid, tag_code=code)
+        return last.data[1:]
+
+    def read_block(self, uid: bytes, block: int) -> bytes:
+        return self._command(uid, READ_SINGLE, bytes([block]))
+
+    def read_blocks(self, uid: bytes, first: int, count: int) -> bytes:
+        """`count` blocks from `first`, concatenated (READ MULTIPLE BLOCKS)."""
+        return self._command(uid, READ_MULTIPLE, bytes([first, count - 1]))
+
+    def write_block(self, uid: bytes, block: int, data: bytes) -> None:
+        self._command(uid, WRITE_SINGLE, bytes([block]) + data)
+
+    def write_blocks(self, uid: bytes, first: int, blocks: Sequence[bytes]) -> None:
+        """WRITE MULTIPLE BLOCKS; a tag without it (ICODE SLIX has none) gets one
+        WRITE SINGLE BLOCK per block."""
+        try:
+            self._command(uid, WRITE_MULTIPLE, bytes([first, len(blocks) - 1]) + b"".join(blocks))
+        except TagError as exc:
+            if exc.tag_code != ERROR_NOT_SUPPORTED:
+                raise
+            for i, data in enumerate(blocks):
+                self.write_block(uid, first + i, data)
+
+    def write_afi(self, uid: bytes, afi: int) -> None:
+        self._command(uid, WRITE_AFI, bytes([afi]))
+
+    def set_eas(self, uid: bytes) -> None:
+        self._command(uid, SET_EAS, nxp=True)
+
+    def reset_eas(self, uid: bytes) -> None:
+        self._command(uid, RESET_EAS, nxp=True)
+
+    def eas_alarm(self, uid: bytes) -> bool:
+        """True if the tag's EAS is set: it answers EAS ALARM only then."""
+        try:
+            self._command(uid, EAS_ALARM, nxp=True)
+        except TagSilent:
+            return False
+        return True
