@@ -16,6 +16,7 @@ Neither raises for a unit's fault, and neither waits longer than its timeout.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -176,10 +177,8 @@ class EmSerialUnit:
 
     def _drop(self) -> None:
         if self._serial is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._serial.close()
-            except OSError:
-                pass
             self._serial = None
 
     def diagnose(self) -> list[DiagResult]:
