@@ -27,6 +27,10 @@ FAULT_HINTS: dict[str, str] = {
     "printer-offline": "The receipt printer does not answer. Check its power, cable (or network) and that its cover is closed; receipts are shown as QR codes meanwhile.",
     "printer-paper-out": "The receipt printer is out of paper. Put in a new roll; receipts are shown as QR codes meanwhile.",
     "output-fault": "An output (flap, light or buzzer) did not respond. Check its cable and driver board.",
+    "security-no-answer": "The book-security (EM) unit does not answer. Check its power and serial cable, and security.port / baud.",
+    "security-refused": "The book-security (EM) unit refused to switch: no strip under its head, or the unit is busy. Switch the book by hand.",
+    "security-no-confirm": "The book-security (EM) unit never confirmed the pulse. Check its confirm wire and security.pulse_ms.",
+    "security-io": "The book-security (EM) unit's port or pins cannot be used. Check the cable and security.port.",
 }
 
 

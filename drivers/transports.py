@@ -44,6 +44,7 @@ class DeviceTransports:
     chute_input: str | None = None
     open_input: OpenInput | None = None  # None: evdev (drivers.hid_scanner.open_input_device)
     printer: PrinterLink | None = None
+    security_port: str | None = None  # the EM unit's serial port, when the transports name one
 
     def close(self) -> None:
         """Run `on_close`, last first; safe to call twice."""

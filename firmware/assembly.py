@@ -39,6 +39,7 @@ def core_config_from(config: KioskConfig) -> CoreConfig:
         offline_max_items=config.offline.max_items,
         offline_loan_days=config.offline.loan_days,
         institution_members=institutions,
+        security=config.security.kind != "none",
     )
 
 

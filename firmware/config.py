@@ -213,6 +213,48 @@ class DevicesSection(Section):
         return self
 
 
+class SecuritySection(Section):
+    """The book-security unit (docs/configuration.md#security). kind "none" (the
+    default): no unit, loans and returns never touch a book's security. "em_gpio": an
+    EM unit triggered by a `pulse_ms` pulse on `unsecure_pin` / `secure_pin`, with its
+    "done" output on `confirm_pin` if it has one (waited for up to `timeout_ms`).
+    "em_serial": an EM unit taking a command line on `port`, answering `ok_answer`
+    within `timeout_ms`."""
+
+    kind: Literal["none", "em_gpio", "em_serial"] = "none"
+    unsecure_pin: Pin | None = None
+    secure_pin: Pin | None = None
+    confirm_pin: Pin | None = None
+    pulse_ms: Annotated[int, Field(ge=1, le=5000)] = 200
+    port: str | None = None
+    baud: Baud = 9600
+    unsecure_command: str = "DESENS"
+    secure_command: str = "RESENS"
+    ok_answer: str = "OK"
+    timeout_ms: Annotated[int, Field(ge=10, le=10000)] = 1000
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> SecuritySection:
+        pins = {"unsecure_pin": self.unsecure_pin, "secure_pin": self.secure_pin}
+        if self.kind == "em_gpio":
+            missing = [key for key, pin in pins.items() if pin is None]
+            if missing:
+                raise ValueError(f"kind = 'em_gpio' needs {' and '.join(missing)}")
+            if self.unsecure_pin == self.secure_pin:
+                raise ValueError("unsecure_pin and secure_pin must be different pins")
+        elif any(pin is not None for pin in (*pins.values(), self.confirm_pin)):
+            raise ValueError(f"pins are for kind = 'em_gpio', not '{self.kind}'")
+        if self.port is not None and self.kind != "em_serial":
+            raise ValueError(f"port is for kind = 'em_serial', not '{self.kind}'")
+        return self
+
+    def pins(self) -> dict[str, int]:
+        """The GPIO pins this unit uses, by key, for the shared-pin check."""
+        named = {"unsecure_pin": self.unsecure_pin, "secure_pin": self.secure_pin,
+                 "confirm_pin": self.confirm_pin}
+        return {f"security.{key}": pin for key, pin in named.items() if pin is not None}
+
+
 class TimeoutsSection(Section):
     inactivity_warn_s: Seconds = _CORE.inactivity_warn_s
     inactivity_logout_s: Seconds = _CORE.inactivity_logout_s
@@ -257,6 +299,23 @@ class KioskConfig(Section):
     offline: OfflineSection = OfflineSection()
     journal: JournalSection = JournalSection()
     logging: LoggingSection = LoggingSection()
+    security: SecuritySection = SecuritySection()
+
+    @model_validator(mode="after")
+    def _security_pins_free(self) -> KioskConfig:
+        d = self.devices
+        taken = {
+            d.card_reader.reset_pin: "devices.card_reader.reset_pin",
+            d.chute.entry_pin: "devices.chute.entry_pin",
+            d.chute.exit_pin: "devices.chute.exit_pin",
+            d.outputs.flap_pin: "devices.outputs.flap_pin",
+            d.outputs.led_pin: "devices.outputs.led_pin",
+            d.outputs.buzzer_pin: "devices.outputs.buzzer_pin",
+        }
+        for key, pin in self.security.pins().items():
+            if pin in taken:
+                raise ValueError(f"GPIO {pin} is used by both {taken[pin]} and {key}")
+        return self
 
     def hub_password(self) -> str | None:
         """The broker password, read from `password_file` when one is given."""

@@ -9,9 +9,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from drivers.book_security import SecuritySwitch
 from drivers.card_reader import CardReader
 from drivers.chute import Chute
 from drivers.diagnostics import DiagResult, SelfTestAids
+from drivers.em_security import EmGpioUnit, EmSerialUnit
 from drivers.events import Post
 from drivers.hid_scanner import HidScanner
 from drivers.mfrc522 import MFRC522
@@ -20,7 +22,7 @@ from drivers.outputs import Outputs
 from drivers.receipt_printer import PrinterLink, ReceiptPrinter, printer_link
 from drivers.scanner import BarcodeScanner
 from drivers.transports import DeviceTransports
-from firmware.config import KioskConfig, PrinterSection, ScannerSection
+from firmware.config import KioskConfig, PrinterSection, ScannerSection, SecuritySection
 
 log = logging.getLogger("firmware.devices")
 
@@ -39,6 +41,7 @@ class DeviceSet:
     aids: SelfTestAids = field(default_factory=SelfTestAids)
     closers: list[Callable[[], object]] = field(default_factory=list)
     printer: ReceiptPrinter | None = None  # None: no receipt printer configured
+    security: SecuritySwitch | None = None  # None: [security] kind = "none"
 
     def start(self) -> None:
         self.scanner.start()
@@ -69,6 +72,8 @@ class DeviceSet:
         results += self.outputs.diagnose()
         if self.printer is not None:
             results += self.printer.diagnose()
+        if self.security is not None:
+            results += self.security.diagnose()
         return results
 
     def close(self) -> None:
@@ -77,6 +82,8 @@ class DeviceSet:
             device.close()
         if self.printer is not None:
             self.printer.close()
+        if self.security is not None:
+            self.security.close()
         while self.closers:
             self.closers.pop()()
 
@@ -132,6 +139,10 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
         closers: list[Callable[[], object]] = [transports.close]
         if reset_line is not None:
             closers.append(reset_line.close)
+        opened.callback(outputs.close)
+        security = build_security(config.security, transports)
+        if security is not None:
+            opened.callback(security.close)
         printer = build_printer(d.printer, transports.printer, post)
         devices = DeviceSet(
             card_reader=card_reader,
@@ -142,6 +153,7 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             aids=transports.aids,
             closers=closers,
             printer=printer,
+            security=security,
         )
         opened.pop_all()
     return devices
@@ -170,6 +182,41 @@ def build_scanner(
             port,
         )
     return BarcodeScanner(port, post, baudrate=section.baud, suffix=section.suffix, source=source)
+
+
+def build_security(section: SecuritySection, transports: DeviceTransports) -> SecuritySwitch | None:
+    """The configured book-security unit (`[security]`), None for kind "none". A
+    serial unit's port is the transports' (`security_port`: the simulator's pty) or,
+    on a Pi, the configured one."""
+    kind, port, baud, timeout_s = section.kind, section.port, section.baud, section.timeout_ms / 1000
+    pins = (section.unsecure_pin, section.secure_pin, section.confirm_pin)
+    pulse_s = section.pulse_ms / 1000
+    commands = (section.unsecure_command, section.secure_command, section.ok_answer)
+    if kind == "none":
+        return None
+    if kind == "em_gpio":
+        unsecure_pin, secure_pin, confirm_pin = pins
+        assert unsecure_pin is not None and secure_pin is not None  # checked at config load
+        return EmGpioUnit(
+            unsecure_pin=unsecure_pin,
+            secure_pin=secure_pin,
+            confirm_pin=confirm_pin,
+            pulse_s=pulse_s,
+            confirm_timeout_s=timeout_s,
+            pin_factory=transports.pin_factory,
+        )
+    port = transports.security_port or port
+    if port is None:
+        raise ValueError("security.port: set the EM unit's serial port (e.g. /dev/ttyUSB1)")
+    unsecure_command, secure_command, ok_answer = commands
+    return EmSerialUnit(
+        port,
+        baudrate=baud,
+        unsecure_command=unsecure_command,
+        secure_command=secure_command,
+        ok_answer=ok_answer,
+        timeout_s=timeout_s,
+    )
 
 
 def printer_link_from(section: PrinterSection) -> PrinterLink | None:

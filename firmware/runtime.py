@@ -32,10 +32,12 @@ from firmware.core.effects import (
     PublishState,
     RecordTxn,
     RunSelfTest,
+    SecureItem,
     SendRequest,
     SetDiverter,
+    UnsecureItem,
 )
-from firmware.core.events import JournalFailed, SelfTestDone, Tick
+from firmware.core.events import JournalFailed, SecurityFailed, SelfTestDone, Tick
 from firmware.core.machine import initial_state, render, step
 from firmware.devices import DeviceSet, summarise
 from firmware.journal import Journal, JournalError
@@ -190,6 +192,8 @@ class KioskRuntime:
                     self.link.request(corr_id, request)
             case SetDiverter(route=route):
                 self.devices.outputs.set_route(route)
+            case SecureItem() | UnsecureItem():
+                self._switch_security(effect)
             case Led(pattern=pattern):
                 self.devices.outputs.show_status(_LED_STATUS[pattern])  # type: ignore[arg-type]
             case Beep(pattern=pattern):
@@ -215,6 +219,28 @@ class KioskRuntime:
                 log.warning("a reader asked for staff: %s", reason)
             case _:
                 log.warning("unknown effect %r", effect)
+
+    def _switch_security(self, effect: SecureItem | UnsecureItem) -> None:
+        """Run the switch here, in effect order (the order is the contract: see
+        firmware.core.book_security); a fault goes back to the core as SecurityFailed,
+        never swallowed. The switch's own timeout bounds the wait."""
+        on = isinstance(effect, SecureItem)
+        switch = self.devices.security
+        if switch is None:
+            code, detail = "security-not-fitted", "the config fits no security unit"
+        else:
+            try:
+                result = switch.secure(effect.item) if on else switch.unsecure(effect.item)
+            except Exception as exc:  # a driver bug must not hide the fault either
+                log.exception("security switch crashed")
+                code, detail = "security-io", str(exc)
+            else:
+                if result.ok:
+                    return
+                code, detail = result.code, result.detail
+        log.error("security %s failed for %s: %s (%s)", "on" if on else "off", effect.item, code, detail)
+        line_n, title = (0, "") if on else (effect.line_n, effect.title)  # type: ignore[union-attr]
+        self.post(SecurityFailed(effect.item, code, on, line_n, title))
 
     def _record(self, effect: RecordTxn) -> None:
         if self._journal_broken:

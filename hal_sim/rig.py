@@ -10,22 +10,62 @@ unchanged (OctoPrint's virtual printer). Whoever builds the rig names the pins, 
 the same config the builder reads; the simulator and the drivers meet on them.
 
 Handles read like the world: `rig.tap("0110000012345")`, `rig.desk.scan("3010...")`,
-`rig.drop("3010...")`, `rig.chute.jam()`, `rig.outputs.flap_diverted`.
+`rig.drop("3010...")`, `rig.chute.jam()`, `rig.outputs.flap_diverted`,
+`rig.security_unit.mode = "silent"` (when a security unit is wired).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from drivers.diagnostics import SelfTestAids
 from drivers.scanner import Suffix
 from drivers.transports import DeviceTransports
 from hal_sim.cards import VirtualCard, library_card
 from hal_sim.chute_sim import SimulatedChute
+from hal_sim.em_unit import SimulatedEmGpioUnit, SimulatedEmSerialUnit
 from hal_sim.gpio import PinSpec, SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522
 from hal_sim.outputs_sim import SimulatedOutputs
 from hal_sim.scanner_pty import SimulatedScanner
 
 TEST_CARD_NUMBER = "TESTCARD"
+
+
+@dataclass(frozen=True)
+class SecurityWiring:
+    """How the kiosk's EM security unit is wired ([security] in the config): "em_gpio"
+    on the trigger and confirm pins, or "em_serial" with its command lines."""
+
+    kind: str
+    unsecure_pin: PinSpec | None = None
+    secure_pin: PinSpec | None = None
+    confirm_pin: PinSpec | None = None
+    unsecure_command: str = "DESENS"
+    secure_command: str = "RESENS"
+    ok_answer: str = "OK"
+
+
+def _security_unit(
+    pins: SimPinFactory, wiring: SecurityWiring | None
+) -> SimulatedEmGpioUnit | SimulatedEmSerialUnit | None:
+    if wiring is None or wiring.kind == "none":
+        return None
+    if wiring.kind == "em_gpio":
+        assert wiring.unsecure_pin is not None and wiring.secure_pin is not None
+        return SimulatedEmGpioUnit(
+            pins,
+            unsecure_pin=wiring.unsecure_pin,
+            secure_pin=wiring.secure_pin,
+            confirm_pin=wiring.confirm_pin,
+        )
+    if wiring.kind == "em_serial":
+        return SimulatedEmSerialUnit(
+            unsecure_command=wiring.unsecure_command,
+            secure_command=wiring.secure_command,
+            ok_answer=wiring.ok_answer,
+        )
+    raise ValueError(f"unknown security unit kind {wiring.kind!r}")
 
 SIM_FAULTS = ("reader-silent", "scanner-unplugged", "chute-scanner-unplugged", "beam-stuck")
 
@@ -45,6 +85,7 @@ class SimRig:
         buzzer_pin: PinSpec | None = None,
         desk_suffix: Suffix = "CR",
         chute_suffix: Suffix = "CR",
+        security: SecurityWiring | None = None,
     ) -> None:
         self.pins = SimPinFactory()
         self.chip = EmulatedMFRC522()
@@ -56,6 +97,7 @@ class SimRig:
         self.outputs = SimulatedOutputs(
             self.pins, flap_pin=flap_pin, led_pin=led_pin, buzzer_pin=buzzer_pin
         )
+        self.security_unit = _security_unit(self.pins, security)
         self._cards: list[VirtualCard] = []
         self._test_card: VirtualCard | None = None
         self._closed = False
@@ -72,6 +114,11 @@ class SimRig:
                 remove_test_card=self._remove_test_card,
             ),
             on_close=[self.close],
+            security_port=(
+                self.security_unit.port
+                if isinstance(self.security_unit, SimulatedEmSerialUnit)
+                else None
+            ),
         )
 
     # -- the world --------------------------------------------------------------------
@@ -131,3 +178,5 @@ class SimRig:
         self._closed = True
         self.desk.close()
         self.chute_scanner.close()
+        if isinstance(self.security_unit, SimulatedEmSerialUnit):
+            self.security_unit.close()

@@ -13,14 +13,24 @@ from firmware.assembly import Kiosk, build_kiosk
 from firmware.config import KioskConfig, load_config
 from firmware.devices import build_devices
 from firmware.diag import report, run_self_test
-from hal_sim.rig import SimRig
+from hal_sim.rig import SecurityWiring, SimRig
 
 
 def sim_rig(config: KioskConfig) -> SimRig:
     """The simulated hardware wired as the config says: beams on the chute's pins, the
     reader's NRSTPD on its reset pin, the outputs on theirs, scanners sending the
-    configured suffixes. Configured serial ports are not used: the rig's ptys are."""
-    d = config.devices
+    configured suffixes, the EM security unit (if any) as configured. Configured serial
+    ports are not used: the rig's ptys are."""
+    d, sec = config.devices, config.security
+    security = SecurityWiring(
+        kind=sec.kind,
+        unsecure_pin=sec.unsecure_pin,
+        secure_pin=sec.secure_pin,
+        confirm_pin=sec.confirm_pin,
+        unsecure_command=sec.unsecure_command,
+        secure_command=sec.secure_command,
+        ok_answer=sec.ok_answer,
+    )
     return SimRig(
         entry_pin=d.chute.entry_pin,
         exit_pin=d.chute.exit_pin,
@@ -30,6 +40,7 @@ def sim_rig(config: KioskConfig) -> SimRig:
         buzzer_pin=d.outputs.buzzer_pin,
         desk_suffix=d.scanner.suffix,
         chute_suffix=d.chute_scanner.suffix,
+        security=security,
     )
 
 

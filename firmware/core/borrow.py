@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from contract.messages import CheckoutAuth, RenewAuth, Response
 from drivers.events import BarcodeRead, BarcodeRejected
+from firmware.core.book_security import unsecure_after_loan
 from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
@@ -132,7 +133,7 @@ def item_answered(state: State, line_n: int, response: Response | None, config: 
     elif not response.allowed:
         state, effects = _refuse(state, line, response.reason_code or "refused", _text(response))
     else:
-        state, effects = _allowed(state, line, response)
+        state, effects = _allowed(state, line, response, config)
     state, more = advance_queue(state, config)
     return state, effects + more
 
@@ -147,7 +148,7 @@ def _refuse(state: State, line: Line, reason: str, message: Text | None) -> Step
     return put_line(state, line), (Beep("error"), Log("info", f"{line.kind}.refused", {"reason": reason}))
 
 
-def _allowed(state: State, line: Line, response: Response) -> Step:
+def _allowed(state: State, line: Line, response: Response, config: CoreConfig) -> Step:
     if state.service.journal_failed:
         return _refuse(state, line, "out_of_service", None)
     assert state.reader is not None
@@ -157,13 +158,16 @@ def _allowed(state: State, line: Line, response: Response) -> Step:
     )
     status = "loaned" if kind == "loan" else "renewed"
     title = response.title or line.title
-    state = put_line(state, replace(line, status=status, due=response.due, title=title, mode="online"))
+    line = replace(line, status=status, due=response.due, title=title, mode="online")
+    state = put_line(state, line)
+    if kind == "renew":
+        return state, (record, Beep("ok"))
     if kind == "loan":
         left = response.items_left
         if left is None and state.reader.items_left is not None:
             left = state.reader.items_left - 1
         state = replace(state, reader=replace(state.reader, items_left=left))
-    return state, (record, Beep("ok"))
+    return state, (record, *unsecure_after_loan(config, line), Beep("ok"))
 
 
 def _unanswered(state: State, line: Line, config: CoreConfig) -> Step:
@@ -198,8 +202,10 @@ def lend_offline(state: State, line: Line, config: CoreConfig) -> Step:
         offline_loans=state.offline_loans + 1,
         reader=replace(reader, items_left=left),
     )
-    state = put_line(state, replace(line, status="offline_loaned", due=due, mode="offline"))
-    return state, (record, Beep("ok"), Log("info", "loan.offline", {"item": line.barcode}))
+    line = replace(line, status="offline_loaned", due=due, mode="offline")
+    state = put_line(state, line)
+    unsecure = unsecure_after_loan(config, line)
+    return state, (record, *unsecure, Beep("ok"), Log("info", "loan.offline", {"item": line.barcode}))
 
 
 def _offline_due(state: State, config: CoreConfig) -> datetime | None:

@@ -54,6 +54,9 @@ class CoreConfig:
     lending_schemes: Mapping[str, frozenset[str]] = field(default_factory=_alliance_lending_schemes)
     staff_scheme: str = "staff"
     recent_faults_kept: int = 10
+    # A book-security unit is fitted ([security] kind != "none"): loans unsecure, returns
+    # secure. False (the default): no security effects at all, behaviour as before.
+    security: bool = False
     identify_scheme: Callable[[str], str | None] = field(
         default_factory=lambda: identify.identify_scheme
     )

@@ -48,6 +48,25 @@ class SetDiverter:
 
 
 @dataclass(frozen=True)
+class SecureItem:
+    """Switch the book's security ON (a return): run before the SetDiverter that routes
+    it, so no book leaves the chute for a shelf unarmed."""
+
+    item: str
+
+
+@dataclass(frozen=True)
+class UnsecureItem:
+    """Switch the book's security OFF (a loan): only ever after the loan's RecordTxn,
+    so a book never walks out unalarmed without a journalled loan. On failure the shell
+    posts SecurityFailed(item, line_n, code); `title` names the book to the reader."""
+
+    item: str
+    line_n: int
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Led:
     pattern: Literal["idle", "busy", "ok", "fault", "offline"]
 
@@ -105,6 +124,8 @@ Effect = (
     SendRequest
     | RecordTxn
     | SetDiverter
+    | SecureItem
+    | UnsecureItem
     | Led
     | Beep
     | RunSelfTest

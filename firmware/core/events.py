@@ -99,3 +99,16 @@ class JournalDepth:
 
     pending: int
     oldest_pending_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SecurityFailed:
+    """The shell could not switch a book's security (drivers.em_security fault `code`).
+    `on` is the switch asked for: False = unsecure after a loan (the reader must be
+    told), True = secure at a return (staff must re-arm it)."""
+
+    item: str
+    code: str
+    on: bool
+    line_n: int = 0
+    title: str = ""

@@ -29,7 +29,7 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
 )
-from firmware.core import answers, borrow, returns, service, session, timers
+from firmware.core import answers, book_security, borrow, returns, service, session, timers
 from firmware.core.availability import shows_out_of_service, technician_present
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
@@ -42,6 +42,7 @@ from firmware.core.events import (
     JournalDepth,
     JournalFailed,
     LinkChanged,
+    SecurityFailed,
     SelfTestDone,
     Tick,
     TxnAcked,
@@ -253,4 +254,5 @@ _HANDLERS: dict[type, Callable[[State, Any, CoreConfig], Step]] = {
     SelfTestDone: service.selftest_done,
     BlocklistUpdated: service.blocklist_updated,
     JournalDepth: service.journal_depth,
+    SecurityFailed: book_security.security_failed,
 }

@@ -21,6 +21,7 @@ from drivers.events import (
     ChuteJammed,
 )
 from firmware.core.availability import returns_open
+from firmware.core.book_security import secure_before_route
 from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
@@ -90,7 +91,7 @@ def route_answered(state: State, line_n: int, response: Response | None, config:
         book = replace(book, route_known=True, route=route, route_library=library, mode="offline")
         if response is None:
             state = replace(state, hub_answering=False)
-    return _settle(_replace_book(state, book), book)
+    return _settle(_replace_book(state, book), book, config)
 
 
 def _replace_book(state: State, book: ChuteBook) -> State:
@@ -109,11 +110,13 @@ def book_passed(state: State, event: BookPassed, config: CoreConfig) -> Step:
         state = with_notice(_to_returns_screen(state), "notice.book_unidentified")
         return state, (SetDiverter("hold"), Beep("warn"), Log("warning", "return.unidentified", {}))
     book = replace(book, passed=True)
-    return _settle(_replace_book(state, book), book)
+    return _settle(_replace_book(state, book), book, config)
 
 
-def _settle(state: State, book: ChuteBook) -> Step:
-    """Record the return once route and passage are both known."""
+def _settle(state: State, book: ChuteBook, config: CoreConfig) -> Step:
+    """Record the return once route and passage are both known. The book is inside the
+    machine either way, so its security goes back on before the flap routes it, refused
+    or not."""
     if not (book.passed and book.route_known):
         return state, ()
     state = replace(state, chute=tuple(b for b in state.chute if b.line_n != book.line_n))
@@ -124,14 +127,16 @@ def _settle(state: State, book: ChuteBook) -> Step:
         reason = book.reason_code if book.refused else "out_of_service"
         message = book.message or local_message(reason or "")
         line = replace(line, status="refused", reason_code=reason, message=message)
-        return put_line(state, line), (SetDiverter("hold"), Beep("error"),
+        secure = secure_before_route(config, book.barcode)
+        return put_line(state, line), (*secure, SetDiverter("hold"), Beep("error"),
                                        Log("info", "return.refused", {"reason": reason}))
     reader = state.reader
     card = reader.card if reader is not None and reader.verified and not reader.staff else None
     route = book.route or "hold"
     record = RecordTxn("return", book.barcode, card, None, route, book.mode)  # type: ignore[arg-type]
     fields = {"item": book.barcode, "route": route, "mode": book.mode}
-    return put_line(state, line), (record, SetDiverter(route), Beep("ok"),  # type: ignore[arg-type]
+    secure = secure_before_route(config, book.barcode)
+    return put_line(state, line), (record, *secure, SetDiverter(route), Beep("ok"),  # type: ignore[arg-type]
                                    Log("info", "return.recorded", fields))
 
 

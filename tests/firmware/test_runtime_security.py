@@ -1,0 +1,182 @@
+"""The shell runs the security switches in the core's order, on the real serial EM
+driver against the simulated unit's firmware on a pty, with the real SQLite journal:
+a loan's DESENS reaches the unit only once its row is on disk (never when the write
+failed); a return's RESENS before the flap moves; a unit that does not answer comes
+back to the reader as "please see staff", within the driver's timeout."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from contract.barcodes import make_item_barcode
+from contract.messages import Response
+from drivers.em_security import EmSerialUnit
+from drivers.events import BarcodeRead, CardPresented
+from firmware.core.config import CoreConfig
+from firmware.core.events import HubAnswered, LinkChanged
+from firmware.journal import Journal
+from firmware.runtime import KioskRuntime
+from hal_sim.em_unit import SimulatedEmSerialUnit
+from tests.firmware.test_runtime_journal import drop, fill_to_the_brim, play, rows_on_disk
+
+JOINT = "0101000012345"
+BOOK = make_item_barcode("0002", 1)
+XICHENG = make_item_barcode("0102", 9)
+DUE = datetime(2030, 2, 1, 12, tzinfo=UTC)
+MEMBERS = MappingProxyType({"0002": "capital", "0102": "xicheng"})
+
+
+class Outputs:
+    """The flap, noting how many switches the unit had made when it moved."""
+
+    def __init__(self, unit: SimulatedEmSerialUnit) -> None:
+        self.unit = unit
+        self.routes: list[tuple[str, list[str]]] = []
+
+    def set_route(self, route: str) -> None:
+        self.routes.append((route, list(self.unit.switched)))
+
+    def show_status(self, status: str) -> None:
+        pass
+
+    def beep(self, pattern: str) -> None:
+        pass
+
+
+class Devices:
+    def __init__(self, unit: SimulatedEmSerialUnit, security: EmSerialUnit) -> None:
+        self.outputs = Outputs(unit)
+        self.security = security
+
+
+class Hub:
+    """Answers as the hub would: the reader is valid, the book may go, returns go home.
+    `on_disk` holds the journal rows seen when the unit got each command."""
+
+    def __init__(self) -> None:
+        self.runtime: KioskRuntime | None = None
+
+    def request(self, corr_id: str, request: Any) -> None:
+        assert self.runtime is not None
+        answers = {
+            "reader_lookup": Response(state="valid", scheme="bj-joint", masked_name="王*明",
+                                      pin_required=False, loans=[], items_left=5),
+            "checkout_auth": Response(allowed=True, due=DUE, title="三体", items_left=4),
+            "return_route": Response(route="transfer", route_library="xicheng", allowed=True),
+        }
+        self.runtime.post(HubAnswered(corr_id, answers[request.op]))
+
+    def notify_new_txn(self) -> None:
+        pass
+
+    def publish_state(self, state: str) -> None:
+        pass
+
+    def publish_command_result(self, result: object) -> None:
+        pass
+
+
+@pytest.fixture
+def unit() -> Iterator[SimulatedEmSerialUnit]:
+    with SimulatedEmSerialUnit() as sim:
+        yield sim
+
+
+def kiosk(journal: Journal, unit: SimulatedEmSerialUnit) -> tuple[KioskRuntime, EmSerialUnit]:
+    driver = EmSerialUnit(unit.port, timeout_s=0.3)
+    hub = Hub()
+    runtime = KioskRuntime(
+        CoreConfig(library_id="capital", institution_members=MEMBERS, security=True),
+        Devices(unit, driver),  # type: ignore[arg-type]
+        journal,
+        link=hub,
+    )
+    hub.runtime = runtime
+    play(runtime, LinkChanged(True))
+    return runtime, driver
+
+
+def borrow(runtime: KioskRuntime) -> None:
+    play(runtime, CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()), BarcodeRead(BOOK))
+
+
+def test_the_unit_desensitises_only_once_the_loan_is_on_disk(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal.open(path) as journal:
+        runtime, driver = kiosk(journal, unit)
+        rows_when_switched: list[int] = []
+        real = driver.unsecure
+
+        def watched(item: str) -> object:
+            result = real(item)
+            with sqlite3.connect(path) as conn:  # another reader of the file, as after a crash
+                rows_when_switched.append(conn.execute("SELECT count(*) FROM rows").fetchone()[0])
+            return result
+
+        driver.unsecure = watched  # type: ignore[method-assign]
+        try:
+            borrow(runtime)
+        finally:
+            driver.close()
+    assert unit.switched == ["unsecure"]
+    assert rows_when_switched == [1]
+    [line] = runtime.view.items
+    assert (line.status, line.message) == ("loaned", None)
+
+
+def test_a_loan_the_journal_could_not_keep_leaves_the_book_secured(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    journal, earlier = fill_to_the_brim(tmp_path / "journal.sqlite3")
+    with journal:
+        runtime, driver = kiosk(journal, unit)
+        try:
+            borrow(runtime)
+        finally:
+            driver.close()
+    assert rows_on_disk(tmp_path / "journal.sqlite3") == earlier
+    assert unit.commands == []  # the unit never heard DESENS
+    assert runtime.view.screen == "out_of_service"
+
+
+def test_a_return_is_resensitised_before_the_flap_routes_it(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        runtime, driver = kiosk(journal, unit)
+        try:
+            drop(runtime, XICHENG, at=1.0)
+        finally:
+            driver.close()
+    assert runtime.devices.outputs.routes == [("transfer", ["secure"])]  # type: ignore[attr-defined]
+
+
+def test_a_silent_unit_is_told_to_the_reader_by_the_books_title(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    unit.mode = "silent"
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        runtime, driver = kiosk(journal, unit)
+        started = time.monotonic()
+        try:
+            borrow(runtime)
+        finally:
+            driver.close()
+        took = time.monotonic() - started
+    assert took < 0.3 + 0.5  # the driver's timeout, not a hang
+    [line] = runtime.view.items
+    assert line.status == "loaned"
+    assert line.message is not None and "三体" in line.message.en
+    assert "please see staff before leaving" in line.message.en
+    assert runtime.view.hub_message == line.message
+    assert any("security:security-no-answer" in f for f in runtime.state.service.recent_faults)
