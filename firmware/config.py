@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from contract.broker_url import parse_broker_url
 from contract.messages import KioskId, LibraryId
+from contract.printable import printable
 from contract.private_files import shared_with_others
 from contract.settings import (
     ALLIANCE_UTC_OFFSET_HOURS,
@@ -382,11 +383,11 @@ def _check_files(config: KioskConfig, name: str) -> None:
             with open(file, "rb"):
                 pass
         except OSError as exc:
-            problems.append(f"{name}: {key}: cannot read '{file}' ({exc.strerror})")
+            problems.append(f"{name}: {key}: cannot read '{printable(file)}' ({exc.strerror})")
             continue
         why = shared_with_others(file) if key in _SECRET_FILES else None
         if why:
-            problems.append(f"{name}: {key}: '{file}' refused: {why}")
+            problems.append(f"{name}: {key}: '{printable(file)}' refused: {why}")
     if config.hub.hub_public_key is not None:
         try:
             load_public_key(config.hub.hub_public_key)
