@@ -130,7 +130,7 @@ def test_every_fault_hint_and_output_device_has_words_in_both_languages(cat: Cat
             continue
         assert cat.has(f"hint.{code}", "zh") and cat.text("en", f"hint.{code}") == hint, code
         assert cat.text("zh", f"hint.{code}") != hint, f"hint.{code} is not translated"
-    for device in ("flap", "status_led", "buzzer", "chute_scanner", "printer", "kiosk"):
+    for device in ("flap", "status_led", "buzzer", "chute_scanner", "printer", "security", "kiosk"):
         assert cat.has(f"device.{device}", "zh") and cat.has(f"device.{device}", "en")
 
 
