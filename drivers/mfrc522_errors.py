@@ -4,19 +4,16 @@ drivers.iso14443a, drivers.mfrc522) and drivers.card_reader share them."""
 
 from __future__ import annotations
 
+from drivers.device_errors import DeviceError
+
 DEVICE = "card_reader"
 
 
-class MFRC522Error(Exception):
+class MFRC522Error(DeviceError):
     """Base of the reader's errors; `device` and `code` are what a technician sees."""
 
+    device = DEVICE
     code = "reader-error"
-
-    def __init__(self, message: str, *, device: str = DEVICE, code: str | None = None) -> None:
-        super().__init__(message)
-        self.device = device
-        if code is not None:
-            self.code = code
 
 
 class ChipNotResponding(MFRC522Error):

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from drivers.device_errors import DeviceError
+
 # Host commands (datasheet 11.4.2).
 WRITE_REGISTER, WRITE_REGISTER_OR_MASK, WRITE_REGISTER_AND_MASK = 0x00, 0x01, 0x02
 READ_REGISTER, SEND_DATA, READ_DATA = 0x04, 0x09, 0x0A
@@ -44,16 +46,11 @@ RF_CONFIG_ISO14443A = (0x00, 0x80)
 DEVICE = "rfid_pad"
 
 
-class PN5180Error(Exception):
+class PN5180Error(DeviceError):
     """Base of the PN5180's errors; `device` and `code` are what a technician sees."""
 
+    device = DEVICE
     code = "reader-error"
-
-    def __init__(self, message: str, *, device: str = DEVICE, code: str | None = None) -> None:
-        super().__init__(message)
-        self.device = device
-        if code is not None:
-            self.code = code
 
 
 class BusyStuck(PN5180Error):
