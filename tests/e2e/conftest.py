@@ -30,6 +30,7 @@ from hub.pki.broker_admin import BrokerAdmin
 from hub.pki.pki import hub_admin_identity
 from hub.worker.signer import HubSigner
 from hub.worker.worker_process import WorkerNotReady, WorkerProcess, launch_hub_worker, worker_args
+from kiosk_tools.kiosk_child import KioskChild
 from kiosk_tools.ledger_probe import probe_id
 from tests.secure_clients import secure_client
 
@@ -330,3 +331,12 @@ def make_alliance(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Alliance]]
 def poll() -> Callable[..., object]:
     """`poll(check, timeout_s, what)`: wait for a condition, fail naming it."""
     return wait_until
+
+
+@pytest.fixture
+def children() -> Iterator[list[KioskChild]]:
+    """Kiosk processes a test starts; each is told to quit after it."""
+    made: list[KioskChild] = []
+    yield made
+    for child in made:
+        child.quit()

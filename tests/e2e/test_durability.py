@@ -86,6 +86,17 @@ def rows(child: KioskChild, barcode: str) -> list[dict[str, Any]]:
     return child.call("rows", item=barcode)["rows"]
 
 
+def lend_and_return_offline(child: KioskChild, loan_item: str, return_item: str) -> None:
+    """With the link cut: the reader taps (admitted by card alone), borrows one book and
+    drops another; both lines are shown done."""
+    step(child, f"tap {NLC_READER}")
+    assert child.wait_for(lambda s: s.view.get("screen") == "borrow", 10)
+    step(child, f"scan {loan_item}")
+    line_status(child, loan_item, "offline_loaned")
+    step(child, f"drop {return_item}")
+    line_status(child, return_item, "returned")
+
+
 def journal_left(path: Path, *items: str) -> list[tuple[str, str, str, int, str | None]]:
     """(txn_id, kind, status, attempts, ack) of the rows a dead kiosk left, read-only:
     `Journal.open` would requeue in-flight rows, hiding what the kill left behind."""
@@ -164,14 +175,6 @@ def observers() -> Iterator[list[Observer]]:
         observer.close()
 
 
-@pytest.fixture
-def children() -> Iterator[list[KioskChild]]:
-    made: list[KioskChild] = []
-    yield made
-    for child in made:
-        child.quit()
-
-
 # ---- (a) killed between journal write and publish ---------------------------------------
 
 
@@ -192,12 +195,7 @@ def test_kill_between_journal_write_and_publish(alliance, tmp_path, poll, childr
         proxy.cut()
         online(child, False)
         loan_item, return_item = "30002000000133", "30105000000050"
-        step(child, f"tap {NLC_READER}")  # offline: admitted by card alone
-        assert child.wait_for(lambda s: s.view.get("screen") == "borrow", 10)
-        step(child, f"scan {loan_item}")
-        line_status(child, loan_item, "offline_loaned")
-        step(child, f"drop {return_item}")
-        line_status(child, return_item, "returned")
+        lend_and_return_offline(child, loan_item, return_item)
         child.kill()
     finally:
         proxy.close()

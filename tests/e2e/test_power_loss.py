@@ -12,19 +12,17 @@ once, though the restarted kiosk may send it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from contract.broker_url import parse_broker_url
 from hal_sim.lazy_disk_mount import LazyDisk
 from hal_sim.tcp_proxy import CuttableProxy
-from kiosk_tools.kiosk_child import KioskChild, Shown
+from kiosk_tools.kiosk_child import Shown
 from tests.e2e.test_durability import (
-    NLC_READER,
     kiosk_child,
     ledger_counts,
     ledger_rows_for,
+    lend_and_return_offline,
     line_status,
     online,
     rows,
@@ -33,14 +31,6 @@ from tests.e2e.test_durability import (
 
 # A line in one of these states tells the reader a loan or return was made.
 TOLD = {"loaned": "loan", "renewed": "renew", "offline_loaned": "loan", "returned": "return"}
-
-
-@pytest.fixture
-def children() -> Iterator[list[KioskChild]]:
-    made: list[KioskChild] = []
-    yield made
-    for child in made:
-        child.quit()
 
 
 def told(shown: Shown) -> dict[str, str]:
@@ -77,12 +67,7 @@ def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
         poll(lambda: rows(child, acked_item)[0]["status"] == "acked", 15, "the hub's ack")
         proxy.cut()
         online(child, False)
-        step(child, f"tap {NLC_READER}")  # offline: admitted by card alone
-        assert child.wait_for(lambda s: s.view.get("screen") == "borrow", 10)
-        step(child, f"scan {loan_item}")
-        line_status(child, loan_item, "offline_loaned")
-        step(child, f"drop {return_item}")
-        line_status(child, return_item, "returned")
+        lend_and_return_offline(child, loan_item, return_item)
         # The worst moment: a book is in, its row written, the journal's fsync under way.
         lazy_disk.hold_syncs()
         child.send("step", line=f"drop {unsynced_item}")  # its answer may never come
