@@ -53,6 +53,41 @@ class BarcodeRejected:
 
 
 @dataclass(frozen=True)
+class TagRead:
+    """One ISO 15693 book tag the RFID pad (or the chute's reader) read: `uid` the 8-byte
+    UID as it came over the air (least significant byte first), `data` its user memory
+    from block 0 (b"" when the tag answered the inventory but its blocks could not be
+    read), `block_size` the tag's block size in bytes. The driver does not interpret the
+    data: the library's data model (contract.tag_data) is the core's business."""
+
+    uid: bytes
+    data: bytes
+    block_size: int = 4
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.data)
+
+
+@dataclass(frozen=True)
+class BooksPresented:
+    """The tags on the pad settled into a new stack: `tags` is every tag on it now, in
+    inventory order (not only the new ones), so one stack is one event however many
+    books it holds. `source` is "desk" (the lending pad) or "chute" (a tag read in the
+    return chute). Posted again only when the set of UIDs changes."""
+
+    tags: tuple[TagRead, ...]
+    source: str = "desk"
+
+
+@dataclass(frozen=True)
+class BooksLifted:
+    """The pad (or the chute reader's field) is empty again."""
+
+    source: str = "desk"
+
+
+@dataclass(frozen=True)
 class BookEntered:
     """The chute's entry beam was broken by a book."""
 
@@ -115,6 +150,8 @@ DeviceEvent = (
     | MultipleCards
     | BarcodeRead
     | BarcodeRejected
+    | BooksPresented
+    | BooksLifted
     | BookEntered
     | BookPassed
     | BookPulledBack

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.book_security import SecuritySwitch
+from drivers.book_security import SecuritySwitch, TagSecuritySwitch
 from drivers.card_reader import CardReader
 from drivers.chute import Chute
 from drivers.diagnostics import DiagResult, SelfTestAids
@@ -42,6 +42,7 @@ class DeviceSet:
     closers: list[Callable[[], object]] = field(default_factory=list)
     printer: ReceiptPrinter | None = None  # None: no receipt printer configured
     security: SecuritySwitch | None = None  # None: [security] kind = "none"
+    tag_security: TagSecuritySwitch | None = None  # None: no RFID pad, or [security] rfid = "none"
 
     def start(self) -> None:
         self.scanner.start()

@@ -50,9 +50,12 @@ class SetDiverter:
 @dataclass(frozen=True)
 class SecureItem:
     """Switch the book's security ON (a return): run before the SetDiverter that routes
-    it, so no book leaves the chute for a shelf unarmed."""
+    it, so no book leaves the chute for a shelf unarmed. `tag` is the UID of the book's
+    RFID tag when the book came as a tag (the shell switches that tag's AFI/EAS), None
+    for a barcode book (the shell asks the EM unit)."""
 
     item: str
+    tag: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class UnsecureItem:
     item: str
     line_n: int
     title: str = ""
+    tag: bytes | None = None  # the book's RFID tag UID; None: a barcode book (EM unit)
 
 
 @dataclass(frozen=True)
