@@ -42,6 +42,7 @@ from contract.settings import (
     validate_settings,
 )
 from contract.signing import KeyFileError, load_public_key
+from contract.tag_data.record import DataModel
 from firmware.core.config import CoreConfig
 from firmware.hub_link.connection import KEEPALIVE_S
 
@@ -99,11 +100,22 @@ class HubSection(Section):
 
 
 class CardReaderSection(Section):
+    """The reader-card reader: an MFRC522 (the default), or a PN5180 (docs/rfid.md),
+    which needs its BUSY line on `busy_pin`."""
+
+    kind: Literal["mfrc522", "pn5180"] = "mfrc522"
     spi_bus: Annotated[int, Field(ge=0)] = 0
     spi_device: Annotated[int, Field(ge=0)] = 0
     reset_pin: Pin | None = 25
+    busy_pin: Pin | None = None
     poll_interval_s: Seconds = 0.05
     key_hex: str = "FFFFFFFFFFFF"
+
+    @model_validator(mode="after")
+    def _busy_for_pn5180(self) -> CardReaderSection:
+        if self.kind == "pn5180" and self.busy_pin is None:
+            raise ValueError("kind = 'pn5180' needs busy_pin (the PN5180's BUSY output)")
+        return self
 
     @field_validator("key_hex")
     @classmethod
@@ -178,8 +190,33 @@ class OutputsSection(Section):
     buzzer_pin: Pin | None = 24
 
 
+class RfidReaderSection(Section):
+    """A PN5180 reading ISO 15693 book tags (docs/rfid.md): the lending pad
+    (`devices.rfid_pad`) or the return chute's reader (`devices.chute_rfid`). kind
+    "none" (the default): not fitted. Each poll is one inventory; a stack is reported
+    once its tags stayed the same for `settle_polls` polls, and each new tag's first
+    `read_blocks` blocks are read (enough for the library's data model)."""
+
+    kind: Literal["none", "pn5180"] = "none"
+    spi_bus: Annotated[int, Field(ge=0)] = 0
+    spi_device: Annotated[int, Field(ge=0)] = 1
+    busy_pin: Pin | None = None
+    reset_pin: Pin | None = None
+    poll_interval_s: Seconds = 0.1
+    settle_polls: Annotated[int, Field(ge=1, le=10)] = 2
+    read_blocks: Annotated[int, Field(ge=1, le=64)] = 10
+
+    @model_validator(mode="after")
+    def _busy_when_fitted(self) -> RfidReaderSection:
+        if self.kind == "pn5180" and self.busy_pin is None:
+            raise ValueError("kind = 'pn5180' needs busy_pin (the PN5180's BUSY output)")
+        return self
+
+
 class DevicesSection(Section):
     card_reader: CardReaderSection = CardReaderSection()
+    rfid_pad: RfidReaderSection = RfidReaderSection()
+    chute_rfid: RfidReaderSection = RfidReaderSection(spi_device=2)
     scanner: ScannerSection = ScannerSection()
     chute_scanner: ScannerSection = ScannerSection()
     chute: ChuteSection = ChuteSection()
@@ -191,6 +228,11 @@ class DevicesSection(Section):
         used: dict[int, str] = {}
         pins = {
             "card_reader.reset_pin": self.card_reader.reset_pin,
+            "card_reader.busy_pin": self.card_reader.busy_pin,
+            "rfid_pad.busy_pin": self.rfid_pad.busy_pin,
+            "rfid_pad.reset_pin": self.rfid_pad.reset_pin,
+            "chute_rfid.busy_pin": self.chute_rfid.busy_pin,
+            "chute_rfid.reset_pin": self.chute_rfid.reset_pin,
             "chute.entry_pin": self.chute.entry_pin,
             "chute.exit_pin": self.chute.exit_pin,
             "outputs.flap_pin": self.outputs.flap_pin,
@@ -209,6 +251,21 @@ class DevicesSection(Section):
         inputs = [d for d in (self.scanner.device, self.chute_scanner.device) if d is not None]
         if len(inputs) != len(set(inputs)):
             raise ValueError("scanner and chute_scanner cannot share one input device")
+        spi = [
+            (name, (section.spi_bus, section.spi_device))
+            for name, section in (
+                ("card_reader", self.card_reader),
+                ("rfid_pad", self.rfid_pad),
+                ("chute_rfid", self.chute_rfid),
+            )
+            if getattr(section, "kind", "none") != "none"
+        ]
+        for i, (name, address) in enumerate(spi):
+            for other, other_address in spi[:i]:
+                if address == other_address:
+                    raise ValueError(
+                        f"{other} and {name} cannot share SPI bus {address[0]} device {address[1]}"
+                    )
         if self.printer.port is not None and self.printer.port in ports:
             raise ValueError("the printer and a scanner cannot share one serial port")
         return self
@@ -256,6 +313,24 @@ class SecuritySection(Section):
         return {f"security.{key}": pin for key, pin in named.items() if pin is not None}
 
 
+class RfidSection(Section):
+    """The library's convention for its RFID book tags (docs/rfid.md, docs/tag-data.md):
+    the data model its tags are written in, and how their security is carried: "afi"
+    (AFI `afi_in_stock` arms the gate, `afi_on_loan` lets the book through), "eas" (the
+    ICODE SLIX EAS bit), "afi+eas" (both), or "none" (the gates do not read tags)."""
+
+    data_model: DataModel = "iso28560-2"
+    security: Literal["none", "afi", "eas", "afi+eas"] = "afi"
+    afi_in_stock: Annotated[int, Field(ge=0, le=255)] = 0x07
+    afi_on_loan: Annotated[int, Field(ge=0, le=255)] = 0xC2
+
+    @model_validator(mode="after")
+    def _two_afis(self) -> RfidSection:
+        if "afi" in self.security and self.afi_in_stock == self.afi_on_loan:
+            raise ValueError("afi_in_stock and afi_on_loan must differ, or the gate cannot tell them apart")
+        return self
+
+
 class TimeoutsSection(Section):
     inactivity_warn_s: Seconds = _CORE.inactivity_warn_s
     inactivity_logout_s: Seconds = _CORE.inactivity_logout_s
@@ -301,6 +376,7 @@ class KioskConfig(Section):
     journal: JournalSection = JournalSection()
     logging: LoggingSection = LoggingSection()
     security: SecuritySection = SecuritySection()
+    rfid: RfidSection = RfidSection()
 
     @model_validator(mode="after")
     def _security_pins_free(self) -> KioskConfig:
