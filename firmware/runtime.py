@@ -230,7 +230,8 @@ class KioskRuntime:
         code, detail = self._run_switch(effect, on)
         if code is None:
             return
-        log.error("security %s failed for %s: %s (%s)", "on" if on else "off", effect.item, code, detail)
+        tag = f" tag {effect.tag.hex()}" if effect.tag is not None else ""
+        log.error("security %s failed for %s%s: %s (%s)", "on" if on else "off", effect.item, tag, code, detail)
         line_n, title = (0, "") if on else (effect.line_n, effect.title)  # type: ignore[union-attr]
         self.post(SecurityFailed(effect.item, code, on, line_n, title))
 

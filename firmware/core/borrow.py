@@ -2,7 +2,8 @@
 
 Why a queue: scans can come faster than the hub answers; each book waits its turn
 as a "queued" line and only one checkout/renew request is in flight. A barcode already
-on the list is never sent again, so a double scan can never make two loans.
+on the list is never sent again, so a double scan can never make two loans. A stack of
+tagged books on the RFID pad joins the same queue, book by book (firmware.core.pad_loans).
 """
 
 from __future__ import annotations
