@@ -32,7 +32,7 @@ from firmware.core.effects import (
     SetDiverter,
     UnsecureItem,
 )
-from firmware.core.events import LinkChanged
+from firmware.core.events import JournalFailed, LinkChanged
 from kiosk_tools.core_harness import CoreHarness
 
 JOINT = "0101000012345"
@@ -317,3 +317,25 @@ def test_a_chute_tag_still_in_the_field_when_the_next_book_arrives_is_not_return
     effects = k.feed(BookPassed(at=4.0, transit_ms=300))
     assert [r.item for r in k.records("return")] == [XICHENG, BOOKS[0]]
     assert SecureItem(BOOKS[0], tag=uid(8)) in effects
+
+
+def test_a_broken_journal_lends_no_tagged_book_and_switches_no_tag() -> None:
+    k = greeted()
+    assert checkouts(k.feed(stack(tag(1, BOOKS[0])))) == [BOOKS[0]]
+    k.feed(JournalFailed("journal-io", "EIO"))  # while the hub is being asked
+    effects = k.answer(allowed=True, due=DUE)
+    assert not [e for e in effects if isinstance(e, RecordTxn | UnsecureItem)]
+    [line] = k.view.items
+    assert (line.status, line.reason_code) == ("refused", "out_of_service")
+
+
+def test_a_returns_only_card_gets_its_stack_refused_without_asking_the_hub() -> None:
+    k = CoreHarness(TAGGED)
+    k.feed(CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()))
+    k.answer(state="valid", scheme="bj-joint", pin_required=False, loans=[], items_left=5,
+             allowed=False, reason_code="scheme_not_accepted")
+    effects = k.feed(stack(tag(1, BOOKS[0]), tag(2, BOOKS[1])))
+    assert not checkouts(effects)
+    assert [(i.barcode, i.reason_code) for i in k.view.items] == [
+        (BOOKS[0], "scheme_not_accepted"), (BOOKS[1], "scheme_not_accepted"),
+    ]
