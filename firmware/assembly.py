@@ -40,7 +40,16 @@ def core_config_from(config: KioskConfig) -> CoreConfig:
         offline_loan_days=config.offline.loan_days,
         institution_members=institutions,
         security=config.security.kind != "none",
+        tag_data_model=config.rfid.data_model,
+        tag_security=tag_security_fitted(config),
     )
+
+
+def tag_security_fitted(config: KioskConfig) -> bool:
+    """Tags are switched when the library's tags carry security ([rfid] security) and an
+    RFID reader is fitted to write them (the pad or the chute's)."""
+    readers = (config.devices.rfid_pad.kind, config.devices.chute_rfid.kind)
+    return config.rfid.security != "none" and any(kind != "none" for kind in readers)
 
 
 @dataclass

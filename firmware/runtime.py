@@ -223,24 +223,36 @@ class KioskRuntime:
     def _switch_security(self, effect: SecureItem | UnsecureItem) -> None:
         """Run the switch here, in effect order (the order is the contract: see
         firmware.core.book_security); a fault goes back to the core as SecurityFailed,
-        never swallowed. The switch's own timeout bounds the wait."""
+        never swallowed. The switch's own timeout bounds the wait. A book that came as
+        an RFID tag (`effect.tag`) has that tag switched, addressed by its UID; a
+        barcode book goes to the EM unit."""
         on = isinstance(effect, SecureItem)
-        switch = self.devices.security
-        if switch is None:
-            code, detail = "security-not-fitted", "the config fits no security unit"
-        else:
-            try:
-                result = switch.secure(effect.item) if on else switch.unsecure(effect.item)
-            except Exception as exc:  # a driver bug must not hide the fault either
-                log.exception("security switch crashed")
-                code, detail = "security-io", str(exc)
-            else:
-                if result.ok:
-                    return
-                code, detail = result.code, result.detail
-        log.error("security %s failed for %s: %s (%s)", "on" if on else "off", effect.item, code, detail)
+        code, detail = self._run_switch(effect, on)
+        if code is None:
+            return
+        tag = f" tag {effect.tag.hex()}" if effect.tag is not None else ""
+        log.error("security %s failed for %s%s: %s (%s)", "on" if on else "off", effect.item, tag, code, detail)
         line_n, title = (0, "") if on else (effect.line_n, effect.title)  # type: ignore[union-attr]
         self.post(SecurityFailed(effect.item, code, on, line_n, title))
+
+    def _run_switch(self, effect: SecureItem | UnsecureItem, on: bool) -> tuple[str | None, str]:
+        """(None, "") when the switch did it, else its fault code and detail."""
+        tag = effect.tag
+        try:
+            if tag is not None:
+                tags = self.devices.tag_security
+                if tags is None:
+                    return "security-not-fitted", "the config fits no RFID tag security"
+                result = tags.secure_tag(tag) if on else tags.unsecure_tag(tag)
+            else:
+                switch = self.devices.security
+                if switch is None:
+                    return "security-not-fitted", "the config fits no security unit"
+                result = switch.secure(effect.item) if on else switch.unsecure(effect.item)
+        except Exception as exc:  # a driver bug must not hide the fault either
+            log.exception("security switch crashed")
+            return "security-io", str(exc)
+        return (None, "") if result.ok else (result.code, result.detail)
 
     def _record(self, effect: RecordTxn) -> None:
         if self._journal_broken:

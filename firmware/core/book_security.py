@@ -3,8 +3,12 @@
 The order is the contract (issue 18): a loan's UnsecureItem comes after its RecordTxn
 (the shell stops running a step's effects at a failed journal write, so a book whose
 loan is not journalled keeps its security on); a return's SecureItem comes before the
-SetDiverter that routes it; a refused book gets no switch at all. With no unit fitted
-(`CoreConfig.security` False) no security effect is ever made.
+SetDiverter that routes it; a refused book gets no switch at all.
+
+Which switch: a book that came as RFID tags has each of its tags switched (the effect
+carries the tag's UID; `CoreConfig.tag_security`), a book that came as a barcode goes
+to the EM unit (`tag` None; `CoreConfig.security`). Where the relevant switch is not
+fitted no effect is made for that book.
 """
 
 from __future__ import annotations
@@ -19,15 +23,24 @@ from firmware.core.state import Line, State, line_by_n, put_line, with_notice
 from firmware.view import Text
 
 
-def unsecure_after_loan(config: CoreConfig, line: Line) -> tuple[Effect, ...]:
-    """The switch that follows a loan's RecordTxn (none without a unit)."""
-    if not config.security:
-        return ()
-    return (UnsecureItem(line.barcode, line.n, line.title),)
+def unsecure_after_loan(
+    config: CoreConfig, line: Line, tags: tuple[bytes, ...] | None = None
+) -> tuple[Effect, ...]:
+    """The switches that follow a loan's RecordTxn: one per tag of a tagged book (only
+    `tags` when given: the tags seen after the loan was journalled), the EM unit's for a
+    barcode book; none where that switch is not fitted."""
+    tags = line.tags if tags is None else tags
+    if line.tags:
+        if not config.tag_security:
+            return ()
+        return tuple(UnsecureItem(line.barcode, line.n, line.title, tag=uid) for uid in tags)
+    return (UnsecureItem(line.barcode, line.n, line.title),) if config.security else ()
 
 
-def secure_before_route(config: CoreConfig, item: str) -> tuple[Effect, ...]:
-    """The switch that precedes a return's SetDiverter (none without a unit)."""
+def secure_before_route(config: CoreConfig, item: str, tags: tuple[bytes, ...] = ()) -> tuple[Effect, ...]:
+    """The switches that precede a return's SetDiverter, chosen as for a loan."""
+    if tags:
+        return tuple(SecureItem(item, tag=uid) for uid in tags) if config.tag_security else ()
     return (SecureItem(item),) if config.security else ()
 
 

@@ -2,7 +2,8 @@
 
 Why a queue: scans can come faster than the hub answers; each book waits its turn
 as a "queued" line and only one checkout/renew request is in flight. A barcode already
-on the list is never sent again, so a double scan can never make two loans.
+on the list is never sent again, so a double scan can never make two loans. A stack of
+tagged books on the RFID pad joins the same queue, book by book (firmware.core.pad_loans).
 """
 
 from __future__ import annotations
@@ -17,36 +18,36 @@ from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Effect, Log, RecordTxn
+from firmware.core.identify import BarcodeInfo
 from firmware.core.policy import offline_limit, on_blocklist
 from firmware.core.recognition import lending_refusal
 from firmware.core.requests import link_is_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
 
-_ACTIVE = frozenset({"queued", "checking", "loaned", "offline_loaned"})
+ACTIVE = frozenset({"queued", "checking", "loaned", "offline_loaned"})
 _MAX_SHOWN = 20
 
 
 def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
-    reader = state.reader
-    if reader is None or state.screen in ("attract", "summary"):
-        return with_notice(state, "notice.tap_card_first"), (Beep("warn"),)
-    if not reader.verified:
-        return with_notice(state, "notice.enter_pin_first"), (Beep("warn"),)
-    if state.screen == "returns" and not reader.staff:
-        state = go(state, "borrow")  # a logged-in reader scanning a book wants to borrow it
+    key = not_ready_to_lend(state)
+    if key is not None:
+        return with_notice(state, key), (Beep("warn"),)
+    state = to_borrow_screen(state)
     if state.screen != "borrow":
         return state, ()
     info = config.classify_barcode(event.text)
-    code = (info.text or event.text.strip())[:_MAX_SHOWN]
-    existing = _loan_line(state, code)
-    if existing is not None and existing.status in _ACTIVE:
+    code = shown_code(info, event.text)
+    existing = loan_line(state, code)
+    if existing is not None and existing.status in ACTIVE:
         return with_notice(state, "notice.already_scanned"), (Beep("warn"),)
+    reader = state.reader
+    assert reader is not None
     if not info.valid or info.kind != "item":
         reason = "bad_barcode" if not info.valid else "not_an_item"
-        return _refuse_scan(state, existing, code, reason)
+        return refuse_scan(state, existing, code, reason)
     if reader.borrow_refusal is not None:  # told at the greeting: this card only returns here
-        return _refuse_scan(state, existing, code, reader.borrow_refusal, reader.borrow_message)
+        return refuse_scan(state, existing, code, reader.borrow_refusal, reader.borrow_message)
     if existing is not None:  # refused before: check it again
         state = put_line(state, replace(existing, status="queued", reason_code=None, message=None))
     else:
@@ -55,13 +56,37 @@ def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     return advance_queue(state, config)
 
 
-def _loan_line(state: State, barcode: str) -> Line | None:
+def not_ready_to_lend(state: State) -> str | None:
+    """The notice for a book offered before the reader may borrow (None: go ahead)."""
+    reader = state.reader
+    if reader is None or state.screen in ("attract", "summary"):
+        return "notice.tap_card_first"
+    if not reader.verified:
+        return "notice.enter_pin_first"
+    return None
+
+
+def to_borrow_screen(state: State) -> State:
+    """A logged-in reader offering a book on the returns screen wants to borrow it."""
+    reader = state.reader
+    if state.screen == "returns" and reader is not None and not reader.staff:
+        return go(state, "borrow")
+    return state
+
+
+def shown_code(info: BarcodeInfo, text: str) -> str:
+    """The item code a line shows: the normalised barcode, or what was read."""
+    return (info.text or text.strip())[:_MAX_SHOWN]
+
+
+def loan_line(state: State, barcode: str) -> Line | None:
     return next((x for x in state.lines if x.kind == "loan" and x.barcode == barcode), None)
 
 
-def _refuse_scan(
+def refuse_scan(
     state: State, existing: Line | None, code: str, reason: str, message: Text | None = None
 ) -> Step:
+    """A book refused here, without asking the hub: its line says why."""
     if existing is None:
         state, n = next_id(state)
     else:

@@ -31,6 +31,7 @@ NOTICE_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "notice.enter_pin_first": "Please enter your PIN first.",
         "notice.already_scanned": "This book is already on your list.",
         "notice.barcode_unreadable": "The barcode could not be read. Try again.",
+        "notice.tag_unreadable": "One book's tag could not be read: scan its barcode, or see staff.",
         "notice.please_wait": "Still checking a book: please wait a moment.",
         "notice.renew_needs_hub": "Renewing needs the library network; it is not reachable.",
         "notice.nothing_to_renew": "You have no loans to renew.",
@@ -71,6 +72,12 @@ LOCAL_REASONS: MappingProxyType[str, Text] = MappingProxyType(
         "limit_reached": Text("已达到可借册数上限。", "You have reached your borrowing limit."),
         "hub_unreachable": Text("无法连接图书馆系统，请稍后再试。", "The library system cannot be reached. Please try later."),
         "hub_error": Text("图书馆系统出错，请稍后再试。", "The library system reported an error. Please try later."),
+        # a set with parts missing on the pad; the line normally shows the set's own
+        # words ("2 of 3 parts present", contract.tag_data.sets)
+        "set_incomplete": Text(
+            "这套资料缺少部分，请把全部部分一起放在读写区上。",
+            "Parts of this item are missing: put all its parts on the pad together.",
+        ),
         "out_of_service": Text("本机暂停服务，未办理。", "This kiosk is out of service: not done."),
         "card_expired": Text("读者证已过期。", "This card has expired."),
         "card_blocked": Text("读者证已被停用。", "This card is blocked."),

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from contract.members import lending_schemes
 from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
+from contract.tag_data.record import DataModel
 from firmware.core import identify
 
 
@@ -57,6 +58,11 @@ class CoreConfig:
     # A book-security unit is fitted ([security] kind != "none"): loans unsecure, returns
     # secure. False (the default): no security effects at all, behaviour as before.
     security: bool = False
+    # RFID book tags ([rfid]): the data model the library writes its tags in, and whether
+    # their security (AFI/EAS) is switched: a tagged book's tag is unsecured after its loan
+    # and secured at its return. False: tags are read but never written.
+    tag_data_model: DataModel = "iso28560-2"
+    tag_security: bool = False
     identify_scheme: Callable[[str], str | None] = field(
         default_factory=lambda: identify.identify_scheme
     )

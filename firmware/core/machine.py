@@ -20,6 +20,8 @@ from drivers.events import (
     BookEntered,
     BookPassed,
     BookPulledBack,
+    BooksLifted,
+    BooksPresented,
     BooksTooClose,
     CardPresented,
     CardRemoved,
@@ -29,7 +31,16 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
 )
-from firmware.core import answers, book_security, borrow, returns, service, session, timers
+from firmware.core import (
+    answers,
+    book_security,
+    borrow,
+    pad_loans,
+    returns,
+    service,
+    session,
+    timers,
+)
 from firmware.core.availability import shows_out_of_service, technician_present
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
@@ -91,7 +102,9 @@ def _update_led(state: State, effects: tuple[Effect, ...]) -> Step:
     return replace(state, led=led), (*effects, Led(led))  # type: ignore[arg-type]
 
 
-_INPUTS = (CardPresented, BarcodeRead, BarcodeRejected, Press, PinEntered, BookEntered, BookPassed)
+_INPUTS = (
+    CardPresented, BarcodeRead, BarcodeRejected, BooksPresented, Press, PinEntered, BookEntered, BookPassed,
+)
 
 
 def _is_input(event: object) -> bool:
@@ -101,7 +114,7 @@ def _is_input(event: object) -> bool:
 def _clears_notice(event: object) -> bool:
     if isinstance(event, Press):
         return event.action != "lang"
-    if isinstance(event, BarcodeRead):
+    if isinstance(event, BarcodeRead | BooksPresented):
         return event.source == "desk"
     return isinstance(event, CardPresented | PinEntered)
 
@@ -113,7 +126,7 @@ def _held_by_service(state: State, event: object) -> bool:
         return False
     if isinstance(event, Press):
         return event.action != "lang"
-    if isinstance(event, BarcodeRead | BarcodeRejected):
+    if isinstance(event, BarcodeRead | BarcodeRejected | BooksPresented):
         return event.source == "desk"
     return isinstance(event, PinEntered)
 
@@ -207,7 +220,7 @@ _PRESSES: dict[str, Callable[[State, str, CoreConfig], Step]] = {
 }
 
 
-# ---- scanner lines: the desk is for borrowing, the chute for returns ----
+# ---- scanner lines and RFID tags: the desk is for borrowing, the chute for returns ----
 
 
 def barcode_read(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
@@ -220,6 +233,19 @@ def barcode_rejected(state: State, event: BarcodeRejected, config: CoreConfig) -
     if event.source == "chute":
         return state, (Log("info", "chute.barcode_rejected", {"reason": event.reason}),)
     return borrow.desk_rejected(state, event, config)
+
+
+def books_presented(state: State, event: BooksPresented, config: CoreConfig) -> Step:
+    """A stack on the lending pad is lent; a tag in the chute is a return's barcode."""
+    if event.source == "chute":
+        return returns.chute_tags(state, event, config)
+    return pad_loans.stack_presented(state, event, config)
+
+
+def books_lifted(state: State, event: BooksLifted, config: CoreConfig) -> Step:
+    if event.source == "chute":
+        return returns.chute_field_empty(state, event, config)
+    return pad_loans.stack_lifted(state, event, config)
 
 
 def _link_changed(state: State, event: LinkChanged, config: CoreConfig) -> Step:
@@ -236,6 +262,8 @@ _HANDLERS: dict[type, Callable[[State, Any, CoreConfig], Step]] = {
     Press: press,
     BarcodeRead: barcode_read,
     BarcodeRejected: barcode_rejected,
+    BooksPresented: books_presented,
+    BooksLifted: books_lifted,
     BookEntered: returns.book_entered,
     BookPassed: returns.book_passed,
     BookPulledBack: returns.book_pulled_back,

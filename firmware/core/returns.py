@@ -3,7 +3,9 @@ is not out of service.
 
 A book is recorded once two things are known: its route (the hub's answer, or the
 local rule when the hub is unreachable) and that it passed the exit beam (it is really
-inside). Only then: RecordTxn, then SetDiverter, then the "returned" line.
+inside). Only then: RecordTxn, then SecureItem (its security back on), then
+SetDiverter, then the "returned" line. The chute identifies a book by the chute
+scanner's barcode or by its RFID tags (BooksPresented(source="chute")), the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from drivers.events import (
     BookEntered,
     BookPassed,
     BookPulledBack,
+    BooksLifted,
+    BooksPresented,
     BooksTooClose,
     ChuteCleared,
     ChuteJammed,
@@ -25,7 +29,7 @@ from firmware.core.book_security import secure_before_route
 from firmware.core.catalogue_keys import local_message
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
-from firmware.core.effects import Beep, CallStaff, Log, RecordTxn, SetDiverter
+from firmware.core.effects import Beep, CallStaff, Effect, Log, RecordTxn, SetDiverter
 from firmware.core.identify import local_route
 from firmware.core.requests import link_is_down, send
 from firmware.core.state import (
@@ -38,6 +42,7 @@ from firmware.core.state import (
     put_line,
     with_notice,
 )
+from firmware.core.tag_stack import read_stack
 from firmware.view import Text
 
 
@@ -48,17 +53,50 @@ def _to_returns_screen(state: State) -> State:
 def chute_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     if not returns_open(state):
         return with_notice(state, "notice.returns_paused"), (Log("info", "return.paused", {}),)
-    info = config.classify_barcode(event.text)
+    return _book_read(state, event.text, (), config)
+
+
+def chute_tags(state: State, event: BooksPresented, config: CoreConfig) -> Step:
+    """The chute's RFID reader saw tags: each new item acts as the chute scanner's
+    barcode would, and keeps its tags so their security goes back on before the flap
+    routes it. Only tags not already in the field count (the reader posts the whole
+    field again when another book arrives). A tag that says nothing usable is left to
+    the exit beam: that book goes to staff as unidentified."""
+    new = tuple(tag for tag in event.tags if tag.uid not in state.chute_tags)
+    state = replace(state, chute_tags=frozenset(tag.uid for tag in event.tags))
+    if not new:
+        return state, ()
+    if not returns_open(state):
+        return with_notice(state, "notice.returns_paused"), (Log("info", "return.paused", {}),)
+    reading = read_stack(new, config.tag_data_model)
+    effects: list[Effect] = []
+    if reading.unreadable:
+        effects.append(Log("info", "return.tag_unreadable", {"tags": reading.unreadable}))
+    for item in reading.items:
+        state, more = _book_read(state, item.item_id, item.tags, config)
+        effects.extend(more)
+    return state, tuple(effects)
+
+
+def chute_field_empty(state: State, event: BooksLifted, config: CoreConfig) -> Step:
+    return replace(state, chute_tags=frozenset()), ()
+
+
+def _book_read(state: State, text: str, tags: tuple[bytes, ...], config: CoreConfig) -> Step:
+    """A book identified in the chute, by its barcode or its tags."""
+    info = config.classify_barcode(text)
     if not info.valid or info.kind != "item":
         # Not a library item code (an ISBN, noise): when the book passes it is
         # unidentified and goes to staff.
         return state, (Log("info", "return.barcode_ignored", {"kind": info.kind}),)
     code = info.text
-    if any(book.barcode == code for book in state.chute):
-        return state, ()  # the same book read twice on its way in
+    same = next((book for book in state.chute if book.barcode == code), None)
+    if same is not None:  # the same book read twice on its way in
+        more = tuple(uid for uid in tags if uid not in same.tags)
+        return (_replace_book(state, replace(same, tags=(*same.tags, *more))) if more else state), ()
     state, n = next_id(state)
-    state = _to_returns_screen(put_line(state, Line(n, "return", code, "checking")))
-    state = replace(state, chute=(*state.chute, ChuteBook(n, code)))
+    state = _to_returns_screen(put_line(state, Line(n, "return", code, "checking", tags=tags)))
+    state = replace(state, chute=(*state.chute, ChuteBook(n, code, tags=tags)))
     if link_is_down(state):
         return route_answered(state, n, None, config)
     request = ReturnRoute(op="return_route", item=code, library_id=config.library_id)
@@ -122,12 +160,12 @@ def _settle(state: State, book: ChuteBook, config: CoreConfig) -> Step:
     state = replace(state, chute=tuple(b for b in state.chute if b.line_n != book.line_n))
     line = Line(book.line_n, "return", book.barcode, "returned", title=book.title,
                 route=book.route, route_library=book.route_library,
-                route_library_name=book.route_library_name, mode=book.mode)
+                route_library_name=book.route_library_name, mode=book.mode, tags=book.tags)
     if book.refused or state.service.journal_failed:
         reason = book.reason_code if book.refused else "out_of_service"
         message = book.message or local_message(reason or "")
         line = replace(line, status="refused", reason_code=reason, message=message)
-        secure = secure_before_route(config, book.barcode)
+        secure = secure_before_route(config, book.barcode, book.tags)
         return put_line(state, line), (*secure, SetDiverter("hold"), Beep("error"),
                                        Log("info", "return.refused", {"reason": reason}))
     reader = state.reader
@@ -135,7 +173,7 @@ def _settle(state: State, book: ChuteBook, config: CoreConfig) -> Step:
     route = book.route or "hold"
     record = RecordTxn("return", book.barcode, card, None, route, book.mode)  # type: ignore[arg-type]
     fields = {"item": book.barcode, "route": route, "mode": book.mode}
-    secure = secure_before_route(config, book.barcode)
+    secure = secure_before_route(config, book.barcode, book.tags)
     return put_line(state, line), (record, *secure, SetDiverter(route), Beep("ok"),  # type: ignore[arg-type]
                                    Log("info", "return.recorded", fields))
 

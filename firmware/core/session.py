@@ -19,6 +19,7 @@ from dataclasses import replace
 from contract.messages import CardRef, PinCheck, ReaderLookup, Response
 from contract.screens import PinEntered
 from drivers.events import CardPresented, CardRemoved, MultipleCards
+from firmware.core import pad_loans
 from firmware.core.availability import shows_out_of_service
 from firmware.core.catalogue_keys import CARD_STATE_REASONS, local_message
 from firmware.core.config import CoreConfig
@@ -138,7 +139,11 @@ def greet(state: State, config: CoreConfig) -> Step:
     state = replace(state, reader=reader, pin_attempts_left=None)
     state = go(state, "technician" if reader.staff else "borrow")
     fields = {"scheme": reader.card.scheme, "card": mask(reader.card.number), "offline": reader.offline}
-    return state, (Beep("ok"), Log("info", "session.start", fields))
+    effects: tuple[Effect, ...] = (Beep("ok"), Log("info", "session.start", fields))
+    if state.pad_waiting and state.screen == "borrow":  # books laid down before the card
+        state, more = pad_loans.lend_pad(state, config)
+        effects += more
+    return state, effects
 
 
 def lookup_unanswered(state: State, config: CoreConfig) -> Step:

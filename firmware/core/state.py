@@ -13,6 +13,7 @@ from typing import Literal
 
 from contract.messages import CardRef, LoanLine
 from drivers.diagnostics import DiagResult
+from drivers.events import TagRead
 from firmware.view import Text
 
 Purpose = Literal["lookup", "pin", "checkout", "renew", "route"]
@@ -67,6 +68,9 @@ class Line:
     route_library: str | None = None
     route_library_name: Text | None = None
     mode: str | None = None
+    # The RFID tags that carry this book (a book laid on the pad or read in the chute):
+    # each one's security is switched; () for a book that came as a barcode.
+    tags: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class ChuteBook:
     mode: str = "online"
     reason_code: str | None = None
     message: Text | None = None
+    tags: tuple[bytes, ...] = ()  # the book's RFID tags when the chute read tags
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,13 @@ class State:
     blocked_hashes: frozenset[str] = frozenset()
     blocklist_salt: str | None = None
     blocklist_max_items: int | None = None
+    # The RFID pad: every tag lying on it now (the last BooksPresented), and whether that
+    # stack came while nobody could borrow yet (no reader, or the PIN still to come): it
+    # is lent once the reader is greeted. The chute reader's field: the tags already
+    # taken as read, so a tag seen again while another book arrives is not a new book.
+    pad: tuple[TagRead, ...] = ()
+    pad_waiting: bool = False
+    chute_tags: frozenset[bytes] = frozenset()
     service: Service = field(default_factory=Service)
     led: str = ""
 

@@ -1,5 +1,7 @@
-"""Properties over random event sequences: the core never raises, a session never
-makes two loans of one item, and a line is shown as done only once it was recorded;
+"""Properties over random event sequences (card taps, scans, stacks of RFID tags, chute
+books, answers): the core never raises, a session never makes two loans of one item, a
+book's security goes off only after its loan is recorded and on before its return is
+routed, and a line is shown as done only once it was recorded;
 every notice key and item status the core shows is in the message catalogue."""
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from hypothesis import strategies as st
 from contract.barcodes import make_item_barcode
 from contract.messages import LoanLine, Response
 from contract.screens import ACTIONS, SCREENS, PinEntered, Press
+from contract.tag_data.codec import encode_tag
+from contract.tag_data.record import TagRecord
 from drivers.diagnostics import DiagResult
 from drivers.events import (
     BarcodeRead,
@@ -21,6 +25,8 @@ from drivers.events import (
     BookEntered,
     BookPassed,
     BookPulledBack,
+    BooksLifted,
+    BooksPresented,
     BooksTooClose,
     CardPresented,
     CardRemoved,
@@ -29,10 +35,11 @@ from drivers.events import (
     DeviceFault,
     DeviceRecovered,
     MultipleCards,
+    TagRead,
 )
 from firmware.core.catalogue_keys import ITEM_STATUSES, NOTICE_KEYS
 from firmware.core.config import CoreConfig
-from firmware.core.effects import RecordTxn, SendRequest
+from firmware.core.effects import RecordTxn, SecureItem, SendRequest, SetDiverter, UnsecureItem
 from firmware.core.events import (
     BlocklistUpdated,
     CommandReceived,
@@ -48,7 +55,20 @@ from firmware.core.machine import initial_state, render, step
 BOOKS = [make_item_barcode("0002", n) for n in range(1, 4)] + [make_item_barcode("0102", 9)]
 CARDS = ["0101000012345", "0101000099999", "88000000011", "20001000000019", "bogus"]
 DUE = datetime(2030, 1, 1, tzinfo=UTC)
-CONFIG = CoreConfig(library_id="capital", institution_members=MappingProxyType({"0002": "capital"}))
+CONFIG = CoreConfig(library_id="capital", institution_members=MappingProxyType({"0002": "capital"}),
+                    security=True, tag_security=True)
+# Book tags: one per book, a second tag for the first book, a set of two parts, an
+# unreadable tag and one whose data decodes to nothing.
+TAGS = [
+    *(TagRead(bytes([n, 1, 2, 3, 4, 5, 4, 0xE0]), encode_tag("iso28560-2", TagRecord(item_id=b)))
+      for n, b in enumerate(BOOKS)),
+    TagRead(bytes([9, 1, 2, 3, 4, 5, 4, 0xE0]), encode_tag("iso28560-2", TagRecord(item_id=BOOKS[0]))),
+    *(TagRead(bytes([10 + p, 1, 2, 3, 4, 5, 4, 0xE0]),
+              encode_tag("iso28560-2", TagRecord(item_id=BOOKS[2], set_part=p, set_size=2)))
+      for p in (1, 2)),
+    TagRead(bytes([20, 1, 2, 3, 4, 5, 4, 0xE0]), b""),
+    TagRead(bytes([21, 1, 2, 3, 4, 5, 4, 0xE0]), b"\xff" * 8),
+]
 
 responses = st.one_of(
     st.builds(
@@ -75,6 +95,9 @@ plain_events = st.one_of(
               source=st.sampled_from(["desk", "desk", "chute"])),
     st.builds(BarcodeRejected, reason=st.just("empty"), length=st.just(0),
               source=st.sampled_from(["desk", "chute"])),
+    st.builds(BooksPresented, tags=st.lists(st.sampled_from(TAGS), max_size=5, unique=True).map(tuple),
+              source=st.sampled_from(["desk", "desk", "chute"])),
+    st.builds(BooksLifted, source=st.sampled_from(["desk", "chute"])),
     st.builds(BookEntered, at=st.just(1.0)),
     st.builds(BookPassed, at=st.just(1.0), transit_ms=st.just(100.0)),
     st.builds(BookPulledBack, at=st.just(1.0)),
@@ -115,6 +138,10 @@ def run(sequence: list) -> None:
             event = item
         state, effects = step(state, event, CONFIG)
         for effect in effects:
+            if isinstance(effect, UnsecureItem):  # security off only for a journalled loan
+                assert recorded[("loan", effect.item)] >= 1, f"{effect} before its loan's row"
+            if isinstance(effect, SecureItem):  # a return's security on before its routing
+                assert any(isinstance(e, SetDiverter) for e in effects[effects.index(effect):])
             if isinstance(effect, SendRequest):
                 sent.append(effect.corr_id)
             if isinstance(effect, RecordTxn):

@@ -2,7 +2,9 @@
 driver against the simulated unit's firmware on a pty, with the real SQLite journal:
 a loan's DESENS reaches the unit only once its row is on disk (never when the write
 failed); a return's RESENS before the flap moves; a unit that does not answer comes
-back to the reader as "please see staff", within the driver's timeout."""
+back to the reader as "please see staff", within the driver's timeout. A book that came
+as an RFID tag has that tag switched (TagSecuritySwitch, by UID) instead of the EM unit,
+in the same order."""
 
 from __future__ import annotations
 
@@ -18,8 +20,18 @@ import pytest
 
 from contract.barcodes import make_item_barcode
 from contract.messages import Response
+from contract.tag_data.codec import encode_tag
+from contract.tag_data.record import TagRecord
+from drivers.book_security import SwitchResult
 from drivers.em_security import EmSerialUnit
-from drivers.events import BarcodeRead, CardPresented
+from drivers.events import (
+    BarcodeRead,
+    BookEntered,
+    BookPassed,
+    BooksPresented,
+    CardPresented,
+    TagRead,
+)
 from firmware.core.config import CoreConfig
 from firmware.core.events import HubAnswered, LinkChanged
 from firmware.journal import Journal
@@ -52,9 +64,12 @@ class Outputs:
 
 
 class Devices:
-    def __init__(self, unit: SimulatedEmSerialUnit, security: EmSerialUnit) -> None:
+    def __init__(
+        self, unit: SimulatedEmSerialUnit, security: EmSerialUnit, tag_security: object = None
+    ) -> None:
         self.outputs = Outputs(unit)
         self.security = security
+        self.tag_security = tag_security
 
 
 class Hub:
@@ -90,12 +105,15 @@ def unit() -> Iterator[SimulatedEmSerialUnit]:
         yield sim
 
 
-def kiosk(journal: Journal, unit: SimulatedEmSerialUnit) -> tuple[KioskRuntime, EmSerialUnit]:
+def kiosk(
+    journal: Journal, unit: SimulatedEmSerialUnit, tag_security: object = None
+) -> tuple[KioskRuntime, EmSerialUnit]:
     driver = EmSerialUnit(unit.port, timeout_s=0.3)
     hub = Hub()
     runtime = KioskRuntime(
-        CoreConfig(library_id="capital", institution_members=MEMBERS, security=True),
-        Devices(unit, driver),  # type: ignore[arg-type]
+        CoreConfig(library_id="capital", institution_members=MEMBERS, security=True,
+                   tag_security=tag_security is not None),
+        Devices(unit, driver, tag_security),  # type: ignore[arg-type]
         journal,
         link=hub,
     )
@@ -179,4 +197,105 @@ def test_a_silent_unit_is_told_to_the_reader_by_the_books_title(
     assert line.message is not None and "三体" in line.message.en
     assert "please see staff before leaving" in line.message.en
     assert runtime.view.hub_message == line.message
+    assert any("security:security-no-answer" in f for f in runtime.state.service.recent_faults)
+
+
+class TagSwitch:
+    """A TagSecuritySwitch at its protocol (drivers.book_security): notes each call and
+    the journal rows on disk at that moment; `failing` UIDs answer with a fault."""
+
+    def __init__(self, journal_path: Path, failing: frozenset[bytes] = frozenset()) -> None:
+        self.path = journal_path
+        self.failing = failing
+        self.calls: list[tuple[str, bytes, int]] = []
+
+    def _switch(self, op: str, uid: bytes) -> SwitchResult:
+        with sqlite3.connect(self.path) as conn:
+            rows = conn.execute("SELECT count(*) FROM rows").fetchone()[0]
+        self.calls.append((op, uid, rows))
+        if uid in self.failing:
+            return SwitchResult.fault("security-no-answer", "the tag did not answer")
+        return SwitchResult.done()
+
+    def secure_tag(self, uid: bytes) -> SwitchResult:
+        return self._switch("secure", uid)
+
+    def unsecure_tag(self, uid: bytes) -> SwitchResult:
+        return self._switch("unsecure", uid)
+
+
+TAG_UID = bytes([0x11, 0x22, 0x33, 0x44, 0x55, 0x01, 0x04, 0xE0])
+TAG_DATA = encode_tag("iso28560-2", TagRecord(item_id=BOOK))
+
+
+def test_a_tagged_books_loan_switches_its_tag_not_the_em_unit(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal.open(path) as journal:
+        tags = TagSwitch(path)
+        runtime, driver = kiosk(journal, unit, tags)
+        try:
+            play(runtime, CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()),
+                 BooksPresented((TagRead(TAG_UID, TAG_DATA),), source="desk"))
+        finally:
+            driver.close()
+    assert tags.calls == [("unsecure", TAG_UID, 1)]  # addressed by UID, once the row is on disk
+    assert unit.commands == []
+    [line] = runtime.view.items
+    assert (line.barcode, line.status, line.message) == (BOOK, "loaned", None)
+
+
+def test_a_barcode_book_still_goes_to_the_em_unit_beside_a_tag_switch(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal.open(path) as journal:
+        tags = TagSwitch(path)
+        runtime, driver = kiosk(journal, unit, tags)
+        try:
+            borrow(runtime)
+        finally:
+            driver.close()
+    assert unit.switched == ["unsecure"] and tags.calls == []
+
+
+def test_a_returned_tag_is_secured_before_the_flap_routes_it(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    tag_data = encode_tag("iso28560-2", TagRecord(item_id=XICHENG))
+    with Journal.open(path) as journal:
+        tags = TagSwitch(path)
+        runtime, driver = kiosk(journal, unit, tags)
+        moved_after: list[int] = []
+        set_route = runtime.devices.outputs.set_route
+        runtime.devices.outputs.set_route = lambda route: (  # type: ignore[method-assign]
+            moved_after.append(len(tags.calls)), set_route(route))
+        try:
+            play(runtime, BookEntered(1.0), BooksPresented((TagRead(TAG_UID, tag_data),), source="chute"),
+                 BookPassed(at=1.3, transit_ms=300))
+        finally:
+            driver.close()
+    assert tags.calls == [("secure", TAG_UID, 1)]
+    assert moved_after == [1]  # the flap moved after the tag was armed
+    assert unit.commands == []
+
+
+def test_a_tag_that_will_not_switch_is_told_to_the_reader_by_name(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal.open(path) as journal:
+        tags = TagSwitch(path, failing=frozenset({TAG_UID}))
+        runtime, driver = kiosk(journal, unit, tags)
+        try:
+            play(runtime, CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()),
+                 BooksPresented((TagRead(TAG_UID, TAG_DATA),), source="desk"))
+        finally:
+            driver.close()
+    [line] = runtime.view.items
+    assert line.status == "loaned"
+    assert line.message is not None and "三体" in line.message.en
+    assert "please see staff before leaving" in line.message.en
     assert any("security:security-no-answer" in f for f in runtime.state.service.recent_faults)

@@ -86,3 +86,15 @@ def test_kind_none_builds_no_unit_and_touches_no_security(tmp_path: Path) -> Non
         assert not built.runtime.core_config.security
     finally:
         close(built)
+
+
+def test_the_rfid_convention_reaches_the_core_only_with_a_reader_to_write_tags() -> None:
+    from firmware.assembly import core_config_from
+
+    pad = {"devices.rfid_pad.kind": "pn5180", "devices.rfid_pad.busy_pin": 26}
+    fitted = core_config_from(load_config(None, {**pad, "rfid.data_model": "iso28560-3", "rfid.security": "eas"}))
+    assert (fitted.tag_data_model, fitted.tag_security) == ("iso28560-3", True)
+    no_gate = core_config_from(load_config(None, {**pad, "rfid.security": "none"}))
+    assert no_gate.tag_security is False
+    no_reader = core_config_from(load_config(None, {"rfid.security": "afi"}))
+    assert no_reader.tag_security is False
