@@ -32,6 +32,7 @@ NOTICE_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "notice.already_scanned": "This book is already on your list.",
         "notice.barcode_unreadable": "The barcode could not be read. Try again.",
         "notice.tag_unreadable": "One book's tag could not be read: scan its barcode, or see staff.",
+        "notice.pad_stack_stale": "Books were already lying on the pad: to borrow them, lift them and lay them down again.",
         "notice.please_wait": "Still checking a book: please wait a moment.",
         "notice.renew_needs_hub": "Renewing needs the library network; it is not reachable.",
         "notice.nothing_to_renew": "You have no loans to renew.",

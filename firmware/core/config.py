@@ -63,6 +63,10 @@ class CoreConfig:
     # and secured at its return. False: tags are read but never written.
     tag_data_model: DataModel = "iso28560-2"
     tag_security: bool = False
+    # A stack laid on the pad before anyone could borrow is lent at the next greeting
+    # only if it came this recently: books abandoned at the attract screen long ago are
+    # nobody's to borrow, and the next reader must lay them down again to take them.
+    pad_wait_s: float = 90.0
     identify_scheme: Callable[[str], str | None] = field(
         default_factory=lambda: identify.identify_scheme
     )

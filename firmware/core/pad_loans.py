@@ -20,8 +20,11 @@ What a caller may rely on:
 - A tag that cannot be read or decoded: the reader is told to scan that book's barcode
   or see staff.
 - A stack laid down before the reader may borrow (no card yet, PIN to come) gets the
-  notice a scan would, and is lent once the reader is greeted (session.greet). A stack
-  left lying from a session that has ended is not lent to the next reader.
+  notice a scan would, and is lent once the reader is greeted (session.greet), if it
+  was laid down at most `CoreConfig.pad_wait_s` before; an older one is not lent, and
+  the reader is asked to lay the books down again (books abandoned at the attract
+  screen are not lent to whoever taps next without their doing). A stack left lying
+  from a session that has ended is not lent to the next reader.
 - Lifting the stack cancels nothing: books being checked go on (the reader has them in
   hand and the hub may already have lent them); a tag no longer on the pad when its
   switch runs fails, and that failure reaches the reader as "please see staff",
@@ -58,7 +61,7 @@ def stack_presented(state: State, event: BooksPresented, config: CoreConfig) -> 
         return state, ()
     key = not_ready_to_lend(state)
     if key is not None:
-        return replace(with_notice(state, key), pad_waiting=True), (Beep("warn"),)
+        return replace(with_notice(state, key), pad_waiting=True, pad_since=state.now), (Beep("warn"),)
     state = to_borrow_screen(state)
     if state.screen != "borrow":
         return state, ()

@@ -141,8 +141,12 @@ def greet(state: State, config: CoreConfig) -> Step:
     fields = {"scheme": reader.card.scheme, "card": mask(reader.card.number), "offline": reader.offline}
     effects: tuple[Effect, ...] = (Beep("ok"), Log("info", "session.start", fields))
     if state.pad_waiting and state.screen == "borrow":  # books laid down before the card
-        state, more = pad_loans.lend_pad(state, config)
-        effects += more
+        if state.now - state.pad_since <= config.pad_wait_s:
+            state, more = pad_loans.lend_pad(state, config)
+            effects += more
+        else:
+            state = with_notice(replace(state, pad_waiting=False), "notice.pad_stack_stale")
+            effects += (Log("info", "pad.stale_stack", {"waited_s": round(state.now - state.pad_since)}),)
     return state, effects
 
 

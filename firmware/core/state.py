@@ -166,6 +166,7 @@ class State:
     # taken as read, so a tag seen again while another book arrives is not a new book.
     pad: tuple[TagRead, ...] = ()
     pad_waiting: bool = False
+    pad_since: float = 0.0  # `now` when the waiting stack was laid down
     chute_tags: frozenset[bytes] = frozenset()
     service: Service = field(default_factory=Service)
     led: str = ""

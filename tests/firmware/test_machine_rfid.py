@@ -32,7 +32,7 @@ from firmware.core.effects import (
     SetDiverter,
     UnsecureItem,
 )
-from firmware.core.events import JournalFailed, LinkChanged
+from firmware.core.events import JournalFailed, LinkChanged, Tick
 from kiosk_tools.core_harness import CoreHarness
 
 JOINT = "0101000012345"
@@ -227,6 +227,21 @@ def test_a_stack_before_the_card_is_told_to_tap_and_lent_once_the_reader_is_in()
     k.feed(CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()))
     effects = k.answer(state="valid", scheme="bj-joint", pin_required=False, loans=[], items_left=5)
     assert checkouts(effects) == [BOOKS[0]]
+
+
+def test_a_stack_abandoned_at_the_attract_screen_is_not_lent_to_whoever_taps_next() -> None:
+    """Books lying on the pad longer than `pad_wait_s` before the card are nobody's to
+    borrow: the reader is asked to lay them down again, and nothing is sent."""
+    k = CoreHarness(TAGGED)
+    k.feed(Tick(now=1.0))
+    k.feed(stack(tag(1, BOOKS[0])))
+    k.feed(Tick(now=1.0 + TAGGED.pad_wait_s + 1))
+    k.feed(CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()))
+    effects = k.answer(state="valid", scheme="bj-joint", pin_required=False, loans=[], items_left=5)
+    assert k.view.screen == "borrow" and not checkouts(effects) and not checkouts(k.effects)
+    assert k.view.notice == "notice.pad_stack_stale"
+    relaid = k.feed(stack(tag(1, BOOKS[0])))  # lifted and laid down again
+    assert checkouts(relaid) == [BOOKS[0]]
 
 
 def test_a_stack_before_the_pin_waits_for_the_pin() -> None:
