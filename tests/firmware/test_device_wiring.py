@@ -256,3 +256,37 @@ def test_the_simulator_reads_a_hid_scanner_as_serial_with_a_warning(tmp_path: Pa
         assert "configured as 'hid'" in caplog.text
     finally:
         devices.close()
+
+
+def test_a_pn5180_card_reader_greets_a_card_tapped_in_the_simulator(tmp_path: Path) -> None:
+    """`devices.card_reader.kind = "pn5180"`: the kiosk is built on the simulated PN5180
+    (BUSY from the rig), and a card laid on it is read by the real poller and greets
+    the reader like the MFRC522's."""
+    from drivers.pn5180_cards import PN5180CardChip
+    from hal_sim.pn5180_chip import EmulatedPN5180
+    from kiosk_tools.simulated import build_simulated_kiosk
+
+    config = load_config(
+        None,
+        {
+            "journal.path": str(tmp_path / "journal.sqlite3"),
+            "devices.card_reader.kind": "pn5180",
+            "devices.card_reader.busy_pin": 26,
+        },
+    )
+    kiosk = build_simulated_kiosk(config)
+    try:
+        runtime = kiosk.runtime
+        runtime.link = AnsweringHub(runtime)  # type: ignore[assignment]
+        assert isinstance(runtime.devices.card_reader.chip, PN5180CardChip)
+        rig = kiosk.rig
+        assert rig is not None and isinstance(rig.chip, EmulatedPN5180)
+        card = rig.tap(JOINT)
+        runtime.devices.card_reader.poll_once()
+        play(runtime)
+        assert runtime.view.screen == "borrow", runtime.view.screen
+        assert "王*明" in str(runtime.view)
+        assert runtime.devices.card_reader.present_uid == card.uid
+        assert rig.chip.violations == 0
+    finally:
+        close(kiosk)
