@@ -288,5 +288,44 @@ def test_a_pn5180_card_reader_greets_a_card_tapped_in_the_simulator(tmp_path: Pa
         assert "王*明" in str(runtime.view)
         assert runtime.devices.card_reader.present_uid == card.uid
         assert rig.chip.violations == 0
+        assert rig.chip.hard_resets == 1  # RST pulsed through devices.card_reader.reset_pin
     finally:
         close(kiosk)
+
+
+def test_a_pi_reads_the_pn5180s_busy_on_busy_pin_and_releases_it(tmp_path: Path) -> None:
+    """Without a BUSY line among the transports (a Pi's), `busy_pin` is opened as an
+    input on the transports' pin factory, the chip is driven through it, and closing
+    the devices releases the pin."""
+    from drivers.events import DeviceEvent
+    from drivers.transports import DeviceTransports
+    from hal_sim.cards import library_card
+    from hal_sim.gpio import SimPinFactory
+    from hal_sim.pn5180_chip import EmulatedPN5180
+
+    config = load_config(
+        None,
+        {
+            "devices.card_reader.kind": "pn5180",
+            "devices.card_reader.busy_pin": 26,
+            "devices.card_reader.reset_pin": None,
+            "devices.scanner.port": "/dev/ttyS8",
+            "devices.chute_scanner.port": "/dev/ttyS9",
+        },
+    )
+    pins = SimPinFactory()
+    chip = EmulatedPN5180(busy_reads=0)  # the pin reads low: a chip that is never busy
+    events: list[DeviceEvent] = []
+    transports = DeviceTransports(spi=chip, desk_port="/dev/ttyS8", chute_port="/dev/ttyS9", pin_factory=pins)
+    devices = build_devices(config, transports, events.append)
+    try:
+        busy = pins.sim_pin(26)
+        assert busy.function == "input" and busy.pull == "down"
+        card = chip.field.present(library_card(JOINT))
+        devices.card_reader.poll_once()
+        assert events == [CardPresented(card.uid, JOINT.encode().ljust(48))]
+    finally:
+        devices.close()
+    from gpiozero import DigitalInputDevice
+
+    DigitalInputDevice(26, pin_factory=pins).close()  # the pin is free again (else GPIOPinInUse)
