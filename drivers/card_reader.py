@@ -1,4 +1,7 @@
-"""The card reader as the kiosk sees it: a poller that turns an MFRC522 into events.
+"""The card reader as the kiosk sees it: a poller that turns a reader chip into events.
+
+The chip is an MFRC522 (drivers.mfrc522) or a PN5180 (drivers.pn5180_cards), either
+behind drivers.card_chip.CardChip; the poller never asks which.
 
 Each poll wakes cards with WUPA (so a card we halted, still lying on the reader, is
 seen), selects it, reads its identity blocks once per arrival, and halts it again.
@@ -15,11 +18,12 @@ What it posts (drivers.events):
   re-initialising it fails, DeviceRecovered when a later re-initialisation works.
 
 Cheap boards stop answering after a while: the poller re-initialises the chip by
-itself on the first sign (version register 0x00/0xFF, no timer interrupt), and after
-`reinit_after_failures` consecutive polls that ended in other chip-level errors. The
-first initialisation and every one after the chip went silent begin with a hard reset
-on the chip's reset line (NRSTPD), when it has one: a board that stopped answering SPI
-cannot hear the soft reset. Re-initialising after other errors is a soft reset only.
+itself on the first sign (ChipNotResponding: a version of 0x00/0xFF, no interrupt,
+BUSY stuck), and after `reinit_after_failures` consecutive polls that ended in other
+chip-level errors. The first initialisation and every one after the chip went silent
+begin with a hard reset on the chip's reset line (the MFRC522's NRSTPD, the PN5180's
+RST), when it has one: a board that stopped answering SPI cannot hear a soft reset.
+Re-initialising after other errors is a soft one only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from drivers.card_chip import CardChip, SelectedCard, sector_trailer
+from drivers.card_errors import (
+    AuthError,
+    CardReaderError,
+    ChipNotResponding,
+    CollisionError,
+    NoCard,
+)
 from drivers.device_thread import ThreadedDevice
 from drivers.diagnostics import FAULT_HINTS, DiagResult
 from drivers.events import (
@@ -38,15 +50,6 @@ from drivers.events import (
     DeviceRecovered,
     MultipleCards,
     Post,
-)
-from drivers.iso14443a import SelectedCard
-from drivers.mfrc522 import MFRC522, sector_trailer
-from drivers.mfrc522_errors import (
-    AuthError,
-    ChipNotResponding,
-    CollisionError,
-    MFRC522Error,
-    NoCard,
 )
 
 log = logging.getLogger(__name__)
@@ -80,7 +83,8 @@ _Seen = _Absent | _Card | _Several | _Unreadable
 
 
 class CardReader(ThreadedDevice):
-    """Polls one MFRC522 and posts card and device events; see the module docstring.
+    """Polls one reader chip (an MFRC522 or a PN5180, drivers.card_chip.CardChip) and
+    posts card and device events; see the module docstring.
 
     The polling thread's life cycle (`start`, idempotent `close`, context manager) is
     `drivers.device_thread.ThreadedDevice`'s; closing switches the antenna off.
@@ -88,7 +92,7 @@ class CardReader(ThreadedDevice):
 
     def __init__(
         self,
-        chip: MFRC522,
+        chip: CardChip,
         post: Post,
         *,
         interval_s: float = 0.1,
@@ -146,7 +150,7 @@ class CardReader(ThreadedDevice):
                 self._hard_reset_next = True
                 self._initialise()
                 return
-            except MFRC522Error as exc:
+            except CardReaderError as exc:
                 self._failures += 1
                 log.info("card reader poll failed (%s), %d in a row", exc, self._failures)
                 if self._failures >= self.reinit_after_failures:
@@ -156,12 +160,12 @@ class CardReader(ThreadedDevice):
             self._failures = 0
             self._update(seen)
 
-    def _initialise(self) -> MFRC522Error | None:
+    def _initialise(self) -> CardReaderError | None:
         """Reset and set up the chip; post the fault or the recovery it amounts to.
         Returns the error when the chip did not come up."""
         try:
             self.chip.init(hard_reset=self._hard_reset_next)
-        except MFRC522Error as exc:
+        except CardReaderError as exc:
             self._ready = False
             self._hard_reset_next = True
             if not self._faulted:
@@ -215,9 +219,9 @@ class CardReader(ThreadedDevice):
             return _Card(card.uid, b"")
         except ChipNotResponding:
             raise
-        except MFRC522Error as exc:
+        except CardReaderError as exc:
             log.info("reading card %s failed: %s", card.uid.hex(), exc)
-            with contextlib.suppress(MFRC522Error):
+            with contextlib.suppress(CardReaderError):
                 self.chip.halt()  # so the next WUPA finds it again
             self._stop_crypto1()
             return _Unreadable(card.uid)
@@ -276,7 +280,7 @@ class CardReader(ThreadedDevice):
 
     def _release(self) -> None:
         """After the poller stopped: switch the antenna off."""
-        with self._lock, contextlib.suppress(MFRC522Error):
+        with self._lock, contextlib.suppress(CardReaderError):
             self.chip.antenna_off()
 
     # -- self-test --
@@ -291,7 +295,7 @@ class CardReader(ThreadedDevice):
         results: list[DiagResult] = []
         try:
             version = self.chip.version() if self._ready else 0x00
-        except MFRC522Error:
+        except CardReaderError:
             version = 0x00
         if version in (0x00, 0xFF):
             self._hard_reset_next = True
@@ -328,7 +332,7 @@ class CardReader(ThreadedDevice):
             return DiagResult.passed(DEVICE, detail="several cards in the field; card read not tested")
         except ChipNotResponding:
             raise
-        except MFRC522Error as exc:
+        except CardReaderError as exc:
             return DiagResult.fault(DEVICE, "reader-card-read-failed", detail=f"select failed: {exc}")
         seen = self._read(card)
         if isinstance(seen, _Card) and seen.data:

@@ -1,31 +1,23 @@
-"""ISO 14443A on the MFRC522: REQA/WUPA, anticollision and SELECT over cascade levels
-1 and 2 (4- and 7-byte UIDs, BCC and CRC_A checked), counting the cards in the field,
-and HLTA. A collision is resolved (one card selected) or reported as CollisionError.
-The chip's registers and Transceive are drivers.mfrc522_pcd."""
+"""ISO 14443A: REQA/WUPA, anticollision and SELECT over cascade levels 1 and 2 (4- and
+7-byte UIDs, BCC and CRC_A checked), counting the cards in the field, and HLTA. A
+collision is resolved (one card selected) or reported as CollisionError.
+
+`Iso14443aProtocol` is the protocol over any chip's two exchanges, so the MFRC522
+(`Iso14443aPcd`, its registers and Transceive in drivers.mfrc522_pcd) and the PN5180
+(drivers.pn5180_cards) walk the same anticollision code."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from drivers.mfrc522_errors import CollisionError, NoCard, ProtocolError, Timeout
+from drivers.card_chip import Frame, SelectedCard
+from drivers.card_errors import CollisionError, NoCard, ProtocolError, Timeout
 from drivers.mfrc522_pcd import MFRC522Pcd
 
 # PICC commands.
 PICC_REQA, PICC_WUPA, PICC_HLTA = 0x26, 0x52, 0x50
 SEL_CODES = (0x93, 0x95)  # cascade levels 1 and 2
 CASCADE_TAG = 0x88
-
-
-@dataclass(frozen=True)
-class SelectedCard:
-    """A card brought to ACTIVE: its full UID (4 or 7 bytes) and final SAK."""
-
-    uid: bytes
-    sak: int
-
-    @property
-    def is_mifare_classic(self) -> bool:
-        return self.sak in (0x08, 0x18, 0x09, 0x88)
 
 
 def _xor(data: bytes) -> int:
@@ -35,9 +27,23 @@ def _xor(data: bytes) -> int:
     return value
 
 
-class Iso14443aPcd(MFRC522Pcd):
-    """The chip speaking ISO 14443A to the cards in its field (see the module doc)."""
+class Iso14443aProtocol:
+    """ISO 14443A-3 over any reader chip (see the module doc); the chip class supplies
+    `device`, `poll_timeout_s` and two exchanges: `transceive_frame` (raw bits, no CRC,
+    collisions returned) and `_transceive_crc` (CRC_A appended, checked and stripped;
+    raises Timeout on silence, CollisionError, CRCError). The MFRC522 computes CRC_A with
+    its coprocessor, the PN5180 in its transceiver (drivers.pn5180_cards)."""
 
+    device: str
+    poll_timeout_s: float
+
+    if TYPE_CHECKING:
+
+        def transceive_frame(
+            self, data: bytes, *, tx_last_bits: int = 0, rx_align: int = 0, timeout_s: float | None = None
+        ) -> Frame: ...
+
+        def _transceive_crc(self, body: bytes, *, timeout_s: float | None = None) -> bytes: ...
 
     def request_a(self) -> bytes:
         """REQA: wakes IDLE cards (not halted ones); returns the ATQA."""
@@ -120,9 +126,7 @@ class Iso14443aPcd(MFRC522Pcd):
         raise ProtocolError("UIDs longer than 7 bytes are not supported", device=self.device)
 
     def _select_level(self, level: int, cln: bytes) -> int:
-        body = bytes([SEL_CODES[level], 0x70]) + cln
-        frame = self.transceive(body + self.calculate_crc(body), timeout_s=self.poll_timeout_s)
-        answer = self._check_crc(frame.data)
+        answer = self._transceive_crc(bytes([SEL_CODES[level], 0x70]) + cln, timeout_s=self.poll_timeout_s)
         if len(answer) != 1:
             raise ProtocolError(f"SAK of {len(answer)} bytes", device=self.device)
         return answer[0]
@@ -153,9 +157,16 @@ class Iso14443aPcd(MFRC522Pcd):
 
     def halt(self) -> None:
         """HLTA: the ACTIVE card goes to HALT (silence is the success answer)."""
-        body = bytes([PICC_HLTA, 0x00])
         try:
-            frame = self.transceive(body + self.calculate_crc(body), timeout_s=self.poll_timeout_s)
+            answer = self._transceive_crc(bytes([PICC_HLTA, 0x00]), timeout_s=self.poll_timeout_s)
         except Timeout:
             return
-        raise ProtocolError(f"card answered HLTA with {frame.data.hex()}", device=self.device)
+        raise ProtocolError(f"card answered HLTA with {answer.hex()}", device=self.device)
+
+
+class Iso14443aPcd(MFRC522Pcd, Iso14443aProtocol):
+    """The MFRC522 speaking ISO 14443A to the cards in its field (see the module doc)."""
+
+    def _transceive_crc(self, body: bytes, *, timeout_s: float | None = None) -> bytes:
+        frame = self.transceive(body + self.calculate_crc(body), timeout_s=timeout_s)
+        return self._check_crc(frame.data)

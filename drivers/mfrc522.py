@@ -24,6 +24,14 @@ Importing any of them touches no hardware; `spidev` and gpiozero are imported in
 
 from __future__ import annotations
 
+from drivers.card_chip import (
+    MIFARE_ACK,
+    PICC_AUTH_KEY_A,
+    PICC_AUTH_KEY_B,
+    PICC_READ,
+    PICC_WRITE,
+    sector_trailer,
+)
 from drivers.iso14443a import Iso14443aPcd
 from drivers.mfrc522_errors import AuthError, ProtocolError, Timeout
 from drivers.mfrc522_pcd import (
@@ -42,16 +50,7 @@ from drivers.mfrc522_pcd import (
     STATUS2_REG,
 )
 
-# MIFARE Classic commands.
-PICC_AUTH_KEY_A, PICC_AUTH_KEY_B, PICC_READ, PICC_WRITE = 0x60, 0x61, 0x30, 0xA0
-MIFARE_ACK = 0x0A
-
-
-def sector_trailer(block: int) -> int:
-    """The trailer block guarding `block` (1K/4K layouts: 4-block, then 16-block sectors)."""
-    if block < 128:
-        return block | 0x03
-    return block | 0x0F
+__all__ = ["MFRC522", "sector_trailer"]
 
 
 class MFRC522(Iso14443aPcd):

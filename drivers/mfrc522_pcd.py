@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from drivers.card_chip import Frame
 from drivers.mfrc522_errors import (
     DEVICE,
     ChipNotResponding,
@@ -63,17 +64,6 @@ class ResetLine(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Bytes received from a card; `last_bits` is how many bits of the last byte are
-    valid (8 for whole bytes); `collision_bit` is the FIFO bit position (0-based,
-    RxAlign included) of the first collision, or None."""
-
-    data: bytes
-    last_bits: int = 8
-    collision_bit: int | None = None
 
 
 @dataclass(frozen=True)

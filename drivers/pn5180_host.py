@@ -21,7 +21,8 @@ from drivers.device_errors import DeviceError
 
 # Host commands (datasheet 11.4.2).
 WRITE_REGISTER, WRITE_REGISTER_OR_MASK, WRITE_REGISTER_AND_MASK = 0x00, 0x01, 0x02
-READ_REGISTER, SEND_DATA, READ_DATA = 0x04, 0x09, 0x0A
+READ_REGISTER, READ_EEPROM, SEND_DATA, READ_DATA = 0x04, 0x07, 0x09, 0x0A
+MIFARE_AUTHENTICATE = 0x0C
 LOAD_RF_CONFIG, RF_ON, RF_OFF = 0x11, 0x16, 0x17
 
 # Registers.
@@ -155,6 +156,10 @@ class PN5180Host:
     def read_register(self, reg: int) -> int:
         return int.from_bytes(self._query([READ_REGISTER, reg], 4), "little")
 
+    def read_eeprom(self, address: int, length: int) -> bytes:
+        """READ_EEPROM: `length` bytes from `address` (firmware version: 0x12, 2 bytes)."""
+        return self._query([READ_EEPROM, address, length], length)
+
     # -- RF --
 
     def load_rf_config(self, tx: int, rx: int) -> None:
@@ -193,6 +198,11 @@ class PN5180Host:
         raise RfTimeout(
             f"PN5180 raised no RX or timer IRQ in {max_polls} polls", device=self.device
         )
+
+    def mifare_authenticate(self, key: bytes, key_type: int, block: int, uid4: bytes) -> int:
+        """MIFARE_AUTHENTICATE (key, 0x60/0x61, block, the UID's 4 bytes); the chip's
+        status byte: 0 authenticated (Crypto1 on), 1 refused, 2 the card timed out."""
+        return self._query([MIFARE_AUTHENTICATE, *key, key_type, block, *uid4], 1)[0]
 
     def clear_irqs(self) -> None:
         self.write_register(IRQ_CLEAR, ALL_IRQS)

@@ -1,7 +1,8 @@
 """What the kiosk's drivers open their hardware through, and nothing else.
 
 A Pi and the simulator differ only here (OctoPrint's virtual printer): the card
-reader's SPI transport (a `spidev.SpiDev`, or the simulator's register-level chip),
+reader's SPI transport (a `spidev.SpiDev`, or the simulator's register-level chip:
+an MFRC522, or a PN5180 whose BUSY output is then `card_busy`),
 the paths of the two scanners' serial ports (the configured `/dev/tty...`, or the
 simulator's pseudo-terminals) or, for USB keyboard-mode scanners, their input devices
 (`/dev/input/by-id/...`, opened by `open_input`: evdev with a grab unless a test hands
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from drivers.diagnostics import SelfTestAids
 from drivers.hid_scanner import OpenInput
 from drivers.mfrc522_pcd import SpiTransport
+from drivers.pn5180_host import BusyLine
 from drivers.receipt_printer import PrinterLink
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class DeviceTransports:
     open_input: OpenInput | None = None  # None: evdev (drivers.hid_scanner.open_input_device)
     printer: PrinterLink | None = None
     security_port: str | None = None  # the EM unit's serial port, when the transports name one
+    card_busy: BusyLine | None = None  # a PN5180 card chip's BUSY (the simulator's); None: busy_pin
 
     def close(self) -> None:
         """Run `on_close`, last first; safe to call twice."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.book_security import SecuritySwitch, TagSecuritySwitch
+from drivers.card_chip import CardChip
 from drivers.card_reader import CardReader
 from drivers.chute import Chute
 from drivers.diagnostics import DiagResult, SelfTestAids
@@ -19,10 +20,19 @@ from drivers.hid_scanner import HidScanner
 from drivers.mfrc522 import MFRC522
 from drivers.mfrc522_spi import open_reset_line
 from drivers.outputs import Outputs
+from drivers.pn5180_cards import PN5180CardChip
+from drivers.pn5180_host import PN5180Host
+from drivers.pn5180_wiring import open_busy_line
 from drivers.receipt_printer import PrinterLink, ReceiptPrinter, printer_link
 from drivers.scanner import BarcodeScanner
 from drivers.transports import DeviceTransports
-from firmware.config import KioskConfig, PrinterSection, ScannerSection, SecuritySection
+from firmware.config import (
+    CardReaderSection,
+    KioskConfig,
+    PrinterSection,
+    ScannerSection,
+    SecuritySection,
+)
 
 log = logging.getLogger("firmware.devices")
 
@@ -94,8 +104,7 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
     (`firmware.hardware.pi_transports`) and in the simulator (`hal_sim.rig.SimRig`)
     alike. Pins, baud rates, suffixes, timings and the card key come from the config;
     SPI, serial ports and the pin factory from `transports`, and nothing here knows
-    which kind it was given. The card reader's reset line (`devices.card_reader.
-    reset_pin`) is opened on the transports' pin factory and driven high at once.
+    which kind it was given. The card reader's chip is `build_card_chip`'s.
 
     The set owns the transports from here on: its `close()` releases them, and so does
     a build that fails half way, after closing what it had opened. Opening ports and
@@ -103,12 +112,11 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
     d = config.devices
     with contextlib.ExitStack() as opened:
         opened.callback(transports.close)
-        reset_line = None
-        if d.card_reader.reset_pin is not None:
-            reset_line = open_reset_line(d.card_reader.reset_pin, pin_factory=transports.pin_factory)
-            opened.callback(reset_line.close)
+        card_chip, card_closers = build_card_chip(d.card_reader, transports)
+        for close in card_closers:
+            opened.callback(close)
         card_reader = CardReader(
-            MFRC522(transports.spi, reset_line=reset_line),
+            card_chip,
             post,
             interval_s=d.card_reader.poll_interval_s,
             key=bytes.fromhex(d.card_reader.key_hex),
@@ -137,9 +145,7 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             led_pin=d.outputs.led_pin,
             buzzer_pin=d.outputs.buzzer_pin,
         )
-        closers: list[Callable[[], object]] = [transports.close]
-        if reset_line is not None:
-            closers.append(reset_line.close)
+        closers: list[Callable[[], object]] = [transports.close, *card_closers]
         opened.callback(outputs.close)
         security = build_security(config.security, transports)
         if security is not None:
@@ -158,6 +164,37 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
         )
         opened.pop_all()
     return devices
+
+
+def build_card_chip(
+    section: CardReaderSection, transports: DeviceTransports
+) -> tuple[CardChip, list[Callable[[], object]]]:
+    """The reader-card chip of the configured kind (`devices.card_reader.kind`) on the
+    transports' SPI, and what closes the lines it opened. Its reset line (`reset_pin`:
+    the MFRC522's NRSTPD, the PN5180's RST) is opened on the transports' pin factory and
+    driven high at once; a PN5180's BUSY input is `busy_pin` on that factory, unless
+    the transports bring their own (`card_busy`: the simulator's chip)."""
+    kind, reset_pin, busy_pin = section.kind, section.reset_pin, section.busy_pin
+    closers: list[Callable[[], object]] = []
+    reset_line = None
+    if reset_pin is not None:
+        reset_line = open_reset_line(reset_pin, pin_factory=transports.pin_factory)
+        closers.append(reset_line.close)
+    if kind == "mfrc522":
+        return MFRC522(transports.spi, reset_line=reset_line), closers
+    busy = transports.card_busy
+    if busy is None:
+        assert busy_pin is not None  # checked at config load
+        try:
+            line = open_busy_line(busy_pin, pin_factory=transports.pin_factory)
+        except Exception:
+            for close in reversed(closers):
+                close()
+            raise
+        closers.append(line.close)
+        busy = line
+    host = PN5180Host(transports.spi, busy, device="card_reader")
+    return PN5180CardChip(host, reset_line=reset_line), closers
 
 
 def build_scanner(

@@ -1,7 +1,9 @@
 """The whole kiosk's hardware, emulated at the lowest layer, wired to the pins it is
 given; the real drivers go on top, built by the same builder a Pi uses.
 
-`SimRig` owns the emulated MFRC522 (its NRSTPD input wired to `reset_pin`), two
+`SimRig` owns the emulated card reader chip, an MFRC522 or, with `card_chip="pn5180"`,
+a PN5180 (its NRSTPD or RST input wired to `reset_pin`, the PN5180's BUSY handed over
+as `transports.card_busy`), two
 scanner pseudo-terminals (desk and chute), the simulated chute on `entry_pin` and
 `exit_pin`, and the outputs on their pins, all on one `SimPinFactory`. It builds no
 driver: `transports` is what the device builder (`firmware.devices.build_devices`)
@@ -27,6 +29,7 @@ from hal_sim.em_unit import SimulatedEmGpioUnit, SimulatedEmSerialUnit
 from hal_sim.gpio import PinSpec, SimPinFactory
 from hal_sim.mfrc522_chip import EmulatedMFRC522
 from hal_sim.outputs_sim import SimulatedOutputs
+from hal_sim.pn5180_chip import EmulatedPN5180
 from hal_sim.scanner_pty import SimulatedScanner
 
 TEST_CARD_NUMBER = "TESTCARD"
@@ -86,11 +89,21 @@ class SimRig:
         desk_suffix: Suffix = "CR",
         chute_suffix: Suffix = "CR",
         security: SecurityWiring | None = None,
+        card_chip: str = "mfrc522",
     ) -> None:
         self.pins = SimPinFactory()
-        self.chip = EmulatedMFRC522()
+        self.chip: EmulatedMFRC522 | EmulatedPN5180
+        card_busy = None
+        if card_chip == "mfrc522":
+            self.chip = EmulatedMFRC522()
+            reset_input = self.chip.drive_nrstpd
+        elif card_chip == "pn5180":
+            self.chip = EmulatedPN5180()
+            reset_input, card_busy = self.chip.drive_reset, self.chip.busy
+        else:
+            raise ValueError(f"unknown card reader chip {card_chip!r}")
         if reset_pin is not None:
-            self.pins.sim_pin(reset_pin).watch(self.chip.drive_nrstpd)
+            self.pins.sim_pin(reset_pin).watch(reset_input)
         self.desk = SimulatedScanner(desk_suffix, name="desk-scanner")
         self.chute_scanner = SimulatedScanner(chute_suffix, name="chute-scanner")
         self.chute = SimulatedChute(self.pins, entry_pin, exit_pin)
@@ -114,6 +127,7 @@ class SimRig:
                 remove_test_card=self._remove_test_card,
             ),
             on_close=[self.close],
+            card_busy=card_busy,
             security_port=(
                 self.security_unit.port
                 if isinstance(self.security_unit, SimulatedEmSerialUnit)

@@ -18,9 +18,10 @@ from hal_sim.rig import SecurityWiring, SimRig
 
 def sim_rig(config: KioskConfig) -> SimRig:
     """The simulated hardware wired as the config says: beams on the chute's pins, the
-    reader's NRSTPD on its reset pin, the outputs on theirs, scanners sending the
-    configured suffixes, the EM security unit (if any) as configured. Configured serial
-    ports are not used: the rig's ptys are."""
+    card reader's chip of the configured kind (MFRC522 or PN5180) with its reset input
+    on the reset pin, the outputs on theirs, scanners sending the configured suffixes,
+    the EM security unit (if any) as configured. Configured serial ports are not used:
+    the rig's ptys are."""
     d, sec = config.devices, config.security
     security = SecurityWiring(
         kind=sec.kind,
@@ -41,6 +42,7 @@ def sim_rig(config: KioskConfig) -> SimRig:
         desk_suffix=d.scanner.suffix,
         chute_suffix=d.chute_scanner.suffix,
         security=security,
+        card_chip=d.card_reader.kind,
     )
 
 

@@ -50,10 +50,12 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?P<kind>\w+) (?P<port>\S+): no answer to a status query \(DLE EOT (?P<n>\d+)\)", "detail.no_status_answer"),
         (r"cannot open (?P<kind>serial|usb|network|hid) (?P<port>\S+?): (?P<error>.+)", "detail.cannot_open_kind"),
         (r"version register reads (?P<value>0x[0-9A-Fa-f]{2})", "detail.version_reads"),
+        (r"firmware version reads (?P<value>0x[0-9A-Fa-f]{2})", "detail.firmware_version_reads"),
         (r"chip stays powered down after reset", "detail.chip_powered_down"),
         (r"register writes do not stick", "detail.register_writes_lost"),
         (r"CRC coprocessor did not finish", "detail.crc_stuck"),
         (r"no interrupt within the safety limit: the chip's timer has stopped", "detail.timer_stopped"),
+        (r"no RX or timer interrupt within the safety limit", "detail.rx_timer_stopped"),
         (r"not opened yet", "detail.not_opened_yet"),
         # pyserial / the OS, inside "cannot open PORT: ..." (the errno is what matters)
         (r"cannot open (?P<port>\S+?): (?P<error>.+)", "detail.cannot_open"),

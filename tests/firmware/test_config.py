@@ -248,15 +248,13 @@ def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     from firmware.hardware import pi_transports
     from kiosk_tools.simulated import build_simulated_kiosk
 
-    config = load_config(
-        None,
-        {
-            "journal.path": str(tmp_path / "journal.sqlite3"),
-            "kiosk.utc_offset_hours": 9,
-            "devices.scanner.port": "/dev/ttyS8",
-            "devices.chute_scanner.port": "/dev/ttyS9",
-        },
-    )
+    overrides = {
+        "journal.path": str(tmp_path / "journal.sqlite3"),
+        "kiosk.utc_offset_hours": 9,
+        "devices.scanner.port": "/dev/ttyS8",
+        "devices.chute_scanner.port": "/dev/ttyS9",
+    }
+    config = load_config(None, overrides)
     reads = _trace_reads(monkeypatch, config)
     kiosk = build_simulated_kiosk(config)
     try:
@@ -266,6 +264,14 @@ def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(drivers.mfrc522_spi, "open_spi", lambda *a, **k: _FakeSpi())
     pi_transports(config).close()
     monkeypatch.undo()
+    # The other card reader chip: a PN5180 reads its kind and its BUSY pin.
+    pn5180 = load_config(
+        None, {**overrides, "devices.card_reader.kind": "pn5180", "devices.card_reader.busy_pin": 26}
+    )
+    pn5180_reads = _trace_reads(monkeypatch, pn5180)
+    build_simulated_kiosk(pn5180).stop()
+    monkeypatch.undo()
+    reads = {**pn5180_reads, **reads}
 
     cli = (ROOT / "kiosk_tools" / "app.py").read_text(encoding="utf-8")
     for key in READ_BY_THE_COMMAND_LINE:

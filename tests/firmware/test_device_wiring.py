@@ -256,3 +256,76 @@ def test_the_simulator_reads_a_hid_scanner_as_serial_with_a_warning(tmp_path: Pa
         assert "configured as 'hid'" in caplog.text
     finally:
         devices.close()
+
+
+def test_a_pn5180_card_reader_greets_a_card_tapped_in_the_simulator(tmp_path: Path) -> None:
+    """`devices.card_reader.kind = "pn5180"`: the kiosk is built on the simulated PN5180
+    (BUSY from the rig), and a card laid on it is read by the real poller and greets
+    the reader like the MFRC522's."""
+    from drivers.pn5180_cards import PN5180CardChip
+    from hal_sim.pn5180_chip import EmulatedPN5180
+    from kiosk_tools.simulated import build_simulated_kiosk
+
+    config = load_config(
+        None,
+        {
+            "journal.path": str(tmp_path / "journal.sqlite3"),
+            "devices.card_reader.kind": "pn5180",
+            "devices.card_reader.busy_pin": 26,
+        },
+    )
+    kiosk = build_simulated_kiosk(config)
+    try:
+        runtime = kiosk.runtime
+        runtime.link = AnsweringHub(runtime)  # type: ignore[assignment]
+        assert isinstance(runtime.devices.card_reader.chip, PN5180CardChip)
+        rig = kiosk.rig
+        assert rig is not None and isinstance(rig.chip, EmulatedPN5180)
+        card = rig.tap(JOINT)
+        runtime.devices.card_reader.poll_once()
+        play(runtime)
+        assert runtime.view.screen == "borrow", runtime.view.screen
+        assert "王*明" in str(runtime.view)
+        assert runtime.devices.card_reader.present_uid == card.uid
+        assert rig.chip.violations == 0
+        assert rig.chip.hard_resets == 1  # RST pulsed through devices.card_reader.reset_pin
+    finally:
+        close(kiosk)
+
+
+def test_a_pi_reads_the_pn5180s_busy_on_busy_pin_and_releases_it(tmp_path: Path) -> None:
+    """Without a BUSY line among the transports (a Pi's), `busy_pin` is opened as an
+    input on the transports' pin factory, the chip is driven through it, and closing
+    the devices releases the pin."""
+    from drivers.events import DeviceEvent
+    from drivers.transports import DeviceTransports
+    from hal_sim.cards import library_card
+    from hal_sim.gpio import SimPinFactory
+    from hal_sim.pn5180_chip import EmulatedPN5180
+
+    config = load_config(
+        None,
+        {
+            "devices.card_reader.kind": "pn5180",
+            "devices.card_reader.busy_pin": 26,
+            "devices.card_reader.reset_pin": None,
+            "devices.scanner.port": "/dev/ttyS8",
+            "devices.chute_scanner.port": "/dev/ttyS9",
+        },
+    )
+    pins = SimPinFactory()
+    chip = EmulatedPN5180(busy_reads=0)  # the pin reads low: a chip that is never busy
+    events: list[DeviceEvent] = []
+    transports = DeviceTransports(spi=chip, desk_port="/dev/ttyS8", chute_port="/dev/ttyS9", pin_factory=pins)
+    devices = build_devices(config, transports, events.append)
+    try:
+        busy = pins.sim_pin(26)
+        assert busy.function == "input" and busy.pull == "down"
+        card = chip.field.present(library_card(JOINT))
+        devices.card_reader.poll_once()
+        assert events == [CardPresented(card.uid, JOINT.encode().ljust(48))]
+    finally:
+        devices.close()
+    from gpiozero import DigitalInputDevice
+
+    DigitalInputDevice(26, pin_factory=pins).close()  # the pin is free again (else GPIOPinInUse)
