@@ -213,10 +213,17 @@ class RfidReaderSection(Section):
         return self
 
 
+class ChuteRfidSection(RfidReaderSection):
+    """The chute's reader: the same keys, on the next chip select by default, so a
+    `[devices.chute_rfid]` table that leaves `spi_device` out does not land on the pad's."""
+
+    spi_device: Annotated[int, Field(ge=0)] = 2
+
+
 class DevicesSection(Section):
     card_reader: CardReaderSection = CardReaderSection()
     rfid_pad: RfidReaderSection = RfidReaderSection()
-    chute_rfid: RfidReaderSection = RfidReaderSection(spi_device=2)
+    chute_rfid: ChuteRfidSection = ChuteRfidSection()
     scanner: ScannerSection = ScannerSection()
     chute_scanner: ScannerSection = ScannerSection()
     chute: ChuteSection = ChuteSection()

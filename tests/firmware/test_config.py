@@ -327,3 +327,22 @@ def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None,
     assert out.returncode == 2, out.stderr
     assert f"{path}: " in out.stderr and message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_chute_reader_table_without_spi_device_keeps_its_own_chip_select(tmp_path: Path) -> None:
+    """`[devices.chute_rfid]` written without `spi_device` defaults to CE2, not the pad's CE1."""
+    text = (
+        "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert (config.devices.rfid_pad.spi_device, config.devices.chute_rfid.spi_device) == (1, 2)
+
+
+def test_two_rfid_readers_on_one_chip_select_are_refused_naming_both(tmp_path: Path) -> None:
+    text = (
+        "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nspi_device = 1\n"
+    )
+    with pytest.raises(ConfigError, match="rfid_pad and chute_rfid cannot share SPI bus 0 device 1"):
+        load_config(write(tmp_path, text))
