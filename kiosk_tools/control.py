@@ -119,12 +119,13 @@ class StdioControl:
             self.send({"type": "hub_timeout", "op": pending.purpose, "link": state.broker_link})
 
     def play_line(self, line: str) -> str | None:
-        """Play one step of script text; the error in words, or None."""
+        """Play one step of script text; the error in words, or None. Without the
+        "line 1: " of the one-line text: the runner names the script's own line."""
         try:
             for step in parse_scenario(line):
                 self._steps.run_step(step)
         except ScenarioError as exc:
-            return str(exc)
+            return exc.message
         return None
 
     def _kiosk_step(self, step: Step) -> None:

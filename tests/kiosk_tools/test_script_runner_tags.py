@@ -91,3 +91,17 @@ def test_expect_message_matches_a_word_of_either_language_and_says_what_was_show
         runner()._play(ExpectMessage(5, "3010", word), ShownChild(shown), None, None)  # type: ignore[arg-type]
     with pytest.raises(ExpectationFailed, match=r"^line 5: .*status=loaned, message='The security"):
         runner()._play(ExpectMessage(5, "3010", "parts"), ShownChild(shown), None, None)  # type: ignore[arg-type]
+
+
+def test_the_kiosk_names_no_line_of_its_own_in_a_step_error() -> None:
+    """The child plays each step as one-line text: its error must not say "line 1",
+    since the runner names the script's line (FAIL: line 16: 'place' needs ...)."""
+    from types import SimpleNamespace
+
+    from kiosk_tools.control import StdioControl
+
+    rig = SimpleNamespace(chip=SimpleNamespace(field=None), desk=None, chute_scanner=None, chute=None, pad=None)
+    control = StdioControl(SimpleNamespace(rig=rig), io.StringIO(), io.StringIO())  # type: ignore[arg-type]
+    error = control.play_line("place 30106000000116")
+    assert error is not None and error.startswith("'place' needs the RFID lending pad")
+    assert "scenarios/rfid_pad.toml" in error
