@@ -84,8 +84,8 @@ class Scan(Step):
 class TagSpec:
     """One RFID-tagged book as a script names it: `BARCODE[:N/M][:unreadable][:write-fails]`.
     `part`/`of`: the book is part N of a set of M ("disc 2 of 3"), both or neither.
-    `unreadable`: the tag never answers; `write_fails`: its writes (the security switch)
-    fail. `key` names the tag in the runner's registry: a set's parts share a barcode."""
+    `unreadable`: the tag is found but its memory never reads; `write_fails`: its
+    writes (the security switch) fail. `key` names the tag in the runner's registry: a set's parts share a barcode."""
 
     barcode: str
     part: int | None = None
