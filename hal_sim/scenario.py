@@ -6,7 +6,7 @@ turns it into frozen step dataclasses, each knowing its `.line`, or raises
 mistake, with its line number, so a technician can fix a script without reading code.
 
 `DeviceStepRunner` plays the steps that happen to devices (tap, remove, scan, drop,
-jam, clear, wait) against simulator handles it is given, and hands every other step
+jam, clear, wait, place, lift) against simulator handles it is given, and hands every other step
 (pin, press, hub, power, expect) to `other`, which the kiosk core provides; with no
 `other` those steps raise `UnhandledStep`.
 """
@@ -28,6 +28,10 @@ from contract.screens import (  # the screens and touches a scenario can use are
 ROUTES = ("shelve", "transfer", "hold")
 BEAMS = ("entry", "exit")
 UID_LENGTHS = (4, 7, 10)  # ISO 14443A single, double and triple size UIDs
+TAG_FAULTS = ("unreadable", "write-fails")
+TAG_MARK = "tag"  # `drop BARCODE:tag`: the chute's RFID reader reads a tag, not a barcode
+MAX_STACK = 30  # books in one `place`: more than any pad holds, fewer than a typo makes
+SECURED_STATES = ("on", "off")
 
 
 class ScenarioError(ValueError):
@@ -77,9 +81,58 @@ class Scan(Step):
 
 
 @dataclass(frozen=True)
-class Drop(Step):
+class TagSpec:
+    """One RFID-tagged book as a script names it: `BARCODE[:N/M][:unreadable][:write-fails]`.
+    `part`/`of`: the book is part N of a set of M ("disc 2 of 3"), both or neither.
+    `unreadable`: the tag is found but its memory never reads; `write_fails`: its
+    writes (the security switch) fail. `key` names the tag in the runner's registry: a set's parts share a barcode."""
+
     barcode: str
+    part: int | None = None
+    of: int | None = None
+    unreadable: bool = False
+    write_fails: bool = False
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.barcode, self.part)
+
+    @property
+    def name(self) -> str:
+        """The book as the script names it, without its faults: `3010` or `3010:1/3`."""
+        return self.barcode if self.part is None else f"{self.barcode}:{self.part}/{self.of}"
+
+    @property
+    def text(self) -> str:
+        """Back as script text, the parser's input."""
+        faults = [f for f, on in (("unreadable", self.unreadable), ("write-fails", self.write_fails)) if on]
+        return ":".join([self.name, *faults])
+
+
+@dataclass(frozen=True)
+class Drop(Step):
+    """A book into the return chute: read by the chute's scanner (`barcode`), or by its
+    RFID reader when `tag` is given (`drop BARCODE:tag`)."""
+
+    barcode: str
+    tag: TagSpec | None = None
     verb: ClassVar[str] = "drop"
+
+
+@dataclass(frozen=True)
+class Place(Step):
+    """RFID-tagged books laid on the lending pad together, as one stack."""
+
+    tags: tuple[TagSpec, ...]
+    verb: ClassVar[str] = "place"
+
+
+@dataclass(frozen=True)
+class Lift(Step):
+    """Books taken off the pad: those named, or (none named) the whole stack."""
+
+    tags: tuple[TagSpec, ...] = ()
+    verb: ClassVar[str] = "lift"
 
 
 @dataclass(frozen=True)
@@ -186,6 +239,27 @@ class ExpectDue(Step):
 
 
 @dataclass(frozen=True)
+class ExpectMessage(Step):
+    """The book's line carries a message containing `text` (one word, either language,
+    case-insensitive): why it was refused, or that security stayed on."""
+
+    barcode: str
+    text: str
+    verb: ClassVar[str] = "expect message"
+
+
+@dataclass(frozen=True)
+class ExpectSecured(Step):
+    """The book's RFID tag is secured (`on`: the gate alarms) or not; a set without a
+    part named: every part placed or dropped in this run."""
+
+    barcode: str
+    part: int | None
+    on: bool
+    verb: ClassVar[str] = "expect secured"
+
+
+@dataclass(frozen=True)
 class ExpectOffline(Step):
     verb: ClassVar[str] = "expect offline"
 
@@ -201,7 +275,7 @@ class ExpectCommitted(Step):
     verb: ClassVar[str] = "expect committed"
 
 
-DEVICE_STEPS = (Tap, Remove, Scan, Drop, Jam, Clear, Wait)
+DEVICE_STEPS = (Tap, Remove, Scan, Drop, Jam, Clear, Wait, Place, Lift)
 EXPECT_STEPS = (
     ExpectScreen,
     ExpectLoan,
@@ -212,6 +286,8 @@ EXPECT_STEPS = (
     ExpectRoute,
     ExpectTitle,
     ExpectDue,
+    ExpectMessage,
+    ExpectSecured,
     ExpectOffline,
     ExpectOnline,
     ExpectCommitted,
@@ -273,6 +349,66 @@ def _digits(line: int, verb: str, text: str) -> str:
     return text
 
 
+def _set_part(line: int, verb: str, text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if match is None:
+        raise ScenarioError(line, f"'{verb}': a set part is N/M (part N of M), got '{text}'")
+    part, of = int(match[1]), int(match[2])
+    if not 1 <= part <= of:
+        raise ScenarioError(line, f"'{verb}': part {part} of {of} is impossible (1 <= N <= M)")
+    return part, of
+
+
+def _tag(line: int, verb: str, text: str, *, faults: bool = True) -> TagSpec:
+    """`BARCODE[:N/M][:unreadable][:write-fails][:tag]`, options in any order."""
+    barcode, *options = text.split(":")
+    if not barcode or not (barcode.isascii() and barcode.isalnum()):
+        raise ScenarioError(line, f"'{verb}': a tagged book's barcode is letters and digits, got '{text}'")
+    fields: dict[str, object] = {}
+    for option in (o.lower() for o in options):
+        if "/" in option or option.isdigit():
+            if "part" in fields:
+                raise ScenarioError(line, f"'{verb}': '{text}' names two set parts")
+            fields["part"], fields["of"] = _set_part(line, verb, option)
+        elif option in TAG_FAULTS and faults:
+            fields[option.replace("-", "_")] = True
+        elif option == TAG_MARK:
+            continue
+        elif option in TAG_FAULTS:
+            raise ScenarioError(line, f"'{verb}': tag faults are given where the book first appears ('place', 'drop'), got '{text}'")
+        else:
+            known = ("N/M", *TAG_FAULTS) if faults else ("N/M",)
+            raise ScenarioError(
+                line,
+                f"'{verb}': unknown tag option '{option}'{_suggest(option, TAG_FAULTS)}; "
+                f"one of: {', '.join(known)}",
+            )
+    return TagSpec(barcode, **fields)  # type: ignore[arg-type]
+
+
+def _tags(line: int, verb: str, args: list[str], *, faults: bool = True) -> tuple[TagSpec, ...]:
+    tags = tuple(_tag(line, verb, arg, faults=faults) for arg in args)
+    seen: set[tuple[str, int | None]] = set()
+    for tag in tags:
+        if tag.key in seen:
+            raise ScenarioError(line, f"'{verb}': {tag.name} is named twice; one book has one tag")
+        seen.add(tag.key)
+    return tags
+
+
+def _drop(line: int, text: str) -> Drop:
+    if ":" not in text:
+        return Drop(line, text)
+    if TAG_MARK not in (o.lower() for o in text.split(":")[1:]):
+        raise ScenarioError(
+            line,
+            f"'drop {text}': a tagged book dropped in the chute is marked ':tag' "
+            f"(e.g. 'drop {text.split(':')[0]}:tag'); a plain barcode has no ':'",
+        )
+    tag = _tag(line, "drop", text)
+    return Drop(line, tag.barcode, tag)
+
+
 def _parse_expect(line: int, args: list[str]) -> Step:
     if not args:
         raise ScenarioError(line, "'expect' needs what to expect: " + ", ".join(_EXPECT_FORMS))
@@ -302,6 +438,12 @@ def _parse_expect(line: int, args: list[str]) -> Step:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", rest[1]):
             raise ScenarioError(line, f"'expect due' needs a date YYYY-MM-DD, got '{rest[1]}'")
         return ExpectDue(line, rest[0], rest[1])
+    if form == "message":
+        return ExpectMessage(line, rest[0], rest[1])
+    if form == "secured":
+        tag = _tag(line, "expect secured", rest[0], faults=False)
+        state = _one_of(line, "security state", rest[1].lower(), SECURED_STATES)
+        return ExpectSecured(line, tag.barcode, tag.part, state == "on")
     if form == "offline":
         return ExpectOffline(line)
     if form == "online":
@@ -319,6 +461,8 @@ _EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
     "route": ("BARCODE shelve|transfer|hold [LIBRARY_ID]", 2, 3),
     "title": ("BARCODE WORD", 2, 2),
     "due": ("BARCODE YYYY-MM-DD", 2, 2),
+    "message": ("BARCODE WORD", 2, 2),
+    "secured": ("BARCODE[:N/M] on|off", 2, 2),
     "offline": ("no arguments", 0, 0),
     "online": ("no arguments", 0, 0),
     "committed": ("BARCODE", 1, 1),
@@ -329,7 +473,9 @@ _USAGE: dict[str, tuple[str, int, int]] = {
     "remove": ("no arguments", 0, 0),
     "pin": ("DIGITS", 1, 1),
     "scan": ("BARCODE", 1, 1),
-    "drop": ("BARCODE", 1, 1),
+    "drop": ("BARCODE or BARCODE:tag[:N/M][:FAULT]", 1, 1),
+    "place": ("BARCODE[:N/M][:FAULT] ...", 1, MAX_STACK),
+    "lift": ("[BARCODE[:N/M] ...]", 0, MAX_STACK),
     "jam": ("[entry|exit]", 0, 1),
     "clear": ("no arguments", 0, 0),
     "press": ("ACTION", 1, 1),
@@ -361,7 +507,11 @@ def _parse_step(line: int, verb: str, args: list[str]) -> Step:
         case "scan":
             return Scan(line, args[0])
         case "drop":
-            return Drop(line, args[0])
+            return _drop(line, args[0])
+        case "place":
+            return Place(line, _tags(line, "place", args))
+        case "lift":
+            return Lift(line, _tags(line, "lift", args, faults=False))
         case "jam":
             beam = _one_of(line, "beam", args[0].lower(), BEAMS) if args else "entry"
             return Jam(line, beam)  # type: ignore[arg-type]

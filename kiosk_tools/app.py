@@ -120,7 +120,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
             from kiosk_tools.control import StdioControl
 
             supervision.ready()
-            StdioControl(kiosk).serve()
+            StdioControl(kiosk, rfid=config.rfid).serve()
         elif args.headless:
             supervision.ready()
             _run_headless(kiosk, supervision.register("event-loop").beat, route)

@@ -6,8 +6,11 @@ steps that happen at the kiosk (cards, books, touches) on its simulated hardware
 reports what the reader is shown; the runner judges the `expect`s.
 
 runner → kiosk: {"n": 1, "op": "step", "line": "scan 3010..."} | {"n": 2, "op": "rows",
-"item": "3010..."} | {"op": "quit"}; kiosk → runner: {"type": "ready"}, {"type": "view",
-"view": {...}}, {"type": "done"|"error", "n": ...}, {"type": "rows", "n": ..., "rows": [...]},
+"item": "3010..."} | {"n": 3, "op": "secured", "item": "3010...", "part": null} |
+{"op": "quit"}; kiosk → runner: {"type": "ready"}, {"type": "view", "view": {...}},
+{"type": "done"|"error", "n": ...}, {"type": "rows", "n": ..., "rows": [...]},
+{"type": "secured", "n": ..., "tags": [{"tag": "3010...:1/3", "secured": true}, ...]}
+(each tag of the book the script placed or dropped, as the rig reads its security),
 and {"type": "hub_timeout", "op": "lookup"|"pin"|"checkout"|..., "link": "up"|"down"|"unknown"}
 whenever a request to the hub ended unanswered (`link`: the kiosk's broker connection
 then), so a runner can say that no hub answered when an `expect` fails.
@@ -23,12 +26,13 @@ from typing import Any, TextIO
 
 from contract.screens import PinEntered, Press
 from firmware.assembly import Kiosk
+from firmware.config import RfidSection
 from firmware.core.events import HubTimedOut
 from firmware.journal import JournalRow
 from firmware.view import KioskView
 from hal_sim.cards import library_card
-from hal_sim.device_steps import DeviceStepRunner
-from hal_sim.scenario import Pin, ScenarioError, Step, parse_scenario
+from hal_sim.device_steps import DeviceStepRunner, LibraryTagFactory
+from hal_sim.scenario import Pin, ScenarioError, Step, TagSpec, parse_scenario
 from hal_sim.scenario import Press as PressStep
 from kiosk_tools.sim_controls import wait_until_reader_sees_no_card
 
@@ -40,7 +44,15 @@ def view_to_json(view: KioskView) -> dict[str, Any]:
 class StdioControl:
     """Serves one kiosk over a pair of text streams until `quit` or end of input."""
 
-    def __init__(self, kiosk: Kiosk, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+    def __init__(
+        self,
+        kiosk: Kiosk,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+        *,
+        rfid: RfidSection | None = None,
+    ):
+        """`rfid`: the library's tag convention ([rfid]), which new tags are written in."""
         rig = kiosk.rig
         if rig is None:
             raise ValueError("the control channel drives simulated hardware only")
@@ -54,6 +66,10 @@ class StdioControl:
             desk_scanner=rig.desk,  # type: ignore[attr-defined]
             chute_scanner=rig.chute_scanner,  # type: ignore[attr-defined]
             chute=rig.chute,  # type: ignore[attr-defined]
+            # the pad and the chute's tag reader, when the config fits them (rig.pad)
+            pad=rig if getattr(rig, "pad", None) is not None else None,
+            tag_chute=rig if getattr(rig, "drop_tag", None) is not None else None,
+            library_tag=_tag_maker(rfid or RfidSection()),
             other=self._kiosk_step,
             card_lifted=lambda: wait_until_reader_sees_no_card(kiosk),
         )
@@ -84,10 +100,15 @@ class StdioControl:
                 elif op == "rows":
                     rows = self.kiosk.journal.rows_for_item(message["item"])
                     self.send({"type": "rows", "n": n, "rows": [_row_json(r) for r in rows]})
+                elif op == "secured":
+                    tags = self._steps.secured(message["item"], message.get("part"))
+                    self.send({"type": "secured", "n": n,
+                               "tags": [{"tag": name, "secured": on} for name, on in tags]})
                 else:
                     self.send({"type": "error", "n": n, "message": f"unknown op {op!r}"})
-            except (ScenarioError, KeyError, OSError, ValueError) as exc:
-                self.send({"type": "error", "n": n, "message": str(exc)})
+            except (ScenarioError, LookupError, OSError, ValueError) as exc:
+                message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
+                self.send({"type": "error", "n": n, "message": message})
 
     def _tell_hub_timeouts(self, event: object) -> None:
         if not isinstance(event, HubTimedOut):
@@ -98,12 +119,13 @@ class StdioControl:
             self.send({"type": "hub_timeout", "op": pending.purpose, "link": state.broker_link})
 
     def play_line(self, line: str) -> str | None:
-        """Play one step of script text; the error in words, or None."""
+        """Play one step of script text; the error in words, or None. Without the
+        "line 1: " of the one-line text: the runner names the script's own line."""
         try:
             for step in parse_scenario(line):
                 self._steps.run_step(step)
         except ScenarioError as exc:
-            return str(exc)
+            return exc.message
         return None
 
     def _kiosk_step(self, step: Step) -> None:
@@ -114,6 +136,29 @@ class StdioControl:
                 self.kiosk.runtime.post(Press(action))
             case _:
                 raise ScenarioError(step.line, f"'{step.verb}' is the runner's, not the kiosk's")
+
+
+def _tag_maker(rfid: RfidSection) -> LibraryTagFactory:
+    """New tags for a script's books, written in the library's data model: in stock
+    (secured as the library's convention says) on the pad, on loan (unsecured) when a
+    book first appears coming back through the chute."""
+
+    def make(spec: TagSpec, lent: bool) -> object:
+        # the tag emulator, imported only when a script makes a tag
+        from hal_sim.library_tags import library_tag
+
+        return library_tag(
+            spec.barcode,
+            model=rfid.data_model,
+            set_part=spec.part,
+            set_size=spec.of,
+            afi=rfid.afi_on_loan if lent else rfid.afi_in_stock,
+            eas=not lent,
+            unreadable=spec.unreadable,
+            write_fails=spec.write_fails,
+        )
+
+    return make
 
 
 def _row_json(row: JournalRow) -> dict[str, Any]:

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hal_sim.scenario import (
+    Drop,
     ExpectAttempts,
     ExpectCommitted,
     ExpectDue,
     ExpectLoan,
+    ExpectMessage,
     ExpectOffline,
     ExpectOnline,
     ExpectRefused,
@@ -33,9 +35,12 @@ from hal_sim.scenario import (
     ExpectReturn,
     ExpectRoute,
     ExpectScreen,
+    ExpectSecured,
     ExpectTitle,
     HubDown,
     HubUp,
+    Lift,
+    Place,
     PowerCut,
     ScenarioError,
     Step,
@@ -116,6 +121,11 @@ class ScriptRunner:
             text = f"tap {_masked(step.card)}"  # card numbers are never printed whole
         elif isinstance(step, ExpectRefused) and step.barcode[:1] != "3":
             text = " ".join(["expect refused", _masked(step.barcode), *filter(None, [step.reason])])
+        elif isinstance(step, Place | Lift | Drop):
+            text = _step_text(step)
+        elif isinstance(step, ExpectSecured):
+            book = step.barcode if step.part is None else f"{step.barcode}:{step.part}/…"
+            text = f"expect secured {book} {'on' if step.on else 'off'}"
         else:
             fields = [str(v) for k, v in vars(step).items() if k != "line" and v is not None]
             text = " ".join([step.verb, *fields])
@@ -176,6 +186,10 @@ class ScriptRunner:
                 self._expect_line(step, child, barcode, lambda line: text in (line.get("title") or ""))
             case ExpectDue(barcode=barcode, due=due):
                 self._expect_line(step, child, barcode, lambda line: (line.get("due") or "")[:10] == due)
+            case ExpectMessage(barcode=barcode, text=text):
+                self._expect_line(step, child, barcode, lambda line: _says(line, text))
+            case ExpectSecured():
+                self._expect_secured(step, child)
             case ExpectCommitted(barcode=barcode):
                 self._expect_committed(step, child, probe, barcode)
             case _:
@@ -231,9 +245,32 @@ class ScriptRunner:
                 return f"no line for {what} (screen {shown.view.get('screen')!r})"
             last = lines[-1]
             keys = ("status", "reason_code", "route", "route_library", "title", "due")
-            return ", ".join(f"{k}={last.get(k)}" for k in keys if last.get(k) is not None)
+            said = [f"{k}={last.get(k)}" for k in keys if last.get(k) is not None]
+            if last.get("message"):
+                said.append(f"message={(last['message'] or {}).get('en')!r}")
+            return ", ".join(said)
 
         self._expect(step, child, holds, seen)
+
+    def _expect_secured(self, step: ExpectSecured, child: KioskChild) -> None:
+        """Asks the kiosk for the tags' security until every one is as expected: the
+        switch follows the journal write, so it may come a moment after the loan shows."""
+        deadline = time.monotonic() + self.expect_timeout_s
+        while True:
+            reply = child.call("secured", item=step.barcode, part=step.part)
+            if reply.get("type") == "error":
+                raise ScenarioError(step.line, reply.get("message", "the kiosk has no such tag"))
+            tags = reply["tags"]
+            if all(t["secured"] is step.on for t in tags):
+                return
+            if time.monotonic() >= deadline:
+                seen = ", ".join(f"{t['tag']} {'on' if t['secured'] else 'off'}" for t in tags)
+                raise ExpectationFailed(
+                    step.line,
+                    f"'expect secured' did not hold within {self.expect_timeout_s:g} s; "
+                    f"saw security {seen}{self._unanswered(child)}",
+                )
+            time.sleep(0.1)
 
     def _expect_committed(self, step: Step, child: KioskChild, probe: Any, barcode: str) -> None:
         deadline = time.monotonic() + self.commit_timeout_s
@@ -282,13 +319,19 @@ def probe_beside(identity: str | Path | None, kiosk_id: str) -> Path | None:
     return folder if (folder / "kiosk.crt").is_file() else None
 
 
+def _says(line: dict[str, Any], word: str) -> bool:
+    """Whether the line's message (either language) contains `word`, any case."""
+    message = line.get("message") or {}
+    return any(word.casefold() in (message.get(lang) or "").casefold() for lang in ("zh", "en"))
+
+
 def _masked(card: str) -> str:
     return f"{card[:4]}…{card[-3:]}"
 
 
 def _step_text(step: Step) -> str:
     """The step back as script text, for the kiosk's own parser."""
-    from hal_sim.scenario import Clear, Drop, Jam, Pin, Press, Remove, Scan
+    from hal_sim.scenario import Clear, Jam, Pin, Press, Remove, Scan
 
     match step:
         case Tap(card=card, uid=uid):
@@ -299,8 +342,14 @@ def _step_text(step: Step) -> str:
             return f"pin {digits}"
         case Scan(barcode=barcode):
             return f"scan {barcode}"
-        case Drop(barcode=barcode):
+        case Drop(tag=None, barcode=barcode):
             return f"drop {barcode}"
+        case Drop(tag=tag) if tag is not None:
+            return f"drop {tag.text}:tag"
+        case Place(tags=tags):
+            return " ".join(["place", *(t.text for t in tags)])
+        case Lift(tags=tags):
+            return " ".join(["lift", *(t.name for t in tags)])
         case Jam(beam=beam):
             return f"jam {beam}" if beam != "entry" else "jam"
         case Clear():

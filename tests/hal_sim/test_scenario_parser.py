@@ -22,6 +22,7 @@ from hal_sim.scenario import (
     ExpectAttempts,
     ExpectCommitted,
     ExpectLoan,
+    ExpectMessage,
     ExpectOffline,
     ExpectOnline,
     ExpectRefused,
@@ -29,16 +30,20 @@ from hal_sim.scenario import (
     ExpectReturn,
     ExpectRoute,
     ExpectScreen,
+    ExpectSecured,
     HubDown,
     HubUp,
     Jam,
+    Lift,
     Pin,
+    Place,
     PowerCut,
     Press,
     Remove,
     Scan,
     ScenarioError,
     Step,
+    TagSpec,
     Tap,
     UnhandledStep,
     Wait,
@@ -119,6 +124,36 @@ def test_the_design_example_parses_with_line_numbers() -> None:
         ("expect committed 3010", ExpectCommitted(1, "3010")),
         ("expect renewed 3010", ExpectRenewed(1, "3010")),
         ("expect attempts 4", ExpectAttempts(1, 4)),
+        ("place 3010", Place(1, (TagSpec("3010"),))),
+        (
+            "place 3010 3011 3012 3013 3014",
+            Place(1, tuple(TagSpec(f"301{i}") for i in range(5))),
+        ),
+        (
+            "place 3010:1/3 3010:3/3 3011",
+            Place(1, (TagSpec("3010", 1, 3), TagSpec("3010", 3, 3), TagSpec("3011"))),
+        ),
+        (
+            "place 3010:unreadable 3011:WRITE-FAILS 3012:2/2:write-fails",
+            Place(
+                1,
+                (
+                    TagSpec("3010", unreadable=True),
+                    TagSpec("3011", write_fails=True),
+                    TagSpec("3012", 2, 2, write_fails=True),
+                ),
+            ),
+        ),
+        ("place 3010:tag", Place(1, (TagSpec("3010"),))),  # on the pad every book is tagged
+        ("lift", Lift(1)),
+        ("lift 3010 3011:2/3", Lift(1, (TagSpec("3010"), TagSpec("3011", 2, 3)))),
+        ("drop 3010:tag", Drop(1, "3010", TagSpec("3010"))),
+        ("drop 3010:tag:1/2", Drop(1, "3010", TagSpec("3010", 1, 2))),
+        ("drop 3010:write-fails:tag", Drop(1, "3010", TagSpec("3010", write_fails=True))),
+        ("expect secured 3010 on", ExpectSecured(1, "3010", None, True)),
+        ("expect secured 3010 OFF", ExpectSecured(1, "3010", None, False)),
+        ("expect secured 3010:2/3 off", ExpectSecured(1, "3010", 2, False)),
+        ("expect message 3010 staff", ExpectMessage(1, "3010", "staff")),
         ("  SCAN 3010   # verbs are case-insensitive, comments end a line", Scan(1, "3010")),
     ],
 )
@@ -180,6 +215,29 @@ def test_steps_are_frozen() -> None:
         ("expect committed", "'expect committed' takes 1 argument"),
         ("expect renewed", "'expect renewed' takes 1 argument"),
         ("expect attempts four", "'expect attempts' needs digits, got 'four'"),
+        ("place", "'place' takes 1 to 30 arguments"),
+        (" ".join(["place", *(f"30{i:02d}" for i in range(31))]), "'place' takes 1 to 30 arguments"),
+        ("place 30-10", "'place': a tagged book's barcode is letters and digits, got '30-10'"),
+        ("place :1/3", "a tagged book's barcode is letters and digits"),
+        ("place 3010:4/3", "'place': part 4 of 3 is impossible (1 <= N <= M)"),
+        ("place 3010:0/3", "part 0 of 3 is impossible"),
+        ("place 3010:x/3", "'place': a set part is N/M (part N of M), got 'x/3'"),
+        ("place 3010:2", "a set part is N/M"),
+        ("place 3010:1/3:2/3", "'place': '3010:1/3:2/3' names two set parts"),
+        ("place 3010:writefails", "unknown tag option 'writefails' (did you mean 'write-fails'?)"),
+        ("place 3010:broken", "one of: N/M, unreadable, write-fails"),
+        ("place 3010 3011 3010", "'place': 3010 is named twice; one book has one tag"),
+        ("place 3010:1/2 3010:1/2:write-fails", "3010:1/2 is named twice"),
+        ("lift 3010:write-fails", "'lift': tag faults are given where the book first appears"),
+        ("lift 3010 3010", "'lift': 3010 is named twice"),
+        ("drop 3010:1/3", "'drop 3010:1/3': a tagged book dropped in the chute is marked ':tag'"),
+        ("drop 3010:tag:4/3", "part 4 of 3 is impossible"),
+        ("drop 3010:tga", "marked ':tag'"),
+        ("expect secured 3010", "'expect secured' takes 2 arguments"),
+        ("expect secured 3010 maybe", "unknown security state 'maybe'; one of: on, off"),
+        ("expect secured 3010 of", "unknown security state 'of' (did you mean 'off'?)"),
+        ("expect secured 3010:write-fails on", "tag faults are given where the book first appears"),
+        ("expect message 3010", "'expect message' takes 2 arguments"),
     ],
 )
 def test_every_mistake_names_its_line(bad: str, message: str) -> None:
@@ -365,3 +423,175 @@ def test_tapping_the_card_already_on_the_reader_lifts_it_and_lays_it_back() -> N
     runner.run(parse_scenario("tap 0210000067890"))  # another card: laid beside it
     assert seen_while_lifted == [0] and len(field.cards) == 2
 
+
+
+# -- RFID tags on the lending pad and in the chute ---------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class FakeTag:
+    """A library tag as the double pad keeps it: which book, and its security bit."""
+
+    spec: TagSpec
+    secured: bool
+
+
+class RecordingPad:
+    """Stands in for the rig's pad (`place`/`lift`/`tag_secured`) and its chute reader
+    (`drop_tag`): records every call, and holds what lies on the pad."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, tuple[object, ...]]] = []
+        self.on_pad: list[FakeTag] = []
+
+    def place(self, *tags: FakeTag) -> None:
+        self.log.append(("place", tags))
+        self.on_pad.extend(tags)
+
+    def lift(self, *tags: FakeTag) -> None:
+        self.log.append(("lift", tags))
+        self.on_pad = [t for t in self.on_pad if tags and t not in tags]
+
+    def tag_secured(self, tag: FakeTag) -> bool:
+        return tag.secured
+
+    def drop_tag(self, tag: FakeTag) -> None:
+        self.log.append(("drop_tag", (tag,)))
+
+
+class TagMaker:
+    """The tag factory double: a new tag is secured unless the book was lent already."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[TagSpec, bool]] = []
+
+    def __call__(self, spec: TagSpec, lent: bool) -> FakeTag:
+        self.made.append((spec, lent))
+        return FakeTag(spec, secured=not lent)
+
+
+class StubChute:
+    def __init__(self, jammed: bool = False) -> None:
+        self.jammed = jammed
+        self.drops = 0
+
+    def drop(self) -> None:
+        self.drops += 1
+
+    def jam(self, beam: str = "entry") -> None:
+        self.jammed = True
+
+    def clear(self) -> None:
+        self.jammed = False
+
+
+def pad_runner(**handles: object) -> tuple[DeviceStepRunner, RecordingPad, TagMaker]:
+    pad, maker = RecordingPad(), TagMaker()
+    runner = DeviceStepRunner(pad=pad, tag_chute=pad, library_tag=maker, **handles)  # type: ignore[arg-type]
+    return runner, pad, maker
+
+
+def test_placed_books_arrive_on_the_pad_in_one_stack() -> None:
+    runner, pad, maker = pad_runner()
+    runner.run(parse_scenario("place 3010 3011:1/2 3011:2/2:write-fails 3012:unreadable"))
+    assert len(pad.log) == 1  # one call: the stack lands at once, not book by book
+    verb, tags = pad.log[0]
+    assert verb == "place"
+    assert [t.spec.name for t in tags] == ["3010", "3011:1/2", "3011:2/2", "3012"]  # type: ignore[attr-defined]
+    assert maker.made == [
+        (TagSpec("3010"), False),
+        (TagSpec("3011", 1, 2), False),
+        (TagSpec("3011", 2, 2, write_fails=True), False),
+        (TagSpec("3012", unreadable=True), False),
+    ]  # in stock: made secured, with the faults the script gave
+
+
+def test_lift_takes_the_books_named_or_the_whole_stack() -> None:
+    runner, pad, _ = pad_runner()
+    runner.run(parse_scenario("place 3010 3011 3012\nlift 3011"))
+    assert [t.spec.barcode for t in pad.on_pad] == ["3010", "3012"]
+    assert [t.spec.barcode for t in pad.log[-1][1]] == ["3011"]  # type: ignore[attr-defined]
+    runner.run(parse_scenario("lift"))
+    assert pad.log[-1] == ("lift", ()) and pad.on_pad == []
+    with pytest.raises(ScenarioError, match=r"^line 1: 'lift' but no book is on the pad"):
+        runner.run(parse_scenario("lift"))
+
+
+def test_lifting_a_book_that_is_not_on_the_pad_is_an_error_and_lifts_nothing() -> None:
+    runner, pad, _ = pad_runner()
+    runner.run(parse_scenario("place 3010 3011:1/2"))
+    with pytest.raises(ScenarioError, match=r"^line 2: 'lift 3011:2/2': that book is not on the pad"):
+        runner.run(parse_scenario("wait 0\nlift 3010 3011:2/2"))
+    assert len(pad.on_pad) == 2 and [v for v, _ in pad.log] == ["place"]
+
+
+def test_a_book_laid_again_is_its_same_tag_and_one_on_the_pad_cannot_be_laid_twice() -> None:
+    runner, pad, maker = pad_runner()
+    runner.run(parse_scenario("place 3010"))
+    first = pad.on_pad[0]
+    first.secured = False  # the kiosk lent it and switched its security off
+    with pytest.raises(ScenarioError, match=r"^line 1: 'place 3010': that book is on the pad already"):
+        runner.run(parse_scenario("place 3011 3010"))
+    assert pad.on_pad == [first]  # nothing of that step happened, not even 3011
+    runner.run(parse_scenario("lift\nplace 3010"))
+    assert pad.on_pad == [first] and len(maker.made) == 1
+    assert runner.secured("3010") == [("3010", False)]  # as the kiosk left it
+
+
+def test_a_tag_keeps_the_faults_it_first_had() -> None:
+    runner, _, _ = pad_runner()
+    runner.run(parse_scenario("place 3010\nlift"))
+    with pytest.raises(ScenarioError, match=r"appeared before as '3010'; its tag keeps"):
+        runner.run(parse_scenario("place 3010:write-fails"))
+
+
+def test_a_tagged_book_dropped_is_the_tag_lent_from_the_pad() -> None:
+    chute = StubChute()
+    runner, pad, maker = pad_runner(chute=chute)
+    runner.run(parse_scenario("place 3010"))
+    with pytest.raises(ScenarioError, match=r"'drop 3010': that book is still on the pad; 'lift' it first"):
+        runner.run(parse_scenario("drop 3010:tag"))
+    lent = pad.on_pad[0]
+    runner.run(parse_scenario("lift\ndrop 3010:tag"))
+    assert pad.log[-1] == ("drop_tag", (lent,))
+    assert chute.drops == 0  # the chute's tag reader took it, not its barcode scanner path
+    runner.run(parse_scenario("drop 3020:tag:write-fails"))  # lent elsewhere, first seen here
+    assert maker.made[-1] == (TagSpec("3020", write_fails=True), True)
+    assert runner.secured("3020") == [("3020", False)]  # comes back unsecured
+
+
+def test_a_tagged_book_cannot_enter_a_jammed_chute() -> None:
+    runner, pad, maker = pad_runner(chute=StubChute(jammed=True))
+    with pytest.raises(ScenarioError, match=r"^line 1: 'drop 3010': the chute is jammed"):
+        runner.run(parse_scenario("drop 3010:tag"))
+    assert pad.log == [] and maker.made == []
+
+
+def test_secured_reads_every_tag_of_a_book_or_one_part() -> None:
+    runner, pad, _ = pad_runner()
+    runner.run(parse_scenario("place 3010:1/3 3010:3/3 3011"))
+    pad.on_pad[1].secured = False
+    assert runner.secured("3010") == [("3010:1/3", True), ("3010:3/3", False)]
+    assert runner.secured("3010", 3) == [("3010:3/3", False)]
+    assert runner.secured("3011") == [("3011", True)]
+    with pytest.raises(LookupError, match="no tag for 3010:2/… was placed or dropped"):
+        runner.secured("3010", 2)
+    with pytest.raises(LookupError, match="no tag for 3099 was placed or dropped in this run"):
+        runner.secured("3099")
+
+
+def test_pad_steps_without_a_pad_say_which_config_fits_one() -> None:
+    runner = DeviceStepRunner(library_tag=TagMaker())
+    for text in ("place 3010", "lift"):
+        with pytest.raises(ScenarioError, match=r"^line 1: '(place|lift)' needs the RFID lending pad.*rfid_pad"):
+            runner.run(parse_scenario(text))
+    with pytest.raises(ScenarioError, match=r"^line 1: 'drop' needs a simulated device"):
+        runner.run(parse_scenario("drop 3010:tag"))
+
+
+def test_security_and_message_expectations_go_to_the_kiosk_core() -> None:
+    handled: list[Step] = []
+    runner, pad, _ = pad_runner(other=handled.append)
+    steps = parse_scenario("expect secured 3010 off\nexpect message 3010 staff")
+    runner.run(steps)
+    assert handled == steps and pad.log == []
