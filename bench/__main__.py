@@ -65,11 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = Path(tempfile.gettempdir()) / f"alliance-bench-{os.getpid()}.log"
     logging.basicConfig(filename=log_path, level=logging.WARNING, force=True)
 
-    from bench import catalogue, hub_answers, kiosk_link, rfid, sd_writes
+    from bench import catalogue, hub_answers, kiosk_link, rfid, rfid_inventory, sd_writes
     from bench import hub as hub_bench
     from bench.endpoints import secure_endpoint
 
-    bench = Bench(total=19)
+    bench = Bench(total=20)
     no_broker = ""
     with ExitStack() as stack:
         try:
@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         bench.step("rfid", "RFID: SPI transfers per empty poll, ours vs mfrc522 package",
                    rfid.measure_empty_poll_transfers, rfid_rows)
+        bench.step("rfid_inventory",
+                   "RFID pad (PN5180): stacks of 1, 5, 20 tags vs one at a time; empty-pad poll (modelled air time)",
+                   rfid_inventory.measure, rfid_inventory.rows)
         bench.step("devices", "devices: scan → event through the pty; chute books/hour, rising drop rate",
                    _device_figures, device_rows)
         bench.step("sd_writes", "SD card: bytes written per txn (/proc/self/io), journal vs bare SQLite",
