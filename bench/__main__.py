@@ -46,6 +46,11 @@ from bench.steps import Bench
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+BROKER_STEPS = (
+    "kiosk_link", "hub", "hub_answers", "bare_rtt", "tap_physical", "tap_event", "scan",
+    "kiosk_process", "backlog_real_hub", "sip2_checkout", "bare_rtt_plain", "tap_event_plain",
+    "scan_plain", "tls_vs_plain",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,22 +63,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         or os.environ.get("ALLIANCE_TEST_POSTGRES", DEFAULT_POSTGRES),
         help="PostgreSQL URL for the hub's ledger (skipped when none answers)",
     )
+    parser.add_argument(
+        "--only", action="append", metavar="STEP",
+        help="run only this step (its results.json key, e.g. rfid_inventory); repeatable",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only) if args.only else None
     quick = args.quick
     taps, scans, backlog, idle_s = (10, 6, 1_000, 2.0) if quick else (100, 100, 10_000, 10.0)
 
     log_path = Path(tempfile.gettempdir()) / f"alliance-bench-{os.getpid()}.log"
     logging.basicConfig(filename=log_path, level=logging.WARNING, force=True)
 
-    from bench import catalogue, hub_answers, kiosk_link, rfid, sd_writes
+    from bench import catalogue, hub_answers, kiosk_link, rfid, rfid_inventory, sd_writes
     from bench import hub as hub_bench
     from bench.endpoints import secure_endpoint
 
-    bench = Bench(total=19)
+    bench = Bench(total=len(only) if only else 20, only=only)
     no_broker = ""
     with ExitStack() as stack:
         try:
-            secure = stack.enter_context(secure_endpoint())
+            needs_broker = only is None or bool(only & set(BROKER_STEPS))
+            secure = stack.enter_context(secure_endpoint()) if needs_broker else None
         except Exception as exc:
             no_broker = f"the secure broker did not start: {type(exc).__name__}: {exc}"[:300]
             print(no_broker, flush=True)
@@ -81,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         bench.step("rfid", "RFID: SPI transfers per empty poll, ours vs mfrc522 package",
                    rfid.measure_empty_poll_transfers, rfid_rows)
+        bench.step("rfid_inventory",
+                   "RFID pad (PN5180): stacks of 1, 5, 20 tags vs one at a time; empty-pad poll (modelled air time)",
+                   rfid_inventory.measure, rfid_inventory.rows)
         bench.step("devices", "devices: scan → event through the pty; chute books/hour, rising drop rate",
                    _device_figures, device_rows)
         bench.step("sd_writes", "SD card: bytes written per txn (/proc/self/io), journal vs bare SQLite",
@@ -88,9 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.step("catalogue", "demo catalogue: generate_items vs building as many records",
                    catalogue.measure, catalogue.rows)
         if secure is None:
-            for key in ("kiosk_link", "hub", "hub_answers", "bare_rtt", "tap_physical", "tap_event", "scan",
-                        "kiosk_process", "backlog_real_hub", "sip2_checkout", "bare_rtt_plain", "tap_event_plain",
-                        "scan_plain", "tls_vs_plain"):
+            for key in BROKER_STEPS:
                 bench.skip(key, key, no_broker)
         else:
             target = secure
@@ -110,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.step("ui", "UI: Kivy frame time and RSS (child process, offscreen)",
                    lambda: _measure_ui(quick), ui_rows)
 
+    unknown = sorted((only or set()) - set(bench.raw))
+    if unknown:
+        print(f"no bench step named {', '.join(unknown)}; nothing written", file=sys.stderr)
+        return 2
     duration = time.perf_counter() - bench.started
     print()
     print(render_table(bench.rows))
@@ -120,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "finished_at": datetime.now(UTC).isoformat(),
                 "duration_s": round(duration, 1),
                 "quick": quick,
+                "only": sorted(only) if only else None,
                 "machine": {
                     "python": sys.version.split()[0],
                     "platform": platform.platform(),

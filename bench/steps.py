@@ -15,8 +15,9 @@ from bench.report import Row, skipped
 class Bench:
     """Runs numbered steps; a step that raises becomes a "not measured" row with its reason."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, only: set[str] | None = None) -> None:
         self.total = total
+        self.only = only  # None: every step; else the keys to run, the rest left out silently
         self.done = 0
         self.raw: dict[str, Any] = {}
         self.rows: list[Row] = []
@@ -25,6 +26,8 @@ class Bench:
     def step(
         self, key: str, title: str, measure: Callable[[], Any], rows: Callable[[Any], list[Row]]
     ) -> Any:
+        if self.only is not None and key not in self.only:
+            return None
         self.done += 1
         print(f"[{self.done}/{self.total}] {title} ...", flush=True)
         t0 = time.perf_counter()
@@ -42,6 +45,8 @@ class Bench:
             return None
 
     def skip(self, key: str, title: str, why: str) -> None:
+        if self.only is not None and key not in self.only:
+            return
         self.done += 1
         print(f"[{self.done}/{self.total}] {title}: skipped ({why})", flush=True)
         self.raw[key] = {"skipped": why}
