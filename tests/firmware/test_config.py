@@ -239,6 +239,16 @@ class _FakeSpi:
 
 # Read by the command line (kiosk_tools/app.py) before any kiosk is built.
 READ_BY_THE_COMMAND_LINE = ("logging.level", "logging.json_lines", "logging.file")
+# Issue 18, open: the PN5180 book-tag readers' hardware keys are read by the pad driver's
+# builder (firmware/devices.build_rfid_reader, branch `pad`), not merged yet. Each key is
+# named, so the list shrinks to nothing when the pad lands (the test then fails on any
+# key left here that the code reads: see below).
+_READER_KEYS = ("spi_bus", "spi_device", "busy_pin", "reset_pin", "poll_interval_s", "settle_polls", "read_blocks")
+AWAITING_THE_PAD = (
+    *(f"devices.{reader}.{key}" for reader in ("rfid_pad", "chute_rfid") for key in _READER_KEYS),
+    "rfid.afi_in_stock",
+    "rfid.afi_on_loan",
+)
 
 
 def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,7 +287,8 @@ def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for key in READ_BY_THE_COMMAND_LINE:
         assert f"config.{key}" in cli, f"{key} is no longer read by kiosk_tools/app.py"
         reads[key] = "kiosk_tools/app.py"
-    unread = sorted(set(leaf_keys(KioskConfig)) - set(reads))
+    assert not set(AWAITING_THE_PAD) & set(reads), "the pad reads these now: empty AWAITING_THE_PAD"
+    unread = sorted(set(leaf_keys(KioskConfig)) - set(reads) - set(AWAITING_THE_PAD))
     assert unread == [], f"configured keys nothing reads: {unread}"
 
 
