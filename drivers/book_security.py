@@ -38,6 +38,12 @@ class SwitchResult:
     def fault(cls, code: str, detail: str) -> SwitchResult:
         return cls(False, code, detail)
 
+    def as_diag(self, device: str) -> list[DiagResult]:
+        """This switch's outcome as the self-test's line for `device`."""
+        if self.ok:
+            return [DiagResult.passed(device, self.detail)]
+        return [DiagResult.fault(device, self.code, self.detail)]
+
 
 class SecuritySwitch(Protocol):
     """Arm (`secure`) or disarm (`unsecure`) the security of the book `item` (its

@@ -97,10 +97,7 @@ class EmGpioUnit:
     def diagnose(self) -> list[DiagResult]:
         """Pulse the resensitiser (arming is always safe) and, with a confirm line,
         require the unit's confirm."""
-        result = self.secure("")
-        if result.ok:
-            return [DiagResult.passed(DEVICE, result.detail)]
-        return [DiagResult.fault(DEVICE, result.code, result.detail)]
+        return self.secure("").as_diag(DEVICE)
 
     def close(self) -> None:
         """Release the pins (outputs fall low). Safe to call twice."""
@@ -183,10 +180,7 @@ class EmSerialUnit:
 
     def diagnose(self) -> list[DiagResult]:
         """Ask the unit to resensitise (always safe) and require its "done"."""
-        result = self.secure("")
-        if result.ok:
-            return [DiagResult.passed(DEVICE, result.detail)]
-        return [DiagResult.fault(DEVICE, result.code, result.detail)]
+        return self.secure("").as_diag(DEVICE)
 
     def close(self) -> None:
         """Close the port. Safe to call twice."""
