@@ -67,7 +67,7 @@ class Iso15693Tag:
         return int.from_bytes(self.uid, "big")
 
     def power(self, on: bool, *, gap_s: float = 1.0) -> None:
-        if on and not self.powered and gap_s >= QUIET_HOLD_S:
+        if on and not self.powered and gap_s >= QUIET_HOLD_S - 1e-9:  # float noise is not physics
             self.quiet = False
         self.powered = on
         self._slot = None
