@@ -117,7 +117,7 @@ def test_a_book_gone_from_every_reader_is_security_tag_gone(chips) -> None:
 
 
 def test_a_book_in_the_chute_is_secured_by_the_chute_reader(chips) -> None:
-    desk, chute = chips
+    _, chute = chips
     tag = library_tag(BOOKS[0], afi=ON_LOAN)
     chute.pad.place(tag)
     switch = switch_on(chips)

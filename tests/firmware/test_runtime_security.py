@@ -25,10 +25,6 @@ from contract.tag_data.codec import encode_tag
 from contract.tag_data.record import TagRecord
 from drivers.book_security import SwitchResult
 from drivers.em_security import EmSerialUnit
-from drivers.iso15693 import ISO15693Reader
-from drivers.pn5180_host import PN5180Host
-from drivers.rfid_pad import RfidPad
-from drivers.rfid_security import RfidTagSecurity
 from drivers.events import (
     BarcodeRead,
     BookEntered,
@@ -37,6 +33,10 @@ from drivers.events import (
     CardPresented,
     TagRead,
 )
+from drivers.iso15693 import ISO15693Reader
+from drivers.pn5180_host import PN5180Host
+from drivers.rfid_pad import RfidPad
+from drivers.rfid_security import RfidTagSecurity
 from firmware.core.config import CoreConfig
 from firmware.core.events import HubAnswered, LinkChanged
 from firmware.journal import Journal
