@@ -5,10 +5,12 @@ The lending pad (`source="desk"`) and the return chute's reader (`source="chute"
 both this poller. Each poll is one ISO 15693 inventory (drivers.iso15693: anticollision,
 each tag once); what it posts (drivers.events):
 
-* BooksPresented(tags) once the tags on the pad stayed the same for `settle_polls`
-  polls, with every tag on it now, in inventory order: a stack laid down book by book
-  is one event when the hand has gone, not five. Posted again only when the set
-  changes (a book added or taken off);
+* BooksPresented(tags) at the first poll that has read a new tag, with every tag on the
+  pad now, in inventory order: a stack laid down at once is one event, shown without
+  waiting; a book added later posts the whole stack again (the core lends no book
+  twice). A tag missing from an inventory counts as gone only after `settle_polls`
+  polls without it (one lost slot is not a book lifted); then the smaller stack is
+  posted;
 * BooksLifted once the pad has been empty for `settle_polls` polls;
 * DeviceFault(device, "rfid-reader-silent", hint) when the chip stops answering and
   re-initialising it fails, DeviceRecovered when a later initialisation works.
@@ -179,8 +181,12 @@ class RfidPad(ThreadedDevice):
             self._seen, self._same_polls = stack, 1
         if any(uid not in self._data for uid in stack.uids):
             return  # a read still to retry: not settled
-        if self._same_polls < self.settle_polls or stack.key() == self._reported:
+        if stack.key() == self._reported:
             return
+        uids, unreadable = self._reported
+        arrived = bool(set(stack.uids) - uids) or stack.unreadable > unreadable
+        if not arrived and self._same_polls < self.settle_polls:
+            return  # only missing tags: perhaps a slot lost this once, not a book lifted
         self._reported = stack.key()
         if stack.empty:
             self.post(BooksLifted(self.source))

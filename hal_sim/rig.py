@@ -51,15 +51,13 @@ TAG_READ_TIMEOUT_S = 5.0
 @dataclass(frozen=True)
 class RfidWiring:
     """Which PN5180 tag readers are fitted ([devices.rfid_pad], [devices.chute_rfid]),
-    their RST pins, the chute reader's settle polls (a dropped book is let through the
-    beams only once its reader has reported it), and the library's convention ([rfid]),
-    which says what `tag_secured` means."""
+    their RST pins, and the library's convention ([rfid]), which says what `tag_secured`
+    means."""
 
     pad: bool = False
     chute: bool = False
     pad_reset_pin: PinSpec | None = None
     chute_reset_pin: PinSpec | None = None
-    chute_settle_polls: int = 2
     convention: str = "afi"
     afi_in_stock: int = 0x07
 
@@ -219,16 +217,17 @@ class SimRig:
 
     def drop_tag(self, tag: Iso15693Tag, timeout_s: float = TAG_READ_TIMEOUT_S) -> None:
         """A tagged book falls into the chute: it lies in the chute reader's field until
-        the reader has taken `chute_settle_polls` + 1 full inventories with it (so the
-        kiosk knows which book it is before the beams say it is in), then it passes the
-        beams and stays in the field (the bin under the antenna), where its security is
-        switched back on. A jammed chute takes no book (ChuteBlocked)."""
+        an inventory begun after it arrived has ended (the reader posts a new tag at the
+        end of the inventory that read it, so the kiosk knows which book it is before
+        the beams say it is in), then it passes the beams and stays in the field (the
+        bin under the antenna), where its security is switched back on. A jammed chute
+        takes no book (ChuteBlocked)."""
         chip = self._need(self.chute_rfid, "RFID reader in the chute")
         self.chute.refuse_if_jammed()
         start = chip.field_switched_on
         chip.pad.place(tag)
         deadline = time.monotonic() + timeout_s
-        while chip.field_switched_on < start + self.rfid.chute_settle_polls + 2:
+        while chip.field_switched_on < start + 2:  # the second RF_ON: the first inventory is over
             if time.monotonic() > deadline:
                 break  # the reader is not polling: the book goes in unidentified, as it would
             time.sleep(0.01)

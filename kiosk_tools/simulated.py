@@ -29,7 +29,6 @@ def sim_rig(config: KioskConfig) -> SimRig:
         chute=d.chute_rfid.kind != "none",
         pad_reset_pin=d.rfid_pad.reset_pin,
         chute_reset_pin=d.chute_rfid.reset_pin,
-        chute_settle_polls=d.chute_rfid.settle_polls,
         convention=config.rfid.security,
         afi_in_stock=config.rfid.afi_in_stock,
     )
