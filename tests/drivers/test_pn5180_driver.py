@@ -92,13 +92,14 @@ def test_tags_arriving_and_leaving_between_rounds(chip, reader, clock) -> None:
 
 
 def test_field_gap_too_short_misses_quiet_tags(chip, clock) -> None:
-    """The emulator holds Quiet across a short gap: a driver that doesn't wait misses tags."""
+    """The emulator holds Quiet across a short gap: a driver that doesn't wait misses the
+    tags it quieted (those read before the last round; the last round's are not quieted)."""
     host = PN5180Host(chip, chip.busy, clock=clock.now)
     hasty = ISO15693Reader(host, clock=clock.now, sleep=lambda s: None)
     hasty.init()
-    chip.pad.place(*tags(4))
-    assert len(hasty.inventory().uids) == 4
-    assert len(hasty.inventory().uids) == 0
+    chip.pad.place(*tags(20))
+    assert len(hasty.inventory().uids) == 20
+    assert len(hasty.inventory().uids) < 20
 
 
 def test_unreadable_tag_is_reported_and_others_read(chip, reader) -> None:
