@@ -269,6 +269,8 @@ class ISO15693Reader:
                 if answer.collision and bits + 4 < 64:
                     result.collisions += 1
                     pending.append((*sub, 0))
+                elif answer.clean and read is not None and answer.data[0] & 0x01:
+                    continue  # a tag refusing INVENTORY READ: the plain inventory finds it
                 elif answer.clean and self._record(answer.data, result, seen, *sub, read):
                     read_now.append(result.tags[-1].uid)
                 elif tries < self.retries:

@@ -194,3 +194,80 @@ def test_empty_pad_poll_cost(chip, reader) -> None:
     assert reader.inventory().uids == []
     cost = chip.transfers - before
     assert cost == reader.host.transfers - host_before == 9
+
+
+def book_tags(count: int, seed: int = 11) -> list[Iso15693Tag]:
+    """Tags whose blocks differ from tag to tag, so a mixed-up read is seen."""
+    stack = tags(count, seed)
+    for n, tag in enumerate(stack):
+        tag.blocks = [bytes([n, b, n ^ b, 0xA5]) for b in range(len(tag.blocks))]
+    return stack
+
+
+def blocks_of(tag: Iso15693Tag, first: int, count: int) -> bytes:
+    return b"".join(tag.blocks[first : first + count])
+
+
+def test_last_round_tags_are_not_quieted(chip, reader) -> None:
+    """Three tags in distinct slots: one 16-slot round, after which nobody needs quieting."""
+    stack = [Iso15693Tag(uid(n)) for n in (0x01, 0x02, 0x03)]
+    chip.pad.place(*stack)
+    result = reader.inventory()
+    assert sorted(result.uids) == sorted(t.uid for t in stack) and result.collisions == 1
+    assert not any(t.quiet for t in stack)
+
+
+def test_twenty_tag_stack_read_with_data_through_collisions(chip, reader) -> None:
+    stack = book_tags(20)
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(2, 5))
+    assert result.collisions > 0 and chip.slots_with_collision >= result.collisions
+    assert result.unreadable == [] and chip.violations == 0
+    got = {t.uid: t.data for t in result.tags}
+    assert len(result.tags) == 20 and got == {t.uid: blocks_of(t, 2, 5) for t in stack}
+
+
+def test_single_tag_read_with_data_in_the_probe(chip, reader) -> None:
+    tag = book_tags(1)[0]
+    chip.pad.place(tag)
+    result = reader.inventory(read=(0, 3))
+    assert [(t.uid, t.data) for t in result.tags] == [(tag.uid, blocks_of(tag, 0, 3))]
+
+
+def test_mixed_stack_tags_without_inventory_read_are_read_too(chip, reader) -> None:
+    stack = book_tags(9, seed=4)
+    for tag in stack[::3]:
+        tag.supports_inventory_read = False
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(0, 5))
+    got = {t.uid: t.data for t in result.tags}
+    assert len(result.tags) == 9 and got == {t.uid: blocks_of(t, 0, 5) for t in stack}
+    assert reader.inventory().uids  # plain inventory after it still works
+
+
+def test_damaged_slot_with_data_is_reported_and_others_read(chip, reader) -> None:
+    stack = book_tags(6, seed=5)
+    stack[2].unreadable = True
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(0, 2))
+    assert {t.uid: t.data for t in result.tags} == {t.uid: blocks_of(t, 0, 2) for i, t in enumerate(stack) if i != 2}
+    assert result.unreadable
+
+
+def test_uid_ending_in_nibble_zero_read_with_data(chip, reader) -> None:
+    zero = [Iso15693Tag(uid(0x10)), Iso15693Tag(uid(0x20)), Iso15693Tag(uid(0x00))]
+    for n, tag in enumerate(zero):
+        tag.blocks[0] = bytes([n] * 4)
+    chip.pad.place(*zero, *book_tags(4))
+    result = reader.inventory(read=(0, 1))
+    got = {t.uid: t.data for t in result.tags}
+    assert len(got) == 7 and all(got[t.uid] == bytes([n] * 4) for n, t in enumerate(zero))
+
+
+def test_blocks_past_the_memory_leave_data_unread(chip, reader) -> None:
+    stack = book_tags(3, seed=9)
+    stack[0].supports_inventory_read = False
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(26, 5))  # 28 blocks: every tag refuses, but is seen
+    assert sorted(result.uids) == sorted(t.uid for t in stack) and result.unreadable == []
+    assert all(t.data is None for t in result.tags)
