@@ -29,6 +29,7 @@ with `software_crc=True` the driver clears both bits and does it itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -206,48 +207,54 @@ class ISO15693Reader:
 
     # -- inventory --
 
-    def inventory(self, *, read: tuple[int, int] | None = None) -> Inventory:
+    def inventory(self, *, read: tuple[int, int] | None = None, sweep: bool = True) -> Inventory:
         """Every tag on the pad, each once. Field off (>= FIELD_OFF_S) then on first, so
-        tags quieted by the last inventory answer again. With `read=(first, count)` each
-        tag's `data` holds those blocks (INVENTORY READ, READ MULTIPLE BLOCKS for a tag
-        without it); a tag whose blocks stay unreadable keeps `data=None`."""
+        tags quieted by the last inventory answer again.
+
+        With `read=(first, count)` each tag's `data` holds those blocks: read in its slot
+        by INVENTORY READ, or by READ MULTIPLE BLOCKS for a tag found by the plain
+        inventory that follows (`sweep`, the tags already read quieted first). That plain
+        pass is what finds tags silent to INVENTORY READ (not NXP); `sweep=False` skips
+        it, for a pad known to hold NXP tags only (a tag that answers the command with an
+        error still brings it on). A tag whose blocks stay unreadable keeps `data=None`;
+        a tag read by INVENTORY READ has `dsfid` 0 (its answer carries none)."""
         self.field_off()
         self._ensure_field()
         result = Inventory()
         seen: set[bytes] = set()
         if read is None:
-            self._anticollision(result, seen, read=None, quiet_last=False)
+            self._collect(result, seen, None)
             return result
         first, count = read
         if not 1 <= count <= 256 or not 0 <= first <= 255:
             raise ValueError(f"blocks {first}..+{count} are outside what ISO 15693 addresses")
-        self._anticollision(result, seen, read=read, quiet_last=True)
-        plain = Inventory()
-        self._anticollision(plain, seen, read=None, quiet_last=False)  # tags without 0xA0
-        result.unreadable += plain.unreadable
-        result.collisions += plain.collisions
-        for tag in plain.tags:
-            try:
-                data: bytes | None = self.read_blocks(tag.uid, first, count)
-            except TagError:
-                data = None
-            result.tags.append(Tag(uid=tag.uid, dsfid=tag.dsfid, data=data))
+        last, refused, rounds = self._collect(result, seen, read)
+        if rounds and (sweep or refused):  # the plain probe alone hears every tag: no sweep
+            for uid in last:
+                self._stay_quiet(uid)
+            self._collect(result, seen, None)
+        for i, tag in enumerate(result.tags):
+            if tag.data is None:
+                with contextlib.suppress(TagError):  # refused or silent: data stays None
+                    result.tags[i] = Tag(tag.uid, tag.dsfid, self.read_blocks(tag.uid, first, count))
         return result
 
-    def _anticollision(
-        self, result: Inventory, seen: set[bytes], *, read: tuple[int, int] | None, quiet_last: bool
-    ) -> None:
-        """One probe, then 16-slot rounds split on collisions, into `result`. Tags read
-        in a round are quieted after it if another round follows (or `quiet_last`: a
-        further inventory follows that must not hear them)."""
-        probe = self._exchange(self._inventory_frame(0, 0, one_slot=True, read=read))
+    def _collect(
+        self, result: Inventory, seen: set[bytes], read: tuple[int, int] | None
+    ) -> tuple[list[bytes], bool, int]:
+        """A one-slot plain INVENTORY probe (short answers, heard from every tag), then
+        16-slot rounds (INVENTORY READ if `read`) split on collisions, into `result`.
+        Tags read in a round are quieted after it only if another round follows. Gives
+        the last round's tags (not quieted), whether a tag refused INVENTORY READ in its
+        slot, and how many rounds ran."""
+        probe = self._exchange(self._inventory_frame(0, 0, one_slot=True))
         if probe.data is None:
-            return
-        if probe.clean and self._record(probe.data, result, seen, 0, 0, read):
-            if quiet_last:
-                self._stay_quiet(result.tags[-1].uid)
-            return  # one tag alone: no 16-slot round needed
+            return [], False, 0
+        if probe.clean and self._record(probe.data, result, seen, 0, 0, None):
+            return [result.tags[-1].uid], False, 0  # one tag alone: no 16-slot round needed
         result.collisions += probe.collision
+        refused = False
+        read_now: list[bytes] = []
         pending: list[tuple[int, int, int]] = [(0, 0, 0)]  # mask, mask bits, retries used
         rounds = 0
         while pending:
@@ -259,7 +266,7 @@ class ISO15693Reader:
                     device=self.host.device,
                 )
             mask, bits, tries = pending.pop()
-            read_now: list[bytes] = []
+            read_now = []
             for slot in range(16):
                 frame = self._inventory_frame(mask, bits, one_slot=False, read=read) if slot == 0 else None
                 answer = self._exchange(frame)
@@ -270,16 +277,17 @@ class ISO15693Reader:
                     result.collisions += 1
                     pending.append((*sub, 0))
                 elif answer.clean and read is not None and answer.data[0] & 0x01:
-                    continue  # a tag refusing INVENTORY READ: the plain inventory finds it
+                    refused = True  # a tag refusing INVENTORY READ: the plain pass finds it
                 elif answer.clean and self._record(answer.data, result, seen, *sub, read):
                     read_now.append(result.tags[-1].uid)
                 elif tries < self.retries:
                     pending.append((*sub, tries + 1))
                 else:
                     result.unreadable.append(f"UID bits {sub[1]}: mask 0x{sub[0]:X}")
-            if pending or quiet_last:  # only after the round: any other request ends the slots
+            if pending:  # only after the round: any other request ends the slots
                 for uid in read_now:
                     self._stay_quiet(uid)
+        return read_now, refused, rounds
 
     def _stay_quiet(self, uid: bytes) -> None:
         self._exchange(bytes([FLAG_HIGH_RATE | FLAG_ADDRESSED, STAY_QUIET]) + uid[::-1])
