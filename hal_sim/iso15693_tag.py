@@ -45,7 +45,9 @@ class Iso15693Tag:
     arrives with a broken CRC), `write_fails` (writes answer error 0x13, memory kept),
     `supports_write_multiple` (ICODE SLIX has none: it answers 'not supported'),
     `supports_inventory_read` (False: a non-NXP tag, silent to INVENTORY READ as ISO
-    15693-3 has a tag be to an unknown custom command in a non-addressed request)."""
+    15693-3 has a tag be to an unknown custom command in a non-addressed request),
+    `refuses_aloud` (with `supports_inventory_read=False`: answers it 'not supported'
+    in its slot instead, as some readers' tags do)."""
 
     uid: bytes
     blocks: list[bytes] = field(default_factory=lambda: [bytes(BLOCK_SIZE)] * BLOCK_COUNT)
@@ -56,6 +58,7 @@ class Iso15693Tag:
     write_fails: bool = False
     supports_write_multiple: bool = True
     supports_inventory_read: bool = True
+    refuses_aloud: bool = False
     quiet: bool = False
     powered: bool = False
     _slot: int | None = None  # my slot in the running 16-slot inventory
@@ -121,9 +124,14 @@ class Iso15693Tag:
         slot number leave unknown, LSB first + the blocks asked for."""
         if self.quiet:
             return None
+        refusal = False
         if command == 0xA0:
-            if not self.supports_inventory_read or not params or params[0] != NXP:
+            if not params or params[0] != NXP:
                 return None
+            if not self.supports_inventory_read:
+                if not self.refuses_aloud:
+                    return None
+                refusal = True
             params = params[1:]
         elif command != 0x01:
             return None
@@ -138,13 +146,15 @@ class Iso15693Tag:
         one_slot = bool(flags & 0x20)
         if command == 0x01:
             reply = bytes([0x00, self.dsfid]) + self.uid[::-1]
+        elif refusal:
+            reply = bytes([0x01, 0x01])
         else:
             rest = params[1 + (bits + 7) // 8 :]
             if len(rest) < 2:
                 return None
             first, count = rest[0], rest[1] + 1
             if first + count > len(self.blocks):
-                reply = bytes([0x01, 0x10])
+                return None  # an error leaves an ICODE tag silent in inventory
             else:
                 known = bits + (0 if one_slot else 4)
                 sent = self.uid[::-1][known // 8 :] if flags & 0x40 else b""

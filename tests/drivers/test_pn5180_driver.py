@@ -268,6 +268,18 @@ def test_blocks_past_the_memory_leave_data_unread(chip, reader) -> None:
     stack = book_tags(3, seed=9)
     stack[0].supports_inventory_read = False
     chip.pad.place(*stack)
-    result = reader.inventory(read=(26, 5))  # 28 blocks: every tag refuses, but is seen
+    result = reader.inventory(read=(26, 5))  # 28 blocks: silent to it, found by the sweep
     assert sorted(result.uids) == sorted(t.uid for t in stack) and result.unreadable == []
     assert all(t.data is None for t in result.tags)
+
+
+def test_tags_refusing_inventory_read_aloud_bring_on_the_plain_pass(chip, reader) -> None:
+    """Even with sweep=False (an NXP-only pad assumed), a slot answering 'not supported'
+    means a tag the plain pass must find."""
+    stack = book_tags(7, seed=6)
+    for tag in stack[:3]:
+        tag.supports_inventory_read, tag.refuses_aloud = False, True
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(1, 4), sweep=False)
+    assert {t.uid: t.data for t in result.tags} == {t.uid: blocks_of(t, 1, 4) for t in stack}
+    assert result.unreadable == []
