@@ -110,7 +110,9 @@ class Tag:
 @dataclass
 class Inventory:
     """One inventory: tags read (each once), masks where a tag answered but stayed
-    unreadable after the retries, and how many collided slots were split."""
+    unreadable after the retries, and how many collided slots were split. With
+    `inventory(read=...)` a mask left unreadable by INVENTORY READ may belong to a tag
+    the plain sweep then found: `tags` is the list to trust, `unreadable` the warning."""
 
     tags: list[Tag] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
