@@ -54,6 +54,7 @@ FLAG_OPTION = 0x40  # with INVENTORY READ: the answer carries the UID's unknown 
 # Commands.
 INVENTORY, STAY_QUIET, INVENTORY_READ = 0x01, 0x02, 0xA0
 READ_SINGLE, WRITE_SINGLE, READ_MULTIPLE, WRITE_MULTIPLE, WRITE_AFI = 0x20, 0x21, 0x23, 0x24, 0x27
+GET_SYSTEM_INFO = 0x2B
 SET_EAS, RESET_EAS, EAS_ALARM = 0xA2, 0xA3, 0xA5
 ERROR_NOT_SUPPORTED = 0x01
 
@@ -392,3 +393,31 @@ class ISO15693Reader:
         except TagSilent:
             return False
         return True
+
+    def get_system_info(self, uid: bytes) -> SystemInfo:
+        """GET SYSTEM INFORMATION (0x2B), addressed: the AFI as the tag holds it now (so
+        a write can be read back) and its memory layout. Fields follow the info-flags
+        byte in ISO/IEC 15693-3's order: UID, DSFID, AFI, memory size, IC reference."""
+        data = self._command(uid, GET_SYSTEM_INFO)
+        if len(data) < 9:
+            raise TagError(f"tag {uid.hex().upper()}'s system information is {len(data)} bytes", uid=uid)
+        info, rest = data[0], data[9:]
+        dsfid = afi = count = size = None
+        if info & 0x01 and rest:
+            dsfid, rest = rest[0], rest[1:]
+        if info & 0x02 and rest:
+            afi, rest = rest[0], rest[1:]
+        if info & 0x04 and len(rest) >= 2:
+            count, size = rest[0] + 1, (rest[1] & 0x1F) + 1
+        return SystemInfo(dsfid=dsfid, afi=afi, block_count=count, block_size=size)
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """GET SYSTEM INFORMATION's answer: what the tag says of itself (None: not sent)."""
+
+    dsfid: int | None
+    afi: int | None
+    block_count: int | None
+    block_size: int | None
+

@@ -193,16 +193,16 @@ class OutputsSection(Section):
 class RfidReaderSection(Section):
     """A PN5180 reading ISO 15693 book tags (docs/rfid.md): the lending pad
     (`devices.rfid_pad`) or the return chute's reader (`devices.chute_rfid`). kind
-    "none" (the default): not fitted. Each poll is one inventory; a stack is reported
-    once its tags stayed the same for `settle_polls` polls, and each new tag's first
-    `read_blocks` blocks are read (enough for the library's data model)."""
+    "none" (the default): not fitted. Each poll is one inventory; each new tag's first
+    `read_blocks` blocks are read (enough for the library's data model) and the stack is
+    reported at once; a tag counts as gone after `settle_polls` polls without it."""
 
     kind: Literal["none", "pn5180"] = "none"
     spi_bus: Annotated[int, Field(ge=0)] = 0
     spi_device: Annotated[int, Field(ge=0)] = 1
     busy_pin: Pin | None = None
     reset_pin: Pin | None = None
-    poll_interval_s: Seconds = 0.1
+    poll_interval_s: Seconds = 0.05
     settle_polls: Annotated[int, Field(ge=1, le=10)] = 2
     read_blocks: Annotated[int, Field(ge=1, le=64)] = 10
 

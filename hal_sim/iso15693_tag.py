@@ -74,7 +74,7 @@ class Iso15693Tag:
         return int.from_bytes(self.uid, "big")
 
     def power(self, on: bool, *, gap_s: float = 1.0) -> None:
-        if on and not self.powered and gap_s >= QUIET_HOLD_S:
+        if on and not self.powered and gap_s >= QUIET_HOLD_S - 1e-9:  # float noise is not physics
             self.quiet = False
         self.powered = on
         self._slot = None
@@ -181,9 +181,16 @@ class Iso15693Tag:
             count, data = p[1] + 1, p[2:]
             return self._write(p[0], [data[i * 4 : i * 4 + 4] for i in range(count)])
         if command == 0x27:
+            if self.write_fails:
+                return self._answer(bytes([0x01, 0x13]))
             self.afi = p[0]
             return self._answer(b"\x00")
+        if command == 0x2B:  # GET SYSTEM INFO: UID, DSFID, AFI, memory size
+            size = bytes([len(self.blocks) - 1, BLOCK_SIZE - 1])
+            return self._answer(bytes([0x00, 0x07]) + self.uid[::-1] + bytes([self.dsfid, self.afi]) + size)
         if command in (0xA2, 0xA3):
+            if self.write_fails:
+                return self._answer(bytes([0x01, 0x13]))
             self.eas = command == 0xA2
             return self._answer(b"\x00")
         if command == 0xA5:
