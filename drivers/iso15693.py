@@ -112,8 +112,8 @@ class Tag:
 class Inventory:
     """One inventory: tags read (each once), masks where a tag answered but stayed
     unreadable after the retries, and how many collided slots were split. With
-    `inventory(read=...)` a mask left unreadable by INVENTORY READ may belong to a tag
-    the plain sweep then found: `tags` is the list to trust, `unreadable` the warning."""
+    `inventory(read=...)` and its plain sweep, `unreadable` is the sweep's: a slot the
+    long INVENTORY READ answers could not get through is asked again with short ones."""
 
     tags: list[Tag] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
@@ -235,6 +235,9 @@ class ISO15693Reader:
         if rounds and (sweep or refused):  # the plain probe alone hears every tag: no sweep
             for uid in last:
                 self._stay_quiet(uid)
+            # A slot INVENTORY READ could not read is asked again by the plain pass, whose
+            # short answers are the better judge: it finds that tag or lists it itself.
+            result.unreadable.clear()
             self._collect(result, seen, None)
         for i, tag in enumerate(result.tags):
             if tag.data is None:
