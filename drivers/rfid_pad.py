@@ -15,8 +15,11 @@ each tag once); what it posts (drivers.events):
 * DeviceFault(device, "rfid-reader-silent", hint) when the chip stops answering and
   re-initialising it fails, DeviceRecovered when a later initialisation works.
 
-Each new tag's first `read_blocks` blocks are read once (an addressed READ MULTIPLE
-BLOCKS) and kept while the tag stays in the field; a tag whose read fails is tried
+Each new tag's first `read_blocks` blocks are read once (then `read_blocks` more at a
+time while the library's data model says the record goes on: `cut_short`, from
+contract.tag_data, injected so the poller itself interprets nothing) and kept while the
+tag stays in the field: in its inventory slot when books arrive on an empty pad (NXP INVENTORY READ,
+drivers.iso15693), by an addressed READ MULTIPLE BLOCKS for a book added to a stack; a tag whose read fails is tried
 again on the next polls and presented without data (`TagRead.data == b""`) after
 `read_attempts` failures, so the reader is told to scan that book's barcode instead of
 waiting for nothing. A tag that answers the inventory but never cleanly enough to give
@@ -32,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from drivers.device_thread import ThreadedDevice
@@ -86,6 +89,8 @@ class RfidPad(ThreadedDevice):
         read_attempts: int = 3,
         reinit_after_failures: int = 3,
         reset_line: ResetLine | None = None,
+        cut_short: Callable[[bytes], bool] | None = None,
+        max_blocks: int = 64,
     ) -> None:
         if settle_polls < 1 or read_blocks < 1 or read_attempts < 1 or reinit_after_failures < 1:
             raise ValueError("settle_polls, read_blocks, read_attempts and reinit_after_failures are at least 1")
@@ -100,6 +105,8 @@ class RfidPad(ThreadedDevice):
         self.read_attempts = read_attempts
         self.reinit_after_failures = reinit_after_failures
         self.reset_line = reset_line
+        self.cut_short = cut_short
+        self.max_blocks = max_blocks
         self._lock = threading.RLock()  # the chip: one poll, write or self-test at a time
         self._ready = False
         self._hard_reset_next = True
@@ -154,25 +161,57 @@ class RfidPad(ThreadedDevice):
             self._update(stack)
 
     def _inventory(self) -> _Stack:
-        found = self.reader.inventory()
+        """One inventory. A pad that was empty at the last poll is read with the tags'
+        blocks in their slots (INVENTORY READ: the stack laid down is read in one pass);
+        a pad with books at rest gets a plain inventory, the blocks of any newcomer read
+        after it, so a resting stack costs no block reads per poll."""
+        arriving = not self._seen.uids
+        found = self.reader.inventory(read=(0, self.read_blocks)) if arriving else self.reader.inventory()
         uids = tuple(found.uids)
         for gone in set(self._data) - set(uids):
             del self._data[gone]
         self._read_failures = {uid: n for uid, n in self._read_failures.items() if uid in uids}
-        for uid in uids:
-            if uid not in self._data:
-                self._read(uid)
+        for tag in found.tags:
+            if tag.uid in self._data:
+                continue
+            if tag.data is not None:
+                self._data[tag.uid] = self._complete(tag.uid, tag.data)
+            elif not arriving:
+                self._read(tag.uid)
+            else:
+                self._read_failed(tag.uid, "its blocks did not come with the inventory")
         return _Stack(uids, len(found.unreadable))
 
     def _read(self, uid: bytes) -> None:
         try:
-            self._data[uid] = self.reader.read_blocks(uid, 0, self.read_blocks)
+            data = self.reader.read_blocks(uid, 0, self.read_blocks)
         except TagError as exc:
-            failures = self._read_failures.get(uid, 0) + 1
-            self._read_failures[uid] = failures
-            log.info("%s: reading tag %s failed (%s), attempt %d", self.device, uid.hex(), exc, failures)
-            if failures >= self.read_attempts:
-                self._data[uid] = b""  # presented as unreadable: the reader is told
+            self._read_failed(uid, str(exc))
+            return
+        self._data[uid] = self._complete(uid, data)
+
+    def _complete(self, uid: bytes, data: bytes) -> bytes:
+        """The first blocks, and more (`read_blocks` at a time, addressed) while the data
+        model says the record goes on (`cut_short`). A tag that ends first, or a read
+        that fails, leaves what was read: the core finds it undecodable and says so."""
+        block = self.reader_block_size
+        while self.cut_short is not None and self.cut_short(data) and len(data) // block < self.max_blocks:
+            count = min(self.read_blocks, self.max_blocks - len(data) // block)
+            try:
+                data += self.reader.read_blocks(uid, len(data) // block, count)
+            except TagError as exc:
+                log.info("%s: tag %s's record goes on past what it lets us read (%s)", self.device, uid.hex(), exc)
+                break
+        return data
+
+    def _read_failed(self, uid: bytes, why: str) -> None:
+        failures = self._read_failures.get(uid, 0) + 1
+        self._read_failures[uid] = failures
+        log.info("%s: reading tag %s failed (%s), attempt %d", self.device, uid.hex(), why, failures)
+        if failures >= self.read_attempts:
+            self._data[uid] = b""  # presented as unreadable: the reader is told
+
+    reader_block_size = 4  # ICODE SLIX / SLIX2 blocks; TagRead.block_size says the same
 
     def _update(self, stack: _Stack) -> None:
         if stack.key() == self._seen.key():

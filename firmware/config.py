@@ -194,7 +194,8 @@ class RfidReaderSection(Section):
     """A PN5180 reading ISO 15693 book tags (docs/rfid.md): the lending pad
     (`devices.rfid_pad`) or the return chute's reader (`devices.chute_rfid`). kind
     "none" (the default): not fitted. Each poll is one inventory; each new tag's first
-    `read_blocks` blocks are read (enough for the library's data model) and the stack is
+    `read_blocks` blocks are read (5: a GB/T 35660.2 record with item id and owner ISIL),
+    more only when the library's data model says the record goes on, and the stack is
     reported at once; a tag counts as gone after `settle_polls` polls without it."""
 
     kind: Literal["none", "pn5180"] = "none"
@@ -204,7 +205,7 @@ class RfidReaderSection(Section):
     reset_pin: Pin | None = None
     poll_interval_s: Seconds = 0.05
     settle_polls: Annotated[int, Field(ge=1, le=10)] = 2
-    read_blocks: Annotated[int, Field(ge=1, le=64)] = 10
+    read_blocks: Annotated[int, Field(ge=1, le=64)] = 5
 
     @model_validator(mode="after")
     def _busy_when_fitted(self) -> RfidReaderSection:

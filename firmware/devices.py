@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from contract.tag_data.codec import record_cut_short
+from contract.tag_data.record import DataModel
 from drivers.book_security import SecuritySwitch, TagSecuritySwitch
 from drivers.card_chip import CardChip
 from drivers.card_reader import CardReader
@@ -176,7 +178,9 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             opened.callback(security.close)
         readers: dict[str, RfidPad | None] = {}
         for name, section, source in (("rfid_pad", d.rfid_pad, "desk"), ("chute_rfid", d.chute_rfid, "chute")):
-            reader, reader_closers = build_rfid_reader(section, name, source, transports, post)
+            reader, reader_closers = build_rfid_reader(
+                section, name, source, transports, post, config.rfid.data_model
+            )
             for close in reader_closers:
                 opened.callback(close)
             closers += reader_closers
@@ -235,12 +239,18 @@ def build_card_chip(
 
 
 def build_rfid_reader(
-    section: RfidReaderSection, name: str, source: str, transports: DeviceTransports, post: Post
+    section: RfidReaderSection,
+    name: str,
+    source: str,
+    transports: DeviceTransports,
+    post: Post,
+    data_model: DataModel = "iso28560-2",
 ) -> tuple[RfidPad | None, list[Callable[[], object]]]:
     """The PN5180 tag reader of `[devices.NAME]` (None for kind "none") posting stacks as
     `source`, and what closes the lines it opened: its RST on `reset_pin` (driven high
     at once) and its BUSY on `busy_pin`, unless the transports bring their own BUSY (the
-    simulator's chip). Its SPI is `transports.rfid[name]`."""
+    simulator's chip). Its SPI is `transports.rfid[name]`. The library's `data_model`
+    tells the poller when a record goes on past the first blocks read."""
     kind, busy_pin, reset_pin = section.kind, section.busy_pin, section.reset_pin
     if kind == "none":
         return None, []
@@ -264,6 +274,7 @@ def build_rfid_reader(
             close()
         raise
     reader = ISO15693Reader(PN5180Host(link.spi, busy, device=name))
+    model = data_model
     pad = RfidPad(
         reader,
         post,
@@ -273,6 +284,7 @@ def build_rfid_reader(
         settle_polls=section.settle_polls,
         read_blocks=section.read_blocks,
         reset_line=reset_line,
+        cut_short=lambda memory: record_cut_short(model, memory),
     )
     return pad, closers
 
