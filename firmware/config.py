@@ -215,10 +215,13 @@ class RfidReaderSection(Section):
 
 
 class ChuteRfidSection(RfidReaderSection):
-    """The chute's reader: the same keys, on the next chip select by default, so a
-    `[devices.chute_rfid]` table that leaves `spi_device` out does not land on the pad's."""
+    """The chute's reader: the same keys, on SPI1 CE0 by default (a Pi's SPI0 has two
+    chip selects, the card reader's and the pad's; SPI1 needs `dtoverlay=spi1-1cs`,
+    docs/rfid.md), so a `[devices.chute_rfid]` table that leaves the bus out does not
+    land on another reader's."""
 
-    spi_device: Annotated[int, Field(ge=0)] = 2
+    spi_bus: Annotated[int, Field(ge=0)] = 1
+    spi_device: Annotated[int, Field(ge=0)] = 0
 
 
 class DevicesSection(Section):
@@ -391,6 +394,11 @@ class KioskConfig(Section):
         d = self.devices
         taken = {
             d.card_reader.reset_pin: "devices.card_reader.reset_pin",
+            d.card_reader.busy_pin: "devices.card_reader.busy_pin",
+            d.rfid_pad.busy_pin: "devices.rfid_pad.busy_pin",
+            d.rfid_pad.reset_pin: "devices.rfid_pad.reset_pin",
+            d.chute_rfid.busy_pin: "devices.chute_rfid.busy_pin",
+            d.chute_rfid.reset_pin: "devices.chute_rfid.reset_pin",
             d.chute.entry_pin: "devices.chute.entry_pin",
             d.chute.exit_pin: "devices.chute.exit_pin",
             d.outputs.flap_pin: "devices.outputs.flap_pin",
@@ -398,7 +406,7 @@ class KioskConfig(Section):
             d.outputs.buzzer_pin: "devices.outputs.buzzer_pin",
         }
         for key, pin in self.security.pins().items():
-            if pin in taken:
+            if pin is not None and pin in taken:
                 raise ValueError(f"GPIO {pin} is used by both {taken[pin]} and {key}")
         return self
 

@@ -280,3 +280,25 @@ def test_the_poller_thread_posts_and_closes(chip: EmulatedPN5180) -> None:
     with pad:
         assert isinstance(queue.next(), BooksPresented)
     assert not chip.pad.energised  # the field is off once closed
+
+
+def test_a_record_longer_than_the_first_blocks_is_read_to_its_end(chip: EmulatedPN5180, events: EventLog) -> None:
+    """5 blocks are read first; a record that goes on (the data model says so) gets the
+    rest, addressed, so a tag with set information and owner ISIL still decodes."""
+    from contract.tag_data.codec import encode_tag, record_cut_short
+    from contract.tag_data.record import TagRecord
+
+    record = TagRecord(BOOKS[0], owner_isil="CN-110000-C", set_part=2, set_size=3, type_of_usage=0x10)
+    memory = encode_tag("iso28560-2", record)
+    assert len(memory) > 5 * 4
+    long_tag, short_tag = library_tag(BOOKS[1]), library_tag(BOOKS[2])
+    padded = memory.ljust(len(long_tag.blocks) * 4, b"\x00")
+    long_tag.blocks = [padded[i : i + 4] for i in range(0, len(padded), 4)]
+    chip.pad.place(long_tag, short_tag)
+    pad = make_pad(chip, events, read_blocks=5, cut_short=lambda data: record_cut_short("iso28560-2", data))
+    pad.poll_once()
+    [event] = presented(events)
+    by_uid = {tag.uid: tag for tag in event.tags}
+    assert decode_tag("iso28560-2", by_uid[long_tag.uid[::-1]].data) == record
+    assert len(by_uid[long_tag.uid[::-1]].data) == 10 * 4  # 5 first, 5 more
+    assert len(by_uid[short_tag.uid[::-1]].data) == 5 * 4  # its record ends within them

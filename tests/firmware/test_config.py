@@ -341,20 +341,31 @@ def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None,
     assert "Traceback" not in out.stderr
 
 
-def test_a_chute_reader_table_without_spi_device_keeps_its_own_chip_select(tmp_path: Path) -> None:
-    """`[devices.chute_rfid]` written without `spi_device` defaults to CE2, not the pad's CE1."""
+def test_a_chute_reader_table_without_spi_keys_keeps_its_own_bus(tmp_path: Path) -> None:
+    """`[devices.chute_rfid]` written without its SPI keys is on SPI1 CE0 (SPI0 has two
+    chip selects on a Pi: the card reader's and the pad's)."""
     text = (
         "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
         "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\n"
     )
     config = load_config(write(tmp_path, text))
-    assert (config.devices.rfid_pad.spi_device, config.devices.chute_rfid.spi_device) == (1, 2)
+    pad, chute = config.devices.rfid_pad, config.devices.chute_rfid
+    assert ((pad.spi_bus, pad.spi_device), (chute.spi_bus, chute.spi_device)) == ((0, 1), (1, 0))
+
+
+def test_an_em_pin_on_a_tag_readers_busy_pin_is_refused(tmp_path: Path) -> None:
+    text = (
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nreset_pin = 13\n"
+        "[security]\nkind = \"em_gpio\"\nunsecure_pin = 5\nsecure_pin = 6\nconfirm_pin = 13\n"
+    )
+    with pytest.raises(ConfigError, match="GPIO 13 is used by both devices.chute_rfid.reset_pin and security.confirm_pin"):
+        load_config(write(tmp_path, text))
 
 
 def test_two_rfid_readers_on_one_chip_select_are_refused_naming_both(tmp_path: Path) -> None:
     text = (
         "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
-        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nspi_device = 1\n"
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nspi_bus = 0\nspi_device = 1\n"
     )
     with pytest.raises(ConfigError, match="rfid_pad and chute_rfid cannot share SPI bus 0 device 1"):
         load_config(write(tmp_path, text))
