@@ -358,7 +358,7 @@ def test_an_em_pin_on_a_tag_readers_busy_pin_is_refused(tmp_path: Path) -> None:
         "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nreset_pin = 13\n"
         "[security]\nkind = \"em_gpio\"\nunsecure_pin = 5\nsecure_pin = 6\nconfirm_pin = 13\n"
     )
-    with pytest.raises(ConfigError, match="GPIO 13 is used by both devices.chute_rfid.reset_pin and security.confirm_pin"):
+    with pytest.raises(ConfigError, match=r"GPIO 13 is used by both devices\.chute_rfid\.reset_pin and security\.confirm_pin"):
         load_config(write(tmp_path, text))
 
 
