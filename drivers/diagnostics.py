@@ -35,6 +35,7 @@ FAULT_HINTS: dict[str, str] = {
     "tag-read-failed": "The RFID reader sees a tag but cannot read its memory. Try another test tag; a book whose tag fails this way needs a new tag.",
     "security-tag-gone": "A book's RFID tag did not answer when its security was switched: the book left the pad or chute too soon, or its tag is damaged. Switch the book's security at the staff desk.",
     "security-tag-write": "A book's RFID tag refused the security write, or reads back unchanged. Switch the book's security at the staff desk and replace the tag if it keeps failing.",
+    "security-not-fitted": "The kiosk was asked to switch a book's security but no fitted unit can: check [security], [rfid] security and the tag readers in the config. Switch the book's security at the staff desk.",
     "security-io": "The book-security (EM) unit's port or pins cannot be used. Check the cable and security.port.",
 }
 

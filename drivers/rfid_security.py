@@ -38,7 +38,8 @@ Convention = Literal["afi", "eas", "afi+eas"]
 class RfidTagSecurity:
     """Switches tags on whichever of `readers` holds them: the one whose last inventory
     saw the tag first, then the others (a book lifted off the pad and dropped in the
-    chute is still the same tag)."""
+    chute is still the same tag). When none could, the first one's failure is told: the
+    reader that saw the tag, or the pad's when none did."""
 
     def __init__(
         self,
@@ -74,12 +75,12 @@ class RfidTagSecurity:
                     self._write(reader, uid, secure)
                     self._check(reader, uid, secure)
             except TagSilent as exc:
-                gone = SwitchResult.fault(TAG_GONE, f"tag {name} did not answer on {pad.device}: {exc}")
+                gone = gone or SwitchResult.fault(TAG_GONE, f"tag {name} did not answer on {pad.device}: {exc}")
                 continue  # perhaps on the other reader
             except TagError as exc:
                 return SwitchResult.fault(TAG_WRITE, f"tag {name} on {pad.device}: {exc}")
             except PN5180Error as exc:
-                gone = SwitchResult.fault(SILENT, f"{pad.device}: {exc}")
+                gone = gone or SwitchResult.fault(SILENT, f"{pad.device}: {exc}")
                 continue
             state = "on" if secure else "off"
             return SwitchResult.done(f"tag {name} security {state} ({self.convention}) on {pad.device}")

@@ -140,3 +140,14 @@ def test_a_dead_reader_is_a_fault_not_a_crash(chips) -> None:
 def test_the_two_afis_must_differ() -> None:
     with pytest.raises(ValueError, match="differ"):
         RfidTagSecurity([object()], afi_in_stock=0x07, afi_on_loan=0x07)  # type: ignore[list-item]
+
+
+def test_a_book_gone_from_the_pad_is_told_as_gone_though_the_chute_reader_is_dead(chips) -> None:
+    desk, chute = chips
+    tag = library_tag(BOOKS[0])
+    desk.pad.place(tag)
+    switch = switch_on(chips)
+    desk.pad.lift(tag)
+    chute.unplug()
+    result = switch.unsecure_tag(on_air(tag.uid))
+    assert (result.ok, result.code) == (False, "security-tag-gone")
