@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import stack_shown
 from bench.report import Row, ratio
 from contract.tag_data.codec import decode_tag, encode_tag
 from contract.tag_data.record import TagRecord
@@ -264,6 +265,7 @@ def measure(stacks: tuple[int, ...] = STACKS, seed: int = 18, rounds: int = 3) -
             str(TARGET_TAGS): _best_of(1, TARGET_TAGS, BLOCK_COUNT, "inventory_read", seed)
         },
         "empty_poll": empty_poll(),
+        "stack_shown": stack_shown.measure(TARGET_TAGS),
     }
 
 
@@ -305,21 +307,24 @@ def rows(raw: dict[str, Any]) -> list[Row]:
         ))
     target = raw["stack_read_inventory_read"].get(str(TARGET_TAGS))
     if target is not None:
-        got_ms = target["stack"]["modelled_ms"]
+        shown = raw["stack_shown"]
+        read_ms = target["stack"]["modelled_ms"]
+        got_ms = read_ms + shown["core_ms"] + shown["render_ms"]
         full = raw["stack_read_full_memory"][str(TARGET_TAGS)]["stack"]["modelled_ms"]
         out.append(Row(
-            f"RFID pad: {TARGET_TAGS}-book stack read, modelled hardware time "
-            f"({'ok' if got_ms <= TARGET_S * 1000 else 'over'})",
+            f"RFID pad: {TARGET_TAGS}-book stack read (modelled hardware time) and shown "
+            f"(core + view, measured) ({'ok' if got_ms <= TARGET_S * 1000 else 'over'})",
             f"{got_ms:.1f} ms",
             f"{TARGET_S * 1000:.0f} ms target (issue 18, read and shown)",
             ratio(got_ms, TARGET_S * 1000),
             "lower",
-            f"INVENTORY READ, {blocks} blocks per tag ({raw['data_model']} record); "
+            f"read {read_ms:.1f} ms (INVENTORY READ, {blocks} blocks per tag, {raw['data_model']} record) + "
+            f"core {shown['core_ms']:.2f} ms + view {shown['render_ms']:.2f} ms (Python here, best of {shown['rounds']}); "
             f"inventory + READ MULTIPLE: {raw['stack_read'][str(TARGET_TAGS)]['stack']['modelled_ms']:.1f} ms; "
             f"NXP-only pad (no plain sweep): "
             f"{raw['stack_read_nxp_only'][str(TARGET_TAGS)]['stack']['modelled_ms']:.1f} ms; "
             f"reading all {BLOCK_COUNT} blocks: "
-            f"{full:.1f} ms ({'ok' if full <= TARGET_S * 1000 else 'over'}); showing it is the UI's, not in this figure",
+            f"{full:.1f} ms ({'ok' if full <= TARGET_S * 1000 else 'over'}); the Kivy redraw is the UI rows'",
         ))
     empty = raw["empty_poll"]
     out.append(Row(
