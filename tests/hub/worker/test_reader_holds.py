@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +23,10 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, registry: Registry) -> Iterator[Ledger]:
-    # serials up to 22: the demo holds' books (serials 21 and 22) are in the catalogue
-    with Ledger.open(f"sqlite:///{tmp_path}/holds.sqlite") as led:
+def ledger(db_url: str, registry: Registry) -> Iterator[Ledger]:
+    """The demo ledger on SQLite and on PostgreSQL, with serials up to 22: the demo holds'
+    books (serials 21 and 22) are in the catalogue."""
+    with Ledger.open(db_url) as led:
         led.seed_demo(registry, per_member=22)
         yield led
 
