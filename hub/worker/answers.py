@@ -163,8 +163,10 @@ class RequestAnswers:
             masked_name=privacy.mask_name(reader.name),
             loans=loan_lines(loans, scheme, with_titles=True),
             items_left=items_left(loans, scheme),
-            holds=hold_lines(self.ledger.reader_holds(key), self._library_name),
-            due_soon=due_soon(loans, self.clock(), self.local_tz),
+            # Left out when empty: a kiosk of an earlier release rejects unknown fields,
+            # so only a reader with holds or loans due soon needs an updated kiosk.
+            holds=hold_lines(self.ledger.reader_holds(key), self._library_name) or None,
+            due_soon=due_soon(loans, self.clock(), self.local_tz) or None,
             home_library=reader.home_library if reader.home_library in self.registry.members else None,
             session_token=self.session_gate.token(kiosk_id, reader.scheme, reader.number) if with_token else None,
             **verdict,

@@ -89,11 +89,13 @@ def test_the_greeting_lists_holds_ready_and_in_transit_with_the_pickup_librarys_
     assert {h.status for h in resp.holds} == {"ready", "in_transit"}
 
 
-def test_a_reader_without_holds_is_told_none_and_a_lookup_before_the_pin_tells_nothing(
+def test_a_reader_without_holds_gets_no_holds_field_and_a_lookup_before_the_pin_tells_nothing(
     ledger: Ledger, registry: Registry
 ) -> None:
     ask = answers_at(ledger, registry)
-    assert greeted(ask, other_reader(registry)).holds == []
+    nothing = greeted(ask, other_reader(registry))
+    assert (nothing.holds, nothing.due_soon) == (None, None)
+    assert b"holds" not in messages.encode(nothing)  # an earlier kiosk still parses it
     before = ask.answer(
         messages.ReaderLookup(op="reader_lookup", card=card(holder(registry)), library_id="capital"), "k1"
     )
@@ -116,10 +118,10 @@ def test_loans_due_within_three_days_of_the_hubs_date_are_named_and_overdue_ones
 
     # 10:00 Beijing, four local days before the due day: not yet; three days before: yes
     four_before = datetime.combine(due_day - timedelta(days=4), datetime.min.time(), BEIJING) + timedelta(hours=10)
-    assert due_soon_at(four_before) == []
+    assert due_soon_at(four_before) is None
     assert due_soon_at(four_before + timedelta(days=1)) == [book]
     assert due_soon_at(due - timedelta(minutes=1)) == [book]
-    assert due_soon_at(due + timedelta(minutes=1)) == []  # overdue: not "due soon"
+    assert due_soon_at(due + timedelta(minutes=1)) is None  # overdue: not "due soon"
 
 
 def test_the_held_book_is_lent_to_its_reader_alone_and_the_pickup_clears_the_hold(
@@ -151,7 +153,7 @@ def test_the_held_book_is_lent_to_its_reader_alone_and_the_pickup_clears_the_hol
     assert lent.result == "committed" and lent.exception in (None, "no_session_token")
     assert ledger.waiting_hold(book) is None and ledger.item(book).state == "on_loan"
     again = greeted(ask, mine)
-    assert book not in {h.item for h in again.holds}
+    assert book not in {h.item for h in again.holds or ()}
     assert book in {loan.item for loan in again.loans}
 
 
