@@ -159,10 +159,11 @@ _HOLD_PLAN: tuple[tuple[str, int, str, str], ...] = (
     ("xicheng", 21, "chaoyang", "on_loan"),
     ("dongcheng", 21, "capital", "on_loan"),
     ("capital", 21, "capital", "on_hold"),
-    # For the hold greeting and pickup (scenarios/hold_pickup.txt): one more ready at the
-    # Capital Library (capital 21 is lent offline by scenarios/offline_loans_for_staff.txt),
-    # and one in transit to Chaoyang.
+    # For the hold greeting and pickup (scenarios/hold_pickup.txt, hold_pickup_pad.txt):
+    # two more ready at the Capital Library (capital 21 is lent offline by
+    # scenarios/offline_loans_for_staff.txt), and one in transit to Chaoyang.
     ("capital", 22, "capital", "on_hold"),
+    ("capital", 23, "capital", "on_hold"),
     ("haidian", 21, "chaoyang", "in_transit"),
 )
 
