@@ -199,6 +199,20 @@ class LoanLine(BaseModel):
     renewals_left: int = 0
 
 
+class HoldLine(BaseModel):
+    """A book reserved for the reader, as the greeting shows it (issue 19): `ready` on the
+    hold shelf of `pickup_library` (scanning it there lends it to this reader alone),
+    `in_transit` on its way there. A hold whose book another reader still has is not
+    listed: there is nothing to fetch or expect yet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=512)
+    item: Barcode
+    title: str | None = None
+    status: Literal["ready", "in_transit"]
+    pickup_library: LibraryId
+    pickup_library_name: Bilingual | None = None
+
+
 class Response(_Msg):
     """Answer to any request. `ok` false with `error` means the request itself failed;
     `allowed` false with `reason_code`/`message` is a refusal the reader is shown."""
@@ -212,6 +226,10 @@ class Response(_Msg):
     pin_required: bool | None = None
     loans: list[LoanLine] | None = None
     items_left: int | None = None
+    # with the loans (issue 19, optional: older hubs send neither): the reader's holds,
+    # and which of `loans` fall due within three days of the hub's own date
+    holds: Annotated[list[HoldLine], Field(max_length=50)] | None = None
+    due_soon: Annotated[list[Barcode], Field(max_length=100)] | None = None
     # pin_check (a right PIN also gets `loans` with titles and `items_left`)
     pin_ok: bool | None = None
     attempts_left: int | None = None

@@ -38,6 +38,29 @@ class ItemLine:
 
 
 @dataclass(frozen=True)
+class HoldNote:
+    """A book reserved for the reader, named at the greeting (issue 19): `ready` on the
+    hold shelf of `library_id` (`here`: this kiosk's library, so scanning it lends it),
+    or `in_transit` on its way there. `library_name` is the hub's, in both languages."""
+
+    barcode: str
+    title: str
+    status: str  # "ready" | "in_transit"
+    library_id: str
+    library_name: Text | None = None
+    here: bool = False
+
+
+@dataclass(frozen=True)
+class DueNote:
+    """A loan due within three days (the hub's reckoning), named at the greeting."""
+
+    barcode: str
+    title: str
+    due: str  # ISO date
+
+
+@dataclass(frozen=True)
 class DeviceLine:
     """Technician view of one device."""
 
@@ -86,3 +109,6 @@ class KioskView:
     kiosk_id: str = ""
     technician: TechnicianView | None = None
     extras: dict[str, str] = field(default_factory=dict)
+    # the greeting's holds and loans due soon (borrow screen; () when the hub told none)
+    holds: tuple[HoldNote, ...] = ()
+    due_soon: tuple[DueNote, ...] = ()

@@ -32,6 +32,7 @@ TAG_FAULTS = ("unreadable", "write-fails")
 TAG_MARK = "tag"  # `drop BARCODE:tag`: the chute's RFID reader reads a tag, not a barcode
 MAX_STACK = 30  # books in one `place`: more than any pad holds, fewer than a typo makes
 SECURED_STATES = ("on", "off")
+HOLD_STATES = ("ready", "in_transit")  # contract.messages.HoldLine.status
 
 
 class ScenarioError(ValueError):
@@ -260,6 +261,17 @@ class ExpectSecured(Step):
 
 
 @dataclass(frozen=True)
+class ExpectHold(Step):
+    """The greeting names the book as held for the reader: `ready` on a hold shelf or
+    `in_transit`, at the pickup library `library` when given (the current view)."""
+
+    barcode: str
+    status: str
+    library: str | None = None
+    verb: ClassVar[str] = "expect hold"
+
+
+@dataclass(frozen=True)
 class ExpectOffline(Step):
     verb: ClassVar[str] = "expect offline"
 
@@ -288,6 +300,7 @@ EXPECT_STEPS = (
     ExpectDue,
     ExpectMessage,
     ExpectSecured,
+    ExpectHold,
     ExpectOffline,
     ExpectOnline,
     ExpectCommitted,
@@ -444,6 +457,9 @@ def _parse_expect(line: int, args: list[str]) -> Step:
         tag = _tag(line, "expect secured", rest[0], faults=False)
         state = _one_of(line, "security state", rest[1].lower(), SECURED_STATES)
         return ExpectSecured(line, tag.barcode, tag.part, state == "on")
+    if form == "hold":
+        status = _one_of(line, "hold status", rest[1].lower(), HOLD_STATES)
+        return ExpectHold(line, rest[0], status, rest[2] if len(rest) > 2 else None)
     if form == "offline":
         return ExpectOffline(line)
     if form == "online":
@@ -463,6 +479,7 @@ _EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
     "due": ("BARCODE YYYY-MM-DD", 2, 2),
     "message": ("BARCODE WORD", 2, 2),
     "secured": ("BARCODE[:N/M] on|off", 2, 2),
+    "hold": ("BARCODE ready|in_transit [LIBRARY_ID]", 2, 3),
     "offline": ("no arguments", 0, 0),
     "online": ("no arguments", 0, 0),
     "committed": ("BARCODE", 1, 1),

@@ -26,6 +26,7 @@ from hal_sim.scenario import (
     ExpectAttempts,
     ExpectCommitted,
     ExpectDue,
+    ExpectHold,
     ExpectLoan,
     ExpectMessage,
     ExpectOffline,
@@ -188,6 +189,9 @@ class ScriptRunner:
                 self._expect_line(step, child, barcode, lambda line: (line.get("due") or "")[:10] == due)
             case ExpectMessage(barcode=barcode, text=text):
                 self._expect_line(step, child, barcode, lambda line: _says(line, text))
+            case ExpectHold(barcode=barcode, status=status, library=library):
+                self._expect(step, child, lambda s: _holds(s.view, barcode, status, library),
+                             lambda s: f"holds {_holds_seen(s.view)} (screen {s.view.get('screen')!r})")
             case ExpectSecured():
                 self._expect_secured(step, child)
             case ExpectCommitted(barcode=barcode):
@@ -323,6 +327,19 @@ def _says(line: dict[str, Any], word: str) -> bool:
     """Whether the line's message (either language) contains `word`, any case."""
     message = line.get("message") or {}
     return any(word.casefold() in (message.get(lang) or "").casefold() for lang in ("zh", "en"))
+
+
+def _holds(view: dict[str, Any], barcode: str, status: str, library: str | None) -> bool:
+    """Whether the view's greeting names the hold (firmware.view.HoldNote as JSON)."""
+    return any(
+        h.get("barcode") == barcode and h.get("status") == status and library in (None, h.get("library_id"))
+        for h in view.get("holds") or ()
+    )
+
+
+def _holds_seen(view: dict[str, Any]) -> str:
+    holds = [f"{h.get('barcode')} {h.get('status')} at {h.get('library_id')}" for h in view.get("holds") or ()]
+    return "[" + ", ".join(holds) + "]" if holds else "none"
 
 
 def _masked(card: str) -> str:

@@ -109,6 +109,32 @@ def standing(view: KioskView, cat: Catalogue) -> list[str]:
     return parts
 
 
+MAX_NOTES = 4  # greeting notes shown at once on 800x480; the rest are counted
+
+
+def reader_notes(view: KioskView, cat: Catalogue) -> list[str]:
+    """The greeting's notes, one line each: holds ready to collect (here: scan it to
+    borrow it; elsewhere: at which library), holds on their way and where to, then the
+    loans due soon with their dates. More than MAX_NOTES: the last line counts the rest."""
+    lang = view.language
+    lines = []
+    for hold in view.holds:
+        title = book_title(hold.title, lang) or hold.barcode
+        library = hold.library_name.in_language(lang) if hold.library_name is not None else hold.library_id
+        if hold.status == "ready":
+            key = "borrow.hold_ready_here" if hold.here else "borrow.hold_ready"
+        else:
+            key = "borrow.hold_in_transit"
+        lines.append(cat.text(lang, key, title=title, library=library))
+    for loan in view.due_soon:
+        title = book_title(loan.title, lang) or loan.barcode
+        lines.append(cat.text(lang, "borrow.due_soon", title=title, date=format_due(loan.due, lang)))
+    if len(lines) > MAX_NOTES:
+        rest = len(lines) - (MAX_NOTES - 1)
+        lines = [*lines[: MAX_NOTES - 1], cat.text(lang, "borrow.notes_more", n=rest)]
+    return lines
+
+
 # Generic notices the hub's own words replace: a lost card is told "reported lost",
 # not "cannot be used here" followed by the reason.
 _REPLACED_BY_HUB_WORDS = frozenset({"notice.card_refused"})

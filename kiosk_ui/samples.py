@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from drivers.diagnostics import FAULT_HINTS
-from firmware.view import DeviceLine, ItemLine, KioskView, TechnicianView, Text
+from firmware.view import DeviceLine, DueNote, HoldNote, ItemLine, KioskView, TechnicianView, Text
 
 XICHENG = Text("西城区图书馆", "Xicheng District Library")
 DONGCHENG = Text("东城区第一图书馆", "Dongcheng District First Library")
@@ -25,6 +25,15 @@ def borrow_items() -> tuple[ItemLine, ...]:
         ),
         ItemLine("30101000000033", "红楼梦", "refused", reason_code="limit_reached"),
         ItemLine("30101000000041", "三体", "checking"),
+    )
+
+
+def holds() -> tuple[HoldNote, ...]:
+    """The greeting's holds as the core renders them at Xicheng: one on the hold shelf
+    here, one on its way to Dongcheng (issue 19)."""
+    return (
+        HoldNote("30102000000224", "乡土中国 / 费孝通 著", "ready", "xicheng", XICHENG, here=True),
+        HoldNote("30108000000211", "城记 / 王军 著", "in_transit", "dongcheng", DONGCHENG),
     )
 
 
@@ -201,5 +210,14 @@ def sample_views(language: str = "zh") -> dict[str, KioskView]:
             countdown_s=15,
         ),
         "notice": replace(base, notice="notice.one_card_at_a_time"),
+        "borrow_holds": replace(
+            base,
+            screen="borrow",
+            reader_name="王*明",
+            reader_loans=2,
+            items_left=8,
+            holds=holds(),
+            due_soon=(DueNote("30102000000018", "活着 / 余华 著", "2025-03-05"),),
+        ),
     }
     return views

@@ -13,6 +13,7 @@ import math
 from firmware.core.availability import out_of_service_code, shows_out_of_service
 from firmware.core.config import CoreConfig
 from firmware.core.policy import SESSION_SCREENS, idle_s, offline_limit
+from firmware.core.reader_notes import due_notes, hold_notes
 from firmware.core.requests import waiting_for
 from firmware.core.state import Line, State, work_in_progress
 from firmware.view import DeviceLine, ItemLine, KioskView, TechnicianView
@@ -48,6 +49,8 @@ def render(state: State, config: CoreConfig) -> KioskView:
         kiosk_id=config.kiosk_id,
         technician=technician_view(state) if screen == "technician" else None,
         extras=extras,
+        holds=hold_notes(state, config) if greeted else (),
+        due_soon=due_notes(state) if greeted else (),
     )
 
 

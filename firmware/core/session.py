@@ -99,6 +99,8 @@ def lookup_answered(state: State, response: Response, config: CoreConfig) -> Ste
         loans=tuple(response.loans or ()),
         loans_known=response.loans is not None,
         items_left=response.items_left,
+        holds=tuple(response.holds or ()),
+        due_soon=tuple(response.due_soon or ()),
         pin_required=bool(response.pin_required) or reader.staff,
         session_token=response.session_token,  # given only when the tap authenticates
     )
@@ -211,8 +213,8 @@ def pin_answered(state: State, response: Response, config: CoreConfig) -> Step:
 
 def _authenticated(state: State, response: Response) -> State:
     """Keep what a right PIN brings: the session token, who the reader is (masked name)
-    and the loans with their titles and the allowance (the hub's lookup before the PIN
-    says none of them for a scheme with PINs)."""
+    and the loans with their titles and the allowance, their holds and the loans due
+    soon (the hub's lookup before the PIN says none of them for a scheme with PINs)."""
     reader = state.reader
     assert reader is not None
     reader = replace(
@@ -222,6 +224,8 @@ def _authenticated(state: State, response: Response) -> State:
         loans=tuple(response.loans) if response.loans is not None else reader.loans,
         loans_known=reader.loans_known or response.loans is not None,
         items_left=response.items_left if response.items_left is not None else reader.items_left,
+        holds=tuple(response.holds) if response.holds is not None else reader.holds,
+        due_soon=tuple(response.due_soon) if response.due_soon is not None else reader.due_soon,
     )
     return replace(state, reader=_returns_only(reader, response))
 

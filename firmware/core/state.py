@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from contract.messages import CardRef, LoanLine
+from contract.messages import CardRef, HoldLine, LoanLine
 from drivers.diagnostics import DiagResult
 from drivers.events import TagRead
 from firmware.view import Text
@@ -35,7 +35,9 @@ class Reader:
     (a lookup before the PIN, or any offline session, does not): the screen then shows
     no loan count rather than a made-up one. `borrow_refusal` is set when this card may
     only return here (the hub's reason, e.g. "scheme_not_accepted", or the alliance's
-    scheme rules applied offline), with the words to show in `borrow_message`."""
+    scheme rules applied offline), with the words to show in `borrow_message`. `holds`
+    and `due_soon` (barcodes of `loans`) are what the hub's greeting answer said of the
+    reader's reserved books and loans falling due; () when it said nothing."""
 
     card: CardRef
     card_hash: str
@@ -50,6 +52,8 @@ class Reader:
     verified: bool = False
     offline: bool = False
     session_token: str | None = None
+    holds: tuple[HoldLine, ...] = ()
+    due_soon: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

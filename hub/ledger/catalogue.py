@@ -143,8 +143,8 @@ class DemoHold:
     """An item with a hold for `HOLDER_NUMBER`, to be picked up at `pickup_library`.
 
     `item_state` "on_loan": someone else still has it (its return routes to the hold);
-    "on_hold": it already waits on the pickup library's hold shelf. `reader_hash` is the
-    holder's `card_hash`, as the ledger keys readers.
+    "on_hold": it already waits on the pickup library's hold shelf; "in_transit": it is
+    on its way there. `reader_hash` is the holder's `card_hash`, as the ledger keys readers.
     """
 
     barcode: str
@@ -159,6 +159,12 @@ _HOLD_PLAN: tuple[tuple[str, int, str, str], ...] = (
     ("xicheng", 21, "chaoyang", "on_loan"),
     ("dongcheng", 21, "capital", "on_loan"),
     ("capital", 21, "capital", "on_hold"),
+    # For the hold greeting and pickup (scenarios/hold_pickup.txt, hold_pickup_pad.txt):
+    # two more ready at the Capital Library (capital 21 is lent offline by
+    # scenarios/offline_loans_for_staff.txt), and one in transit to Chaoyang.
+    ("capital", 22, "capital", "on_hold"),
+    ("capital", 23, "capital", "on_hold"),
+    ("haidian", 21, "chaoyang", "in_transit"),
 )
 
 

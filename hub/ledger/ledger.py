@@ -43,7 +43,7 @@ from hub.ledger.kiosk_flags import KioskFlag
 from hub.ledger.ledger_sql import Database, LedgerUrlError, open_database
 from hub.ledger.order_caps import OrderCaps
 from hub.ledger.pins import PinPeppers, PinResult
-from hub.ledger.queries import ExceptionRow, LoanRow
+from hub.ledger.queries import ExceptionRow, HoldRow, LoanRow
 from hub.ledger.seeding import ProgressCallback, SeedCounts
 from hub.ledger.txn_checks import OfflineBounds
 from hub.rules.registry import Registry
@@ -154,6 +154,9 @@ class Ledger:
 
     def waiting_hold(self, barcode: str) -> tuple[str, str] | None:
         return queries.waiting_hold(self.db, barcode)
+
+    def reader_holds(self, reader_hash: str) -> list[HoldRow]:
+        return queries.reader_holds(self.db, reader_hash)
 
     def blocklist_hashes(self, today: date, salt: str) -> list[str]:
         return queries.blocklist_hashes(self.db, today, salt)

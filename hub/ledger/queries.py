@@ -34,6 +34,19 @@ class LoanRow:
 
 
 @dataclass(frozen=True)
+class HoldRow:
+    """An open hold of a reader with its book's title and state: `hold_state` is the
+    holds table's ("waiting", "ready"), `item_state` the book's ("on_hold", "in_transit",
+    "on_loan", ...), so a caller tells a book on the shelf from one on its way."""
+
+    item: str
+    title: str
+    pickup_library: str
+    hold_state: str
+    item_state: str
+
+
+@dataclass(frozen=True)
 class ExceptionRow:
     """A committed txn staff must look at (an offline conflict, an unknown book). The
     summary names kiosk, library, item and card scheme, never the card number."""
@@ -147,6 +160,18 @@ def waiting_hold(db: Database, barcode: str) -> tuple[str, str] | None:
         (barcode,),
     )
     return None if row is None else (row[0], row[1])
+
+
+def reader_holds(db: Database, reader_hash: str) -> list[HoldRow]:
+    """The reader's open holds (waiting or ready), oldest first; a hold whose book the
+    catalogue does not hold is left out (nothing to show or fetch)."""
+    rows = db.query(
+        "SELECT h.item, i.title, h.pickup_library, h.state, i.state FROM holds h"
+        " JOIN items i ON i.barcode = h.item"
+        " WHERE h.card_hash = ? AND h.state IN ('waiting', 'ready') ORDER BY h.id",
+        (reader_hash,),
+    )
+    return [HoldRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def blocklist_hashes(db: Database, today: date, salt: str) -> list[str]:

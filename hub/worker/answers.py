@@ -47,7 +47,7 @@ from hub.rules.schemes import Scheme
 from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED, CardWalkGuard
 from hub.worker.ils_lending import IlsLending
 from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
-from hub.worker.reader_view import items_left, loan_lines, reader_state
+from hub.worker.reader_view import due_soon, hold_lines, items_left, loan_lines, reader_state
 from hub.worker.refusals import reason_message, refusal_fields, unknown_card
 from hub.worker.session_gate import SessionGate
 
@@ -152,15 +152,21 @@ class RequestAnswers:
         **fields: Any,
     ) -> messages.Response:
         """Everything an authenticated reader is greeted with: masked name, home library,
-        loans with titles, allowance, the session token (when `with_token`), and with a
+        loans with titles, allowance, holds ready or in transit, the loans due within
+        three days (by the hub's clock, never the kiosk's), the session token (when `with_token`), and with a
         `decision` the card's state and whether it may borrow here."""
-        loans = self.ledger.active_loans(privacy.card_hash(reader.scheme, reader.number))
+        key = privacy.card_hash(reader.scheme, reader.number)
+        loans = self.ledger.active_loans(key)
         verdict = {} if decision is None else {"state": reader_state(reader, decision), **refusal_fields(decision)}
         return messages.Response(
             scheme=reader.scheme,
             masked_name=privacy.mask_name(reader.name),
             loans=loan_lines(loans, scheme, with_titles=True),
             items_left=items_left(loans, scheme),
+            # Left out when empty: a kiosk of an earlier release rejects unknown fields,
+            # so only a reader with holds or loans due soon needs an updated kiosk.
+            holds=hold_lines(self.ledger.reader_holds(key), self._library_name) or None,
+            due_soon=due_soon(loans, self.clock(), self.local_tz) or None,
             home_library=reader.home_library if reader.home_library in self.registry.members else None,
             session_token=self.session_gate.token(kiosk_id, reader.scheme, reader.number) if with_token else None,
             **verdict,

@@ -6,7 +6,7 @@ from kivy.factory import Factory
 
 from firmware.view import KioskView
 
-from ..present import greeting, standing
+from ..present import greeting, reader_notes, standing
 from ..widgets import PALETTE, KioskLabel
 from .base import KioskScreen
 
@@ -16,6 +16,9 @@ class BorrowScreen(KioskScreen):
 
     def build_ui(self) -> None:
         self.title, self.counts = self.header()
+        self.notes = KioskLabel(base_size=20, bold_text=True)  # holds, loans due soon
+        self.notes.color = PALETTE.hold
+        self.body.add_widget(self.notes)
         self.prompt = KioskLabel(base_size=24, bold_text=True)
         self.body.add_widget(self.prompt)
         self.scroll, self.grid = self.item_list()
@@ -30,6 +33,7 @@ class BorrowScreen(KioskScreen):
     def update(self, view: KioskView) -> None:
         self.title.text = greeting(view, self.ctx.catalogue)
         self.counts.text = " · ".join(standing(view, self.ctx.catalogue))
+        self.notes.text = "\n".join(reader_notes(view, self.ctx.catalogue))
         if view.busy:
             self.prompt.text = self.text(view, "busy.checking")
             self.prompt.color = PALETTE.busy

@@ -41,6 +41,9 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "offline": ("暂时无法连接图书馆系统，还书照常",),
         "countdown": ("15 秒后自动退出，点任意按钮继续",),
         "notice": ("请一次只放一张卡",),
+        "borrow_holds": ("预约的书到了：《乡土中国》 费孝通 著，就在本馆预约架，取来扫描即可借出",
+                         "预约的书正在送往东城区第一图书馆：《城记》 王军 著",
+                         "快到期了：《活着》 余华 著，请于2025年3月5日前归还"),
     },
     "en": {
         "attract": ("Please tap your library card", "Borrow", "Return"),
@@ -66,6 +69,9 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "offline": ("Offline: returns still work",),
         "countdown": ("Logging out in 15 s — press any button to stay",),
         "notice": ("Please put only one card on the reader.",),
+        "borrow_holds": ("Your reserved book is here: 乡土中国 / 费孝通 著, on this library's hold shelf",
+                         "on its way to Dongcheng District First Library: 城记 / 王军 著",
+                         "Due soon: 活着 / 余华 著, due back 5 March 2025"),
     },
 }
 
