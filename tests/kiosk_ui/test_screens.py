@@ -24,7 +24,8 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "borrow_busy": ("正在查询，请稍候…", "查询中"),
         "borrow_refusal": ("不能借", "这本书已被其他读者预约", "您借的书已经到了上限"),
         "returns": ("放回本馆书架", "送回西城区图书馆", "放到预约书架", "《城南旧事》"),
-        "summary": ("办理完成，谢谢！", "读者证: 0110****2341", "借出 应还 2025-04-12", "用手机扫一扫，保存凭条"),
+        "summary": ("办理完成，谢谢！", "读者证: 0110****2341", "借出 应还 2025-04-12", "用手机扫一扫，保存凭条",
+                    "馆: 西城区图书馆", "30234000001233 百年孤独: 未办理 — 这本书已被其他读者预约"),
         "help": ("需要帮助？", "已通知工作人员，请在这里稍等。"),
         "out_of_service": ("暂停服务", "故障代码：chute-jammed"),
         "technician": ("技术维护", "自检", "结束维护", "故障", "正常", "扫描器 · 故障代码 scanner-unplugged",
@@ -40,7 +41,7 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "logged_out": ("长时间没有操作，已自动退出",),
         "offline": ("暂时无法连接图书馆系统，还书照常",),
         "countdown": ("15 秒后自动退出，点任意按钮继续",),
-        "notice": ("请一次只放一张卡",),
+        "notice": ("读卡区上不止一张卡：请只留下您自己的读者卡",),
     },
     "en": {
         "attract": ("Please tap your library card", "Borrow", "Return"),
@@ -50,7 +51,8 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "borrow_refusal": ("Not borrowed", "Another reader has reserved this book"),
         "returns": ("Back on the shelf here", "Goes back to Xicheng District Library", "Goes to the hold shelf"),
         "summary": ("All done — thank you!", "Card: 0110****2341", "loaned, due 2025-04-12",
-                    "Scan with your phone to keep the receipt"),
+                    "Scan with your phone to keep the receipt", "Library: Xicheng District Library",
+                    "30234000001233 百年孤独: not done — Another reader has reserved this book"),
         "help": ("Need help?", "Staff have been called. Please wait here."),
         "out_of_service": ("Out of service", "Fault code: chute-jammed"),
         "technician": ("Technician", "Self-test", "Maintenance off", "Fault", "Scanner · fault code scanner-unplugged",
@@ -65,7 +67,7 @@ EXPECTED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "logged_out": ("You were logged out after a period of inactivity.",),
         "offline": ("Offline: returns still work",),
         "countdown": ("Logging out in 15 s — press any button to stay",),
-        "notice": ("Please put only one card on the reader.",),
+        "notice": ("More than one card is on the reader: leave only your own library card there",),
     },
 }
 
