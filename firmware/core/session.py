@@ -41,8 +41,6 @@ _PIN_DIGITS = frozenset("0123456789")
 
 def card_presented(state: State, event: CardPresented, config: CoreConfig) -> Step:
     state = replace(state, card_uid=event.uid, card_left_since=None, card_left_warned=False)
-    if state.notice == "notice.one_card_at_a_time":
-        state = clear_notice(state)  # a card is presented only when it lies there alone
     if waiting_for(state, "lookup", "pin"):
         return state, ()
     if state.service.selftest_running:
