@@ -30,6 +30,12 @@ FAULT_HINTS: dict[str, str] = {
     "security-no-answer": "The book-security (EM) unit does not answer. Check its power and serial cable, and security.port / baud.",
     "security-refused": "The book-security (EM) unit refused to switch: no strip under its head, or the unit is busy. Switch the book by hand.",
     "security-no-confirm": "The book-security (EM) unit never confirmed the pulse. Check its confirm wire and security.pulse_ms.",
+    "rfid-reader-silent": "An RFID book-tag reader (the lending pad's or the return chute's) does not answer. Check its SPI cable, its BUSY and RST wires and its 3.3 V / 5 V supply, then run the self-test again.",
+    "rfid-antenna": "An RFID book-tag reader answers but its field stays off (the chip reports overheating, or the antenna driver's 5 V is missing). Let it cool, check the 5 V supply and the antenna cable.",
+    "tag-read-failed": "The RFID reader sees a tag but cannot read its memory. Try another test tag; a book whose tag fails this way needs a new tag.",
+    "security-tag-gone": "A book's RFID tag did not answer when its security was switched: the book left the pad or chute too soon, or its tag is damaged. Switch the book's security at the staff desk.",
+    "security-tag-write": "A book's RFID tag refused the security write, or reads back unchanged. Switch the book's security at the staff desk and replace the tag if it keeps failing.",
+    "security-not-fitted": "The kiosk was asked to switch a book's security but no fitted unit can: check [security], [rfid] security and the tag readers in the config. Switch the book's security at the staff desk.",
     "security-io": "The book-security (EM) unit's port or pins cannot be used. Check the cable and security.port.",
 }
 
@@ -59,7 +65,8 @@ class DiagResult:
 @dataclass(frozen=True)
 class SelfTestAids:
     """What makes a self-test more than "the port opens": a way to make each scanner
-    emit a test code, each beam toggle, and a test card lie on the reader. The simulator
+    emit a test code, each beam toggle, a test card lie on the reader and a test tag on
+    the RFID pad. The simulator
     provides all of them; on a Pi a technician's hand does, or they stay None."""
 
     desk_readback: Callable[[str], object] | None = None
@@ -67,3 +74,5 @@ class SelfTestAids:
     exercise_beams: Callable[[], object] | None = None
     present_test_card: Callable[[], object] | None = None
     remove_test_card: Callable[[], object] | None = None
+    present_test_tag: Callable[[], object] | None = None  # a test book tag on the RFID pad
+    remove_test_tag: Callable[[], object] | None = None

@@ -193,18 +193,19 @@ class OutputsSection(Section):
 class RfidReaderSection(Section):
     """A PN5180 reading ISO 15693 book tags (docs/rfid.md): the lending pad
     (`devices.rfid_pad`) or the return chute's reader (`devices.chute_rfid`). kind
-    "none" (the default): not fitted. Each poll is one inventory; a stack is reported
-    once its tags stayed the same for `settle_polls` polls, and each new tag's first
-    `read_blocks` blocks are read (enough for the library's data model)."""
+    "none" (the default): not fitted. Each poll is one inventory; each new tag's first
+    `read_blocks` blocks are read (5: a GB/T 35660.2 record with item id and owner ISIL),
+    more only when the library's data model says the record goes on, and the stack is
+    reported at once; a tag counts as gone after `settle_polls` polls without it."""
 
     kind: Literal["none", "pn5180"] = "none"
     spi_bus: Annotated[int, Field(ge=0)] = 0
     spi_device: Annotated[int, Field(ge=0)] = 1
     busy_pin: Pin | None = None
     reset_pin: Pin | None = None
-    poll_interval_s: Seconds = 0.1
+    poll_interval_s: Seconds = 0.05
     settle_polls: Annotated[int, Field(ge=1, le=10)] = 2
-    read_blocks: Annotated[int, Field(ge=1, le=64)] = 10
+    read_blocks: Annotated[int, Field(ge=1, le=64)] = 5
 
     @model_validator(mode="after")
     def _busy_when_fitted(self) -> RfidReaderSection:
@@ -214,10 +215,13 @@ class RfidReaderSection(Section):
 
 
 class ChuteRfidSection(RfidReaderSection):
-    """The chute's reader: the same keys, on the next chip select by default, so a
-    `[devices.chute_rfid]` table that leaves `spi_device` out does not land on the pad's."""
+    """The chute's reader: the same keys, on SPI1 CE0 by default (a Pi's SPI0 has two
+    chip selects, the card reader's and the pad's; SPI1 needs `dtoverlay=spi1-1cs`,
+    docs/rfid.md), so a `[devices.chute_rfid]` table that leaves the bus out does not
+    land on another reader's."""
 
-    spi_device: Annotated[int, Field(ge=0)] = 2
+    spi_bus: Annotated[int, Field(ge=0)] = 1
+    spi_device: Annotated[int, Field(ge=0)] = 0
 
 
 class DevicesSection(Section):
@@ -390,6 +394,11 @@ class KioskConfig(Section):
         d = self.devices
         taken = {
             d.card_reader.reset_pin: "devices.card_reader.reset_pin",
+            d.card_reader.busy_pin: "devices.card_reader.busy_pin",
+            d.rfid_pad.busy_pin: "devices.rfid_pad.busy_pin",
+            d.rfid_pad.reset_pin: "devices.rfid_pad.reset_pin",
+            d.chute_rfid.busy_pin: "devices.chute_rfid.busy_pin",
+            d.chute_rfid.reset_pin: "devices.chute_rfid.reset_pin",
             d.chute.entry_pin: "devices.chute.entry_pin",
             d.chute.exit_pin: "devices.chute.exit_pin",
             d.outputs.flap_pin: "devices.outputs.flap_pin",
@@ -397,7 +406,7 @@ class KioskConfig(Section):
             d.outputs.buzzer_pin: "devices.outputs.buzzer_pin",
         }
         for key, pin in self.security.pins().items():
-            if pin in taken:
+            if pin is not None and pin in taken:
                 raise ValueError(f"GPIO {pin} is used by both {taken[pin]} and {key}")
         return self
 

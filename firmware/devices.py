@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from contract.tag_data.codec import record_cut_short
+from contract.tag_data.record import DataModel
 from drivers.book_security import SecuritySwitch, TagSecuritySwitch
 from drivers.card_chip import CardChip
 from drivers.card_reader import CardReader
@@ -17,6 +19,7 @@ from drivers.diagnostics import DiagResult, SelfTestAids
 from drivers.em_security import EmGpioUnit, EmSerialUnit
 from drivers.events import Post
 from drivers.hid_scanner import HidScanner
+from drivers.iso15693 import ISO15693Reader
 from drivers.mfrc522 import MFRC522
 from drivers.mfrc522_spi import open_reset_line
 from drivers.outputs import Outputs
@@ -24,12 +27,16 @@ from drivers.pn5180_cards import PN5180CardChip
 from drivers.pn5180_host import PN5180Host
 from drivers.pn5180_wiring import open_busy_line
 from drivers.receipt_printer import PrinterLink, ReceiptPrinter, printer_link
+from drivers.rfid_pad import RfidPad
+from drivers.rfid_security import RfidTagSecurity
 from drivers.scanner import BarcodeScanner
 from drivers.transports import DeviceTransports
 from firmware.config import (
     CardReaderSection,
     KioskConfig,
     PrinterSection,
+    RfidReaderSection,
+    RfidSection,
     ScannerSection,
     SecuritySection,
 )
@@ -52,14 +59,21 @@ class DeviceSet:
     closers: list[Callable[[], object]] = field(default_factory=list)
     printer: ReceiptPrinter | None = None  # None: no receipt printer configured
     security: SecuritySwitch | None = None  # None: [security] kind = "none"
-    tag_security: TagSecuritySwitch | None = None  # None: no RFID pad, or [security] rfid = "none"
+    tag_security: TagSecuritySwitch | None = None  # None: no tag reader, or [rfid] security = "none"
+    rfid_pad: RfidPad | None = None  # the lending pad's tag reader ([devices.rfid_pad])
+    chute_rfid: RfidPad | None = None  # the return chute's tag reader ([devices.chute_rfid])
 
     def start(self) -> None:
         self.scanner.start()
         self.chute_scanner.start()
         self.card_reader.start()
+        for reader in self._tag_readers():
+            reader.start()
         if self.printer is not None:
             self.printer.start()
+
+    def _tag_readers(self) -> list[RfidPad]:
+        return [r for r in (self.rfid_pad, self.chute_rfid) if r is not None]
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """True once both scanner ports are open (a scan before that would be lost)."""
@@ -77,6 +91,16 @@ class DeviceSet:
         finally:
             if aids.remove_test_card:
                 aids.remove_test_card()
+        if self.rfid_pad is not None:
+            if aids.present_test_tag:
+                aids.present_test_tag()
+            try:
+                results += self.rfid_pad.diagnose()
+            finally:
+                if aids.remove_test_tag:
+                    aids.remove_test_tag()
+        if self.chute_rfid is not None:
+            results += self.chute_rfid.diagnose()
         results += self.scanner.diagnose(aids.desk_readback)
         results += self.chute_scanner.diagnose(aids.chute_readback)
         results += self.chute.diagnose(aids.exercise_beams)
@@ -91,6 +115,8 @@ class DeviceSet:
         """Close every device, then the closers. Safe to call twice."""
         for device in (self.card_reader, self.scanner, self.chute_scanner, self.chute, self.outputs):
             device.close()
+        for reader in self._tag_readers():
+            reader.close()
         if self.printer is not None:
             self.printer.close()
         if self.security is not None:
@@ -150,6 +176,18 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
         security = build_security(config.security, transports)
         if security is not None:
             opened.callback(security.close)
+        readers: dict[str, RfidPad | None] = {}
+        for name, section, source in (("rfid_pad", d.rfid_pad, "desk"), ("chute_rfid", d.chute_rfid, "chute")):
+            reader, reader_closers = build_rfid_reader(
+                section, name, source, transports, post, config.rfid.data_model
+            )
+            for close in reader_closers:
+                opened.callback(close)
+            closers += reader_closers
+            if reader is not None:
+                opened.callback(reader.close)
+            readers[name] = reader
+        tag_security = build_tag_security(config.rfid, [r for r in readers.values() if r is not None])
         printer = build_printer(d.printer, transports.printer, post)
         devices = DeviceSet(
             card_reader=card_reader,
@@ -161,6 +199,9 @@ def build_devices(config: KioskConfig, transports: DeviceTransports, post: Post)
             closers=closers,
             printer=printer,
             security=security,
+            tag_security=tag_security,
+            rfid_pad=readers["rfid_pad"],
+            chute_rfid=readers["chute_rfid"],
         )
         opened.pop_all()
     return devices
@@ -195,6 +236,71 @@ def build_card_chip(
         busy = line
     host = PN5180Host(transports.spi, busy, device="card_reader")
     return PN5180CardChip(host, reset_line=reset_line), closers
+
+
+def build_rfid_reader(
+    section: RfidReaderSection,
+    name: str,
+    source: str,
+    transports: DeviceTransports,
+    post: Post,
+    data_model: DataModel = "iso28560-2",
+) -> tuple[RfidPad | None, list[Callable[[], object]]]:
+    """The PN5180 tag reader of `[devices.NAME]` (None for kind "none") posting stacks as
+    `source`, and what closes the lines it opened: its RST on `reset_pin` (driven high
+    at once) and its BUSY on `busy_pin`, unless the transports bring their own BUSY (the
+    simulator's chip). Its SPI is `transports.rfid[name]`. The library's `data_model`
+    tells the poller when a record goes on past the first blocks read."""
+    kind, busy_pin, reset_pin = section.kind, section.busy_pin, section.reset_pin
+    if kind == "none":
+        return None, []
+    link = transports.rfid.get(name)
+    if link is None:
+        raise ValueError(f"devices.{name} is fitted but the transports open no SPI for it")
+    closers: list[Callable[[], object]] = []
+    try:
+        reset_line = None
+        if reset_pin is not None:
+            reset_line = open_reset_line(reset_pin, pin_factory=transports.pin_factory)
+            closers.append(reset_line.close)
+        busy = link.busy
+        if busy is None:
+            assert busy_pin is not None  # checked at config load
+            line = open_busy_line(busy_pin, pin_factory=transports.pin_factory)
+            closers.append(line.close)
+            busy = line
+    except Exception:
+        for close in reversed(closers):
+            close()
+        raise
+    reader = ISO15693Reader(PN5180Host(link.spi, busy, device=name))
+    model = data_model
+    pad = RfidPad(
+        reader,
+        post,
+        source=source,
+        device=name,
+        interval_s=section.poll_interval_s,
+        settle_polls=section.settle_polls,
+        read_blocks=section.read_blocks,
+        reset_line=reset_line,
+        cut_short=lambda memory: record_cut_short(model, memory),
+    )
+    return pad, closers
+
+
+def build_tag_security(section: RfidSection, readers: list[RfidPad]) -> RfidTagSecurity | None:
+    """The RFID security switch over the fitted tag readers, by the library's
+    convention (`[rfid] security`); None when its tags carry no security or no reader
+    is fitted (firmware.assembly.tag_security_fitted says the same to the core)."""
+    if section.security == "none" or not readers:
+        return None
+    return RfidTagSecurity(
+        readers,
+        convention=section.security,
+        afi_in_stock=section.afi_in_stock,
+        afi_on_loan=section.afi_on_loan,
+    )
 
 
 def build_scanner(

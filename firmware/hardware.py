@@ -1,4 +1,5 @@
-"""The transports of a Raspberry Pi's devices: spidev for the card reader, the
+"""The transports of a Raspberry Pi's devices: spidev for the card reader and the
+fitted RFID tag readers (PN5180, up to 7 MHz), the
 configured serial ports for the scanners, gpiozero's default pin factory (lgpio on a
 Pi) for the chute, outputs and the reader's reset line. Backends are imported only
 when the transports are opened, never at import time. The devices themselves are built
@@ -9,8 +10,10 @@ from __future__ import annotations
 import queue
 import sys
 
-from drivers.transports import DeviceTransports
+from drivers.transports import DeviceTransports, RfidLink
 from firmware.config import ConfigError, KioskConfig, load_config
+
+PN5180_SPI_HZ = 7_000_000  # the PN5180's host interface maximum (datasheet 11.4)
 
 
 def pi_transports(config: KioskConfig) -> DeviceTransports:
@@ -35,12 +38,25 @@ def pi_transports(config: KioskConfig) -> DeviceTransports:
             raise ConfigError(f"devices.{name}.port: set the serial port (e.g. /dev/ttyACM0) or run with --sim")
     printer = printer_link_from(d.printer)
     spi = open_spi(d.card_reader.spi_bus, d.card_reader.spi_device)
+    on_close = [spi.close]
+    rfid: dict[str, RfidLink] = {}
+    try:
+        for name, reader in (("rfid_pad", d.rfid_pad), ("chute_rfid", d.chute_rfid)):
+            if reader.kind != "none":
+                tag_spi = open_spi(reader.spi_bus, reader.spi_device, max_speed_hz=PN5180_SPI_HZ)
+                on_close.append(tag_spi.close)
+                rfid[name] = RfidLink(tag_spi)  # BUSY: the builder opens busy_pin
+    except Exception:
+        for close in reversed(on_close):
+            close()
+        raise
     return DeviceTransports(
         spi=spi,
         desk_port=ports["scanner"],
         chute_port=ports["chute_scanner"],
         pin_factory=None,
-        on_close=[spi.close],
+        on_close=on_close,
+        rfid=rfid,
         desk_input=inputs["scanner"],
         chute_input=inputs["chute_scanner"],
         printer=printer,

@@ -43,7 +43,11 @@ def _error(code: int) -> bytes:
 class Iso15693Tag:
     """One tag. `uid` as printed (0xE0 first). Fault flags: `unreadable` (every answer
     arrives with a broken CRC), `write_fails` (writes answer error 0x13, memory kept),
-    `supports_write_multiple` (ICODE SLIX has none: it answers 'not supported')."""
+    `supports_write_multiple` (ICODE SLIX has none: it answers 'not supported'),
+    `supports_inventory_read` (False: a non-NXP tag, silent to INVENTORY READ as ISO
+    15693-3 has a tag be to an unknown custom command in a non-addressed request),
+    `refuses_aloud` (with `supports_inventory_read=False`: answers it 'not supported'
+    in its slot instead, as some readers' tags do)."""
 
     uid: bytes
     blocks: list[bytes] = field(default_factory=lambda: [bytes(BLOCK_SIZE)] * BLOCK_COUNT)
@@ -53,10 +57,13 @@ class Iso15693Tag:
     unreadable: bool = False
     write_fails: bool = False
     supports_write_multiple: bool = True
+    supports_inventory_read: bool = True
+    refuses_aloud: bool = False
     quiet: bool = False
     powered: bool = False
     _slot: int | None = None  # my slot in the running 16-slot inventory
     _slot_now: int = 0
+    _slot_reply: bytes = b""  # what I answer in my slot (INVENTORY or INVENTORY READ)
 
     def __post_init__(self) -> None:
         if len(self.uid) != 8 or self.uid[0] != 0xE0:
@@ -67,7 +74,7 @@ class Iso15693Tag:
         return int.from_bytes(self.uid, "big")
 
     def power(self, on: bool, *, gap_s: float = 1.0) -> None:
-        if on and not self.powered and gap_s >= QUIET_HOLD_S:
+        if on and not self.powered and gap_s >= QUIET_HOLD_S - 1e-9:  # float noise is not physics
             self.quiet = False
         self.powered = on
         self._slot = None
@@ -84,7 +91,7 @@ class Iso15693Tag:
             return None
         self._slot_now += 1
         if self._slot_now == self._slot:
-            return self._answer(bytes([0x00, self.dsfid]) + self.uid[::-1])
+            return self._answer(self._slot_reply)
         return None
 
     def receive(self, frame: bytes) -> bytes | None:
@@ -112,7 +119,21 @@ class Iso15693Tag:
         return self._command(command, rest)
 
     def _inventory(self, flags: int, command: int, params: bytes) -> bytes | None:
-        if command != 0x01 or self.quiet:
+        """INVENTORY (0x01) or NXP's INVENTORY READ (0xA0, 0x04): same AFI, mask and
+        slots; INVENTORY READ answers flags + (option flag) the UID bytes the mask and
+        slot number leave unknown, LSB first + the blocks asked for."""
+        if self.quiet:
+            return None
+        refusal = False
+        if command == 0xA0:
+            if not params or params[0] != NXP:
+                return None
+            if not self.supports_inventory_read:
+                if not self.refuses_aloud:
+                    return None
+                refusal = True
+            params = params[1:]
+        elif command != 0x01:
             return None
         if flags & 0x10:
             afi, params = params[0], params[1:]
@@ -122,9 +143,25 @@ class Iso15693Tag:
         mask = int.from_bytes(params[1 : 1 + (bits + 7) // 8], "little") & ((1 << bits) - 1)
         if self.uid_int & ((1 << bits) - 1) != mask:
             return None
-        reply = bytes([0x00, self.dsfid]) + self.uid[::-1]
-        if flags & 0x20:  # one slot
+        one_slot = bool(flags & 0x20)
+        if command == 0x01:
+            reply = bytes([0x00, self.dsfid]) + self.uid[::-1]
+        elif refusal:
+            reply = bytes([0x01, 0x01])
+        else:
+            rest = params[1 + (bits + 7) // 8 :]
+            if len(rest) < 2:
+                return None
+            first, count = rest[0], rest[1] + 1
+            if first + count > len(self.blocks):
+                return None  # an error leaves an ICODE tag silent in inventory
+            else:
+                known = bits + (0 if one_slot else 4)
+                sent = self.uid[::-1][known // 8 :] if flags & 0x40 else b""
+                reply = b"\x00" + sent + b"".join(self.blocks[first : first + count])
+        if one_slot:
             return self._answer(reply)
+        self._slot_reply = reply
         self._slot, self._slot_now = (self.uid_int >> bits) & 0xF, 0
         return self._answer(reply) if self._slot == 0 else None
 
@@ -144,9 +181,16 @@ class Iso15693Tag:
             count, data = p[1] + 1, p[2:]
             return self._write(p[0], [data[i * 4 : i * 4 + 4] for i in range(count)])
         if command == 0x27:
+            if self.write_fails:
+                return self._answer(bytes([0x01, 0x13]))
             self.afi = p[0]
             return self._answer(b"\x00")
+        if command == 0x2B:  # GET SYSTEM INFO: UID, DSFID, AFI, memory size
+            size = bytes([len(self.blocks) - 1, BLOCK_SIZE - 1])
+            return self._answer(bytes([0x00, 0x07]) + self.uid[::-1] + bytes([self.dsfid, self.afi]) + size)
         if command in (0xA2, 0xA3):
+            if self.write_fails:
+                return self._answer(bytes([0x01, 0x13]))
             self.eas = command == 0xA2
             return self._answer(b"\x00")
         if command == 0xA5:

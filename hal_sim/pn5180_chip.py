@@ -16,7 +16,7 @@ appends CRC-16 on transmit and checks and strips it on receive; with it off, fra
 pass as they are. The tags are hal_sim.iso15693_tag's `Pad`.
 
 Fault handle: `stick_busy()` (BUSY stays high, as a hung chip or a cut wire shows).
-`transfers` counts SPI frames.
+`transfers` counts SPI frames, `field_switched_on` the RF_ONs obeyed.
 
 Reader cards (ISO 14443A, MIFARE Classic): after LOAD_RF_CONFIG 0x00/0x80 the chip is in
 ISO 14443A mode and SEND_DATA goes to `field`, an `hal_sim.rf_field.RfField` of
@@ -110,6 +110,7 @@ class EmulatedPN5180:
         self.transfers = 0
         self.violations = 0
         self.slots_with_collision = 0
+        self.field_switched_on = 0  # RF_ON commands obeyed: one per inventory on the pad
         self._busy_left = 0
         self._stuck = False
         self._reply: bytes | None = None
@@ -231,6 +232,7 @@ class EmulatedPN5180:
         elif op == RF_ON and self._overheated:
             pass  # the temperature sensor keeps the transmitter off
         elif op == RF_ON:
+            self.field_switched_on += 1
             gap = 1.0 if self._field_off_at is None else self._clock() - self._field_off_at
             self.pad.set_energised(True, gap_s=gap)
             self.field.set_energised(True)

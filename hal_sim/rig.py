@@ -14,25 +14,52 @@ the same config the builder reads; the simulator and the drivers meet on them.
 Handles read like the world: `rig.tap("0110000012345")`, `rig.desk.scan("3010...")`,
 `rig.drop("3010...")`, `rig.chute.jam()`, `rig.outputs.flap_diverted`,
 `rig.security_unit.mode = "silent"` (when a security unit is wired).
+
+With RFID tag readers (`rfid=RfidWiring(...)`): `rig.pad` and `rig.chute_rfid` are their
+emulated PN5180s (None when not fitted); `rig.place(*tags)` lays tags on the lending
+pad as one stack, `rig.lift(*tags)` takes them off (all, with no tags),
+`rig.drop_tag(tag)` drops a tagged book into the chute (read by the chute's reader,
+then through the beams, and left lying in its field), `rig.tag_secured(tag)` is what an
+exit gate would say of it, by the library's convention. Tags are
+hal_sim.library_tags'.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from drivers.diagnostics import SelfTestAids
 from drivers.scanner import Suffix
-from drivers.transports import DeviceTransports
+from drivers.transports import DeviceTransports, RfidLink
 from hal_sim.cards import VirtualCard, library_card
 from hal_sim.chute_sim import SimulatedChute
 from hal_sim.em_unit import SimulatedEmGpioUnit, SimulatedEmSerialUnit
 from hal_sim.gpio import PinSpec, SimPinFactory
+from hal_sim.iso15693_tag import Iso15693Tag
+from hal_sim.library_tags import library_tag
 from hal_sim.mfrc522_chip import EmulatedMFRC522
 from hal_sim.outputs_sim import SimulatedOutputs
 from hal_sim.pn5180_chip import EmulatedPN5180
 from hal_sim.scanner_pty import SimulatedScanner
 
 TEST_CARD_NUMBER = "TESTCARD"
+TEST_TAG_ITEM = "TESTTAG"
+TAG_READ_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RfidWiring:
+    """Which PN5180 tag readers are fitted ([devices.rfid_pad], [devices.chute_rfid]),
+    their RST pins, and the library's convention ([rfid]), which says what `tag_secured`
+    means."""
+
+    pad: bool = False
+    chute: bool = False
+    pad_reset_pin: PinSpec | None = None
+    chute_reset_pin: PinSpec | None = None
+    convention: str = "afi"
+    afi_in_stock: int = 0x07
 
 
 @dataclass(frozen=True)
@@ -70,7 +97,7 @@ def _security_unit(
         )
     raise ValueError(f"unknown security unit kind {wiring.kind!r}")
 
-SIM_FAULTS = ("reader-silent", "scanner-unplugged", "chute-scanner-unplugged", "beam-stuck")
+SIM_FAULTS = ("reader-silent", "scanner-unplugged", "chute-scanner-unplugged", "beam-stuck", "rfid-reader-silent")
 
 
 class SimRig:
@@ -90,6 +117,7 @@ class SimRig:
         chute_suffix: Suffix = "CR",
         security: SecurityWiring | None = None,
         card_chip: str = "mfrc522",
+        rfid: RfidWiring | None = None,
     ) -> None:
         self.pins = SimPinFactory()
         self.chip: EmulatedMFRC522 | EmulatedPN5180
@@ -111,6 +139,10 @@ class SimRig:
             self.pins, flap_pin=flap_pin, led_pin=led_pin, buzzer_pin=buzzer_pin
         )
         self.security_unit = _security_unit(self.pins, security)
+        self.rfid = rfid or RfidWiring()
+        self.pad = self._tag_reader(self.rfid.pad, self.rfid.pad_reset_pin)
+        self.chute_rfid = self._tag_reader(self.rfid.chute, self.rfid.chute_reset_pin)
+        self._test_tag: Iso15693Tag | None = None
         self._cards: list[VirtualCard] = []
         self._test_card: VirtualCard | None = None
         self._closed = False
@@ -125,7 +157,14 @@ class SimRig:
                 exercise_beams=self.chute.exercise,
                 present_test_card=self._present_test_card,
                 remove_test_card=self._remove_test_card,
+                present_test_tag=self._present_test_tag if self.pad is not None else None,
+                remove_test_tag=self._remove_test_tag if self.pad is not None else None,
             ),
+            rfid={
+                name: RfidLink(chip, chip.busy)
+                for name, chip in (("rfid_pad", self.pad), ("chute_rfid", self.chute_rfid))
+                if chip is not None
+            },
             on_close=[self.close],
             card_busy=card_busy,
             security_port=(
@@ -154,6 +193,54 @@ class SimRig:
         self.chute_scanner.scan(barcode)
         self.chute.drop()
 
+    def _tag_reader(self, fitted: bool, reset_pin: PinSpec | None) -> EmulatedPN5180 | None:
+        if not fitted:
+            return None
+        chip = EmulatedPN5180()
+        if reset_pin is not None:
+            self.pins.sim_pin(reset_pin).watch(chip.drive_reset)
+        return chip
+
+    def _need(self, chip: EmulatedPN5180 | None, what: str) -> EmulatedPN5180:
+        if chip is None:
+            raise ValueError(f"this kiosk has no {what} (see [devices.rfid_pad] / [devices.chute_rfid])")
+        return chip
+
+    def place(self, *tags: Iso15693Tag) -> None:
+        """Lay books on the lending pad, all at once: one stack."""
+        self._need(self.pad, "RFID pad").pad.place(*tags)
+
+    def lift(self, *tags: Iso15693Tag) -> None:
+        """Take these books off the pad; with none named, every book on it."""
+        pad = self._need(self.pad, "RFID pad").pad
+        pad.lift(*(tags or pad.tags))
+
+    def drop_tag(self, tag: Iso15693Tag, timeout_s: float = TAG_READ_TIMEOUT_S) -> None:
+        """A tagged book falls into the chute: it lies in the chute reader's field until
+        an inventory begun after it arrived has ended (the reader posts a new tag at the
+        end of the inventory that read it, so the kiosk knows which book it is before
+        the beams say it is in), then it passes the beams and stays in the field (the
+        bin under the antenna), where its security is switched back on. A jammed chute
+        takes no book (ChuteBlocked)."""
+        chip = self._need(self.chute_rfid, "RFID reader in the chute")
+        self.chute.refuse_if_jammed()
+        start = chip.field_switched_on
+        chip.pad.place(tag)
+        deadline = time.monotonic() + timeout_s
+        while chip.field_switched_on < start + 2:  # the second RF_ON: the first inventory is over
+            if time.monotonic() > deadline:
+                break  # the reader is not polling: the book goes in unidentified, as it would
+            time.sleep(0.01)
+        self.chute.drop()
+
+    def tag_secured(self, tag: Iso15693Tag) -> bool:
+        """Would an exit gate alarm? By the library's convention: the AFI is the
+        in-stock one, or the EAS bit is set ("afi+eas": either)."""
+        convention = self.rfid.convention
+        return ("afi" in convention and tag.afi == self.rfid.afi_in_stock) or (
+            "eas" in convention and tag.eas
+        )
+
     # -- the self-test's hand ----------------------------------------------------------
 
     def _present_test_card(self) -> None:
@@ -171,6 +258,19 @@ class SimRig:
         if card is not None:
             self.chip.field.remove(card)
 
+    def _present_test_tag(self) -> None:
+        """A technician lays a test tag on the pad, unless books lie there already."""
+        chip = self._need(self.pad, "RFID pad")
+        if chip.pad.tags:
+            return
+        self._test_tag = library_tag(TEST_TAG_ITEM)
+        chip.pad.place(self._test_tag)
+
+    def _remove_test_tag(self) -> None:
+        tag, self._test_tag = self._test_tag, None
+        if tag is not None and self.pad is not None:
+            self.pad.pad.lift(tag)
+
     def inject_fault(self, name: str) -> None:
         """Break the simulated hardware the way the named fault looks in the field.
         "reader-silent" is a reader off its cable or supply: a hard reset on the reset
@@ -183,6 +283,8 @@ class SimRig:
             self.chute_scanner.unplug()
         elif name == "beam-stuck":
             self.chute.stick("entry")
+        elif name == "rfid-reader-silent":
+            self._need(self.pad, "RFID pad").unplug()
         else:
             raise ValueError(f"unknown simulated fault {name!r}; known: {', '.join(SIM_FAULTS)}")
 

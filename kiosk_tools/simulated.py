@@ -13,16 +13,25 @@ from firmware.assembly import Kiosk, build_kiosk
 from firmware.config import KioskConfig, load_config
 from firmware.devices import build_devices
 from firmware.diag import report, run_self_test
-from hal_sim.rig import SecurityWiring, SimRig
+from hal_sim.rig import RfidWiring, SecurityWiring, SimRig
 
 
 def sim_rig(config: KioskConfig) -> SimRig:
     """The simulated hardware wired as the config says: beams on the chute's pins, the
     card reader's chip of the configured kind (MFRC522 or PN5180) with its reset input
     on the reset pin, the outputs on theirs, scanners sending the configured suffixes,
-    the EM security unit (if any) as configured. Configured serial ports are not used:
-    the rig's ptys are."""
+    the EM security unit (if any) as configured, a PN5180 for each fitted RFID tag
+    reader (the lending pad, the chute's) with its RST on its reset pin and the
+    library's tag convention. Configured serial ports are not used: the rig's ptys are."""
     d, sec = config.devices, config.security
+    rfid = RfidWiring(
+        pad=d.rfid_pad.kind != "none",
+        chute=d.chute_rfid.kind != "none",
+        pad_reset_pin=d.rfid_pad.reset_pin,
+        chute_reset_pin=d.chute_rfid.reset_pin,
+        convention=config.rfid.security,
+        afi_in_stock=config.rfid.afi_in_stock,
+    )
     security = SecurityWiring(
         kind=sec.kind,
         unsecure_pin=sec.unsecure_pin,
@@ -43,6 +52,7 @@ def sim_rig(config: KioskConfig) -> SimRig:
         chute_suffix=d.chute_scanner.suffix,
         security=security,
         card_chip=d.card_reader.kind,
+        rfid=rfid,
     )
 
 

@@ -142,14 +142,30 @@ def _length(length: int) -> bytes:
     return bytes(reversed(groups))
 
 
-def _elements(memory: bytes):
-    """(offset, oid, compaction, data) for each element, stopping at the terminator."""
+def cut_short(memory: bytes) -> bool:
+    """True when `memory` stops inside the record, before its 0x00 terminator: more
+    blocks read from the tag would complete it. (A reader that reads a few blocks first,
+    for speed, asks this before reading the rest.)"""
+    ended: list[bool] = []
+    try:
+        for _ in _elements(memory, ended):
+            pass
+    except TagDataError as error:
+        return "ends" in error.reason  # cut inside a precursor, a length or the data
+    return not ended
+
+
+def _elements(memory: bytes, ended: list[bool] | None = None):
+    """(offset, oid, compaction, data) for each element, stopping at the terminator
+    (noted in `ended`, when given)."""
     position = 0
     end = len(memory)
     while position < end:
         start = position
         precursor = memory[position]
         if precursor == 0x00:
+            if ended is not None:
+                ended.append(True)
             return
         if precursor == _NULL_PRECURSOR:
             position += 1

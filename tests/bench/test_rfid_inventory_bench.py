@@ -77,11 +77,29 @@ def test_empty_poll_frames_match_a_bare_driver() -> None:
 def test_rows_name_each_stack_the_target_and_the_empty_poll(raw) -> None:
     rows = rfid_inventory.rows(raw)
     figures = [r.figure for r in rows]
-    assert len(rows) == 2 * 2 + 2
+    assert len(rows) == 3 * 2 + 2
     assert figures[-1] == "RFID pad (PN5180): SPI transfers per empty-pad poll"
     assert rows[-1].value == str(raw["empty_poll"]["spi_frames"])
     target = rows[-2]
-    five = raw["stack_read"]["5"]["stack"]["modelled_ms"]
+    shown = raw["stack_shown"]
+    assert shown["books"] == 5 and shown["core_ms"] > 0 and shown["render_ms"] > 0
+    five = raw["stack_read_inventory_read"]["5"]["stack"]["modelled_ms"] + shown["core_ms"] + shown["render_ms"]
     assert ("(ok)" if five <= 100 else "(over)") in target.figure
     assert target.ratio == pytest.approx(five / 100)
     assert all(r.ratio is not None for r in rows[:-1])
+
+
+def test_inventory_read_reads_every_tag_with_fewer_exchanges(raw) -> None:
+    """INVENTORY READ (plus the plain sweep) beside inventory + READ MULTIPLE: same tags,
+    less modelled air once a stack needs a slot round (a Stay Quiet per tag for the sweep
+    instead of a READ MULTIPLE); one tag alone: the old path, frame for frame."""
+    for n in ("1", "5"):
+        new, old = raw["stack_read_inventory_read"][n]["stack"], raw["stack_read"][n]["stack"]
+        assert new["tags_seen"] == old["tags_seen"] == int(n)
+    one_new, one_old = raw["stack_read_inventory_read"]["1"]["stack"], raw["stack_read"]["1"]["stack"]
+    assert one_new["spi_frames"] == one_old["spi_frames"]
+    five_new, five_old = raw["stack_read_inventory_read"]["5"]["stack"], raw["stack_read"]["5"]["stack"]
+    assert five_new["air_exchanges"] == five_old["air_exchanges"] + 1  # + the sweep's probe
+    assert five_new["air_ms"] < five_old["air_ms"]
+    nxp_only = raw["stack_read_nxp_only"]["5"]["stack"]
+    assert nxp_only["tags_seen"] == 5 and nxp_only["air_exchanges"] == five_old["air_exchanges"] - 5

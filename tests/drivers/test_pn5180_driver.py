@@ -92,13 +92,14 @@ def test_tags_arriving_and_leaving_between_rounds(chip, reader, clock) -> None:
 
 
 def test_field_gap_too_short_misses_quiet_tags(chip, clock) -> None:
-    """The emulator holds Quiet across a short gap: a driver that doesn't wait misses tags."""
+    """The emulator holds Quiet across a short gap: a driver that doesn't wait misses the
+    tags it quieted (those read before the last round; the last round's are not quieted)."""
     host = PN5180Host(chip, chip.busy, clock=clock.now)
     hasty = ISO15693Reader(host, clock=clock.now, sleep=lambda s: None)
     hasty.init()
-    chip.pad.place(*tags(4))
-    assert len(hasty.inventory().uids) == 4
-    assert len(hasty.inventory().uids) == 0
+    chip.pad.place(*tags(20))
+    assert len(hasty.inventory().uids) == 20
+    assert len(hasty.inventory().uids) < 20
 
 
 def test_unreadable_tag_is_reported_and_others_read(chip, reader) -> None:
@@ -193,3 +194,92 @@ def test_empty_pad_poll_cost(chip, reader) -> None:
     assert reader.inventory().uids == []
     cost = chip.transfers - before
     assert cost == reader.host.transfers - host_before == 9
+
+
+def book_tags(count: int, seed: int = 11) -> list[Iso15693Tag]:
+    """Tags whose blocks differ from tag to tag, so a mixed-up read is seen."""
+    stack = tags(count, seed)
+    for n, tag in enumerate(stack):
+        tag.blocks = [bytes([n, b, n ^ b, 0xA5]) for b in range(len(tag.blocks))]
+    return stack
+
+
+def blocks_of(tag: Iso15693Tag, first: int, count: int) -> bytes:
+    return b"".join(tag.blocks[first : first + count])
+
+
+def test_last_round_tags_are_not_quieted(chip, reader) -> None:
+    """Three tags in distinct slots: one 16-slot round, after which nobody needs quieting."""
+    stack = [Iso15693Tag(uid(n)) for n in (0x01, 0x02, 0x03)]
+    chip.pad.place(*stack)
+    result = reader.inventory()
+    assert sorted(result.uids) == sorted(t.uid for t in stack) and result.collisions == 1
+    assert not any(t.quiet for t in stack)
+
+
+def test_twenty_tag_stack_read_with_data_through_collisions(chip, reader) -> None:
+    stack = book_tags(20)
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(2, 5))
+    assert result.collisions > 0 and chip.slots_with_collision >= result.collisions
+    assert result.unreadable == [] and chip.violations == 0
+    got = {t.uid: t.data for t in result.tags}
+    assert len(result.tags) == 20 and got == {t.uid: blocks_of(t, 2, 5) for t in stack}
+
+
+def test_single_tag_read_with_data_in_the_probe(chip, reader) -> None:
+    tag = book_tags(1)[0]
+    chip.pad.place(tag)
+    result = reader.inventory(read=(0, 3))
+    assert [(t.uid, t.data) for t in result.tags] == [(tag.uid, blocks_of(tag, 0, 3))]
+
+
+def test_mixed_stack_tags_without_inventory_read_are_read_too(chip, reader) -> None:
+    stack = book_tags(9, seed=4)
+    for tag in stack[::3]:
+        tag.supports_inventory_read = False
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(0, 5))
+    got = {t.uid: t.data for t in result.tags}
+    assert len(result.tags) == 9 and got == {t.uid: blocks_of(t, 0, 5) for t in stack}
+    assert reader.inventory().uids  # plain inventory after it still works
+
+
+def test_damaged_slot_with_data_is_reported_and_others_read(chip, reader) -> None:
+    stack = book_tags(6, seed=5)
+    stack[2].unreadable = True
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(0, 2))
+    assert {t.uid: t.data for t in result.tags} == {t.uid: blocks_of(t, 0, 2) for i, t in enumerate(stack) if i != 2}
+    assert result.unreadable
+
+
+def test_uid_ending_in_nibble_zero_read_with_data(chip, reader) -> None:
+    zero = [Iso15693Tag(uid(0x10)), Iso15693Tag(uid(0x20)), Iso15693Tag(uid(0x00))]
+    for n, tag in enumerate(zero):
+        tag.blocks[0] = bytes([n] * 4)
+    chip.pad.place(*zero, *book_tags(4))
+    result = reader.inventory(read=(0, 1))
+    got = {t.uid: t.data for t in result.tags}
+    assert len(got) == 7 and all(got[t.uid] == bytes([n] * 4) for n, t in enumerate(zero))
+
+
+def test_blocks_past_the_memory_leave_data_unread(chip, reader) -> None:
+    stack = book_tags(3, seed=9)
+    stack[0].supports_inventory_read = False
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(26, 5))  # 28 blocks: silent to it, found by the sweep
+    assert sorted(result.uids) == sorted(t.uid for t in stack) and result.unreadable == []
+    assert all(t.data is None for t in result.tags)
+
+
+def test_tags_refusing_inventory_read_aloud_bring_on_the_plain_pass(chip, reader) -> None:
+    """Even with sweep=False (an NXP-only pad assumed), a slot answering 'not supported'
+    means a tag the plain pass must find."""
+    stack = book_tags(7, seed=6)
+    for tag in stack[:3]:
+        tag.supports_inventory_read, tag.refuses_aloud = False, True
+    chip.pad.place(*stack)
+    result = reader.inventory(read=(1, 4), sweep=False)
+    assert {t.uid: t.data for t in result.tags} == {t.uid: blocks_of(t, 1, 4) for t in stack}
+    assert result.unreadable == []

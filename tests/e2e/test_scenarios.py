@@ -24,17 +24,12 @@ def test_the_scenarios_are_there() -> None:
         "power_cut_mid_session",
         "double_scan",
         "chute_jam",
-    } <= names
-    # The RFID pad's scenarios (issue 18) wait in scenarios/awaiting_pad/ until the pad
-    # driver and its simulator are merged (branch `pad`); then they move back here.
-    awaiting = {p.stem for p in (REPO / "scenarios" / "awaiting_pad").glob("*.txt")}
-    assert awaiting == {
         "pad_five_book_stack",
         "pad_stack_with_refused_book",
         "pad_return_rearms_tag",
         "pad_security_switch_fails",
         "pad_set_missing_part",
-    }
+    } <= names
 
 
 @pytest.mark.slow

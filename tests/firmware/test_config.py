@@ -239,16 +239,6 @@ class _FakeSpi:
 
 # Read by the command line (kiosk_tools/app.py) before any kiosk is built.
 READ_BY_THE_COMMAND_LINE = ("logging.level", "logging.json_lines", "logging.file")
-# Issue 18, open: the PN5180 book-tag readers' hardware keys are read by the pad driver's
-# builder (firmware/devices.build_rfid_reader, branch `pad`), not merged yet. Each key is
-# named, so the list shrinks to nothing when the pad lands (the test then fails on any
-# key left here that the code reads: see below).
-_READER_KEYS = ("spi_bus", "spi_device", "busy_pin", "reset_pin", "poll_interval_s", "settle_polls", "read_blocks")
-AWAITING_THE_PAD = (
-    *(f"devices.{reader}.{key}" for reader in ("rfid_pad", "chute_rfid") for key in _READER_KEYS),
-    "rfid.afi_in_stock",
-    "rfid.afi_on_loan",
-)
 
 
 def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -281,14 +271,25 @@ def test_every_key_reaches_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     pn5180_reads = _trace_reads(monkeypatch, pn5180)
     build_simulated_kiosk(pn5180).stop()
     monkeypatch.undo()
-    reads = {**pn5180_reads, **reads}
+    # The RFID tag readers, both fitted, with their RST pins; a Pi opens their SPI.
+    tagged = load_config(None, {
+        **overrides,
+        "devices.rfid_pad.kind": "pn5180", "devices.rfid_pad.busy_pin": 16, "devices.rfid_pad.reset_pin": 12,
+        "devices.chute_rfid.kind": "pn5180", "devices.chute_rfid.busy_pin": 26,
+        "devices.chute_rfid.reset_pin": 13,
+    })
+    tagged_reads = _trace_reads(monkeypatch, tagged)
+    build_simulated_kiosk(tagged).stop()
+    monkeypatch.setattr(drivers.mfrc522_spi, "open_spi", lambda *a, **k: _FakeSpi())
+    pi_transports(tagged).close()
+    monkeypatch.undo()
+    reads = {**tagged_reads, **pn5180_reads, **reads}
 
     cli = (ROOT / "kiosk_tools" / "app.py").read_text(encoding="utf-8")
     for key in READ_BY_THE_COMMAND_LINE:
         assert f"config.{key}" in cli, f"{key} is no longer read by kiosk_tools/app.py"
         reads[key] = "kiosk_tools/app.py"
-    assert not set(AWAITING_THE_PAD) & set(reads), "the pad reads these now: empty AWAITING_THE_PAD"
-    unread = sorted(set(leaf_keys(KioskConfig)) - set(reads) - set(AWAITING_THE_PAD))
+    unread = sorted(set(leaf_keys(KioskConfig)) - set(reads))
     assert unread == [], f"configured keys nothing reads: {unread}"
 
 
@@ -340,20 +341,31 @@ def test_the_kiosk_exits_2_naming_file_and_key(tmp_path: Path, text: str | None,
     assert "Traceback" not in out.stderr
 
 
-def test_a_chute_reader_table_without_spi_device_keeps_its_own_chip_select(tmp_path: Path) -> None:
-    """`[devices.chute_rfid]` written without `spi_device` defaults to CE2, not the pad's CE1."""
+def test_a_chute_reader_table_without_spi_keys_keeps_its_own_bus(tmp_path: Path) -> None:
+    """`[devices.chute_rfid]` written without its SPI keys is on SPI1 CE0 (SPI0 has two
+    chip selects on a Pi: the card reader's and the pad's)."""
     text = (
         "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
         "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\n"
     )
     config = load_config(write(tmp_path, text))
-    assert (config.devices.rfid_pad.spi_device, config.devices.chute_rfid.spi_device) == (1, 2)
+    pad, chute = config.devices.rfid_pad, config.devices.chute_rfid
+    assert ((pad.spi_bus, pad.spi_device), (chute.spi_bus, chute.spi_device)) == ((0, 1), (1, 0))
+
+
+def test_an_em_pin_on_a_tag_readers_busy_pin_is_refused(tmp_path: Path) -> None:
+    text = (
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nreset_pin = 13\n"
+        "[security]\nkind = \"em_gpio\"\nunsecure_pin = 5\nsecure_pin = 6\nconfirm_pin = 13\n"
+    )
+    with pytest.raises(ConfigError, match=r"GPIO 13 is used by both devices\.chute_rfid\.reset_pin and security\.confirm_pin"):
+        load_config(write(tmp_path, text))
 
 
 def test_two_rfid_readers_on_one_chip_select_are_refused_naming_both(tmp_path: Path) -> None:
     text = (
         "[devices.rfid_pad]\nkind = \"pn5180\"\nbusy_pin = 16\n"
-        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nspi_device = 1\n"
+        "[devices.chute_rfid]\nkind = \"pn5180\"\nbusy_pin = 26\nspi_bus = 0\nspi_device = 1\n"
     )
     with pytest.raises(ConfigError, match="rfid_pad and chute_rfid cannot share SPI bus 0 device 1"):
         load_config(write(tmp_path, text))

@@ -4,7 +4,8 @@ a loan's DESENS reaches the unit only once its row is on disk (never when the wr
 failed); a return's RESENS before the flap moves; a unit that does not answer comes
 back to the reader as "please see staff", within the driver's timeout. A book that came
 as an RFID tag has that tag switched (TagSecuritySwitch, by UID) instead of the EM unit,
-in the same order."""
+in the same order: on the real RFID switch and pad driver over the emulated PN5180,
+and, for the failure and return paths, on a TagSecuritySwitch stand-in at its protocol."""
 
 from __future__ import annotations
 
@@ -32,11 +33,17 @@ from drivers.events import (
     CardPresented,
     TagRead,
 )
+from drivers.iso15693 import ISO15693Reader
+from drivers.pn5180_host import PN5180Host
+from drivers.rfid_pad import RfidPad
+from drivers.rfid_security import RfidTagSecurity
 from firmware.core.config import CoreConfig
 from firmware.core.events import HubAnswered, LinkChanged
 from firmware.journal import Journal
 from firmware.runtime import KioskRuntime
 from hal_sim.em_unit import SimulatedEmSerialUnit
+from hal_sim.library_tags import library_tag
+from hal_sim.pn5180_chip import EmulatedPN5180
 from tests.firmware.test_runtime_journal import drop, fill_to_the_brim, play, rows_on_disk
 
 JOINT = "0101000012345"
@@ -299,3 +306,44 @@ def test_a_tag_that_will_not_switch_is_told_to_the_reader_by_name(
     assert line.message is not None and "三体" in line.message.en
     assert "please see staff before leaving" in line.message.en
     assert any("security:security-no-answer" in f for f in runtime.state.service.recent_faults)
+
+
+class WatchedChip(EmulatedPN5180):
+    """The emulated pad's chip, noting the journal rows on disk whenever a WRITE AFI
+    (an addressed SEND_DATA with command 0x27) crosses its SPI."""
+
+    def __init__(self, journal_path: Path) -> None:
+        super().__init__()
+        self.path = journal_path
+        self.rows_at_write: list[int] = []
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        if len(data) > 3 and data[0] == 0x09 and data[3] == 0x27:
+            self.rows_at_write.append(len(rows_on_disk(self.path)))
+        return super().xfer2(data)
+
+
+def test_the_real_tag_switch_unsecures_the_tag_on_the_pad_once_the_loan_is_on_disk(
+    tmp_path: Path, unit: SimulatedEmSerialUnit
+) -> None:
+    """The same order with the real RFID switch and pad driver on the emulated PN5180:
+    the tag's AFI goes to "on loan" only after the loan's row is on disk, the book
+    beside it is untouched."""
+    path = tmp_path / "journal.sqlite3"
+    chip = WatchedChip(path)
+    book, other = library_tag(BOOK), library_tag(XICHENG)
+    chip.pad.place(book, other)
+    pad = RfidPad(ISO15693Reader(PN5180Host(chip, chip.busy)), lambda _e: None)
+    pad.poll_once()
+    with Journal.open(path) as journal:
+        runtime, driver = kiosk(journal, unit, RfidTagSecurity([pad]))
+        try:
+            play(runtime, CardPresented(uid=b"\x01\x02\x03\x04", data=JOINT.encode()),
+                 BooksPresented((TagRead(book.uid[::-1], bytes(b"".join(book.blocks))),), source="desk"))
+        finally:
+            driver.close()
+            pad.close()
+    assert chip.rows_at_write == [1]
+    assert (book.afi, other.afi) == (0xC2, 0x07)
+    [line] = runtime.view.items
+    assert (line.barcode, line.status, line.message) == (BOOK, "loaned", None)
