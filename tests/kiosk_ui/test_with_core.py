@@ -110,6 +110,8 @@ def test_the_summary_names_a_refused_book_with_its_reason_and_the_library_by_its
     assert "30102000000016 围城 / 钱锺书 著: 未办理 — 这本书已经为别的读者预约保留，现在不能借。" in zh
     assert "馆: 首都图书馆" in zh and "capital" not in zh
     ui.screenshot("core_summary_refused_zh")
+    marked = ui.screen.lines.text  # the refused line stands out: bold, in the refusal colour
+    assert "[b][color=a0001c]30102000000016 围城" in marked and marked.count("[b]") == 1
     ui.tap(ui.button(action="lang"))
     relay(ui, core)
     en = "\n".join(ui.texts())
