@@ -57,6 +57,8 @@ class TechnicianView:
     recent_faults: tuple[str, ...] = ()
     maintenance: bool = False
     selftest_running: bool = False
+    voice_enabled: bool = True
+    voice_volume: int = 60  # 0-100
 
 
 @dataclass(frozen=True)
