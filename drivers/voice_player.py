@@ -13,7 +13,7 @@ What a caller may rely on:
   once while it lasts; the next prompt that plays posts `DeviceRecovered("voice")`. The
   kiosk goes on serving either way: a silent kiosk is a fault for the technician, never
   out of service for a reader.
-- `volume` 0 plays nothing (and renders nothing).
+- An utterance plays at the `volume` set when it was queued; 0 plays (and renders) nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class VoicePlayer(ThreadedDevice):
         self.player_command = tuple(player_command)
         self.volume = volume
         self._post = post
-        self._pending: collections.deque[Utterance] = collections.deque(maxlen=MAX_PENDING)
+        # (utterance, the volume when it was asked for)
+        self._pending: collections.deque[tuple[Utterance, int]] = collections.deque(maxlen=MAX_PENDING)
         self._wakeup = threading.Condition()
         self._fault: str | None = None
         self.played: list[Path] = []  # files handed to the player, newest last (bounded)
@@ -64,7 +65,7 @@ class VoicePlayer(ThreadedDevice):
         if not utterance:
             return
         with self._wakeup:
-            self._pending.append(utterance)
+            self._pending.append((utterance, self.volume))
             self._wakeup.notify()
 
     def _wake(self) -> None:
@@ -78,11 +79,10 @@ class VoicePlayer(ThreadedDevice):
                     self._wakeup.wait()
                 if self._stop.is_set():
                     return
-                utterance = self._pending.popleft()
-            self._play_utterance(utterance)
+                utterance, volume = self._pending.popleft()
+            self._play_utterance(utterance, volume)
 
-    def _play_utterance(self, utterance: Utterance) -> None:
-        volume = self.volume
+    def _play_utterance(self, utterance: Utterance, volume: int) -> None:
         if volume <= 0:
             return
         for language, text in utterance:
