@@ -74,10 +74,10 @@ class KioskScreen(Screen):
         keys = (("button.repeat", "repeat"),) if self.screen_name in REPEAT_SCREENS else ()
         buttons = [self.button(key, action) for key, action in (*keys, ("button.lang", "lang"))]
         self.repeat_button = buttons[0] if keys else None
-        for btn in buttons:
+        for btn, wide in zip(buttons, (1.6,) * len(keys) + (2.1,), strict=True):
             btn.size_hint_x = None
-            btn.bind(height=lambda w, h: setattr(w, "width", h * 2.1))
-            btn.width = btn.height * 2.1
+            btn.bind(height=lambda w, h, wide=wide: setattr(w, "width", h * wide))
+            btn.width = btn.height * wide
             row.add_widget(btn)
 
         def fit(*_: object) -> None:
