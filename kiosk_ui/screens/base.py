@@ -18,7 +18,6 @@ from ..i18n import Catalogue
 from ..present import book_title, item_detail, status_key
 from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
 
-
 # Screens a reader uses (not the technician's): they carry the large "repeat" button.
 REPEAT_SCREENS = ("attract", "borrow", "returns", "summary", "help", "out_of_service", "maintenance")
 

@@ -18,7 +18,7 @@ from drivers.events import DeviceFault, DeviceRecovered
 from drivers.voice_player import VoicePlayer
 from drivers.voice_synth import EspeakSynth, VoiceError, speakable
 from firmware.core.catalogue_keys import LOCAL_REASONS
-from firmware.voice_prompts import NOTICE_PROMPTS, RETURNS_ONLY_PROMPT, SCREEN_PROMPTS, _REFUSED
+from firmware.voice_prompts import _REFUSED, NOTICE_PROMPTS, RETURNS_ONLY_PROMPT, SCREEN_PROMPTS
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("sox") is None,
