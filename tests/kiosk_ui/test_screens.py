@@ -263,7 +263,9 @@ def test_nothing_is_cut_off_or_too_small(ui: Any, size: tuple[int, int]) -> None
     assert not problems, "\n".join(problems[:20])
 
 
-@pytest.mark.parametrize("screen", ["attract", "borrow", "returns", "summary", "help", "out_of_service", "maintenance"])
+@pytest.mark.parametrize(
+    "screen", ["attract", "pin", "borrow", "returns", "summary", "help", "out_of_service", "maintenance"]
+)
 def test_every_readers_screen_has_a_large_repeat_button_that_posts_repeat(ui: Any, screen: str) -> None:
     """Readers who did not catch the spoken prompt hear it again ("再听一遍")."""
     ui.show(sample_views()[screen])
@@ -271,8 +273,17 @@ def test_every_readers_screen_has_a_large_repeat_button_that_posts_repeat(ui: An
     assert button.text == "再听一遍" and button.height >= 48 and button.width >= 100
     ui.tap(button)
     assert ui.posted[-1] == Press("repeat")
-    if screen == "borrow":
-        ui.screenshot("repeat_button_borrow_zh")
+    if screen in ("borrow", "pin"):
+        ui.screenshot(f"repeat_button_{screen}_zh")
+
+
+def test_repeat_on_the_pin_pad_keeps_the_digits_typed(ui: Any) -> None:
+    ui.show(sample_views("zh")["pin"])
+    for digit in "12":
+        ui.tap(ui.button(action=f"pin:{digit}"))
+    ui.tap(ui.button(action="repeat"))
+    ui.tap(ui.button(action="pin:ok"))
+    assert ui.posted == [Press("repeat"), PinEntered("12")]
 
 
 def test_the_technician_screen_shows_the_voice_and_its_buttons(ui: Any) -> None:
