@@ -2,7 +2,8 @@
 
 `prompts_between(before, after)` is the whole rule, derived from the view alone (so a
 screenless book drop speaks by the same rule):
-- a new screen says that screen's prompt (`SCREEN_PROMPTS`), then its notice if any;
+- a new screen says that screen's prompt (`SCREEN_PROMPTS`), then its notice if any; so
+  does the same screen in the other language (the reader pressed 中文 / English);
 - a new notice (catalogue key, with its arguments, or a new message from the hub) says
   the notice (`NOTICE_PROMPTS`) and the hub's words;
 - a book line that has just been refused says which book and why: the line's own
@@ -152,7 +153,7 @@ def refusal_prompt(line: ItemLine) -> Text:
 def prompts_between(before: KioskView | None, after: KioskView) -> tuple[Text, ...]:
     """What to say when the screen goes from `before` to `after` (None: first view)."""
     said: list[Text] = []
-    new_screen = before is None or before.screen != after.screen
+    new_screen = before is None or (before.screen, before.language) != (after.screen, after.language)
     if new_screen:
         said.append(screen_prompt(after))
     notice = notice_prompt(after)

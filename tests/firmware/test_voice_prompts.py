@@ -104,3 +104,9 @@ def test_a_refused_book_is_said_once_when_it_is_refused() -> None:
     after = replace(before, items=(refused, lent))
     assert prompts_between(before, after) == (refusal_prompt(refused),)
     assert prompts_between(after, replace(after, countdown_s=5)) == ()
+
+
+def test_switching_the_language_says_the_screen_again() -> None:
+    """A reader who pressed 中文 / English hears the screen in the language chosen."""
+    zh = KioskView(screen="returns", language="zh")
+    assert prompts_between(zh, replace(zh, language="en")) == (SCREEN_PROMPTS["returns"],)
