@@ -7,6 +7,9 @@ What a caller may rely on:
   from the cache ever after, across restarts; a change of voice or volume is a new file.
 - A file appears in the cache whole or not at all (written beside it, then renamed), so
   a power cut mid-render never leaves a half prompt to be played later.
+- The cache holds at most `max_files` prompts (about 100 KB each): past that the oldest
+  rendered go, so prompts that name a refused book's title (each heard about once) do not
+  fill the SD card. The fixed prompts are about 100 per language and volume.
 - Failures are `VoiceError`s carrying a stable fault code (docs/fault-codes.md):
   `voice-synth-missing` (espeak-ng is not installed), `voice-synth-failed` (it ran and
   failed, or wrote nothing).
@@ -72,6 +75,7 @@ class EspeakSynth:
     executable: str = "espeak-ng"
     voices: MappingProxyType[str, str] = field(default_factory=lambda: DEFAULT_VOICES)
     speed_wpm: int = 150
+    max_files: int = 400
     renders: int = field(default=0, init=False)  # how many times espeak-ng really ran
 
     def cache_key(self, text: str, language: str, volume: int) -> str:
@@ -110,4 +114,11 @@ class EspeakSynth:
             detail = done.stderr.decode(errors="replace").strip()[:200]
             raise VoiceError("voice-synth-failed", f"exit {done.returncode}: {detail}")
         partial.replace(path)
+        self._evict_oldest(keep=path)
         return path
+
+    def _evict_oldest(self, keep: Path) -> None:
+        files = sorted(self.cache_dir.glob("*.wav"), key=lambda p: p.stat().st_mtime_ns)
+        for old in files[: max(0, len(files) - self.max_files)]:
+            if old != keep:
+                old.unlink(missing_ok=True)

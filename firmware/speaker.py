@@ -73,7 +73,8 @@ class Speaker:
             self.player.volume = max(0, min(100, volume))
 
     def _in_languages(self, texts: tuple[Text, ...], screen_language: str) -> Utterance:
+        """One part per text and language: a screen's prompt is one cached file however
+        many notices follow it, not a new file for each combination."""
         rule = self.language
         languages = ("zh", "en") if rule == "both" else (screen_language if rule == "screen" else rule,)
-        return tuple((lang, "".join(t.zh for t in texts) if lang == "zh" else " ".join(t.en for t in texts))
-                     for lang in languages)  # fmt: skip
+        return tuple((lang, text.in_language(lang)) for lang in languages for text in texts)

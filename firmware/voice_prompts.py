@@ -163,7 +163,7 @@ def prompts_between(before: KioskView | None, after: KioskView) -> tuple[Text, .
     for line in after.items:
         if line.status == "refused" and _refusal_of(line) not in refused_before:
             said.append(refusal_prompt(line))
-    return tuple(said)
+    return tuple(dict.fromkeys(said))  # a notice that repeats its screen is said once
 
 
 def _notice_of(view: KioskView | None) -> tuple[object, ...]:

@@ -71,6 +71,13 @@ def test_a_text_is_rendered_once_and_then_read_from_the_cache(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, louder.name])  # no .part left
 
 
+def test_the_cache_keeps_at_most_max_files_the_oldest_go_first(tmp_path: Path) -> None:
+    synth = EspeakSynth(tmp_path, max_files=2)
+    first, second, third = (synth.render(f"第{n}本", "zh", 60) for n in (1, 2, 3))
+    assert sorted(tmp_path.iterdir()) == sorted([second, third])
+    assert not first.exists()
+
+
 def test_return_is_given_to_espeak_as_huan2_because_it_reads_hai_even_in_guihuan() -> None:
     def phonemes(text: str) -> str:
         done = subprocess.run(

@@ -110,3 +110,8 @@ def test_switching_the_language_says_the_screen_again() -> None:
     """A reader who pressed 中文 / English hears the screen in the language chosen."""
     zh = KioskView(screen="returns", language="zh")
     assert prompts_between(zh, replace(zh, language="en")) == (SCREEN_PROMPTS["returns"],)
+
+
+def test_a_notice_that_says_what_its_screen_says_is_said_once() -> None:
+    returns = KioskView(screen="returns", notice="notice.returns_instructions")
+    assert prompts_between(KioskView(), returns) == (SCREEN_PROMPTS["returns"],)
