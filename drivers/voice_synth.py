@@ -7,9 +7,9 @@ What a caller may rely on:
   from the cache ever after, across restarts; a change of voice or volume is a new file.
 - A file appears in the cache whole or not at all (written beside it, then renamed), so
   a power cut mid-render never leaves a half prompt to be played later.
-- The cache holds at most `max_files` prompts (about 100 KB each): past that the oldest
+- The cache holds at most `max_files` prompts (about 200 KB each): past that the oldest
   rendered go, so prompts that name a refused book's title (each heard about once) do not
-  fill the SD card. The fixed prompts are about 100 per language and volume.
+  fill the SD card. The fixed prompts are 58 per language and volume.
 - Failures are `VoiceError`s carrying a stable fault code (docs/fault-codes.md):
   `voice-synth-missing` (espeak-ng is not installed), `voice-synth-failed` (it ran and
   failed, or wrote nothing).
