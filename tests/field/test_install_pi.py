@@ -98,7 +98,7 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     watchdog = (staged / "etc/systemd/system.conf.d/alliance-watchdog.conf").read_text()
     assert "RuntimeWatchdogSec=14" in watchdog
     sysusers = (staged / "usr/lib/sysusers.d/alliance-kiosk.conf").read_text()
-    for group in ("gpio", "spi", "dialout", "video", "render", "input", "lp"):
+    for group in ("gpio", "spi", "dialout", "video", "render", "input", "lp", "audio"):
         assert f"m alliance-kiosk {group}\n" in sysusers
     boot = (staged / "boot/firmware/config.txt").read_text()
     assert "\ndtparam=spi=on\n" in boot and "#dtparam=spi=on" not in boot
