@@ -26,10 +26,14 @@ ACTIONS = (
     "help",
     "lang",
     "cancel",
+    "repeat",  # say the last spoken prompt again (any screen)
     # technician screen
     "selftest",
     "maintenance_on",
     "maintenance_off",
+    "voice_toggle",  # spoken prompts on / off
+    "voice_louder",
+    "voice_quieter",
 )
 
 

@@ -36,6 +36,10 @@ FAULT_HINTS: dict[str, str] = {
     "security-tag-gone": "A book's RFID tag did not answer when its security was switched: the book left the pad or chute too soon, or its tag is damaged. Switch the book's security at the staff desk.",
     "security-tag-write": "A book's RFID tag refused the security write, or reads back unchanged. Switch the book's security at the staff desk and replace the tag if it keeps failing.",
     "security-not-fitted": "The kiosk was asked to switch a book's security but no fitted unit can: check [security], [rfid] security and the tag readers in the config. Switch the book's security at the staff desk.",
+    "voice-player-missing": "The audio player for spoken prompts is not installed. Install alsa-utils (aplay) or set [voice] player. Readers are served; they only hear no prompts.",
+    "voice-player-failed": "The audio player for spoken prompts failed. Check the loudspeaker, the sound card and its volume (aplay -l), or [voice] player. Readers are served; they only hear no prompts.",
+    "voice-synth-missing": "The speech synthesiser espeak-ng is not installed. Install espeak-ng or set [voice] synth.",
+    "voice-synth-failed": "Speech synthesis failed. Check espeak-ng and its Mandarin voice cmn-latn-pinyin, and that the voice cache directory is writable.",
     "security-io": "The book-security (EM) unit's port or pins cannot be used. Check the cable and security.port.",
 }
 

@@ -5,6 +5,7 @@ start and stop."""
 from __future__ import annotations
 
 import queue
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 from contract.members import institution_members
 from contract.signing import load_public_key
 from drivers.transports import DeviceTransports
+from drivers.voice_player import VoicePlayer
+from drivers.voice_synth import EspeakSynth
 from firmware.config import KioskConfig
 from firmware.core.config import CoreConfig
 from firmware.devices import build_devices
@@ -20,6 +23,7 @@ from firmware.health import running_version
 from firmware.hub_link import HubLink, TlsFiles
 from firmware.journal import Journal
 from firmware.runtime import KioskRuntime
+from firmware.speaker import Speaker
 
 
 def core_config_from(config: KioskConfig) -> CoreConfig:
@@ -42,6 +46,8 @@ def core_config_from(config: KioskConfig) -> CoreConfig:
         security=config.security.kind != "none",
         tag_data_model=config.rfid.data_model,
         tag_security=tag_security_fitted(config),
+        voice_enabled=config.voice.enabled,
+        voice_volume=config.voice.volume,
     )
 
 
@@ -60,9 +66,13 @@ class Kiosk:
     link: HubLink
     journal: Journal
     rig: Any = None  # the simulated world's handles (hal_sim.rig.SimRig) under --sim
+    voice: VoicePlayer | None = None  # the loudspeaker's thread
+
 
     def start(self, ready_timeout_s: float = 5.0) -> Kiosk:
         self.runtime.start()
+        if self.voice is not None:
+            self.voice.start()
         self.runtime.devices.start()
         self.runtime.devices.wait_ready(ready_timeout_s)
         self.link.start()
@@ -71,6 +81,8 @@ class Kiosk:
     def stop(self) -> None:
         self.link.stop()
         self.runtime.stop()
+        if self.voice is not None:
+            self.voice.close()
         self.runtime.devices.close()
         self.journal.close()
 
@@ -137,4 +149,18 @@ def build_kiosk(
         keepalive_s=config.hub.keepalive_s,
     )
     runtime.link = link
-    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig)
+    player = build_voice(config, runtime, path)
+    return Kiosk(runtime=runtime, link=link, journal=journal, rig=rig, voice=player)
+
+
+def build_voice(config: KioskConfig, runtime: KioskRuntime, journal_path: Path) -> VoicePlayer:
+    """The loudspeaker ([voice]): a player thread, and the speaker that hears each view.
+    Built even when prompts are off, so the technician can switch them on."""
+    voice = config.voice
+    synth = EspeakSynth(voice.cache_path(journal_path), executable=voice.synth)
+    player = VoicePlayer(synth, runtime.post, player_command=shlex.split(voice.player), volume=voice.volume)
+    speaker = Speaker(player, enabled=voice.enabled, language=voice.language)
+    speaker.start_from(runtime.view)
+    runtime.voice = speaker
+    runtime.on_view(speaker.show)
+    return player

@@ -367,6 +367,23 @@ class JournalSection(Section):
     prune_acked_after_days: Annotated[float, Field(ge=0)] = 30.0
 
 
+class VoiceSection(Section):
+    """Spoken prompts (docs/configuration.md, [voice]): `language` "screen" follows the
+    screen's language, "zh" / "en" always one, "both" Chinese then English. `player` is the
+    command a WAV file's path is appended to; `synth` the espeak-ng executable; rendered
+    prompts are cached in `cache_dir` (unset: `voice/` beside the journal)."""
+
+    enabled: bool = _CORE.voice_enabled
+    language: Literal["screen", "zh", "en", "both"] = "screen"
+    volume: Annotated[int, Field(ge=0, le=100)] = _CORE.voice_volume
+    player: Annotated[str, Field(min_length=1)] = "aplay -q"
+    synth: Annotated[str, Field(min_length=1)] = "espeak-ng"
+    cache_dir: SettingPath | None = None
+
+    def cache_path(self, journal_path: Path) -> Path:
+        return self.cache_dir if self.cache_dir is not None else journal_path.parent / "voice"
+
+
 class LoggingSection(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     json_lines: bool = False
@@ -388,6 +405,7 @@ class KioskConfig(Section):
     logging: LoggingSection = LoggingSection()
     security: SecuritySection = SecuritySection()
     rfid: RfidSection = RfidSection()
+    voice: VoiceSection = VoiceSection()
 
     @model_validator(mode="after")
     def _security_pins_free(self) -> KioskConfig:

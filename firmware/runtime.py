@@ -31,10 +31,12 @@ from firmware.core.effects import (
     PrintReceipt,
     PublishState,
     RecordTxn,
+    RepeatPrompt,
     RunSelfTest,
     SecureItem,
     SendRequest,
     SetDiverter,
+    SetVoice,
     UnsecureItem,
 )
 from firmware.core.events import JournalFailed, SecurityFailed, SelfTestDone, Tick
@@ -48,6 +50,13 @@ log = logging.getLogger("firmware.runtime")
 TICK_S = 0.25
 _LED_STATUS = {"idle": "ok", "ok": "ok", "busy": "busy", "fault": "fault", "offline": "busy"}
 _BEEP = {"ok": "ok", "error": "error", "warn": "attention"}
+
+
+class Voice(Protocol):
+    """What the shell needs of the voice (firmware.speaker.Speaker): both return at once."""
+
+    def repeat(self) -> None: ...
+    def configure(self, enabled: bool, volume: int) -> None: ...
 
 
 class Link(Protocol):
@@ -68,6 +77,7 @@ class KioskRuntime:
     journal: Journal
     link: Link | None = None
     receipt_printer: Callable[[tuple[str, ...]], None] | None = None
+    voice: Voice | None = None  # spoken prompts; it hears views through on_view
     clock: Callable[[], float] = time.monotonic
     # Local time for due dates; the builder passes the configured zone (kiosk.utc_offset_hours).
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(alliance_timezone()))
@@ -215,6 +225,12 @@ class KioskRuntime:
                     self.receipt_printer(lines)
             case Log(level=level, event=name, fields=fields):
                 log.log(logging.getLevelName(level.upper()), name, extra={"fields": fields})
+            case RepeatPrompt():
+                if self.voice is not None:
+                    self.voice.repeat()
+            case SetVoice(enabled=enabled, volume=volume):
+                if self.voice is not None:
+                    self.voice.configure(enabled, volume)
             case CallStaff(reason=reason):
                 log.warning("a reader asked for staff: %s", reason)
             case _:

@@ -81,6 +81,8 @@ class TechnicianView:
     recent_faults: tuple[str, ...] = ()
     maintenance: bool = False
     selftest_running: bool = False
+    voice_enabled: bool = True
+    voice_volume: int = 60  # 0-100
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,8 @@ mkdir -p "$ROOT$RELEASE/venv"
 
 # evdev (HID scanners) and spidev publish source only: the venv builds them.
 run apt-get install -y --no-install-recommends python3-venv python3-dev gcc linux-libc-dev
+# The spoken prompts: espeak-ng renders them, aplay (alsa-utils) plays them ([voice]).
+run apt-get install -y --no-install-recommends espeak-ng alsa-utils
 
 if [ "$BUILD_VENV" -eq 1 ]; then
     if [ ! -x "$RELEASE/venv/bin/python" ]; then

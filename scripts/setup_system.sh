@@ -10,6 +10,9 @@ set -u
 # where no server answers on 127.0.0.1:5432 (tests/postgres_server.py).
 want=(mosquitto xvfb xauth fonts-wqy-microhei libgl1 libegl1 libgl1-mesa-dri libmtdev1 libsdl2-2.0-0
       gcc python3-dev linux-libc-dev systemd fuse3 postgresql)
+# espeak-ng: renders the spoken prompts (firmware.speaker, drivers/voice_synth.py); sox: the
+# tests measure that they are not silent (tests/drivers/test_voice.py); alsa-utils: aplay plays them.
+want+=(espeak-ng sox alsa-utils)
 # matchbox-window-manager: X kiosks' window manager; SDL's full screen on X needs one (tests/field/test_fullscreen.py).
 want+=(matchbox-window-manager x11-utils)  # x11-utils: xwininfo, xprop
 missing=()

@@ -67,6 +67,9 @@ class CoreConfig:
     # A book-security unit is fitted ([security] kind != "none"): loans unsecure, returns
     # secure. False (the default): no security effects at all, behaviour as before.
     security: bool = False
+    # Spoken prompts at start ([voice] enabled, volume); the technician screen changes them.
+    voice_enabled: bool = True
+    voice_volume: int = 60
     # RFID book tags ([rfid]): the data model the library writes its tags in, and whether
     # their security (AFI/EAS) is switched: a tagged book's tag is unsecured after its loan
     # and secured at its return. False: tags are read but never written.

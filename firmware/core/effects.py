@@ -124,6 +124,19 @@ class CallStaff:
     reason: str
 
 
+@dataclass(frozen=True)
+class RepeatPrompt:
+    """The reader asked to hear the last spoken prompt again (firmware.speaker)."""
+
+
+@dataclass(frozen=True)
+class SetVoice:
+    """The technician switched spoken prompts on or off or changed their volume (0-100)."""
+
+    enabled: bool
+    volume: int
+
+
 Effect = (
     SendRequest
     | RecordTxn
@@ -138,4 +151,6 @@ Effect = (
     | PrintReceipt
     | Log
     | CallStaff
+    | RepeatPrompt
+    | SetVoice
 )

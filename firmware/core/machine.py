@@ -44,7 +44,7 @@ from firmware.core import (
 from firmware.core.availability import shows_out_of_service, technician_present
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
-from firmware.core.effects import Effect, Led, Log
+from firmware.core.effects import Effect, Led, Log, RepeatPrompt
 from firmware.core.events import (
     BlocklistUpdated,
     CommandReceived,
@@ -67,6 +67,8 @@ __all__ = ["initial_state", "render", "step"]
 
 def initial_state(config: CoreConfig) -> State:
     state = State(language=config.default_language)
+    voice = replace(state.service, voice_enabled=config.voice_enabled, voice_volume=config.voice_volume)
+    state = replace(state, service=voice)
     return replace(state, led=led_for(state))
 
 
@@ -111,9 +113,13 @@ def _is_input(event: object) -> bool:
     return isinstance(event, _INPUTS)
 
 
+# Presses that change nothing of the session: the notice stays, and they work out of service.
+_AMBIENT_ACTIONS = ("lang", "repeat")
+
+
 def _clears_notice(event: object) -> bool:
     if isinstance(event, Press):
-        return event.action != "lang"
+        return event.action not in _AMBIENT_ACTIONS
     if isinstance(event, BarcodeRead | BooksPresented):
         return event.source == "desk"
     return isinstance(event, CardPresented | PinEntered)
@@ -125,7 +131,7 @@ def _held_by_service(state: State, event: object) -> bool:
     if not shows_out_of_service(state) or technician_present(state):
         return False
     if isinstance(event, Press):
-        return event.action != "lang"
+        return event.action not in _AMBIENT_ACTIONS
     if isinstance(event, BarcodeRead | BarcodeRejected | BooksPresented):
         return event.source == "desk"
     return isinstance(event, PinEntered)
@@ -138,6 +144,8 @@ def press(state: State, event: Press, config: CoreConfig) -> Step:
     action, screen = event.action, state.screen
     if action == "lang":
         return session.toggle_language(state, config)
+    if action == "repeat":
+        return state, (RepeatPrompt(),)
     if action == "help" and screen not in ("technician", "help"):
         return session.open_help(state)
     handler = _PRESSES.get(screen)
@@ -204,6 +212,8 @@ def _press_technician(state: State, action: str, config: CoreConfig) -> Step:
         return service.start_selftest(state, None)
     if action in ("maintenance_on", "maintenance_off"):
         return service.set_maintenance(state, action == "maintenance_on")
+    if action in service.VOICE_ACTIONS:
+        return service.adjust_voice(state, action)
     if action in ("cancel", "finish"):
         return session.end_session(state, config), (Log("info", "technician.logout", {}),)
     return state, ()

@@ -134,4 +134,6 @@ def technician_view(state: State) -> TechnicianView:
         recent_faults=svc.recent_faults,
         maintenance=svc.maintenance,
         selftest_running=svc.selftest_running,
+        voice_enabled=svc.voice_enabled,
+        voice_volume=svc.voice_volume,
     )

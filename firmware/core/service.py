@@ -19,6 +19,7 @@ from firmware.core.effects import (
     PublishState,
     RunSelfTest,
     SetDiverter,
+    SetVoice,
 )
 from firmware.core.events import (
     BlocklistUpdated,
@@ -134,6 +135,26 @@ def set_maintenance(state: State, on: bool) -> Step:
     state = replace(state, service=replace(state.service, maintenance=on))
     published = PublishState("maintenance" if on else "online")
     return state, (published, Log("info", "maintenance", {"on": on}))
+
+
+VOICE_ACTIONS = ("voice_toggle", "voice_louder", "voice_quieter")
+VOICE_VOLUME_STEP = 10
+
+
+def adjust_voice(state: State, action: str) -> Step:
+    """The technician screen's voice buttons: on/off, and volume in steps of
+    VOICE_VOLUME_STEP within 0-100. Lasts until restart ([voice] in the config is the
+    default a restart goes back to)."""
+    svc = state.service
+    enabled, volume = svc.voice_enabled, svc.voice_volume
+    if action == "voice_toggle":
+        enabled = not enabled
+    else:
+        step = VOICE_VOLUME_STEP if action == "voice_louder" else -VOICE_VOLUME_STEP
+        volume = max(0, min(100, volume + step))
+    state = replace(state, service=replace(svc, voice_enabled=enabled, voice_volume=volume))
+    fields = {"enabled": enabled, "volume": volume}
+    return state, (SetVoice(enabled, volume), Log("info", "voice.settings", fields))
 
 
 def command_received(state: State, event: CommandReceived, config: CoreConfig) -> Step:

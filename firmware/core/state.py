@@ -127,6 +127,8 @@ class Service:
     journal_failed: str | None = None
     maintenance: bool = False
     chute_jammed: bool = False
+    voice_enabled: bool = True  # spoken prompts (the technician may switch them)
+    voice_volume: int = 60  # 0-100
 
     def fault_of(self, device: str) -> str | None:
         return next((code for dev, code in self.faults if dev == device), None)

@@ -18,6 +18,9 @@ from ..i18n import Catalogue
 from ..present import book_title, item_detail, status_key
 from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
 
+# Screens a reader uses (not the technician's): they carry the large "repeat" button.
+REPEAT_SCREENS = ("attract", "borrow", "returns", "summary", "help", "out_of_service", "maintenance")
+
 
 @dataclass(frozen=True)
 class UiContext:
@@ -66,17 +69,21 @@ class KioskScreen(Screen):
         anchor = Factory.AnchorLayout(anchor_y="center")
         anchor.add_widget(titles)
         row.add_widget(anchor)
-        lang = self.button("button.lang", "lang")
-        lang.size_hint_x = None
-        lang.bind(height=lambda w, h: setattr(w, "width", h * 2.1))
-        lang.width = lang.height * 2.1
-        row.add_widget(lang)
+        # Readers' screens offer "say it again" (the spoken prompt) beside the language.
+        keys = (("button.repeat", "repeat"),) if self.screen_name in REPEAT_SCREENS else ()
+        buttons = [self.button(key, action) for key, action in (*keys, ("button.lang", "lang"))]
+        self.repeat_button = buttons[0] if keys else None
+        for btn, wide in zip(buttons, (1.6,) * len(keys) + (2.1,), strict=True):
+            btn.size_hint_x = None
+            btn.bind(height=lambda w, h, wide=wide: setattr(w, "width", h * wide))
+            btn.width = btn.height * wide
+            row.add_widget(btn)
 
         def fit(*_: object) -> None:
-            row.height = max(lang.height, titles.height)
+            row.height = max(buttons[-1].height, titles.height)
 
         titles.bind(height=fit)
-        lang.bind(height=fit)
+        buttons[-1].bind(height=fit)
         fit()
         self.body.add_widget(row)
         return heading, subtitle

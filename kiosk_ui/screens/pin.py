@@ -39,7 +39,14 @@ class PinScreen(KioskScreen):
         lang = self.button("button.lang", "lang")
         cancel = self.button("button.cancel", "cancel")
         cancel.handler = self.cancel
-        left.add_widget(lang)
+        # "Say again" beside the language: the typed digits stay (repeat changes nothing).
+        self.repeat_button = self.button("button.repeat", "repeat")
+        row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=self.body.spacing)
+        lang.bind(height=row.setter("height"))
+        row.height = lang.height
+        row.add_widget(self.repeat_button)
+        row.add_widget(lang)
+        left.add_widget(row)
         left.add_widget(cancel)
         self.body.add_widget(left)
 

@@ -1,5 +1,6 @@
 """The technician screen: each device's state, fault code, hint and live values, the
-journal backlog and the hub link, with self-test and maintenance buttons."""
+journal backlog, the hub link and the voice, with self-test, maintenance and voice
+(on/off, quieter, louder) buttons."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ class TechnicianScreen(KioskScreen):
         self.exit = self.button("button.exit", "cancel")
         for btn in (self.selftest, self.maintenance, self.exit):
             row.add_widget(btn)
+        voice_row = Factory.ButtonRow()
+        self.voice_toggle = self.button("button.voice_toggle", "voice_toggle")
+        self.voice_quieter = self.button("button.voice_quieter", "voice_quieter")
+        self.voice_louder = self.button("button.voice_louder", "voice_louder")
+        for btn in (self.voice_toggle, self.voice_quieter, self.voice_louder):
+            voice_row.add_widget(btn)
+        self.body.add_widget(voice_row)
         self.body.add_widget(row)
 
     def device_row(self, line: DeviceLine, view: KioskView) -> Card:
@@ -75,6 +83,8 @@ class TechnicianScreen(KioskScreen):
             parts.append(self.text(view, "tech.journal_oldest", s=int(tech.journal_oldest_pending_s)))
         onoff = self.text(view, "tech.on" if tech.maintenance else "tech.off")
         parts.append(self.text(view, "tech.maintenance", state=onoff))
+        voice_state = self.text(view, "tech.on" if tech.voice_enabled else "tech.off")
+        parts.append(self.text(view, "tech.voice", state=voice_state, volume=tech.voice_volume))
         if tech.selftest_running:
             parts.append(self.text(view, "tech.selftest_running"))
         self.status.text = " · ".join(parts)
@@ -89,3 +99,5 @@ class TechnicianScreen(KioskScreen):
         self.maintenance.msg_key = f"button.{key}"
         self.maintenance.text = self.text(view, f"button.{key}")
         self.selftest.disabled = tech.selftest_running
+        self.voice_quieter.disabled = tech.voice_volume <= 0
+        self.voice_louder.disabled = tech.voice_volume >= 100

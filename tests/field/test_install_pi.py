@@ -98,7 +98,7 @@ def test_the_staging_root_holds_the_whole_install(staged: Path) -> None:
     watchdog = (staged / "etc/systemd/system.conf.d/alliance-watchdog.conf").read_text()
     assert "RuntimeWatchdogSec=14" in watchdog
     sysusers = (staged / "usr/lib/sysusers.d/alliance-kiosk.conf").read_text()
-    for group in ("gpio", "spi", "dialout", "video", "render", "input", "lp"):
+    for group in ("gpio", "spi", "dialout", "video", "render", "input", "lp", "audio"):
         assert f"m alliance-kiosk {group}\n" in sysusers
     boot = (staged / "boot/firmware/config.txt").read_text()
     assert "\ndtparam=spi=on\n" in boot and "#dtparam=spi=on" not in boot
@@ -200,7 +200,7 @@ def test_the_unit_asks_for_what_a_kiosk_needs(staged: Path) -> None:
     assert service["ReadWritePaths"] == "/var/lib/alliance-kiosk"
     assert service["NoNewPrivileges"] == "true" and service["PrivateTmp"] == "true"
     assert service["User"] == "alliance-kiosk"
-    assert service["SupplementaryGroups"].split() == ["gpio", "spi", "dialout", "video", "render", "input", "lp"]
+    assert service["SupplementaryGroups"].split() == ["gpio", "spi", "dialout", "video", "render", "input", "lp", "audio"]
     env = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("Environment=")]
     for wanted in ("KIVY_WINDOW=sdl2", "SDL_VIDEODRIVER=kmsdrm", "KIVY_GL_BACKEND=sdl2",
                    "KIOSK_TOUCH_INPUT=mtdev,/dev/alliance-touch"):

@@ -269,3 +269,36 @@ def test_nothing_is_cut_off_or_too_small(ui: Any, size: tuple[int, int]) -> None
         ui.show(view)
         problems += [f"{size} {name}/{lang}: {p}" for p in layout_problems(ui)]
     assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize(
+    "screen", ["attract", "pin", "borrow", "returns", "summary", "help", "out_of_service", "maintenance"]
+)
+def test_every_readers_screen_has_a_large_repeat_button_that_posts_repeat(ui: Any, screen: str) -> None:
+    """Readers who did not catch the spoken prompt hear it again ("再听一遍")."""
+    ui.show(sample_views()[screen])
+    button = ui.button(action="repeat")
+    assert button.text == "再听一遍" and button.height >= 48 and button.width >= 100
+    ui.tap(button)
+    assert ui.posted[-1] == Press("repeat")
+    if screen in ("borrow", "pin"):
+        ui.screenshot(f"repeat_button_{screen}_zh")
+
+
+def test_repeat_on_the_pin_pad_keeps_the_digits_typed(ui: Any) -> None:
+    ui.show(sample_views("zh")["pin"])
+    for digit in "12":
+        ui.tap(ui.button(action=f"pin:{digit}"))
+    ui.tap(ui.button(action="repeat"))
+    ui.tap(ui.button(action="pin:ok"))
+    assert ui.posted == [Press("repeat"), PinEntered("12")]
+
+
+def test_the_technician_screen_shows_the_voice_and_its_buttons(ui: Any) -> None:
+    view = sample_views()["technician"]
+    ui.show(view)
+    assert any("语音：开 · 音量 60" in text for text in ui.texts())
+    for action in ("voice_toggle", "voice_quieter", "voice_louder"):
+        ui.tap(ui.button(action=action))
+        assert ui.posted[-1] == Press(action)
+    ui.screenshot("technician_voice_zh")
