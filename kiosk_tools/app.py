@@ -121,7 +121,8 @@ def run_kiosk(args: argparse.Namespace) -> int:
 
             supervision.ready()
             StdioControl(kiosk, rfid=config.rfid).serve()
-        elif args.headless:
+        elif args.headless or config.kiosk.profile == "book_drop":
+            # A book drop has no screen: never a window, whatever the launcher asked.
             supervision.ready()
             _run_headless(kiosk, supervision.register("event-loop").beat, route)
         else:
