@@ -29,7 +29,7 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     offline_limit_hours = 24           # offline_max_items per card within these hours
     offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
     van_kiosks = ["van-*"]             # kiosk ids the hub knows as book vans (fnmatch patterns)
-    van_offline_max_items = 10         # offline loans per card at a van, instead of offline_max_items
+    van_offline_max_items = 5          # offline loans per card at a van, instead of offline_max_items
     return_min_interval_s = 600        # a loan at one library, a return at another: at least
     returns_per_minute = 120           # more than one kiosk's chute takes from a reader
     txn_rate_per_s = 200.0             # per kiosk; beyond it and the burst: no ack (resent later)
@@ -176,7 +176,7 @@ class HubConfig(Section):
     # the hub knows as vans, and the offline loans per card it allows them instead of
     # `offline_max_items`. The kiosk's own [kiosk] profile is never taken as proof.
     van_kiosks: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
-    van_offline_max_items: Annotated[int, Field(ge=0, le=100)] = 10
+    van_offline_max_items: Annotated[int, Field(ge=0, le=100)] = 5  # a joint card's whole quota
     # Returns that cannot be true (exceptions, the loan stays open): one at another
     # library than the loan's sooner than this after it (`return_implausible`), and more
     # returns in a minute than one chute takes (`returns_over_chute_rate`).
