@@ -175,7 +175,7 @@ class HubConfig(Section):
     # Book vans (hub/rules/offline_limits.py): kiosk ids (fnmatch patterns, e.g. "van-*")
     # the hub knows as vans, and the offline loans per card it allows them instead of
     # `offline_max_items`. The kiosk's own [kiosk] profile is never taken as proof.
-    van_kiosks: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    van_kiosks: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
     van_offline_max_items: Annotated[int, Field(ge=0, le=100)] = 5  # a joint card's whole quota
     # Returns that cannot be true (exceptions, the loan stays open): one at another
     # library than the loan's sooner than this after it (`return_implausible`), and more
@@ -217,7 +217,7 @@ class HubConfig(Section):
     @property
     def offline_limits(self) -> OfflineLimits:
         """Offline loans per card at each kiosk: vans' and the others' (`van_kiosks`)."""
-        return OfflineLimits(self.offline_max_items, self.van_offline_max_items, self.van_kiosks)
+        return OfflineLimits(self.offline_max_items, self.van_offline_max_items, tuple(self.van_kiosks))
 
     @field_validator("broker")
     @classmethod

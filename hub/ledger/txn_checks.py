@@ -99,7 +99,7 @@ class OfflineBounds:
             late_grace=timedelta(seconds=config.late_txn_grace_s),
             offline_max_items=config.offline_max_items,
             van_offline_max_items=config.van_offline_max_items,
-            van_kiosks=config.van_kiosks,
+            van_kiosks=tuple(config.van_kiosks),
             offline_limit_period=timedelta(hours=config.offline_limit_hours),
             offline_loans_per_kiosk_hour=config.offline_loans_per_kiosk_hour,
             return_min_interval=timedelta(seconds=config.return_min_interval_s),

@@ -59,7 +59,7 @@ def test_a_van_the_hub_lists_lends_offline_up_to_the_van_limit(
     ledger: Ledger, registry: Registry, clock: Clock
 ) -> None:
     # 4, within the joint card's own quota of 5 (beyond it: `limit_reached`, as anywhere)
-    intake = hub(ledger, registry, clock, van_kiosks=("k-check*",), van_offline_max_items=4)
+    intake = hub(ledger, registry, clock, van_kiosks=["k-check*"], van_offline_max_items=4)
     exceptions = offline_round(intake, ledger, registry, clock, 5)
     assert exceptions == [None] * 4 + ["offline_over_card_limit"]
 
@@ -67,7 +67,7 @@ def test_a_van_the_hub_lists_lends_offline_up_to_the_van_limit(
 def test_a_kiosk_the_hub_does_not_list_keeps_the_kiosk_limit(
     ledger: Ledger, registry: Registry, clock: Clock
 ) -> None:
-    intake = hub(ledger, registry, clock, van_kiosks=("van-*",), van_offline_max_items=4)
+    intake = hub(ledger, registry, clock, van_kiosks=["van-*"], van_offline_max_items=4)
     exceptions = offline_round(intake, ledger, registry, clock, 4)
     assert exceptions == [None] * 3 + ["offline_over_card_limit"]
 
@@ -75,6 +75,6 @@ def test_a_kiosk_the_hub_does_not_list_keeps_the_kiosk_limit(
 def test_the_blocklist_tells_a_van_its_limit_and_a_kiosk_its_own(
     ledger: Ledger, registry: Registry, clock: Clock
 ) -> None:
-    intake = hub(ledger, registry, clock, van_kiosks=("van-*",), van_offline_max_items=12)
+    intake = hub(ledger, registry, clock, van_kiosks=["van-*"], van_offline_max_items=12)
     assert intake.handle_request("van-7", BLOCKLIST).offline_max_items == 12
     assert intake.handle_request(KIOSK, BLOCKLIST).offline_max_items == 3
