@@ -18,7 +18,6 @@ from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
 from contract.tag_data.record import DataModel
 from firmware.core import identify
 
-
 # What this firmware is installed as ([kiosk] profile): a lending and returns kiosk, a
 # return-only book drop without a screen, or a book van that is offline for long stretches.
 Profile = Literal["kiosk", "book_drop", "van"]

@@ -14,7 +14,13 @@ A van (`"van"`) and a kiosk differ in the offline limit only (`firmware.core.pol
 from __future__ import annotations
 
 from contract.screens import PinEntered, Press
-from drivers.events import BarcodeRead, BarcodeRejected, BooksPresented, CardPresented, MultipleCards
+from drivers.events import (
+    BarcodeRead,
+    BarcodeRejected,
+    BooksPresented,
+    CardPresented,
+    MultipleCards,
+)
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Log

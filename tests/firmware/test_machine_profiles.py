@@ -9,7 +9,14 @@ from types import MappingProxyType
 
 from contract.barcodes import make_item_barcode
 from contract.screens import PinEntered, Press
-from drivers.events import BarcodeRead, BookEntered, BookPassed, BooksPresented, CardPresented, TagRead
+from drivers.events import (
+    BarcodeRead,
+    BookEntered,
+    BookPassed,
+    BooksPresented,
+    CardPresented,
+    TagRead,
+)
 from firmware.core.config import CoreConfig
 from firmware.core.effects import Beep, Led, Log, RecordTxn, SendRequest
 from firmware.core.events import BlocklistUpdated, JournalDepth, LinkChanged
@@ -75,14 +82,18 @@ def test_a_return_at_a_book_drop_is_the_kiosks_return() -> None:
     """The same requests, journal row, flap and lines, effect for effect."""
     at_drop, at_kiosk = harness("book_drop"), harness("kiosk")
     assert return_book(at_drop) == return_book(at_kiosk)
-    assert at_drop.records("return") == [RecordTxn("return", XICHENG, None, None, "transfer", "online")]
+    assert at_drop.records("return") == [
+        RecordTxn("return", XICHENG, None, None, "transfer", "online")
+    ]
     assert [(i.barcode, i.status) for i in at_drop.view.items] == [(XICHENG, "returned")]
 
 
 def test_a_return_at_a_book_drop_offline_is_routed_and_journalled() -> None:
     k = harness("book_drop")
     k.feed(LinkChanged(False))
-    k.feed(BookEntered(1.0), BarcodeRead(XICHENG, source="chute"), BookPassed(at=2.0, transit_ms=300))
+    k.feed(
+        BookEntered(1.0), BarcodeRead(XICHENG, source="chute"), BookPassed(at=2.0, transit_ms=300)
+    )
     assert k.records("return") == [RecordTxn("return", XICHENG, None, None, "transfer", "offline")]
 
 

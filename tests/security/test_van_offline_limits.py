@@ -38,17 +38,26 @@ def hub(ledger: Ledger, registry: Registry, clock: Clock, **settings: Any) -> In
     """An intake and its answers as a worker builds them from `[hub]` `settings`."""
     config = HubConfig(**settings)
     answers = RequestAnswers(
-        ledger, registry, clock, rules.SHANGHAI, config.offline_max_items, offline_limits=config.offline_limits
+        ledger,
+        registry,
+        clock,
+        rules.SHANGHAI,
+        config.offline_max_items,
+        offline_limits=config.offline_limits,
     )
     return Intake(ledger, registry, answers, clock, WorkerStats(), IntakeChecks.from_config(config))
 
 
-def offline_round(intake: Intake, ledger: Ledger, registry: Registry, clock: Clock, loans: int) -> list[str | None]:
+def offline_round(
+    intake: Intake, ledger: Ledger, registry: Registry, clock: Clock, loans: int
+) -> list[str | None]:
     """One card borrows `loans` books offline in an afternoon; the backlog arrives at once."""
     card = reader(ledger, 9)
     clock.now = NOW + timedelta(hours=6)
     acks = [
-        intake.handle_txn(KIOSK, txn("loan", book(registry, n), card, NOW + timedelta(minutes=n)))[0]
+        intake.handle_txn(KIOSK, txn("loan", book(registry, n), card, NOW + timedelta(minutes=n)))[
+            0
+        ]
         for n in range(1, loans + 1)
     ]
     assert all(a.result == "committed" for a in acks)
