@@ -116,3 +116,4 @@ class KioskView:
     # be sent (the outbox's JournalDepth); None while online. `profile` is [kiosk] profile.
     offline_pending: int | None = None
     profile: str = "kiosk"
+    led: str = "idle"  # the status light: "idle" | "busy" | "offline" | "fault" (a book drop's only display)

@@ -53,6 +53,7 @@ def render(state: State, config: CoreConfig) -> KioskView:
         due_soon=due_notes(state) if greeted else (),
         offline_pending=None if state.hub_answering else state.service.journal_pending,
         profile=config.profile,
+        led=state.led,
     )
 
 

@@ -100,7 +100,9 @@ def test_a_return_at_a_book_drop_offline_is_routed_and_journalled() -> None:
 def test_a_book_drops_light_shows_the_link() -> None:
     k = harness("book_drop")
     assert Led("offline") in k.feed(LinkChanged(False))
+    assert k.view.led == "offline"
     assert Led("idle") in k.feed(LinkChanged(True))
+    assert k.view.led == "idle"
 
 
 def offline_loans(profile: str, hub_limit: int, books: int) -> CoreHarness:
