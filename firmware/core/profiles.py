@@ -4,9 +4,10 @@ A book drop (`"book_drop"`) has a chute, a light and a buzzer, and no screen: no
 read a PIN prompt or a borrow list there, so every borrowing event (a card tap, a PIN, a
 desk scan or a stack on the pad, a touch other than the language button) is ignored,
 logged as `book_drop.borrowing_ignored` with one `Beep("error")`, so the person at the
-drop hears that the card did nothing. Chute events go on to the very same return flow as
-at a kiosk: the same journal rows, the same hub requests, the same routes. A spoken
-prompt for the ignored tap belongs to the voice feature (it hooks on the Beep).
+drop hears that the card did nothing. The view's notice becomes
+`notice.book_drop_returns_only` ("returns only here"): shown nowhere, it is what the
+voice feature speaks, as it speaks every notice. Chute events go on to the very same
+return flow as at a kiosk: the same journal rows, the same hub requests, the same routes.
 
 A van (`"van"`) and a kiosk differ in the offline limit only (`firmware.core.policy`).
 """
@@ -24,7 +25,7 @@ from drivers.events import (
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Log
-from firmware.core.state import State
+from firmware.core.state import State, with_notice
 
 # Touches that still mean something without a screen: none lends or opens a session.
 _HARMLESS_PRESSES = frozenset({"lang"})
@@ -47,4 +48,7 @@ def refused_here(state: State, event: object, config: CoreConfig) -> Step | None
         return None
     fields = {"type": type(event).__name__}
     # A card left on the reader posts one CardPresented; beep once for it, not per poll.
+    # The notice is shown nowhere (no screen) but is the view's record of the refusal:
+    # the voice feature speaks it, as it speaks every notice.
+    state = with_notice(state, "notice.book_drop_returns_only")
     return state, (Log("info", "book_drop.borrowing_ignored", fields), Beep("error"))

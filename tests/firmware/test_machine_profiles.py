@@ -52,6 +52,7 @@ def test_a_card_tap_at_a_book_drop_asks_the_hub_nothing_and_buzzes() -> None:
     assert not any(isinstance(e, SendRequest) for e in effects)
     assert k.state.reader is None
     assert k.view.screen == "attract"
+    assert k.view.notice == "notice.book_drop_returns_only"  # what a spoken prompt says
 
 
 def test_every_borrowing_event_at_a_book_drop_is_ignored() -> None:
