@@ -34,6 +34,7 @@ def core_config_from(config: KioskConfig) -> CoreConfig:
     return CoreConfig(
         kiosk_id=config.kiosk.id,
         library_id=config.kiosk.library_id,
+        profile=config.kiosk.profile,
         default_language=config.kiosk.default_language,
         inactivity_warn_s=t.inactivity_warn_s,
         inactivity_logout_s=t.inactivity_logout_s,

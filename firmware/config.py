@@ -43,7 +43,7 @@ from contract.settings import (
 )
 from contract.signing import KeyFileError, load_public_key
 from contract.tag_data.record import DataModel
-from firmware.core.config import CoreConfig
+from firmware.core.config import CoreConfig, Profile
 from firmware.hub_link.connection import KEEPALIVE_S
 
 __all__ = ["DEFAULT_NAME", "ConfigError", "KioskConfig", "default_config_text", "load_config"]
@@ -61,6 +61,10 @@ class KioskSection(Section):
     library_id: LibraryId = _CORE.library_id
     default_language: Literal["zh", "en"] = _CORE.default_language  # type: ignore[assignment]
     utc_offset_hours: UtcOffsetHours = ALLIANCE_UTC_OFFSET_HOURS
+    # One firmware, three installations: "kiosk" (screen, lending and returns),
+    # "book_drop" (chute, light, buzzer only: returns; no window is opened) and "van"
+    # (long offline stretches: the hub's larger offline limit for vans is taken).
+    profile: Profile = _CORE.profile
 
     @property
     def timezone(self) -> tzinfo:

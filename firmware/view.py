@@ -115,3 +115,8 @@ class KioskView:
     # the greeting's holds and loans due soon (borrow screen; () when the hub told none)
     holds: tuple[HoldNote, ...] = ()
     due_soon: tuple[DueNote, ...] = ()
+    # The offline banner: while the hub does not answer, how many journalled txns wait to
+    # be sent (the outbox's JournalDepth); None while online. `profile` is [kiosk] profile.
+    offline_pending: int | None = None
+    profile: str = "kiosk"
+    led: str = "idle"  # the status light: "idle" | "busy" | "offline" | "fault" (a book drop's only display)

@@ -282,6 +282,14 @@ class ExpectOnline(Step):
 
 
 @dataclass(frozen=True)
+class ExpectPending(Step):
+    """The offline banner counts `count` txns waiting to be sent (the view's `offline_pending`)."""
+
+    count: int
+    verb: ClassVar[str] = "expect pending"
+
+
+@dataclass(frozen=True)
 class ExpectCommitted(Step):
     barcode: str
     verb: ClassVar[str] = "expect committed"
@@ -303,6 +311,7 @@ EXPECT_STEPS = (
     ExpectHold,
     ExpectOffline,
     ExpectOnline,
+    ExpectPending,
     ExpectCommitted,
 )
 
@@ -464,6 +473,8 @@ def _parse_expect(line: int, args: list[str]) -> Step:
         return ExpectOffline(line)
     if form == "online":
         return ExpectOnline(line)
+    if form == "pending":
+        return ExpectPending(line, int(_digits(line, "expect pending", rest[0])))
     return ExpectCommitted(line, rest[0])
 
 
@@ -482,6 +493,7 @@ _EXPECT_FORMS: dict[str, tuple[str, int, int]] = {
     "hold": ("BARCODE ready|in_transit [LIBRARY_ID]", 2, 3),
     "offline": ("no arguments", 0, 0),
     "online": ("no arguments", 0, 0),
+    "pending": ("COUNT", 1, 1),
     "committed": ("BARCODE", 1, 1),
 }
 

@@ -28,6 +28,8 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     late_txn_grace_s = 120             # a txn after an outage arrives this soon after reconnect
     offline_limit_hours = 24           # offline_max_items per card within these hours
     offline_loans_per_kiosk_hour = 240 # offline loans one kiosk may make in an hour
+    van_kiosks = ["van-*"]             # kiosk ids the hub knows as book vans (fnmatch patterns)
+    van_offline_max_items = 5          # offline loans per card at a van, instead of offline_max_items
     return_min_interval_s = 600        # a loan at one library, a return at another: at least
     returns_per_minute = 120           # more than one kiosk's chute takes from a reader
     txn_rate_per_s = 200.0             # per kiosk; beyond it and the burst: no ack (resent later)
@@ -82,6 +84,7 @@ from contract.settings import (
     validate_settings,
 )
 from contract.signing import DEFAULT_TTL_S, KeyFileError, load_private_key
+from hub.rules.offline_limits import OfflineLimits
 from hub.sip2.settings import Sip2Section, Sip2Settings, resolve_sip2
 
 __all__ = [
@@ -169,6 +172,11 @@ class HubConfig(Section):
     # exceptions `offline_over_card_limit`, `offline_over_kiosk_limit`.
     offline_limit_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
     offline_loans_per_kiosk_hour: Annotated[int, Field(ge=1, le=100_000)] = 240
+    # Book vans (hub/rules/offline_limits.py): kiosk ids (fnmatch patterns, e.g. "van-*")
+    # the hub knows as vans, and the offline loans per card it allows them instead of
+    # `offline_max_items`. The kiosk's own [kiosk] profile is never taken as proof.
+    van_kiosks: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
+    van_offline_max_items: Annotated[int, Field(ge=0, le=100)] = 5  # a joint card's whole quota
     # Returns that cannot be true (exceptions, the loan stays open): one at another
     # library than the loan's sooner than this after it (`return_implausible`), and more
     # returns in a minute than one chute takes (`returns_over_chute_rate`).
@@ -205,6 +213,11 @@ class HubConfig(Section):
     @property
     def parked_max_age(self) -> timedelta:
         return timedelta(hours=self.parked_max_age_h)
+
+    @property
+    def offline_limits(self) -> OfflineLimits:
+        """Offline loans per card at each kiosk: vans' and the others' (`van_kiosks`)."""
+        return OfflineLimits(self.offline_max_items, self.van_offline_max_items, tuple(self.van_kiosks))
 
     @field_validator("broker")
     @classmethod

@@ -121,7 +121,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
 
             supervision.ready()
             StdioControl(kiosk, rfid=config.rfid).serve()
-        elif args.headless:
+        elif not wants_window(args, config):
             supervision.ready()
             _run_headless(kiosk, supervision.register("event-loop").beat, route)
         else:
@@ -133,6 +133,14 @@ def run_kiosk(args: argparse.Namespace) -> int:
         kiosk.stop()
         _close(route)
     return 0
+
+
+def wants_window(args: argparse.Namespace, config: KioskConfig) -> bool:
+    """Whether the kiosk opens its touchscreen window: not when asked `--headless`, and
+    never at a book drop ([kiosk] profile = "book_drop"), which has no screen: `make run`
+    under a display and `--sim` without `--headless` run it headless too, its status
+    light showing its state."""
+    return not args.headless and config.kiosk.profile != "book_drop"
 
 
 def _demo_route(args: argparse.Namespace, config: KioskConfig) -> DemoRoute | None:

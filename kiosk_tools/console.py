@@ -40,6 +40,10 @@ ROUTE_SAID = {
 def describe(view: KioskView) -> str:
     """One screenful in a few lines of text."""
     parts = [f"[{view.screen}]", "online" if view.online else "OFFLINE"]
+    if not view.online and view.offline_pending:
+        parts.append(f"{view.offline_pending} waiting to be sent")
+    if view.profile == "book_drop":
+        parts.append(f"light {view.led}")  # the drop has no screen: its light is what shows
     if view.reader_name:
         parts.append(f"reader {view.reader_name}")
     if view.notice:

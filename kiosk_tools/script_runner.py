@@ -31,6 +31,7 @@ from hal_sim.scenario import (
     ExpectMessage,
     ExpectOffline,
     ExpectOnline,
+    ExpectPending,
     ExpectRefused,
     ExpectRenewed,
     ExpectReturn,
@@ -159,6 +160,10 @@ class ScriptRunner:
                 want = isinstance(step, ExpectOnline)
                 self._expect(step, child, lambda s: s.view.get("online") is want,
                              lambda s: "online" if s.view.get("online") else "offline")
+            case ExpectPending(count=count):
+                self._expect(step, child, lambda s: s.view.get("offline_pending") == count,
+                             lambda s: f"{s.view.get('offline_pending')!r} pending "
+                             f"({'online' if s.view.get('online') else 'offline'})")
             case ExpectLoan(barcode=barcode):
                 self._expect_line(step, child, barcode, lambda line: line["status"] in LOANED)
             case ExpectRenewed(barcode=barcode):

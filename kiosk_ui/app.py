@@ -166,6 +166,9 @@ class KioskApp(App):
         if self.manager.current != screen_name:
             self.manager.current = screen_name
         self.banner.shown = not view.online
+        if not view.online and view.offline_pending:
+            # The count tells the van's crew (and any reader) how much waits to be sent.
+            self.banner.text = cat.text(lang, "banner.offline_pending", n=view.offline_pending)
         notice = notice_text(view, cat)
         self.notice_band.text = notice
         self.notice_band.shown = bool(notice)

@@ -28,6 +28,7 @@ NOTICE_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "notice.lift_card_and_tap": "Your card is still on the reader: lift it off and tap it again.",
         "notice.finish_first": "Please finish the current session first.",
         "notice.tap_card_first": "Please tap your library card first.",
+        "notice.book_drop_returns_only": "This is a book drop: returns only. To borrow, use a library kiosk.",
         "notice.enter_pin_first": "Please enter your PIN first.",
         "notice.already_scanned": "This book is already on your list: {book} (its title, else its barcode).",
         "notice.barcode_unreadable": "The barcode could not be read. Try again.",

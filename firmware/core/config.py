@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from contract.members import lending_schemes, member_names
 from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
 from contract.tag_data.record import DataModel
 from firmware.core import identify
 from firmware.view import Text
+
+# What this firmware is installed as ([kiosk] profile): a lending and returns kiosk, a
+# return-only book drop without a screen, or a book van that is offline for long stretches.
+Profile = Literal["kiosk", "book_drop", "van"]
+PROFILES: tuple[str, ...] = ("kiosk", "book_drop", "van")
 
 
 def _no_members() -> Mapping[str, str]:
@@ -49,6 +55,9 @@ class CoreConfig:
     """
 
     kiosk_id: str = "kiosk-1"
+    # "book_drop": the core ignores every borrowing event (firmware.core.profiles);
+    # "van": the hub's offline limit is taken even when it is larger than the kiosk's own.
+    profile: Profile = "kiosk"
     library_id: str = "capital"
     default_language: str = "zh"
     inactivity_warn_s: float = 45.0

@@ -36,6 +36,7 @@ from firmware.core import (
     book_security,
     borrow,
     pad_loans,
+    profiles,
     returns,
     service,
     session,
@@ -77,6 +78,9 @@ def step(state: State, event: object, config: CoreConfig) -> Step:
     handler = _HANDLERS.get(type(event))
     if handler is None:
         return state, (Log("debug", "core.unknown_event", {"type": type(event).__name__}),)
+    refused = profiles.refused_here(state, event, config)
+    if refused is not None:
+        return refused
     if _is_input(event):
         state = replace(state, last_input_at=state.now)
         if _clears_notice(event):

@@ -17,8 +17,13 @@ SESSION_SCREENS: frozenset[str] = frozenset({"pin", "borrow", "returns", "help",
 
 def offline_limit(state: State, config: CoreConfig) -> int:
     """Items a reader may borrow per session while offline: the kiosk's own
-    `offline_max_items`, or the hub's figure when it sent a smaller one. The hub can
-    only lower the kiosk's cap, so a forged or mistaken blocklist answer cannot raise it."""
+    `offline_max_items`, or the hub's figure when it sent a smaller one. At a kiosk the
+    hub can only lower the kiosk's cap, so a mistaken blocklist answer cannot raise it.
+    A van (profile "van") takes the hub's figure as it is, larger too: the hub sends a
+    van's larger limit only to a kiosk its own config names as a van (`[hub] van_kiosks`),
+    judges the loans by the same figure, and its answers are signed."""
+    if state.blocklist_max_items is not None and config.profile == "van":
+        return state.blocklist_max_items
     if state.blocklist_max_items is not None:
         return min(config.offline_max_items, state.blocklist_max_items)
     return config.offline_max_items

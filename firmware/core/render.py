@@ -51,6 +51,9 @@ def render(state: State, config: CoreConfig) -> KioskView:
         extras=extras,
         holds=hold_notes(state, config) if greeted else (),
         due_soon=due_notes(state) if greeted else (),
+        offline_pending=None if state.hub_answering else state.service.journal_pending,
+        profile=config.profile,
+        led=state.led,
     )
 
 

@@ -46,6 +46,7 @@ from contract import messages
 from hub.config import HubConfig
 from hub.ledger.session_tokens import SESSION_TOKEN_EXPIRED_AT_RECEIPT, SessionTokens
 from hub.rules import rules
+from hub.rules.offline_limits import OfflineLimits
 from hub.rules.registry import Registry, RegistryError
 
 DUE_BEYOND_LOAN_PERIOD = "due_beyond_loan_period"
@@ -73,10 +74,16 @@ class OfflineBounds:
     presence_margin: timedelta = timedelta(seconds=10)
     late_grace: timedelta = timedelta(seconds=120)
     offline_max_items: int = 3
+    van_offline_max_items: int = 3
+    van_kiosks: tuple[str, ...] = ()
     offline_limit_period: timedelta = timedelta(hours=24)
     offline_loans_per_kiosk_hour: int = 240
     return_min_interval: timedelta = timedelta(seconds=600)
     returns_per_minute: int = 120
+
+    def offline_max_items_at(self, kiosk_id: str) -> int:
+        """Offline loans per card allowed at `kiosk_id` (a van's when the hub lists it)."""
+        return OfflineLimits(self.offline_max_items, self.van_offline_max_items, self.van_kiosks).max_items(kiosk_id)
 
     @classmethod
     def of_days(cls, window_days: int) -> OfflineBounds:
@@ -91,6 +98,8 @@ class OfflineBounds:
             presence_margin=timedelta(seconds=config.offline_presence_margin_s),
             late_grace=timedelta(seconds=config.late_txn_grace_s),
             offline_max_items=config.offline_max_items,
+            van_offline_max_items=config.van_offline_max_items,
+            van_kiosks=tuple(config.van_kiosks),
             offline_limit_period=timedelta(hours=config.offline_limit_hours),
             offline_loans_per_kiosk_hour=config.offline_loans_per_kiosk_hour,
             return_min_interval=timedelta(seconds=config.return_min_interval_s),

@@ -105,7 +105,7 @@ def _offline_loan_problems(
             " WHERE l.card_hash = ? AND l.closed_at IS NULL AND t.mode = 'offline' AND t.order_at > ?",
             (card_hash, time_text(shifted(at, -bounds.offline_limit_period.total_seconds()))),
         )
-        if int(held or 0) >= bounds.offline_max_items:
+        if int(held or 0) >= bounds.offline_max_items_at(txn.kiosk_id):
             problems.append(OFFLINE_OVER_CARD_LIMIT)
     by_kiosk = db.scalar(
         "SELECT count(*) FROM txns WHERE kiosk_id = ? AND kind = 'loan' AND mode = 'offline'"

@@ -41,6 +41,7 @@ from hub.ledger.ledger import Ledger
 from hub.ledger.pins import PinResult
 from hub.ledger.session_tokens import DEFAULT_TTL
 from hub.rules import rules
+from hub.rules.offline_limits import OfflineLimits
 from hub.rules.registry import Registry
 from hub.rules.rules import Decision, ReaderRecord
 from hub.rules.schemes import Scheme
@@ -73,12 +74,15 @@ class RequestAnswers:
         session_ttl: timedelta = DEFAULT_TTL,
         ils: IlsGateway | None = None,
         card_walk_guard: CardWalkGuard | None = None,
+        offline_limits: OfflineLimits | None = None,
     ) -> None:
         self.ledger = ledger
         self.registry = registry
         self.clock = clock
         self.local_tz = local_tz
         self.offline_max_items = offline_max_items
+        # Vans get their own offline limit (`[hub] van_kiosks`); without: one for all.
+        self.offline_limits = offline_limits or OfflineLimits(offline_max_items, offline_max_items)
         self.pin_guard = pin_guard or PinGuessGuard()
         self.card_walk_guard = card_walk_guard or CardWalkGuard()
         self.session_ttl = session_ttl
@@ -104,7 +108,7 @@ class RequestAnswers:
             case messages.ReturnRoute():
                 return self.return_route(request)
             case messages.Blocklist():
-                return self.blocklist(request)
+                return self.blocklist(request, kiosk_id)
             case messages.LedgerQuery():
                 return self.ledger_query(request)
         raise TypeError(f"no answer for request {type(request).__name__}")
@@ -340,14 +344,15 @@ class RequestAnswers:
 
     # ------------------------------------------------------------------ kiosk upkeep
 
-    def blocklist(self, req: messages.Blocklist) -> messages.Response:
+    def blocklist(self, req: messages.Blocklist, kiosk_id: str | None = None) -> messages.Response:
         """Keyed hashes of the cards a kiosk must refuse while offline, with the salt
-        they were made with (new for every answer), and the offline limit."""
+        they were made with (new for every answer), and the offline limit at `kiosk_id`
+        (a van's larger one when the hub's settings list it as a van)."""
         salt = privacy.new_blocklist_salt()
         return messages.Response(
             blocked_hashes=self.ledger.blocklist_hashes(self.today(), salt),
             blocklist_salt=salt,
-            offline_max_items=self.offline_max_items,
+            offline_max_items=self.offline_limits.max_items(kiosk_id),
         )
 
     def ledger_query(self, req: messages.LedgerQuery) -> messages.Response:

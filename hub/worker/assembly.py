@@ -104,6 +104,7 @@ def build_hub(
         clock,
         local_tz=config.timezone,
         offline_max_items=config.offline_max_items,
+        offline_limits=config.offline_limits,
         session_ttl=config.session_ttl,
         ils=gateway,
     )

@@ -184,3 +184,28 @@ def test_backlog_of_a_broken_journal_is_empty(tmp_path: Path, conn, clock) -> No
     journal = Journal.open(tmp_path / "j.sqlite3")
     journal.close()
     assert make_outbox(journal, conn, clock, []).backlog() == Backlog()
+
+
+def test_a_vans_day_of_backlog_drains_in_one_reconnect_without_the_resend_clock(
+    tmp_path: Path, conn, clock
+) -> None:
+    """A van back in reach (issue 19 item 5): 250 rows journalled offline, more than one
+    window, all go out on the one reconnect as fast as acks come back, each published
+    once, with the clock standing still: no row waits for `resend_after_s`."""
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        conn.drop()
+        ids = fill(journal, 250)
+        outbox = make_outbox(journal, conn, clock, [], window=100)
+        outbox.pump(clock())
+        assert conn.txn_ids() == []
+        conn.restore()
+        outbox.pump(clock())
+        turns = 0
+        while journal.depth() and turns < 10:
+            for txn_id in conn.txn_ids()[-100:]:
+                ack(conn, txn_id)
+            outbox.pump(clock())  # the same instant: only acks move the backlog on
+            turns += 1
+        assert journal.depth() == 0
+        assert conn.txn_ids() == ids, "each row once, in journal order"
+        assert turns == 3  # 250 rows through a window of 100: three rounds of acks
