@@ -93,3 +93,27 @@ def offers(
         for lid in library_ids
         if lid in registry.members
     ]
+
+
+def loanable_first(
+    registry: Registry,
+    reader: ReaderRecord,
+    library_id: str,
+    barcodes: Sequence[str],
+    item_of: ItemLookup,
+    now: datetime,
+) -> list[str]:
+    """`barcodes` reordered for a demo at `library_id`: first those the rules lend
+    `reader` there now, then those they refuse (in transit, on loan, held for another),
+    last the books of a library that lends nothing itself (the National Library's while
+    its lending is suspended). Stable within each group."""
+
+    def rank(barcode: str) -> int:
+        item = item_of(barcode)
+        home = registry.members.get(item.home_library) if item is not None else None
+        if home is not None and "borrow" not in home.services:
+            return 2
+        allowed = rules.checkout_decision(registry, reader, item, library_id, 0, now).allowed
+        return 0 if allowed else 1
+
+    return sorted(barcodes, key=rank)
