@@ -25,6 +25,7 @@ ACTIONS = (
     "renew",
     "help",
     "lang",
+    "large_text",  # the reader switches large, high-contrast text on or off
     "cancel",
     # technician screen
     "selftest",

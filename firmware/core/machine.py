@@ -66,7 +66,7 @@ __all__ = ["initial_state", "render", "step"]
 
 
 def initial_state(config: CoreConfig) -> State:
-    state = State(language=config.default_language)
+    state = State(language=config.default_language, large_text=config.large_text)
     return replace(state, led=led_for(state))
 
 
@@ -113,7 +113,7 @@ def _is_input(event: object) -> bool:
 
 def _clears_notice(event: object) -> bool:
     if isinstance(event, Press):
-        return event.action != "lang"
+        return event.action not in ("lang", "large_text")
     if isinstance(event, BarcodeRead | BooksPresented):
         return event.source == "desk"
     return isinstance(event, CardPresented | PinEntered)
@@ -138,6 +138,8 @@ def press(state: State, event: Press, config: CoreConfig) -> Step:
     action, screen = event.action, state.screen
     if action == "lang":
         return session.toggle_language(state, config)
+    if action == "large_text":
+        return session.toggle_large_text(state)
     if action == "help" and screen not in ("technician", "help"):
         return session.open_help(state)
     handler = _PRESSES.get(screen)
