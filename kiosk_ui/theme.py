@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from .widgets import PALETTE, Colour, rgb
 
 LARGE_TEXT_SCALE = 1.3
+# The screens a reader reads (not the technician's, nor those a reader only waits at):
+# they carry the large-text switch.
+LARGE_TEXT_SCREENS = ("attract", "borrow", "returns", "summary", "help")
 
 
 @dataclass(frozen=True)

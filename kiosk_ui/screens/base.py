@@ -16,11 +16,8 @@ from firmware.view import ItemLine, KioskView
 
 from ..i18n import Catalogue
 from ..present import book_title, item_detail, status_key
+from ..theme import LARGE_TEXT_SCREENS
 from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
-
-# The screens a reader reads (not the technician's, nor those a reader only waits at):
-# they carry the large-text switch.
-LARGE_TEXT_SCREENS = ("attract", "borrow", "returns", "summary", "help")
 
 
 @dataclass(frozen=True)
