@@ -25,6 +25,7 @@ ACTIONS = (
     "renew",
     "help",
     "lang",
+    "large_text",  # the reader switches large, high-contrast text on or off
     "cancel",
     "repeat",  # say the last spoken prompt again (any screen)
     # technician screen

@@ -36,6 +36,7 @@ def core_config_from(config: KioskConfig) -> CoreConfig:
         library_id=config.kiosk.library_id,
         profile=config.kiosk.profile,
         default_language=config.kiosk.default_language,
+        large_text=config.kiosk.large_text,
         inactivity_warn_s=t.inactivity_warn_s,
         inactivity_logout_s=t.inactivity_logout_s,
         summary_s=t.summary_s,

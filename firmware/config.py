@@ -60,6 +60,7 @@ class KioskSection(Section):
     id: KioskId = "sim-kiosk-1"
     library_id: LibraryId = _CORE.library_id
     default_language: Literal["zh", "en"] = _CORE.default_language  # type: ignore[assignment]
+    large_text: bool = _CORE.large_text
     utc_offset_hours: UtcOffsetHours = ALLIANCE_UTC_OFFSET_HOURS
     # One firmware, three installations: "kiosk" (screen, lending and returns),
     # "book_drop" (chute, light, buzzer only: returns; no window is opened) and "van"

@@ -89,6 +89,7 @@ class TechnicianView:
 class KioskView:
     screen: str = "attract"
     language: str = "zh"
+    large_text: bool = False  # large, high-contrast text (the reader switched it on, or [kiosk] large_text)
     online: bool = False
     busy: bool = False  # a request is in flight: input is held
     reader_name: str | None = None  # already masked by the hub, e.g. "王*明"

@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     command_cli.add_parser(subs, [sub_common])
     exceptions_cli.add_parser(subs, [sub_common])
-    subs.add_parser("demo", parents=[sub_common], help="demo readers (with PINs) and items")
+    demo = subs.add_parser(
+        "demo", parents=[sub_common], help="books a demo card can borrow where; demo readers (with PINs) and items"
+    )
+    demo.add_argument("--card", metavar="NUMBER", help="whose borrowable books to list (default: the first demo card)")
     subs.add_parser(
         "retire",
         parents=[sub_common],
@@ -110,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == exceptions_cli.COMMAND:
             return exceptions_cli.run(config, args)
         if args.command == "demo":
-            return cmd_demo(config, args.json)
+            return cmd_demo(config, args.json, args.card)
         if args.command == "retire":
             return cmd_retire(config)
         return cmd_run(config, verbose=args.verbose, sip2=load_sip2(args.config))
@@ -318,14 +321,21 @@ def releases_table(rows: Sequence[FleetRow]) -> str:
     return _columns(lines, ("kiosk", "release", "last update"))
 
 
-def cmd_demo(config: HubConfig, as_json: bool) -> int:
+def cmd_demo(config: HubConfig, as_json: bool, card_number: str | None = None) -> int:
     """Demo readers come from the generator (it is deterministic and the only place their
     PINs exist in clear); their state and the items' states come from the ledger when
-    there is one, so a demo after some loans shows what is really on loan."""
+    there is one, so a demo after some loans shows what is really on loan. It opens with
+    the books `card_number` (default: the first demo card) can borrow at each main demo
+    library, by the loan rules (hub/cli/demo_offers.py)."""
+    from hub.cli import demo_offers
     from hub.ledger import catalogue
 
     registry = _registry()
     readers = catalogue.generate_readers(registry)
+    try:
+        card = demo_offers.pick_card(readers, card_number)
+    except demo_offers.UnknownDemoCard as exc:
+        raise ConfigError(str(exc)) from None
     ledger: Ledger | None = None
     if missing_ledger(config.db) is None:
         ledger = open_ledger(config)
@@ -359,28 +369,31 @@ def cmd_demo(config: HubConfig, as_json: bool) -> int:
             {"barcode": i.barcode, "title": i.title, "home_library": i.home_library, "state": i.state}
             for i in items
         ]
+        offers = demo_offers.card_offers(registry, card, ledger, datetime.now(UTC))
     finally:
         if ledger is not None:
             ledger.close()
     source = "ledger" if ledger is not None else "generator"
     if as_json:
-        print(json.dumps({"source": source, "readers": reader_rows, "items": item_rows}, ensure_ascii=False, indent=2))
+        borrowable = demo_offers.offers_json(card, offers)
+        print(json.dumps({"source": source, "borrowable": borrowable, "readers": reader_rows, "items": item_rows},
+                         ensure_ascii=False, indent=2))  # fmt: skip
         return EXIT_OK
+    print(demo_offers.offers_text(card, offers))
+    print()
     print(f"Demo readers ({source}):")
     print(_columns(reader_rows, ("scheme", "number", "pin", "state", "name")))
     print()
-    print("Demo items:")
+    print("Demo items (their states; which a card may borrow where: above):")
     print(_columns(item_rows, ("barcode", "title", "home_library", "state")))
     return EXIT_OK
 
 
 def _columns(rows: list[dict[str, Any]], keys: Sequence[str]) -> str:
-    if not rows:
-        return "(none)"
-    table = [[k.upper() for k in keys]] + [[str(r.get(k) if r.get(k) is not None else "-") for k in keys] for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table)
+    """A table aligned by display width (Chinese takes two columns): hub/cli/table.py."""
+    from hub.cli.table import columns
 
+    return columns(rows, keys)
 
 if __name__ == "__main__":
     sys.exit(main())

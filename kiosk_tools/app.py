@@ -123,7 +123,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
             StdioControl(kiosk, rfid=config.rfid).serve()
         elif not wants_window(args, config):
             supervision.ready()
-            _run_headless(kiosk, supervision.register("event-loop").beat, route)
+            _run_headless(kiosk, supervision.register("event-loop").beat, route, keys=getattr(args, "keys", False))
         else:
             _run_touchscreen(
                 kiosk, supervision, fullscreen=getattr(args, "fullscreen", False), route=route
@@ -191,9 +191,12 @@ def _close_app() -> None:
         app.stop()
 
 
-def _run_headless(kiosk: Kiosk, beat: Callable[[], None], route: DemoRoute | None) -> None:
+def _run_headless(
+    kiosk: Kiosk, beat: Callable[[], None], route: DemoRoute | None, *, keys: bool = False
+) -> None:
     """No screen: on the simulator, a console that takes scenario verbs from stdin and
-    prints what the reader would see; otherwise run until SIGTERM, beating once a second."""
+    prints what the reader would see, in the screen's language (`keys`: message keys and
+    codes instead); otherwise run until SIGTERM, beating once a second."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if kiosk.rig is not None and route is not None and sys.stdin.isatty():
@@ -202,7 +205,7 @@ def _run_headless(kiosk: Kiosk, beat: Callable[[], None], route: DemoRoute | Non
         # The console blocks on the keyboard: a developer's tool, not watched.
         beat_forever = threading.Thread(target=_beat_until, args=(stop, beat), daemon=True)
         beat_forever.start()
-        SimConsole(kiosk, route).run(stop)
+        SimConsole(kiosk, route, keys=keys).run(stop)
         stop.set()
         return
     with contextlib.suppress(KeyboardInterrupt):

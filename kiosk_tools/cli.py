@@ -37,6 +37,9 @@ def _kiosk_parser() -> argparse.ArgumentParser:
     parser.add_argument("--library", metavar="ID", help="member library id, e.g. xicheng")
     parser.add_argument("--sim", action="store_true", help="simulated hardware")
     parser.add_argument("--headless", action="store_true", help="no touchscreen window")
+    parser.add_argument(
+        "--keys", action="store_true", help="the --headless --sim console prints message keys, not the reader's words"
+    )
     parser.add_argument("--fullscreen", action="store_true", help="the touchscreen window fills the panel")
     parser.add_argument("--script", metavar="FILE", help="play a scenario script and exit")
     # Used by the scenario runner for its child kiosk process.

@@ -12,9 +12,11 @@ from typing import TextIO
 
 from firmware.assembly import Kiosk
 from firmware.view import KioskView
+from kiosk_tools.console_words import describe_in_words
 from kiosk_tools.control import StdioControl
 from kiosk_tools.demo_route import DemoRoute
 from kiosk_tools.sim_controls import KioskSimControls
+from kiosk_ui.i18n import Catalogue
 
 HELP = """Type a step, e.g.:
   tap 0110000012341      (a demo joint card; `python -m hub demo` lists more)
@@ -22,6 +24,8 @@ HELP = """Type a step, e.g.:
   scan 30002000000018
   drop 30102000000016
   press finish | press lang | press help | press cancel
+                         (the console speaks the screen's language: press lang switches;
+                          --keys shows message keys and codes instead)
   jam / clear / remove / quit
   hub down               (the route to the hub drops every packet, as a lost 4G route;
                           the kiosk notices within a few seconds)
@@ -37,8 +41,8 @@ ROUTE_SAID = {
 }
 
 
-def describe(view: KioskView) -> str:
-    """One screenful in a few lines of text."""
+def describe_keys(view: KioskView) -> str:
+    """One screenful in a few lines of text, as keys and codes (`--keys`)."""
     parts = [f"[{view.screen}]", "online" if view.online else "OFFLINE"]
     if not view.online and view.offline_pending:
         parts.append(f"{view.offline_pending} waiting to be sent")
@@ -62,21 +66,42 @@ def describe(view: KioskView) -> str:
     return "\n".join(lines)
 
 
+def describe(view: KioskView, keys: bool = False, catalogue: Catalogue | None = None) -> str:
+    """One screenful: the reader's words in the view's language (kiosk_tools.console_words),
+    or with `keys` the screen name, notice key and codes."""
+    if keys:
+        return describe_keys(view)
+    return describe_in_words(view, catalogue or Catalogue.load())
+
+
 class SimConsole:
+    """The console loop. `keys`: print keys and codes, not the reader's words."""
+
     def __init__(
-        self, kiosk: Kiosk, route: DemoRoute, out: TextIO = sys.stdout, stdin: TextIO = sys.stdin
+        self,
+        kiosk: Kiosk,
+        route: DemoRoute,
+        out: TextIO = sys.stdout,
+        stdin: TextIO = sys.stdin,
+        *,
+        keys: bool = False,
     ) -> None:
         self.kiosk = kiosk
+        self.keys = keys
+        self.catalogue = Catalogue.load()
         self.out = out
         self.stdin = stdin
         self.controls = KioskSimControls(kiosk, route)
         # Device steps and touches are played exactly as a scenario's are.
         self.player = StdioControl(kiosk, stdin=stdin, stdout=out)
 
+    def describe(self, view: KioskView) -> str:
+        return describe(view, keys=self.keys, catalogue=self.catalogue)
+
     def run(self, stop: threading.Event) -> None:
         self.out.write(HELP + "\n")
-        self.kiosk.runtime.on_view(lambda view: self.out.write(describe(view) + "\n"))
-        self.out.write(describe(self.kiosk.runtime.view) + "\n> ")
+        self.kiosk.runtime.on_view(lambda view: self.out.write(self.describe(view) + "\n"))
+        self.out.write(self.describe(self.kiosk.runtime.view) + "\n> ")
         self.out.flush()
         for raw in self.stdin:
             line = " ".join(raw.split())

@@ -94,15 +94,39 @@ class KioskSimControls:
             wanted.append((f"{reader.scheme} {mask_name(reader.name)}{pin}", reader.number))
         return wanted
 
+    def _library_id(self) -> str:
+        """The kiosk's library (the Capital Library's in `make run`)."""
+        core_config = getattr(self.kiosk.runtime, "core_config", None)
+        return getattr(core_config, "library_id", None) or "capital"
+
     def demo_books(self) -> list[tuple[str, str]]:
-        """Books of several members: a loan here, a transfer home after a return."""
-        from hub.ledger.catalogue import item_barcode
+        """Books of several members, those the demo reader (the joint card README taps)
+        may borrow at this kiosk first, by the loan rules on the demo catalogue's states:
+        a newcomer's first scan is lent. Then books the rules refuse here (in transit,
+        on loan, ...), and last the books of a library that lends nothing now (the
+        National Library's, while its lending is suspended): they still show a return
+        that travels home."""
+        from datetime import UTC, datetime
+
+        from hub.ledger import catalogue
+        from hub.ledger.demo_loans import DEMO_LIBRARIES, generated_items, loanable_first
         from hub.rules.registry import load_registry
 
         registry = load_registry()
-        books = []
-        for member_id in ("capital", "xicheng", "dongcheng", "chaoyang", "haidian", "nlc"):
-            member = registry.member(member_id)
-            for serial in (1, 2):
-                books.append((f"{member.name_zh} #{serial}", item_barcode(registry, member_id, serial)))
-        return books
+        here = self._library_id()
+        holder = catalogue.HOLDER_NUMBER
+        reader = next(r for r in catalogue.generate_readers(registry) if r.number == holder)
+        libraries = [here, *(lid for lid in DEMO_LIBRARIES if lid != here)]
+        labels = {
+            catalogue.item_barcode(
+                registry, lid, serial
+            ): f"{registry.member(lid).name_zh} #{serial}"
+            for lid in libraries
+            if lid in registry.members
+            for serial in (1, 2)
+        }
+        item_of = generated_items(registry, libraries)
+        order = loanable_first(
+            registry, reader.record(), here, list(labels), item_of, datetime.now(UTC)
+        )
+        return [(labels[barcode], barcode) for barcode in order]

@@ -15,7 +15,7 @@ from typing import Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import NumericProperty
+from kivy.properties import ColorProperty, NumericProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
@@ -27,6 +27,7 @@ from .fonts import register_cjk_font
 from .i18n import Catalogue
 from .present import notice_text
 from .screens import KioskScreen, UiContext, build_screens
+from .theme import theme_for
 from .widgets import PALETTE, Band
 
 KV_FILE = Path(__file__).with_name("kiosk.kv")
@@ -48,6 +49,9 @@ class KioskApp(App):
     """
 
     scale = NumericProperty(1.0)
+    # The reader's large, high-contrast text (KioskView.large_text; kiosk_ui/theme.py).
+    text_scale = NumericProperty(1.0)
+    muted_ink = ColorProperty(PALETTE.muted_ink)
     title = "Capital Library Alliance kiosk"
 
     def __init__(
@@ -85,7 +89,7 @@ class KioskApp(App):
         with self.kiosk_area.canvas.before:
             from kivy.graphics import Color, Rectangle
 
-            Color(*PALETTE.background)
+            self.background_colour = Color(*PALETTE.background)
             background = Rectangle()
         self.kiosk_area.bind(
             pos=lambda w, p: setattr(background, "pos", p),
@@ -147,11 +151,24 @@ class KioskApp(App):
         if view is not None:
             self.apply_view(view)
 
+    def apply_theme(self, large_text: bool) -> None:
+        """Font scale, page and detail colours, and the switch's words for `large_text`
+        (before the words are filled in, so the switch names what a touch will do)."""
+        theme = theme_for(large_text)
+        self.text_scale = theme.text_scale
+        self.muted_ink = theme.muted_ink
+        self.background_colour.rgba = theme.background
+        for screen in self.screens.values():
+            switch = getattr(screen, "large_text_button", None)
+            if switch is not None:
+                switch.msg_key = theme.switch_key
+
     def apply_view(self, view: KioskView) -> None:
         """Draw `view` now (UI thread only)."""
         self.view = view
         cat = self.catalogue
         lang = view.language
+        self.apply_theme(view.large_text)
         screen_name = view.screen if view.screen in SCREENS else "out_of_service"
         screen = self.screens[screen_name]
         # Screens off stage are not in the root's tree: walk the target screen too.

@@ -60,6 +60,9 @@ class CoreConfig:
     profile: Profile = "kiosk"
     library_id: str = "capital"
     default_language: str = "zh"
+    # Large, high-contrast text at the attract screen ([kiosk] large_text); a reader can
+    # switch it for their session, and the default comes back when the session ends.
+    large_text: bool = False
     inactivity_warn_s: float = 45.0
     inactivity_logout_s: float = 60.0
     summary_s: float = 10.0

@@ -67,7 +67,7 @@ __all__ = ["initial_state", "render", "step"]
 
 
 def initial_state(config: CoreConfig) -> State:
-    state = State(language=config.default_language)
+    state = State(language=config.default_language, large_text=config.large_text)
     voice = replace(state.service, voice_enabled=config.voice_enabled, voice_volume=config.voice_volume)
     state = replace(state, service=voice)
     return replace(state, led=led_for(state))
@@ -118,7 +118,7 @@ def _is_input(event: object) -> bool:
 
 
 # Presses that change nothing of the session: the notice stays, and they work out of service.
-_AMBIENT_ACTIONS = ("lang", "repeat")
+_AMBIENT_ACTIONS = ("lang", "repeat", "large_text")
 
 
 def _clears_notice(event: object) -> bool:
@@ -150,6 +150,8 @@ def press(state: State, event: Press, config: CoreConfig) -> Step:
         return session.toggle_language(state, config)
     if action == "repeat":
         return state, (RepeatPrompt(),)
+    if action == "large_text":
+        return session.toggle_large_text(state)
     if action == "help" and screen not in ("technician", "help"):
         return session.open_help(state)
     handler = _PRESSES.get(screen)

@@ -29,6 +29,7 @@ def render(state: State, config: CoreConfig) -> KioskView:
     return KioskView(
         screen=screen,
         language=state.language,
+        large_text=state.large_text,
         online=state.hub_answering,
         busy=waiting_for(state, "lookup", "pin", "checkout", "renew"),
         reader_name=reader.masked_name if greeted else None,

@@ -290,6 +290,7 @@ def end_session(state: State, config: CoreConfig) -> State:
         receipt=(),
         help_return_to=None,
         language=config.default_language if state.reader is not None else state.language,
+        large_text=config.large_text if state.reader is not None else state.large_text,
     )
     return go(state, "attract")
 
@@ -321,6 +322,11 @@ def open_help(state: State) -> Step:
 def close_help(state: State) -> Step:
     back = state.help_return_to or "attract"
     return replace(go(state, back), help_return_to=None), ()
+
+
+def toggle_large_text(state: State) -> Step:
+    """Large, high-contrast text on or off: what the screen draws, nothing else changes."""
+    return replace(state, large_text=not state.large_text), ()
 
 
 def toggle_language(state: State, config: CoreConfig) -> Step:

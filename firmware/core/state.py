@@ -138,6 +138,7 @@ class Service:
 class State:
     screen: str = "attract"  # the flow's screen; render may show out_of_service instead
     language: str = "zh"
+    large_text: bool = False  # large, high-contrast text (the reader's switch)
     now: float = 0.0
     clock_started: bool = False  # the first Tick arrived
     wall: datetime | None = None

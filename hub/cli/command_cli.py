@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 
 from contract import messages, topics
 from contract.broker_url import parse_broker_url
+from hub.cli.table import display_width, pad
 from hub.config import ConfigError, HubConfig
 from hub.worker.intake import KIOSK_ID_RE
 from hub.worker.signer import HubSigner
@@ -106,10 +107,10 @@ def describe_result(kiosk_id: str, cmd: str, result: messages.CommandResult) -> 
             if result.ok
             else f"{kiosk_id}: self-test FAILED, {len(failed)} of {len(devices)} devices"
         )
-        width = max((len(str(d.get("device", "?"))) for d in devices), default=0)
+        width = max((display_width(str(d.get("device", "?"))) for d in devices), default=0)
         lines = [head]
         for d in devices:
-            name = str(d.get("device", "?")).ljust(width)
+            name = pad(str(d.get("device", "?")), width)
             if d.get("ok"):
                 lines.append(f"  PASS  {name}  {d.get('detail') or ''}".rstrip())
             else:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.cli.table import aligned
 from hub.ledger.fleet_records import FleetRow
 
 SILENT_AFTER = timedelta(minutes=5)
@@ -67,9 +68,7 @@ def fleet_table(rows: Sequence[FleetRow], now: datetime) -> str:
     ]
     if not lines:
         return "no kiosks have reported yet"
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*line).rstrip() for line in [header, *lines])
+    return aligned([header, *lines])
 
 
 def fleet_json(rows: Sequence[FleetRow], now: datetime) -> list[dict[str, Any]]:

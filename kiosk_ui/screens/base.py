@@ -16,6 +16,7 @@ from firmware.view import ItemLine, KioskView
 
 from ..i18n import Catalogue
 from ..present import book_title, item_detail, status_key
+from ..theme import LARGE_TEXT_SCREENS
 from ..widgets import ROUTE_COLOURS, STATUS_COLOURS, Heading, ItemRow, KioskButton, KioskLabel
 
 # Screens a reader uses (not the technician's): they carry the large "repeat" button.
@@ -41,7 +42,11 @@ class KioskScreen(Screen):
         self.ctx = ctx
         self.body: BoxLayout = Factory.Body()
         self.add_widget(self.body)
+        self.header_row: BoxLayout | None = None
+        self.large_text_button: KioskButton | None = None
         self.build_ui()
+        if self.screen_name in LARGE_TEXT_SCREENS and self.header_row is not None:
+            self.add_large_text_button(self.header_row)
 
     def build_ui(self) -> None:
         """Create the widgets; texts with a msg_key are filled by the app."""
@@ -60,6 +65,7 @@ class KioskScreen(Screen):
     def header(self, title_key: str = "", subtitle_key: str = "") -> tuple[Heading, KioskLabel]:
         """Title (and subtitle) on the left, the 中文/English button on the right."""
         row = Factory.Header()
+        self.header_row = row
         titles = BoxLayout(orientation="vertical", size_hint_y=None)
         heading = Heading(msg_key=title_key)
         subtitle = KioskLabel(msg_key=subtitle_key, base_size=22)
@@ -87,6 +93,16 @@ class KioskScreen(Screen):
         fit()
         self.body.add_widget(row)
         return heading, subtitle
+
+    def add_large_text_button(self, row: BoxLayout) -> None:
+        """The reader's "大字 / Large text" switch, between the title and the header's
+        other buttons (the app words it: on, it offers normal text back)."""
+        switch = self.button("button.large_text", "large_text")
+        switch.size_hint_x = None
+        switch.bind(height=lambda w, h: setattr(w, "width", h * 1.4))
+        switch.width = switch.height * 1.4
+        row.add_widget(switch, index=len(row.children) - 1)  # right of the titles
+        self.large_text_button = switch
 
     def item_list(self) -> tuple[ScrollView, Widget]:
         scroll = ScrollView(do_scroll_x=False, bar_width=10, scroll_type=["bars", "content"])

@@ -18,6 +18,7 @@ from kiosk_tools.console import SimConsole
 from kiosk_tools.demo_route import DemoRoute
 from kiosk_tools.sim_controls import KioskSimControls
 from kiosk_tools.simulated import build_simulated_kiosk
+from kiosk_ui.i18n import Catalogue
 from tests.e2e.conftest import wait_until
 
 
@@ -84,7 +85,8 @@ def test_console_hub_down_and_up_cut_the_route_and_the_same_link_comes_back(demo
     said = out.getvalue()
     assert "route to the hub: black hole" in said
     assert said.count("route to the hub: up") == 2
-    assert "OFFLINE" in said  # what the console showed while the route was down
+    # what the console showed while the route was down, in the screen's language (zh first)
+    assert f"[{Catalogue.load().text('zh', 'banner.offline')}]" in said
 
 
 def test_the_panels_hub_down_black_holes_the_route(demo) -> None:
