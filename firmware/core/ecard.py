@@ -67,7 +67,7 @@ def ecard_answered(state: State, response: Response | None, config: CoreConfig) 
     if response.ok and response.allowed is False and code.startswith(ECARD_REFUSALS_PREFIX):
         state = session.end_session(state, config)
         message = Text(response.message.zh, response.message.en) if response.message else None
-        state = with_notice(state, "notice.ecard_refused", (), message)
+        state = with_notice(state, "notice.ecard_refused", (("reason", code),), message)
         return state, (Beep("error"), Log("info", "ecard.refused", {"reason": code}))
     return session.lookup_answered(state, response, config)
 
