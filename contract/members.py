@@ -1,10 +1,11 @@
-"""The alliance's member libraries as every kiosk knows them: id and institution code.
+"""The alliance's member libraries as every kiosk knows them: id, names, institution code.
 
 The full directory (names, services, which card schemes each member honours) is in
 `contract/data/members.toml`; the hub validates all of it (`hub.rules.registry`). A kiosk needs
-two things from it while it is offline: the institution code -> member map (to route
-returns) and which card schemes each member lends to (so it does not lend offline to a
-card the hub will refuse when the loan reaches it).
+three things from it, online or not: the institution code -> member map (to route
+returns offline), which card schemes each member lends to (so it does not lend offline
+to a card the hub will refuse when the loan reaches it), and each member's Chinese and
+English name (a reader reads 首都图书馆, never the id "capital", on screen and receipt).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class MemberName(NamedTuple):
+    """A member library's name as readers read it, in Chinese and in English."""
+
+    zh: str
+    en: str
 
 
 def read_data_file(name: str) -> bytes:
@@ -45,3 +53,10 @@ def lending_schemes(document: Mapping[str, Any] | None = None) -> dict[str, froz
         schemes = member.get("accepts", {}).get("borrow", ()) if offers_borrow else ()
         lends[member["id"]] = frozenset(schemes)
     return lends
+
+
+def member_names(document: Mapping[str, Any] | None = None) -> dict[str, MemberName]:
+    """member id -> its Chinese and English names, from the packaged members.toml (or
+    `document`): the same names the hub sends as `route_library_name`."""
+    doc = document if document is not None else _packaged_members()
+    return {m["id"]: MemberName(m["name_zh"], m["name_en"]) for m in doc.get("member", [])}

@@ -35,6 +35,7 @@ class ItemLine:
     route: str | None = None  # "shelve" | "transfer" | "hold"
     route_library: str | None = None  # member id, e.g. "xicheng"
     route_library_name: Text | None = None
+    kind: str = "loan"  # "loan" | "renew" | "return": what was asked for this book
 
 
 @dataclass(frozen=True)

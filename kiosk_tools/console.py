@@ -50,7 +50,10 @@ def describe(view: KioskView) -> str:
     for item in view.items:
         detail = item.due or item.reason_code or item.route or ""
         if item.route_library:
-            detail += f" → {item.route_library}"
+            name = item.route_library_name
+            detail += f" → {name.in_language(view.language) if name is not None else item.route_library}"
+        if item.status == "refused" and item.message is not None:
+            detail += f": {item.message.in_language(view.language)}"  # why, as the reader reads it
         lines.append(f"    {item.barcode} {item.title} — {item.status} {detail}".rstrip())
     return "\n".join(lines)
 

@@ -38,6 +38,10 @@ def format_due(iso: str | None, language: str) -> str:
 
 
 def status_key(item: ItemLine) -> str:
+    """The badge's words: a refused renewal is "not renewed" and a refused return goes
+    to staff, not "not borrowed"."""
+    if item.status == "refused" and item.kind in ("renew", "return"):
+        return f"status.{item.kind}_refused"
     return f"status.{item.status}"
 
 

@@ -87,21 +87,24 @@ def technician() -> TechnicianView:
 
 
 def receipt(language: str = "zh") -> tuple[str, ...]:
-    """Shaped like the core's `receipt_lines` in `language` (titles stay as catalogued)."""
+    """Shaped like the core's `receipt_lines` in `language` (titles stay as catalogued):
+    the library by its name, a refused book with its title and why."""
     if language == "zh":
         return (
             "首都图书馆联盟",
-            "馆: xicheng  机: K-07",
+            "馆: 西城区图书馆  机: K-07",
             "读者证: 0110****2341",
             "30101000000017 平凡的世界（全三册）: 借出 应还 2025-04-12",
             "30101000000025 活着: 离线借出 应还 2025-04-12",
+            "30234000001233 百年孤独: 未办理 — 这本书已被其他读者预约",
         )
     return (
         "Capital Library Alliance",
-        "Library: xicheng  Kiosk: K-07",
+        "Library: Xicheng District Library  Kiosk: K-07",
         "Card: 0110****2341",
         "30101000000017 平凡的世界（全三册）: loaned, due 2025-04-12",
         "30101000000025 活着: loaned offline, due 2025-04-12",
+        "30234000001233 百年孤独: not done — Another reader has reserved this book",
     )
 
 
@@ -151,7 +154,7 @@ def sample_views(language: str = "zh") -> dict[str, KioskView]:
             base,
             screen="summary",
             reader_name="王*明",
-            items=borrow_items()[:2],
+            items=borrow_items()[:3],
             receipt_lines=receipt(language),
         ),
         "help": replace(base, screen="help"),

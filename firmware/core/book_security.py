@@ -44,11 +44,14 @@ def secure_before_route(config: CoreConfig, item: str, tags: tuple[bytes, ...] =
     return (SecureItem(item),) if config.security else ()
 
 
-def see_staff(book: str) -> Text:
-    """What the reader is told when a book's security stayed on."""
+def see_staff(title: str, barcode: str) -> Text:
+    """What the reader is told when a book's security stayed on, naming the book: its
+    title in title marks, or its barcode when the hub never named it."""
+    zh_book = f"《{title}》" if title else barcode
+    en_book = f"“{title}”" if title else barcode
     return Text(
-        f"《{book}》的防盗未解除，请到服务台处理后再离开。",
-        f"The security of “{book}” could not be switched off: please see staff before leaving.",
+        f"{zh_book}的防盗未解除，请到服务台处理后再离开。",
+        f"The security of {en_book} could not be switched off: please see staff before leaving.",
     )
 
 
@@ -65,8 +68,8 @@ def security_failed(state: State, event: SecurityFailed, config: CoreConfig) -> 
     if event.on:
         return state, effects
     line = line_by_n(state, event.line_n) if event.line_n else None
-    book = event.title or (line.title if line is not None else "") or event.item
-    message = see_staff(book)
+    title = event.title or (line.title if line is not None and line.barcode == event.item else "")
+    message = see_staff(title, event.item)
     if line is not None and line.barcode == event.item:
         state = put_line(state, replace(line, message=message))
     return with_notice(state, None, hub_message=message), effects

@@ -40,7 +40,7 @@ def desk_scan(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     code = shown_code(info, event.text)
     existing = loan_line(state, code)
     if existing is not None and existing.status in ACTIVE:
-        return with_notice(state, "notice.already_scanned"), (Beep("warn"),)
+        return with_notice(state, "notice.already_scanned", (("book", existing.name),)), (Beep("warn"),)
     reader = state.reader
     assert reader is not None
     if not info.valid or info.kind != "item":
@@ -156,6 +156,9 @@ def item_answered(state: State, line_n: int, response: Response | None, config: 
     elif not response.ok:
         state, effects = _refuse(state, line, "hub_error", None)
     elif not response.allowed:
+        # The hub names the book even when it refuses it: keep the title, so a reader
+        # with several books on the desk sees which one was refused.
+        line = replace(line, title=response.title or line.title)
         state, effects = _refuse(state, line, response.reason_code or "refused", _text(response))
     else:
         state, effects = _allowed(state, line, response, config)

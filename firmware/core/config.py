@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from contract.members import lending_schemes
+from contract.members import lending_schemes, member_names
 from contract.settings import OFFLINE_LOAN_DAYS, OFFLINE_MAX_ITEMS
 from contract.tag_data.record import DataModel
 from firmware.core import identify
+from firmware.view import Text
 
 
 def _no_members() -> Mapping[str, str]:
@@ -24,6 +25,10 @@ def _no_members() -> Mapping[str, str]:
 
 def _alliance_lending_schemes() -> Mapping[str, frozenset[str]]:
     return MappingProxyType(lending_schemes())
+
+
+def _alliance_library_names() -> Mapping[str, Text]:
+    return MappingProxyType({member: Text(name.zh, name.en) for member, name in member_names().items()})
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class CoreConfig:
     `lending_schemes` maps a member id to the card schemes it lends to (the alliance's
     member data by default): offline, a card whose scheme may not borrow here is greeted
     as returns-only and lent nothing (firmware.core.recognition).
+    `library_names` maps a member id to its names in both languages (the alliance's member
+    data by default): the receipt names this kiosk's library, and a book routed without
+    the hub's words (offline) names the library it goes to (`library_name`).
 
     There is no request timeout here: the hub link times requests out and always ends
     one with HubAnswered or HubTimedOut (firmware.hub_link.requests).
@@ -53,6 +61,7 @@ class CoreConfig:
     offline_loan_days: int = OFFLINE_LOAN_DAYS  # why 28: contract.settings
     institution_members: Mapping[str, str] = field(default_factory=_no_members)
     lending_schemes: Mapping[str, frozenset[str]] = field(default_factory=_alliance_lending_schemes)
+    library_names: Mapping[str, Text] = field(default_factory=_alliance_library_names)
     staff_scheme: str = "staff"
     recent_faults_kept: int = 10
     # A book-security unit is fitted ([security] kind != "none"): loans unsecure, returns
@@ -77,3 +86,8 @@ class CoreConfig:
     blocklist_hash: Callable[[str, str, str], str] = field(
         default_factory=lambda: identify.blocklist_hash
     )
+
+
+def library_name(config: CoreConfig, library_id: str | None) -> Text | None:
+    """A member library's names (None for an id the alliance's data does not hold)."""
+    return config.library_names.get(library_id) if library_id else None

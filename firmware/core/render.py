@@ -85,6 +85,7 @@ def item_line(line: Line) -> ItemLine:
         route=line.route,
         route_library=line.route_library,
         route_library_name=line.route_library_name,
+        kind=line.kind,
     )
 
 

@@ -27,7 +27,7 @@ from drivers.events import (
 from firmware.core.availability import returns_open
 from firmware.core.book_security import secure_before_route
 from firmware.core.catalogue_keys import local_message
-from firmware.core.config import CoreConfig
+from firmware.core.config import CoreConfig, library_name
 from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Effect, Log, RecordTxn, SetDiverter
 from firmware.core.identify import local_route
@@ -111,7 +111,7 @@ def route_answered(state: State, line_n: int, response: Response | None, config:
         return state, ()  # taken back meanwhile
     if response is not None and response.ok and response.allowed is False:
         message = Text(response.message.zh, response.message.en) if response.message else None
-        book = replace(book, route_known=True, refused=True, route="hold",
+        book = replace(book, route_known=True, refused=True, route="hold", title=response.title or "",
                        reason_code=response.reason_code or "refused", message=message)
     elif response is not None and response.ok and response.route is not None:
         name = response.route_library_name
@@ -120,13 +120,14 @@ def route_answered(state: State, line_n: int, response: Response | None, config:
             route_known=True,
             route=response.route,
             route_library=response.route_library,
-            route_library_name=Text(name.zh, name.en) if name else None,
+            route_library_name=Text(name.zh, name.en) if name else library_name(config, response.route_library),
             title=response.title or "",
             mode="online",
         )
     else:
         route, library = local_route(book.barcode, config.library_id, config.institution_members)
-        book = replace(book, route_known=True, route=route, route_library=library, mode="offline")
+        book = replace(book, route_known=True, route=route, route_library=library,
+                       route_library_name=library_name(config, library), mode="offline")
         if response is None:
             state = replace(state, hub_answering=False)
     return _settle(_replace_book(state, book), book, config)
@@ -180,9 +181,9 @@ def _settle(state: State, book: ChuteBook, config: CoreConfig) -> Step:
 
 def book_pulled_back(state: State, event: BookPulledBack, config: CoreConfig) -> Step:
     book = next((b for b in state.chute if not b.passed), None)
-    state = with_notice(state, "notice.book_taken_back")
     if book is None:
-        return state, ()
+        return with_notice(state, "notice.book_taken_back"), ()
+    state = with_notice(state, "notice.book_taken_back_named", (("book", book.title or book.barcode),))
     state = replace(state, chute=tuple(b for b in state.chute if b.line_n != book.line_n))
     return drop_line(state, book.line_n), (Log("info", "return.taken_back", {"item": book.barcode}),)
 

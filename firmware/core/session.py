@@ -27,6 +27,7 @@ from firmware.core.core_types import Step
 from firmware.core.effects import Beep, CallStaff, Effect, Log, PrintReceipt
 from firmware.core.identify import card_number_from_data, mask
 from firmware.core.policy import offline_limit, on_blocklist
+from firmware.core.receipt import receipt_lines
 from firmware.core.recognition import lending_refusal
 from firmware.core.requests import drop_session_requests, link_is_down, send, waiting_for
 from firmware.core.state import Reader, State, clear_notice, go, with_notice
@@ -304,34 +305,6 @@ def auto_logout(state: State, config: CoreConfig) -> Step:
         if language != default:
             state = replace(state, language_after_notice=default)
     return state, (Log("info", "session.auto_logout", {"reader": had_reader}),)
-
-
-def receipt_lines(state: State, config: CoreConfig) -> tuple[str, ...]:
-    """Plain receipt text in the session's language (masked card, one line a book)."""
-    zh = state.language == "zh"
-    reader = state.reader
-    assert reader is not None
-    head = (
-        "首都图书馆联盟" if zh else "Capital Library Alliance",
-        f"{'馆' if zh else 'Library'}: {config.library_id}  {'机' if zh else 'Kiosk'}: {config.kiosk_id}",
-        f"{'读者证' if zh else 'Card'}: {mask(reader.card.number)}",
-    )
-    words = {
-        "loaned": ("借出 应还", "loaned, due"),
-        "offline_loaned": ("离线借出 应还", "loaned offline, due"),
-        "renewed": ("续借 应还", "renewed, due"),
-        "returned": ("已还", "returned"),
-        "refused": ("未办理", "not done"),
-    }
-    body = []
-    for line in state.lines:
-        if line.status not in words:
-            continue
-        word = words[line.status][0 if zh else 1]
-        due = f" {line.due.date().isoformat()}" if line.due is not None else ""
-        title = f" {line.title}" if line.title else ""
-        body.append(f"{line.barcode}{title}: {word}{due}")
-    return head + tuple(body)
 
 
 # ---- help, language ----

@@ -76,6 +76,12 @@ class Line:
     # each one's security is switched; () for a book that came as a barcode.
     tags: tuple[bytes, ...] = ()
 
+    @property
+    def name(self) -> str:
+        """What names the book to a reader: its title once the hub told it, else its
+        barcode (a book refused before anyone looked it up has no title)."""
+        return self.title or self.barcode
+
 
 @dataclass(frozen=True)
 class Pending:

@@ -67,13 +67,18 @@ class ClientPool(Protocol):
 
 class IlsRefusal(Exception):
     """The kiosk must refuse: `code` is a reason code (`HUB_REASONS`, hub/worker/refusals.py),
-    `note` the system's own words (its screen message), when it gave any."""
+    `note` the system's own words (its screen message), when it gave any; `title` the
+    book's title as the system named it in its refusal (a 12 or 30 carries AJ even when
+    it says no), so the reader is told which book was refused."""
 
-    def __init__(self, code: str, note: str | None = None, system: str | None = None) -> None:
+    def __init__(
+        self, code: str, note: str | None = None, system: str | None = None, title: str | None = None
+    ) -> None:
         super().__init__(code if not note else f"{code}: {note}")
         self.code = code
         self.note = note
         self.system = system
+        self.title = title
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,7 @@ class IlsGateway:
         if not result.ok:
             if call_id is not None:
                 self.ledger.mark_checkout_refused(call_id, now, result.screen_message)
-            raise IlsRefusal("ils_refused", result.screen_message, system)
+            raise IlsRefusal("ils_refused", result.screen_message, system, title=result.title)
         if call_id is not None:
             self.ledger.checkout_lent(call_id, result.due_date, item, result.title, self._member_of(item, system))
         else:

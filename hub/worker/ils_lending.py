@@ -71,11 +71,12 @@ class IlsLending:
 
 
 def _ils_refusal(refusal: IlsRefusal, title: str | None, home_library: str | None) -> messages.Response:
-    """A member's system refused (or did not answer): the reason, in its own words too."""
+    """A member's system refused (or did not answer): the reason, in its own words too,
+    and the book's title (the ledger's, else the one the system named in its refusal)."""
     return messages.Response(
         allowed=False,
         reason_code=refusal.code,
         message=reason_message(refusal.code, refusal.note),
-        title=title,
+        title=title or refusal.title,
         home_library=home_library or None,
     )

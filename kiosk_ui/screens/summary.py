@@ -6,11 +6,12 @@ from kivy.factory import Factory
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.image import Image
 from kivy.uix.scrollview import ScrollView
+from kivy.utils import escape_markup
 
 from firmware.view import KioskView
 
 from ..receipt import receipt_qr_texture
-from ..widgets import Card, KioskLabel
+from ..widgets import PALETTE, Card, KioskLabel
 from .base import KioskScreen
 
 
@@ -22,7 +23,7 @@ class SummaryScreen(KioskScreen):
         middle = BoxLayout(spacing=self.body.spacing)
         card = Card(padding=10)
         scroll = ScrollView(do_scroll_x=False, bar_width=10)
-        self.lines = KioskLabel(base_size=20)
+        self.lines = KioskLabel(base_size=20, markup=True)
         scroll.add_widget(self.lines)
         card.add_widget(scroll)
         middle.add_widget(card)
@@ -40,7 +41,7 @@ class SummaryScreen(KioskScreen):
         self.body.add_widget(row)
 
     def update(self, view: KioskView) -> None:
-        self.lines.text = "\n".join(view.receipt_lines)
+        self.lines.text = receipt_markup(view)
         if view.receipt_lines != self.shown_lines:
             # Encoding the QR code takes milliseconds: only redo it for a new receipt.
             self.shown_lines = view.receipt_lines
@@ -50,3 +51,19 @@ class SummaryScreen(KioskScreen):
             else:
                 self.qr.opacity = 0
         self.qr_hint.opacity = 1 if view.receipt_lines else 0
+
+
+def receipt_markup(view: KioskView) -> str:
+    """The receipt's lines, a refused book's line in bold and the refusal colour, so a
+    reader finds at a glance the book left behind (the words say it too)."""
+    refused = tuple(
+        f"{item.barcode}{end}" for item in view.items if item.status == "refused" for end in (" ", ":")
+    )
+    colour = "".join(f"{round(c * 255):02x}" for c in PALETTE.bad[:3])
+    lines = []
+    for line in view.receipt_lines:
+        text = escape_markup(line)
+        if refused and line.startswith(refused):
+            text = f"[b][color={colour}]{text}[/color][/b]"
+        lines.append(text)
+    return "\n".join(lines)

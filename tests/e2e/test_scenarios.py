@@ -1,5 +1,6 @@
-"""Every shipped scenario passes against a real broker, a real hub and the simulator;
-a scenario whose `expect` does not hold, or that has a syntax error, fails naming its
+"""Every shipped desk and chute scenario passes against a real broker, a real hub and
+the simulator (the newer devices' and services' in test_scenarios_newer.py); a
+scenario whose `expect` does not hold, or that has a syntax error, fails naming its
 line (exit 1 and exit 2)."""
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((REPO / "scenarios").glob("*.txt"))
+from tests.e2e.scenario_files import ALL, DESK_AND_CHUTE
+
+SCENARIOS = DESK_AND_CHUTE
 
 
 def test_the_scenarios_are_there() -> None:
-    names = {p.stem for p in SCENARIOS}
+    names = {p.stem for p in ALL}
     assert {
         "borrow_three_books",
         "return_other_members_books",

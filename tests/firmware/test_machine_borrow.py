@@ -68,6 +68,18 @@ def test_refused_checkout_shows_reason_and_hub_message() -> None:
     assert line.message == Text("不外借", "Not for loan")
 
 
+def test_a_refused_book_keeps_the_title_the_hub_named_it_by() -> None:
+    """Three books on the desk, one refused: its line names it, not only why."""
+    k = greeted()
+    for book, title in ((BOOK, "活着 / 余华 著"), (BOOK2, "围城 / 钱锺书 著")):
+        k.feed(BarcodeRead(book))
+        k.answer(allowed=False, reason_code="not_for_loan", message=Bilingual(zh="不外借", en="Not for loan"),
+                 title=title)
+    assert [(x.barcode, x.title, x.status) for x in k.view.items] == [
+        (BOOK, "活着 / 余华 著", "refused"), (BOOK2, "围城 / 钱锺书 著", "refused"),
+    ]
+
+
 def test_invalid_barcode_is_refused_locally_without_asking_the_hub() -> None:
     k = greeted()
     bad = BOOK[:-1] + str((int(BOOK[-1]) + 1) % 10)

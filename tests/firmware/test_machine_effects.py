@@ -103,7 +103,8 @@ def test_a_book_pulled_back_is_forgotten_and_logged_by_its_barcode() -> None:
     effects = k.feed(BookPulledBack(at=3.0))
     assert logs(effects) == [Log("info", "return.taken_back", {"item": BOOK})]
     assert [i.barcode for i in k.view.items] == [BOOK2]
-    assert k.view.notice == "notice.book_taken_back"
+    # named by its barcode: the hub had not told its title yet
+    assert (k.view.notice, k.view.notice_args) == ("notice.book_taken_back_named", (("book", BOOK),))
 
 
 def test_a_book_pulled_back_from_an_empty_chute_only_says_so() -> None:

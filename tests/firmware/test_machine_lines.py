@@ -92,6 +92,17 @@ def test_a_return_with_the_link_down_is_routed_by_the_local_rule_and_logged_offl
     )
     (line,) = k.state.lines
     assert (line.status, line.route_library, line.mode) == ("returned", "xicheng", "offline")
+    # no hub to name the library: the alliance's member data does (contract/data/members.toml)
+    assert line.route_library_name == Text("西城区图书馆", "Xicheng District Library")
+
+
+def test_a_route_the_hub_gave_without_the_librarys_name_is_named_from_the_alliances_data() -> None:
+    k = chute_kiosk()
+    drop(k, XICHENG)
+    k.answer(route="transfer", route_library="xicheng")
+    k.feed(BookPassed(at=2.0, transit_ms=300))
+    (line,) = k.view.items
+    assert line.route_library_name == Text("西城区图书馆", "Xicheng District Library")
 
 
 def test_a_return_the_hub_refuses_goes_to_the_hold_bin_with_the_hubs_words() -> None:
@@ -106,6 +117,15 @@ def test_a_return_the_hub_refuses_goes_to_the_hold_bin_with_the_hubs_words() -> 
     assert (line.status, line.reason_code, line.message) == ("refused", "item_unknown", Text(NO.zh, NO.en))
     assert line.route == "hold"
     assert not k.records()
+
+
+def test_a_refused_return_keeps_the_title_the_hub_named_it_by() -> None:
+    k = chute_kiosk()
+    drop(k, OURS)
+    k.answer(allowed=False, reason_code="item_unknown", message=NO, title="围城 / 钱锺书 著")
+    k.feed(BookPassed(at=2.0, transit_ms=300))
+    (line,) = k.view.items
+    assert (line.status, line.kind, line.title) == ("refused", "return", "围城 / 钱锺书 著")
 
 
 def test_a_return_the_hub_refuses_without_a_reason_or_words_gets_ours() -> None:
@@ -242,6 +262,10 @@ def test_a_loan_timing_out_after_the_journal_failed_is_refused_not_lent_offline(
 # ---- the receipt ----
 
 
+HOLD = Bilingual(zh="这本书已经为别的读者预约保留，现在不能借。",
+                en="This book is being kept for another reader who reserved it.")
+
+
 def visit() -> CoreHarness:
     """A reader who borrows one book, is refused one, renews one and returns one."""
     k = reader(CoreConfig(kiosk_id="k7", library_id="capital", institution_members=MEMBERS),
@@ -249,7 +273,8 @@ def visit() -> CoreHarness:
     k.feed(BarcodeRead(BOOK))
     k.answer(allowed=True, due=DUE, title="Moby")
     k.feed(BarcodeRead(OURS))
-    k.answer(allowed=False, reason_code="item_on_hold")
+    # the hub names a book it refuses (hub/worker/answers.py checkout_auth)
+    k.answer(allowed=False, reason_code="item_on_hold", message=HOLD, title="活着 / 余华 著")
     k.feed(Press("renew"))
     k.answer(allowed=True, due=datetime(2030, 3, 1, tzinfo=UTC))
     k.feed(Press("return"))
@@ -260,14 +285,15 @@ def visit() -> CoreHarness:
 
 
 def test_the_receipt_says_what_was_done_book_by_book_with_the_card_masked() -> None:
+    """The library by its name, each book by barcode and title, a refusal with its reason."""
     k = visit()
     effects = k.feed(Press("finish"))
     zh = (
         "首都图书馆联盟",
-        "馆: capital  机: k7",
+        "馆: 首都图书馆  机: k7",
         "读者证: 0101******345",
         f"{BOOK} Moby: 借出 应还 2030-02-01",
-        f"{OURS}: 未办理",
+        f"{OURS} 活着 / 余华 著: 未办理 — 这本书已经为别的读者预约保留，现在不能借。",
         f"{BOOK2} Title {BOOK2}: 续借 应还 2030-03-01",
         f"{XICHENG}: 已还",
     )
@@ -277,13 +303,46 @@ def test_the_receipt_says_what_was_done_book_by_book_with_the_card_masked() -> N
     k.feed(Press("lang"))
     assert k.view.receipt_lines == (
         "Capital Library Alliance",
-        "Library: capital  Kiosk: k7",
+        "Library: Capital Library of China  Kiosk: k7",
         "Card: 0101******345",
         f"{BOOK} Moby: loaned, due 2030-02-01",
-        f"{OURS}: not done",
+        f"{OURS} 活着 / 余华 著: not done — This book is being kept for another reader who reserved it.",
         f"{BOOK2} Title {BOOK2}: renewed, due 2030-03-01",
         f"{XICHENG}: returned",
     )
+
+
+def test_a_refused_line_the_hub_did_not_name_keeps_its_barcode_and_reason_on_the_receipt() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    k.feed(BarcodeRead(OURS))
+    k.answer(allowed=False, reason_code="item_on_hold", message=HOLD)
+    k.feed(BarcodeRead(BOOK2))
+    k.answer(allowed=False, reason_code="martian")  # a code with no words of anyone's
+    k.feed(Press("finish"))
+    assert k.view.receipt_lines[-2:] == (
+        f"{OURS}: 未办理 — 这本书已经为别的读者预约保留，现在不能借。",
+        f"{BOOK2}: 未办理 (martian)",
+    )
+
+
+def test_a_library_the_alliance_does_not_list_is_shown_by_its_id_on_the_receipt() -> None:
+    k = reader(CoreConfig(kiosk_id="k1", library_id="moon-branch"))
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    k.feed(Press("finish"))
+    assert k.view.receipt_lines[1] == "馆: moon-branch  机: k1"
+
+
+def test_a_return_still_being_checked_at_finish_is_on_the_receipt_as_such() -> None:
+    k = reader()
+    k.feed(BarcodeRead(BOOK))
+    k.answer(allowed=True, due=DUE)
+    k.feed(Press("return"))
+    drop(k, OURS)  # the hub has not answered its route yet
+    k.feed(Press("finish"))
+    assert k.view.receipt_lines[-1] == f"{OURS}: 处理中"
 
 
 def test_an_offline_receipt_says_loaned_offline() -> None:
@@ -335,7 +394,11 @@ def test_the_same_book_scanned_while_on_the_list_warns_once_and_asks_nothing() -
     k = reader()
     k.feed(BarcodeRead(BOOK))
     assert k.feed(BarcodeRead(BOOK)) == (Beep("warn"),)
-    assert k.view.notice == "notice.already_scanned"
+    # named by its barcode while the hub has not told its title, by its title after
+    assert (k.view.notice, k.view.notice_args) == ("notice.already_scanned", (("book", BOOK),))
+    k.answer(allowed=True, due=DUE, title="Moby")
+    k.feed(BarcodeRead(BOOK))
+    assert (k.view.notice, k.view.notice_args) == ("notice.already_scanned", (("book", "Moby"),))
 
 
 def test_a_bad_label_scanned_twice_stays_one_refused_line() -> None:

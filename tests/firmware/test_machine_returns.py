@@ -113,7 +113,7 @@ def test_book_pulled_back_drops_the_pending_return() -> None:
     k = kiosk()
     drop(k, OURS)
     k.feed(BookPulledBack(at=2.0))
-    assert k.view.notice == "notice.book_taken_back"
+    assert (k.view.notice, k.view.notice_args) == ("notice.book_taken_back_named", (("book", OURS),))
     assert k.view.items == ()
     effects = k.answer(route="shelve")
     assert not any(isinstance(e, RecordTxn) for e in effects)

@@ -122,6 +122,7 @@ def test_a_failed_unsecure_of_an_untitled_book_names_its_barcode() -> None:
     k.feed(SecurityFailed(BOOK, "security-refused", False, unsecure.line_n, ""))
     [line] = k.view.items
     assert line.message is not None and BOOK in line.message.en and BOOK in line.message.zh
+    assert f"《{BOOK}》" not in line.message.zh  # title marks go round a title, not a barcode
 
 
 def test_a_failed_secure_at_a_return_goes_to_staff_not_to_the_reader() -> None:

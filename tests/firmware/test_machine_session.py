@@ -126,6 +126,18 @@ def test_multiple_cards_ask_for_one_card_at_a_time() -> None:
     assert k.view.notice == "notice.one_card_at_a_time"
 
 
+def test_several_cards_during_a_session_get_the_one_message_and_end_nothing() -> None:
+    """Cards laid on the reader beside the reader's own: one notice, one warning beep,
+    nothing asked of the hub, and the session (the list, the reader) goes on. Once the
+    others are lifted the reader's own card is presented alone, and the message goes."""
+    k = greeted()
+    assert k.feed(MultipleCards(3)) == (Beep("warn"),)
+    assert (k.view.screen, k.view.notice, k.view.notice_args) == ("borrow", "notice.one_card_at_a_time", ())
+    assert k.state.reader is not None and k.state.reader.verified
+    assert k.feed(card(JOINT)) == ()
+    assert (k.view.screen, k.view.notice) == ("borrow", None)  # solved: the message goes
+
+
 def test_second_tap_while_lookup_in_flight_sends_nothing() -> None:
     k = kiosk()
     k.feed(card(JOINT))

@@ -11,7 +11,7 @@ import pytest
 
 from firmware.view import ItemLine, Text
 from kiosk_ui.i18n import LANGUAGES, Catalogue
-from kiosk_ui.present import format_due, item_detail
+from kiosk_ui.present import format_due, item_detail, status_key
 from kiosk_ui.samples import sample_views
 
 ITEM_STATUSES = ("checking", "loaned", "refused", "renewed", "returned", "offline_loaned")
@@ -103,6 +103,15 @@ def test_the_hubs_own_refusal_words_win_over_the_code(cat: Catalogue) -> None:
     assert item_detail(item, "en", cat) == "A"
     unknown = ItemLine("1", "t", "refused", reason_code="martian")
     assert item_detail(unknown, "en", cat) == cat.text("en", "reason.other")
+
+
+def test_a_refused_renewal_or_return_is_not_badged_not_borrowed(cat: Catalogue) -> None:
+    words = {
+        kind: [cat.text(lang, status_key(ItemLine("1", "t", "refused", kind=kind))) for lang in LANGUAGES]
+        for kind in ("loan", "renew", "return")
+    }
+    assert words == {"loan": ["不能借", "Not borrowed"], "renew": ["不能续借", "Not renewed"],
+                     "return": ["交工作人员", "For staff"]}
 
 
 def test_a_transfer_names_the_library_in_the_readers_language(cat: Catalogue) -> None:

@@ -82,7 +82,42 @@ def test_a_refusal_from_the_hub_is_shown_in_the_readers_words(ui: Any) -> None:
     ui.show(core.view)
     shown = "\n".join(ui.texts())
     assert "您的读者卡在本馆不能借书" in shown
+    assert "《活着》 余华 著" in shown  # which book, not only why
     ui.screenshot("core_refusal_zh")
+
+
+def test_the_summary_names_a_refused_book_with_its_reason_and_the_library_by_its_name(ui: Any) -> None:
+    """Three books on the desk, one refused: the summary (and its receipt) says which and
+    why, in both languages, and names the library, not its id."""
+    core = CoreHarness(CoreConfig(library_id="capital", kiosk_id="k7"))
+    core.feed(CardPresented(uid=b"\x01\x02\x03\x04", data=card_data(READER)))
+    core.answer(scheme="bj-joint", state="valid", masked_name="王*明", pin_required=False,
+                loans=[], items_left=10)
+    due = datetime(2027, 1, 10, 23, 59, tzinfo=BEIJING)
+    core.feed(BarcodeRead("30002000000018", "desk"))
+    core.answer(allowed=True, title="平凡的世界 / 路遥 著", due=due)
+    core.feed(BarcodeRead("30102000000016", "desk"))
+    held = Bilingual(zh="这本书已经为别的读者预约保留，现在不能借。",
+                     en="This book is being kept for another reader who reserved it.")
+    core.answer(allowed=False, reason_code="item_on_hold", message=held, title="围城 / 钱锺书 著")
+    core.feed(BarcodeRead("30002000000026", "desk"))
+    core.answer(allowed=True, title="活着 / 余华 著", due=due)
+    ui.show(core.view)
+    ui.tap(ui.button(action="finish"))
+    relay(ui, core)
+    assert ui.screen.name == "summary"
+    zh = "\n".join(ui.texts())
+    assert "30102000000016 围城 / 钱锺书 著: 未办理 — 这本书已经为别的读者预约保留，现在不能借。" in zh
+    assert "馆: 首都图书馆" in zh and "capital" not in zh
+    ui.screenshot("core_summary_refused_zh")
+    marked = ui.screen.lines.text  # the refused line stands out: bold, in the refusal colour
+    assert "[b][color=a0001c]30102000000016 围城" in marked and marked.count("[b]") == 1
+    ui.tap(ui.button(action="lang"))
+    relay(ui, core)
+    en = "\n".join(ui.texts())
+    assert "30102000000016 围城 / 钱锺书 著: not done — This book is being kept for another reader" in en
+    assert "Library: Capital Library of China" in en and "capital " not in en
+    ui.screenshot("core_summary_refused_en")
 
 
 def test_a_dropped_book_shows_where_it_goes(ui: Any) -> None:

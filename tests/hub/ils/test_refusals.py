@@ -177,6 +177,22 @@ def test_a_renewal_the_system_refuses_is_refused_to_the_reader_in_its_words_and_
     assert system_state(ils) == at_system
 
 
+def test_a_checkout_the_system_refuses_names_the_book_by_the_title_in_its_refusal(ils, make_hub):
+    """The ledger has never seen this book; the system's refusal (its 12) names it, and the
+    reader is told which book was refused, not only why (issue 19 item 1)."""
+    hub = make_hub(ils)
+    token = sign_in(hub, DONGCHENG_CARD, DONGCHENG_PIN, "dongcheng")
+    assert hub.ledger.item(OUT_TO_SOMEONE_ELSE) is None
+    answer = hub.ask(
+        messages.CheckoutAuth(
+            op="checkout_auth", card=DONGCHENG_CARD, item=OUT_TO_SOMEONE_ELSE, library_id="dongcheng",
+            session_token=token,
+        )
+    )
+    assert (answer.allowed, answer.reason_code) == (False, "ils_refused")
+    assert answer.title == "聊斋志异（一） · 典藏版 / 蒲松龄 著"  # ils_sim/data/dongcheng.toml
+
+
 # ---------------------------------------------------------------------------- answers lost on the wire
 
 

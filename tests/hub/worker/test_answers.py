@@ -106,6 +106,19 @@ def test_checkout_auth_gives_the_rules_due_date_and_refusals_carry_the_rules_wor
     assert no.message == reason_message("scheme_not_accepted")
 
 
+def test_a_refused_checkout_names_the_book_by_its_catalogue_title(ledger: Ledger, registry: Registry) -> None:
+    """A reader with several books on the desk must be told which one was refused."""
+    reader = demo(registry, "nlc")
+    book = catalogue.item_barcode(registry, "dongcheng", 1)
+    ask = answers_at(ledger, registry)
+    no = ask.answer(messages.CheckoutAuth(
+        op="checkout_auth", card=card(reader), item=book, library_id="dongcheng", session_token=signed_in(ask, reader)
+    ), "k1")
+    item = ledger.item(book)
+    assert item is not None and item.title
+    assert (no.allowed, no.title) == (False, item.title)
+
+
 def test_checkout_and_renew_auth_outside_the_readers_session_are_refused_before_anything_is_looked_up(
     ledger: Ledger, registry: Registry
 ) -> None:
