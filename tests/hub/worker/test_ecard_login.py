@@ -6,6 +6,8 @@ languages, and nothing is spent by a refused token."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -129,9 +131,6 @@ def test_a_token_claiming_more_than_a_minute_is_refused(ledger: Ledger, registry
     issued = int(NOW.timestamp())
     claims = ecard.EcardClaims(reader.scheme, reader.number, "k1", issued, issued + 3600, "abcdefghijkl")
     signed = ecard.payload_text(claims)
-    import hashlib
-    import hmac
-
     mac = base64.urlsafe_b64encode(hmac.new(key, signed.encode(), hashlib.sha256).digest()[:16]).rstrip(b"=").decode()
     assert refused(answers_at(ledger, registry).answer(login(f"{signed}.{mac}"), "k1"), "ecard_invalid")
 
