@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from contract.ecard import TOKEN_PATTERN as ECARD_TOKEN_PATTERN
+
 VERSION = 1
 
 KioskId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -146,6 +148,16 @@ class PinCheck(_Msg):
     pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")]
 
 
+class EcardLogin(_Msg):
+    """A phone e-card scanned at the desk (issue 19): the token as the scanner read it
+    (`contract.ecard`). The hub checks it for the kiosk whose topic it came on, and
+    answers as a `reader_lookup` answers an authenticated reader, or refuses it."""
+
+    op: Literal["ecard_login"]
+    token: Annotated[str, StringConstraints(pattern=ECARD_TOKEN_PATTERN, max_length=200)]
+    library_id: LibraryId
+
+
 class CheckoutAuth(_Msg):
     """May this card borrow this book here now. `session_token` is the token the hub gave
     on this card's right PIN (or tap, for schemes without PINs) at this kiosk: without a
@@ -186,7 +198,7 @@ class LedgerQuery(_Msg):
 
 
 Request = Annotated[
-    ReaderLookup | PinCheck | CheckoutAuth | RenewAuth | ReturnRoute | Blocklist | LedgerQuery,
+    ReaderLookup | PinCheck | EcardLogin | CheckoutAuth | RenewAuth | ReturnRoute | Blocklist | LedgerQuery,
     Field(discriminator="op"),
 ]
 

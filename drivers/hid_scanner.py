@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from drivers.events import Post
-from drivers.scanner import BarcodeScanner
+from drivers.scanner import MAX_LINE, BarcodeScanner
 
 log = logging.getLogger("drivers.hid_scanner")
 
@@ -256,7 +256,7 @@ class HidScanner(BarcodeScanner):
         post: Post,
         *,
         source: str = "desk",
-        max_length: int = 48,
+        max_length: int = MAX_LINE,
         open_input: OpenInput | None = None,
         reconnect_initial_s: float = 0.2,
         reconnect_max_s: float = 5.0,

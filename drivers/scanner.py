@@ -37,6 +37,11 @@ _TERMINATORS = frozenset(b"\r\n")
 _PRINTABLE = range(0x20, 0x7F)
 
 
+# The longest line a scanner delivers: a phone e-card's QR text (contract.ecard.MAX_TEXT,
+# issue 19) is the longest thing a reader shows the desk scanner; books are 14 characters.
+MAX_LINE = 200
+
+
 @dataclass(frozen=True)
 class Frame:
     """One line out of the byte stream: a barcode (`reason is None`) or a rejected line."""
@@ -157,7 +162,7 @@ class BarcodeScanner(ThreadedDevice):
         baudrate: int = 9600,
         suffix: Suffix = "CR",
         source: str = "desk",
-        max_length: int = 48,
+        max_length: int = MAX_LINE,
         reconnect_initial_s: float = 0.2,
         reconnect_max_s: float = 5.0,
         partial_line_timeout_s: float = 0.5,

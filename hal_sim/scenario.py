@@ -7,7 +7,7 @@ mistake, with its line number, so a technician can fix a script without reading 
 
 `DeviceStepRunner` plays the steps that happen to devices (tap, remove, scan, drop,
 jam, clear, wait, place, lift) against simulator handles it is given, and hands every other step
-(pin, press, hub, power, expect) to `other`, which the kiosk core provides; with no
+(pin, press, hub, power, ecard, expect) to `other`, which the kiosk core provides; with no
 `other` those steps raise `UnhandledStep`.
 """
 
@@ -32,7 +32,8 @@ TAG_FAULTS = ("unreadable", "write-fails")
 TAG_MARK = "tag"  # `drop BARCODE:tag`: the chute's RFID reader reads a tag, not a barcode
 MAX_STACK = 30  # books in one `place`: more than any pad holds, fewer than a typo makes
 SECURED_STATES = ("on", "off")
-HOLD_STATES = ("ready", "in_transit")  # contract.messages.HoldLine.status
+HOLD_STATES = ("ready", "in_transit")
+ECARD_KINDS = ("expired", "again")  # `ecard CARD [expired|again]`; none: a fresh token  # contract.messages.HoldLine.status
 
 
 class ScenarioError(ValueError):
@@ -79,6 +80,17 @@ class Pin(Step):
 class Scan(Step):
     barcode: str
     verb: ClassVar[str] = "scan"
+
+
+@dataclass(frozen=True)
+class Ecard(Step):
+    """A phone e-card shown to the desk scanner (issue 19): the runner asks the hub for a
+    fresh token for `card` at this kiosk (`fresh`), one that expired already (`expired`),
+    or shows the last one again (`again`: a replay), and scans it."""
+
+    card: str
+    kind: Literal["fresh", "expired", "again"] = "fresh"
+    verb: ClassVar[str] = "ecard"
 
 
 @dataclass(frozen=True)
@@ -502,6 +514,7 @@ _USAGE: dict[str, tuple[str, int, int]] = {
     "remove": ("no arguments", 0, 0),
     "pin": ("DIGITS", 1, 1),
     "scan": ("BARCODE", 1, 1),
+    "ecard": ("CARD_NUMBER [expired|again]", 1, 2),
     "drop": ("BARCODE or BARCODE:tag[:N/M][:FAULT]", 1, 1),
     "place": ("BARCODE[:N/M][:FAULT] ...", 1, MAX_STACK),
     "lift": ("[BARCODE[:N/M] ...]", 0, MAX_STACK),
@@ -535,6 +548,12 @@ def _parse_step(line: int, verb: str, args: list[str]) -> Step:
             return Pin(line, _digits(line, "pin", args[0]))
         case "scan":
             return Scan(line, args[0])
+        case "ecard":
+            card = args[0]
+            if not card.isascii() or not card.isalnum():
+                raise ScenarioError(line, f"card number must be letters and digits, got '{card}'")
+            kind = _one_of(line, "e-card kind", args[1].lower(), ECARD_KINDS) if len(args) > 1 else "fresh"
+            return Ecard(line, card, kind)  # type: ignore[arg-type]
         case "drop":
             return _drop(line, args[0])
         case "place":

@@ -22,7 +22,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.cli import command_cli, exceptions_cli, flags_cli, operator_config, pin_cli, pki_cli
+from hub.cli import (
+    command_cli,
+    ecard_cli,
+    exceptions_cli,
+    flags_cli,
+    operator_config,
+    pin_cli,
+    pki_cli,
+)
 from hub.cli.ledger_access import missing_ledger, open_ledger, say_no_ledger
 from hub.config import ConfigError, HubConfig, load_config, load_hub_file, load_sip2
 from hub.sip2 import check_cli as sip2_check_cli
@@ -64,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     subs = parser.add_subparsers(
         dest="command",
-        metavar="{status,command,exceptions,demo,retire,pki,broker-config,enroll,revoke,sip2-check}",
+        metavar="{status,command,exceptions,demo,retire,pki,broker-config,enroll,revoke,sip2-check,ecard}",
     )
     subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
     command_cli.add_parser(subs, [sub_common])
@@ -82,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sip2_check_cli.add_parser(subs, [sub_common])
     pin_cli.add_parser(subs, [sub_common])
     flags_cli.add_parser(subs, [sub_common])
+    ecard_cli.add_parser(subs, [sub_common])
     return parser
 
 
@@ -110,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return pin_cli.run(config, args)
         if args.command == flags_cli.COMMAND:
             return flags_cli.run(config, args)
+        if args.command == ecard_cli.COMMAND:
+            return ecard_cli.run(config, args)
         if args.command == exceptions_cli.COMMAND:
             return exceptions_cli.run(config, args)
         if args.command == "demo":

@@ -21,6 +21,8 @@ from firmware.core.catalogue_keys import CARD_STATE_REASONS
 CARD_REFUSED_NOTICE = "notice.card_refused"
 # Too many wrong PINs end the session with this notice: `expect refused CARD pin_locked`.
 PIN_LOCKED_NOTICE = "notice.pin_locked"
+# A refused phone e-card (issue 19): `expect refused CARD ecard_used` and the like.
+ECARD_REFUSED_NOTICE = "notice.ecard_refused"
 
 
 @dataclass
@@ -51,6 +53,11 @@ class Shown:
                 "status": "refused",
                 "reason_code": CARD_STATE_REASONS.get(state, "card_unknown"),
             }
+            self.lines.setdefault(self.tapped, []).append(line)
+        ecard_now = view.get("notice") == ECARD_REFUSED_NOTICE
+        if ecard_now and previous.get("notice") != ECARD_REFUSED_NOTICE and self.tapped:
+            reason = dict(view.get("notice_args") or ()).get("reason", "ecard_invalid")
+            line = {"status": "refused", "reason_code": reason, "message": view.get("hub_message")}
             self.lines.setdefault(self.tapped, []).append(line)
         locked_now = view.get("notice") == PIN_LOCKED_NOTICE
         if locked_now and previous.get("notice") != PIN_LOCKED_NOTICE and self.tapped:

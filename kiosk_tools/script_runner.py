@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from hal_sim.scenario import (
     Drop,
+    Ecard,
     ExpectAttempts,
     ExpectCommitted,
     ExpectDue,
@@ -50,6 +51,7 @@ from hal_sim.scenario import (
     Wait,
 )
 from hal_sim.tcp_proxy import CuttableProxy
+from kiosk_tools.ecard_source import EcardUnavailable, issue_token
 from kiosk_tools.kiosk_child import KioskChild, Shown
 from kiosk_tools.ledger_probe import LedgerProbe, probe_id
 
@@ -74,6 +76,7 @@ class ScriptRunner:
     probe_identity: Path | None = None
     request_timeout_s: float = 3.0  # the kiosk's [hub] request_timeout_s, for the hint
     _timeouts_seen: int = 0  # hub timeouts already explained (before the last expect held)
+    _last_ecard: str | None = None  # the token the last `ecard` step scanned (`ecard CARD again`)
 
     def run(self) -> int:
         from contract.broker_url import parse_broker_url
@@ -121,8 +124,12 @@ class ScriptRunner:
     def _say(self, step: Step) -> None:
         if isinstance(step, Tap):
             text = f"tap {_masked(step.card)}"  # card numbers are never printed whole
+        elif isinstance(step, Ecard):
+            text = " ".join(["ecard", _masked(step.card), *([step.kind] if step.kind != "fresh" else [])])
         elif isinstance(step, ExpectRefused) and step.barcode[:1] != "3":
             text = " ".join(["expect refused", _masked(step.barcode), *filter(None, [step.reason])])
+        elif isinstance(step, ExpectMessage) and step.barcode[:1] != "3":
+            text = f"expect message {_masked(step.barcode)} {step.text}"
         elif isinstance(step, Place | Lift | Drop):
             text = _step_text(step)
         elif isinstance(step, ExpectSecured):
@@ -147,6 +154,8 @@ class ScriptRunner:
                 with child._cond:
                     child.shown.tap(card)
                 self._send(step, child)
+            case Ecard():
+                self._show_ecard(step, child)
             case PowerCut():
                 child.kill()
                 child.shown.view = {}
@@ -203,6 +212,25 @@ class ScriptRunner:
                 self._expect_committed(step, child, probe, barcode)
             case _:
                 self._send(step, child)
+
+    def _show_ecard(self, step: Ecard, child: KioskChild) -> None:
+        """Get a token from the hub (kiosk_tools.ecard_source), or take the last one
+        again, and scan it at the desk as the reader's phone is shown."""
+        if step.kind == "again":
+            if self._last_ecard is None:
+                raise ScenarioError(step.line, "'ecard CARD again' needs an earlier 'ecard' step")
+            token = self._last_ecard
+        else:
+            try:
+                token = issue_token(step.card, self.kiosk_id, expired=step.kind == "expired")
+            except EcardUnavailable as exc:
+                raise ScenarioError(step.line, str(exc)) from None
+        self._last_ecard = token
+        with child._cond:
+            child.shown.tap(step.card)  # its refusals are the card's, as a tap's are
+        reply = child.call("step", line=f"scan {token}")
+        if reply.get("type") == "error":
+            raise ScenarioError(step.line, reply.get("message", "the kiosk refused the step"))
 
     @staticmethod
     def _send(step: Step, child: KioskChild) -> None:

@@ -141,7 +141,7 @@ def reader_notes(view: KioskView, cat: Catalogue) -> list[str]:
 
 # Generic notices the hub's own words replace: a lost card is told "reported lost",
 # not "cannot be used here" followed by the reason.
-_REPLACED_BY_HUB_WORDS = frozenset({"notice.card_refused"})
+_REPLACED_BY_HUB_WORDS = frozenset({"notice.card_refused", "notice.ecard_refused"})
 
 
 def notice_text(view: KioskView, cat: Catalogue) -> str:

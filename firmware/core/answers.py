@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from contract.messages import Response
-from firmware.core import borrow, returns, session
+from firmware.core import borrow, ecard, returns, session
 from firmware.core.config import CoreConfig
 from firmware.core.core_types import Step
 from firmware.core.effects import Log
@@ -29,6 +29,8 @@ def resolve(state: State, pending: Pending, response: Response | None, config: C
         if response is None:
             return session.lookup_unanswered(state, config)
         return session.pin_answered(state, response, config)
+    if pending.purpose == "ecard":
+        return ecard.ecard_answered(state, response, config)
     if pending.purpose == "route":
         return returns.route_answered(state, pending.line_n, response, config)
     return borrow.item_answered(state, pending.line_n, response, config)

@@ -11,9 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from contract.messages import CardRef, CheckoutAuth, PinCheck, ReaderLookup, RenewAuth, ReturnRoute
+from contract.messages import (
+    CardRef,
+    CheckoutAuth,
+    EcardLogin,
+    PinCheck,
+    ReaderLookup,
+    RenewAuth,
+    ReturnRoute,
+)
 
-HubRequest = ReaderLookup | PinCheck | CheckoutAuth | RenewAuth | ReturnRoute
+HubRequest = ReaderLookup | PinCheck | EcardLogin | CheckoutAuth | RenewAuth | ReturnRoute
 
 
 @dataclass(frozen=True)

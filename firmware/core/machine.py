@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from contract.ecard import looks_like_ecard
 from contract.screens import PinEntered, Press
 from drivers.events import (
     BarcodeRead,
@@ -35,6 +36,7 @@ from firmware.core import (
     answers,
     book_security,
     borrow,
+    ecard,
     pad_loans,
     profiles,
     returns,
@@ -96,7 +98,7 @@ def led_for(state: State) -> str:
         return "fault"
     if not state.hub_answering:
         return "offline"
-    if waiting_for(state, "lookup", "pin", "checkout", "renew"):
+    if waiting_for(state, "lookup", "pin", "ecard", "checkout", "renew"):
         return "busy"
     return "idle"
 
@@ -242,6 +244,8 @@ _PRESSES: dict[str, Callable[[State, str, CoreConfig], Step]] = {
 def barcode_read(state: State, event: BarcodeRead, config: CoreConfig) -> Step:
     if event.source == "chute":
         return returns.chute_scan(state, event, config)
+    if looks_like_ecard(event.text):  # a phone e-card's QR code: a login, never a book
+        return ecard.ecard_scanned(state, event, config)
     return borrow.desk_scan(state, event, config)
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from firmware.core.effects import HubRequest, SendRequest
 from firmware.core.state import Pending, Purpose, State, next_id
 
-SESSION_PURPOSES: frozenset[str] = frozenset({"lookup", "pin", "checkout", "renew"})
+SESSION_PURPOSES: frozenset[str] = frozenset({"lookup", "pin", "ecard", "checkout", "renew"})
 
 
 def send(

@@ -16,7 +16,7 @@ from drivers.diagnostics import DiagResult
 from drivers.events import TagRead
 from firmware.view import Text
 
-Purpose = Literal["lookup", "pin", "checkout", "renew", "route"]
+Purpose = Literal["lookup", "pin", "ecard", "checkout", "renew", "route"]
 LineKind = Literal["loan", "renew", "return"]
 # Internal line statuses; render maps "queued" to the view's "checking".
 LineStatus = Literal[

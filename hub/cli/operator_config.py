@@ -64,7 +64,7 @@ def find_config(
 
 # The `python -m hub` subcommands that act for an operator on a running alliance (not a
 # worker, not the PKI's own init): they read the config `find_config` finds.
-OPERATOR_COMMANDS = frozenset({"status", "command", "demo", "exceptions", "flags", "pin", "sip2-check", "enroll", "revoke"})
+OPERATOR_COMMANDS = frozenset({"status", "command", "demo", "exceptions", "flags", "pin", "sip2-check", "enroll", "revoke", "ecard"})
 
 
 def config_for(command: str | None, given: str | None) -> str | None:

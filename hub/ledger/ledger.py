@@ -6,6 +6,7 @@ the modules that each do one job on it.
     hub.ledger.queries        read readers, items, loans, holds, the blocklist, audit views
     hub.ledger.staff_exceptions  list staff exceptions with book and reader; resolve one
     hub.ledger.fleet_records  keep what kiosks report about themselves
+    hub.ledger.ecard_uses     which phone e-card tokens were spent (each logs in once)
     hub.ledger.kiosk_flags    what the hub no longer takes a kiosk's word for
     hub.ledger.kiosk_presence when the hub heard each kiosk (is "offline" true?)
     hub.ledger.seeding        put the demo catalogue, or single rows, into the ledger
@@ -27,6 +28,7 @@ from pathlib import Path
 from contract import messages
 from hub.ledger import (
     commits,
+    ecard_uses,
     fleet_records,
     ils_queue,
     kiosk_flags,
@@ -214,6 +216,12 @@ class Ledger:
 
     def fleet(self) -> list[FleetRow]:
         return fleet_records.fleet_rows(self.db)
+
+    # -- hub.ledger.ecard_uses
+
+    def spend_ecard_token(self, token_id: str, kiosk_id: str, now: datetime) -> bool:
+        with self.db.write():
+            return ecard_uses.spend(self.db, token_id, kiosk_id, now)
 
     # -- hub.ledger.kiosk_flags
 

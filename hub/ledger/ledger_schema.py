@@ -175,6 +175,12 @@ CREATE TABLE IF NOT EXISTS ils_links (
     lease_worker TEXT,
     lease_until TEXT
 );
+CREATE TABLE IF NOT EXISTS ecard_uses (
+    token_id TEXT PRIMARY KEY,
+    kiosk_id TEXT NOT NULL,
+    used_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ecard_uses_at ON ecard_uses (used_at);
 """
 
 SCHEMA_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))

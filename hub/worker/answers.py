@@ -46,6 +46,7 @@ from hub.rules.registry import Registry
 from hub.rules.rules import Decision, ReaderRecord
 from hub.rules.schemes import Scheme
 from hub.worker.card_walk_guard import CARD_CHECKS_PAUSED, CardWalkGuard
+from hub.worker.ecard_login import EcardGate
 from hub.worker.ils_lending import IlsLending
 from hub.worker.pin_guard import PIN_CHECKS_PAUSED, PinGuessGuard
 from hub.worker.reader_view import due_soon, hold_lines, items_left, loan_lines, reader_state
@@ -90,6 +91,7 @@ class RequestAnswers:
         self.ils = ils
         self.lending = IlsLending(ils, registry, clock) if ils is not None else None
         self.session_gate = SessionGate(ledger, clock, session_ttl)
+        self.ecard_gate = EcardGate(ledger, clock)
 
     def answer(self, request: Any, kiosk_id: str | None = None) -> messages.Response:
         """The answer to a validated request (`messages.parse_request`) from `kiosk_id`
@@ -101,6 +103,8 @@ class RequestAnswers:
                 return self.reader_lookup(request, kiosk_id)
             case messages.PinCheck():
                 return self.pin_check(request, kiosk_id)
+            case messages.EcardLogin():
+                return self.ecard_login(request, kiosk_id)
             case messages.CheckoutAuth():
                 return self.checkout_auth(request, kiosk_id)
             case messages.RenewAuth():
@@ -216,6 +220,27 @@ class RequestAnswers:
             locked_until=None if result.until_staff else result.locked_until,
             reason_code=reason,
             message=reason_message(reason),
+        )
+
+    def ecard_login(self, req: messages.EcardLogin, kiosk_id: str | None = None) -> messages.Response:
+        """A phone e-card (hub/worker/ecard_login.py): a genuine, unexpired, unspent token
+        made for this kiosk is answered as a tap whose PIN the phone already proved: the
+        card's state and whether it may borrow here, who the reader is, their loans and
+        the session token, as `reader_lookup` answers for a scheme without PINs."""
+        verdict = self.ecard_gate.judge(req, kiosk_id)
+        if verdict.refusal is not None or verdict.claims is None:
+            return verdict.refusal or messages.Response(ok=False, error="internal_error")
+        scheme_id, number = verdict.claims.scheme, verdict.claims.number
+        try:
+            reader = self._reader(scheme_id, number)
+        except IlsRefusal as refusal:
+            return unknown_card(scheme_id, refusal.code)
+        if reader is None:
+            return unknown_card(scheme_id)
+        scheme = self.registry.schemes[scheme_id]
+        decision = rules.reader_status(self.registry, reader, req.library_id, self.today())
+        return self._reader_answer(
+            reader, scheme, decision, with_token=decision.allowed, kiosk_id=kiosk_id, pin_required=False
         )
 
     def _check_pin(self, scheme_id: str, number: str, pin: str, now: datetime, kiosk_id: str | None) -> PinResult:

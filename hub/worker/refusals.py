@@ -31,6 +31,30 @@ HUB_REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "请重新刷卡并输入密码后再借书或续借。",
             "Please tap your card and enter your PIN again to borrow or renew.",
         ),
+        # phone e-card tokens (hub/ledger/ecard_tokens.py, hub/worker/ecard_login.py)
+        "ecard_invalid": (
+            "无法识别这个电子读者证，请在手机上刷新二维码后再扫，或刷实体读者卡。",
+            "This e-card could not be read. Please refresh the QR code on your phone and scan it"
+            " again, or tap your card.",
+        ),
+        "ecard_expired": (
+            "这个电子读者证二维码已过期，请在手机上刷新后再扫。",
+            "This e-card QR code has expired. Please refresh it on your phone and scan it again.",
+        ),
+        "ecard_used": (
+            "这个电子读者证二维码已经用过了，请在手机上刷新后再扫。",
+            "This e-card QR code has already been used. Please refresh it on your phone and scan"
+            " it again.",
+        ),
+        "ecard_foreign": (
+            "这个电子读者证二维码是为另一台自助机生成的，请在手机上为本机生成后再扫。",
+            "This e-card QR code was made for another kiosk. Please make one for this kiosk on"
+            " your phone and scan it again.",
+        ),
+        "ecard_not_for_staff": (
+            "工作人员请刷工作证并输入密码。",
+            "Staff: please tap your staff card and enter your PIN.",
+        ),
         # A member's own library system (hub/ils/ils_operations.py)
         "ils_unavailable": (
             "这本书或这张卡所属图书馆的系统暂时没有响应，请稍后再试，或到服务台办理。还书不受影响。",

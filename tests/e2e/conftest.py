@@ -247,7 +247,13 @@ class Alliance:
                 capture_output=True,
                 text=True,
                 timeout=timeout_s,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(tmpdir)} if tmpdir else {})},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    # `ecard CARD` steps ask this hub for tokens (kiosk_tools/ecard_source.py)
+                    "ALLIANCE_HUB_CONFIG": str(self.lab.operator_config(self.broker_url, self.db_url)),
+                    **({"TMPDIR": str(tmpdir)} if tmpdir else {}),
+                },
             )
         except subprocess.TimeoutExpired as exc:
             out = (

@@ -1,7 +1,7 @@
 """No whole card number and no reader's name in what the alliance writes down or routes:
 the hub worker's log (run with `--verbose`, at DEBUG), the kiosk's own log file, the
 scenario runner's output, and the MQTT topics a wiretap on the broker sees, over a full visit (tap, PIN, loan,
-return, both committed). The masked forms (`0110******341`, `王*明`) are what may show."""
+return, both committed), and a phone e-card login and its replay (no token either). The masked forms (`0110******341`, `王*明`) are what may show."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ expect screen summary
 remove
 expect screen attract
 expect committed {BOOK}
+ecard {CARD}
+expect screen borrow
+press finish
+expect screen summary
+press finish
+expect screen attract
+ecard {CARD} again
+expect refused {CARD} ecard_used
 """
 
 
@@ -78,4 +86,5 @@ def test_no_whole_card_number_or_name_in_the_hub_log_the_kiosk_log_or_a_topic(
     places = {"hub worker log": hub_log, "kiosk log": kiosk_log, "runner output": output, "topics": "\n".join(topics)}
     for where, text in places.items():
         assert CARD not in text, f"the whole card number is in the {where}"
+        assert "CLAEC1." not in text, f"a phone e-card token is in the {where}"
         assert reader.name not in text, f"the reader's name is in the {where}"

@@ -31,6 +31,7 @@ def test_the_scenarios_are_there() -> None:
         "pad_return_rearms_tag",
         "pad_security_switch_fails",
         "pad_set_missing_part",
+        "ecard_login",
     } <= names
 
 
