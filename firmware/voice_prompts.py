@@ -85,6 +85,11 @@ _NOTICE_ZH: MappingProxyType[str, str] = MappingProxyType(
         "notice.nothing_to_renew": "您没有可以续借的书。",
         "notice.returns_instructions": "请把书一本一本放入还书口，书脊朝前。",
         "notice.book_taken_back": "书被从还书口拿出来了。",
+        "notice.book_taken_back_named": "书被从还书口拿出来了。",
+        "notice.ecard_refused": "这个电子读者证现在不能使用，请在手机上刷新后再扫，或刷实体读者卡。",
+        "notice.ecard_unreadable": "这个二维码不是图书馆电子读者证，请在图书馆应用里刷新，或刷实体读者卡。",
+        "notice.ecard_needs_hub": "电子读者证需要连接图书馆系统，现在连不上，请刷实体读者卡。",
+        "notice.book_drop_returns_only": "这里是还书箱，只能还书。借书请到图书馆自助借还机。",
         "notice.book_unidentified": "有一本书无法识别，工作人员会处理。",
         "notice.one_book_at_a_time": "请一本一本放入。",
         "notice.returns_paused": "还书暂停，请稍后。",
@@ -102,6 +107,10 @@ _NOTICE_EN_SPOKEN: MappingProxyType[str, str] = MappingProxyType(
     {
         "notice.card_refused": "This card cannot be used here. Please ask at the service desk.",
         "notice.pin_wrong": "Wrong PIN. Please try again.",
+        # The screen names the book; a barcode read aloud helps nobody.
+        "notice.already_scanned": "This book is already on your list.",
+        "notice.book_taken_back_named": "The book was taken back out of the slot.",
+        "notice.ecard_refused": "This phone e-card cannot be used now. Refresh it in the app, or tap your card.",
     }
 )
 

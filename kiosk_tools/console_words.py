@@ -41,7 +41,11 @@ def describe_in_words(view: KioskView, cat: Catalogue) -> str:
     if view.screen == "pin" and view.pin_attempts_left is not None:
         head.append(cat.text(lang, "pin.attempts_left", n=view.pin_attempts_left))
     if not view.online:
-        head.insert(0, f"[{cat.text(lang, 'banner.offline')}]")
+        banner = (cat.text(lang, "banner.offline_pending", n=view.offline_pending) if view.offline_pending
+                  else cat.text(lang, "banner.offline"))
+        head.insert(0, f"[{banner}]")
+    if view.profile == "book_drop":
+        head.append(f"light {view.led}")  # a book drop has no screen: its light is what shows
     lines = [" · ".join(part for part in head if part)]
     if view.screen == "borrow":
         lines.extend(f"  {note}" for note in reader_notes(view, cat))

@@ -74,6 +74,7 @@ class KioskLabel(Label):
     msg_key = StringProperty("")
     base_size = NumericProperty(22)
     bold_text = BooleanProperty(False)
+    scales = BooleanProperty(True)  # False: keeps its size in large text (headings are large already)
 
 
 class Heading(KioskLabel):
@@ -87,6 +88,7 @@ class KioskButton(Button):
     action = StringProperty("")
     primary = BooleanProperty(False)
     base_size = NumericProperty(26)
+    scales = BooleanProperty(True)  # False: a fixed-size control (the header's) keeps its font in large text
     handler: Callable[[str], None] | None = None
 
     def on_release(self) -> None:

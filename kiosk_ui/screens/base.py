@@ -79,8 +79,9 @@ class KioskScreen(Screen):
         keys = (("button.repeat", "repeat"),) if self.screen_name in REPEAT_SCREENS else ()
         buttons = [self.button(key, action) for key, action in (*keys, ("button.lang", "lang"))]
         self.repeat_button = buttons[0] if keys else None
-        for btn, wide in zip(buttons, (1.6,) * len(keys) + (2.1,), strict=True):
+        for btn, wide in zip(buttons, (1.4,) * len(keys) + (1.8,), strict=True):
             btn.size_hint_x = None
+            btn.scales = False  # fixed-size controls: large text is for what a reader reads
             btn.bind(height=lambda w, h, wide=wide: setattr(w, "width", h * wide))
             btn.width = btn.height * wide
             row.add_widget(btn)
@@ -99,8 +100,9 @@ class KioskScreen(Screen):
         other buttons (the app words it: on, it offers normal text back)."""
         switch = self.button("button.large_text", "large_text")
         switch.size_hint_x = None
-        switch.bind(height=lambda w, h: setattr(w, "width", h * 1.4))
-        switch.width = switch.height * 1.4
+        switch.scales = False
+        switch.bind(height=lambda w, h: setattr(w, "width", h * 1.25))
+        switch.width = switch.height * 1.25
         row.add_widget(switch, index=len(row.children) - 1)  # right of the titles
         self.large_text_button = switch
 

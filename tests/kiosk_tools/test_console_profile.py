@@ -8,7 +8,11 @@ from kiosk_tools.console import describe
 
 def test_offline_the_console_counts_what_waits_to_be_sent() -> None:
     assert "7 waiting to be sent" in describe(
-        KioskView(online=False, offline_pending=7, profile="van")
+        KioskView(online=False, offline_pending=7, profile="van", language="en")
+    )
+    assert "7 条记录待上传" in describe(KioskView(online=False, offline_pending=7, profile="van"))
+    assert "7 waiting to be sent" in describe(
+        KioskView(online=False, offline_pending=7, profile="van"), keys=True
     )
     assert "waiting" not in describe(KioskView(online=True, offline_pending=None))
 

@@ -31,16 +31,20 @@ def test_large_text_draws_bigger_high_contrast_words_and_offers_normal_text_back
     view = sample_views("en")["borrow"]
 
     def font_scales() -> set[float]:
-        """Each word's font size over its design size (book rows included)."""
-        sized = [w for w in ui.visible_widgets() if hasattr(w, "base_size") and w.text]
+        """Each reading word's font size over its design size (book rows included; not
+        the headings and header buttons, which keep their size: `scales` False)."""
+        sized = [w for w in ui.visible_widgets() if hasattr(w, "base_size") and w.text and w.scales]
         assert len(sized) > 8
         return {round(w.font_size / (w.base_size * ui.app.scale), 3) for w in sized}
 
     ui.show(view)
     assert font_scales() == {1.0}
     page = tuple(ui.app.background_colour.rgba)
+    fixed = {w for w in ui.visible_widgets() if hasattr(w, "base_size") and w.text and not w.scales}
+    assert fixed  # the heading and the header's buttons
     ui.show(replace(view, large_text=True))
     assert font_scales() == {LARGE_TEXT_SCALE}
+    assert all(round(w.font_size / (w.base_size * ui.app.scale), 3) == 1.0 for w in fixed)
     assert tuple(ui.app.background_colour.rgba) == (1, 1, 1, 1) != page
     assert tuple(ui.app.muted_ink) == (0, 0, 0, 1)
     assert ui.button(action="large_text").text == "Normal text"
