@@ -6,10 +6,26 @@ another kiosk's topic, and neither attempt spends the token for the kiosk it was
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from contract import messages, topics
+from hub.lab.lab import Lab
 from hub.ledger.ecard_tokens import EcardTokens, ecard_key
 from tests.security.test_txn_checks import reader
 from tests.security.wire_kiosk import Kiosks, WireHub
+
+
+@pytest.fixture(scope="module")
+def broker(lab: Lab) -> Iterator[object]:
+    """This module's own secure broker (the session's one, which the `wire_hub` and
+    `kiosks` fixtures otherwise share, can hold the persistent session of a hub worker an
+    earlier test stopped, still in the hubs' shared subscription: a request the broker
+    hands to it waits in its queue and is never answered)."""
+    proc = lab.broker().start()
+    yield proc
+    proc.close()
 
 
 def login(token: str) -> messages.EcardLogin:
