@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Literal, Protocol, TypeVar
 
-from hal_sim.scenario import (
+from hal_sim.scenario_steps import (
     Clear,
     Drop,
     Jam,

@@ -32,8 +32,14 @@ from firmware.journal import JournalRow
 from firmware.view import KioskView
 from hal_sim.cards import library_card
 from hal_sim.device_steps import DeviceStepRunner, LibraryTagFactory
-from hal_sim.scenario import Pin, ScenarioError, Step, TagSpec, parse_scenario
-from hal_sim.scenario import Press as PressStep
+from hal_sim.scenario import parse_scenario
+from hal_sim.scenario_steps import (
+    Pin,
+    ScenarioError,
+    Step,
+    TagSpec,
+)
+from hal_sim.scenario_steps import Press as PressStep
 from kiosk_tools.sim_controls import wait_until_reader_sees_no_card
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hal_sim.scenario import (
+from hal_sim.scenario_steps import (
     Drop,
     Ecard,
     ExpectAttempts,
@@ -381,7 +381,14 @@ def _masked(card: str) -> str:
 
 def _step_text(step: Step) -> str:
     """The step back as script text, for the kiosk's own parser."""
-    from hal_sim.scenario import Clear, Jam, Pin, Press, Remove, Scan
+    from hal_sim.scenario_steps import (
+        Clear,
+        Jam,
+        Pin,
+        Press,
+        Remove,
+        Scan,
+    )
 
     match step:
         case Tap(card=card, uid=uid):

@@ -16,7 +16,8 @@ from hal_sim.chute_sim import SimulatedChute
 from hal_sim.device_steps import DeviceStepRunner
 from hal_sim.gpio import SimPinFactory
 from hal_sim.scanner_pty import SimulatedScanner
-from hal_sim.scenario import (
+from hal_sim.scenario import parse_scenario
+from hal_sim.scenario_steps import (
     Clear,
     Drop,
     ExpectAttempts,
@@ -49,7 +50,6 @@ from hal_sim.scenario import (
     Tap,
     UnhandledStep,
     Wait,
-    parse_scenario,
 )
 
 DESIGN_EXAMPLE = """\

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from hal_sim.scenario import ExpectMessage, ExpectSecured, ScenarioError, parse_scenario
+from hal_sim.scenario import parse_scenario
+from hal_sim.scenario_steps import ExpectMessage, ExpectSecured, ScenarioError
 from kiosk_tools.kiosk_child import Shown
 from kiosk_tools.script_runner import ExpectationFailed, ScriptRunner, _step_text
 
