@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 SILENT = "rfid-reader-silent"
 TAG_READ_FAILED = "tag-read-failed"
 ANTENNA = "rfid-antenna"
+BLOCK_SIZE = 4  # ICODE SLIX / SLIX2 blocks, as TagRead.block_size says by default
 FIRMWARE_VERSION_AT = 0x12  # EEPROM address of the PN5180's firmware version (minor, major)
 
 
@@ -194,7 +195,7 @@ class RfidPad(ThreadedDevice):
         """The first blocks, and more (`read_blocks` at a time, addressed) while the data
         model says the record goes on (`cut_short`). A tag that ends first, or a read
         that fails, leaves what was read: the core finds it undecodable and says so."""
-        block = self.reader_block_size
+        block = BLOCK_SIZE
         while self.cut_short is not None and self.cut_short(data) and len(data) // block < self.max_blocks:
             count = min(self.read_blocks, self.max_blocks - len(data) // block)
             try:
@@ -210,8 +211,6 @@ class RfidPad(ThreadedDevice):
         log.info("%s: reading tag %s failed (%s), attempt %d", self.device, uid.hex(), why, failures)
         if failures >= self.read_attempts:
             self._data[uid] = b""  # presented as unreadable: the reader is told
-
-    reader_block_size = 4  # ICODE SLIX / SLIX2 blocks; TagRead.block_size says the same
 
     def _update(self, stack: _Stack) -> None:
         if stack.key() == self._seen.key():

@@ -274,7 +274,6 @@ def build_rfid_reader(
             close()
         raise
     reader = ISO15693Reader(PN5180Host(link.spi, busy, device=name))
-    model = data_model
     pad = RfidPad(
         reader,
         post,
@@ -284,7 +283,7 @@ def build_rfid_reader(
         settle_polls=section.settle_polls,
         read_blocks=section.read_blocks,
         reset_line=reset_line,
-        cut_short=lambda memory: record_cut_short(model, memory),
+        cut_short=lambda memory: record_cut_short(data_model, memory),
     )
     return pad, closers
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -26,6 +27,7 @@ import pytest
 from contract import signing
 from hub.lab.broker_process import BrokerUnavailable, TlsMosquittoProcess
 from hub.lab.lab import Lab
+from hub.ledger.ledger import Ledger
 from hub.pki.broker_admin import BrokerAdmin
 from hub.pki.pki import hub_admin_identity
 from hub.worker.signer import HubSigner
@@ -58,6 +60,15 @@ def wait_until(
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(every_s)
+
+
+def ledger_counts(db_url: str, txn_ids: list[str]) -> dict[str, int]:
+    """How many times the hub's ledger at `db_url` holds each txn (exactly once, or not)."""
+    ledger = Ledger.open(db_url)
+    try:
+        return ledger.ledger_counts(txn_ids)
+    finally:
+        ledger.close()
 
 
 WIRETAP_ROLE = "test-wiretap"
@@ -340,6 +351,18 @@ def make_alliance(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Alliance]]
 def poll() -> Callable[..., object]:
     """`poll(check, timeout_s, what)`: wait for a condition, fail naming it."""
     return wait_until
+
+
+@pytest.fixture
+def watched() -> Iterator[list[Any]]:
+    """Kiosks an outage test runs under supervision (tests/e2e/outage_watch.Watched);
+    each is stopped after it: its supervision, the kiosk, its systemd socket."""
+    made: list[Any] = []
+    yield made
+    for w in made:
+        w.supervision.stop()
+        w.kiosk.stop()
+        w.systemd.close()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from firmware.service_notify import ServiceNotifier
 from firmware.supervision import Supervision, supervise
 from firmware.view import KioskView
 from hub.ledger.catalogue import item_barcode
-from hub.ledger.ledger import Ledger
 from hub.rules.registry import load_registry
 from kiosk_tools.simulated import build_simulated_kiosk
 from tests.e2e.conftest import Alliance, wait_until
@@ -140,12 +139,6 @@ def start_watched(world: Alliance, kiosk_id: str, broker_url: str, tmp_path: Pat
     return watched
 
 
-def stop_all(made: list[Watched]) -> None:
-    """Stop every watched kiosk a test started (the `watched` fixture's teardown)."""
-    for w in made:
-        w.supervision.stop()
-        w.kiosk.stop()
-        w.systemd.close()
 
 
 def drop(w: Watched, barcode: str) -> float:
@@ -163,14 +156,6 @@ def journalled(w: Watched, barcode: str) -> list[Any]:
 def all_settled(w: Watched, items: list[str]) -> bool:
     rows = [r for i in items for r in journalled(w, i)]
     return len(rows) == len(items) and all(r.status == "acked" for r in rows)
-
-
-def ledger_counts(db_url: str, txn_ids: list[str]) -> dict[str, int]:
-    ledger = Ledger.open(db_url)
-    try:
-        return ledger.ledger_counts(txn_ids)
-    finally:
-        ledger.close()
 
 
 def sleep_until(deadline: float, w: Watched, check: Callable[[], None]) -> None:

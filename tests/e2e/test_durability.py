@@ -38,7 +38,7 @@ from hub.ledger.ledger import Ledger
 from hub.rules.registry import load_registry
 from kiosk_tools.script_runner import KioskChild
 from kiosk_tools.simulated import build_simulated_kiosk
-from tests.e2e.conftest import Alliance, wiretap
+from tests.e2e.conftest import Alliance, ledger_counts, wiretap
 
 BEIJING = timezone(timedelta(hours=8))
 REGISTRY = load_registry()
@@ -108,14 +108,6 @@ def journal_left(path: Path, *items: str) -> list[tuple[str, str, str, int, str 
             items,
         ).fetchall()
     return [(t, json.loads(p)["kind"], s, a, k) for t, p, s, a, k in found]
-
-
-def ledger_counts(db_url: str, txn_ids: list[str]) -> dict[str, int]:
-    ledger = Ledger.open(db_url)
-    try:
-        return ledger.ledger_counts(txn_ids)
-    finally:
-        ledger.close()
 
 
 def ledger_rows_for(db_url: str, kiosk_id: str) -> int:

@@ -6,34 +6,22 @@ within a second or so of the broker."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import ledger_counts, wait_until
 from tests.e2e.outage_watch import (
     KNOWN_DOWN_S,
     RECONNECT_S,
-    Watched,
     all_settled,
     assert_never_stale,
     drop,
     journalled,
-    ledger_counts,
     report,
     returned_item,
     sleep_until,
     start_watched,
-    stop_all,
 )
-
-
-@pytest.fixture
-def watched() -> Iterator[list[Watched]]:
-    made: list[Watched] = []
-    yield made
-    stop_all(made)
-
 
 BROKER_DEAD_S = 20.0
 

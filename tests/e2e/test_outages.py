@@ -20,37 +20,25 @@ workers run them side by side; what they share is tests/e2e/outage_watch.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from contract.broker_url import parse_broker_url
 from hal_sim.tcp_proxy import CuttableProxy
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import ledger_counts, wait_until
 from tests.e2e.outage_watch import (
     KNOWN_DOWN_S,
     NLC_READER,
     RECONNECT_S,
-    Watched,
     all_settled,
     assert_never_stale,
     drop,
     journalled,
-    ledger_counts,
     report,
     returned_item,
     sleep_until,
     start_watched,
-    stop_all,
 )
-
-
-@pytest.fixture
-def watched() -> Iterator[list[Watched]]:
-    made: list[Watched] = []
-    yield made
-    stop_all(made)
-
 
 BLACK_HOLE_S = 120.0
 

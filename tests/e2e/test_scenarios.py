@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.scenario_files import ALL, DESK_AND_CHUTE
+from tests.e2e.scenario_files import ALL, DESK_AND_CHUTE, assert_scenario_passes
 
 SCENARIOS = DESK_AND_CHUTE
 
@@ -38,9 +38,7 @@ def test_the_scenarios_are_there() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_passes(alliance, script: Path) -> None:
-    code, output = alliance.run_script(script)
-    assert code == 0, output
-    assert "PASS: all" in output
+    assert_scenario_passes(alliance, script)
 
 
 @pytest.mark.slow

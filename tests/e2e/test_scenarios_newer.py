@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.scenario_files import NEWER
+from tests.e2e.scenario_files import NEWER, assert_scenario_passes
 
 
 def test_the_newer_scenarios_are_there() -> None:
@@ -19,6 +19,4 @@ def test_the_newer_scenarios_are_there() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("script", NEWER, ids=[p.stem for p in NEWER])
 def test_shipped_scenario_passes(alliance, script: Path) -> None:
-    code, output = alliance.run_script(script)
-    assert code == 0, output
-    assert "PASS: all" in output
+    assert_scenario_passes(alliance, script)
