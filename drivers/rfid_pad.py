@@ -195,11 +195,10 @@ class RfidPad(ThreadedDevice):
         """The first blocks, and more (`read_blocks` at a time, addressed) while the data
         model says the record goes on (`cut_short`). A tag that ends first, or a read
         that fails, leaves what was read: the core finds it undecodable and says so."""
-        block = BLOCK_SIZE
-        while self.cut_short is not None and self.cut_short(data) and len(data) // block < self.max_blocks:
-            count = min(self.read_blocks, self.max_blocks - len(data) // block)
+        while self.cut_short is not None and self.cut_short(data) and len(data) // BLOCK_SIZE < self.max_blocks:
+            count = min(self.read_blocks, self.max_blocks - len(data) // BLOCK_SIZE)
             try:
-                data += self.reader.read_blocks(uid, len(data) // block, count)
+                data += self.reader.read_blocks(uid, len(data) // BLOCK_SIZE, count)
             except TagError as exc:
                 log.info("%s: tag %s's record goes on past what it lets us read (%s)", self.device, uid.hex(), exc)
                 break
