@@ -251,8 +251,9 @@ def demo_readers() -> list[Reader]:
 
 
 def shelf_items(count: int) -> list[str]:
-    """`count` distinct on-shelf loanable barcodes, spread over many members
-    (serials 1..STABLE_SERIALS of each member are on the shelf in every demo ledger)."""
+    """`count` distinct on-shelf loanable barcodes, spread over the members that lend
+    (serials 1..STABLE_SERIALS of each member are on the shelf in every demo ledger; a
+    member that lends nothing, the National Library now, lends none of its books)."""
     from hub.ledger import catalogue
     from hub.rules.registry import load_registry
 
@@ -261,6 +262,7 @@ def shelf_items(count: int) -> list[str]:
         i.barcode
         for i in catalogue.generate_items(registry, per_member=catalogue.STABLE_SERIALS)
         if i.state == "on_shelf" and i.loanable and i.hold_for is None
+        and "borrow" in registry.members[i.home_library].services
     ]
     # interleave members so consecutive scans hit different libraries' books
     per = catalogue.STABLE_SERIALS

@@ -20,7 +20,7 @@ from firmware.core.core_types import Step
 from firmware.core.effects import Beep, Effect, Log, RecordTxn
 from firmware.core.identify import BarcodeInfo
 from firmware.core.policy import offline_limit, on_blocklist
-from firmware.core.recognition import lending_refusal
+from firmware.core.recognition import lending_refusal, owner_refusal
 from firmware.core.requests import link_is_down, send, waiting_for
 from firmware.core.state import Line, State, go, line_by_n, next_id, put_line, with_notice
 from firmware.view import Text
@@ -213,7 +213,7 @@ def lend_offline(state: State, line: Line, config: CoreConfig) -> Step:
     assert reader is not None
     if not config.offline_loans_allowed or on_blocklist(state, reader, config) or reader.staff:
         return _refuse(state, line, "offline_not_allowed", None)
-    refusal = lending_refusal(config, reader.card.scheme)
+    refusal = lending_refusal(config, reader.card.scheme) or owner_refusal(config, line.barcode)
     if refusal is not None:  # the hub would refuse it: no loan it will turn into an exception
         return _refuse(state, line, refusal, None)
     if reader.items_left is not None and reader.items_left <= 0:

@@ -97,6 +97,11 @@ LOCAL_REASONS: MappingProxyType[str, Text] = MappingProxyType(
             "本馆暂停外借，可以还书和阅览。",
             "Lending is suspended at this library. You can still return books and read here.",
         ),
+        "home_lending_suspended": Text(
+            "这本书所属的图书馆暂停外借，现在不能借出，可以在馆内阅读。",
+            "The library this book belongs to has suspended lending: it cannot be borrowed "
+            "now. You may read it here.",
+        ),
     }
 )
 

@@ -35,6 +35,8 @@ EXCEPTION_REASONS: Mapping[str, str] = MappingProxyType(
         "service_suspended": "Lending is suspended at this library, but the kiosk lent offline.",
         "item_unknown": "The book's barcode is not in the catalogue: identify the book.",
         "item_not_loanable": "The book may not be lent (reference or not for loan), but it was lent offline.",
+        "home_lending_suspended": "The book's own library has suspended lending, but the kiosk "
+        "lent it offline.",
         "item_on_loan": "The book was already on loan to another reader at that moment: two loans overlap.",
         "item_in_transit": "The book was in transit between libraries when it was lent offline.",
         "item_on_hold": "The book was on the hold shelf for another reader when it was lent offline.",

@@ -118,6 +118,11 @@ REASONS: Mapping[str, tuple[str, str]] = MappingProxyType(
             "这本书只能在馆内阅读，不能借出。",
             "This book is for reading in the library only and cannot be borrowed.",
         ),
+        "home_lending_suspended": (
+            "这本书所属的图书馆暂停外借，现在不能借出，可以在馆内阅读。",
+            "The library this book belongs to has suspended lending: it cannot be borrowed "
+            "now. You may read it here.",
+        ),
         "item_on_loan": (
             "系统显示这本书已经借出，请交给服务台。",
             "This book is recorded as already on loan. Please hand it to the service desk.",
@@ -200,6 +205,12 @@ def _card_problem(registry: Registry, reader: ReaderRecord | None, today: date) 
     return None
 
 
+def _owner(registry: Registry, item: ItemRecord) -> Member | None:
+    """The member a book belongs to: its record's home, else the institution code
+    printed in its barcode."""
+    return registry.members.get(item.home_library) or registry.member_for_barcode(item.barcode)
+
+
 def _lending_problem(registry: Registry, member: Member, scheme_id: str) -> Decision | None:
     if "borrow" not in member.services:
         return refusal("service_suspended", member.note_zh, member.note_en)
@@ -238,7 +249,8 @@ def checkout_decision(
     `loan_days` (of the card's scheme) from today, Beijing time.
 
     Checked in the order a reader understands: the library lends at all, the card works,
-    the card is honoured here, the book exists and may leave, nobody else has it or is
+    the card is honoured here, the book exists and may leave (its own library lends it:
+    `home_lending_suspended`), nobody else has it or is
     waiting for it, the reader is under the limit. `reader_hash` defaults to the card's hash.
     """
     member = registry.member(library_id)
@@ -255,6 +267,12 @@ def checkout_decision(
         return refusal("item_unknown")
     if not item.loanable:
         return refusal("item_not_loanable")
+    owner = _owner(registry, item)
+    if owner is not None and "borrow" not in owner.services:
+        # borrow anywhere lends a member's books on its own terms: a member that lends
+        # nothing (the National Library while its old building is renovated) lends none
+        # of its books at another library either
+        return refusal("home_lending_suspended", owner.note_zh, owner.note_en)
     if item.state == "on_loan":
         return refusal("item_on_loan")
     if item.state == "in_transit":

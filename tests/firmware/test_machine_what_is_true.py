@@ -179,3 +179,22 @@ def test_the_kiosks_rules_are_the_member_data_the_hub_loads() -> None:
 
 def test_a_library_missing_from_the_member_data_leaves_the_decision_to_the_hub() -> None:
     assert lending_refusal(CoreConfig(library_id="no-such-library"), "univ-public") is None
+
+
+def test_offline_a_national_library_book_is_not_lent_at_the_capital_library() -> None:
+    """The hub refuses a book whose own library lends nothing (`home_lending_suspended`);
+    offline the kiosk refuses it too, by the institution code in its barcode, and lends
+    the next book of a member that lends."""
+    from contract.members import institution_members
+
+    k = CoreHarness(CoreConfig(library_id="capital", institution_members=institution_members()))
+    k.wait(0.25, wall=WALL)
+    k.feed(LinkChanged(False))
+    tap(k, JOINT)
+    k.feed(BarcodeRead(make_item_barcode("0001", 3), "desk"))
+    k.feed(BarcodeRead(BOOK, "desk"))
+    assert [(i.status, i.reason_code) for i in k.view.items] == [
+        ("refused", "home_lending_suspended"),
+        ("offline_loaned", None),
+    ]
+    assert [r.item for r in k.records("loan")] == [BOOK]

@@ -200,6 +200,23 @@ def test_lending_suspended_at_the_national_library_refuses_online_loans(
     assert (ack.result, ack.reason) == ("rejected", "service_suspended")
 
 
+def test_a_national_library_book_at_the_capital_library_is_refused_online_and_excepted_offline(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """Online the loan is refused; a kiosk that lent it offline anyway keeps the loan
+    (the reader has the book) and staff see why the hub would not have lent it."""
+    ref = card("nlc", 22)
+    add_reader(ledger, ref)
+    online, offline = add_item(ledger, registry, "nlc", 22), add_item(ledger, registry, "nlc", 23)
+    ack = doors.commit_txn(ledger, txn("loan", online, ref, library="capital"), registry, NOW)
+    assert (ack.result, ack.reason) == ("rejected", "home_lending_suspended")
+    assert ledger.active_loan_for_item(online) is None
+    lent = txn("loan", offline, ref, library="capital", mode="offline")
+    ack = doors.commit_txn(ledger, lent, registry, NOW)
+    assert (ack.result, ack.exception) == ("committed", "home_lending_suspended")
+    assert ledger.active_loan_for_item(offline) is not None
+
+
 def test_a_returned_book_of_another_member_is_routed_home(
     ledger: Ledger, registry: Registry
 ) -> None:

@@ -169,6 +169,25 @@ def test_nlc_lends_nothing_while_its_old_building_is_renovated(registry: Registr
     assert_refused(d, "service_suspended")
 
 
+@pytest.mark.parametrize("reader", [nlc_card(), joint()])
+def test_a_national_library_book_is_not_lent_at_the_capital_library_while_nlc_lends_nothing(
+    registry: Registry, reader: ReaderRecord
+) -> None:
+    """Borrow anywhere lends a member's books on its terms: the NLC's are lent nowhere."""
+    d = checkout_decision(registry, reader, book("0001", home="nlc"), "capital", 0, NOW)
+    assert_refused(d, "home_lending_suspended")
+    assert "所属的图书馆暂停外借" in d.message_zh and "维修" in d.message_zh
+    assert "belongs to has suspended lending" in d.message_en
+
+
+def test_a_book_whose_record_names_no_member_is_judged_by_its_barcodes_owner(
+    registry: Registry,
+) -> None:
+    d = checkout_decision(registry, joint(), book("0001", home="somewhere"), "capital", 0, NOW)
+    assert_refused(d, "home_lending_suspended")
+    assert checkout_decision(registry, joint(), book("0002", home="somewhere"), "capital", 0, NOW).allowed
+
+
 def test_borrow_anywhere_a_xicheng_book_at_a_chaoyang_street_library(registry: Registry) -> None:
     assert checkout_decision(registry, joint(), book(), "chaoyang-wangjing", 0, NOW).allowed
 
