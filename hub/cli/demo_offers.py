@@ -81,6 +81,9 @@ def offers_text(card: DemoReader, offers: Sequence[demo_loans.LibraryOffer]) -> 
         if offer.refused is not None:
             lines.append(f"    none: {offer.refused.message_zh}")
             lines.append(f"          {offer.refused.message_en}")
+            if offer.refused.reason_code == "service_suspended":  # rules: home_lending_suspended
+                lines.append("          该馆的书在其他图书馆也不能借出。")
+                lines.append("          Its books are not lent at any other library either.")
         elif not offer.books:
             lines.append("    none on the shelf just now")
         else:

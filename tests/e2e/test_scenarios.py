@@ -32,6 +32,7 @@ def test_the_scenarios_are_there() -> None:
         "pad_security_switch_fails",
         "pad_set_missing_part",
         "ecard_login",
+        "nlc_book_at_capital",
     } <= names
 
 

@@ -90,3 +90,12 @@ def test_the_cli_leads_with_the_offers_and_keeps_its_tables(tmp_path: Path) -> N
     assert libraries["capital"]["books"][0]["barcode"] == "30002000000018"
     assert libraries["nlc"]["refused"]["reason_code"] == "service_suspended"
     assert data["readers"] and data["items"]
+
+
+def test_the_opening_says_why_the_national_librarys_books_are_lent_nowhere(registry: Registry) -> None:
+    card = joint(registry)
+    text = demo_offers.offers_text(card, demo_offers.card_offers(registry, card, None, NOW))
+    nlc = text[text.index("国家图书馆 / National Library of China"):]
+    assert "维修" in nlc and "renovated" in nlc
+    assert "Its books are not lent at any other library either." in nlc
+    assert "Its books are not lent" not in text[: text.index("国家图书馆 / National")]
