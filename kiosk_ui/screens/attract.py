@@ -15,7 +15,7 @@ class AttractScreen(KioskScreen):
     screen_name = "attract"
 
     def build_ui(self) -> None:
-        self.title, self.subtitle = self.header("attract.title", "attract.subtitle")
+        self.title, self.subtitle = self.header("attract.title", "attract.subtitle", subtitle_below=True)
         self.title.base_size = 44
         self.subtitle.base_size = 24
         # The hint bounces within its own box so the animation never moves the layout.
@@ -25,6 +25,9 @@ class AttractScreen(KioskScreen):
         self.arrow.color = self.hint.color
 
         def place(*_: object) -> None:
+            # The arrow is decoration: where a notice and large text leave no room for
+            # it under the hint, it goes rather than cover the buttons below.
+            self.arrow.opacity = 1 if stage.height >= self.hint.height + self.arrow.height else 0
             travel = max(0.0, stage.height - self.hint.height - self.arrow.height) * 0.5
             top = stage.top - travel * self.hint.offset
             self.hint.center_x = stage.center_x

@@ -62,15 +62,22 @@ class KioskScreen(Screen):
         btn.handler = self.ctx.press
         return btn
 
-    def header(self, title_key: str = "", subtitle_key: str = "") -> tuple[Heading, KioskLabel]:
-        """Title (and subtitle) on the left, the 中文/English button on the right."""
+    def header(
+        self, title_key: str = "", subtitle_key: str = "", subtitle_below: bool = False
+    ) -> tuple[Heading, KioskLabel]:
+        """Title (and subtitle) on the left, the 中文/English button on the right.
+
+        `subtitle_below`: the subtitle runs the full width under the header row instead
+        of beside the buttons, for a long subtitle under a large title (the attract
+        screen's, which the three buttons squeezed into four lines at 800x480)."""
         row = Factory.Header()
         self.header_row = row
         titles = BoxLayout(orientation="vertical", size_hint_y=None)
         heading = Heading(msg_key=title_key)
         subtitle = KioskLabel(msg_key=subtitle_key, base_size=22)
         titles.add_widget(heading)
-        titles.add_widget(subtitle)
+        if not subtitle_below:
+            titles.add_widget(subtitle)
         titles.bind(minimum_height=titles.setter("height"))
         anchor = Factory.AnchorLayout(anchor_y="center")
         anchor.add_widget(titles)
@@ -93,6 +100,8 @@ class KioskScreen(Screen):
         buttons[-1].bind(height=fit)
         fit()
         self.body.add_widget(row)
+        if subtitle_below:
+            self.body.add_widget(subtitle)
         return heading, subtitle
 
     def add_large_text_button(self, row: BoxLayout) -> None:

@@ -259,15 +259,55 @@ def layout_problems(ui: Any) -> list[str]:
     return problems
 
 
+def window_box(widget: Any) -> tuple[float, float, float, float]:
+    x, y = widget.to_window(widget.x, widget.y)
+    return x, y, x + widget.width, y + widget.height
+
+
+def overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+def placement_problems(ui: Any) -> list[str]:
+    """What `layout_problems` does not see: a widget drawn outside its parent's box
+    (it then covers its neighbours: an arrow over a button, a line under the next
+    row) and the header's buttons crowding each other or the title."""
+    from kivy.uix.label import Label
+
+    problems: list[str] = []
+    screen = ui.screen
+    for widget in screen.walk(restrict=True):
+        parent = widget.parent
+        if widget is screen or parent is None or parent is screen or _inside_scroll(widget):
+            continue
+        if widget.opacity == 0 or widget.width <= 1 or widget.height <= 1:
+            continue
+        inner, outer = window_box(widget), window_box(parent)
+        if (inner[0] < outer[0] - 1 or inner[1] < outer[1] - 1
+                or inner[2] > outer[2] + 1 or inner[3] > outer[3] + 1):
+            label = widget.text[:30] if isinstance(widget, Label) else ""
+            problems.append(f"{type(widget).__name__}({label!r}) {inner} outside its "
+                            f"{type(parent).__name__} {outer}")
+    row = getattr(screen, "header_row", None)
+    if row is not None:
+        parts = [child for child in row.children if child.opacity > 0 and child.width > 1]
+        for i, a in enumerate(parts):
+            for b in parts[i + 1:]:
+                if overlaps(window_box(a), window_box(b)):
+                    problems.append(f"header: {type(a).__name__} overlaps {type(b).__name__}")
+    return problems
+
+
 @pytest.mark.parametrize("size", [(800, 480), (1280, 800), (1920, 1080)])
 def test_nothing_is_cut_off_or_too_small(ui: Any, size: tuple[int, int]) -> None:
-    """Layout at each size in this window; SDL offscreen keeps its first framebuffer, so
+    """Layout at each size in this window (nothing cut off, outside the window or its
+    own box, header buttons apart); SDL offscreen keeps its first framebuffer, so
     screenshots at other sizes come from the CLI in a fresh process (test_sim_and_cli)."""
     ui.resize(size)
     problems: list[str] = []
     for name, lang, view in all_views():
         ui.show(view)
-        problems += [f"{size} {name}/{lang}: {p}" for p in layout_problems(ui)]
+        problems += [f"{size} {name}/{lang}: {p}" for p in layout_problems(ui) + placement_problems(ui)]
     assert not problems, "\n".join(problems[:20])
 
 
