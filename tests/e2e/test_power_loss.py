@@ -64,7 +64,9 @@ def test_a_power_cut_keeps_every_transaction_the_reader_was_told(
         online(child, True)
         step(child, f"drop {acked_item}")
         line_status(child, acked_item, "returned")
-        poll(lambda: rows(child, acked_item)[0]["status"] == "acked", 15, "the hub's ack")
+        poll(
+            lambda: [r["status"] for r in rows(child, acked_item)] == ["acked"], 15, "the hub's ack"
+        )
         proxy.cut()
         online(child, False)
         lend_and_return_offline(child, loan_item, return_item)
