@@ -257,7 +257,7 @@ def test_kill_between_publish_and_ack(
         world.hub.thaw()
     else:
         world.hub.start()
-    poll(lambda: rows(child, item)[0]["status"] == "acked", 30, "the hub's ack")
+    poll(lambda: [r["status"] for r in rows(child, item)] == ["acked"], 30, "the hub's ack")
 
     assert ledger_counts(world.db_url, [txn_id]) == {txn_id: 1}
     assert ledger_rows_for(world.db_url, kiosk_id) == 1
