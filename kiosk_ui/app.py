@@ -25,7 +25,7 @@ from firmware.view import KioskView
 
 from .fonts import register_cjk_font
 from .i18n import Catalogue
-from .present import notice_text
+from .present import notice_band_text
 from .screens import KioskScreen, UiContext, build_screens
 from .theme import theme_for
 from .widgets import PALETTE, Band
@@ -186,7 +186,7 @@ class KioskApp(App):
         if not view.online and view.offline_pending:
             # The count tells the van's crew (and any reader) how much waits to be sent.
             self.banner.text = cat.text(lang, "banner.offline_pending", n=view.offline_pending)
-        notice = notice_text(view, cat)
+        notice = notice_band_text(view, cat)
         self.notice_band.text = notice
         self.notice_band.shown = bool(notice)
         if view.countdown_s is not None:

@@ -6,6 +6,7 @@ tested without a window and shared by the screens and the receipt.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from firmware.view import ItemLine, KioskView
@@ -152,3 +153,17 @@ def notice_text(view: KioskView, cat: Catalogue) -> str:
     if view.hub_message is not None:
         parts.append(view.hub_message.in_language(view.language))
     return " ".join(parts)
+
+
+# Notices the borrow screen says in its own lines already: the banner (offline, returns
+# still work), the greeting (this card cannot borrow here) and the prompt (how to return).
+_SAID_BY_THE_BORROW_SCREEN = frozenset({"notice.offline_returns_only"})
+
+
+def notice_band_text(view: KioskView, cat: Catalogue) -> str:
+    """What the notice band shows: `notice_text`, except that in large text the band
+    leaves off a notice the borrow screen's own lines already say (the voice still
+    speaks it). At 800x480 the same words three times pushed the greeting under the band."""
+    if view.large_text and view.screen == "borrow" and view.notice in _SAID_BY_THE_BORROW_SCREEN:
+        view = replace(view, notice=None, notice_args=())
+    return notice_text(view, cat)

@@ -6,9 +6,9 @@ through the event queue or the logs.
 
 from __future__ import annotations
 
-from kivy.factory import Factory
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
+from kivy.uix.scrollview import ScrollView
 
 from contract.screens import PinEntered
 from firmware.view import KioskView
@@ -30,17 +30,19 @@ class PinScreen(KioskScreen):
         left = BoxLayout(orientation="vertical", size_hint_x=0.44)
         left.spacing = self.body.spacing
         self.title = Heading(msg_key="pin.title")
-        self.dots = KioskLabel(base_size=44, halign="center")
+        # The dots are placeholders, not words, and larger than the heading already:
+        # like the heading they keep their size in large text.
+        self.dots = KioskLabel(base_size=44, halign="center", scales=False)
         self.attempts = KioskLabel(base_size=22)
         self.privacy = KioskLabel(msg_key="pin.privacy", base_size=20)
-        for widget in (self.title, self.dots, self.attempts, self.privacy):
-            left.add_widget(widget)
-        left.add_widget(Factory.Widget())
+        left.add_widget(self.reading_column((self.title, self.dots, self.attempts, self.privacy)))
         lang = self.button("button.lang", "lang")
         cancel = self.button("button.cancel", "cancel")
         cancel.handler = self.cancel
         # "Say again" beside the language: the typed digits stay (repeat changes nothing).
         self.repeat_button = self.button("button.repeat", "repeat")
+        for btn in (self.repeat_button, lang):
+            btn.scales = False  # the header's controls on other screens: their size in large text
         row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=self.body.spacing)
         lang.bind(height=row.setter("height"))
         row.height = lang.height
@@ -70,6 +72,23 @@ class PinScreen(KioskScreen):
             pad.add_widget(btn)
         self.body.add_widget(pad)
         self.show_dots()
+
+    def reading_column(self, lines: tuple[KioskLabel, ...]) -> ScrollView:
+        """The title and the lines under it, at the top of the space above the buttons.
+
+        Its lines sit half the body's gap apart (one block), and it scrolls rather than
+        overflow: in large English text under a wrong-PIN notice the column was 32 px
+        too short and pushed the title under the band."""
+        scroll = ScrollView(do_scroll_x=False, bar_width=6)
+        box = BoxLayout(orientation="vertical", size_hint_y=None)
+        self.body.bind(spacing=lambda _w, gap: setattr(box, "spacing", gap / 2))
+        box.spacing = self.body.spacing / 2
+        # Shorter than its box, the column sits at the top (ScrollView puts it there).
+        box.bind(minimum_height=box.setter("height"))
+        for line in lines:
+            box.add_widget(line)
+        scroll.add_widget(box)
+        return scroll
 
     def type_digit(self, digit: str) -> None:
         if len(self.digits) < MAX_PIN_DIGITS:

@@ -1,7 +1,7 @@
 """Large, high-contrast text (issue 19 item 6): the reader's switch on the reader screens
 posts `large_text`; a view with `large_text` draws every font 1.3x, the page pure white
 and the detail lines black, and the switch then offers normal text back. Screenshots at
-800x480 in both languages, laid out without anything cut off."""
+800x480 in both languages; every sample view laid out without anything cut off."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from contract.screens import Press
 from kiosk_ui.samples import sample_views
 from kiosk_ui.theme import LARGE_TEXT_SCALE
-from tests.kiosk_ui.test_screens import layout_problems
+from tests.kiosk_ui.test_screens import all_views, layout_problems, placement_problems, window_box
 
 READER_SAMPLES = ("attract", "borrow", "returns", "summary", "help")
 
@@ -53,12 +53,46 @@ def test_large_text_draws_bigger_high_contrast_words_and_offers_normal_text_back
     assert tuple(ui.app.background_colour.rgba) == page
 
 
+# Cut off in large English text before: a returns-only card greeted offline (the
+# greeting under the two bands) and a wrong PIN (the title under the band).
+ONCE_CUT_OFF = ("borrow_offline_returns_only", "pin_wrong")
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_large_text_screens_at_800x480_fit_and_are_kept_to_look_at(ui: Any, lang: str) -> None:
+def test_every_sample_view_in_large_text_at_800x480_fits_and_the_readers_are_kept(ui: Any, lang: str) -> None:
+    """Large text follows the reader to every screen (the PIN pad, the overlays), so
+    every sample view is checked: nothing cut off, outside the window or its own box,
+    the header's buttons apart."""
     ui.resize((800, 480))
     problems: list[str] = []
-    for name in READER_SAMPLES:
-        ui.show(replace(sample_views(lang)[name], large_text=True))
-        problems += [f"{name}/{lang}: {p}" for p in layout_problems(ui)]
-        ui.screenshot(f"large_text_{name}_{lang}")
+    for name, _, view in (v for v in all_views() if v[1] == lang):
+        ui.show(replace(view, large_text=True))
+        if name in READER_SAMPLES + ONCE_CUT_OFF:
+            ui.screenshot(f"large_text_{name}_{lang}")
+        problems += [f"{name}/{lang}: {p}" for p in layout_problems(ui) + placement_problems(ui)]
     assert not problems, "\n".join(problems[:20])
+
+
+def test_large_text_leaves_off_the_notice_the_borrow_screen_says_already(ui: Any) -> None:
+    """Offline, a card that may only return here: the banner, the greeting and the
+    prompt say it; in large text the band does not say it a third time."""
+    view = sample_views("en")["borrow_offline_returns_only"]
+    ui.show(view)
+    assert ui.app.notice_band.shown
+    ui.show(replace(view, large_text=True))
+    assert not ui.app.notice_band.shown
+    shown = "\n".join(ui.texts())
+    for words in ("Hello!", "Offline", "This library cannot lend on this kind of card", "To return books"):
+        assert words in shown
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_wrong_pin_in_large_text_keeps_the_title_in_sight_under_the_band(ui: Any, lang: str) -> None:
+    """The PIN column scrolls rather than overflow: its title is never under the band
+    (the checks above do not look inside a scrolling box, so this one does)."""
+    ui.resize((800, 480))
+    ui.show(replace(sample_views(lang)["pin_wrong"], large_text=True))
+    title, privacy = window_box(ui.screen.title), window_box(ui.screen.privacy)
+    band = window_box(ui.app.notice_band)
+    assert ui.app.notice_band.shown and title[3] <= band[1] + 1, (title, band)
+    assert privacy[1] >= window_box(ui.screen.repeat_button)[3] - 1  # the last line above the buttons
