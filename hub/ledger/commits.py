@@ -28,6 +28,10 @@ holds leaves the loan open until staff decide.
 What the txn does to loans, books, holds and transfers (a return's route included) is
 `TxnEffects`' (hub/ledger/txn_effects.py), applied here once the txn row is in.
 
+Under a flood the worker commits many txns in one database transaction, each in its own
+savepoint and each exactly as `commit` would (`commit_in_write`; hub/ledger/batch_commits.py),
+so they share one flush.
+
 A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
 first commit: the hook of the members' own library systems (hub/ils/ils_operations.py,
 `IlsGateway.follow_txn`), which records what the book's system is owed with the txn.

@@ -26,6 +26,14 @@ does", has the measurements behind this):
 - `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
   made again in `on_connect` all the same, for a broker that lost its sessions.
 
+Txns are not committed on paho's thread: it hands each to the commit thread
+(hub/worker/group_commit.py), which commits what has queued up as one batch and then
+publishes the acks. The client runs with paho's `manual_ack`, so the broker's PUBACK of a
+txn follows its commit (a worker killed mid-batch leaves the txn in its session, which
+hands it back after the restart); every other message is PUBACKed once handled, as paho
+would. A PUBACK names a message id of one connection, so acks due on a connection that
+has since dropped are not sent: the broker sends those messages again.
+
 Periodic work beside the messages: each worker sweeps parked txns that waited too long
 for a predecessor to staff (hub/worker/parked_sweeper.py, at start and then every few
 minutes), and, with `[sip2]`, drains what members' systems are owed (hub/ils/ils_drainer.py).
