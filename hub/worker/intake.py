@@ -237,6 +237,8 @@ class Intake:
             outcomes = self.txn_ledger.commit_batch(
                 [item for _, item in batch], self.registry, self.txn_bounds(), follow_up, self.checks.caps
             )
+            if self.ils is not None and any(o.acks for o in outcomes):
+                self.ils.wake_all()  # what the batch queued for members' systems is committed now
             for (i, item), outcome in zip(batch, outcomes, strict=True):
                 answers[i] = self._settle_txn(item, outcome)
         return [answer for answer in answers if answer is not None]

@@ -216,3 +216,27 @@ def test_a_reader_lookup_is_answered_while_a_batch_holds_its_write_transaction_o
         leave.set()
         kiosk.close()
         service.retire()
+
+
+def test_members_systems_drainers_are_woken_once_the_batch_has_committed(
+    ledger: Ledger, registry: Registry
+) -> None:
+    """A drainer woken from inside the batch's transaction may look before the commit and
+    find nothing: it is woken again after the commit, when the calls are there to see."""
+    seen: list[int] = []
+    drainers_view = ledger.open_again()  # a drainer's own connection: it sees only what is committed
+
+    class Ils:
+        def follow_txn(self, _ledger: Any, _txn: Any, ack: messages.Ack, _now: Any) -> messages.Ack:
+            return ack
+
+        def wake_all(self) -> None:
+            seen.append(doors.txn_rows(drainers_view))  # what a drainer looking now would find
+
+    answers = RequestAnswers(ledger, registry, lambda: NOW, timezone(timedelta(hours=8)), 3)
+    intake = Intake(ledger, registry, answers, lambda: NOW, WorkerStats(), ils=Ils())  # type: ignore[arg-type]
+    intake.handle_txns([(KIOSK, a_return(registry, serial)) for serial in (1, 2)])
+    assert seen == [2], "woken once, after both txns were committed"
+    intake.handle_txns([(KIOSK, b"not a txn")])
+    assert seen == [2], "nothing committed: nothing to wake for"
+    drainers_view.close()
