@@ -268,7 +268,7 @@ class HubService:
             client.unsubscribe(shared)
             if not done.wait(timeout):
                 log.warning("worker %s: no UNSUBACK within %ss", self.worker_name, timeout)
-            self._settle_queued(timeout)  # its session ends: PUBACK nothing uncommitted
+            self._settle_queued(timeout)  # the session ends with us: what it holds unPUBACKed would be dropped
         self._close(end_session=True)
 
     def _settle_queued(self, timeout: float) -> None:
