@@ -198,7 +198,7 @@ class HubConfig(Section):
     parked_max_age_h: Annotated[float, Field(gt=0, le=90 * 24)] = 24.0
     # Group commit (hub/worker/group_commit.py): the txns that queued up while the previous
     # commit was flushing are committed in one transaction, at most this many: a bound on
-    # how long one batch holds SQLite's write lock (batches of 170-200 under the bench's flood).
+    # how long one batch holds SQLite's write lock (batches of 140-200 under the bench's flood).
     commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 256
 
     def refuse_pepper_in_ledger(self) -> None:
