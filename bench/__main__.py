@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.step("hub", "hub commits/s (TLS) on SQLite and PostgreSQL vs bare QoS 1 msgs/s",
                        lambda: hub_bench.run_all(2000 if not quick else 500, args.postgres, target), hub_rows)
             bench.step("hub_answers", "hub worker: reader lookup handled, and its round trip (TLS), vs floors",
-                       lambda: hub_answers.measure(target, 100 if quick else 500), hub_answers.rows)
+                       lambda: hub_answers.measure(target, 100 if quick else 500, 300 if quick else 2000), hub_answers.rows)
             run_end_to_end(bench, secure, taps, scans, backlog, idle_s)
             sip2_n = 20 if quick else 100
             bench.step("sip2_checkout",

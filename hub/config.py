@@ -37,6 +37,7 @@ and every problem one line naming the file, the key and what is wrong, e.g.
     max_parked_per_kiosk = 500         # txns waiting for a predecessor; beyond: no ack
     max_epochs_per_day = 20            # journal epochs a kiosk may open a day; beyond: rejected
     parked_max_age_h = 24.0            # older parked txns are committed as exceptions for staff
+    commit_batch_max = 256             # txns committed together in one transaction, at most
 
     [hub.tls]                          # for mqtts://, see `python -m hub pki init`
     ca = "var/pki/ca.crt"
@@ -195,6 +196,10 @@ class HubConfig(Section):
     max_parked_per_kiosk: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     max_epochs_per_day: Annotated[int, Field(ge=1, le=10_000)] = 20
     parked_max_age_h: Annotated[float, Field(gt=0, le=90 * 24)] = 24.0
+    # Group commit (hub/worker/group_commit.py): the txns that queued up while the previous
+    # commit was flushing are committed in one transaction, at most this many: a bound on
+    # how long one batch holds SQLite's write lock (batches of 140-200 under the bench's flood).
+    commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 256
 
     def refuse_pepper_in_ledger(self) -> None:
         """ConfigError (one line naming the setting) when a worker would keep the PIN

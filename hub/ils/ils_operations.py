@@ -127,6 +127,13 @@ class IlsGateway:
     def registry(self) -> Registry:
         return self.routing.registry
 
+    def wake_all(self) -> None:
+        """After a commit: every drainer looks again. `follow_txn` wakes one inside the
+        txn's database transaction, and a drainer woken then may look before the commit
+        and see nothing; under group commit that window is a whole batch long."""
+        for system in self.routing.systems:
+            self.wake(system)
+
     # ------------------------------------------------------------------ routing
 
     def card_system(self, scheme: str, number: str) -> str | None:

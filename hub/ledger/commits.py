@@ -28,6 +28,10 @@ holds leaves the loan open until staff decide.
 What the txn does to loans, books, holds and transfers (a return's route included) is
 `TxnEffects`' (hub/ledger/txn_effects.py), applied here once the txn row is in.
 
+Under a flood the worker commits many txns in one database transaction, each in its own
+savepoint and each exactly as `commit` would (`commit_in_write`; hub/ledger/batch_commits.py),
+so they share one flush.
+
 A `follow_up` (`TxnFollowUp`) runs inside the same database transaction after a txn's
 first commit: the hook of the members' own library systems (hub/ils/ils_operations.py,
 `IlsGateway.follow_txn`), which records what the book's system is owed with the txn.
@@ -91,18 +95,36 @@ def commit(
     `OfflineBounds()`); `follow_up`: see the module doc; `caps`: what the kiosk may leave
     waiting (default `OrderCaps()`): over them, `OverCap` is raised and nothing of the
     txn written."""
+    refuse_over_caps(db, txn, now, caps)  # no write to refuse
+    return in_write(db, lambda: commit_in_write(db, txn, registry, now, bounds, follow_up, caps))
+
+
+def refuse_over_caps(db: Database, txn: messages.Txn, now: datetime, caps: OrderCaps | None = None) -> None:
+    """`OverCap` when `caps` refuse `txn`, judged with reads only (hub.ledger.ordering.check_caps),
+    so a flood of refused txns costs no write."""
+    ordering.check_caps(db, txn, now, lambda txn_id: _repeat_ack_of(db, txn_id), caps)
+
+
+def commit_in_write(
+    db: Database,
+    txn: messages.Txn,
+    registry: Registry,
+    now: datetime,
+    bounds: OfflineBounds | None = None,
+    follow_up: TxnFollowUp | None = None,
+    caps: OrderCaps | None = None,
+) -> list[messages.Ack]:
+    """`commit`'s work inside a write transaction the caller holds (one txn of a group
+    commit, hub/ledger/batch_commits.py): the same acks, the same `OverCap`, no retries and
+    no transaction of its own."""
     bounds = bounds or OfflineBounds()
-    ordering.check_caps(db, txn, now, lambda txn_id: _repeat_ack_of(db, txn_id), caps)  # no write to refuse
-    return _in_write(
+    return ordering.commit_in_order(
         db,
-        lambda: ordering.commit_in_order(
-            db,
-            txn,
-            now,
-            apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
-            repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
-            caps=caps,
-        ),
+        txn,
+        now,
+        apply=lambda t: _apply(db, t, registry, now, bounds, follow_up),
+        repeat_ack=lambda txn_id: _repeat_ack_of(db, txn_id),
+        caps=caps,
     )
 
 
@@ -134,7 +156,7 @@ def sweep_parked(
                 keep_for_staff=lambda t, first: _keep_swept(db, t, first, now),
             )
 
-        acks = _in_write(db, release)
+        acks = in_write(db, release)
         if acks:
             log.warning(
                 "kiosk %s: txns of journal epoch %s waited over %g h for a predecessor: %d committed,"
@@ -142,7 +164,7 @@ def sweep_parked(
                 kiosk_id, epoch, caps.parked_max_age.total_seconds() / 3600, len(acks), PARKED_TOO_LONG,
             )  # fmt: skip
         sent += [(kiosk_id, ack) for ack in acks]
-    _in_write(db, lambda: forget_old_epochs(db, now))
+    in_write(db, lambda: forget_old_epochs(db, now))
     return sent
 
 
@@ -158,8 +180,8 @@ def _keep_swept(db: Database, txn: messages.Txn, ack: messages.Ack, now: datetim
     return ack
 
 
-def _in_write(db: Database, work: Callable[[], T]) -> T:
-    """`work()` in one write transaction, retried a few times on lock timeouts, deadlocks
+def in_write(db: Database, work: Callable[[], T]) -> T:
+    """`work()` in one write transaction (one txn, or a batch of them), retried a few times on lock timeouts, deadlocks
     and a lost race on a unique index (a txn_id, one active loan per item, a kiosk's
     order); the last failure propagates."""
     delay = 0.01
@@ -173,7 +195,6 @@ def _in_write(db: Database, work: Callable[[], T]) -> T:
         time.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")
-
 
 
 def _repeat_ack_of(db: Database, txn_id: str) -> messages.Ack | None:

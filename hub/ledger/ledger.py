@@ -2,6 +2,7 @@
 the modules that each do one job on it.
 
     hub.ledger.commits        commit a kiosk txn exactly once (loans, returns, renewals)
+    hub.ledger.batch_commits  commit many txns in one transaction (group commit), each alone
     hub.ledger.pins           check a PIN under the card scheme's lockout policy
     hub.ledger.queries        read readers, items, loans, holds, the blocklist, audit views
     hub.ledger.staff_exceptions  list staff exceptions with book and reader; resolve one
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from contract import messages
 from hub.ledger import (
+    batch_commits,
     commits,
     ecard_uses,
     fleet_records,
@@ -38,6 +40,7 @@ from hub.ledger import (
     seeding,
     staff_exceptions,
 )
+from hub.ledger.batch_commits import BatchTxn, TxnOutcome
 from hub.ledger.commits import TxnFollowUp
 from hub.ledger.fleet_records import FleetRow
 from hub.ledger.ils_door import IlsLedger
@@ -58,10 +61,11 @@ __all__ = ["Ledger", "LedgerUrlError"]
 class Ledger:
     """One connection to the ledger database."""
 
-    def __init__(self, db: Database, pin_pepper_file: Path | None = None) -> None:
+    def __init__(self, db: Database, pin_pepper_file: Path | None = None, url: str | None = None) -> None:
         self.db = db
         self._pin_pepper_file = pin_pepper_file
         self._pin_peppers: PinPeppers | None = None
+        self._url = url
 
     @classmethod
     def open(cls, url: str, pin_pepper_file: Path | None = None) -> Ledger:
@@ -70,10 +74,18 @@ class Ledger:
         PinPepperError for an unusable `pin_pepper_file` (`[hub] pin_pepper_file`)."""
         db = open_database(url)
         db.create_schema()
-        ledger = cls(db, pin_pepper_file)
+        ledger = cls(db, pin_pepper_file, url)
         if pin_pepper_file is not None:
             ledger.pin_peppers()  # refuse a bad pepper file at start, not at the first PIN
         return ledger
+
+    def open_again(self) -> Ledger:
+        """Another connection to this ledger, for a second thread that must not wait on
+        this one's lock (a worker's commit thread). An in-memory SQLite ledger, which a
+        second connection would not see, or one not opened from a URL, is shared instead."""
+        if self._url is None or (self.db.dialect == "sqlite" and self._url.endswith("/:memory:")):
+            return self
+        return Ledger.open(self._url, self._pin_pepper_file)
 
     def pin_peppers(self) -> PinPeppers:
         """The PIN peppers (hub.ledger.pins.PinPeppers), loaded once."""
@@ -117,6 +129,18 @@ class Ledger:
         follow_up: TxnFollowUp | None = None,
     ) -> list[tuple[str, messages.Ack]]:
         return commits.sweep_parked(self.db, registry, now, caps, bounds, follow_up)
+
+    # -- hub.ledger.batch_commits
+
+    def commit_batch(
+        self,
+        batch: Sequence[BatchTxn],
+        registry: Registry,
+        bounds: OfflineBounds | None = None,
+        follow_up: TxnFollowUp | None = None,
+        caps: OrderCaps | None = None,
+    ) -> list[TxnOutcome]:
+        return batch_commits.commit_batch(self.db, batch, registry, bounds, follow_up, caps)
 
     # -- hub.ledger.pins
 

@@ -30,6 +30,12 @@ class LedgerUrlError(ValueError):
     """A --db URL the ledger cannot open; the message says what a valid one looks like."""
 
 
+class TransactionLost(RuntimeError):
+    """The write transaction a savepoint lived in is gone (the database rolled it back
+    itself, or the connection broke): nothing of it will commit, so no caller may go on
+    as if the work before the savepoint still stood."""
+
+
 Row = tuple[Any, ...]
 
 
@@ -70,6 +76,15 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Database]:
+        raise NotImplementedError
+        yield self
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Database]:
+        """Inside `write()`: the work of the block undone alone when it raises (the
+        exception propagates, the transaction around it stands and goes on), kept when it
+        does not. `TransactionLost` instead when the transaction itself did not survive
+        the error. So one bad item of a batch never costs its neighbours."""
         raise NotImplementedError
         yield self
 
@@ -177,9 +192,31 @@ class SqliteDatabase(Database):
             try:
                 yield self
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # some errors (disk full, I/O) roll back by themselves
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:  # a COMMIT that failed (busy) leaves it open
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Database]:
+        with self._lock:
+            if not self._conn.in_transaction:
+                raise TransactionLost("savepoint outside a write transaction")
+            self._conn.execute("SAVEPOINT item")
+            try:
+                yield self
+            except BaseException as exc:
+                if not self._conn.in_transaction:
+                    raise TransactionLost(f"SQLite rolled the transaction back: {type(exc).__name__}") from exc
+                self._conn.execute("ROLLBACK TO SAVEPOINT item")
+                self._conn.execute("RELEASE SAVEPOINT item")
+                raise
+            self._conn.execute("RELEASE SAVEPOINT item")
 
     def close(self) -> None:
         with self._lock:
@@ -233,6 +270,22 @@ class PostgresDatabase(Database):
     def write(self) -> Iterator[Database]:
         with self._lock, self._conn.transaction():
             yield self
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Database]:
+        # psycopg makes a nested transaction() a SAVEPOINT, rolled back to on an exception.
+        from psycopg.pq import TransactionStatus
+
+        with self._lock:
+            if self._conn.info.transaction_status != TransactionStatus.INTRANS:
+                raise TransactionLost("savepoint outside a write transaction")
+            try:
+                with self._conn.transaction():
+                    yield self
+            except BaseException as exc:
+                if self._conn.info.transaction_status != TransactionStatus.INTRANS:
+                    raise TransactionLost(f"PostgreSQL lost the transaction: {type(exc).__name__}") from exc
+                raise
 
     def _tables(self) -> set[str]:
         rows = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")

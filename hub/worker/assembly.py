@@ -12,8 +12,11 @@ What a caller may rely on:
 - The drainers are running when `build_hub` returns (they only talk to the members'
   systems and the ledger); the sweeper is built but not started, because the acks it
   sends need the worker's connection: `HubParts.start_sweeping()` starts it.
-- `HubParts.close()` stops the sweeper, then the drainers, closes the pools, then the
-  ledger; it is idempotent.
+- Txns are committed on a second connection to the ledger, by the group committer's
+  thread (hub/worker/group_commit.py, running when `build_hub` returns): requests read
+  on the first, so a batch's write transaction never holds up a reader lookup.
+- `HubParts.close()` stops the committer (settling what is queued), the sweeper, then
+  the drainers, closes the pools, then both ledger connections; it is idempotent.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hub.sip2.client import Sip2Pool
 from hub.sip2.settings import Sip2Settings
 from hub.sip2.system import plain_warning
 from hub.worker.answers import RequestAnswers
+from hub.worker.group_commit import GroupCommitter
 from hub.worker.intake import Intake, IntakeChecks, WorkerStats
 from hub.worker.parked_sweeper import ParkedSweeper
 
@@ -52,6 +56,8 @@ class HubParts:
     answers: RequestAnswers
     intake: Intake
     sweeper: ParkedSweeper
+    committer: GroupCommitter
+    txn_ledger: Ledger
     ils: IlsGateway | None = None
     drainers: dict[str, IlsDrainer] = field(default_factory=dict)
     pools: dict[str, Sip2Pool] = field(default_factory=dict)
@@ -66,11 +72,14 @@ class HubParts:
         if self._closed:
             return
         self._closed = True
+        self.committer.stop()
         self.sweeper.stop()
         for drainer in self.drainers.values():
             drainer.stop()
         for pool in self.pools.values():
             pool.close()
+        if self.txn_ledger is not self.ledger:
+            self.txn_ledger.close()
         self.ledger.close()
 
 
@@ -109,7 +118,9 @@ def build_hub(
         ils=gateway,
     )
     checks = IntakeChecks.from_config(config)
-    intake = Intake(ledger, registry, answers, clock, stats, checks, ils=gateway)
+    txn_ledger = ledger.open_again()
+    intake = Intake(ledger, registry, answers, clock, stats, checks, ils=gateway, txn_ledger=txn_ledger)
+    committer = GroupCommitter(intake.handle_txns, send_ack, stats, config.commit_batch_max).start()
     sweeper = ParkedSweeper(
         ledger,
         registry,
@@ -119,7 +130,7 @@ def build_hub(
         send=send_ack,
         follow_up=gateway.follow_txn if gateway is not None else None,
     )
-    parts = HubParts(ledger, answers, intake, sweeper, ils=gateway)
+    parts = HubParts(ledger, answers, intake, sweeper, committer, txn_ledger, ils=gateway)
     if ils is not None:
         parts.drainers, parts.pools = ils.drainers, ils.pools
     return parts

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -46,10 +46,11 @@ from contract import messages
 from contract.privacy import mask_card
 from hub.config import HubConfig
 from hub.ils.ils_operations import IlsGateway
+from hub.ledger.batch_commits import BatchTxn, TxnOutcome
 from hub.ledger.kiosk_flags import OVER_CAP
 from hub.ledger.kiosk_presence import PresenceWriter
 from hub.ledger.ledger import Ledger
-from hub.ledger.order_caps import OrderCaps, OverCap
+from hub.ledger.order_caps import OrderCaps
 from hub.ledger.session_tokens import SessionTokens, session_key
 from hub.ledger.txn_checks import OfflineBounds
 from hub.rules.registry import Registry
@@ -66,7 +67,8 @@ _TXN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{10,64}$")
 
 @dataclass
 class WorkerStats:
-    """Counters a test or an operator can read; only the paho thread writes them."""
+    """Counters a test or an operator can read. The txn counters are written by the
+    thread that commits txns (hub/worker/group_commit.py), the others by paho's."""
 
     txns: int = 0
     committed: int = 0
@@ -151,9 +153,20 @@ def recover_txn_id(raw: bytes) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TxnAnswer:
+    """What to send for one txn payload: `acks` (maybe none), or none because the ledger
+    failed this txn alone (`error`, for the caller's log): the kiosk sends it again."""
+
+    acks: list[messages.Ack]
+    error: Exception | None = None
+
+
 class Intake:
     """Handles one kiosk's payloads against one ledger. `kiosk_id` is always the id from
-    the topic, already checked against `KIOSK_ID_RE` by the caller."""
+    the topic, already checked against `KIOSK_ID_RE` by the caller. Requests, state and
+    telemetry use `ledger`; txns `txn_ledger` (the same one unless a second connection is
+    given), so the two may be handled on two threads."""
 
     def __init__(
         self,
@@ -164,8 +177,12 @@ class Intake:
         stats: WorkerStats,
         checks: IntakeChecks | None = None,
         ils: IlsGateway | None = None,
+        txn_ledger: Ledger | None = None,
     ) -> None:
         self.ledger = ledger
+        # The connection txns are committed on (a worker's commit thread has its own, so
+        # a batch's write transaction never holds up a request's reads); default: `ledger`.
+        self.txn_ledger = txn_ledger or ledger
         self.registry = registry
         self.answers = answers
         self.clock = clock
@@ -190,11 +207,45 @@ class Intake:
         return self._bounds
 
     def handle_txn(self, kiosk_id: str, raw: bytes) -> list[messages.Ack]:
-        """The acks to send to kiosk_id for one txn payload received on its topic. Commits
-        when valid, in the kiosk's order: none while the txn waits for a predecessor (or
-        has no recoverable txn_id to answer to); its own, then those of the waiting txns it
-        released; none either when the kiosk is over its txn rate or parked cap (it sends
-        the txn again after its resend interval)."""
+        """The acks to send to kiosk_id for one txn payload received on its topic: a batch
+        of one (`handle_txns`). Raises what the ledger raised when it could not commit the
+        txn (the kiosk sends it again)."""
+        [answer] = self.handle_txns([(kiosk_id, raw)])
+        if answer.error is not None:
+            raise answer.error
+        return answer.acks
+
+    def handle_txns(self, arrivals: Sequence[tuple[str, bytes]]) -> list[TxnAnswer]:
+        """One answer per (kiosk_id, txn payload) received on that kiosk's topic, in
+        arrival order, the valid ones committed together in one database transaction
+        (hub/ledger/batch_commits.py), each txn judged as if it came alone. A txn's acks:
+        none while it waits for a predecessor (or has no recoverable txn_id to answer to);
+        its own, then those of the waiting txns it released; none either when the kiosk is
+        over its txn rate or parked cap (it sends the txn again after its resend interval),
+        or when the ledger failed that txn alone (`TxnAnswer.error`). Raises when the
+        batch's transaction failed: nothing of it was committed, no ack may be sent."""
+        answers: list[TxnAnswer | None] = [None] * len(arrivals)
+        batch: list[tuple[int, BatchTxn]] = []
+        for i, (kiosk_id, raw) in enumerate(arrivals):
+            admitted = self._admit_txn(kiosk_id, raw)
+            if isinstance(admitted, messages.Txn):
+                batch.append((i, BatchTxn(admitted, self.clock())))
+            else:
+                answers[i] = TxnAnswer(admitted)
+        if batch:
+            follow_up = self.ils.follow_txn if self.ils is not None else None
+            outcomes = self.txn_ledger.commit_batch(
+                [item for _, item in batch], self.registry, self.txn_bounds(), follow_up, self.checks.caps
+            )
+            if self.ils is not None and any(o.acks for o in outcomes):
+                self.ils.wake_all()  # what the batch queued for members' systems is committed now
+            for (i, item), outcome in zip(batch, outcomes, strict=True):
+                answers[i] = self._settle_txn(item, outcome)
+        return [answer for answer in answers if answer is not None]
+
+    def _admit_txn(self, kiosk_id: str, raw: bytes) -> messages.Txn | list[messages.Ack]:
+        """The txn to commit, or the acks that answer it without the ledger (a rejection,
+        or none: over the kiosk's txn rate, no txn_id to answer to)."""
         self.stats.txns += 1
         if self._over_txn_rate(kiosk_id):
             return []
@@ -222,11 +273,15 @@ class Intake:
             self.stats.rejected += 1
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
-        follow_up = self.ils.follow_txn if self.ils is not None else None
-        now = self.clock()
-        try:
-            acks = self.ledger.commit(txn, self.registry, now, self.txn_bounds(), follow_up, self.checks.caps)
-        except OverCap as refusal:  # nothing of the txn kept
+        return txn
+
+    def _settle_txn(self, item: BatchTxn, outcome: TxnOutcome) -> TxnAnswer:
+        """A committed batch's answer for one of its txns: counted, logged, flagged."""
+        txn, now, kiosk_id = item.txn, item.now, item.txn.kiosk_id
+        if outcome.error is not None:
+            return TxnAnswer([], outcome.error)
+        refusal = outcome.refusal
+        if refusal is not None:  # nothing of the txn kept
             self.stats.over_cap += 1
             if refusal.ack is not None:
                 self.stats.rejected += 1
@@ -235,9 +290,10 @@ class Intake:
                     "kiosk %s: txn %s refused (%s), %s; flagged %s",
                     kiosk_id, txn.txn_id, "rejected" if refusal.ack else "not acked", refusal.detail, OVER_CAP,
                 )  # fmt: skip
-                self.ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, refusal.detail, now)
-            return [refusal.ack] if refusal.ack is not None else []
-        self._heard(kiosk_id, now)  # after: a txn is not its own evidence
+                self.txn_ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, refusal.detail, now)
+            return TxnAnswer([refusal.ack] if refusal.ack is not None else [])
+        acks = outcome.acks
+        self._heard(kiosk_id, now, ledger=self.txn_ledger)  # after: a txn is not its own evidence
         if not acks:
             self.stats.parked += 1
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)
@@ -250,7 +306,7 @@ class Intake:
                 self.stats.rejected += 1
             if ack.exception:
                 log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, ack.txn_id, ack.exception)
-        return acks
+        return TxnAnswer(acks)
 
     def _over_txn_rate(self, kiosk_id: str) -> bool:
         """True when kiosk_id sends txns faster than its limit: counted; once per burst
@@ -265,7 +321,7 @@ class Intake:
         if warn:
             detail = f"txn_rate: over {limit.rate_per_s:g} txns/s (burst {limit.burst})"
             log.warning("kiosk %s: %s: not acked (the kiosk sends them again); flagged %s", kiosk_id, detail, OVER_CAP)
-            self.ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, detail, self.clock())
+            self.txn_ledger.raise_kiosk_flag(kiosk_id, OVER_CAP, detail, self.clock())
         return True
 
     def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
@@ -336,18 +392,27 @@ class Intake:
             self.stats.fleet_updates += 1
             self._heard(kiosk_id, now)
 
-    def _heard(self, kiosk_id: str, now: datetime, session_began: bool = False, still_there: bool = True) -> None:
+    def _heard(
+        self,
+        kiosk_id: str,
+        now: datetime,
+        session_began: bool = False,
+        still_there: bool = True,
+        ledger: Ledger | None = None,
+    ) -> None:
         """Presence, best effort: a failed write never costs the message its answer.
         `session_began`: the kiosk's session before this moment ended (a state message);
-        `still_there`: it is connected now. Kiosks not enrolled leave no presence."""
+        `still_there`: it is connected now; `ledger`: the connection of the calling thread
+        (default: the requests'). Kiosks not enrolled leave no presence."""
         enrolment = self.checks.enrolment
         if enrolment is not None and enrolment.problem(kiosk_id) is not None:
             return
+        ledger = ledger or self.ledger
         try:
             if session_began:
-                self.ledger.record_gone(self.presence, kiosk_id, now)
+                ledger.record_gone(self.presence, kiosk_id, now)
             if still_there:
-                self.ledger.record_heard(self.presence, kiosk_id, now)
+                ledger.record_heard(self.presence, kiosk_id, now)
         except Exception as exc:
             log.warning("kiosk %s: presence not recorded: %s", kiosk_id, type(exc).__name__)
 

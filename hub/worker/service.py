@@ -26,6 +26,14 @@ does", has the measurements behind this):
 - `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
   made again in `on_connect` all the same, for a broker that lost its sessions.
 
+Txns are not committed on paho's thread: it hands each to the commit thread
+(hub/worker/group_commit.py), which commits what has queued up as one batch and then
+publishes the acks. The client runs with paho's `manual_ack`, so the broker's PUBACK of a
+txn follows its commit (a worker killed mid-batch leaves the txn in its session, which
+hands it back after the restart); every other message is PUBACKed once handled, as paho
+would. A PUBACK names a message id of one connection, so acks due on a connection that
+has since dropped are not sent: the broker sends those messages again.
+
 Periodic work beside the messages: each worker sweeps parked txns that waited too long
 for a predecessor to staff (hub/worker/parked_sweeper.py, at start and then every few
 minutes), and, with `[sip2]`, drains what members' systems are owed (hub/ils/ils_drainer.py).
@@ -60,6 +68,7 @@ from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry
 from hub.sip2.settings import Sip2Settings
 from hub.worker.assembly import HubParts, build_hub
+from hub.worker.group_commit import Arrival
 from hub.worker.intake import KIOSK_ID_RE, Intake, WorkerStats, safe_kiosk
 from hub.worker.parked_sweeper import ParkedSweeper
 from hub.worker.signer import HubSigner
@@ -144,6 +153,10 @@ class HubService:
         self.name_clash = threading.Event()
         self._connected_at: float | None = None
         self._short_lived = 0
+        # A PUBACK names a message id of one connection: after a reconnect the broker
+        # reuses ids, so acks of the connection before are dropped (it sends those again).
+        self._ack_lock = threading.Lock()
+        self._connection = 0
         self._commands: dict[str, _CommandWait] = {}
         self._commands_lock = threading.Lock()
         # None without `signing_key`; a key file that cannot be used fails here, at once.
@@ -195,8 +208,13 @@ class HubService:
             send_ack=lambda kiosk_id, ack: self._publish(topics.topic(kiosk_id, "ack"), ack),
             sip2=self.sip2,
         )
+        # manual_ack: paho would PUBACK a txn as soon as `_on_message` returns, before the
+        # commit thread has committed it; the PUBACK follows the commit instead (`_puback_for`).
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id(self.worker_name), protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id(self.worker_name),
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
         )
         client.on_socket_open = _set_nodelay
         client.on_connect = self._on_connect
@@ -250,9 +268,18 @@ class HubService:
             client.unsubscribe(shared)
             if not done.wait(timeout):
                 log.warning("worker %s: no UNSUBACK within %ss", self.worker_name, timeout)
+            self._settle_queued(timeout)  # the session ends with us: what it holds unPUBACKed would be dropped
         self._close(end_session=True)
 
+    def _settle_queued(self, timeout: float) -> None:
+        """Commit, ack and PUBACK the txns already handed to the commit thread."""
+        parts = self._parts
+        if parts is not None and not parts.committer.drain(timeout):
+            log.warning("worker %s: txns still being committed after %ss", self.worker_name, timeout)
+
     def _close(self, end_session: bool) -> None:
+        if not end_session and self._client is not None and self._client.is_connected():
+            self._settle_queued(10.0)  # their acks go out before the connection ends
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -286,6 +313,7 @@ class HubService:
             log.warning("worker %s: broker refused connection: %s", self.worker_name, reason)
             return
         self._connected_at = time.monotonic()
+        self._next_connection()
         present = bool(getattr(flags, "session_present", False))
         log.info(
             "worker %s: connected, %s",
@@ -305,6 +333,7 @@ class HubService:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._subscribed.clear()
+        self._next_connection()
         connected_at, self._connected_at = self._connected_at, None
         if connected_at is not None and self._client is client:  # not our own stop()
             lasted = time.monotonic() - connected_at
@@ -322,19 +351,43 @@ class HubService:
 
     # ------------------------------------------------------------------ dispatch
 
+    def _next_connection(self) -> None:
+        with self._ack_lock:
+            self._connection += 1
+
+    def _puback_for(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> Callable[[], None]:
+        """The PUBACK of `msg`, to send once the hub is done with it (any thread); nothing
+        once the connection it came on is gone (the broker sends the message again)."""
+        if msg.qos == 0:
+            return lambda: None
+        mid, qos = msg.mid, msg.qos
+        with self._ack_lock:
+            connection = self._connection
+
+        def puback() -> None:
+            with self._ack_lock:
+                if self._client is client and self._connection == connection:
+                    client.ack(mid, qos)
+
+        return puback
+
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """Every message is PUBACKed once handled: a txn by the commit thread after its
+        batch committed (hub/worker/group_commit.py), anything else here, on return."""
+        puback = self._puback_for(client, msg)
+        handed_over = False
         kiosk_id = topics.kiosk_id_from_topic(msg.topic)
         leaf = msg.topic.split("/", 4)[4] if msg.topic.count("/") >= 4 else ""
-        intake = self.intake
+        intake, parts = self.intake, self._parts
         try:
             if kiosk_id is None or not KIOSK_ID_RE.match(kiosk_id):
                 self.stats.invalid += 1
                 log.warning("message on a topic with an invalid kiosk id dropped")
                 return
-            assert intake is not None  # paho calls handlers only between start() and stop()
+            assert intake is not None and parts is not None  # handlers run only between start() and stop()
             if leaf == "txn":
-                for ack in intake.handle_txn(kiosk_id, msg.payload):
-                    self._publish(topics.topic(kiosk_id, "ack"), ack)
+                parts.committer.submit(Arrival(kiosk_id, msg.payload, puback))
+                handed_over = True
             elif leaf == "req":
                 self._reply(kiosk_id, msg, intake.handle_request(kiosk_id, msg.payload))
             elif leaf == "state":
@@ -348,6 +401,9 @@ class HubService:
             log.error(
                 "kiosk %s %s: handler failed: %s", safe_kiosk(kiosk_id), leaf or "?", type(exc).__name__
             )
+        finally:
+            if not handed_over:
+                puback()
 
     def _publish(self, topic_name: str, message: messages._Msg, properties: Properties | None = None) -> None:
         client = self._client
