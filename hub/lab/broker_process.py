@@ -102,6 +102,11 @@ class MosquittoProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The running broker's process id (for what it costs: bench/proc_stats.py)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def stop(self) -> None:
         """Stop the broker (idempotent); clients see their connection drop."""
         if self._proc is None:
@@ -185,6 +190,12 @@ class TlsMosquittoProcess(MosquittoProcess):
         """Tell the running broker about kiosk `kiosk_id`, enrolled since it started."""
         with self._admin() as admin:
             admin.admit_kiosk(kiosk_id)
+
+    def admit_all(self, kiosk_ids: list[str]) -> None:
+        """`admit` for many kiosks, over one admin connection."""
+        with self._admin() as admin:
+            for kiosk_id in kiosk_ids:
+                admin.admit_kiosk(kiosk_id)
 
     def expel(self, kiosk_id: str) -> None:
         """Take kiosk `kiosk_id`'s rights away and disconnect it now (after `revoke`)."""
