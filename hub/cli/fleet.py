@@ -63,7 +63,8 @@ def fleet_summary(rows: Sequence[FleetRow], now: datetime) -> str:
     order += sorted(set(states) - set(order))
     counted = ", ".join(f"{states[s]} {s}" for s in order if states[s])
     attention = len(needs_attention(rows, now))
-    tail = f"{attention} need attention (python -m hub status --problems)" if attention else "none needs attention"
+    verb = "needs" if attention == 1 else "need"
+    tail = f"{attention} {verb} attention (python -m hub status --problems)" if attention else "none needs attention"
     return f"{len(rows)} kiosk{'s' if len(rows) != 1 else ''}: {counted}; {tail}"
 
 
