@@ -13,7 +13,12 @@ import threading
 import time
 
 from contract.broker_url import parse_broker_url
-from firmware.hub_link.connection import RECONNECT_MAX_S, RECONNECT_MIN_S, Connection, next_reconnect_wait
+from firmware.hub_link.connection import (
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    Connection,
+    next_reconnect_wait,
+)
 
 
 def test_every_wait_is_drawn_afresh_within_its_bounds() -> None:
