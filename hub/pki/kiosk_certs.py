@@ -117,7 +117,7 @@ def enroll_kiosks(root: Path, requests: Sequence[EnrolmentRequest]) -> list[Kios
     """`enroll_kiosk` for many kiosks at once, with one read and one write of
     `kiosks.json` and one load of the CA key: a city's fleet (1,000 kiosks) is enrolled
     in seconds, where one `enroll_kiosk` each rewrites the whole table every time
-    (quadratic: about 29 s for 1,000, measured by bench/fleet.py). Every request is
+    (quadratic: 12.7 s for 1,000 against 6.0 s in one batch, 29 s under the profiler, which put 65 % of it in rewriting the table). Every request is
     checked before anything is written, so a bad one enrols nobody."""
     paths = PkiPaths(Path(root))
     kiosks = load_table(paths)
