@@ -74,7 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         metavar="{status,command,exceptions,demo,retire,pki,broker-config,enroll,revoke,sip2-check,ecard}",
     )
-    subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
+    status = subs.add_parser("status", parents=[sub_common], help="fleet status: kiosks, state, journal, faults")
+    status.add_argument(
+        "--problems",
+        action="store_true",
+        help="only the kiosks that need attention (not online, faults, flags, exceptions, "
+        "waiting txns, clock off); the summary line still counts the whole fleet",
+    )
     command_cli.add_parser(subs, [sub_common])
     exceptions_cli.add_parser(subs, [sub_common])
     demo = subs.add_parser(
@@ -112,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             systems = load_hub_file(args.config).sip2.systems
             links = {name: protection(s.tls, s.tls_ca is not None, s.tls_fingerprint is not None) for name, s in systems.items()}
-            return cmd_status(config, args.json, links)
+            return cmd_status(config, args.json, links, problems_only=args.problems)
         if args.command == "command":
             return command_cli.run(config, args)
         if args.command == pin_cli.COMMAND:
@@ -264,12 +270,16 @@ def _redact(url: str) -> str:
     return url
 
 
-def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str] | None = None) -> int:
+def cmd_status(
+    config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str] | None = None, problems_only: bool = False
+) -> int:
     """The fleet, and each member's library system (`[sip2]`): link, how it is protected
     (`sip2_systems`: system -> `hub.sip2.system.protection`), live checkouts waiting
-    for their txn, queue, conflicts, last error."""
+    for their txn, queue, conflicts, last error. The table ends with the fleet's summary
+    line; `problems_only` keeps only the kiosks that need attention (1,000 rows are
+    more than anyone reads)."""
     protections = dict(sip2_systems or {})
-    from hub.cli.fleet import fleet_json, fleet_table
+    from hub.cli.fleet import fleet_json, fleet_summary, fleet_table, needs_attention
 
     missing = missing_ledger(config.db)
     if missing is not None:
@@ -283,11 +293,16 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
     finally:
         ledger.close()
     now = datetime.now(UTC)
+    summary = fleet_summary(rows, now)
+    if problems_only:
+        rows = needs_attention(rows, now)
     if as_json:
         systems = [_link_json(link, protections) for link in links]
-        print(json.dumps({"kiosks": fleet_json(rows, now), "sip2_systems": systems}, ensure_ascii=False, indent=2))
+        print(json.dumps({"kiosks": fleet_json(rows, now), "sip2_systems": systems, "summary": summary},
+                         ensure_ascii=False, indent=2))  # fmt: skip
     else:
-        print(fleet_table(rows, now))
+        if rows or not problems_only:
+            print(fleet_table(rows, now))
         if rows:
             print()
             print(releases_table(rows))
@@ -296,6 +311,7 @@ def cmd_status(config: HubConfig, as_json: bool, sip2_systems: Mapping[str, str]
             print(_columns([_link_json(link, protections) for link in links], _LINK_COLUMNS))
         if open_exceptions:
             print(f"\n{open_exceptions} open staff exception(s): python -m hub exceptions --open")
+        print(f"\n{summary}")
     return EXIT_OK
 
 

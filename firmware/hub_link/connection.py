@@ -33,17 +33,23 @@ ACK, about 200 bytes a round: about 4.4 MB a day, 130 MB a month at 4 s, on top 
 telemetry (about 45 MB a month at one message every 30 s). `[hub] keepalive_s` trades
 one for the other (10 s: known down within about 21 s, the pings about 50 MB a month).
 
-Reconnects: paho's exponential backoff from a random 0.25-0.5 s, doubling up to
-`RECONNECT_MAX_S` (1 s): while the route is down the kiosk tries about once a second,
-so it is back within about a second of the route coming back (the kiosk cannot know
+Reconnects: the first try after a lost connection waits a random 0.25-0.5 s, every
+later one a random 0.5-1.5 s (`RECONNECT_MAX_S` x 0.5-1.5, drawn again for every try:
+`next_reconnect_wait`): while the route is down the kiosk tries about once a second,
+so it is back within about 1.5 s of the route coming back (the kiosk cannot know
 when that is; trying often is the only way). A try costs the kiosk a TCP connect and
 a TLS ClientHello (well under 1 kB; a refused one a SYN and a reset), so a long
 outage costs at most a few MB a day of the data plan, and a broker that is down
 nothing (its host refuses); when a broker
 comes back, every kiosk of the alliance connects within the next second (a TLS
 handshake each, a few milliseconds of the broker's CPU: fine for hundreds of kiosks).
-The random start keeps kiosks that lost the broker together from coming back in
-lock-step. A TLS handshake that gets no answer (a black hole) is given up after
+The wait is drawn again for every try because the fleet is resynchronised by the
+very events that make reconnects: a broker restart drops every kiosk at one moment, and
+an overloaded broker times out many handshakes at one moment. With paho's own backoff
+(one random first wait, then doubling to a fixed 1 s) those kiosks stay in step,
+arriving together every second, each wave as big as the last; a fresh draw spreads
+them over a second within a try or two (tests/firmware/hub_link/test_reconnect_jitter.py;
+bench/fleet.py measures the fleet's return after a broker SIGKILL). A TLS handshake that gets no answer (a black hole) is given up after
 `CONNECT_TIMEOUT_S`; paho's network thread waits that long, nothing else does.
 """
 
@@ -72,8 +78,8 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 KEEPALIVE_S = 4
-RECONNECT_MIN_S = 0.25  # the first wait is 0.25-0.5 s (random), then it doubles...
-RECONNECT_MAX_S = 1.0  # ...up to this
+RECONNECT_MIN_S = 0.25  # the first wait is 0.25-0.5 s (random)...
+RECONNECT_MAX_S = 1.0  # ...every later one 0.5-1.5 x this, drawn again for each try
 CONNECT_TIMEOUT_S = 5.0  # TCP connect and TLS handshake, each (paho's default)
 
 Handler = Callable[[mqtt.MQTTMessage], None]
@@ -86,6 +92,14 @@ class TlsFiles:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+
+
+def next_reconnect_wait(failed_tries: int, rng: random.Random) -> float:
+    """Seconds before the next reconnect try: after a lost connection (no failed try
+    yet) 0.25-0.5 s, after a failed try 0.5-1.5 s, drawn from `rng` every time."""
+    if failed_tries == 0:
+        return RECONNECT_MIN_S * (1 + rng.random())
+    return RECONNECT_MAX_S * (0.5 + rng.random())
 
 
 def _nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
@@ -136,8 +150,9 @@ class Connection:
             )
         will_topic, will_payload = will
         client.will_set(will_topic, will_payload, qos=1, retain=True)
-        first_wait = RECONNECT_MIN_S * (1 + random.random())
-        client.reconnect_delay_set(min_delay=first_wait, max_delay=RECONNECT_MAX_S)  # type: ignore[arg-type]
+        self._rng = random.Random()
+        self._failed_tries = 0  # since the link was last up: which wait comes next
+        self._set_next_wait(client)
         client.connect_timeout = CONNECT_TIMEOUT_S
         client.max_inflight_messages_set(max_inflight)
         client.on_socket_open = _nodelay
@@ -234,18 +249,23 @@ class Connection:
         refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
         if refused:
             log.error("the broker refused the kiosk's subscriptions: %s", ", ".join(refused))
+        self._failed_tries = 0
         with self._lock:
             self._connected = True
         log.info("hub link up (%s:%s)", self.address.host, self.address.port)
         self._run(self._when_up)
         self._announce(True)
 
-    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+    def _on_connect_fail(self, client: mqtt.Client, _userdata: Any) -> None:
+        self._failed_tries += 1
+        self._set_next_wait(client)
         self._announce(False)
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
+        self._failed_tries = self._failed_tries + 1 if not self._connected else 0
+        self._set_next_wait(client)
         if self._closing.is_set():
             pass
         elif self._connected:
@@ -267,6 +287,12 @@ class Connection:
             log.exception("failed to handle a message on %s", msg.topic)
 
     # ---- helpers ----
+
+    def _set_next_wait(self, client: mqtt.Client) -> None:
+        """Tell paho how long its next reconnect wait is: min == max makes paho wait
+        exactly that (and forget its doubling), so every try gets a fresh draw."""
+        wait = next_reconnect_wait(self._failed_tries, self._rng)
+        client.reconnect_delay_set(min_delay=wait, max_delay=wait)  # type: ignore[arg-type]
 
     def _went_down(self) -> None:
         with self._lock:

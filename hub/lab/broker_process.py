@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class MosquittoProcess:
     port: int = 0
     workdir: Path | None = None
     persistence: bool = True
+    # The broker's soft limit of open files (one per connection); None: this process's.
+    open_files: int | None = None
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _own_dir: tempfile.TemporaryDirectory | None = field(default=None, init=False, repr=False)
 
@@ -86,6 +89,7 @@ class MosquittoProcess:
             [find_mosquitto(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_open_files_limit(self.open_files),  # setrlimit only: nothing that takes a lock
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -101,6 +105,11 @@ class MosquittoProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The running broker's process id (for what it costs: bench/proc_stats.py)."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     def stop(self) -> None:
         """Stop the broker (idempotent); clients see their connection drop."""
@@ -161,6 +170,10 @@ class TlsMosquittoProcess(MosquittoProcess):
     pki: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.open_files is None:  # as deployed: alliance-broker.service's LimitNOFILE
+            from hub.pki.broker_config import BROKER_OPEN_FILES
+
+            self.open_files = BROKER_OPEN_FILES
         if self.pki is None:
             raise ValueError("TlsMosquittoProcess needs pki= (a directory made by hub.pki.pki.init_pki)")
         super().__post_init__()
@@ -186,6 +199,12 @@ class TlsMosquittoProcess(MosquittoProcess):
         with self._admin() as admin:
             admin.admit_kiosk(kiosk_id)
 
+    def admit_all(self, kiosk_ids: list[str]) -> None:
+        """`admit` for many kiosks, over one admin connection."""
+        with self._admin() as admin:
+            for kiosk_id in kiosk_ids:
+                admin.admit_kiosk(kiosk_id)
+
     def expel(self, kiosk_id: str) -> None:
         """Take kiosk `kiosk_id`'s rights away and disconnect it now (after `revoke`)."""
         with self._admin() as admin:
@@ -208,6 +227,22 @@ class TlsMosquittoProcess(MosquittoProcess):
 
         assert self.workdir is not None and self.pki is not None
         refresh_crl(self.workdir, self.pki)
+
+
+def _open_files_limit(limit: int | None) -> Callable[[], None] | None:
+    """For Popen's preexec_fn: the child's soft RLIMIT_NOFILE set to `limit` (at most the
+    hard limit), as systemd's LimitNOFILE sets it for the deployed broker."""
+    if limit is None:
+        return None
+
+    def set_limit() -> None:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return set_limit
 
 
 def _user_exists(name: str) -> bool:

@@ -19,11 +19,17 @@ which tells the running broker through its admin interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hub.lab.broker_process import TlsMosquittoProcess
-from hub.pki.kiosk_certs import KioskBundle, enroll_kiosk, revoke_kiosk
+from hub.pki.kiosk_certs import (
+    EnrolmentRequest,
+    KioskBundle,
+    enroll_kiosk,
+    enroll_kiosks,
+    revoke_kiosk,
+)
 from hub.pki.pki import (
     ClientIdentity,
     hub_admin_identity,
@@ -81,6 +87,33 @@ class Lab:
         write_secret(folder / "hub-signing.pub", self.pki.hub_signing_pub.read_bytes())
         self._each_running_broker(lambda b: b.admit(kiosk_id))
         return bundle
+
+    def kiosks(self, kiosk_ids: Sequence[str], library_id: str | Sequence[str] = "capital") -> list[KioskBundle]:
+        """`kiosk` for many kiosks (a fleet): those not yet enrolled here are enrolled in
+        one batch (`enroll_kiosks`: one write of `kiosks.json`, not one per kiosk) and
+        admitted to each running broker over one admin connection. `library_id`: one for
+        all, or one per kiosk. A kiosk enrolled for another library goes through `kiosk`."""
+        libraries = [library_id] * len(kiosk_ids) if isinstance(library_id, str) else list(library_id)
+        known = enrolled_kiosks(self.pki.root)
+        signing_pub = self.pki.hub_signing_pub.read_bytes()
+        bundles: dict[str, KioskBundle] = {}
+        fresh: list[EnrolmentRequest] = []
+        for kiosk_id, library in zip(kiosk_ids, libraries, strict=True):
+            entry = known.get(kiosk_id)
+            folder = self.root / "kiosks" / kiosk_id
+            if entry is None:
+                fresh.append(EnrolmentRequest(kiosk_id, library, folder))
+            elif entry.get("revoked_at") is None and entry["library_id"] == library and (folder / "kiosk.crt").exists():
+                bundles[kiosk_id] = self._bundle(kiosk_id, library, folder, int(entry["serial"]))
+            else:
+                bundles[kiosk_id] = self.kiosk(kiosk_id, library)
+        for bundle in enroll_kiosks(self.pki.root, fresh):
+            write_secret(bundle.key.parent / "hub-signing.pub", signing_pub)
+            bundles[bundle.kiosk_id] = bundle
+        admitted = [r.kiosk_id for r in fresh]
+        if admitted:
+            self._each_running_broker(lambda b: b.admit_all(admitted))
+        return [bundles[k] for k in kiosk_ids]
 
     def hub_worker(self, worker: str = "1") -> ClientIdentity:
         """Hub worker `worker`'s identity, issued and admitted if need be."""
