@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.chaos_rig import Rig
-from bench.chaos_schedule import KINDS, Fault, as_json, schedule
+from bench.chaos_schedule import HOLD_S, KINDS, Fault, as_json, schedule
 from bench.chaos_verdict import Verdict, judge
 from bench.soak_order import World, soak_books, soak_readers
 from hub.ledger.ledger import Ledger
@@ -120,14 +120,17 @@ class Chaos:
             if kiosk.route.state != "up":
                 self._skip(fault, at, f"{kiosk.kiosk_id}'s route is already down")
                 return
+            connected = kiosk.serving and kiosk.stats()["connected"]
             kiosk.route.down()
-            self.black_holed[fault.target] = time.monotonic()
-            self.say(f"{at} FAULT route {kiosk.kiosk_id}: black hole for {fault.hold_s:.1f}s")
+            if connected:  # else there is nothing for it to notice
+                self.black_holed[fault.target] = time.monotonic()
+            self.say(f"{at} FAULT route {kiosk.kiosk_id}: black hole for {fault.hold_s:.1f}s"
+                     + ("" if connected else " (it was not connected)"))  # fmt: skip
 
             def route_back() -> None:
                 noticed = self.black_holed.pop(fault.target, None)
                 kiosk.route.up()
-                note = "" if noticed is None else " (the kiosk had not noticed)"
+                note = " (the kiosk had not noticed)" if connected and noticed is not None else ""
                 self.say(f"       end   route {kiosk.kiosk_id}: up{note}")
 
             self.ends.append((until, fault, route_back))
@@ -218,7 +221,8 @@ def run(minutes: float, seed: int, faults_per_minute: float, n_workers: int, dra
     say(f"chaos soak: seed {seed}, {minutes:g} min of txns at {RATE_PER_S:g}/s, {n_workers} hub worker(s), "
         f"ledger {'PostgreSQL' if postgres else 'SQLite'}, {len(planned)} faults; drain at most {drain_s:g}s")  # fmt: skip
     say(f"replay: python -m bench.chaos --minutes {minutes:g} --seed {seed} --faults-per-minute {faults_per_minute:g} "
-        f"--workers {n_workers}{' --postgres' if postgres else ''}")  # fmt: skip
+        f"--workers {n_workers}{' --postgres' if postgres else ''}"
+        + ("" if set(kinds) - {"database"} == set(KINDS) else f" --kinds {','.join(k for k in kinds if k != 'database')}"))  # fmt: skip
     say("schedule: " + as_json(planned))
     started = time.monotonic()
     if keep is not None:
@@ -293,14 +297,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="the ledger on a private PostgreSQL cluster, crashed and restarted as a fault kind")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the run's ledger, journals and logs in a new directory under DIR")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"fault kinds, comma-separated (default {','.join(KINDS)}; --postgres adds database)")
     args = parser.parse_args(argv)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    if not set(kinds) <= set(HOLD_S):
+        parser.error(f"unknown fault kinds: {sorted(set(kinds) - set(HOLD_S))}")
     logging.basicConfig(level=logging.ERROR)
 
     def say(line: str) -> None:
         print(line, flush=True)
 
     verdict = run(args.minutes, args.seed, args.faults_per_minute, args.workers, args.drain_s, args.postgres, say,
-                  keep=args.keep)
+                  kinds=kinds, keep=args.keep)
     return 0 if verdict.ok else 1
 
 
