@@ -215,14 +215,12 @@ def run(minutes: float, seed: int, faults_per_minute: float, n_workers: int, dra
     """One chaos soak; its verdict. Raises when the rig itself cannot start. With `keep`,
     the run's files (ledger, journals, logs) are left in a new directory under it."""
     making_s = minutes * 60
-    if postgres and "database" not in kinds:
-        kinds = (*kinds, "database")
     planned = schedule(seed, making_s, max(len(kinds), round(faults_per_minute * minutes)), kinds, n_workers, 6)
     say(f"chaos soak: seed {seed}, {minutes:g} min of txns at {RATE_PER_S:g}/s, {n_workers} hub worker(s), "
         f"ledger {'PostgreSQL' if postgres else 'SQLite'}, {len(planned)} faults; drain at most {drain_s:g}s")  # fmt: skip
     say(f"replay: python -m bench.chaos --minutes {minutes:g} --seed {seed} --faults-per-minute {faults_per_minute:g} "
         f"--workers {n_workers}{' --postgres' if postgres else ''}"
-        + ("" if set(kinds) - {"database"} == set(KINDS) else f" --kinds {','.join(k for k in kinds if k != 'database')}"))  # fmt: skip
+        + ("" if set(kinds) == set(KINDS) | ({"database"} if postgres else set()) else f" --kinds {','.join(kinds)}"))  # fmt: skip
     say("schedule: " + as_json(planned))
     started = time.monotonic()
     if keep is not None:
@@ -297,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the ledger on a private PostgreSQL cluster, crashed and restarted as a fault kind")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the run's ledger, journals and logs in a new directory under DIR")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        help=f"fault kinds, comma-separated (default {','.join(KINDS)}; --postgres adds database)")
+    parser.add_argument("--kinds", help=f"fault kinds, comma-separated (default {','.join(KINDS)}, "
+                        "and database with --postgres)")  # fmt: skip
     args = parser.parse_args(argv)
-    kinds = tuple(k for k in args.kinds.split(",") if k)
+    kinds = tuple(k for k in args.kinds.split(",") if k) if args.kinds else KINDS + (("database",) if args.postgres else ())
     if not set(kinds) <= set(HOLD_S):
         parser.error(f"unknown fault kinds: {sorted(set(kinds) - set(HOLD_S))}")
+    if "database" in kinds and not args.postgres:
+        parser.error("the database fault needs --postgres")
     logging.basicConfig(level=logging.ERROR)
 
     def say(line: str) -> None:
