@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,8 +164,8 @@ class Rig:
         if self._closed:
             return codes
         self._closed = True
-        for k in self.kiosks:
-            k.close()
+        with ThreadPoolExecutor(max_workers=len(self.kiosks) or 1) as pool:  # each says "offline" in turn otherwise
+            list(pool.map(ChaosKiosk.close, self.kiosks))
         for w in self.workers:
             alive = w.child is not None and w.child.running
             codes[w.name] = w.child.stop() if alive and w.child is not None else None
