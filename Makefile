@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench mutation lint clean
+.PHONY: setup run test bench soak mutation lint clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The chaos soak (not part of `make test`; minutes): hub workers, the broker, kiosks'
+# routes and power, Dongcheng's SIP2 system killed at random from a seeded schedule, then
+# the end judged. `make soak MINUTES=10 SEED=7`; a failure prints its seed to replay.
+MINUTES ?= 5
+SEED ?= 2012
+soak: setup
+	$(BIN)/python -m bench.chaos --minutes $(MINUTES) --seed $(SEED)
 
 # Mutation testing of the rooms that must be strongest (not part of `make test`; minutes):
 # `make mutation ROOMS="core journal"` for some. Survivors: test-artifacts/mutation/ROOM/.

@@ -45,7 +45,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from contract import messages, signing
 from contract.check_digits import luhn_check_digit
@@ -163,6 +163,15 @@ class Kiosk:
             self.link = None
         self.back_at = time.monotonic() + for_s
 
+    @property
+    def serving(self) -> bool:
+        """Readers can use it (always: the ordering soak cuts links, not power)."""
+        return True
+
+    @property
+    def online(self) -> bool:
+        return self.link is not None
+
     def record(self, txn: messages.Txn) -> None:
         self.journal.record(txn)
         if self.link is not None:
@@ -195,12 +204,29 @@ def soak_books(registry: Any) -> list[tuple[str, str]]:
     ]
 
 
+class SoakKiosk(Protocol):
+    """What the world needs of a kiosk: this module's `Kiosk`, or a kiosk in a process of
+    its own (bench.chaos_kiosk.ChaosKiosk)."""
+
+    kiosk_id: str
+    library: str
+    ids: TxnIdFactory
+
+    @property
+    def serving(self) -> bool: ...
+
+    @property
+    def online(self) -> bool: ...
+
+    def record(self, txn: messages.Txn) -> None: ...
+
+
 class World:
     """Readers lending and returning books at the kiosks, one txn at a time. A book is
     lent at any kiosk and returned at a kiosk of its home library (so it goes back on
     the shelf, free to be lent again: a book returned elsewhere would go in transit)."""
 
-    def __init__(self, kiosks: list[Kiosk], books: list[tuple[str, str]], rng: random.Random) -> None:
+    def __init__(self, kiosks: list[SoakKiosk], books: list[tuple[str, str]], rng: random.Random) -> None:
         self.kiosks, self.rng = kiosks, rng
         self.home = dict(books)
         self.holder: dict[str, messages.CardRef | None] = dict.fromkeys(self.home)
@@ -209,12 +235,15 @@ class World:
         self.at = datetime.now(UTC) - timedelta(hours=1)
         self.made = 0
 
-    def step(self) -> None:
+    def step(self) -> bool:
+        """One loan or return at a kiosk that is serving readers; False when the book drawn
+        could only go to kiosks that are not (a return whose home kiosks have no power)."""
         book = self.rng.choice(list(self.home))
         card = self.holder[book]
-        kiosk = self.rng.choice(
-            self.kiosks if card is None else [k for k in self.kiosks if k.library == self.home[book]]
-        )
+        kiosks = [k for k in self.kiosks if k.serving and (card is None or k.library == self.home[book])]
+        if not kiosks:
+            return False
+        kiosk = self.rng.choice(kiosks)
         # Readers are told in this order: each row strictly later than the one before.
         self.at = max(datetime.now(UTC), self.at + timedelta(milliseconds=1))
         if card is None:
@@ -230,13 +259,14 @@ class World:
             txn = messages.Txn(
                 txn_id=kiosk.ids.next_id(), kiosk_id=kiosk.kiosk_id, library_id=kiosk.library,
                 kind="return", card=card if self.rng.random() < 0.5 else None, item=book,
-                at=self.at, mode="online" if kiosk.link is not None else "offline",
+                at=self.at, mode="online" if kiosk.online else "offline",
                 route="shelve",
             )  # fmt: skip
             self.holder[book] = None
             self.held[card.number] -= 1
         kiosk.record(txn)
         self.made += 1
+        return True
 
 
 # ---- one worker count ------------------------------------------------------------------
@@ -266,8 +296,10 @@ class Result:
         return not (self.not_once or self.unanswered or self.books_wrong or self.readers_wrong)
 
 
-def seed_ledger(path: Path, registry: Any) -> None:
-    with Ledger.open(f"sqlite:///{path}") as led:
+def seed_ledger(path: Path | str, registry: Any) -> None:
+    """The demo catalogue and the soak's readers in the ledger at `path` (a SQLite file)
+    or at a database URL (`postgresql://...`)."""
+    with Ledger.open(path if isinstance(path, str) else f"sqlite:///{path}") as led:
         led.seed_demo(registry)
         for card in soak_readers():
             led.add_reader(

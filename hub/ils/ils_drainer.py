@@ -3,8 +3,10 @@
 (hub/worker/service.py), of which one at a time holds the system's lease (`ils_links`).
 
 The one rule, on one clock (monotonic), with one owner (this thread):
-- the oldest owed call of the system is sent; the next one only after it is settled, so
-  the system sees a book's loan before its return, as the ledger did;
+- the owed call told earliest (`at`) is sent first, the next one only after it is
+  settled, so the system sees a book's loan before its return, as readers were told,
+  even when a kiosk's backlog reaches the hub late; a call older than one about the same
+  book the system already settled is superseded, not sent (hub/ledger/ils_queue.py);
 - a send is counted (`attempts`) before it starts, so an answer lost on the way still
   counts: if the retry is then answered "item not checked out" (a checkin) or the book
   is already on the patron's record (a checkout), the first send arrived: delivered;
@@ -120,7 +122,7 @@ class IlsDrainer:
         now = self.clock()
         if not self.ledger.take_lease(self.system, self.worker, now, self.lease):
             return self.lease.total_seconds() / 2
-        call = self.ledger.next_queued(self.system)
+        call = self.ledger.next_queued(self.system, now)
         if call is None:
             expired = self.ledger.next_expired_checkout(self.system, now - self.live_grace)
             if expired is not None:

@@ -117,21 +117,35 @@ class PostgresCluster:
             )  # fmt: skip
             self.port = self.port or free_port()
             # Small: two of these (one per xdist worker) share a busy machine.
-            options = (
-                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir} "
-                "-c max_connections=60 -c shared_buffers=16MB"
-            )
-            self._run(
-                str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self._dir / "server.log"),
-                "-o", options, "-w", "-t", str(int(timeout)), "start",
-            )  # fmt: skip
-            if not port_answers("127.0.0.1", self.port):
-                raise PostgresUnavailable(f"the cluster started but does not answer on port {self.port}")
+            self._serve(bindir, timeout)
             self._create_database(bindir)
         except BaseException:
             self.close()
             raise
         return self
+
+    def _serve(self, bindir: Path, timeout: float) -> None:
+        assert self._dir is not None
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir} "
+            "-c max_connections=60 -c shared_buffers=16MB"
+        )
+        self._run(
+            str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self._dir / "server.log"),
+            "-o", options, "-w", "-t", str(int(timeout)), "start",
+        )  # fmt: skip
+        if not port_answers("127.0.0.1", self.port):
+            raise PostgresUnavailable(f"the cluster started but does not answer on port {self.port}")
+
+    def crash(self) -> None:
+        """Stop the server as a crash would (`pg_ctl stop -m immediate`: no checkpoint, every
+        client cut off); `restart()` brings it back on the same port and data, recovering
+        from its WAL. For the chaos soak (bench/chaos.py)."""
+        self._run(str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the server again after `crash()`, on the same port and data directory."""
+        self._serve(find_bindir(), timeout)
 
     def _create_database(self, bindir: Path) -> None:
         self._run(

@@ -143,8 +143,8 @@ class IlsLedger:
     def release_lease(self, system: str, worker: str) -> None:
         ils_queue.release_lease(self._db, system, worker)
 
-    def next_queued(self, system: str) -> QueuedCall | None:
-        return ils_queue.next_queued(self._db, system)
+    def next_queued(self, system: str, now: datetime) -> QueuedCall | None:
+        return ils_queue.next_queued(self._db, system, now)
 
     def begin_attempt(self, call_id: int) -> None:
         ils_queue.begin_attempt(self._db, call_id)

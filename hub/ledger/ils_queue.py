@@ -10,6 +10,8 @@ One row of `ils_queue` is one SIP2 call about one book:
                the drainer (hub/ils/ils_drainer.py) sends it, oldest first per system
     delivered  the system has it (answered by a live call its txn claimed, or drained)
     conflict   the system refused it; an exception row tells staff (never dropped)
+    superseded heard after a later call about the same book was settled: not sent, since
+               the system is already past it (`next_queued`); `last_error` names that call
 
 A checkout made while a kiosk waits is a live checkout (hub/ledger/ils_live.py): recorded
 `pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
@@ -175,20 +177,37 @@ def item_waiting(db: Database, system: str, item: str) -> bool:
     )
 
 
-def next_queued(db: Database, system: str) -> QueuedCall | None:
-    """The oldest call `system` is owed."""
-    row = db.query_one(
-        "SELECT id, system, op, item, patron_id, card_hash, txn_id, kiosk_id, library_id, at, attempts"
-        " FROM ils_queue WHERE system = ? AND state = 'queued' ORDER BY id LIMIT 1",
-        (system,),
-    )
-    if row is None:
-        return None
-    at = parse_time_text(row[9])
-    assert at is not None
-    return QueuedCall(
-        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], at, int(row[10])
-    )
+def next_queued(db: Database, system: str, now: datetime) -> QueuedCall | None:
+    """The call `system` is owed first: the earliest by when its reader was told (`at`),
+    not by when the hub heard of it, so a kiosk's backlog that arrives late still reaches
+    the system in the readers' order. A call older than one about the same book that the
+    system has already settled (delivered or refused) is `superseded` on the way, never
+    sent: the system is past it, and sending it now would undo the later one (a return
+    heard after the next loan would put a lent book back on the shelf)."""
+    while True:
+        row = db.query_one(
+            "SELECT id, system, op, item, patron_id, card_hash, txn_id, kiosk_id, library_id, at, attempts"
+            " FROM ils_queue WHERE system = ? AND state = 'queued' ORDER BY at, id LIMIT 1",
+            (system,),
+        )
+        if row is None:
+            return None
+        later = db.query_one(
+            "SELECT id, op FROM ils_queue WHERE system = ? AND item = ? AND state IN ('delivered', 'conflict')"
+            " AND at > ? ORDER BY at DESC LIMIT 1",
+            (system, row[3], row[9]),
+        )
+        if later is None:
+            at = parse_time_text(row[9])
+            assert at is not None
+            return QueuedCall(
+                int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], at, int(row[10])
+            )
+        with db.write():
+            db.execute(
+                "UPDATE ils_queue SET state = 'superseded', done_at = ?, last_error = ? WHERE id = ? AND state = 'queued'",
+                (time_text(now), f"superseded: the system already had the later {later[1]} (call {later[0]})", row[0]),
+            )
 
 
 
@@ -258,6 +277,15 @@ def calls(db: Database, system: str | None = None) -> list[tuple[str, str, str, 
 
 
 # ---------------------------------------------------------------- links
+
+
+def outcomes(db: Database) -> list[tuple[int, str, str, str, str | None, str | None]]:
+    """(id, op, item, state, last_error, txn_id) of every call, in order: what became of
+    each (a soak's or an audit's view: delivered, refused with a reason, superseded)."""
+    return [
+        (int(r[0]), r[1], r[2], r[3], r[4], r[5])
+        for r in db.query("SELECT id, op, item, state, last_error, txn_id FROM ils_queue ORDER BY id")
+    ]
 
 
 def note_link(db: Database, system: str, up: bool, now: datetime, error: str | None = None) -> None:

@@ -219,6 +219,9 @@ class Ledger:
     def ils_links(self, systems: tuple[str, ...] = ()) -> list[ils_queue.LinkRow]:
         return ils_queue.links(self.db, systems)
 
+    def ils_outcomes(self) -> list[tuple[int, str, str, str, str | None, str | None]]:
+        return ils_queue.outcomes(self.db)
+
     # -- hub.ledger.fleet_records
 
     def record_state(self, kiosk_id: str, state: messages.KioskState, now: datetime) -> None:

@@ -240,18 +240,32 @@ class PostgresDatabase(Database):
             psycopg.errors.DeadlockDetected,
             psycopg.errors.SerializationFailure,
         )
-        conninfo, schema = _split_schema(url)
+        self._conninfo, self.schema = _split_schema(url)
+        self._writing = 0  # write() blocks open on this connection
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True)
+            self._conn = self._connect()
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LedgerUrlError(f"cannot connect to PostgreSQL: {first}") from None
-        self.schema = schema
-        if schema:
+
+    def _connect(self) -> Any:
+        conn = self._psycopg.connect(self._conninfo, autocommit=True)
+        if self.schema:
             from psycopg import sql
 
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        return conn
+
+    def _live(self) -> Any:
+        """The connection, made again when the server dropped it (a restart, a failover):
+        the statement that met the dead connection failed, and its caller retries as it
+        would any failure (a kiosk's txn is sent again); the next one finds a live
+        connection instead of failing for ever. Found by the chaos soak (bench/chaos.py).
+        Raises psycopg.OperationalError while the server is still down."""
+        if self._writing == 0 and (self._conn.broken or self._conn.closed):
+            self._conn = self._connect()  # never inside a transaction: its statements die with it
+        return self._conn
 
     _qmark = re.compile(r"\?")
 
@@ -260,16 +274,20 @@ class PostgresDatabase(Database):
         return self._qmark.sub("%s", sql)
 
     def _raw_execute(self, sql: str, params: Sequence[Any]) -> Any:
-        return self._conn.execute(sql, tuple(params) if params else None)
+        return self._live().execute(sql, tuple(params) if params else None)
 
     def _raw_executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cur:
+        with self._live().cursor() as cur:
             cur.executemany(sql, [tuple(r) for r in rows])
 
     @contextmanager
     def write(self) -> Iterator[Database]:
-        with self._lock, self._conn.transaction():
-            yield self
+        with self._lock, self._live().transaction():
+            self._writing += 1
+            try:
+                yield self
+            finally:
+                self._writing -= 1
 
     @contextmanager
     def savepoint(self) -> Iterator[Database]:

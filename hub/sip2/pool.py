@@ -7,7 +7,9 @@ What a caller may rely on:
   doubles from `backoff_min_s` to `backoff_max_s`; while it lasts `client()` raises
   `Sip2Unavailable` at once, naming the last error and when the next try is, so a kiosk
   waits milliseconds, not `timeout_s`, per request. The first success resets it.
-- A connection that an error closed is not handed out again; one idle for longer than
+- A connection that an error closed is not handed out again, and frees its place (one
+  lost whenever the system died mid-call once filled the pool for ever: found by the
+  chaos soak, bench/chaos.py); one idle for longer than
   `keepalive_s` is checked with an SC status (99) first, and replaced if that fails.
 - `state()` tells `hub status` the link, the last error and the time to the next try.
 """
@@ -77,6 +79,7 @@ class Sip2Pool:
         except Sip2Unavailable as exc:
             self._failed(str(exc))
             client.close()
+            self._give_back(client)  # closed: counted out, so its place is free again
             raise
         except BaseException:
             self._give_back(client)

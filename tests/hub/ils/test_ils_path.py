@@ -293,3 +293,51 @@ def test_a_return_diverted_otherwise_than_its_systems_09_is_recorded_as_diverted
     assert doors.transfers(hub.ledger, HELD_BOOK) == [("capital", "dongcheng")]
     [shown] = hub.ledger.staff_exceptions()
     assert "would have sent it to the hold shelf at capital" in shown.summary
+
+
+def _lent_returned_lent_arriving_out_of_order(hub: Hub, ils_up_between: bool) -> None:
+    """Readers were told: THIRD_BOOK lent at k1, returned at k2, lent again at k1. The
+    hub hears the two loans first (k2's return comes in late, after its route came back)."""
+    t1 = now() - timedelta(minutes=3)
+    loan = {"kind": "loan", "card": DONGCHENG_CARD.model_dump(), "item": THIRD_BOOK, "library_id": "dongcheng",
+            "mode": "offline", "due": (t1 + timedelta(days=30)).isoformat()}  # fmt: skip
+    assert hub.commit("k1", **loan, at=t1.isoformat()).result == "committed"
+    if ils_up_between:
+        hub.drain()
+    loan["due"] = (t1 + timedelta(days=31)).isoformat()
+    assert hub.commit("k1", **loan, at=(t1 + timedelta(minutes=2)).isoformat()).result == "committed"
+    if ils_up_between:
+        hub.drain()
+    late = hub.commit("k2", kind="return", item=THIRD_BOOK, library_id="dongcheng", mode="offline",
+                      at=(t1 + timedelta(minutes=1)).isoformat())  # fmt: skip
+    assert late.result == "committed"
+
+
+def test_calls_owed_while_the_ils_was_down_reach_it_in_the_order_readers_were_told(ils, make_hub):
+    """Found by the chaos soak (bench/chaos.py): the queue was sent in arrival order, so
+    the ILS saw loan, loan, return and ended with the book on the shelf that the reader
+    had been told was lent."""
+    hub = make_hub(ils)
+    ils.stop()
+    _lent_returned_lent_arriving_out_of_order(hub, ils_up_between=False)
+    ils.start()
+    deadline = time.monotonic() + 5
+    while hub.ledger.ils_links(("east",))[0].queued and time.monotonic() < deadline:
+        hub.drain()
+        time.sleep(0.05)
+    assert [r.command for r in ils.journal.requests() if r.item == THIRD_BOOK] == ["11", "09", "11"]
+    assert ils.sim is not None and ils.sim.circulation.item(THIRD_BOOK).status == "charged"
+    assert [c[4] for c in doors.ils_calls(hub.ledger, "east")] == ["delivered"] * 3
+
+
+def test_a_late_call_the_ils_is_already_past_is_superseded_not_sent(ils, make_hub):
+    """The same story with the ILS up: both loans reached it before the return that came
+    between them arrived. Sending that checkin now would put a lent book on the shelf."""
+    hub = make_hub(ils)
+    _lent_returned_lent_arriving_out_of_order(hub, ils_up_between=True)
+    hub.drain()
+    assert [r.command for r in ils.journal.requests() if r.item == THIRD_BOOK] == ["11", "11"]
+    assert ils.sim is not None and ils.sim.circulation.item(THIRD_BOOK).status == "charged"
+    calls = doors.ils_calls(hub.ledger, "east")
+    assert [(c[1], c[4]) for c in calls] == [("checkout", "delivered"), ("checkout", "delivered"),
+                                             ("checkin", "superseded")]  # fmt: skip

@@ -118,3 +118,20 @@ def test_a_timeout_inside_the_block_puts_the_system_in_backoff(start_ils) -> Non
     with pytest.raises(Sip2Unavailable, match="down, next try"):
         pool.client().__enter__()
     pool.close()
+
+
+def test_a_connection_lost_inside_the_block_frees_its_place_in_the_pool(start_ils) -> None:
+    """Found by the chaos soak (bench/chaos.py): each time the ILS died during a call, the
+    closed connection kept its place, so after two the pool of two answered "all 2
+    connections busy" for ever and the hub's queue for that system never drained again."""
+    ils = start_ils()
+    pool = Sip2Pool(system_for(ils.port, timeout_s=0.3), size=2, backoff_min_s=0.05, backoff_max_s=0.05)
+    for _ in range(3):  # more losses than places
+        with pytest.raises(Sip2Unavailable, match="connection reset"), pool.client() as c:
+            c.sc_status()
+            raise Sip2Unavailable("east: connection reset during 09 (checkin)")
+        time.sleep(0.1)  # past the backoff
+    with pool.client() as c:
+        assert c.sc_status().online
+    assert pool.state().open_connections == 1
+    pool.close()
