@@ -29,6 +29,15 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files that hold a `slow` test run first, each file's tests still together and in
+    order: `make test`'s two xdist workers (`--dist loadfile`) then start the long
+    end-to-end files at once and the run ends on short ones, where a long file handed out
+    last used to run alone for minutes at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _kivy_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("KIVY_HOME", str(tmp_path_factory.mktemp("kivy_home")))

@@ -21,6 +21,8 @@ from kiosk_tools.simulated import build_simulated_kiosk
 from kiosk_ui.i18n import Catalogue
 from tests.e2e.conftest import wait_until
 
+pytestmark = pytest.mark.slow  # seconds each: run first under xdist (tests/conftest.py)
+
 
 @pytest.fixture
 def demo(lab, broker, tmp_path: Path) -> Iterator[tuple[Any, DemoRoute]]:

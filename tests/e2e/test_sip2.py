@@ -18,6 +18,8 @@ from ils_sim.library import load_library
 from tests.e2e.conftest import Alliance, HubProcess
 from tests.ils_peer import DATA, Ils
 
+pytestmark = pytest.mark.slow  # seconds each: run first under xdist (tests/conftest.py)
+
 JOINT_CARD, JOINT_PIN = "0101000012373", "196080"  # 冯兰, a Dongcheng reader, in the ILS
 NLC_CARD, NLC_PIN = "20001000000020", "2664"  # a National Library reader, in the hub
 JOINT_BOOK, NLC_BOOK = "30101000000018", "30101000000026"  # Dongcheng books, in the ILS

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # seconds each: run first under xdist (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.1.0"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"

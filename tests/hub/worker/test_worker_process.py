@@ -23,6 +23,8 @@ from hub.worker.worker_process import (
     worker_args,
 )
 
+pytestmark = pytest.mark.slow  # seconds each: run first under xdist (tests/conftest.py)
+
 
 def test_a_worker_says_ready_once_subscribed_and_stops_with_its_last_line_read(
     lab: Lab, broker: TlsMosquittoProcess, tmp_path: Path
