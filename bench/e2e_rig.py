@@ -262,7 +262,7 @@ def shelf_items(count: int) -> list[str]:
         i.barcode
         for i in catalogue.generate_items(registry, per_member=catalogue.STABLE_SERIALS)
         if i.state == "on_shelf" and i.loanable and i.hold_for is None
-        and "borrow" in registry.members[i.home_library].services
+        and registry.members[i.home_library].lends
     ]
     # interleave members so consecutive scans hit different libraries' books
     per = catalogue.STABLE_SERIALS

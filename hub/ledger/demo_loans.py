@@ -111,7 +111,7 @@ def loanable_first(
     def rank(barcode: str) -> int:
         item = item_of(barcode)
         home = registry.members.get(item.home_library) if item is not None else None
-        if home is not None and "borrow" not in home.services:
+        if home is not None and not home.lends:
             return 2
         allowed = rules.checkout_decision(registry, reader, item, library_id, 0, now).allowed
         return 0 if allowed else 1

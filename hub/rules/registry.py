@@ -57,6 +57,12 @@ class Member:
     former_district: str | None = None
     measure: int | None = None  # the alliance measure that brings an extra member in
 
+    @property
+    def lends(self) -> bool:
+        """It offers "borrow" at all (the National Library does not while its old building
+        is renovated): who may borrow there is `Registry.accepts`."""
+        return "borrow" in self.services
+
 
 class Registry:
     """Members and schemes by id, read-only; build it with `load_registry`."""

@@ -212,7 +212,7 @@ def _owner(registry: Registry, item: ItemRecord) -> Member | None:
 
 
 def _lending_problem(registry: Registry, member: Member, scheme_id: str) -> Decision | None:
-    if "borrow" not in member.services:
+    if not member.lends:
         return refusal("service_suspended", member.note_zh, member.note_en)
     if not registry.accepts(member.id, "borrow", scheme_id):
         return refusal("scheme_not_accepted")
@@ -254,7 +254,7 @@ def checkout_decision(
     waiting for it, the reader is under the limit. `reader_hash` defaults to the card's hash.
     """
     member = registry.member(library_id)
-    if "borrow" not in member.services:
+    if not member.lends:
         return refusal("service_suspended", member.note_zh, member.note_en)
     problem = _card_problem(registry, reader, _beijing_date(now))
     if problem is not None:
@@ -268,7 +268,7 @@ def checkout_decision(
     if not item.loanable:
         return refusal("item_not_loanable")
     owner = _owner(registry, item)
-    if owner is not None and "borrow" not in owner.services:
+    if owner is not None and not owner.lends:
         # borrow anywhere lends a member's books on its own terms: a member that lends
         # nothing (the National Library while its old building is renovated) lends none
         # of its books at another library either
