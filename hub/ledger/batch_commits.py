@@ -20,10 +20,17 @@ What a caller may rely on:
   an error), nothing of the batch was committed: send no ack of it; the kiosks' resends
   commit the txns later, exactly once as always.
 - A lost race on a unique index (another worker committed the same txn, or a loan of
-  the same book, a moment before), a deadlock or a lock timeout inside one txn is tried
-  again at once in a fresh savepoint, a few times, then that txn fails alone. A batch
-  whose transaction cannot begin (the write lock not had in time) is tried again whole,
-  as `commit` tries one txn (`hub.ledger.commits.in_write`).
+  the same book, a moment before) inside one txn is tried again at once in a fresh
+  savepoint, a few times, then that txn fails alone: the row now committed decides it.
+- A deadlock, a lock timeout or a serialization failure inside one txn is NOT tried
+  again inside the batch: the locks the batch already holds are part of the conflict
+  (two workers handed the same txns in different orders wait on each other), so a retry
+  there meets it again. The txn is set aside and, once the batch has committed and let
+  its locks go, committed alone with `hub.ledger.commits.commit` (its own transaction,
+  its back-off retries); its outcome is that commit's. A later txn of the same kiosk in
+  the batch waits for it, parked, as for any missing predecessor, and is released by it.
+- A batch whose transaction cannot begin (the write lock not had in time) is tried
+  again whole, as `commit` tries one txn (`hub.ledger.commits.in_write`).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from contract import messages
-from hub.ledger.commits import TxnFollowUp, commit_in_write, in_write, refuse_over_caps
+from hub.ledger.commits import TxnFollowUp, commit, commit_in_write, in_write, refuse_over_caps
 from hub.ledger.ledger_sql import Database, TransactionLost
 from hub.ledger.order_caps import OrderCaps, OverCap
 from hub.ledger.txn_checks import OfflineBounds
@@ -78,7 +85,14 @@ def commit_batch(
     if not batch:
         return []
     bounds = bounds or OfflineBounds()
-    return in_write(db, lambda: [_commit_one(db, item, registry, bounds, follow_up, caps) for item in batch])
+    outcomes = in_write(db, lambda: [_commit_one(db, item, registry, bounds, follow_up, caps) for item in batch])
+    return [
+        _commit_alone(db, item, registry, bounds, follow_up, caps) if outcome is _LOCK_CONFLICT else outcome
+        for item, outcome in zip(batch, outcomes, strict=True)
+    ]
+
+
+_LOCK_CONFLICT = TxnOutcome()  # set aside inside the batch; committed alone after it (module doc)
 
 
 def _commit_one(
@@ -89,7 +103,8 @@ def _commit_one(
     follow_up: TxnFollowUp | None,
     caps: OrderCaps | None,
 ) -> TxnOutcome:
-    """One txn in its savepoint: its outcome; `TransactionLost` (the batch's end) propagates."""
+    """One txn in its savepoint: its outcome, or `_LOCK_CONFLICT`; `TransactionLost`
+    (the batch's end) propagates."""
     for attempt in range(_TRIES_PER_TXN):
         try:
             with db.savepoint():
@@ -99,9 +114,28 @@ def _commit_one(
             raise
         except OverCap as refusal:
             return TxnOutcome(refusal=refusal)
-        except (*db.RetryableError, db.IntegrityError) as exc:
+        except db.RetryableError:
+            return _LOCK_CONFLICT
+        except db.IntegrityError as exc:
             if attempt == _TRIES_PER_TXN - 1:
                 return TxnOutcome(error=exc)
         except Exception as exc:  # this txn alone fails; its kiosk sends it again
             return TxnOutcome(error=exc)
     raise AssertionError("unreachable")
+
+
+def _commit_alone(
+    db: Database,
+    item: BatchTxn,
+    registry: Registry,
+    bounds: OfflineBounds,
+    follow_up: TxnFollowUp | None,
+    caps: OrderCaps | None,
+) -> TxnOutcome:
+    """A txn set aside by a lock conflict, committed in a transaction of its own."""
+    try:
+        return TxnOutcome(acks=commit(db, item.txn, registry, item.now, bounds, follow_up, caps))
+    except OverCap as refusal:
+        return TxnOutcome(refusal=refusal)
+    except Exception as exc:  # this txn alone fails; its kiosk sends it again
+        return TxnOutcome(error=exc)

@@ -52,9 +52,9 @@ def test_a_black_holed_route_for_two_minutes(
     address = parse_broker_url(world.broker_url)
     proxy = CuttableProxy(address.host, address.port)
     try:
+        started = time.monotonic()  # before the kiosk starts: it may be online before start_watched returns
         w = start_watched(world, "e2e-outage-hole", f"mqtts://127.0.0.1:{proxy.port}", tmp_path)
         watched.append(w)
-        started = time.monotonic()
         w.wait_online(True, started, 20)
         time.sleep(3)  # a kiosk idling in the field, in its keepalive rhythm
 

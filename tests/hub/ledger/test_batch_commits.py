@@ -6,6 +6,7 @@ On SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,70 @@ def test_a_lost_unique_index_race_is_tried_again_in_a_fresh_savepoint(ledger: Le
     outcomes = ledger.commit_batch(batch(first, raced), registry, follow_up=loses_once)
     assert [results(o) for o in outcomes] == [[(first.txn_id, "committed")], [(raced.txn_id, "committed")]]
     assert len(tries) == 2 and doors.txn_rows(ledger) == 2
+
+
+def test_a_lock_conflict_sets_the_txn_aside_and_commits_it_alone_after_the_batch(
+    ledger: Ledger, registry: Registry, db_url: str
+) -> None:
+    """A deadlock or lock timeout inside a batch is not tried again there (the batch's own
+    locks are part of it): the txn is committed alone once its neighbours are committed."""
+    first, conflicted, last = (a_return(book) for book in books(ledger, registry, 3))
+    seen_committed: list[int] = []
+
+    def conflicts_once(_ledger: IlsLedger, txn: messages.Txn, ack: messages.Ack, _now: datetime) -> messages.Ack:
+        if txn.txn_id == conflicted.txn_id:
+            if not seen_committed:
+                seen_committed.append(-1)
+                raise ledger.db.RetryableError[0]("deadlock detected")
+            with Ledger.open(db_url) as other:  # what another connection sees: committed rows only
+                seen_committed.append(doors.txn_rows(other))
+        return ack
+
+    outcomes = ledger.commit_batch(batch(first, conflicted, last), registry, follow_up=conflicts_once)
+    assert [results(o) for o in outcomes] == [[(t.txn_id, "committed")] for t in (first, conflicted, last)]
+    assert seen_committed == [-1, 2], "tried again only once its two neighbours were committed"
+    assert doors.txn_rows(ledger) == 3
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_two_workers_batching_the_same_txns_in_opposite_orders_each_commit_once(
+    registry: Registry, db_url: str
+) -> None:
+    """A real deadlock: two workers (two connections) hold one txn each and want the
+    other's. PostgreSQL kills one statement; that worker commits the rest, the other goes
+    on, and the set-aside txn is answered "duplicate": nothing failed, nothing twice."""
+    with Ledger.open(db_url) as a, Ledger.open(db_url) as b:
+        one, two = a_return(add_item(a, registry, "capital", 1), "ka"), a_return(add_item(a, registry, "capital", 2), "kb")
+        both_hold_one = threading.Barrier(2, timeout=10)
+        waited: set[str] = set()
+
+        def holds_then_waits(worker: str) -> Any:
+            def follow_up(_l: IlsLedger, _t: messages.Txn, ack: messages.Ack, _n: datetime) -> messages.Ack:
+                if worker not in waited:  # each worker's first txn, its row inserted and locked
+                    waited.add(worker)
+                    both_hold_one.wait()
+                return ack
+
+            return follow_up
+
+        answers: dict[str, list[TxnOutcome]] = {}
+        runs = [
+            threading.Thread(target=lambda: answers.update(a=a.commit_batch(batch(one, two), registry,
+                                                                               follow_up=holds_then_waits("a")))),
+            threading.Thread(target=lambda: answers.update(b=b.commit_batch(batch(two, one), registry,
+                                                                               follow_up=holds_then_waits("b")))),
+        ]  # fmt: skip
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(30)
+        assert set(answers) == {"a", "b"}, "both batches returned"
+        outcomes = [*answers["a"], *answers["b"]]
+        assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+        told = [(ack.txn_id, ack.result) for o in outcomes for ack in o.acks]
+        for txn in (one, two):
+            assert sorted(r for t, r in told if t == txn.txn_id) == ["committed", "duplicate"], told
+        assert doors.txn_rows(a) == 2
 
 
 class CommitFailed(Exception):
