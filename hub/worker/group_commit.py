@@ -134,12 +134,12 @@ class GroupCommitter:
         try:
             answers = self._commit([(a.kiosk_id, a.payload) for a in batch])
         except Exception as exc:  # the transaction failed: nothing of the batch committed
-            self._stats.errors += len(batch)
+            self._stats.count("errors", len(batch))
             log.error("batch of %d txns not committed (no ack sent; kiosks resend): %s", len(batch), type(exc).__name__)
             answers = []
         for arrival, answer in zip(batch, answers, strict=False):
             if answer.error is not None:
-                self._stats.errors += 1
+                self._stats.count("errors")
                 log.error("kiosk %s txn: handler failed: %s", safe_kiosk(arrival.kiosk_id), type(answer.error).__name__)
             for ack in answer.acks:
                 try:

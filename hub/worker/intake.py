@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -67,8 +68,10 @@ _TXN_ID_RE = re.compile(r"^[0-9A-Za-z_-]{10,64}$")
 
 @dataclass
 class WorkerStats:
-    """Counters a test or an operator can read. The txn counters are written by the
-    thread that commits txns (hub/worker/group_commit.py), the others by paho's."""
+    """Counters a test or an operator can read. Two threads count (the commit thread,
+    hub/worker/group_commit.py, and paho's), some into the same counters (`invalid`,
+    `errors`, `rejected`): so they count with `count`, under a lock, never with `+=`,
+    which loses increments between threads."""
 
     txns: int = 0
     committed: int = 0
@@ -83,6 +86,14 @@ class WorkerStats:
     rejected_requests: int = 0  # requests from kiosks not enrolled, or revoked
     txns_rate_limited: int = 0  # txns over their kiosk's rate: not acked
     over_cap: int = 0  # txns refused by a cap on what a kiosk may leave waiting
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def count(self, counter: str, n: int = 1) -> None:
+        """Add `n` to `counter` (a field above; a misspelt name raises)."""
+        if counter.startswith("_") or not isinstance(getattr(self, counter, None), int):
+            raise AttributeError(f"WorkerStats has no counter {counter!r}")
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + n)
 
 
 @dataclass(frozen=True)
@@ -246,31 +257,31 @@ class Intake:
     def _admit_txn(self, kiosk_id: str, raw: bytes) -> messages.Txn | list[messages.Ack]:
         """The txn to commit, or the acks that answer it without the ledger (a rejection,
         or none: over the kiosk's txn rate, no txn_id to answer to)."""
-        self.stats.txns += 1
+        self.stats.count("txns")
         if self._over_txn_rate(kiosk_id):
             return []
         try:
             txn = messages.parse(messages.Txn, raw)
         except messages.ProtocolError as exc:
-            self.stats.invalid += 1
+            self.stats.count("invalid")
             txn_id = recover_txn_id(raw)
             log.warning("kiosk %s: invalid txn %s: %s", kiosk_id, txn_id or "(no txn_id)", exc.reason)
             if txn_id is None:
                 return []
-            self.stats.rejected += 1
+            self.stats.count("rejected")
             return [messages.Ack(txn_id=txn_id, result="rejected", reason=exc.reason[:300])]
         if txn.kiosk_id != kiosk_id:
-            self.stats.rejected += 1
+            self.stats.count("rejected")
             log.warning("kiosk %s: txn %s names another kiosk; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="kiosk_id does not match topic")]
         enrolment = self.checks.enrolment
         problem = enrolment.problem(kiosk_id, txn.library_id) if enrolment is not None else None
         if problem is not None:
-            self.stats.rejected += 1
+            self.stats.count("rejected")
             log.warning("kiosk %s: txn %s rejected: %s", kiosk_id, txn.txn_id, problem)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason=problem)]
         if txn.library_id not in self.registry.members:
-            self.stats.rejected += 1
+            self.stats.count("rejected")
             log.warning("kiosk %s: txn %s from unknown library; rejected", kiosk_id, txn.txn_id)
             return [messages.Ack(txn_id=txn.txn_id, result="rejected", reason="library_unknown")]
         return txn
@@ -282,9 +293,9 @@ class Intake:
             return TxnAnswer([], outcome.error)
         refusal = outcome.refusal
         if refusal is not None:  # nothing of the txn kept
-            self.stats.over_cap += 1
+            self.stats.count("over_cap")
             if refusal.ack is not None:
-                self.stats.rejected += 1
+                self.stats.count("rejected")
             if self._cap_warnings.due(f"{kiosk_id} {refusal.reason}"):  # once per burst
                 log.warning(
                     "kiosk %s: txn %s refused (%s), %s; flagged %s",
@@ -295,15 +306,15 @@ class Intake:
         acks = outcome.acks
         self._heard(kiosk_id, now, ledger=self.txn_ledger)  # after: a txn is not its own evidence
         if not acks:
-            self.stats.parked += 1
+            self.stats.count("parked")
             log.info("kiosk %s: txn %s waits for seq %s's predecessors", kiosk_id, txn.txn_id, txn.seq)
         for ack in acks:
             if ack.result == "committed":
-                self.stats.committed += 1
+                self.stats.count("committed")
             elif ack.result == "duplicate":
-                self.stats.duplicates += 1
+                self.stats.count("duplicates")
             else:
-                self.stats.rejected += 1
+                self.stats.count("rejected")
             if ack.exception:
                 log.info("kiosk %s: txn %s committed as exception %s", kiosk_id, ack.txn_id, ack.exception)
         return TxnAnswer(acks)
@@ -317,7 +328,7 @@ class Intake:
         allowed, warn = limit.take(kiosk_id)
         if allowed:
             return False
-        self.stats.txns_rate_limited += 1
+        self.stats.count("txns_rate_limited")
         if warn:
             detail = f"txn_rate: over {limit.rate_per_s:g} txns/s (burst {limit.burst})"
             log.warning("kiosk %s: %s: not acked (the kiosk sends them again); flagged %s", kiosk_id, detail, OVER_CAP)
@@ -326,7 +337,7 @@ class Intake:
 
     def handle_request(self, kiosk_id: str, raw: bytes) -> messages.Response:
         """The answer to one request payload (a failed request is `ok=False`, never raised)."""
-        self.stats.requests += 1
+        self.stats.count("requests")
         refusal = self._request_refusal(kiosk_id)
         if refusal is not None:
             return messages.Response(ok=False, error=refusal)
@@ -334,13 +345,13 @@ class Intake:
         try:
             request = messages.parse_request(raw)
         except messages.ProtocolError as exc:
-            self.stats.invalid += 1
+            self.stats.count("invalid")
             log.warning("kiosk %s: invalid request: %s", kiosk_id, exc.reason)
             return messages.Response(ok=False, error=exc.reason[:300])
         try:
             response = self.answers.answer(request, kiosk_id)
         except Exception as exc:
-            self.stats.errors += 1
+            self.stats.count("errors")
             log.error("kiosk %s: %s failed: %s", kiosk_id, request.op, type(exc).__name__)
             return messages.Response(ok=False, error="internal_error")
         if log.isEnabledFor(logging.DEBUG):
@@ -353,7 +364,7 @@ class Intake:
         if limit is not None:
             allowed, warn = limit.take(kiosk_id)
             if not allowed:
-                self.stats.rate_limited += 1
+                self.stats.count("rate_limited")
                 if warn:
                     log.warning(
                         "kiosk %s: requests over %s/s (burst %s): answered %s",
@@ -363,7 +374,7 @@ class Intake:
         enrolment = self.checks.enrolment
         problem = enrolment.problem(kiosk_id) if enrolment is not None else None
         if problem is not None:
-            self.stats.rejected_requests += 1
+            self.stats.count("rejected_requests")
             log.warning("kiosk %s: request refused: %s", kiosk_id, problem)
         return problem
 
@@ -378,7 +389,7 @@ class Intake:
         if state is not None:
             now = self.clock()
             self.ledger.record_state(kiosk_id, state, now)
-            self.stats.fleet_updates += 1
+            self.stats.count("fleet_updates")
             if not retained:
                 self._heard(kiosk_id, now, session_began=True, still_there=state.state != "offline")
 
@@ -389,7 +400,7 @@ class Intake:
             now = self.clock()
             limit = self.checks.bounds.max_clock_offset.total_seconds()
             self.ledger.record_telemetry(kiosk_id, telemetry, now, limit)
-            self.stats.fleet_updates += 1
+            self.stats.count("fleet_updates")
             self._heard(kiosk_id, now)
 
     def _heard(
@@ -421,6 +432,6 @@ class Intake:
         try:
             return messages.parse(model, raw)
         except messages.ProtocolError as exc:
-            self.stats.invalid += 1
+            self.stats.count("invalid")
             log.warning("kiosk %s: invalid %s: %s", kiosk_id, what, exc.reason)
             return None

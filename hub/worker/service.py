@@ -381,7 +381,7 @@ class HubService:
         intake, parts = self.intake, self._parts
         try:
             if kiosk_id is None or not KIOSK_ID_RE.match(kiosk_id):
-                self.stats.invalid += 1
+                self.stats.count("invalid")
                 log.warning("message on a topic with an invalid kiosk id dropped")
                 return
             assert intake is not None and parts is not None  # handlers run only between start() and stop()
@@ -397,7 +397,7 @@ class HubService:
             elif leaf == "cmd/result":
                 self._command_result_arrived(kiosk_id, msg.payload)
         except Exception as exc:  # a worker never dies of one message
-            self.stats.errors += 1
+            self.stats.count("errors")
             log.error(
                 "kiosk %s %s: handler failed: %s", safe_kiosk(kiosk_id), leaf or "?", type(exc).__name__
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -157,3 +158,24 @@ def test_verbose_logs_one_line_per_request_with_the_card_masked_and_the_outcome(
         caplog.clear()
         intake.handle_request(KIOSK, lookup)
     assert "reader_lookup" not in caplog.text
+
+
+def test_worker_stats_lose_no_count_between_threads() -> None:
+    """The commit thread and paho's both count errors: four threads counting at once end
+    on the exact sum, and a misspelt counter is an error, not a new attribute."""
+    stats = WorkerStats()
+
+    def count() -> None:
+        for _ in range(20_000):
+            stats.count("errors")
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stats.errors == 80_000
+    with pytest.raises(AttributeError, match="no counter 'eror'"):
+        stats.count("eror")
+    with pytest.raises(AttributeError):
+        stats.count("_lock")

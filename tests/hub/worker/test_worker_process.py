@@ -27,8 +27,11 @@ pytestmark = pytest.mark.slow  # seconds each: run first under xdist (tests/conf
 
 
 def test_a_worker_says_ready_once_subscribed_and_stops_with_its_last_line_read(
-    lab: Lab, broker: TlsMosquittoProcess, tmp_path: Path
+    lab: Lab, own_broker: TlsMosquittoProcess, tmp_path: Path
 ) -> None:
+    # Its own broker: a stopped worker keeps its session in the share group, and on the
+    # session's broker that session would take its turn at every later test's requests.
+    broker = own_broker
     config = lab.hub_config("wp1", seed_per_member=5)
     args = worker_args(broker.url, f"sqlite:///{tmp_path}/hub.sqlite", "wp1", config)
     child = start_hub_worker(args, log_path=tmp_path / "hub.log")
