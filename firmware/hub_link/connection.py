@@ -17,6 +17,9 @@ What a caller may rely on:
   nothing the hub sends from then on is missed. On a lost connection (and on `stop`),
   `connected` turns False, the `when_down` callbacks run, then `LinkChanged(False)` is
   posted. LinkChanged is posted only when the answer changes.
+- paho's network thread survives an error inside paho (contract/paho_thread.py): the
+  link is reported down (`connected` False, the `when_down` callbacks, LinkChanged(False))
+  and connected again on the same thread, as after a lost connection.
 - `usable` is False once `begin_close()` was called: the parts start no new work then,
   while a last message (the "offline" state) can still be published until `stop()`.
 
@@ -72,6 +75,7 @@ from paho.mqtt.properties import Properties
 
 from contract.broker_url import BrokerAddress
 from contract.messages import MAX_PAYLOAD_BYTES, ProtocolError
+from contract.paho_thread import keep_alive
 from firmware.core.events import LinkChanged
 
 log = logging.getLogger(__name__)
@@ -161,6 +165,7 @@ class Connection:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        keep_alive(client, self._connect, self._on_loop_error)
         self._client = client
 
     # ---- what the parts use ----
@@ -206,6 +211,10 @@ class Connection:
 
     def start(self) -> None:
         """Connect in the background, retrying until the broker answers."""
+        self._connect()
+        self._client.loop_start()
+
+    def _connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self._client.connect_async(
@@ -215,7 +224,6 @@ class Connection:
             clean_start=False,
             properties=props,
         )
-        self._client.loop_start()
 
     def begin_close(self) -> None:
         """From now on `usable` is False; the connection itself stays up until `stop`."""
@@ -272,6 +280,12 @@ class Connection:
             log.warning("hub link down: %s", reason)
         else:  # a reconnect that failed: once a second while the route is down
             log.debug("hub broker still unreachable: %s", reason)
+        self._went_down()
+
+    def _on_loop_error(self, exc: BaseException) -> None:
+        """paho's loop raised (contract/paho_thread.py): say so, and that the link is down
+        (paho's on_disconnect never ran); the loop connects again."""
+        log.error("hub link: paho's network loop failed (%s: %s); connecting again", type(exc).__name__, exc)
         self._went_down()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:

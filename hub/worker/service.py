@@ -32,7 +32,10 @@ publishes the acks. The client runs with paho's `manual_ack`, so the broker's PU
 txn follows its commit (a worker killed mid-batch leaves the txn in its session, which
 hands it back after the restart); every other message is PUBACKed once handled, as paho
 would. A PUBACK names a message id of one connection, so acks due on a connection that
-has since dropped are not sent: the broker sends those messages again.
+has since dropped are not sent: the broker sends those messages again. An error inside
+paho's own loop ends no thread (contract/paho_thread.py): it counts as a lost connection
+(logged, `stats.errors`), and the loop connects again, so a worker never sits in the
+share group reading nothing while the broker queues its turns.
 
 Periodic work beside the messages: each worker sweeps parked txns that waited too long
 for a predecessor to staff (hub/worker/parked_sweeper.py, at start and then every few
@@ -61,6 +64,7 @@ from paho.mqtt.properties import Properties
 
 from contract import messages, topics
 from contract.broker_url import parse_broker_url
+from contract.paho_thread import keep_alive
 from hub.config import HubConfig
 from hub.ils.ils_drainer import IlsDrainer
 from hub.ils.ils_operations import IlsGateway
@@ -235,13 +239,8 @@ class HubService:
                 certfile=str(tls.cert) if tls.cert else None,
                 keyfile=str(tls.key) if tls.key else None,
             )
-        # paho reuses clean_start and the properties on every reconnect; its default
-        # (clean on the first connect of a process) would throw the session away.
-        session = Properties(PacketTypes.CONNECT)
-        session.SessionExpiryInterval = self.config.session_expiry_s
-        client.connect_async(
-            self.host, self.port, keepalive=30, clean_start=False, properties=session
-        )
+        keep_alive(client, lambda: self._connect(client), self._on_loop_error)
+        self._connect(client)
         client.loop_start()
         self._parts.start_sweeping()
         if wait is not None and not self._subscribed.wait(wait):
@@ -350,6 +349,26 @@ class HubService:
             log.warning("worker %s: disconnected (%s); paho reconnects", self.worker_name, reason)
 
     # ------------------------------------------------------------------ dispatch
+
+    def _connect(self, client: mqtt.Client) -> None:
+        # paho reuses clean_start and the properties on every reconnect; its default
+        # (clean on the first connect of a process) would throw the session away.
+        session = Properties(PacketTypes.CONNECT)
+        session.SessionExpiryInterval = self.config.session_expiry_s
+        client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=session
+        )
+
+    def _on_loop_error(self, exc: BaseException) -> None:
+        """paho's loop raised (contract/paho_thread.py): as a lost connection (paho's
+        on_disconnect never ran): no PUBACK of this connection's messages goes out on the
+        next one, whose broker sends them again; the loop connects again."""
+        self.stats.count("errors")
+        log.error("worker %s: paho's network loop failed (%s: %s); connecting again",
+                  self.worker_name, type(exc).__name__, exc)  # fmt: skip
+        self._subscribed.clear()
+        self._next_connection()
+        self._connected_at = None
 
     def _next_connection(self) -> None:
         with self._ack_lock:
