@@ -80,8 +80,16 @@ from hub.worker.signer import HubSigner
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "hub"
-# Shared (load-balanced) subscriptions, one per kiosk->hub leaf.
-SHARED_LEAVES = ("txn", "req", "state", "telemetry")
+# Shared (load-balanced) subscriptions, one per kiosk->hub leaf, and the QoS each is
+# subscribed with. Requests at QoS 0: the broker hands a worker at most
+# `max_inflight_messages` QoS 1 messages it has not PUBACKed, and a txn's PUBACK waits
+# for its commit, so behind a backlog of txns (a fleet's morning catch-up) a QoS 1
+# request waits for every txn queued before it to be committed; a QoS 0 one is sent at
+# once, past the window (docs/ordering.md, "A reader behind the catch-up"). What QoS 0
+# costs: a request in flight when a worker's connection drops is not sent again, which
+# is what the kiosk's request timeout (3 s, then offline service) covers anyway: a
+# request answered after it is thrown away.
+SHARED_LEAVES = {"txn": 1, "req": 0, "state": 1, "telemetry": 1}
 # Connections that die this soon after the CONNACK, this many times in a row, look like
 # two processes taking one session from each other (or a broker that keeps failing).
 _SHORT_LIVED_S = 5.0
@@ -97,7 +105,7 @@ def client_id(worker: str) -> str:
 def subscriptions() -> list[tuple[str, int]]:
     """What a worker subscribes to. Command results are a plain subscription: the worker
     that sent a command is the one waiting for its result, and they are few."""
-    subs = [(f"$share/{SHARE_GROUP}/{topics.PREFIX}/kiosk/+/{leaf}", 1) for leaf in SHARED_LEAVES]
+    subs = [(f"$share/{SHARE_GROUP}/{topics.PREFIX}/kiosk/+/{leaf}", qos) for leaf, qos in SHARED_LEAVES.items()]
     subs.append((f"{topics.PREFIX}/kiosk/+/cmd/result", 1))
     return subs
 

@@ -218,6 +218,51 @@ def test_a_reader_lookup_is_answered_while_a_batch_holds_its_write_transaction_o
         service.retire()
 
 
+def test_a_reader_lookup_is_answered_past_a_backlog_that_fills_the_brokers_window(
+    lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry
+) -> None:
+    """A fleet's catch-up: more txns than the broker hands a worker unPUBACKed
+    (`max_inflight_messages` 100), and their commits held up. A reader's lookup sent
+    after all of them is answered at once: requests are subscribed at QoS 0, past the
+    window (hub/worker/service.py); at QoS 1 it would wait for the backlog's commits."""
+    url = f"sqlite:///{tmp_path}/backlog.sqlite"
+    with Ledger.open(url) as led:
+        led.seed_demo(registry, per_member=3)
+    service = HubService(broker.url, url, registry, "group-backlog", config=hub_settings(lab, "group-backlog")).start()
+    inside, leave = threading.Event(), threading.Event()
+
+    class StuckIls:
+        def follow_txn(self, _ledger: Any, _txn: Any, ack: messages.Ack, _now: Any) -> messages.Ack:
+            inside.set()
+            leave.wait(30)
+            return ack
+
+        def wake_all(self) -> None:
+            return None
+
+    kiosk = Kiosk(lab, broker, f"k-{secrets.token_hex(4)}")
+    reader = demo(registry, "bj-joint")
+    lookup = messages.ReaderLookup(
+        op="reader_lookup", card=messages.CardRef(scheme=reader.scheme, number=reader.number), library_id="capital",
+    )  # fmt: skip
+    try:
+        assert kiosk.request(lookup).ok  # its presence written: the next lookup within a second reads only
+        assert service.intake is not None
+        service.intake.ils = StuckIls()  # type: ignore[assignment]
+        topic = topics.topic(kiosk.kiosk_id, "txn")
+        for serial in range(1, 151):
+            txn = messages.Txn.model_validate_json(a_return(registry, serial))
+            kiosk.client.publish(topic, messages.encode(txn.model_copy(update={"kiosk_id": kiosk.kiosk_id})), qos=1)
+        assert inside.wait(10), "the first txn never reached its commit"
+        answer = kiosk.request(lookup, timeout=5)  # sent after the 150 txns, on the same connection
+        assert answer.ok and answer.state == "valid"
+        assert kiosk.acks.empty(), "no txn of the backlog was committed meanwhile"
+    finally:
+        leave.set()
+        kiosk.close()
+        service.retire()
+
+
 def test_members_systems_drainers_are_woken_once_the_batch_has_committed(
     ledger: Ledger, registry: Registry
 ) -> None:
