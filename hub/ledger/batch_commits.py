@@ -84,10 +84,10 @@ def commit_batch(
     then nothing of the batch is committed."""
     if not batch:
         return []
-    bounds = bounds or OfflineBounds()
-    outcomes = in_write(db, lambda: [_commit_one(db, item, registry, bounds, follow_up, caps) for item in batch])
+    txns = _Committer(db, registry, bounds or OfflineBounds(), follow_up, caps)
+    outcomes = in_write(db, lambda: [txns.in_batch(item) for item in batch])
     return [
-        _commit_alone(db, item, registry, bounds, follow_up, caps) if outcome is _LOCK_CONFLICT else outcome
+        txns.alone(item) if outcome is _LOCK_CONFLICT else outcome
         for item, outcome in zip(batch, outcomes, strict=True)
     ]
 
@@ -95,47 +95,45 @@ def commit_batch(
 _LOCK_CONFLICT = TxnOutcome()  # set aside inside the batch; committed alone after it (module doc)
 
 
-def _commit_one(
-    db: Database,
-    item: BatchTxn,
-    registry: Registry,
-    bounds: OfflineBounds,
-    follow_up: TxnFollowUp | None,
-    caps: OrderCaps | None,
-) -> TxnOutcome:
-    """One txn in its savepoint: its outcome, or `_LOCK_CONFLICT`; `TransactionLost`
-    (the batch's end) propagates."""
-    for attempt in range(_TRIES_PER_TXN):
+@dataclass(frozen=True)
+class _Committer:
+    """What every txn of one batch is committed with."""
+
+    db: Database
+    registry: Registry
+    bounds: OfflineBounds
+    follow_up: TxnFollowUp | None
+    caps: OrderCaps | None
+
+    def in_batch(self, item: BatchTxn) -> TxnOutcome:
+        """One txn in its savepoint: its outcome, or `_LOCK_CONFLICT`; `TransactionLost`
+        (the batch's end) propagates."""
+        db = self.db
+        for attempt in range(_TRIES_PER_TXN):
+            try:
+                with db.savepoint():
+                    refuse_over_caps(db, item.txn, item.now, self.caps)  # reads only, as `commit` judges first
+                    return TxnOutcome(acks=commit_in_write(
+                        db, item.txn, self.registry, item.now, self.bounds, self.follow_up, self.caps))
+            except TransactionLost:
+                raise
+            except OverCap as refusal:
+                return TxnOutcome(refusal=refusal)
+            except db.RetryableError:
+                return _LOCK_CONFLICT
+            except db.IntegrityError as exc:
+                if attempt == _TRIES_PER_TXN - 1:
+                    return TxnOutcome(error=exc)
+            except Exception as exc:  # this txn alone fails; its kiosk sends it again
+                return TxnOutcome(error=exc)
+        raise AssertionError("unreachable")
+
+    def alone(self, item: BatchTxn) -> TxnOutcome:
+        """A txn set aside by a lock conflict, committed in a transaction of its own."""
         try:
-            with db.savepoint():
-                refuse_over_caps(db, item.txn, item.now, caps)  # reads only, as `commit` judges first
-                return TxnOutcome(acks=commit_in_write(db, item.txn, registry, item.now, bounds, follow_up, caps))
-        except TransactionLost:
-            raise
+            return TxnOutcome(acks=commit(
+                self.db, item.txn, self.registry, item.now, self.bounds, self.follow_up, self.caps))
         except OverCap as refusal:
             return TxnOutcome(refusal=refusal)
-        except db.RetryableError:
-            return _LOCK_CONFLICT
-        except db.IntegrityError as exc:
-            if attempt == _TRIES_PER_TXN - 1:
-                return TxnOutcome(error=exc)
         except Exception as exc:  # this txn alone fails; its kiosk sends it again
             return TxnOutcome(error=exc)
-    raise AssertionError("unreachable")
-
-
-def _commit_alone(
-    db: Database,
-    item: BatchTxn,
-    registry: Registry,
-    bounds: OfflineBounds,
-    follow_up: TxnFollowUp | None,
-    caps: OrderCaps | None,
-) -> TxnOutcome:
-    """A txn set aside by a lock conflict, committed in a transaction of its own."""
-    try:
-        return TxnOutcome(acks=commit(db, item.txn, registry, item.now, bounds, follow_up, caps))
-    except OverCap as refusal:
-        return TxnOutcome(refusal=refusal)
-    except Exception as exc:  # this txn alone fails; its kiosk sends it again
-        return TxnOutcome(error=exc)

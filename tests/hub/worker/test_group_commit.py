@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from hub.worker.intake import Intake, TxnAnswer, WorkerStats
 from hub.worker.service import HubService
 from tests.hub import ledger_doors as doors
 from tests.hub.ledger.test_batch_commits import commit_fails
-from tests.hub.worker.test_service import Kiosk, demo
+from tests.hub.worker.test_service import Kiosk, valid_lookup
 from tests.secure_clients import hub_settings
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
@@ -172,95 +173,92 @@ def test_the_batch_bound_is_the_configured_commit_batch_max(lab: Lab, tmp_path: 
         parts.close()
 
 
-def test_a_reader_lookup_is_answered_while_a_batch_holds_its_write_transaction_open(
-    lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry
-) -> None:
-    """The commit thread is stuck inside a batch (its write transaction open: the ILS hook
-    of a txn waits); a reader lookup on the same worker is answered all the same."""
-    url = f"sqlite:///{tmp_path}/hold.sqlite"
+class _HeldIls:
+    """The ILS hook of a txn's commit, waiting until `leave`: the commit thread stays
+    inside its batch, the write transaction open."""
+
+    def __init__(self, inside: threading.Event, leave: threading.Event) -> None:
+        self.inside, self.leave = inside, leave
+
+    def follow_txn(self, _ledger: Any, _txn: Any, ack: messages.Ack, _now: Any) -> messages.Ack:
+        self.inside.set()
+        self.leave.wait(30)
+        return ack
+
+    def wake_all(self) -> None:
+        return None
+
+
+@dataclass
+class HeldWorker:
+    """A worker on the session's broker, one kiosk of it, and a reader's lookup; its
+    commits held on `hold_commits()` until the test ends."""
+
+    service: HubService
+    kiosk: Kiosk
+    lookup: messages.ReaderLookup
+    inside: threading.Event = field(default_factory=threading.Event)
+    leave: threading.Event = field(default_factory=threading.Event)
+
+    def hold_commits(self) -> None:
+        assert self.service.intake is not None
+        self.service.intake.ils = _HeldIls(self.inside, self.leave)  # type: ignore[assignment]
+
+    def send_returns(self, registry: Registry, serials: range) -> None:
+        topic = topics.topic(self.kiosk.kiosk_id, "txn")
+        for serial in serials:
+            txn = messages.Txn.model_validate_json(a_return(registry, serial))
+            self.kiosk.client.publish(topic, messages.encode(txn.model_copy(update={"kiosk_id": self.kiosk.kiosk_id})), qos=1)
+
+
+@pytest.fixture
+def held_worker(lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry) -> Iterator[HeldWorker]:
+    url = f"sqlite:///{tmp_path}/held.sqlite"
     with Ledger.open(url) as led:
         led.seed_demo(registry, per_member=3)
-    service = HubService(broker.url, url, registry, "group-hold", config=hub_settings(lab, "group-hold")).start()
-    inside, leave = threading.Event(), threading.Event()
-
-    class StuckIls:
-        def follow_txn(self, _ledger: Any, _txn: Any, ack: messages.Ack, _now: Any) -> messages.Ack:
-            inside.set()
-            leave.wait(20)
-            return ack
-
-    kiosk = Kiosk(lab, broker, f"k-{secrets.token_hex(4)}")
+    name = f"group-held-{secrets.token_hex(3)}"
+    service = HubService(broker.url, url, registry, name, config=hub_settings(lab, name)).start()
+    lookup = valid_lookup(registry)
+    held = HeldWorker(service, Kiosk(lab, broker, f"k-{secrets.token_hex(4)}"), lookup)
     try:
-        reader = demo(registry, "bj-joint")
-        lookup = messages.ReaderLookup(
-            op="reader_lookup", card=messages.CardRef(scheme=reader.scheme, number=reader.number),
-            library_id="capital",
-        )  # fmt: skip
-        assert kiosk.request(lookup).ok  # its presence written: the next lookup within a second reads only
-        assert service.intake is not None
-        service.intake.ils = StuckIls()  # type: ignore[assignment]
-        txn = messages.Txn.model_validate_json(a_return(registry, 1))
-        kiosk.client.publish(
-            topics.topic(kiosk.kiosk_id, "txn"),
-            messages.encode(txn.model_copy(update={"kiosk_id": kiosk.kiosk_id})), qos=1,
-        )  # fmt: skip
-        assert inside.wait(10), "the txn never reached its commit"
-        started = time.monotonic()
-        answer = kiosk.request(lookup, timeout=5)
-        waited = time.monotonic() - started
-        assert answer.ok and answer.state == "valid"
-        assert waited < 0.5, f"the lookup waited {waited:.2f} s behind the open batch"
-        with pytest.raises(queue.Empty):
-            kiosk.acks.get(timeout=0.1)  # and no ack before the batch committed
+        assert held.kiosk.request(lookup).ok  # its presence written: the next lookup within a second reads only
+        yield held
     finally:
-        leave.set()
-        kiosk.close()
+        held.leave.set()
+        held.kiosk.close()
         service.retire()
 
 
+def test_a_reader_lookup_is_answered_while_a_batch_holds_its_write_transaction_open(
+    held_worker: HeldWorker, registry: Registry
+) -> None:
+    """The commit thread is stuck inside a batch (its write transaction open: the ILS hook
+    of a txn waits); a reader lookup on the same worker is answered all the same."""
+    held_worker.hold_commits()
+    held_worker.send_returns(registry, range(1, 2))
+    assert held_worker.inside.wait(10), "the txn never reached its commit"
+    started = time.monotonic()
+    answer = held_worker.kiosk.request(held_worker.lookup, timeout=5)
+    waited = time.monotonic() - started
+    assert answer.ok and answer.state == "valid"
+    assert waited < 0.5, f"the lookup waited {waited:.2f} s behind the open batch"
+    with pytest.raises(queue.Empty):
+        held_worker.kiosk.acks.get(timeout=0.1)  # and no ack before the batch committed
+
+
 def test_a_reader_lookup_is_answered_past_a_backlog_that_fills_the_brokers_window(
-    lab: Lab, broker: MosquittoProcess, tmp_path: Path, registry: Registry
+    held_worker: HeldWorker, registry: Registry
 ) -> None:
     """A fleet's catch-up: more txns than the broker hands a worker unPUBACKed
     (`max_inflight_messages` 100), and their commits held up. A reader's lookup sent
     after all of them is answered at once: requests are subscribed at QoS 0, past the
     window (hub/worker/service.py); at QoS 1 it would wait for the backlog's commits."""
-    url = f"sqlite:///{tmp_path}/backlog.sqlite"
-    with Ledger.open(url) as led:
-        led.seed_demo(registry, per_member=3)
-    service = HubService(broker.url, url, registry, "group-backlog", config=hub_settings(lab, "group-backlog")).start()
-    inside, leave = threading.Event(), threading.Event()
-
-    class StuckIls:
-        def follow_txn(self, _ledger: Any, _txn: Any, ack: messages.Ack, _now: Any) -> messages.Ack:
-            inside.set()
-            leave.wait(30)
-            return ack
-
-        def wake_all(self) -> None:
-            return None
-
-    kiosk = Kiosk(lab, broker, f"k-{secrets.token_hex(4)}")
-    reader = demo(registry, "bj-joint")
-    lookup = messages.ReaderLookup(
-        op="reader_lookup", card=messages.CardRef(scheme=reader.scheme, number=reader.number), library_id="capital",
-    )  # fmt: skip
-    try:
-        assert kiosk.request(lookup).ok  # its presence written: the next lookup within a second reads only
-        assert service.intake is not None
-        service.intake.ils = StuckIls()  # type: ignore[assignment]
-        topic = topics.topic(kiosk.kiosk_id, "txn")
-        for serial in range(1, 151):
-            txn = messages.Txn.model_validate_json(a_return(registry, serial))
-            kiosk.client.publish(topic, messages.encode(txn.model_copy(update={"kiosk_id": kiosk.kiosk_id})), qos=1)
-        assert inside.wait(10), "the first txn never reached its commit"
-        answer = kiosk.request(lookup, timeout=5)  # sent after the 150 txns, on the same connection
-        assert answer.ok and answer.state == "valid"
-        assert kiosk.acks.empty(), "no txn of the backlog was committed meanwhile"
-    finally:
-        leave.set()
-        kiosk.close()
-        service.retire()
+    held_worker.hold_commits()
+    held_worker.send_returns(registry, range(1, 151))
+    assert held_worker.inside.wait(10), "the first txn never reached its commit"
+    answer = held_worker.kiosk.request(held_worker.lookup, timeout=5)  # sent after the 150 txns, on one connection
+    assert answer.ok and answer.state == "valid"
+    assert held_worker.kiosk.acks.empty(), "no txn of the backlog was committed meanwhile"
 
 
 def test_members_systems_drainers_are_woken_once_the_batch_has_committed(

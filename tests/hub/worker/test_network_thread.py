@@ -18,7 +18,7 @@ from hub.ledger.ledger import Ledger
 from hub.rules.registry import Registry
 from hub.worker.service import HubService
 from tests.hub.worker.test_group_commit import a_return
-from tests.hub.worker.test_service import Kiosk, demo
+from tests.hub.worker.test_service import Kiosk, valid_lookup
 from tests.paho_faults import crash_loop_once
 from tests.secure_clients import hub_settings
 
@@ -32,10 +32,7 @@ def test_an_error_inside_paho_costs_the_worker_a_reconnect_not_its_share(
         led.seed_demo(registry, per_member=3)
     service = HubService(own_broker.url, url, registry, "thread", config=hub_settings(lab, "thread")).start()
     kiosk = Kiosk(lab, own_broker, f"k-{secrets.token_hex(4)}")
-    reader = demo(registry, "bj-joint")
-    lookup = messages.ReaderLookup(
-        op="reader_lookup", card=messages.CardRef(scheme=reader.scheme, number=reader.number), library_id="capital",
-    )  # fmt: skip
+    lookup = valid_lookup(registry)
     try:
         assert kiosk.request(lookup).ok
         assert service._client is not None

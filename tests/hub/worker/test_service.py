@@ -134,6 +134,11 @@ def card(r: catalogue.DemoReader) -> messages.CardRef:
     return messages.CardRef(scheme=r.scheme, number=r.number)
 
 
+def valid_lookup(registry: Registry, library_id: str = "capital") -> messages.ReaderLookup:
+    """A lookup of the first valid Beijing joint card: answered `valid` at `library_id`."""
+    return messages.ReaderLookup(op="reader_lookup", card=card(demo(registry, "bj-joint")), library_id=library_id)
+
+
 def txn(kiosk: Kiosk, kind: str, item: str, ref: messages.CardRef | None, library: str = "capital",
         **extra: Any) -> messages.Txn:
     return messages.Txn(txn_id=f"{kiosk.kiosk_id}-{secrets.token_hex(6)}", kiosk_id=kiosk.kiosk_id,
