@@ -14,9 +14,11 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   waits a backoff doubling from `backoff_min_s` to `backoff_max_s`, then tries again;
 - `Sip2ProtocolError` (the system found the request invalid): tried `max_invalid` times,
   then a conflict, so one bad call cannot hold a system's queue for ever;
-- the system refuses (item not checked out on a first send, patron blocked, book out to
-  someone else): a conflict, and an exception row for staff (`hub status`, the
-  exceptions table); never dropped;
+- the system refuses (item not checked out on a first send of a return that ends a loan
+  it was told of, patron blocked, book out to someone else): a conflict, and an
+  exception row for staff (`hub status`, the exceptions table); never dropped. "Not
+  checked out" to a return that ends no loan the system was told of (a return heard
+  before its loan, whose 11 is then superseded) is what the hub told it: delivered;
 - with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
   (`[sip2] live_checkout_grace_s`, hub/ledger/ils_live.py) is checked back in (09), one at a
   time, unless the ledger's own loan of the book or a later checkout of it stands; a
@@ -221,6 +223,8 @@ class IlsDrainer:
                 self._delivered(call)
             elif earlier or client.sent_twice:  # our client's own resend counts as a send
                 self._delivered(call, "answered not checked out after an earlier send: taken as arrived")
+            elif (agrees := self.ledger.checkin_refusal_agrees(call)) is not None:
+                self._delivered(call, agrees)  # the system has it in, as the hub told it
             else:
                 self._conflict(
                     call, "ils_checkin_refused", f"not checked in: {result.screen_message or 'no reason given'}"

@@ -99,6 +99,9 @@ class IlsLedger:
             ils_mirror.mirror_item(self._db, item, title, member, False)
             ils_queue.record_live_call(self._db, system, "checkin", item, library_id, at, route=route)
 
+    def checkin_refusal_agrees(self, call: QueuedCall) -> str | None:
+        return ils_queue.checkin_refusal_agrees(self._db, call)
+
     def item_waiting(self, system: str, item: str) -> bool:
         return ils_queue.item_waiting(self._db, system, item)
 

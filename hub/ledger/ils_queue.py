@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hub.ledger import queries
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
 from hub.rules.rules import Route
 
@@ -210,6 +211,29 @@ def next_queued(db: Database, system: str, now: datetime) -> QueuedCall | None:
             )
 
 
+
+
+def checkin_refusal_agrees(db: Database, call: QueuedCall) -> str | None:
+    """Why a first 09 answered "item not checked out" is what the hub itself told the
+    system, or None (the system disagrees: a conflict for staff). It agrees when the
+    return ends no loan the system was told of: the ledger had none open (a return heard
+    before the loan it ends, whose 11 is then superseded; a book nobody lent), or that
+    loan's 11 never reached the system (superseded, refused, still owed). A loan with no
+    call at all (lent before the hub spoke SIP2 to its system) is not known to be untold."""
+    if call.txn_id is None:
+        return None
+    loan = queries.loan_ended_by(db, call.item, call.txn_id, time_text(call.at))
+    if loan is None:
+        return "answered not checked out: the ledger had no loan of the book open when the return came, so the system agrees"
+    states = {
+        row[0]
+        for row in db.query(
+            "SELECT state FROM ils_queue WHERE system = ? AND op = 'checkout' AND txn_id = ?", (call.system, loan)
+        )
+    }
+    if states and "delivered" not in states:
+        return f"answered not checked out: the system was never told the loan it ends (txn {loan}), so it agrees"
+    return None
 
 
 def begin_attempt(db: Database, call_id: int) -> None:

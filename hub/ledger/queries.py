@@ -152,6 +152,20 @@ def open_loan_txn(db: Database, barcode: str) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def loan_ended_by(db: Database, barcode: str, return_txn_id: str, at: str) -> str | None:
+    """The txn id of the loan a return ends: the one it closed, else (a return held for
+    staff closes nothing) the one open since before `at` (time_text); None when the
+    ledger had no loan of the book open at that return."""
+    closed = db.query_one("SELECT txn_id FROM loans WHERE item = ? AND closed_by = ?", (barcode, return_txn_id))
+    if closed is not None:
+        return str(closed[0])
+    held = db.query_one(
+        "SELECT txn_id FROM loans WHERE item = ? AND closed_at IS NULL AND opened_at < ? ORDER BY opened_at DESC LIMIT 1",
+        (barcode, at),
+    )
+    return None if held is None else str(held[0])
+
+
 def waiting_hold(db: Database, barcode: str) -> tuple[str, str] | None:
     """(reader hash, pickup library) of the oldest open hold on the item."""
     row = db.query_one(
