@@ -371,12 +371,12 @@ class HubService:
         """paho's loop raised (contract/paho_thread.py): as a lost connection (paho's
         on_disconnect never ran): no PUBACK of this connection's messages goes out on the
         next one, whose broker sends them again; the loop connects again."""
+        self._subscribed.clear()  # before anything else sees the error: not subscribed until SUBACK again
+        self._next_connection()
+        self._connected_at = None
         self.stats.count("errors")
         log.error("worker %s: paho's network loop failed (%s: %s); connecting again",
                   self.worker_name, type(exc).__name__, exc)  # fmt: skip
-        self._subscribed.clear()
-        self._next_connection()
-        self._connected_at = None
 
     def _next_connection(self) -> None:
         with self._ack_lock:
