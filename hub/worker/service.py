@@ -29,7 +29,7 @@ does", has the measurements behind this):
   SIGKILL) whatever the ledger's database does: a frozen or unreachable PostgreSQL has
   the calls waiting on it cut (hub/worker/assembly.py). What was not finished by then was
   neither acked nor PUBACKed, so the session holds it for this worker's return, and
-  a message that arrives once the stop has begun is left to the session too.
+  a txn that arrives once the stop has begun is left to the session too.
 
 Txns are not committed on paho's thread: it hands each to the commit thread
 (hub/worker/group_commit.py), which commits what has queued up as one batch and then
@@ -424,7 +424,7 @@ class HubService:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """Every message is PUBACKed once handled: a txn by the commit thread after its
         batch committed (hub/worker/group_commit.py), anything else here, on return."""
-        if self._client is not client:  # stopping: left to the session, which hands it again
+        if self._client is not client:  # stopping: a txn is left to the session, a request to its kiosk's retry
             return
         puback = self._puback_for(client, msg)
         handed_over = False
