@@ -303,6 +303,9 @@ class PostgresDatabase(Database):
             if self._cut:
                 raise self._psycopg.OperationalError("the ledger's connection was cut or closed (its worker is stopping)")
             self._conn = self._connect()  # never inside a transaction: its statements die with it
+            if self._cut:  # cut while connecting: the new connection is not used either
+                self._conn.close()
+                raise self._psycopg.OperationalError("the ledger's connection was cut (its worker is stopping)")
         return self._conn
 
     _qmark = re.compile(r"\?")
