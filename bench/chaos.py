@@ -37,6 +37,7 @@ from bench.chaos_schedule import HOLD_S, KINDS, Fault, as_json, schedule
 from bench.chaos_verdict import Verdict, judge
 from bench.soak_order import World, soak_books, soak_readers
 from hub.ledger.ledger import Ledger
+from hub.ledger.ledger_sql import LedgerUrlError
 from hub.rules.registry import load_registry
 
 RATE_PER_S = 25.0  # txns the world makes per second, all kiosks together
@@ -169,6 +170,9 @@ class Chaos:
             self.ends.append((until, fault, ils_back))
         elif fault.kind == "database":
             assert rig.postgres is not None
+            if not rig.postgres.running:
+                self._skip(fault, at, "the database is already down")
+                return
             rig.postgres.crash()
             self.say(f"{at} FAULT database: PostgreSQL crashed (immediate stop); restart in {fault.hold_s:.1f}s")
 
@@ -203,10 +207,14 @@ class Chaos:
             worker.launch()
 
 
-def ils_owed(db_url: str) -> int:
-    """Calls the hub still owes a member's system (`ils_queue` rows queued)."""
-    with Ledger.open(db_url) as led:
-        return sum(link.queued for link in led.ils_links())
+def ils_owed(db_url: str) -> int | str:
+    """Calls the hub still owes a member's system (`ils_queue` rows queued); "?" while the
+    ledger's PostgreSQL is down (a `database` fault): the soak's own count must not end it."""
+    try:
+        with Ledger.open(db_url) as led:
+            return sum(link.queued for link in led.ils_links())
+    except LedgerUrlError:
+        return "?"
 
 
 def run(minutes: float, seed: int, faults_per_minute: float, n_workers: int, drain_s: float,

@@ -101,6 +101,12 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
+    def cut(self) -> None:
+        """Break the connection under the call waiting on it, from any thread, and make no
+        new one (`Database.cut`): for a worker's stop that must not wait on a database
+        that does not answer."""
+        self.db.cut()
+
     def __enter__(self) -> Ledger:
         return self
 

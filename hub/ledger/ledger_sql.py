@@ -12,14 +12,17 @@ both dialects compare correctly. The tables themselves are hub/ledger/ledger_sch
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from contract.private_files import make_private
@@ -89,6 +92,15 @@ class Database:
         yield self
 
     def close(self) -> None:
+        """Close the connection, once the call under way on it (another thread's) is done:
+        a stop that cannot wait for a server that does not answer `cut()`s first."""
+        raise NotImplementedError
+
+    def cut(self) -> None:
+        """Break the connection under whatever call is waiting on it now (any thread; it
+        fails at once) and open no new one: for a stop that must not wait on a database that
+        does not answer (a frozen or unreachable server). A transaction cut short is not
+        committed; it is as if the server had crashed under it."""
         raise NotImplementedError
 
     # -- shared --
@@ -222,6 +234,11 @@ class SqliteDatabase(Database):
         with self._lock:
             self._conn.close()
 
+    def cut(self) -> None:
+        # SQLite waits only on its busy timeout; an interrupted statement ends at once.
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.interrupt()
+
 
 class PostgresDatabase(Database):
     """PostgreSQL through psycopg 3; `?schema=NAME` in the URL selects (and creates) a
@@ -229,10 +246,25 @@ class PostgresDatabase(Database):
 
     dialect = "postgresql"
     id_pk = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    # What a connection gets unless the URL says otherwise. libpq waits for ever (psycopg
+    # 130 s) on a server that takes the TCP connection and never answers (frozen, or a
+    # host gone in the middle), and a call on a connection whose peer vanished without a
+    # FIN waits out TCP's retransmissions (~15 min): the keepalives and tcp_user_timeout
+    # notice a dead peer in about half a minute. (A frozen server on a live host keeps
+    # answering TCP: only `cut()` ends a call waiting on it.)
+    CONNECT_DEFAULTS: ClassVar[dict[str, str]] = {
+        "connect_timeout": "5",
+        "keepalives": "1",
+        "keepalives_idle": "10",
+        "keepalives_interval": "5",
+        "keepalives_count": "3",
+        "tcp_user_timeout": "30000",
+    }
 
     def __init__(self, url: str) -> None:
         super().__init__()
         import psycopg  # only needed when a PostgreSQL ledger is opened
+        from psycopg import conninfo as pg_conninfo
 
         self._psycopg = psycopg
         self.IntegrityError = psycopg.errors.IntegrityError
@@ -240,8 +272,12 @@ class PostgresDatabase(Database):
             psycopg.errors.DeadlockDetected,
             psycopg.errors.SerializationFailure,
         )
-        self._conninfo, self.schema = _split_schema(url)
+        conninfo, self.schema = _split_schema(url)
+        given = pg_conninfo.conninfo_to_dict(conninfo)
+        defaults = {k: v for k, v in self.CONNECT_DEFAULTS.items() if k not in given}
+        self._conninfo = pg_conninfo.make_conninfo(conninfo, **defaults)
         self._writing = 0  # write() blocks open on this connection
+        self._cut = False  # cut(): no connection is made again
         try:
             self._conn = self._connect()
         except psycopg.OperationalError as exc:
@@ -262,9 +298,14 @@ class PostgresDatabase(Database):
         the statement that met the dead connection failed, and its caller retries as it
         would any failure (a kiosk's txn is sent again); the next one finds a live
         connection instead of failing for ever. Found by the chaos soak (bench/chaos.py).
-        Raises psycopg.OperationalError while the server is still down."""
+        Raises psycopg.OperationalError while the server is still down, and once `cut()`."""
         if self._writing == 0 and (self._conn.broken or self._conn.closed):
+            if self._cut:
+                raise self._psycopg.OperationalError("the ledger's connection was cut or closed (its worker is stopping)")
             self._conn = self._connect()  # never inside a transaction: its statements die with it
+            if self._cut:  # cut while connecting: the new connection is not used either
+                self._conn.close()
+                raise self._psycopg.OperationalError("the ledger's connection was cut (its worker is stopping)")
         return self._conn
 
     _qmark = re.compile(r"\?")
@@ -323,7 +364,18 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         with self._lock:
+            self._cut = True  # a thread that comes after makes no connection again
             self._conn.close()
+
+    def cut(self) -> None:
+        """Shut the socket down under the call waiting on it (no lock taken: the waiting
+        thread holds it): the call reads the end of the connection and fails at once, as
+        when the server crashed. Closing the descriptor alone would not wake its poll()."""
+        self._cut = True
+        with contextlib.suppress(OSError, self._psycopg.Error):
+            fd = os.dup(self._conn.pgconn.socket)  # raises once the connection is closed
+            with socket.socket(fileno=fd) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _split_schema(url: str) -> tuple[str, str | None]:

@@ -16,12 +16,19 @@ What a caller may rely on:
   thread (hub/worker/group_commit.py, running when `build_hub` returns): requests read
   on the first, so a batch's write transaction never holds up a reader lookup.
 - `HubParts.close()` stops the committer (settling what is queued), the sweeper, then
-  the drainers, closes the pools, then both ledger connections; it is idempotent.
+  the drainers, closes the pools, then both ledger connections; it is idempotent, and
+  it ends within `timeout_s` (and a little) whatever the database does: a thread still
+  waiting on the ledger then (a frozen PostgreSQL, a connection left half-open) has its
+  call cut (`Ledger.cut`: it fails at once, nothing of it committed), and so has a
+  call of the stop itself (a drainer's lease given back). A worker told to stop must
+  stop, and a txn cut short was neither acked nor PUBACKed: the broker hands it again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,20 +74,43 @@ class HubParts:
         """Start the parked-txn sweeper (at once, then every few minutes)."""
         self.sweeper.start()
 
-    def close(self) -> None:
-        """Stop the threads and close the pools and the ledger (idempotent)."""
+    def close(self, timeout_s: float = 6.0) -> None:
+        """Stop the threads and close the pools and the ledger (idempotent), within
+        `timeout_s`: what still waits on the database then is cut (module doc)."""
         if self._closed:
             return
         self._closed = True
-        self.committer.stop()
-        self.sweeper.stop()
-        for drainer in self.drainers.values():
-            drainer.stop()
-        for pool in self.pools.values():
-            pool.close()
-        if self.txn_ledger is not self.ledger:
-            self.txn_ledger.close()
-        self.ledger.close()
+        deadline = time.monotonic() + timeout_s
+        # Whatever waits on the ledger at the deadline, this thread included, fails then.
+        watchdog = threading.Timer(timeout_s, self.cut_ledger)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if not self.committer.stop(max(0.0, deadline - time.monotonic()) / 2):
+                self.txn_ledger.cut()  # the thread is inside a call that will not come back
+                if not self.committer.ended(1.0):
+                    log.warning("commit thread did not come out of its cut database call")
+            self.sweeper.stop(max(0.0, deadline - time.monotonic()))
+            for drainer in self.drainers.values():
+                drainer.stop(max(0.0, deadline - time.monotonic()))
+            for pool in self.pools.values():
+                pool.close()
+            if self.txn_ledger is not self.ledger:
+                self.txn_ledger.close()
+            self.ledger.close()
+        finally:
+            watchdog.cancel()
+
+    def cut_ledger(self) -> None:
+        """Cut both ledger connections under the calls waiting on them (`Ledger.cut`):
+        for a stop past its bound. The worker is of no further use after it."""
+        log.warning(
+            "stopping: the ledger still busy at the stop's bound; its calls are cut: %d txn(s) left "
+            "unsettled, neither acked nor PUBACKed: the broker hands them to this worker again",
+            self.committer.unsettled,
+        )
+        self.ledger.cut()
+        self.txn_ledger.cut()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,13 @@ What a caller may rely on:
   hands it to this worker's session again.
 - `drain()` returns once everything submitted before it is settled; `stop()` settles
   what is queued, then ends the thread (idempotent).
+- `stop()` is bounded: a thread still inside a batch at its timeout (the database does
+  not answer: a frozen server, a connection left half-open) is told to leave the rest,
+  and `stop()` returns False after logging how many txns were left unsettled. Those got
+  no ack and no PUBACK, so nothing is lost: the broker hands them to this worker's
+  session again, and the kiosks' journals send them again. Whoever owns the thread's
+  database connection then cuts it (hub/worker/assembly.py), and `ended()` waits for
+  the thread to come out.
 """
 
 from __future__ import annotations
@@ -76,6 +83,8 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[Arrival | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._progress = threading.Condition()
+        self._leave = threading.Event()  # stop() gave up waiting: commit no further batch
+        self._stopped_thread: threading.Thread | None = None
         self._submitted = 0
         self._settled = 0
         self.batches = 0  # batches committed (or failed): with `settled`, the mean batch size
@@ -83,6 +92,12 @@ class GroupCommitter:
     @property
     def settled(self) -> int:
         return self._settled
+
+    @property
+    def unsettled(self) -> int:
+        """Txns submitted and not yet settled: neither acked nor PUBACKed so far."""
+        with self._progress:
+            return self._submitted - self._settled
 
     def start(self) -> GroupCommitter:
         if self._thread is None:
@@ -102,17 +117,40 @@ class GroupCommitter:
             target = self._submitted
             return self._progress.wait_for(lambda: self._settled >= target, timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Settle what is queued, then end the thread (idempotent)."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Settle what is queued, then end the thread (idempotent). False when the thread
+        was still inside a batch after `timeout`: then it commits no further batch, and
+        what it did not settle is logged and left to the broker (see the module doc)."""
         thread, self._thread = self._thread, None
+        if thread is None:
+            return self.ended(0)
+        self._stopped_thread = thread
+        self._queue.put(None)
+        thread.join(timeout)
+        if not thread.is_alive():
+            return True
+        self._leave.set()
+        left = self.unsettled
+        log.warning(
+            "commit thread still inside a batch after %gs (the database does not answer): %d txn(s) left "
+            "unsettled, neither acked nor PUBACKed: the broker hands them to this worker again",
+            timeout, left,
+        )  # fmt: skip
+        return False
+
+    def ended(self, timeout: float) -> bool:
+        """Wait up to `timeout` for a stopped thread to come out; True once it has."""
+        thread = self._stopped_thread
         if thread is not None:
-            self._queue.put(None)
             thread.join(timeout)
+            if thread.is_alive():
+                return False
+        return True
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is None:
+            if first is None or self._leave.is_set():
                 return
             batch = [first]
             stopping = False
@@ -126,7 +164,7 @@ class GroupCommitter:
                     break
                 batch.append(more)
             self._commit_and_settle(batch)
-            if stopping:
+            if stopping or self._leave.is_set():
                 return
 
     def _commit_and_settle(self, batch: list[Arrival]) -> None:

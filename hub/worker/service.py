@@ -25,6 +25,11 @@ does", has the measurements behind this):
   which handles what its session holds and then ends it;
 - `stop()` keeps the session (a restart or a deploy loses nothing); subscriptions are
   made again in `on_connect` all the same, for a broker that lost its sessions.
+- `stop()` ends within its bound (`STOP_S`, inside the 10 s a supervisor gives before
+  SIGKILL) whatever the ledger's database does: a frozen or unreachable PostgreSQL has
+  the calls waiting on it cut (hub/worker/assembly.py). What was not finished by then was
+  neither acked nor PUBACKed, so the session holds it for this worker's return, and
+  a txn that arrives once the stop has begun is left to the session too.
 
 Txns are not committed on paho's thread: it hands each to the commit thread
 (hub/worker/group_commit.py), which commits what has queued up as one batch and then
@@ -94,6 +99,9 @@ SHARED_LEAVES = {"txn": 1, "req": 0, "state": 1, "telemetry": 1}
 # two processes taking one session from each other (or a broker that keeps failing).
 _SHORT_LIVED_S = 5.0
 _SHORT_LIVED_IN_A_ROW = 3
+# How long `stop()` may take: under the 10 s a supervisor (hub/worker/worker_process.py,
+# systemd's default is 90 s) waits after SIGTERM before its SIGKILL, with room for the exit.
+STOP_S = 8.0
 
 
 def client_id(worker: str) -> str:
@@ -256,10 +264,11 @@ class HubService:
             raise TimeoutError(f"hub worker could not subscribe at {self.broker_url} within {wait}s")
         return self
 
-    def stop(self) -> None:
-        """Disconnect and close the ledger (idempotent). The broker keeps the session:
-        what arrives meanwhile waits for this worker's return (see the module doc)."""
-        self._close(end_session=False)
+    def stop(self, timeout_s: float = STOP_S) -> None:
+        """Disconnect and close the ledger (idempotent), within about `timeout_s`. The
+        broker keeps the session: what arrives meanwhile waits for this worker's return,
+        with what was not settled by then (see the module doc)."""
+        self._close(end_session=False, timeout_s=timeout_s)
 
     def retire(self, timeout: float = 10.0) -> None:
         """Leave the group for good: unsubscribe from the shared topics (everything the
@@ -284,23 +293,37 @@ class HubService:
         if parts is not None and not parts.committer.drain(timeout):
             log.warning("worker %s: txns still being committed after %ss", self.worker_name, timeout)
 
-    def _close(self, end_session: bool) -> None:
+    def _close(self, end_session: bool, timeout_s: float = STOP_S) -> None:
+        """Settle what is queued (half the bound at most: on a ledger that answers it takes
+        milliseconds), disconnect, end paho's thread, then stop the parts. A handler of
+        paho's thread waiting on a ledger that does not answer would hold `loop_stop()`
+        for ever: the ledger's calls are cut a second before the bound, then the parts
+        get that second (`HubParts.close` cuts what waits on the ledger at its own bound)."""
+        deadline = time.monotonic() + timeout_s
         if not end_session and self._client is not None and self._client.is_connected():
-            self._settle_queued(10.0)  # their acks go out before the connection ends
+            self._settle_queued(timeout_s / 2)  # their acks go out before the connection ends
         client, self._client = self._client, None
-        if client is not None:
-            try:
-                if end_session:
-                    props = Properties(PacketTypes.DISCONNECT)
-                    props.SessionExpiryInterval = 0
-                    client.disconnect(properties=props)
-                else:
-                    client.disconnect()
-            finally:
-                client.loop_stop()
         parts, self._parts = self._parts, None
-        if parts is not None:
-            parts.close()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic() - 1.0), parts.cut_ledger) if parts else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            if client is not None:
+                try:
+                    if end_session:
+                        props = Properties(PacketTypes.DISCONNECT)
+                        props.SessionExpiryInterval = 0
+                        client.disconnect(properties=props)
+                    else:
+                        client.disconnect()
+                finally:
+                    client.loop_stop()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if parts is not None:
+                parts.close(max(1.0, deadline - time.monotonic()))
 
     def __enter__(self) -> HubService:
         return self.start()
@@ -401,6 +424,8 @@ class HubService:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """Every message is PUBACKed once handled: a txn by the commit thread after its
         batch committed (hub/worker/group_commit.py), anything else here, on return."""
+        if self._client is not client:  # stopping: a txn is left to the session, a request to its kiosk's retry
+            return
         puback = self._puback_for(client, msg)
         handed_over = False
         kiosk_id = topics.kiosk_id_from_topic(msg.topic)

@@ -283,3 +283,34 @@ def test_members_systems_drainers_are_woken_once_the_batch_has_committed(
     intake.handle_txns([(KIOSK, b"not a txn")])
     assert seen == [2], "nothing committed: nothing to wake for"
     drainers_view.close()
+
+
+def test_stop_is_bounded_when_a_batch_does_not_come_back_and_leaves_the_rest_unsettled(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database does not answer inside batch 0: stop() returns at its bound, says how
+    many txns it left, and the thread commits nothing more once its call comes back: what
+    it left got no ack and no PUBACK, so the broker hands it again (nothing lost)."""
+    inside, release = threading.Event(), threading.Event()
+
+    def commit(arrivals: Sequence[tuple[str, bytes]]) -> list[TxnAnswer]:
+        recorder.add("commit", len(arrivals))
+        inside.set()
+        release.wait(10)  # as a call on a frozen server, until it is cut
+        raise OSError("connection cut")
+
+    committer = GroupCommitter(commit, recorder.send_ack, WorkerStats()).start()
+    committer.submit(recorder.arrival(0))
+    assert inside.wait(5)
+    for i in range(1, 4):
+        committer.submit(recorder.arrival(i))
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="hub.worker.group_commit"):
+        assert committer.stop(timeout=0.3) is False
+    assert time.monotonic() - started < 2
+    assert "4 txn(s) left unsettled" in caplog.text
+    release.set()  # the cut call fails
+    assert committer.ended(5)
+    assert recorder.of("commit") == [1], "no batch after the stop gave up"
+    assert recorder.of("ack") == []
+    assert recorder.of("puback") == [0], "the failed batch settled, the three behind it left to the broker"
