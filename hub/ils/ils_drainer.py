@@ -9,7 +9,9 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   book the system already settled is superseded, not sent (hub/ledger/ils_queue.py);
 - a send is counted (`attempts`) before it starts, so an answer lost on the way still
   counts: if the retry is then answered "item not checked out" (a checkin) or the book
-  is already on the patron's record (a checkout), the first send arrived: delivered;
+  is already on the patron's record (a checkout), the first send arrived: delivered. A
+  live checkin whose answer was lost reaches the queue with its send counted
+  (hub/ledger/ils_live_checkin.py), so the drainer's 09 is such a retry;
 - `Sip2Unavailable`: the system is down; the call stays first in line and the thread
   waits a backoff doubling from `backoff_min_s` to `backoff_max_s`, then tries again;
 - `Sip2ProtocolError` (the system found the request invalid): tried `max_invalid` times,

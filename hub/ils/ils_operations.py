@@ -13,7 +13,9 @@ What a caller may rely on:
 
 - Every call that reaches a system is in the ledger's `ils_queue` (hub/ledger/ils_queue.py):
   a live one waits for its txn, which claims it (a live checkout is recorded before its
-  11 is sent, and checked back in when no txn claims it in time: hub/ledger/ils_live.py); a
+  11 is sent, and checked back in when no txn claims it in time: hub/ledger/ils_live.py;
+  a live checkin before its 09, and resent as a retry when its answer was lost, or its
+  refusal judged, by its return txn: hub/ledger/ils_live_checkin.py); a
   txn whose call was not made live (the system was down, the kiosk was offline) queues
   one, in the same database transaction as its commit, and the drainer
   (hub/ils/ils_drainer.py) sends it later.
@@ -255,21 +257,43 @@ class IlsGateway:
 
     def return_route(self, item: str, library_id: str, system: str) -> IlsRoute | None:
         """09 at the book's system with the kiosk's library as the current location, and
-        the route from its answer; None when the system does not answer or still waits
-        for an earlier call about this book (the hub's own rule routes it then, and the
-        return txn queues the checkin)."""
+        the route from its answer; None when the hub's own rule routes the book instead:
+        the system does not answer, refused the 09, answered only our client's resend of
+        it (the answer with the route was lost), or still waits for an earlier call about
+        this book (the return txn then queues the checkin).
+
+        The checkin is in the ledger before its 09 leaves (hub/ledger/ils_live_checkin.py),
+        as a live checkout is: with no answer it stays pending, and its return txn has it
+        resent as a retry (a first send would be refused "not checked out" by a system
+        that had checked the book in: a spurious conflict); a refusal of a first send is
+        kept for the return txn to judge as the drainer judges a queued one."""
         if self.ledger.item_waiting(system, item):
             return None
         now = self.clock()
+        call_id: int | None = None
         try:
             with self._client(system) as client:
+                call_id = self.ledger.record_pending_checkin(system, item, library_id, now)
                 result = client.checkin(item, at=now, current_location=library_id)
-        except IlsRefusal:
+                echo = not result.ok and client.sent_twice  # the refusal answers our own resend
+        except IlsRefusal as refusal:
+            if call_id is not None:
+                cause = type(refusal.__cause__).__name__ if refusal.__cause__ else refusal.code
+                if client.request_sent:
+                    self.ledger.note_checkin_uncertain(call_id, f"the 09 may have reached the system: outcome unknown ({cause})")
+                else:  # it never left (connecting failed): the return txn queues a first send
+                    self.ledger.drop_unsent_checkin(call_id)
+            return None
+        assert call_id is not None
+        member = self._member_of(item, system)
+        if echo:
+            self.ledger.checkin_made(call_id, now, None, item, result.title, member)
+            return None
+        if not result.ok:
+            self.ledger.checkin_refused(call_id, result.screen_message, item, result.title, member)
             return None
         route = Route(*self._route(item, library_id, result.alert_type, result.destination))
-        self.ledger.record_live_checkin(
-            system, item, library_id, now, route, result.title, self._member_of(item, system)
-        )
+        self.ledger.checkin_made(call_id, now, route, item, result.title, member)
         return IlsRoute(route.route, route.library_id, title=result.title)
 
     def _route(self, item: str, library_id: str, alert_type: str | None, destination: str | None) -> tuple[str, str]:
@@ -300,8 +324,9 @@ class IlsGateway:
     # ------------------------------------------------------------------ txns
 
     def follow_txn(self, ledger: IlsLedger, txn: messages.Txn, ack: messages.Ack, now: datetime) -> messages.Ack:
-        """Inside a txn's commit (hub/ledger/commits.py): claim the live call the txn stands for,
-        or queue the call the book's system is owed. A loan or renewal the system made
+        """Inside a txn's commit (hub/ledger/commits.py): claim the live call the txn stands for
+        (a return settles its live checkin: delivered, resent as a retry, or judged a
+        conflict), or queue the call the book's system is owed. A loan or renewal the system made
         keeps the system's due date in the ledger (and in the ack). Books of the hub's own
         catalogue, and txns not committed, are left alone."""
         if ack.result != "committed":
@@ -314,13 +339,18 @@ class IlsGateway:
         if op == "checkout":
             live = ledger.claim_live_checkout(system, txn.item, key, txn.kiosk_id, txn.txn_id)
             claimed = (live.id, live.due) if live is not None and live.lent else None
+        elif op == "checkin":
+            settled = ledger.claim_live_checkin(system, txn.item, txn.txn_id, txn.kiosk_id, now)
+            if settled == "queued":  # its 09's outcome is unknown: resent, as a retry
+                self.wake(system)
+            if settled is not None:
+                return ack
+            claimed = None
         else:
-            claimed = ledger.claim_live_call(
-                system, op, txn.item, None if op == "checkin" else key, txn.txn_id, txn.kiosk_id, now
-            )
+            claimed = ledger.claim_live_call(system, op, txn.item, key, txn.txn_id, txn.kiosk_id, now)
         if claimed is not None:
             _, due = claimed
-            if due is not None and op != "checkin":
+            if due is not None:
                 ledger.keep_system_due(txn.item, due)
                 ack = ack.model_copy(update={"due": due})
             return ack

@@ -1,11 +1,11 @@
 """The ledger as the ILS leg (hub/ils/) holds it: `IlsLedger`, the ledger functions the
 SIP2 gateway, its drainers and its commit hook may call, and no database handle. The ILS
 leg so reaches the ledger's tables only through the modules that own them: the call queue
-and its links (`ils_queue`), live checkouts (`ils_live`), the mirror of a member's system
+and its links (`ils_queue`), live checkouts (`ils_live`) and checkins (`ils_live_checkin`), the mirror of a member's system
 (`ils_mirror`), a reader's and a book's home (`queries`) and the PIN counters (`pins`).
 
 What a caller may rely on: the gateway's and the drainer's writes each commit on their
-own; the commit hook's (`claim_live_checkout`, `claim_live_call`, `enqueue`,
+own; the commit hook's (`claim_live_checkout`, `claim_live_checkin`, `claim_live_call`, `enqueue`,
 `record_conflict_now`, `keep_system_due`) join the txn's commit transaction, for which
 the ledger hands its follow-up hook an `IlsLedger` over that transaction
 (hub/ledger/commits.py).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hub.ledger import ils_live, ils_mirror, ils_queue, pins, queries
+from hub.ledger import ils_live, ils_live_checkin, ils_mirror, ils_queue, pins, queries
 from hub.ledger.ils_live import Claim, LiveCheckout
 from hub.ledger.ils_queue import QueuedCall
 from hub.ledger.ledger_sql import Database
@@ -90,14 +90,31 @@ class IlsLedger:
                 self._db, system, "renew", item, library_id, at, patron_id=patron_id, card_hash=card_hash, due=due
             )
 
-    def record_live_checkin(
-        self, system: str, item: str, library_id: str, at: datetime, route: Route, title: str | None, member: str
+    def record_pending_checkin(self, system: str, item: str, library_id: str, at: datetime) -> int:
+        return ils_live_checkin.record_pending(self._db, system, item, library_id, at)
+
+    def note_checkin_uncertain(self, call_id: int, why: str) -> None:
+        ils_live_checkin.note_uncertain(self._db, call_id, why)
+
+    def drop_unsent_checkin(self, call_id: int) -> None:
+        ils_live_checkin.drop_unsent(self._db, call_id)
+
+    def checkin_made(
+        self, call_id: int, at: datetime, route: Route | None, item: str, title: str | None, member: str
     ) -> None:
-        """A checkin the system made while the kiosk waited (the book in the mirror at
-        `member`, not available), with the route its answer gave, in one transaction."""
+        """The system checked the book in (the book in the mirror at `member`, not
+        available), with the route its answer gave (None: only a resend was answered), in
+        one transaction."""
         with self._db.write():
             ils_mirror.mirror_item(self._db, item, title, member, False)
-            ils_queue.record_live_call(self._db, system, "checkin", item, library_id, at, route=route)
+            ils_live_checkin.mark_checked_in(self._db, call_id, at, route)
+
+    def checkin_refused(self, call_id: int, words: str | None, item: str, title: str | None, member: str) -> None:
+        """The system refused the live 09 (the book in the mirror as it named it), for its
+        return txn to judge, in one transaction."""
+        with self._db.write():
+            ils_mirror.mirror_item(self._db, item, title, member, False)
+            ils_live_checkin.mark_refused(self._db, call_id, words)
 
     def checkin_refusal_agrees(self, call: QueuedCall) -> str | None:
         return ils_queue.checkin_refusal_agrees(self._db, call)
@@ -114,6 +131,9 @@ class IlsLedger:
         self, system: str, item: str, card_hash: str | None, kiosk_id: str, txn_id: str
     ) -> Claim | None:
         return ils_live.claim(self._db, system, item, card_hash, kiosk_id, txn_id)
+
+    def claim_live_checkin(self, system: str, item: str, txn_id: str, kiosk_id: str, now: datetime) -> str | None:
+        return ils_live_checkin.claim(self._db, system, item, txn_id, kiosk_id, now)
 
     def claim_live_call(
         self, system: str, op: str, item: str, card_hash: str | None, txn_id: str, kiosk_id: str, now: datetime

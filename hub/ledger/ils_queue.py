@@ -5,7 +5,8 @@ One row of `ils_queue` is one SIP2 call about one book:
 
     state      meaning
     live       made while a kiosk waited (checkout_auth, renew_auth, return_route) and
-               answered; waits for the kiosk's txn, which claims it (`claim_live_call`)
+               answered; waits for the kiosk's txn, which claims it (`claim_live_call`;
+               checkouts and checkins: their own modules, below)
     queued     owed: the txn is committed in the ledger, the system has not been told;
                the drainer (hub/ils/ils_drainer.py) sends it, oldest first per system
     delivered  the system has it (answered by a live call its txn claimed, or drained)
@@ -15,7 +16,11 @@ One row of `ils_queue` is one SIP2 call about one book:
 
 A checkout made while a kiosk waits is a live checkout (hub/ledger/ils_live.py): recorded
 `pending` before its 11 is sent, `live` once lent, and checked back in when no loan txn
-claims it in time; its states are listed there.
+claims it in time; its states are listed there. A checkin made while a kiosk waits for
+the route (`return_route`) is a live checkin (hub/ledger/ils_live_checkin.py): recorded
+`pending` before its 09 is sent, `live` or `refused` once answered, and settled by its
+return txn: a pending one is then `queued` with its send counted (a retry), a refused one
+judged by `checkin_refusal_agrees` as a queued 09's refusal is.
 
 `attempts` counts sends that began: a call whose answer was lost counts, so a second
 answer such as "item not checked out" is read as "the first one arrived". `ils_links`
@@ -33,7 +38,6 @@ from datetime import datetime, timedelta
 
 from hub.ledger import queries
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
-from hub.rules.rules import Route
 
 OPS = ("checkout", "checkin", "renew")
 # A live call older than this is not claimed by a txn: the reader's session is long over.
@@ -85,33 +89,18 @@ def record_live_call(
     patron_id: str | None = None,
     card_hash: str | None = None,
     due: datetime | None = None,
-    route: Route | None = None,
 ) -> None:
-    """A call the system answered while a kiosk waited; its txn claims it later. A
-    checkin keeps the `route` the system's answer gave the book (`live_route`)."""
+    """A call the system answered while a kiosk waited (a renewal); its txn claims it later.
+    Live checkouts and checkins are recorded before they are sent instead
+    (hub/ledger/ils_live.py, hub/ledger/ils_live_checkin.py)."""
     db.execute(
         "INSERT INTO ils_queue (system, op, item, patron_id, card_hash, library_id, at, state, attempts,"
-        " due, created_at, done_at, route, route_library) VALUES (?, ?, ?, ?, ?, ?, ?, 'live', 1, ?, ?, ?, ?, ?)",
+        " due, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'live', 1, ?, ?, ?)",
         (
             system, op, item, patron_id, card_hash, library_id, time_text(at),
             time_text(due) if due else None, time_text(at), time_text(at),
-            route.route if route else None, route.library_id if route else None,
         ),
     )  # fmt: skip
-
-
-def live_route(db: Database, item: str, now: datetime) -> Route | None:
-    """Where a member's system sent this book at its newest unclaimed live checkin (the
-    09 of `return_route`, within the claim window): what the hub told the kiosk, so what
-    its return txn is judged against (hub/ledger/txn_effects.py). None when there is none."""
-    row = db.query_one(
-        "SELECT route, route_library FROM ils_queue WHERE op = 'checkin' AND item = ? AND state = 'live'"
-        " AND created_at >= ? ORDER BY id DESC LIMIT 1",
-        (item, time_text(now - LIVE_CLAIM_WINDOW)),
-    )
-    if row is None or row[0] is None or row[1] is None:
-        return None
-    return Route(row[0], row[1])
 
 
 def claim_live_call(

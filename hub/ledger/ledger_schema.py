@@ -196,7 +196,7 @@ ADDED_COLUMNS = (
     ("fleet", "clock_sampled_at", "TEXT"),
     ("readers", "locked_by", "TEXT"),
     ("ils_queue", "checkin_started_at", "TEXT"),  # hub/ledger/ils_live.py
-    # a live checkin's route, as the system answered it (hub.ledger.ils_queue.live_route)
+    # a live checkin's route, as the system answered it (hub.ledger.ils_live_checkin.live_route)
     ("ils_queue", "route", "TEXT"),
     ("ils_queue", "route_library", "TEXT"),
     # staff close an exception with a record (hub.ledger.staff_exceptions)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from contract import messages
-from hub.ledger import ils_queue, queries, txn_checks, txn_clock
+from hub.ledger import ils_live_checkin, queries, txn_checks, txn_clock
 from hub.ledger.ledger_sql import Database, time_text
 from hub.rules import rules
 from hub.rules.registry import Registry
@@ -203,9 +203,9 @@ class TxnEffects:
 
     def _route_said(self, item: ItemRecord, hold: tuple[str, str] | None) -> rules.Route:
         """Where the hub would send the book now: what its member's system answered to
-        this return's live 09 (hub/ledger/ils_queue.py `live_route`), else the hub's rules."""
+        this return's live 09 (hub/ledger/ils_live_checkin.py `live_route`), else the hub's rules."""
         if self.txn.mode == "online":
-            live = ils_queue.live_route(self.db, item.barcode, self.now)
+            live = ils_live_checkin.live_route(self.db, item.barcode, self.now)
             if live is not None:
                 return live
         return rules.route_return(self.registry, item, self.txn.library_id, hold[1] if hold else None)

@@ -20,7 +20,9 @@ What a caller may rely on:
   raises `Sip2ProtocolError` naming the message, never a retry loop. The first send may
   have been acted on (its answer lost with the connection): `sent_twice` says so for
   the last call, so a caller can read a "not checked out" or "already out" answer to the
-  resend as the echo of its own first send.
+  resend as the echo of its own first send. `request_sent` says whether the last call's
+  request began to leave at all: False when it failed connecting or logging in, so a
+  caller that recorded the call before sending it knows the system never saw it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Sip2Client:
         self._conn: Connection | None = None
         self._seq = -1
         self.sent_twice = False  # the last call's request went out again after a silent close
+        self.request_sent = False  # the last call's request began to leave (not only the login)
         self._answered = False  # the connection has answered a request since its login
 
     # ---- connection ----
@@ -188,6 +191,7 @@ class Sip2Client:
 
     def _call(self, request: _Request) -> Frame:
         self.sent_twice = False
+        self.request_sent = False
         # Idle, not fresh: it answered before, so a silent close now may be a restart.
         # (The pool logs a connection in before handing it out: that alone is fresh.)
         reused = self.connected and self._answered
@@ -235,6 +239,8 @@ class Sip2Client:
         seq = self._seq
         data = encode_frame(mid, fixed, fields, encoding=s.encoding, sequence=seq)
         resends = rereads = 0
+        if mid != "93":  # a login is the connection's, not the caller's request
+            self.request_sent = True
         try:
             conn.send(data, s.timeout_s)
             while True:

@@ -332,7 +332,8 @@ class RequestAnswers:
     def return_route(self, req: messages.ReturnRoute) -> messages.Response:
         """Where a book returned here goes: shelved here, to the hold shelf, or transferred.
         A book of a member's own system goes where that system's checkin (09) says; when
-        it does not answer, where the hub's rules say (its return txn queues the 09)."""
+        it does not answer, refuses the 09 or its answer is lost, where the hub's rules say
+        (its return txn settles the 09: hub/ledger/ils_live_checkin.py)."""
         system = self.ils.item_system(req.item) if self.ils is not None else None
         if self.ils is not None and system is not None:
             routed = self.ils.return_route(req.item, req.library_id, system)
