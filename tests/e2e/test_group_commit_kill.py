@@ -100,7 +100,14 @@ def test_a_worker_killed_mid_flood_loses_nothing_it_acked_and_commits_nothing_tw
 
         publisher.join(60)
         world.hub.start()  # its session: the unfinished txns come back to it, marked dup
-        wait_until(lambda: len(kiosk.acked()) == N, 60, f"all {N} acks from the session alone")
+        try:
+            wait_until(lambda: len(kiosk.acked()) == N, 60, f"all {N} acks from the session alone")
+        except BaseException:
+            missing = sorted(set(t.txn_id for t in txns) - set(kiosk.acked()))
+            counts = ledger_counts(world.db_url, missing)
+            print(f"{len(missing)} never acked (first {missing[:3]}), in the ledger: "
+                  f"{sum(1 for c in counts.values() if c)}; the restarted worker's log:\n{world.hub.log_text()[-4000:]}")
+            raise
     finally:
         kiosk.close()
 
