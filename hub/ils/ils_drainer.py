@@ -30,9 +30,12 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   before its loan, whose 11 is then superseded) is what the hub told it: delivered;
 - with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
   (`[sip2] live_checkout_grace_s`, hub/ledger/ils_live.py) is checked back in (09), one at a
-  time, unless the ledger's own loan of the book or a later checkout of it stands; a
-  refused 09 is a conflict with an exception row for staff; the thread wakes when the
-  oldest open live checkout comes due;
+  time, unless the ledger's own loan of the book or a later checkout of it stands; its
+  09s are counted as a queued call's sends are (an outage counts none, `max_invalid`
+  sends refused as invalid give it up), and "item not checked out" after an earlier 09
+  (or to our client's own resend) is that 09's echo: checked in. A refused first 09 is a
+  conflict with an exception row for staff; the thread wakes when the oldest open live
+  checkout comes due;
 - with nothing owed, an SC status (99) every `keepalive_s` keeps `hub status`'s link
   state true; `wake()` (a txn just queued a call) sends at once.
 """
@@ -179,12 +182,21 @@ class IlsDrainer:
             return  # its txn claimed it just now
         grace = int(self.live_grace.total_seconds())
         why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
+        earlier = call.checkin_sends > 0  # an earlier 09 may have checked it in
+        sent = False
+
+        def count_send() -> None:
+            nonlocal sent
+            self.ledger.count_checkin_send(call)
+            sent = True
+
         try:
-            with self.pool.client() as client:
+            with self.pool.client() as client, client.before_request(count_send):
                 result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
+                echo = earlier or client.sent_twice  # a "not checked out" may answer our own 09
         except Sip2ProtocolError as exc:
             self.ledger.note_link(self.system, True, self.clock(), str(exc))
-            if call.attempts + 1 >= self.max_invalid:
+            if call.checkin_sends + int(sent) >= self.max_invalid:
                 self.ledger.settle_checkout(call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
             else:
                 self.ledger.retry_checkout_later(call, str(exc))
@@ -194,8 +206,9 @@ class IlsDrainer:
         except Sip2Error as exc:
             raise Sip2Unavailable(str(exc)) from exc
         self.ledger.note_link(self.system, True, self.clock())
-        if result.ok:
-            self.ledger.settle_checkout(call, "checked_in", f"{why}: checked back in (09)", self.clock())
+        if result.ok or echo:
+            done = "checked back in (09)" if result.ok else "answered not checked out after an earlier 09: taken as checked in"
+            self.ledger.settle_checkout(call, "checked_in", f"{why}: {done}", self.clock())
             self.checked_back_in += 1
             log.warning("SIP2 %s: live checkout %s of item %s checked back in: %s", self.system, call.id, call.item, why)
         elif call.state == "pending":
