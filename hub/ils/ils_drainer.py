@@ -7,15 +7,22 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   settled, so the system sees a book's loan before its return, as readers were told,
   even when a kiosk's backlog reaches the hub late; a call older than one about the same
   book the system already settled is superseded, not sent (hub/ledger/ils_queue.py);
-- a send is counted (`attempts`) before it starts, so an answer lost on the way still
-  counts: if the retry is then answered "item not checked out" (a checkin) or the book
-  is already on the patron's record (a checkout), the first send arrived: delivered. A
-  live checkin whose answer was lost reaches the queue with its send counted
+- a send is counted (`attempts`) just before its request begins to leave
+  (`Sip2Client.before_request`), after the connection and login, so an answer lost on
+  the way still counts: if the retry is then answered "item not checked out" (a checkin)
+  or the book is already on the patron's record (a checkout), the first send arrived:
+  delivered. A try that never reached the system (pool in backoff, connect refused, TLS
+  or login failed) is no send: it counts nothing, so after an outage a first send is
+  still judged as one. A worker that dies between counting and sending leaves a send
+  counted that never left: "maybe sent", as any send whose answer never came. A live
+  checkin whose answer was lost reaches the queue with its send counted
   (hub/ledger/ils_live_checkin.py), so the drainer's 09 is such a retry;
 - `Sip2Unavailable`: the system is down; the call stays first in line and the thread
-  waits a backoff doubling from `backoff_min_s` to `backoff_max_s`, then tries again;
-- `Sip2ProtocolError` (the system found the request invalid): tried `max_invalid` times,
-  then a conflict, so one bad call cannot hold a system's queue for ever;
+  waits a backoff doubling from `backoff_min_s` to `backoff_max_s`, then tries again
+  (the backoff is the thread's and the pool's, not `attempts`);
+- `Sip2ProtocolError` (the system found the request invalid): sent `max_invalid` times,
+  then a conflict, so one bad call cannot hold a system's queue for ever; tries during
+  an outage spend none of them;
 - the system refuses (item not checked out on a first send of a return that ends a loan
   it was told of, patron blocked, book out to someone else): a conflict, and an
   exception row for staff (`hub status`, the exceptions table); never dropped. "Not
@@ -23,9 +30,12 @@ The one rule, on one clock (monotonic), with one owner (this thread):
   before its loan, whose 11 is then superseded) is what the hub told it: delivered;
 - with nothing owed, a live checkout that no loan txn claimed within `live_grace_s`
   (`[sip2] live_checkout_grace_s`, hub/ledger/ils_live.py) is checked back in (09), one at a
-  time, unless the ledger's own loan of the book or a later checkout of it stands; a
-  refused 09 is a conflict with an exception row for staff; the thread wakes when the
-  oldest open live checkout comes due;
+  time, unless the ledger's own loan of the book or a later checkout of it stands; its
+  09s are counted as a queued call's sends are (an outage counts none, `max_invalid`
+  sends refused as invalid give it up), and "item not checked out" after an earlier 09
+  (or to our client's own resend) is that 09's echo: checked in. A refused first 09 is a
+  conflict with an exception row for staff; the thread wakes when the oldest open live
+  checkout comes due;
 - with nothing owed, an SC status (99) every `keepalive_s` keeps `hub status`'s link
   state true; `wake()` (a txn just queued a call) sends at once.
 """
@@ -172,12 +182,21 @@ class IlsDrainer:
             return  # its txn claimed it just now
         grace = int(self.live_grace.total_seconds())
         why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
+        earlier = call.checkin_sends > 0  # an earlier 09 may have checked it in
+        sent = False
+
+        def count_send() -> None:
+            nonlocal sent
+            self.ledger.count_checkin_send(call)
+            sent = True
+
         try:
-            with self.pool.client() as client:
+            with self.pool.client() as client, client.before_request(count_send):
                 result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
+                echo = earlier or client.sent_twice  # a "not checked out" may answer our own 09
         except Sip2ProtocolError as exc:
             self.ledger.note_link(self.system, True, self.clock(), str(exc))
-            if call.attempts + 1 >= self.max_invalid:
+            if call.checkin_sends + int(sent) >= self.max_invalid:
                 self.ledger.settle_checkout(call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
             else:
                 self.ledger.retry_checkout_later(call, str(exc))
@@ -187,8 +206,9 @@ class IlsDrainer:
         except Sip2Error as exc:
             raise Sip2Unavailable(str(exc)) from exc
         self.ledger.note_link(self.system, True, self.clock())
-        if result.ok:
-            self.ledger.settle_checkout(call, "checked_in", f"{why}: checked back in (09)", self.clock())
+        if result.ok or echo:
+            done = "checked back in (09)" if result.ok else "answered not checked out after an earlier 09: taken as checked in"
+            self.ledger.settle_checkout(call, "checked_in", f"{why}: {done}", self.clock())
             self.checked_back_in += 1
             log.warning("SIP2 %s: live checkout %s of item %s checked back in: %s", self.system, call.id, call.item, why)
         elif call.state == "pending":
@@ -200,16 +220,25 @@ class IlsDrainer:
             log.warning("SIP2 %s: live checkout %s could not be checked back in: staff", self.system, call.id)
 
     def send(self, call: QueuedCall) -> None:
-        """Send one owed call and settle it; Sip2Unavailable leaves it owed."""
-        self.ledger.begin_attempt(call.id)
+        """Send one owed call and settle it; Sip2Unavailable leaves it owed. The send is
+        counted (`begin_attempt`) just before its request leaves, never for a try that
+        could not reach the system, so `call.attempts` counts only sends that may have
+        arrived (`earlier`) and only they spend `max_invalid`."""
         earlier = call.attempts > 0  # an earlier send may have arrived
+        sent = False
+
+        def count_send() -> None:
+            nonlocal sent
+            self.ledger.begin_attempt(call.id)
+            sent = True
+
         try:
-            with self.pool.client() as client:
+            with self.pool.client() as client, client.before_request(count_send):
                 self._deliver(client, call, earlier)
         except Sip2ProtocolError as exc:
             self.ledger.note_error(call.id, str(exc))
             self.ledger.note_link(self.system, True, self.clock(), str(exc))
-            if call.attempts + 1 >= self.max_invalid:
+            if call.attempts + int(sent) >= self.max_invalid:
                 self._conflict(call, "ils_invalid_request", f"the system found the request invalid: {exc}")
             return
         except Sip2Unavailable:

@@ -14,8 +14,12 @@ one of these states:
                 drainer checked it back in (09); `last_error` says why
     not_lent    a pending one whose 09 found the book not out: the 11 never took effect
     superseded  a later checkout of the book, or the ledger's own loan of it, stands
-    conflict    its 09 was refused or kept failing: an exception row for staff, and a
+    conflict    its first 09 was refused or kept failing: an exception row for staff, and a
                 conflict in `hub status`
+
+`attempts` counts the 11 (recorded with it) and each 09 that began to leave
+(`count_checkin_send`, just before it does): a try that could not reach the system
+counts none.
 
 `kiosk_id` is the kiosk that asked; only a loan txn of that kiosk, card and book claims
 it. `checkin_started_at` is set when the drainer begins the 09, so a txn arriving
@@ -49,7 +53,12 @@ class LiveCheckout:
     library_id: str
     at: datetime
     state: str  # pending or live
-    attempts: int
+    attempts: int  # the 11 (recorded with it) and every 09 that began to leave
+
+    @property
+    def checkin_sends(self) -> int:
+        """The 09s sent to check it back in: its sends after the 11."""
+        return max(0, self.attempts - 1)
 
 
 @dataclass(frozen=True)
@@ -168,16 +177,23 @@ def standing_instead(db: Database, call: LiveCheckout) -> tuple[str, str] | None
 
 def begin_checkin(db: Database, call: LiveCheckout, now: datetime) -> bool:
     """Mark the 09 as begun (a txn no longer claims the row); False when a txn claimed it
-    first."""
+    first. Its send is counted only when it leaves (`count_checkin_send`)."""
     with db.write():
         return (
             db.execute(
-                "UPDATE ils_queue SET checkin_started_at = COALESCE(checkin_started_at, ?), attempts = attempts + 1"
+                "UPDATE ils_queue SET checkin_started_at = COALESCE(checkin_started_at, ?)"
                 " WHERE id = ? AND state IN ('pending', 'live')",
                 (time_text(now), call.id),
             )
             == 1
         )
+
+
+def count_checkin_send(db: Database, call: LiveCheckout) -> None:
+    """Count a 09 just before it leaves (committed first): a try that could not reach the
+    system counts none; one the worker died before sending counts, "maybe sent"."""
+    with db.write():
+        db.execute("UPDATE ils_queue SET attempts = attempts + 1 WHERE id = ?", (call.id,))
 
 
 def settle(db: Database, call: LiveCheckout, state: str, note: str, now: datetime) -> None:

@@ -22,8 +22,11 @@ the route (`return_route`) is a live checkin (hub/ledger/ils_live_checkin.py): r
 return txn: a pending one is then `queued` with its send counted (a retry), a refused one
 judged by `checkin_refusal_agrees` as a queued 09's refusal is.
 
-`attempts` counts sends that began: a call whose answer was lost counts, so a second
-answer such as "item not checked out" is read as "the first one arrived". `ils_links`
+`attempts` counts sends that began to leave: a call whose answer was lost counts, so a
+second answer such as "item not checked out" is read as "the first one arrived"; a try
+that never reached the system (it was down, connecting failed) does not, so it hides no
+disagreement. Counted just before the bytes go, a send the worker died before making
+counts too: "maybe sent", as a send whose answer was lost. `ils_links`
 has one row per system: up or down, the last error, and the lease that lets one worker
 at a time drain that system's queue.
 
@@ -226,7 +229,8 @@ def checkin_refusal_agrees(db: Database, call: QueuedCall) -> str | None:
 
 
 def begin_attempt(db: Database, call_id: int) -> None:
-    """Count a send before it starts, so a lost answer still counts as an attempt."""
+    """Count a send just before its request leaves (committed first), so a lost answer
+    still counts as an attempt and a try that never reached the system does not."""
     with db.write():
         db.execute("UPDATE ils_queue SET attempts = attempts + 1 WHERE id = ?", (call_id,))
 

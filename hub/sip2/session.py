@@ -23,12 +23,16 @@ What a caller may rely on:
   resend as the echo of its own first send. `request_sent` says whether the last call's
   request began to leave at all: False when it failed connecting or logging in, so a
   caller that recorded the call before sending it knows the system never saw it.
+  `before_request(hook)` runs `hook` once, just before the block's first request (not a
+  login) begins to leave, so a caller can count a send exactly when it is one (the
+  drainer's `attempts`, hub/ils/ils_drainer.py); if `hook` raises, nothing is sent.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -67,6 +71,7 @@ class Sip2Client:
         self.sent_twice = False  # the last call's request went out again after a silent close
         self.request_sent = False  # the last call's request began to leave (not only the login)
         self._answered = False  # the connection has answered a request since its login
+        self._before_send: Callable[[], None] | None = None  # `before_request`'s hook, until it runs
 
     # ---- connection ----
 
@@ -107,6 +112,17 @@ class Sip2Client:
         """How the current connection is protected (TLS version and the server
         certificate's SHA-256, or plain TCP); "not connected" before `connect()`."""
         return self._conn.tls_description() if self._conn is not None else "not connected"
+
+    @contextmanager
+    def before_request(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Run `hook` once, just before the block's first request (not a login) begins to
+        leave: never when connecting fails, once however often our client resends it.
+        If `hook` raises, the request is not sent and the error escapes the call."""
+        self._before_send = hook
+        try:
+            yield
+        finally:
+            self._before_send = None
 
     def close(self) -> None:
         """Close the connection (idempotent); the next call connects again."""
@@ -240,6 +256,9 @@ class Sip2Client:
         data = encode_frame(mid, fixed, fields, encoding=s.encoding, sequence=seq)
         resends = rereads = 0
         if mid != "93":  # a login is the connection's, not the caller's request
+            hook, self._before_send = self._before_send, None
+            if hook is not None:
+                hook()
             self.request_sent = True
         try:
             conn.send(data, s.timeout_s)
