@@ -60,3 +60,19 @@ def postgres_server(
         why = f"none answered at {url}"
     with PostgresCluster() as cluster:
         yield PostgresServer(cluster.url, f"a private cluster at {cluster.url} ({why})")
+
+
+@contextmanager
+def private_cluster(database: str) -> Iterator[PostgresCluster]:
+    """A private PostgreSQL server for tests that freeze or kill it: never the machine's
+    or the session's. No cluster fails the test (make setup installs it), never skips."""
+    import pytest
+
+    try:
+        server = PostgresCluster(database=database).start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"no private PostgreSQL cluster: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from hub.lab.postgres_process import PostgresCluster, PostgresUnavailable
+from hub.lab.postgres_process import PostgresCluster
 from hub.ledger.ledger_sql import LedgerUrlError, PostgresDatabase
+from tests.postgres_server import private_cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,12 +26,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PostgresCluster]:
     """A private server of this module alone: it is frozen, never the machine's or the session's."""
-    try:
-        server = PostgresCluster(database="frozen").start()
-    except PostgresUnavailable as exc:  # make setup installs it; say why, never skip silently
-        pytest.fail(f"no private PostgreSQL cluster: {exc}")
-    yield server
-    server.close()
+    with private_cluster("frozen") as server:
+        yield server
 
 
 def postmaster_pid(cluster: PostgresCluster) -> int:

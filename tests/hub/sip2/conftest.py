@@ -10,7 +10,15 @@ import pytest
 
 from hub.pki.pki import ClientIdentity, init_pki, server_identity
 from hub.sip2.client import Sip2System
-from tests.hub.sip2.peers import PASSWORD, USER, Library, ServerThread, build_app
+from tests.hub.sip2.peers import (
+    PASSWORD,
+    USER,
+    Library,
+    RawPeer,
+    ServerThread,
+    build_app,
+    login_then,
+)
 
 
 def system_for(port: int, encoding: str = "utf-8", **kw) -> Sip2System:
@@ -59,3 +67,18 @@ def server_context(identity: ClientIdentity) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(identity.cert, identity.key)
     return context
+
+
+@pytest.fixture
+def raw_peer() -> Iterator[Callable[[Callable[[bytes], bytes | None]], RawPeer]]:
+    """Scripted ACS peers (`RawPeer`, after a login): `raw_peer(answer)` starts one; all
+    closed after the test."""
+    peers: list[RawPeer] = []
+
+    def make(answer: Callable[[bytes], bytes | None]) -> RawPeer:
+        peers.append(RawPeer(login_then(answer)))
+        return peers[-1]
+
+    yield make
+    for p in peers:
+        p.close()

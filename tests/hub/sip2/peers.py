@@ -248,3 +248,23 @@ class RawPeer:
 
     def close(self) -> None:
         self._sock.close()
+
+
+STATUS = "98YYYYNN030003" + "20261201    120000" + "2.00" + "AOcapital|AMeast|BXYYYYYYYYYYYYYYYY|"
+"""An ACS status answer (98) a scripted peer can give."""
+
+
+def seq_of(request: bytes) -> str:
+    """The sequence number (AY) of a framed request."""
+    return request[request.rindex(b"AY") + 2 : request.rindex(b"AY") + 3].decode()
+
+
+def login_then(answer: Callable[[bytes], bytes | None]) -> Callable[[bytes], bytes | None]:
+    """A scripted peer's answers: the login (93) accepted, everything else by `answer`."""
+
+    def reply(request: bytes) -> bytes | None:
+        if request.startswith(b"93"):
+            return frame(f"941AY{seq_of(request)}AZ")
+        return answer(request)
+
+    return reply

@@ -6,35 +6,20 @@ nothing. Against a raw-socket ACS that records every frame it reads."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from hub.sip2.client import Sip2Client, Sip2Unavailable
 from tests.hub.sip2.conftest import system_for
-from tests.hub.sip2.peers import RawPeer, frame
-from tests.hub.sip2.test_resends import STATUS, login_then, seq_of
-
-
-@pytest.fixture
-def peer() -> Iterator[Callable[[Callable[[bytes], bytes | None]], RawPeer]]:
-    peers: list[RawPeer] = []
-
-    def make(answer: Callable[[bytes], bytes | None]) -> RawPeer:
-        peers.append(RawPeer(login_then(answer)))
-        return peers[-1]
-
-    yield make
-    for p in peers:
-        p.close()
+from tests.hub.sip2.peers import STATUS, frame, seq_of
 
 
 def status(request: bytes) -> bytes:
     return frame(f"{STATUS}AY{seq_of(request)}AZ")
 
 
-def test_the_hook_runs_once_just_before_the_first_request_and_not_for_the_login(peer) -> None:
-    acs = peer(status)
+def test_the_hook_runs_once_just_before_the_first_request_and_not_for_the_login(raw_peer) -> None:
+    acs = raw_peer(status)
     seen: list[list[bytes]] = []
     c = Sip2Client(system_for(acs.port))
     with c, c.before_request(lambda: seen.append([f[:2] for f in acs.received])):
@@ -44,14 +29,14 @@ def test_the_hook_runs_once_just_before_the_first_request_and_not_for_the_login(
     assert [f[:2] for f in acs.received] == [b"93", b"99", b"99"]
 
 
-def test_our_clients_resend_after_a_silent_close_runs_the_hook_once(peer) -> None:
+def test_our_clients_resend_after_a_silent_close_runs_the_hook_once(raw_peer) -> None:
     answered: list[bytes] = []
 
     def answer(request: bytes) -> bytes | None:
         answered.append(request)
         return None if len(answered) == 2 else status(request)  # the second 99: closed unanswered
 
-    acs = peer(answer)
+    acs = raw_peer(answer)
     runs: list[int] = []
     with Sip2Client(system_for(acs.port)) as c:
         c.sc_status()  # the connection has answered: a silent close now may be a restart
@@ -62,8 +47,8 @@ def test_our_clients_resend_after_a_silent_close_runs_the_hook_once(peer) -> Non
     assert [f[:2] for f in acs.received] == [b"93", b"99", b"99", b"93", b"99"]
 
 
-def test_a_hook_that_fails_sends_nothing(peer) -> None:
-    acs = peer(status)
+def test_a_hook_that_fails_sends_nothing(raw_peer) -> None:
+    acs = raw_peer(status)
 
     def fail() -> None:
         raise RuntimeError("the ledger is gone")

@@ -4,40 +4,12 @@ corrupted checksum, a 96, silence, garbage."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from hub.sip2.client import Sip2Client, Sip2ProtocolError, Sip2Unavailable
 from tests.hub.sip2.conftest import system_for
-from tests.hub.sip2.peers import RawPeer, frame
-
-STATUS = "98YYYYNN030003" + "20261201    120000" + "2.00" + "AOcapital|AMeast|BXYYYYYYYYYYYYYYYY|"
-
-
-def seq_of(request: bytes) -> str:
-    return request[request.rindex(b"AY") + 2 : request.rindex(b"AY") + 3].decode()
-
-
-def login_then(answer: Callable[[bytes], bytes | None]) -> Callable[[bytes], bytes | None]:
-    def reply(request: bytes) -> bytes | None:
-        if request.startswith(b"93"):
-            return frame(f"941AY{seq_of(request)}AZ")
-        return answer(request)
-    return reply
-
-
-@pytest.fixture
-def raw_peer() -> Iterator[Callable[[Callable[[bytes], bytes | None]], RawPeer]]:
-    peers: list[RawPeer] = []
-
-    def make(answer: Callable[[bytes], bytes | None]) -> RawPeer:
-        peers.append(RawPeer(login_then(answer)))
-        return peers[-1]
-
-    yield make
-    for p in peers:
-        p.close()
+from tests.hub.sip2.peers import STATUS, frame, seq_of
 
 
 def test_a_corrupted_answer_is_asked_again_with_97(raw_peer) -> None:

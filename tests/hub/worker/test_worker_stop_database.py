@@ -27,10 +27,11 @@ import pytest
 from contract import messages, topics
 from hub.lab.broker_process import TlsMosquittoProcess
 from hub.lab.lab import Lab
-from hub.lab.postgres_process import PostgresCluster, PostgresUnavailable
+from hub.lab.postgres_process import PostgresCluster
 from hub.ledger import catalogue
 from hub.rules.registry import load_registry
 from hub.worker.worker_process import WorkerProcess, start_hub_worker, worker_args
+from tests.postgres_server import private_cluster
 from tests.secure_clients import secure_client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -41,12 +42,8 @@ STOP_BOUND_S = 15.0
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
     """A private server of this test alone: it is frozen, never the machine's or the session's."""
-    try:
-        server = PostgresCluster(database="stop").start()
-    except PostgresUnavailable as exc:  # make setup installs it; say why, never skip silently
-        pytest.fail(f"no private PostgreSQL cluster: {exc}")
-    yield server
-    server.close()
+    with private_cluster("stop") as server:
+        yield server
 
 
 def kiosk(lab: Lab, broker: TlsMosquittoProcess, kiosk_id: str, acks: queue.Queue[messages.Ack]) -> mqtt.Client:
