@@ -59,6 +59,20 @@ from hub.sip2.settings import DEFAULT_GRACE_S
 log = logging.getLogger(__name__)
 
 
+class _CountedSend:
+    """One call's send, counted in the ledger (`attempts`) as `Sip2Client.before_request`
+    runs `count`: just before the request leaves, never for a try that could not reach
+    the system; `sent` says whether it did this time."""
+
+    def __init__(self, ledger: IlsLedger, call_id: int) -> None:
+        self._ledger, self._call_id = ledger, call_id
+        self.sent = False
+
+    def count(self) -> None:
+        self._ledger.begin_attempt(self._call_id)
+        self.sent = True
+
+
 class IlsDrainer:
     """The drainer of one system; `start()` / `stop()` (idempotent)."""
 
@@ -183,20 +197,14 @@ class IlsDrainer:
         grace = int(self.live_grace.total_seconds())
         why = f"no loan txn from kiosk {call.kiosk_id or '-'} within {grace} s of the checkout"
         earlier = call.checkin_sends > 0  # an earlier 09 may have checked it in
-        sent = False
-
-        def count_send() -> None:
-            nonlocal sent
-            self.ledger.count_checkin_send(call)
-            sent = True
-
+        send = _CountedSend(self.ledger, call.id)
         try:
-            with self.pool.client() as client, client.before_request(count_send):
+            with self.pool.client() as client, client.before_request(send.count):
                 result = client.checkin(call.item, at=self.clock(), current_location=call.library_id, no_block=True)
                 echo = earlier or client.sent_twice  # a "not checked out" may answer our own 09
         except Sip2ProtocolError as exc:
             self.ledger.note_link(self.system, True, self.clock(), str(exc))
-            if call.checkin_sends + int(sent) >= self.max_invalid:
+            if call.checkin_sends + int(send.sent) >= self.max_invalid:
                 self.ledger.settle_checkout(call, "conflict", f"{why}; the 09 kept failing: {exc}", self.clock())
             else:
                 self.ledger.retry_checkout_later(call, str(exc))
@@ -225,20 +233,14 @@ class IlsDrainer:
         could not reach the system, so `call.attempts` counts only sends that may have
         arrived (`earlier`) and only they spend `max_invalid`."""
         earlier = call.attempts > 0  # an earlier send may have arrived
-        sent = False
-
-        def count_send() -> None:
-            nonlocal sent
-            self.ledger.begin_attempt(call.id)
-            sent = True
-
+        send = _CountedSend(self.ledger, call.id)
         try:
-            with self.pool.client() as client, client.before_request(count_send):
+            with self.pool.client() as client, client.before_request(send.count):
                 self._deliver(client, call, earlier)
         except Sip2ProtocolError as exc:
             self.ledger.note_error(call.id, str(exc))
             self.ledger.note_link(self.system, True, self.clock(), str(exc))
-            if call.attempts + int(sent) >= self.max_invalid:
+            if call.attempts + int(send.sent) >= self.max_invalid:
                 self._conflict(call, "ils_invalid_request", f"the system found the request invalid: {exc}")
             return
         except Sip2Unavailable:

@@ -195,9 +195,6 @@ class IlsLedger:
     def begin_checkin(self, call: LiveCheckout, now: datetime) -> bool:
         return ils_live.begin_checkin(self._db, call, now)
 
-    def count_checkin_send(self, call: LiveCheckout) -> None:
-        ils_live.count_checkin_send(self._db, call)
-
     def settle_checkout(self, call: LiveCheckout, state: str, note: str, now: datetime) -> None:
         ils_live.settle(self._db, call, state, note, now)
 

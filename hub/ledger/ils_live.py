@@ -17,9 +17,10 @@ one of these states:
     conflict    its first 09 was refused or kept failing: an exception row for staff, and a
                 conflict in `hub status`
 
-`attempts` counts the 11 (recorded with it) and each 09 that began to leave
-(`count_checkin_send`, just before it does): a try that could not reach the system
-counts none.
+`attempts` counts the 11 (recorded with it) and each 09 that began to leave, counted
+just before it does as a queued call's sends are (`ils_queue.begin_attempt`): a try that
+could not reach the system counts none; one the worker died before sending counts,
+"maybe sent".
 
 `kiosk_id` is the kiosk that asked; only a loan txn of that kiosk, card and book claims
 it. `checkin_started_at` is set when the drainer begins the 09, so a txn arriving
@@ -177,7 +178,7 @@ def standing_instead(db: Database, call: LiveCheckout) -> tuple[str, str] | None
 
 def begin_checkin(db: Database, call: LiveCheckout, now: datetime) -> bool:
     """Mark the 09 as begun (a txn no longer claims the row); False when a txn claimed it
-    first. Its send is counted only when it leaves (`count_checkin_send`)."""
+    first. Its send is counted only when it leaves (`ils_queue.begin_attempt`)."""
     with db.write():
         return (
             db.execute(
@@ -187,13 +188,6 @@ def begin_checkin(db: Database, call: LiveCheckout, now: datetime) -> bool:
             )
             == 1
         )
-
-
-def count_checkin_send(db: Database, call: LiveCheckout) -> None:
-    """Count a 09 just before it leaves (committed first): a try that could not reach the
-    system counts none; one the worker died before sending counts, "maybe sent"."""
-    with db.write():
-        db.execute("UPDATE ils_queue SET attempts = attempts + 1 WHERE id = ?", (call.id,))
 
 
 def settle(db: Database, call: LiveCheckout, state: str, note: str, now: datetime) -> None:
