@@ -100,18 +100,12 @@ def drop_unsent(db: Database, call_id: int) -> None:
 
 def _newest_open(db: Database, item: str, now: datetime, system: str | None = None) -> Row | None:
     """The newest unclaimed live checkin of this book (of `system`) within the claim window."""
-    since = time_text(now - ils_queue.LIVE_CLAIM_WINDOW)
-    columns = "id, system, item, library_id, at, state, attempts, last_error, route, route_library"
-    if system is None:
-        return db.query_one(
-            f"SELECT {columns} FROM ils_queue WHERE op = ? AND item = ? AND {_OPEN} AND created_at >= ?"
-            " ORDER BY id DESC LIMIT 1",
-            (OP, item, since),
-        )
+    of_system, system_args = ("system = ? AND ", (system,)) if system is not None else ("", ())
     return db.query_one(
-        f"SELECT {columns} FROM ils_queue WHERE system = ? AND op = ? AND item = ? AND {_OPEN}"
-        " AND created_at >= ? ORDER BY id DESC LIMIT 1",
-        (system, OP, item, since),
+        "SELECT id, system, item, library_id, at, state, attempts, last_error, route, route_library"
+        f" FROM ils_queue WHERE {of_system}op = ? AND item = ? AND {_OPEN} AND created_at >= ?"
+        " ORDER BY id DESC LIMIT 1",
+        (*system_args, OP, item, time_text(now - ils_queue.LIVE_CLAIM_WINDOW)),
     )
 
 
