@@ -57,6 +57,7 @@ from hub.ledger import (
     kiosk_flags,
     kiosk_presence,
     ordering,
+    staff_exceptions,
     txn_checks,
     txn_clock,
     txn_plausibility,
@@ -323,10 +324,7 @@ def _record_overlap(db: Database, txn_id: str, now: datetime) -> None:
     assert row is not None
     kiosk_id, library_id, item = row
     summary = f"loan of item {item} at {library_id} by kiosk {kiosk_id} overlaps another reader's loan"
-    db.execute(
-        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, 'item_on_loan', ?, ?)",
-        (txn_id, kiosk_id, summary, time_text(now)),
-    )
+    staff_exceptions.record(db, txn_id, kiosk_id, "item_on_loan", summary, now)
 
 
 def _repeat_ack(row: Any) -> messages.Ack:

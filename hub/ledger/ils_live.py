@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.ledger import queries
+from hub.ledger import queries, staff_exceptions
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
 
 OP = "checkout"
@@ -203,10 +203,7 @@ def settle(db: Database, call: LiveCheckout, state: str, note: str, now: datetim
                 f"SIP2 system {call.system}: live checkout of item {call.item} at {call.library_id}"
                 f" by kiosk {call.kiosk_id or '-'} (call {call.id}), no loan txn followed: {note}"
             )
-            db.execute(
-                "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-                ("-", call.kiosk_id or "-", UNCLAIMED, summary[:500], time_text(now)),
-            )
+            staff_exceptions.record(db, "-", call.kiosk_id or "-", UNCLAIMED, summary[:500], now)
 
 
 def retry_later(db: Database, call: LiveCheckout, error: str) -> None:

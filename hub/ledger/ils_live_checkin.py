@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.ledger import ils_queue
+from hub.ledger import ils_queue, staff_exceptions
 from hub.ledger.ledger_sql import Database, Row, parse_time_text, time_text
 from hub.rules.rules import Route
 
@@ -154,8 +154,5 @@ def claim(db: Database, system: str, item: str, txn_id: str, kiosk_id: str, now:
         "UPDATE ils_queue SET state = 'conflict', txn_id = ?, kiosk_id = ?, done_at = ?, last_error = ? WHERE id = ?",
         (txn_id, kiosk_id, time_text(now), f"{REFUSED}: {summary}"[:300], call_id),
     )
-    db.execute(
-        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-        (txn_id, kiosk_id, REFUSED, summary[:500], time_text(now)),
-    )
+    staff_exceptions.record(db, txn_id, kiosk_id, REFUSED, summary[:500], now)
     return "conflict"

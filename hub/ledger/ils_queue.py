@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.ledger import queries
+from hub.ledger import queries, staff_exceptions
 from hub.ledger.ledger_sql import Database, parse_time_text, time_text
 
 OPS = ("checkout", "checkin", "renew")
@@ -258,10 +258,7 @@ def mark_conflict(db: Database, call: QueuedCall, reason: str, summary: str, now
             (time_text(now), f"{reason}: {summary}"[:300], call.id),
         )
         if updated:
-            db.execute(
-                "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-                (call.txn_id or "-", call.kiosk_id or "-", reason, summary[:500], time_text(now)),
-            )
+            staff_exceptions.record(db, call.txn_id or "-", call.kiosk_id or "-", reason, summary[:500], now)
 
 
 def record_conflict_now(
@@ -278,10 +275,7 @@ def record_conflict_now(
             f"{reason}: {summary}"[:300], time_text(now), time_text(now),
         ),
     )  # fmt: skip
-    db.execute(
-        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-        (txn_id, kiosk_id, reason, summary[:500], time_text(now)),
-    )
+    staff_exceptions.record(db, txn_id, kiosk_id, reason, summary[:500], now)
 
 
 def calls(db: Database, system: str | None = None) -> list[tuple[str, str, str, str | None, str]]:

@@ -1,7 +1,8 @@
 """Staff exceptions as staff work them: listed with the book and the (masked) reader,
 and resolved one by one with a record of who closed it, when, and why.
 
-An exception row (hub/ledger/txn_effects.py `record_exception`, hub/ledger/ils_queue.py) names a txn, a
+An exception row (`record`: written by the txn's effects, hub/ledger/txn_effects.py, and
+the ILS leg's conflicts, hub/ledger/ils_queue.py and its live calls) names a txn, a
 kiosk, a reason code and a summary; the book and the reader come from the txn, its item
 and the reader holding its card, so nothing about a reader is stored twice and no card
 number is shown (the name is masked, `contract.privacy.mask_name`). An exception is
@@ -23,6 +24,14 @@ from hub.ledger.ledger_sql import Database, parse_time_text, time_text
 class ResolveError(ValueError):
     """An exception that cannot be resolved (unknown id, already resolved): the message
     says which and, for a resolved one, when and by whom."""
+
+
+def record(db: Database, txn_id: str, kiosk_id: str, reason: str, summary: str, now: datetime) -> None:
+    """An exception row for staff, open (inside the caller's transaction)."""
+    db.execute(
+        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
+        (txn_id, kiosk_id, reason, summary, time_text(now)),
+    )
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from contract import messages
-from hub.ledger import ils_live_checkin, queries, txn_checks, txn_clock
+from hub.ledger import ils_live_checkin, queries, staff_exceptions, txn_checks, txn_clock
 from hub.ledger.ledger_sql import Database, time_text
 from hub.rules import rules
 from hub.rules.registry import Registry
@@ -39,10 +39,7 @@ def record_exception(db: Database, t: messages.Txn, reason: str, now: datetime, 
     summary = f"{t.mode} {t.kind} of item {t.item} at {t.library_id} by kiosk {t.kiosk_id}, card scheme {scheme}"
     if detail:
         summary = f"{summary}; {detail}"
-    db.execute(
-        "INSERT INTO exceptions (txn_id, kiosk_id, reason, summary, at) VALUES (?, ?, ?, ?, ?)",
-        (t.txn_id, t.kiosk_id, reason, summary, time_text(now)),
-    )
+    staff_exceptions.record(db, t.txn_id, t.kiosk_id, reason, summary, now)
 
 
 class TxnEffects:
